@@ -1,0 +1,103 @@
+"""Argument checks shared by the layers in ``manual``.
+
+Every public function in ``manual`` validates its arguments before computing, so that bad
+input fails loudly with a message naming the argument, rather than producing a silently
+wrong gradient (NumPy broadcasting and negative indexing make that easy).
+
+Decisions, documented once here:
+
+* Array-likes (lists, tuples, NumPy scalars) are converted with ``np.asarray``; a list of
+  Python floats becomes float64.  Non-contiguous, Fortran-ordered and read-only arrays are
+  accepted as they are; nothing in ``manual`` writes into its arguments.
+* Floating arguments must be float32 or float64, all of one dtype within a call: mixing
+  float32 and float64 would silently promote, so it is a ``TypeError``.
+* Labels must be an integer array (not bool) of shape ``(N,)`` with values in ``[0, C)``.
+* Values must be finite: a NaN or Inf in the input makes every gradient meaningless.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_float_array(value, name: str, ndim: int | None = None, min_ndim: int | None = None) -> np.ndarray:
+    """Return ``value`` as a float32/float64 array, or raise naming ``name``.
+
+    Args:
+        value: the argument as passed by the caller.
+        name: the argument's name, used in error messages.
+        ndim: the exact number of dimensions required, if any.
+        min_ndim: the least number of dimensions required, if any.
+
+    Returns:
+        The argument as an ``np.ndarray`` (the same object when it already is one).
+
+    Raises:
+        TypeError: not array-like, or not of a floating dtype float32/float64.
+        ValueError: wrong number of dimensions, an empty axis, or a non-finite value.
+    """
+    if isinstance(value, dict) or value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be an array of float32 or float64, got {type(value).__name__}")
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of float32 or float64: {exc}") from None
+    if array.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {array.dtype} with shape {array.shape}")
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
+    if min_ndim is not None and array.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        bad = np.argwhere(~np.isfinite(array))[0]
+        raise ValueError(f"{name} must be finite, found {array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
+    return array
+
+
+def same_dtype(**arrays: np.ndarray) -> np.dtype:
+    """Return the one dtype shared by ``arrays``, or raise a ``TypeError`` listing them."""
+    dtypes = {name: array.dtype for name, array in arrays.items()}
+    if len(set(dtypes.values())) > 1:
+        listed = ", ".join(f"{name}: {dtype}" for name, dtype in dtypes.items())
+        raise TypeError(f"arguments must share one floating dtype, got {listed}")
+    return next(iter(dtypes.values()))
+
+
+def same_shape(name: str, array: np.ndarray, expected: tuple[int, ...], what: str) -> None:
+    """Raise a ``ValueError`` unless ``array.shape == expected`` (``what`` names the source)."""
+    if array.shape != tuple(expected):
+        raise ValueError(f"{name} must have shape {tuple(expected)} ({what}), got {array.shape}")
+
+
+def as_labels(y, n: int, num_classes: int, name: str = "y") -> np.ndarray:
+    """Return ``y`` as an integer array of shape ``(n,)`` with values in ``[0, num_classes)``.
+
+    Raises:
+        TypeError: ``y`` is not an integer array (floats, bools and objects are refused;
+            ``3.0`` is not a label).
+        ValueError: wrong shape, or a label outside ``[0, num_classes)`` (NumPy would
+            silently accept -1 as "the last class").
+    """
+    if isinstance(y, dict) or y is None or isinstance(y, (str, bytes)):
+        raise TypeError(f"{name} must be an integer array of labels, got {type(y).__name__}")
+    labels = np.asarray(y)
+    if labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"{name} must be an integer array of labels, got dtype {labels.dtype} with shape {labels.shape}")
+    if labels.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) (one label per row of scores), got {labels.shape}")
+    out_of_range = (labels < 0) | (labels >= num_classes)
+    if np.any(out_of_range):
+        i = int(np.argmax(out_of_range))
+        raise ValueError(f"{name} must hold labels in [0, {num_classes}), got {int(labels[i])} at index {i}")
+    return labels
+
+
+def check_cache(cache, names: tuple[str, ...], fn: str) -> tuple:
+    """Unpack a cache tuple produced by the matching forward, or raise a ``TypeError``."""
+    if not isinstance(cache, tuple) or len(cache) != len(names):
+        raise TypeError(f"cache must be the tuple {names} returned by {fn}, got {type(cache).__name__}")
+    return cache

@@ -1,0 +1,97 @@
+"""The JAX oracle: each op's forward with ``jax.nn``, gradients by ``jax.vjp``.
+
+JAX silently computes float64 inputs in float32 unless 64-bit mode is on, which would make
+every float64 comparison meaningless.  Importing this module therefore enables it,
+deliberately: ``jax.config.update("jax_enable_x64", True)``.  float32 inputs still compute
+in float32.
+
+The vjp of each op is compiled with ``jax.jit`` once per op, dims and dtype, and reused
+across seeds.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from oracles.cases import CaseInputs
+from oracles.result import Result, Unavailable
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError as exc:  # reported, never fatal: its cases skip with this reason
+    jax = None
+    _IMPORT_ERROR = f"jax is not importable: {exc}"
+else:
+    _IMPORT_ERROR = ""
+    jax.config.update("jax_enable_x64", True)
+
+
+def _relu(a, dims):
+    return jax.nn.relu(a["x"])
+
+
+def _affine(a, dims):
+    x = a["x"]
+    return x.reshape(x.shape[0], -1) @ a["w"] + a["b"]
+
+
+def _cross_entropy(scores, y):
+    log_probs = jax.nn.log_softmax(scores, axis=1)
+    return -jnp.mean(jnp.take_along_axis(log_probs, y[:, None], axis=1))
+
+
+def _softmax_loss(a, dims):
+    return _cross_entropy(a["scores"], a["y"])
+
+
+def _two_layer_net(a, dims):
+    scores = jax.nn.relu(a["X"] @ a["W1"] + a["b1"]) @ a["W2"] + a["b2"]
+    return _cross_entropy(scores, a["y"]) + dims["reg"] * (jnp.sum(a["W1"] ** 2) + jnp.sum(a["W2"] ** 2))
+
+
+FORWARDS = {
+    "relu": _relu,
+    "affine": _affine,
+    "softmax_loss": _softmax_loss,
+    "two_layer_net": _two_layer_net,
+}
+
+
+def available() -> None:
+    """Raise ``Unavailable`` with the reason when jax cannot be used."""
+    if jax is None:
+        raise Unavailable(_IMPORT_ERROR)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_vjp(op: str, dims: tuple):
+    """The jitted (forward, vjp) of one op at fixed scalar dims (reg is a constant)."""
+    forward = FORWARDS[op]
+    dim_map = dict(dims)
+
+    def run(diff_inputs, const_inputs, dout):
+        out, pullback = jax.vjp(lambda d: forward({**d, **const_inputs}, dim_map), diff_inputs)
+        (grads,) = pullback(jnp.ones_like(out) if dout is None else dout)
+        return out, grads
+
+    return jax.jit(run)
+
+
+def evaluate(inputs: CaseInputs) -> Result:
+    """Forward value and vjp gradients of a case.
+
+    Raises:
+        Unavailable: jax is not importable.
+    """
+    available()
+    case = inputs.case
+    spec = case.spec
+    diff = {k: jnp.asarray(inputs.arrays[k]) for k in spec.differentiable}
+    const = {k: jnp.asarray(v) for k, v in inputs.arrays.items() if k not in diff}
+    dout = None if inputs.dout is None else jnp.asarray(inputs.dout)
+    scalar_dims = tuple((k, v) for k, v in case.dims if k in ("reg",))
+    out, grads = _compiled_vjp(spec.name, scalar_dims)(diff, const, dout)
+    return Result("jax", np.asarray(out), {k: np.asarray(v) for k, v in grads.items()})

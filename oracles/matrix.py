@@ -1,0 +1,142 @@
+"""The matrix: which comparisons a run makes, and the runner that makes them.
+
+A comparison is a case and an ordered pair of implementation names.  The runner evaluates
+each implementation at most once per case (results are cached across the pairs of a case),
+hands each pair to ``reports.compare.compare`` and returns its record.  An implementation
+that is unavailable makes its comparisons "skipped" with the reason; one that raises makes
+them "error" with a short traceback, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from oracles.candidate import Candidate
+from oracles.catalog import CATALOG
+from oracles.cases import Case, draw_inputs, matrix_cases
+from oracles.implementations import ORACLES, oracle, unavailable_reason
+from oracles.result import CandidateFault
+from reports.compare import ERROR, SKIPPED, base_record, compare
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One case and an ordered pair (a, b) of implementation names; b is the reference."""
+
+    case: Case
+    pair: tuple
+
+    @property
+    def id(self) -> str:
+        """e.g. ``affine-N8-Dx6-M3-seed1-float32-manual~torch``."""
+        return f"{self.case.id}-{self.pair[0]}~{self.pair[1]}"
+
+
+def pairs(candidate: str, oracles) -> list[tuple]:
+    """Every pair among the candidate and the oracles, candidate first and numeric last."""
+    names = [candidate] + [o for o in ORACLES if o in oracles]
+    return list(itertools.combinations(names, 2))
+
+
+def plan(cases, candidate: str, oracles, only: str | None = None) -> list[Comparison]:
+    """The comparisons of ``cases`` across all pairs, optionally just the one with id ``only``.
+
+    Raises:
+        ValueError: ``only`` names no comparison of this matrix.
+    """
+    comparisons = [Comparison(c, p) for c in cases for p in pairs(candidate, oracles)]
+    if only:
+        comparisons = [c for c in comparisons if c.id == only]
+        if not comparisons:
+            raise ValueError(f"no comparison {only!r} in this matrix (check --matrix, --ops, --dtypes, --seeds)")
+    return comparisons
+
+
+def default_plan(matrix="default", ops=None, dtypes=None, seeds=None, oracles=ORACLES,
+                 candidate: Candidate | None = None, only=None) -> list[Comparison]:
+    """The comparisons of a matrix for a candidate (default: ``manual``), limited to its ops.
+
+    Raises:
+        ValueError: an unknown op, dtype or matrix, an op the candidate does not provide,
+            or an ``only`` id that is not in the matrix.
+    """
+    if candidate is not None:
+        unknown = [o for o in ops or () if o not in CATALOG]
+        if unknown:
+            raise ValueError(f"unknown op(s) {unknown}; choose from {list(CATALOG)}")
+        missing = [o for o in ops or () if o not in candidate.ops]
+        if missing:
+            raise ValueError(f"{candidate.name} does not provide {missing}; it provides {candidate.ops}")
+        ops = ops or candidate.ops
+        if not ops:
+            raise ValueError(f"{candidate.name} provides no op of the catalog (looked for {_contracts()})")
+    name = candidate.name if candidate is not None else "manual"
+    return plan(matrix_cases(matrix, ops, dtypes, seeds), name, oracles, only)
+
+
+def _contracts() -> str:
+    return ", ".join("/".join(spec.contract) for spec in CATALOG.values())
+
+
+class Runner:
+    """Evaluates implementations on cases (each once per case) and compares pairs."""
+
+    CACHE_SIZE = 64  # results kept; a case's pairs run one after another
+
+    def __init__(self, candidate: Candidate, oracles=ORACLES, device: str = "cpu"):
+        self.candidate = candidate
+        self.impls = {candidate.name: candidate}
+        for name in oracles:
+            options = {"device": device} if name == "torch" and device != "cpu" else {}
+            self.impls[name] = oracle(name, **options)
+        self.unavailable = {name: r for name, impl in self.impls.items() if (r := unavailable_reason(impl))}
+        self._cache: OrderedDict = OrderedDict()
+
+    def _result(self, case: Case, name: str):
+        key = (case, name)
+        if key not in self._cache:
+            inputs_key = (case, None)
+            if inputs_key not in self._cache:
+                self._cache[inputs_key] = draw_inputs(case)
+            inputs = self._cache[inputs_key]
+            try:
+                self._cache[key] = self.impls[name].evaluate(inputs)
+            except Exception as exc:  # recorded as an error for every pair it is in
+                self._cache[key] = exc
+            while len(self._cache) > self.CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return self._cache[key]
+
+    def run(self, comparison: Comparison, reproduce: str = "") -> dict:
+        """Make one comparison and return its record (verdict agree/disagree/error/skipped)."""
+        case, (a, b) = comparison.case, comparison.pair
+        for name in (a, b):
+            if name in self.unavailable:
+                return _record(comparison, SKIPPED, f"{name} unavailable: {self.unavailable[name]}")
+        results = {}
+        for name in (a, b):
+            result = self._result(case, name)
+            if isinstance(result, BaseException):
+                return _record(comparison, ERROR, _describe(name, result, reproduce), _short_traceback(result))
+            results[name] = result
+        return compare(case, results[a], results[b], reproduce)
+
+
+def _describe(name: str, exc: BaseException, reproduce: str) -> str:
+    what = str(exc) if isinstance(exc, CandidateFault) else f"{type(exc).__name__}: {exc}"
+    return f"{name} failed: {what}" + (f"; reproduce: {reproduce}" if reproduce else "")
+
+
+def _short_traceback(exc: BaseException, limit: int = 4) -> str:
+    cause = exc.__cause__ or exc
+    return "".join(traceback.format_exception(type(cause), cause, cause.__traceback__, limit=-limit))
+
+
+def _record(comparison: Comparison, verdict: str, message: str, trace: str = "") -> dict:
+    record = base_record(comparison.case, comparison.pair, verdict, message)
+    if trace:
+        record["traceback"] = trace
+    return record

@@ -1,0 +1,194 @@
+"""The pytest side of the matrix: options, parametrization, record collection, reports.
+
+Loaded by ``tests/conftest.py`` and by the ``gradmatrix`` command (``-p oracles.pytest_plugin``).
+Each matrix test (``oracles.matrix_test.test_agreement``) attaches its comparison record
+to its report as a user property; the controlling process (the only one, or pytest-xdist's
+controller) collects them from the reports, so no result is lost across workers, and
+writes the agreement reports when the session ends, interrupted or not.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+
+from oracles.candidate import Candidate, load_module
+from oracles.catalog import DTYPES, MATRICES
+from oracles.implementations import ORACLES
+from oracles.matrix import Runner, default_plan
+
+PROPERTY = "gradmatrix"
+LAST_DOCUMENT: dict | None = None  # the document of the last session in this process (for the CLI)
+TEST_NAME = "test_agreement["
+
+
+def _csv(value: str | None) -> list | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("gradmatrix", "gradmatrix agreement matrix")
+    group.addoption("--gm-matrix", default="default", choices=MATRICES, help="matrix size (default: default)")
+    group.addoption("--gm-ops", default=None, help="comma-separated ops (default: all the candidate provides)")
+    group.addoption("--gm-dtypes", default=None, help=f"comma-separated dtypes (default: {','.join(DTYPES)})")
+    group.addoption("--gm-oracles", default=",".join(ORACLES), help="comma-separated oracles (default: all)")
+    group.addoption("--gm-seeds", default=None, type=int, help="seeds per shape (default: the matrix's)")
+    group.addoption("--gm-candidate", default="manual", help="module to check: dotted name or .py path")
+    group.addoption("--gm-only", default=None, help="run only the comparison with this id")
+    group.addoption("--gm-out", default="gradmatrix-report", help="report directory (default: ./gradmatrix-report)")
+    group.addoption("--gm-formats", default="json,md", help="report formats (json,md,html)")
+    group.addoption("--gm-no-report", action="store_true", help="write no report files")
+
+
+class MatrixSession:
+    """Per-process state: the run's options, its candidate, and the collected records."""
+
+    def __init__(self, config):
+        self.config = config
+        opt = config.option
+        self.oracles = _csv(opt.gm_oracles) or []
+        unknown = [o for o in self.oracles if o not in ORACLES]
+        if unknown:
+            raise pytest.UsageError(f"unknown oracle(s) {unknown}; choose from {list(ORACLES)}")
+        try:
+            module = load_module(opt.gm_candidate)
+        except ImportError as exc:
+            raise pytest.UsageError(f"cannot import candidate {opt.gm_candidate!r}: {exc}") from None
+        self.candidate = Candidate(module)
+        self.comparisons = self._plan()
+        self.records: dict = {}
+        self.expected: int | None = None
+        self.started = time.time()
+        self.written: list = []
+        self.document: dict | None = None
+
+    def _plan(self):
+        opt = self.config.option
+        try:
+            return default_plan(opt.gm_matrix, _csv(opt.gm_ops), _csv(opt.gm_dtypes), opt.gm_seeds,
+                                self.oracles, self.candidate, opt.gm_only)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    def reproduce(self, comparison) -> str:
+        opt = self.config.option
+        verb = "run" if opt.gm_candidate == "manual" else f"check {shlex.quote(opt.gm_candidate)}"
+        return f"gradmatrix {verb} --matrix {opt.gm_matrix} --only {shlex.quote(comparison.id)}"
+
+    def run_info(self) -> dict:
+        opt = self.config.option
+        return {
+            "candidate": self.candidate.name,
+            "candidate_module": opt.gm_candidate,
+            "candidate_ops": self.candidate.ops,
+            "matrix": opt.gm_matrix,
+            "ops": _csv(opt.gm_ops),
+            "dtypes": _csv(opt.gm_dtypes) or list(DTYPES),
+            "oracles": self.oracles,
+            "seeds": opt.gm_seeds,
+            "only": opt.gm_only,
+        }
+
+
+def _state(config) -> MatrixSession:
+    return config.stash[_KEY]
+
+
+_KEY = pytest.StashKey[MatrixSession]()
+
+
+def pytest_configure(config):
+    config.stash[_KEY] = MatrixSession(config)
+    config.addinivalue_line("markers", "xdist_group(name): keep a case's comparisons on one pytest-xdist worker")
+
+
+def pytest_generate_tests(metafunc):
+    if "gm_comparison" not in metafunc.fixturenames:
+        return
+    comparisons = _state(metafunc.config).comparisons
+    metafunc.parametrize(
+        "gm_comparison",
+        [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.case.id)) for c in comparisons],
+    )
+
+
+@pytest.fixture(scope="session")
+def gm_runner(request) -> Runner:
+    """The session's runner: the candidate and the chosen oracles."""
+    state = _state(request.config)
+    return Runner(state.candidate, state.oracles)
+
+
+@pytest.fixture
+def gm_reproduce(request):
+    """A function giving the command that reruns a comparison."""
+    return _state(request.config).reproduce
+
+
+def pytest_collection_finish(session):
+    if not hasattr(session.config, "workerinput"):
+        _state(session.config).expected = sum(TEST_NAME in item.nodeid for item in session.items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    state = _state(node.config)
+    if state.expected is None:
+        state.expected = sum(TEST_NAME in i for i in ids)
+
+
+def pytest_runtest_logreport(report):
+    for name, value in getattr(report, "user_properties", ()):
+        if name == PROPERTY:
+            record = json.loads(value)
+            _CONFIG_RECORDS[record["id"]] = record
+
+
+_CONFIG_RECORDS: dict = {}  # records seen by this process's reports (hooks get no config here)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    state = _state(config)
+    state.records = dict(_CONFIG_RECORDS)
+    _CONFIG_RECORDS.clear()
+    if not state.expected and not state.records:
+        return  # no matrix in this session
+    from reports import document, environment
+    from reports.writers import write_reports
+
+    interrupted = "interrupted (KeyboardInterrupt)" if exitstatus == pytest.ExitCode.INTERRUPTED else ""
+    state.document = document.build(
+        list(state.records.values()),
+        environment.collect(),
+        state.run_info(),
+        expected=state.expected,
+        started=state.started,
+        interrupted=interrupted,
+    )
+    global LAST_DOCUMENT
+    LAST_DOCUMENT = state.document
+    opt = config.option
+    if not opt.gm_no_report:
+        out = Path(config.invocation_params.dir) / opt.gm_out
+        state.written = write_reports(state.document, out, tuple(_csv(opt.gm_formats) or ("json",)))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    state = config.stash.get(_KEY, None)
+    if state is None or state.document is None:
+        return
+    from reports.markdown import verdict_line
+
+    s = state.document["summary"]
+    terminalreporter.section("gradmatrix")
+    terminalreporter.write_line(verdict_line(s).replace("**", ""))
+    for path in state.written:
+        terminalreporter.write_line(f"report: {path}")

@@ -1,0 +1,39 @@
+"""What every implementation returns for a case, and how it says it cannot run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class Unavailable(Exception):
+    """An implementation cannot run here (its framework is not installed, say); the reason says why."""
+
+
+class CandidateFault(Exception):
+    """A candidate broke the contract (raised, returned the wrong structure, wrote into its inputs)."""
+
+
+@dataclass
+class Result:
+    """Forward value and gradients of one implementation on one case.
+
+    Attributes:
+        impl: the implementation's name ("manual", "torch", "jax", "numeric", a module name).
+        forward: the op's output (a 0-d array for losses).
+        grads: gradient per differentiable input name, each with the input's shape.
+        computes_in: the dtype the implementation always computes in (the numeric oracle:
+            "float64"), or None when it must follow the case's dtype.
+        notes: remarks for the report (for instance, the convention followed at a kink).
+        error_bounds: per gradient, an elementwise bound on the implementation's own
+            error (the numeric oracle's truncation and rounding estimate); comparisons
+            against this result allow it on top of the dtype's tolerance.
+    """
+
+    impl: str
+    forward: np.ndarray
+    grads: dict
+    computes_in: str | None = None
+    notes: list = field(default_factory=list)
+    error_bounds: dict = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Agreement: metrics, tolerances, the comparison, the documents and reports, the command."""

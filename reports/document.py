@@ -1,0 +1,96 @@
+"""The agreement document: records of a run, summarised. Reports only read this.
+
+``build`` turns the records a run produced (one per comparison, from
+``reports.compare``) into the document that ``agreement.json`` holds and every other format
+is rendered from.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+from reports.compare import AGREE, DISAGREE, ERROR, SKIPPED
+
+SCHEMA = "gradmatrix/agreement"
+SCHEMA_VERSION = 1
+VERDICTS = (AGREE, DISAGREE, ERROR, SKIPPED)
+
+
+def worst_ratio(record: dict) -> float | None:
+    """Largest share of its allowed error used by any tensor of a record (None if none measured)."""
+    ratios = [t["of_allowed"] for t in record.get("tensors", []) if "of_allowed" in t]
+    return max(ratios) if ratios else None
+
+
+def _group_key(record: dict) -> tuple:
+    return (record["op"], "~".join(record["pair"]), record["dtype"])
+
+
+def summarize(records: list) -> list:
+    """Per op x pair x dtype: counts by verdict and the worst error, as a sorted list."""
+    groups: dict = defaultdict(lambda: {v: 0 for v in VERDICTS} | {"worst": None})
+    for record in records:
+        group = groups[_group_key(record)]
+        group[record["verdict"]] += 1
+        ratio = worst_ratio(record)
+        if ratio is not None and (group["worst"] is None or ratio > group["worst"]["ratio"]):
+            tensor = max(
+                (t for t in record["tensors"] if "metrics" in t),
+                key=lambda t: t["of_allowed"],
+            )
+            group["worst"] = {
+                "ratio": ratio,
+                "normwise_rel_err": tensor["metrics"]["normwise_rel_err"],
+                "rtol": tensor["rtol"],
+                "tensor": tensor["tensor"],
+                "id": record["id"],
+            }
+    return [
+        {"op": op, "pair": pair, "dtype": dtype, "comparisons": sum(g[v] for v in VERDICTS), **g}
+        for (op, pair, dtype), g in sorted(groups.items())
+    ]
+
+
+def build(records: list, environment: dict, run: dict, expected: int | None = None,
+          started: float | None = None, interrupted: str = "") -> dict:
+    """The agreement document of a run.
+
+    Args:
+        records: comparison records (any order; sorted by id here, for determinism).
+        environment: from ``reports.environment.collect``.
+        run: the options of the run (matrix, ops, dtypes, oracles, seeds, candidate, ...).
+        expected: how many comparisons the run planned; fewer records means incomplete.
+        started: the run's start (``time.time()``), for its duration.
+        interrupted: why the run stopped early, if it did.
+
+    Returns:
+        A JSON-ready dict; ``summary.passed`` is true only for a complete run with no
+        disagreement or error.
+    """
+    records = sorted(records, key=lambda r: r["id"])
+    counts = {v: sum(r["verdict"] == v for r in records) for v in VERDICTS}
+    expected = len(records) if expected is None else expected
+    complete = len(records) >= expected and not interrupted
+    unavailable = sorted({r["message"] for r in records if r["verdict"] == SKIPPED})
+    now = time.time()
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "duration_s": None if started is None else round(now - started, 3),
+        "environment": environment,
+        "run": run,
+        "summary": {
+            "comparisons": len(records),
+            "expected": expected,
+            "missing": max(0, expected - len(records)),
+            "complete": complete,
+            "interrupted": interrupted,
+            **counts,
+            "passed": complete and counts[DISAGREE] == 0 and counts[ERROR] == 0 and len(records) > 0,
+            "unavailable": unavailable,
+        },
+        "groups": summarize(records),
+        "comparisons": records,
+    }

@@ -1,0 +1,80 @@
+"""Agreement metrics, defined once: tests and report writers all use these."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+def rel_error(a: np.ndarray, b: np.ndarray) -> float:
+    """The CS231n elementwise relative error: ``max(|a - b| / max(1e-8, |a| + |b|))``."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b)))) if a.size else 0.0
+
+
+def normwise_rel_error(a: np.ndarray, b: np.ndarray) -> float:
+    """``max|a - b| / max|b|`` (b the reference); 0 when both are all zero, inf when only b is."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.size == 0:
+        return 0.0
+    diff = float(np.max(np.abs(a - b)))
+    scale = float(np.max(np.abs(b)))
+    if scale == 0.0:
+        return 0.0 if diff == 0.0 else float("inf")
+    return diff / scale
+
+
+@dataclass
+class TensorMetrics:
+    """How two arrays of one tensor differ.
+
+    Attributes:
+        max_abs_err: max |a - b|.
+        normwise_rel_err: max |a - b| / max |b|.
+        rel_error: the CS231n elementwise relative error.
+        worst_index: index of the element with the largest |a - b| (after the error bound).
+        a_value, b_value: the two values there.
+        ref_scale: max |b|.
+    """
+
+    max_abs_err: float
+    normwise_rel_err: float
+    rel_error: float
+    worst_index: list
+    a_value: float
+    b_value: float
+    ref_scale: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def tensor_metrics(a: np.ndarray, b: np.ndarray, excess: np.ndarray | None = None) -> TensorMetrics:
+    """Metrics of ``a`` against the reference ``b`` (same shape, compared in float64).
+
+    Args:
+        a, b: the two arrays.
+        excess: optional elementwise amount by which |a - b| exceeds what is allowed; the
+            worst element is where it is largest (else where |a - b| is).
+    """
+    a64 = np.asarray(a, dtype=np.float64)
+    b64 = np.asarray(b, dtype=np.float64)
+    if a64.size == 0:
+        return TensorMetrics(0.0, 0.0, 0.0, [], 0.0, 0.0, 0.0)
+    diff = np.abs(a64 - b64)
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    rank = diff if excess is None else np.where(np.isnan(excess), np.inf, excess)
+    flat = int(np.argmax(rank))
+    index = [int(i) for i in np.unravel_index(flat, a64.shape)] if a64.ndim else []
+    return TensorMetrics(
+        max_abs_err=float(diff.max()),
+        normwise_rel_err=normwise_rel_error(a64, b64),
+        rel_error=rel_error(a64, b64),
+        worst_index=index,
+        a_value=float(a64.reshape(-1)[flat]),
+        b_value=float(b64.reshape(-1)[flat]),
+        ref_scale=float(np.max(np.abs(b64))),
+    )
