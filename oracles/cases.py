@@ -9,7 +9,7 @@ float32 rounding of the values its float64 twin sees.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
@@ -63,11 +63,12 @@ class CaseInputs:
     case: Case
     arrays: dict  # input name -> np.ndarray (floats in the case dtype, labels int64)
     dout: np.ndarray | None  # upstream gradient of the output, None for scalar losses
+    kink_masks: dict = field(default_factory=dict)  # input name -> gradient elements at a kink (kink cases)
 
     def copy(self) -> "CaseInputs":
         """Fresh copies, so that one implementation cannot change what another sees."""
         dout = None if self.dout is None else self.dout.copy()
-        return CaseInputs(self.case, {k: v.copy() for k, v in self.arrays.items()}, dout)
+        return CaseInputs(self.case, {k: v.copy() for k, v in self.arrays.items()}, dout, self.kink_masks)
 
 
 def draw_inputs(case: Case) -> CaseInputs:
@@ -75,15 +76,19 @@ def draw_inputs(case: Case) -> CaseInputs:
     spec = case.spec
     dims = case.dim_map
     rng = case.rng()
-    arrays = {s.name: s.draw(rng, spec.shape_of(s.shape, dims), dims) for s in spec.inputs}
-    if spec.finalize is not None:
-        arrays = spec.finalize(arrays, dims, rng)
+    masks = {}
+    if case.kind == "kink":
+        arrays, masks = spec.kink_inputs(rng, dims)
+    else:
+        arrays = {s.name: s.draw(rng, spec.shape_of(s.shape, dims), dims) for s in spec.inputs}
+        if spec.finalize is not None:
+            arrays = spec.finalize(arrays, dims, rng)
     dout = None
     if spec.output_shape is not None:
         dout = rng.standard_normal(spec.shape_of(spec.output_shape, dims))
     dtype = np.dtype(case.dtype)
     cast = {s.name: (arrays[s.name] if s.is_label else arrays[s.name].astype(dtype)) for s in spec.inputs}
-    return CaseInputs(case, cast, None if dout is None else dout.astype(dtype))
+    return CaseInputs(case, cast, None if dout is None else dout.astype(dtype), masks)
 
 
 def matrix_cases(
@@ -92,7 +97,10 @@ def matrix_cases(
     dtypes: Iterable[str] | None = None,
     seeds: int | None = None,
 ) -> list[Case]:
-    """All random cases of a matrix: ops x shapes x batch sizes x seeds x dtypes.
+    """All cases of a matrix: ops x shapes x batch sizes x seeds x dtypes, then the kink cases.
+
+    Kink cases (special values such as ReLU inputs of exactly 0 and -0.0) are their own
+    class, at each op's ``kink_shapes``, for every seed and dtype.
 
     Args:
         matrix: "default" or "full".
@@ -124,4 +132,8 @@ def matrix_cases(
                 for seed in range(n_seeds):
                     for dtype in dtypes:
                         cases.append(Case(op, dims, seed, dtype))
+        for shape in CATALOG[op].kink_shapes:
+            for seed in range(n_seeds):
+                for dtype in dtypes:
+                    cases.append(Case(op, tuple(shape.items()), seed, dtype, kind="kink"))
     return cases

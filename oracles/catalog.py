@@ -79,6 +79,9 @@ class OpSpec:
     derived: Mapping[str, Callable[[Mapping], object]] = field(default_factory=dict)  # dims computed from others
     finalize: Callable | None = None  # (inputs, dims, rng) -> inputs, fixes drawn inputs (keep off kinks)
     kinks: str = ""  # known conventions at points of non-differentiability
+    kink_inputs: Callable | None = None  # (rng, dims) -> (inputs, {input: mask of gradient elements at a kink})
+    kink_shapes: tuple = ()  # dims (N included) of the kink cases
+    kink_convention: Callable | None = None  # (grads, inputs, dout) -> the derivative an implementation took at the kink
     tolerance_overrides: Mapping[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
     # (dtype, kind) -> (rtol, why), merged with the table in reports.tolerances by taking the max
 
@@ -137,13 +140,63 @@ def _call_two_layer_net(module, inputs, dout, dims):
 
 def _net_off_kinks(inputs: dict, dims: Mapping, rng: np.random.Generator) -> dict:
     """Redraw b1 column by column until no hidden pre-activation lies within KINK_MARGIN of 0."""
+    return _net_off_kinks_except(inputs, rng, keep=None)
+
+
+def _net_off_kinks_except(inputs: dict, rng: np.random.Generator, keep: int | None) -> dict:
+    """As ``_net_off_kinks``, leaving hidden unit ``keep`` (a deliberate kink) alone, apart from sample 0."""
     for _ in range(1000):
         z = inputs["X"] @ inputs["W1"] + inputs["b1"]
-        close = np.any(np.abs(z) < KINK_MARGIN, axis=0)
+        near = np.abs(z) < KINK_MARGIN
+        if keep is not None:
+            near[0, keep] = False
+            if np.any(near[1:, keep]):  # other samples of the kink unit: move them by redrawing their rows of X
+                rows = 1 + np.flatnonzero(near[1:, keep])
+                inputs["X"][rows] = rng.standard_normal((rows.size, inputs["X"].shape[1]))
+                continue
+        close = np.any(near, axis=0)
         if not close.any():
             return inputs
         inputs["b1"] = np.where(close, rng.standard_normal(close.shape), inputs["b1"])
     raise RuntimeError("could not draw two-layer-net inputs away from the ReLU kink")
+
+
+def _relu_kink_inputs(rng: np.random.Generator, dims: Mapping):
+    """x with exact 0.0 and -0.0 entries among ordinary values; the gradient at those is a convention."""
+    shape = (dims["N"], dims["D"])
+    x = away_from_zero(rng, shape, dims)
+    where = rng.random(shape)
+    x[where < 0.25] = 0.0
+    x[(where >= 0.25) & (where < 0.4)] = -0.0
+    return {"x": x}, {"x": x == 0}
+
+
+def _relu_convention(grads: dict, inputs: dict, dout) -> float | None:
+    """The derivative taken at x = 0: dx / dout there (0 for torch and jax, 0.5 numeric, 1 for y >= 0)."""
+    at = (inputs["x"] == 0) & (dout != 0)
+    if not at.any():
+        return None
+    ratios = np.asarray(grads["x"], dtype=np.float64)[at] / dout[at].astype(np.float64)
+    return float(np.round(np.median(ratios), 6))
+
+
+def _net_kink_inputs(rng: np.random.Generator, dims: Mapping):
+    """A first sample X[0] = 0 and b1[0] = 0, so the hidden pre-activation y1[0, 0] is exactly 0.
+
+    Only db1[0] depends on the ReLU convention there (dW1 gets X[0]^T dy1[0] = 0 either way).
+    """
+    n, d, h, c = dims["N"], dims["D"], dims["H"], dims["C"]
+    inputs = {
+        "X": rng.standard_normal((n, d)), "y": labels(rng, (n,), dims),
+        "W1": scaled_weights(rng, (d, h), dims), "b1": rng.standard_normal(h),
+        "W2": scaled_weights(rng, (h, c), dims), "b2": rng.standard_normal(c),
+    }
+    inputs["X"][0] = 0.0
+    inputs["b1"][0] = 0.0
+    inputs = _net_off_kinks_except(inputs, rng, keep=0)
+    mask = {k: np.zeros(inputs[k].shape, dtype=bool) for k in ("W1", "b1", "W2", "b2")}
+    mask["b1"][0] = True
+    return inputs, mask
 
 
 def _prod(values) -> int:
@@ -171,6 +224,9 @@ _register(OpSpec(
     },
     kinks="x = 0 and x = -0.0: torch.relu and jax.nn.relu give 0; a central difference gives 0.5; "
           "seed 002's mask (y1 >= 0) gives 1",
+    kink_inputs=_relu_kink_inputs,
+    kink_shapes=({"N": 4, "D": 6}, {"N": 16, "D": 8}),
+    kink_convention=_relu_convention,
 ))
 
 _register(OpSpec(
@@ -233,7 +289,9 @@ _register(OpSpec(
         "full": ({"D": 3, "H": 4, "C": 2, "reg": 0.0}, {"D": 6, "H": 6, "C": 3, "reg": 0.1},
                  {"D": 10, "H": 8, "C": 5, "reg": 0.5}, {"D": 32, "H": 16, "C": 10, "reg": 0.05}),
     },
-    kinks="hidden pre-activation y1 = 0: the ReLU convention decides dW1 and db1 there",
+    kinks="hidden pre-activation y1 = 0: the ReLU convention decides db1 there",
+    kink_inputs=_net_kink_inputs,
+    kink_shapes=({"N": 4, "D": 3, "H": 4, "C": 3, "reg": 0.1},),
 ))
 
 # Batch sizes (the N dim) crossed with every op's shapes.

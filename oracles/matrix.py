@@ -86,8 +86,9 @@ class Runner:
 
     CACHE_SIZE = 64  # results kept; a case's pairs run one after another
 
-    def __init__(self, candidate: Candidate, oracles=ORACLES, device: str = "cpu"):
+    def __init__(self, candidate: Candidate, oracles=ORACLES, device: str = "cpu", strict_kinks: bool = False):
         self.candidate = candidate
+        self.strict_kinks = strict_kinks
         self.impls = {candidate.name: candidate}
         for name in oracles:
             options = {"device": device} if name == "torch" and device != "cpu" else {}
@@ -95,13 +96,17 @@ class Runner:
         self.unavailable = {name: r for name, impl in self.impls.items() if (r := unavailable_reason(impl))}
         self._cache: OrderedDict = OrderedDict()
 
+    def _inputs(self, case: Case):
+        key = (case, None)
+        if key not in self._cache:
+            self._cache[key] = draw_inputs(case)
+        self._cache.move_to_end(key)
+        return self._cache[key]
+
     def _result(self, case: Case, name: str):
         key = (case, name)
         if key not in self._cache:
-            inputs_key = (case, None)
-            if inputs_key not in self._cache:
-                self._cache[inputs_key] = draw_inputs(case)
-            inputs = self._cache[inputs_key]
+            inputs = self._inputs(case)
             try:
                 self._cache[key] = self.impls[name].evaluate(inputs)
             except Exception as exc:  # recorded as an error for every pair it is in
@@ -122,7 +127,12 @@ class Runner:
             if isinstance(result, BaseException):
                 return _record(comparison, ERROR, _describe(name, result, reproduce), _short_traceback(result))
             results[name] = result
-        return compare(case, results[a], results[b], reproduce)
+        inputs = self._inputs(case)
+        conventions = {}
+        if case.kind == "kink" and case.spec.kink_convention is not None:
+            dout = inputs.dout
+            conventions = {n: case.spec.kink_convention(results[n].grads, inputs.arrays, dout) for n in (a, b)}
+        return compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, conventions)
 
 
 def _describe(name: str, exc: BaseException, reproduce: str) -> str:

@@ -41,6 +41,7 @@ def pytest_addoption(parser):
     group.addoption("--gm-only", default=None, help="run only the comparison with this id")
     group.addoption("--gm-out", default="gradmatrix-report", help="report directory (default: ./gradmatrix-report)")
     group.addoption("--gm-formats", default="json,md", help="report formats (json,md,html)")
+    group.addoption("--gm-strict-kinks", action="store_true", help="fail on differences at kinks (default: report them)")
     group.addoption("--gm-no-report", action="store_true", help="write no report files")
 
 
@@ -91,6 +92,7 @@ class MatrixSession:
             "oracles": self.oracles,
             "seeds": opt.gm_seeds,
             "only": opt.gm_only,
+            "strict_kinks": opt.gm_strict_kinks,
         }
 
 
@@ -120,7 +122,7 @@ def pytest_generate_tests(metafunc):
 def gm_runner(request) -> Runner:
     """The session's runner: the candidate and the chosen oracles."""
     state = _state(request.config)
-    return Runner(state.candidate, state.oracles)
+    return Runner(state.candidate, state.oracles, strict_kinks=request.config.option.gm_strict_kinks)
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ from reports.metrics import tensor_metrics
 from reports.tolerances import tolerance_for
 
 AGREE, DISAGREE, ERROR, SKIPPED = "agree", "disagree", "error", "skipped"
+CONVENTION = "convention"  # differs only at kink elements: reported, not failed (unless strict)
+PASSING = (AGREE, CONVENTION)
 
 
 def _tensors(case: Case, result: Result) -> dict:
@@ -59,7 +61,8 @@ def base_record(case: Case, pair: tuple, verdict: str, message: str = "") -> dic
     }
 
 
-def compare(case: Case, a: Result, b: Result, reproduce: str = "") -> dict:
+def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: dict | None = None,
+            strict_kinks: bool = False, conventions: dict | None = None) -> dict:
     """Compare implementation ``a`` against reference ``b`` on ``case``.
 
     Args:
@@ -67,6 +70,11 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "") -> dict:
         a: the result under test (the first of the pair).
         b: the reference (the second of the pair; the numeric oracle when present).
         reproduce: a command that reruns this comparison, quoted in messages.
+        kink_masks: per input name, the gradient elements at a kink (kink cases only).
+            A tensor that differs only there is a convention difference: verdict
+            "convention", which passes, unless ``strict_kinks``.
+        strict_kinks: make convention differences fail ("disagree").
+        conventions: implementation name -> the derivative it took at the kink, for the record.
 
     Returns:
         A JSON-ready record: the case and pair, the comparison kind and tolerance, a list of
@@ -84,7 +92,7 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "") -> dict:
             shapes[f"d{s.name}"] = spec.shape_of(s.shape, dims)
 
     ta, tb = _tensors(case, a), _tensors(case, b)
-    entries, failures = [], []
+    entries, failures, kink_notes = [], [], []
     for tensor, expected_shape in shapes.items():
         entry = {"tensor": tensor, "role": "forward" if tensor == spec.output else "gradient"}
         problem = _check_structure(tensor, case, a, ta[tensor], expected_shape) or _check_structure(
@@ -101,6 +109,8 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "") -> dict:
         excess = np.abs(va - vb) - allowed_abs
         metrics = tensor_metrics(va, vb, excess)
         agree = bool(np.all(excess <= 0))
+        mask = (kink_masks or {}).get(tensor[1:]) if tensor != spec.output else None
+        at_kink_only = bool(not agree and mask is not None and np.all(excess[~mask] <= 0))
         with np.errstate(divide="ignore", invalid="ignore"):
             used = np.where(np.abs(va - vb) == 0, 0.0, np.abs(va - vb) / allowed_abs)
         entry.update(
@@ -111,6 +121,11 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "") -> dict:
             max_bound=float(np.max(bound)) if np.ndim(bound) else float(bound),
         )
         entries.append(entry)
+        if at_kink_only:
+            entry["kink_only"] = True
+            kink_notes.append(f"{tensor} differs only at the kink ({int(mask.sum())} element(s))")
+            if not strict_kinks:
+                continue
         if not agree:
             where = f"at {metrics.worst_index}" if metrics.worst_index else "(scalar)"
             failures.append(
@@ -118,8 +133,13 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "") -> dict:
                 f"({metrics.a_value:.6g} vs {metrics.b_value:.6g}), allowed {tol.rtol:.0e}"
                 + (" + numeric error bound" if np.any(bound) else "")
             )
-    record = base_record(case, (a.impl, b.impl), DISAGREE if failures else AGREE)
+    verdict = DISAGREE if failures else (CONVENTION if kink_notes else AGREE)
+    record = base_record(case, (a.impl, b.impl), verdict)
     record.update(tolerance={"rtol": tol.rtol, "why": tol.why}, tensors=entries)
+    if case.kind == "kink":
+        record["conventions"] = {name: (conventions or {}).get(name) for name in (a.impl, b.impl)}
+    if kink_notes and not failures:
+        record["message"] = f"convention difference ({a.impl} vs {b.impl}, {case.dtype}): " + "; ".join(kink_notes)
     if failures:
         more = f" (+{len(failures) - 1} more tensor(s))" if len(failures) > 1 else ""
         record["message"] = failures[0] + more + (f"; reproduce: {reproduce}" if reproduce else "")

@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from reports.compare import AGREE, DISAGREE, ERROR, SKIPPED
+from reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
 
 SCHEMA = "gradmatrix/agreement"
 SCHEMA_VERSION = 1
-VERDICTS = (AGREE, DISAGREE, ERROR, SKIPPED)
+VERDICTS = (AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED)
 
 
 def worst_ratio(record: dict) -> float | None:
@@ -49,6 +49,19 @@ def summarize(records: list) -> list:
     return [
         {"op": op, "pair": pair, "dtype": dtype, "comparisons": sum(g[v] for v in VERDICTS), **g}
         for (op, pair, dtype), g in sorted(groups.items())
+    ]
+
+
+def kink_conventions(records: list) -> list:
+    """Per op and dtype, the derivative each implementation took at the kink (from kink cases)."""
+    seen: dict = defaultdict(dict)
+    for record in records:
+        for impl, value in (record.get("conventions") or {}).items():
+            if value is not None:
+                seen[(record["op"], record["dtype"])].setdefault(impl, set()).add(value)
+    return [
+        {"op": op, "dtype": dtype, "conventions": {impl: sorted(v) for impl, v in sorted(impls.items())}}
+        for (op, dtype), impls in sorted(seen.items())
     ]
 
 
@@ -92,5 +105,6 @@ def build(records: list, environment: dict, run: dict, expected: int | None = No
             "unavailable": unavailable,
         },
         "groups": summarize(records),
+        "conventions": kink_conventions(records),
         "comparisons": records,
     }

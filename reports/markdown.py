@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reports.compare import AGREE, DISAGREE, ERROR, SKIPPED
+from reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
 
 
 def escape(text) -> str:
@@ -22,9 +22,10 @@ def code(text) -> str:
 
 def verdict_line(summary: dict) -> str:
     if summary["passed"]:
-        return f"**PASS**: all {summary['agree']} comparisons agree" + (
-            f" ({summary['skipped']} skipped)" if summary["skipped"] else ""
-        )
+        notes = [f"{summary[CONVENTION]} differ only at kinks, by convention"] if summary[CONVENTION] else []
+        notes += [f"{summary[SKIPPED]} skipped"] if summary[SKIPPED] else []
+        agreeing = summary[AGREE] + summary[CONVENTION]
+        return f"**PASS**: all {agreeing} comparisons agree" + (f" ({'; '.join(notes)})" if notes else "")
     parts = []
     if summary[DISAGREE]:
         parts.append(f"{summary[DISAGREE]} disagree")
@@ -48,8 +49,8 @@ def render(document: dict) -> str:
         "",
         verdict_line(s),
         "",
-        f"- comparisons: {s['comparisons']} of {s['expected']} planned; agree {s[AGREE]}, disagree {s[DISAGREE]}, "
-        f"error {s[ERROR]}, skipped {s[SKIPPED]}",
+        f"- comparisons: {s['comparisons']} of {s['expected']} planned; agree {s[AGREE]}, "
+        f"convention differences at kinks {s[CONVENTION]}, disagree {s[DISAGREE]}, error {s[ERROR]}, skipped {s[SKIPPED]}",
         f"- candidate: {code(run.get('candidate', 'manual'))}; matrix {code(run.get('matrix'))}; "
         f"oracles {escape(', '.join(run.get('oracles', [])))}",
         f"- environment: Python {env['python']}, "
@@ -65,16 +66,24 @@ def render(document: dict) -> str:
         "Worst error: the norm-wise relative error (max|a-b| / max|b|) of the tensor that used most of its "
         "allowance; of allowed: the largest elementwise |a-b| / (rtol max|b| + numeric error bound), below 1 agrees.",
         "",
-        "| op | pair | dtype | agree | disagree | error | skipped | worst error | of allowed | worst tensor |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| op | pair | dtype | agree | at kinks | disagree | error | skipped | worst error | of allowed | worst tensor |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for g in document["groups"]:
         w = g["worst"]
         worst = (f"{w['normwise_rel_err']:.1e}", f"{w['ratio']:.2g}", escape(w["tensor"])) if w else ("", "", "")
         lines.append(
-            f"| {escape(g['op'])} | {escape(g['pair'])} | {g['dtype']} | {g[AGREE]} | {g[DISAGREE]} | {g[ERROR]} "
+            f"| {escape(g['op'])} | {escape(g['pair'])} | {g['dtype']} | {g[AGREE]} | {g[CONVENTION]} | {g[DISAGREE]} | {g[ERROR]} "
             f"| {g[SKIPPED]} | {worst[0]} | {worst[1]} | {worst[2]} |"
         )
+    if document.get("conventions"):
+        lines += ["", "## Conventions at kinks", "",
+                  "The derivative each implementation took where the op has none (ReLU at exactly 0, ...); "
+                  "differences there are reported, not failed, unless --strict-kinks.", "",
+                  "| op | dtype | implementation: derivative at the kink |", "|---|---|---|"]
+        for c in document["conventions"]:
+            taken = "; ".join(f"{escape(i)}: {', '.join(f'{v:g}' for v in vals)}" for i, vals in c["conventions"].items())
+            lines.append(f"| {escape(c['op'])} | {c['dtype']} | {taken} |")
     bad = [r for r in document["comparisons"] if r["verdict"] in (DISAGREE, ERROR)]
     lines += ["", f"## Discrepancies ({len(bad)})", ""]
     if not bad:
