@@ -13,6 +13,22 @@ import numpy as np
 from manual.validation import as_float_array, check_cache, same_dtype, same_shape
 
 
+def _check_affine_shapes(x, w, b, names=("x", "w", "b")) -> int:
+    """Check x (N, d_1..d_k), w (D, M), b (M,) against each other; return D."""
+    xn, wn, bn = names
+    if x.ndim < 2:
+        raise ValueError(f"{xn} must have at least 2 dimension(s), got shape {x.shape}")
+    if w.ndim != 2:
+        raise ValueError(f"{wn} must have 2 dimension(s), got shape {w.shape}")
+    if b.ndim != 1:
+        raise ValueError(f"{bn} must have 1 dimension(s), got shape {b.shape}")
+    d = int(np.prod(x.shape[1:]))
+    if w.shape[0] != d:
+        raise ValueError(f"{wn} must have shape ({d}, M) to match {xn} of shape {x.shape} (D = {d}), got {w.shape}")
+    same_shape(bn, b, (w.shape[1],), f"one bias per column of {wn} {w.shape}")
+    return d
+
+
 def relu_forward(x):
     """ReLU, elementwise: ``out = max(0, x)``.
 
@@ -49,6 +65,8 @@ def relu_backward(dout, cache):
         dx: (N, d_1, ..., d_k), dtype of ``x``.
     """
     (x,) = check_cache(cache, ("x",), "relu_forward")
+    if x.ndim < 1:
+        raise ValueError(f"cache[0] (x) must have at least 1 dimension(s), got shape {x.shape}")
     dout = as_float_array(dout, "dout")
     same_shape("dout", dout, x.shape, "the shape of x in relu_forward")
     same_dtype(dout=dout, x=x)
@@ -75,10 +93,7 @@ def affine_forward(x, w, b):
     b = as_float_array(b, "b", ndim=1)
     same_dtype(x=x, w=w, b=b)
     n = x.shape[0]
-    d = int(np.prod(x.shape[1:]))
-    if w.shape[0] != d:
-        raise ValueError(f"w must have shape ({d}, M) to match x of shape {x.shape} (D = {d}), got {w.shape}")
-    same_shape("b", b, (w.shape[1],), f"one bias per column of w {w.shape}")
+    d = _check_affine_shapes(x, w, b)
     out = x.reshape(n, d) @ w + b
     return out, (x, w, b)
 
@@ -107,8 +122,9 @@ def affine_backward(dout, cache):
         db: (M,).
     """
     x, w, b = check_cache(cache, ("x", "w", "b"), "affine_forward")
+    d = _check_affine_shapes(x, w, b, names=("cache[0] (x)", "cache[1] (w)", "cache[2] (b)"))
     dout = as_float_array(dout, "dout", ndim=2)
-    n, d = x.shape[0], w.shape[0]
+    n = x.shape[0]
     same_shape("dout", dout, (n, w.shape[1]), "the shape of out in affine_forward")
     same_dtype(dout=dout, x=x)
     x_rows = x.reshape(n, d)

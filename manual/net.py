@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from manual.layers import affine_backward, affine_forward, relu_backward, relu_forward
@@ -31,6 +33,26 @@ def _check_params(params) -> dict:
     return checked
 
 
+def _check_reg(reg, dtype: np.dtype):
+    """Return ``reg`` as a scalar of ``dtype``, or raise naming ``reg``."""
+    # numbers.Real covers int, float, fractions and NumPy's integer and floating scalars;
+    # bool is an int to Python but never a regularization strength, and complex, strings,
+    # None, lists and arrays (0-d included) are refused.
+    if isinstance(reg, (bool, np.bool_)) or not isinstance(reg, numbers.Real):
+        raise TypeError(f"reg must be a real number (int or float), got {type(reg).__name__} {reg!r}")
+    try:
+        value = float(reg)
+    except OverflowError:
+        raise ValueError(f"reg must be a finite number >= 0, got {reg!r} (too large for a float)") from None
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
+    with np.errstate(over="ignore"):
+        cast = dtype.type(reg)
+    if not np.isfinite(cast):
+        raise ValueError(f"reg must be a finite number >= 0 representable in {dtype}, got {reg!r}")
+    return cast
+
+
 def two_layer_net_loss(params, X, y=None, reg=0.0):
     """Loss and gradients of the two-layer net of seed 002.
 
@@ -55,7 +77,8 @@ def two_layer_net_loss(params, X, y=None, reg=0.0):
         params: dict with W1 (D, H), b1 (H,), W2 (H, C), b2 (C,), one floating dtype.
         X: (N, D) inputs, dtype of the params.
         y: (N,) integer labels in [0, C), or None to get the scores.
-        reg: L2 strength, a finite number >= 0.
+        reg: L2 strength, a finite real number >= 0 (int, float or a NumPy scalar; not
+            bool, complex or an array), representable in the params' dtype.
 
     Returns:
         With ``y=None``: scores (N, C).
@@ -67,11 +90,7 @@ def two_layer_net_loss(params, X, y=None, reg=0.0):
     dtype = same_dtype(X=X, **{f"params['{k}']": v for k, v in p.items()})
     if X.shape[1] != p["W1"].shape[0]:
         raise ValueError(f"X must have shape (N, {p['W1'].shape[0]}) to match W1 {p['W1'].shape}, got {X.shape}")
-    if isinstance(reg, (bool, np.bool_)) or not np.isscalar(reg) or not np.isreal(reg):
-        raise TypeError(f"reg must be a real number, got {reg!r}")
-    if not np.isfinite(reg) or reg < 0:
-        raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
-    reg = dtype.type(reg)
+    reg = _check_reg(reg, dtype)
 
     y1, affine1_cache = affine_forward(X, p["W1"], p["b1"])
     h1, relu_cache = relu_forward(y1)

@@ -13,6 +13,10 @@ Decisions, documented once here:
   float32 and float64 would silently promote, so it is a ``TypeError``.
 * Labels must be an integer array (not bool) of shape ``(N,)`` with values in ``[0, C)``.
 * Values must be finite: a NaN or Inf in the input makes every gradient meaningless.
+* A ``cache`` must be the tuple the matching forward returned: a tuple of the right length
+  holding NumPy arrays (not lists) of one floating dtype, with consistent shapes.  Anything
+  else is a ``TypeError`` (or a ``ValueError`` for inconsistent shapes), never an
+  ``AttributeError`` or ``IndexError`` from deep inside NumPy.
 """
 
 from __future__ import annotations
@@ -77,14 +81,17 @@ def as_labels(y, n: int, num_classes: int, name: str = "y") -> np.ndarray:
     """Return ``y`` as an integer array of shape ``(n,)`` with values in ``[0, num_classes)``.
 
     Raises:
-        TypeError: ``y`` is not an integer array (floats, bools and objects are refused;
-            ``3.0`` is not a label).
+        TypeError: ``y`` is not an integer array (floats, bools, objects and ragged lists
+            are refused; ``3.0`` is not a label).
         ValueError: wrong shape, or a label outside ``[0, num_classes)`` (NumPy would
             silently accept -1 as "the last class").
     """
     if isinstance(y, dict) or y is None or isinstance(y, (str, bytes)):
         raise TypeError(f"{name} must be an integer array of labels, got {type(y).__name__}")
-    labels = np.asarray(y)
+    try:
+        labels = np.asarray(y)
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise TypeError(f"{name} must be an integer array of labels: {exc}") from None
     if labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(f"{name} must be an integer array of labels, got dtype {labels.dtype} with shape {labels.shape}")
     if labels.shape != (n,):
@@ -96,8 +103,26 @@ def as_labels(y, n: int, num_classes: int, name: str = "y") -> np.ndarray:
     return labels
 
 
-def check_cache(cache, names: tuple[str, ...], fn: str) -> tuple:
-    """Unpack a cache tuple produced by the matching forward, or raise a ``TypeError``."""
+def check_cache(cache, names: tuple[str, ...], fn: str) -> tuple[np.ndarray, ...]:
+    """Unpack a cache tuple produced by the matching forward, or raise naming ``cache``.
+
+    Each element must be a NumPy array (the forward only ever caches arrays) of dtype
+    float32/float64, finite and non-empty, all of one dtype.  Shapes are checked by the
+    caller, which knows how they relate.
+
+    Raises:
+        TypeError: not a tuple, the wrong length, an element that is not a float32/float64
+            ``np.ndarray``, or elements of different dtypes.
+        ValueError: an element that is empty or holds a non-finite value.
+    """
     if not isinstance(cache, tuple) or len(cache) != len(names):
-        raise TypeError(f"cache must be the tuple {names} returned by {fn}, got {type(cache).__name__}")
-    return cache
+        got = f"a tuple of length {len(cache)}" if isinstance(cache, tuple) else type(cache).__name__
+        raise TypeError(f"cache must be the tuple {names} returned by {fn}, got {got}")
+    arrays = {}
+    for i, (name, value) in enumerate(zip(names, cache)):
+        label = f"cache[{i}] ({name})"
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{label} must be the array returned by {fn}, got {type(value).__name__}")
+        arrays[label] = as_float_array(value, label)
+    same_dtype(**arrays)
+    return tuple(arrays.values())

@@ -115,9 +115,18 @@ class Runner:
                 self._cache.popitem(last=False)
         return self._cache[key]
 
-    def run(self, comparison: Comparison, reproduce: str = "") -> dict:
-        """Make one comparison and return its record (verdict agree/disagree/error/skipped)."""
+    def run(self, comparison: Comparison, reproduce: str = "", inputs=None) -> dict:
+        """Make one comparison and return its record (verdict agree/disagree/error/skipped).
+
+        Args:
+            comparison: the case and pair.
+            reproduce: command quoted in messages.
+            inputs: explicit ``CaseInputs`` for the case (hypothesis draws its own); by
+                default they are drawn from the case's generator.
+        """
         case, (a, b) = comparison.case, comparison.pair
+        if inputs is not None:
+            self._cache = OrderedDict({(case, None): inputs})
         for name in (a, b):
             if name in self.unavailable:
                 return _record(comparison, SKIPPED, f"{name} unavailable: {self.unavailable[name]}")

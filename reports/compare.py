@@ -99,7 +99,8 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             tensor, case, b, tb[tensor], expected_shape
         )
         if problem:
-            entry.update(agree=False, problem=problem)
+            structural = "non-finite" not in problem
+            entry.update(agree=False, problem=problem, structural=structural)
             failures.append(f"{problem} ({a.impl} vs {b.impl}, {case.dtype})")
             entries.append(entry)
             continue

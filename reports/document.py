@@ -108,3 +108,18 @@ def build(records: list, environment: dict, run: dict, expected: int | None = No
         "conventions": kink_conventions(records),
         "comparisons": records,
     }
+
+
+def check_status(document: dict) -> int:
+    """Exit status of checking a candidate: 0 all agree, 1 a disagreement (or an incomplete
+    run), 2 the candidate could not be checked (it raised, or returned the wrong structure,
+    shape or dtype)."""
+    candidate = document["run"].get("candidate")
+    for record in document["comparisons"]:
+        if candidate not in record["pair"]:
+            continue
+        if record["verdict"] == ERROR and record["pair"].index(candidate) == 0:
+            return 2
+        if any(t.get("structural") and candidate in t.get("problem", "") for t in record["tensors"]):
+            return 2
+    return 0 if document["summary"]["passed"] else 1
