@@ -10,6 +10,7 @@ writes the agreement reports when the session ends, interrupted or not.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import time
 from pathlib import Path
@@ -42,6 +43,10 @@ def pytest_addoption(parser):
     group.addoption("--gm-out", default="gradmatrix-report", help="report directory (default: ./gradmatrix-report)")
     group.addoption("--gm-formats", default="json,md", help="report formats (json,md,html)")
     group.addoption("--gm-strict-kinks", action="store_true", help="fail on differences at kinks (default: report them)")
+    group.addoption("--gm-shard", default=None, metavar="I/N",
+                    help="run shard I of N (0-based; a case's comparisons stay in one shard), for CI job matrices")
+    group.addoption("--gm-progress", default="none", choices=("auto", "bar", "lines", "none"),
+                    help="progress display: a live bar on a terminal, plain lines under CI (auto), or pytest's own")
     group.addoption("--gm-no-report", action="store_true", help="write no report files")
 
 
@@ -65,13 +70,15 @@ class MatrixSession:
         self.expected: int | None = None
         self.started = time.time()
         self.written: list = []
+        self.progress: Progress | None = None
         self.document: dict | None = None
 
     def _plan(self):
         opt = self.config.option
         try:
-            return default_plan(opt.gm_matrix, _csv(opt.gm_ops), _csv(opt.gm_dtypes), opt.gm_seeds,
-                                self.oracles, self.candidate, opt.gm_only)
+            comparisons = default_plan(opt.gm_matrix, _csv(opt.gm_ops), _csv(opt.gm_dtypes), opt.gm_seeds,
+                                       self.oracles, self.candidate, opt.gm_only)
+            return shard(comparisons, opt.gm_shard) if opt.gm_shard else comparisons
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
 
@@ -93,7 +100,73 @@ class MatrixSession:
             "seeds": opt.gm_seeds,
             "only": opt.gm_only,
             "strict_kinks": opt.gm_strict_kinks,
+            "shard": opt.gm_shard,
         }
+
+
+def shard(comparisons: list, spec: str) -> list:
+    """The comparisons of shard ``I/N``: cases dealt round-robin in plan order.
+
+    Raises:
+        ValueError: a malformed spec or I outside [0, N).
+    """
+    try:
+        index, count = (int(v) for v in spec.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like I/N (for example 0/4), got {spec!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"--shard {spec}: need 0 <= I < N")
+    cases = list(dict.fromkeys(c.case for c in comparisons))
+    mine = set(cases[index::count])
+    return [c for c in comparisons if c.case in mine]
+
+
+class Progress:
+    """Comparisons done of total, discrepancies so far and time left: a live bar or plain lines."""
+
+    def __init__(self, config, mode: str):
+        self.config = config
+        self.mode = mode
+        self._writer = None
+        self.total = 0
+        self.done = 0
+        self.bad = 0
+        self.started = time.time()
+        self.next_line = 0
+
+    @property
+    def writer(self):
+        if self._writer is None:  # the terminal reporter exists only after configuration
+            self._writer = self.config.get_terminal_writer()
+        return self._writer
+
+    @property
+    def bar(self) -> bool:
+        return self.mode == "bar" or (self.mode == "auto" and self.writer.isatty and not os.environ.get("CI"))
+
+    def update(self, verdict: str) -> None:
+        self.done += 1
+        self.bad += verdict in ("disagree", "error")
+        if self.bar:
+            self._bar()
+        elif self.done >= self.next_line or self.done == self.total:
+            self.writer.line(f"gradmatrix: {self._status()}")
+            self.next_line = self.done + max(1, self.total // 10)
+
+    def _status(self) -> str:
+        elapsed = time.time() - self.started
+        left = elapsed / self.done * max(0, self.total - self.done) if self.done else 0.0
+        total = self.total or "?"
+        return f"{self.done}/{total} comparisons, {self.bad} discrepancies, {elapsed:.0f} s elapsed, ~{left:.0f} s left"
+
+    def _bar(self) -> None:
+        width = 30
+        filled = int(width * self.done / self.total) if self.total else 0
+        self.writer.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self._status()}  ", flush=True)
+
+    def close(self) -> None:
+        if self.bar and self.done:
+            self.writer.write("\n")
 
 
 def _state(config) -> MatrixSession:
@@ -104,7 +177,11 @@ _KEY = pytest.StashKey[MatrixSession]()
 
 
 def pytest_configure(config):
-    config.stash[_KEY] = MatrixSession(config)
+    state = MatrixSession(config)
+    config.stash[_KEY] = state
+    if config.option.gm_progress != "none" and not hasattr(config, "workerinput"):
+        state.progress = Progress(config, config.option.gm_progress)
+        _PROGRESS[:] = [state.progress]
     config.addinivalue_line("markers", "xdist_group(name): keep a case's comparisons on one pytest-xdist worker")
 
 
@@ -133,24 +210,41 @@ def gm_reproduce(request):
 
 def pytest_collection_finish(session):
     if not hasattr(session.config, "workerinput"):
-        _state(session.config).expected = sum(TEST_NAME in item.nodeid for item in session.items)
+        _set_expected(session.config, sum(TEST_NAME in item.nodeid for item in session.items))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node, ids):
-    state = _state(node.config)
-    if state.expected is None:
-        state.expected = sum(TEST_NAME in i for i in ids)
+    if _state(node.config).expected is None:
+        _set_expected(node.config, sum(TEST_NAME in i for i in ids))
+
+
+def _set_expected(config, count: int) -> None:
+    state = _state(config)
+    state.expected = count
+    if state.progress:
+        state.progress.total = count
+
+
+def pytest_report_teststatus(report, config):
+    """With our own progress display, matrix tests print no letter of their own."""
+    state = config.stash.get(_KEY, None)
+    if state and state.progress and TEST_NAME in report.nodeid and report.when == "call":
+        return report.outcome, "", ""
+    return None
 
 
 def pytest_runtest_logreport(report):
     for name, value in getattr(report, "user_properties", ()):
-        if name == PROPERTY:
+        if name == PROPERTY and report.when in ("call", "setup"):
             record = json.loads(value)
+            if record["id"] not in _CONFIG_RECORDS and _PROGRESS:
+                _PROGRESS[0].update(record["verdict"])
             _CONFIG_RECORDS[record["id"]] = record
 
 
 _CONFIG_RECORDS: dict = {}  # records seen by this process's reports (hooks get no config here)
+_PROGRESS: list = []  # the controller's Progress, if any
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -161,6 +255,9 @@ def pytest_sessionfinish(session, exitstatus):
     state = _state(config)
     state.records = dict(_CONFIG_RECORDS)
     _CONFIG_RECORDS.clear()
+    if state.progress:
+        state.progress.close()
+        _PROGRESS.clear()
     if not state.expected and not state.records:
         return  # no matrix in this session
     from reports import document, environment

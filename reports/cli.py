@@ -1,18 +1,27 @@
-"""The ``gradmatrix`` command.
+"""The ``gradmatrix`` command: run, check, report, diff, merge.
 
-Verbs:
-  run     run the agreement matrix (through pytest) and write the reports
+Exit status everywhere: 0 all agree (or nothing got worse), 1 a discrepancy (or something
+got worse, or a run was incomplete), 2 a usage or setup error, with a one-line reason.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 EXAMPLES = {
     "run": "examples:\n  gradmatrix run\n  gradmatrix run --ops relu affine --dtypes float32 -n 2\n"
-           "  gradmatrix run --matrix full --out full-report\n"
-           "  gradmatrix run -- -x          (arguments after -- go to pytest)",
+           "  gradmatrix run --matrix full --out full-report --format json md html\n"
+           "  gradmatrix run --shard 0/4 -n auto --out shard0     (one CI machine of four)\n"
+           "  gradmatrix run -- -x --junitxml=matrix.xml          (arguments after -- go to pytest)",
+    "check": "examples:\n  gradmatrix check my_layers.py\n  gradmatrix check mypackage.layers --op affine softmax_loss\n"
+             "  gradmatrix check my_layers.py --strict-kinks --dtypes float64",
+    "report": "examples:\n  gradmatrix report gradmatrix-report/agreement.json --format html --out html-report",
+    "diff": "examples:\n  gradmatrix diff before/agreement.json after/agreement.json\n"
+            "  gradmatrix diff old.json new.json --factor 100 --json",
+    "merge": "examples:\n  gradmatrix merge shard0/agreement.json shard1/agreement.json -o all/agreement.json",
 }
 
 
@@ -27,40 +36,61 @@ def _list(values) -> list | None:
     return [v for value in values for v in value.split(",") if v]
 
 
-def _add_matrix_options(parser: argparse.ArgumentParser) -> None:
+def _load(path: str) -> dict:
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {path} as an agreement report: {exc}") from None
+    try:
+        from reports.schema import validate
+
+        validate(document)
+    except Exception as exc:  # jsonschema.ValidationError, with a long message: keep its first line
+        raise UsageError(f"{path} is not a valid agreement report: {str(exc).splitlines()[0]}") from None
+    return document
+
+
+def _add_matrix_options(parser: argparse.ArgumentParser, ops_flag: str = "--ops") -> None:
     from oracles.catalog import CATALOG, DTYPES, MATRICES
     from oracles.implementations import ORACLES
 
-    parser.add_argument("--ops", nargs="+", metavar="OP", help=f"ops to run (default: all): {', '.join(CATALOG)}")
+    parser.add_argument(ops_flag, dest="ops", nargs="+", metavar="OP", help=f"ops (default: all): {', '.join(CATALOG)}")
     parser.add_argument("--dtypes", nargs="+", metavar="DTYPE", help=f"dtypes (default: {' '.join(DTYPES)})")
     parser.add_argument("--oracles", nargs="+", metavar="ORACLE", help=f"oracles (default: {' '.join(ORACLES)})")
     parser.add_argument("--seeds", type=int, metavar="N", help="seeds per shape (default: the matrix's own)")
     parser.add_argument("--matrix", choices=MATRICES, default="default", help="matrix size (default: default)")
     parser.add_argument("-n", dest="workers", metavar="WORKERS", help="pytest-xdist workers (a number or auto)")
-    parser.add_argument("--out", default="gradmatrix-report", metavar="DIR", help="report directory")
+    parser.add_argument("--out", default="gradmatrix-report", metavar="DIR", help="report directory (default: ./gradmatrix-report)")
     parser.add_argument("--only", metavar="ID", help="run only the comparison with this id (from a report)")
-    parser.add_argument("--format", nargs="+", default=["json", "md"], choices=["json", "md", "html"],
-                        help="report formats (default: json md)")
+    parser.add_argument("--shard", metavar="I/N", help="run shard I of N (0-based) of the matrix, for CI job matrices")
+    parser.add_argument("--strict-kinks", action="store_true", help="fail on differences at kinks (default: report the convention)")
+    parser.add_argument("--format", nargs="+", default=["json", "md", "html"], choices=["json", "md", "html"],
+                        help="report formats (default: json md html)")
+    parser.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto",
+                        help="progress display (default: a bar on a terminal, lines otherwise or under CI)")
 
 
 def _pytest_args(args, candidate: str, extra: list) -> list:
-    argv = ["-p", "oracles.pytest_plugin", "--pyargs", "oracles.matrix_test", "-q",
+    argv = ["-p", "oracles.pytest_plugin", "--pyargs", "oracles.matrix_test", "-q", "-p", "no:cacheprovider",
             "--gm-matrix", args.matrix, "--gm-out", args.out, "--gm-candidate", candidate,
-            "--gm-formats", ",".join(args.format)]
+            "--gm-formats", ",".join(args.format), "--gm-progress", args.progress]
     for flag, value in (("--gm-ops", _list(args.ops)), ("--gm-dtypes", _list(args.dtypes)),
                         ("--gm-oracles", _list(args.oracles))):
         if value:
             argv += [flag, ",".join(value)]
-    if args.seeds is not None:
-        argv += ["--gm-seeds", str(args.seeds)]
-    if args.only:
-        argv += ["--gm-only", args.only]
+    for flag, value in (("--gm-seeds", args.seeds), ("--gm-only", args.only), ("--gm-shard", args.shard)):
+        if value is not None:
+            argv += [flag, str(value)]
+    if args.strict_kinks:
+        argv.append("--gm-strict-kinks")
     if args.workers not in (None, "0"):
         argv += ["-n", args.workers, "--dist", "loadgroup"]
     return argv + extra
 
 
-def _run_matrix(args, candidate: str, extra: list) -> int:
+def _run_matrix(args, candidate: str, extra: list) -> dict:
     import pytest
 
     code = pytest.main(_pytest_args(args, candidate, extra))
@@ -68,23 +98,130 @@ def _run_matrix(args, candidate: str, extra: list) -> int:
     document = getattr(plugin, "LAST_DOCUMENT", None)
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR) or document is None:
         raise UsageError(f"the matrix did not run (pytest exit status {int(code)}); see the messages above")
-    return 0 if document["summary"]["passed"] else 1
+    return document
 
 
 def cmd_run(args, extra) -> int:
-    return _run_matrix(args, "manual", extra)
+    document = _run_matrix(args, "manual", extra)
+    return 0 if document["summary"]["passed"] else 1
+
+
+def cmd_check(args, extra) -> int:
+    from oracles.candidate import Candidate, load_module
+    from oracles.checker import CheckResult
+
+    try:
+        candidate = Candidate(load_module(args.module))
+    except ImportError as exc:
+        raise UsageError(f"cannot import {args.module}: {exc}") from None
+    if not candidate.ops:
+        from oracles.catalog import CATALOG
+
+        wanted = "; ".join(" + ".join(spec.contract) for spec in CATALOG.values())
+        raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted})")
+    print(f"gradmatrix check: {candidate.name} provides {', '.join(candidate.ops)}")
+    result = CheckResult(_run_matrix(args, args.module, extra))
+    print()
+    for op, verdict in result.per_op().items():
+        worst = verdict["worst"]
+        line = f"{op:>16}: {verdict['verdict'].upper():9} {verdict['comparisons'] - verdict['failures']}/{verdict['comparisons']} agree"
+        print(line)
+        if worst is not None and verdict["failures"]:
+            print(f"{'':>18}worst: {worst['message']}")
+    status = result.status
+    if status == 2:
+        print("gradmatrix check: the candidate could not be checked (it raised, or returned the wrong structure, "
+              "shape or dtype); see the messages above", file=sys.stderr)
+    return status
+
+
+def cmd_report(args, extra) -> int:
+    from reports.writers import write_reports
+
+    document = _load(args.results)
+    for path in write_reports(document, args.out, tuple(args.format)):
+        print(f"report: {path}")
+    return 0
+
+
+def cmd_diff(args, extra) -> int:
+    from reports import diff
+
+    result = diff.diff(_load(args.old), _load(args.new), factor=args.factor)
+    print(json.dumps(result, indent=1) if args.json else diff.render(result), end="" if not args.json else "\n")
+    return 1 if result["worse"] else 0
+
+
+def cmd_merge(args, extra) -> int:
+    from reports.markdown import verdict_line
+    from reports.merge import merge
+    from reports.writers import write_reports
+
+    documents = [_load(p) for p in args.shards]
+    try:
+        merged = merge(documents, names=list(args.shards))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.output)
+    if out.name != "agreement.json":
+        raise UsageError(f"-o must name a file agreement.json (its directory gets the other formats), got {out}")
+    for path in write_reports(merged, out.parent, tuple(args.format)):
+        print(f"report: {path}")
+    m = merged["merge"]
+    print(f"merged {len(documents)} shards: {merged['summary']['comparisons']} comparisons, "
+          f"{len(m['overlaps'])} overlapping (identical), {len(m['conflicts'])} conflicting, "
+          f"{len(m['environment_differences'])} environment differences")
+    for conflict in m["conflicts"][:10]:
+        print(f"  conflict: {conflict['id']} in {' and '.join(conflict['shards'])}: {' vs '.join(conflict['verdicts'])}")
+    for d in m["environment_differences"][:10]:
+        print(f"  environment: {d['shard']}: {d['key']} differs")
+    print(verdict_line(merged["summary"]).replace("**", ""))
+    return 0 if merged["summary"]["passed"] else 1
+
+
+def _verb(verbs, name: str, help: str, description: str, func):
+    parser = verbs.add_parser(name, help=help, description=description, epilog=EXAMPLES[name],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gradmatrix", description="Cross-framework gradient verification.")
+    parser = argparse.ArgumentParser(prog="gradmatrix", description="Cross-framework gradient verification: "
+                                     "hand-derived gradients against PyTorch, JAX and numeric differences.")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
-    run = verbs.add_parser("run", help="run the agreement matrix and write the reports", epilog=EXAMPLES["run"],
-                           formatter_class=argparse.RawDescriptionHelpFormatter,
-                           description="Run the agreement matrix for manual against torch, jax and numeric "
-                                       "differences, through pytest; write agreement.json and agreement.md. "
-                                       "Exit 0 when everything agrees, 1 on a discrepancy, 2 on a usage error.")
+    run = _verb(verbs, "run", "run the agreement matrix and write the reports",
+                "Run the agreement matrix for manual against torch, jax and numeric differences, through pytest "
+                "(-k, markers and pytest-xdist work; arguments after -- go to pytest), and write agreement.json, "
+                ".md and .html. Exit 0 when everything agrees, 1 on a discrepancy, 2 on a usage error.", cmd_run)
     _add_matrix_options(run)
-    run.set_defaults(func=cmd_run)
+    check = _verb(verbs, "check", "check your own module against every oracle",
+                  "Import MODULE (a dotted name or a .py file) providing some of manual's functions with the same "
+                  "names and signatures, run the ops it provides across the matrix against the oracles, print a "
+                  "verdict per op with its worst discrepancy, and write the reports. Exit 0 all agree, 1 something "
+                  "disagrees, 2 it cannot be checked (import error, no known op, a function that raises or returns "
+                  "the wrong structure, shape or dtype).", cmd_check)
+    check.add_argument("module", help="dotted module name or path to a .py file")
+    _add_matrix_options(check, ops_flag="--op")
+    report = _verb(verbs, "report", "render a saved run again",
+                   "Render a saved agreement.json as Markdown, HTML or JSON.", cmd_report)
+    report.add_argument("results", help="an agreement.json")
+    report.add_argument("--format", nargs="+", default=["md", "html"], choices=["json", "md", "html"])
+    report.add_argument("--out", default="gradmatrix-report", metavar="DIR")
+    diff = _verb(verbs, "diff", "what changed between two runs",
+                 "Compare two saved runs: new discrepancies, fixed ones, errors that grew by more than --factor, "
+                 "comparisons missing, environment differences. Exit 1 when something got worse.", cmd_diff)
+    diff.add_argument("old")
+    diff.add_argument("new")
+    diff.add_argument("--factor", type=float, default=10.0, help="an error grew when it is this many times larger (default 10)")
+    diff.add_argument("--json", action="store_true", help="print the diff as JSON")
+    merge = _verb(verbs, "merge", "combine shards of one run into one report",
+                  "Combine the agreement.json of shards of one matrix run (for example a CI job matrix, each "
+                  "machine running --shard I/N) into one report. Overlapping comparisons and differing "
+                  "environments are detected and shown, never silently overwritten.", cmd_merge)
+    merge.add_argument("shards", nargs="+", metavar="SHARD.json")
+    merge.add_argument("-o", "--output", required=True, metavar="ALL.json", help="the merged agreement.json to write")
+    merge.add_argument("--format", nargs="+", default=["json", "md", "html"], choices=["json", "md", "html"])
     return parser
 
 
@@ -102,11 +239,17 @@ def main(argv=None) -> int:
     if args.verb is None:
         parser.print_help()
         return 2
+    if extra and args.verb not in ("run", "check"):
+        print(f"gradmatrix: error: {args.verb} takes no pytest arguments after --", file=sys.stderr)
+        return 2
     try:
         return args.func(args, extra)
     except UsageError as exc:
         print(f"gradmatrix: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("gradmatrix: interrupted", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -18,8 +18,14 @@ VERDICTS = (AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED)
 
 
 def worst_ratio(record: dict) -> float | None:
-    """Largest share of its allowed error used by any tensor of a record (None if none measured)."""
-    ratios = [t["of_allowed"] for t in record.get("tensors", []) if "of_allowed" in t]
+    """Largest share of its allowed error used by any tensor of a record (None if none measured).
+
+    Tensors that differ only at a kink are left out of a passing ("convention") record: their
+    difference is a convention, reported separately, not an error.
+    """
+    skip_kinks = record.get("verdict") == CONVENTION
+    ratios = [t["of_allowed"] for t in record.get("tensors", [])
+              if "of_allowed" in t and not (skip_kinks and t.get("kink_only"))]
     return max(ratios) if ratios else None
 
 
@@ -36,7 +42,7 @@ def summarize(records: list) -> list:
         ratio = worst_ratio(record)
         if ratio is not None and (group["worst"] is None or ratio > group["worst"]["ratio"]):
             tensor = max(
-                (t for t in record["tensors"] if "metrics" in t),
+                (t for t in record["tensors"] if "metrics" in t and not (record["verdict"] == CONVENTION and t.get("kink_only"))),
                 key=lambda t: t["of_allowed"],
             )
             group["worst"] = {

@@ -1,6 +1,5 @@
 """The harness tests itself: metrics, the numeric oracle, and that wrong gradients are caught."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -131,21 +130,21 @@ def _pytest(*args, cwd):
                           cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
-def test_pytest_matrix_fails_on_a_mutant_with_a_readable_message(tmp_path):
+def test_pytest_matrix_fails_on_a_mutant_with_a_readable_message(tmp_path, read_report):
     run = _pytest("--gm-candidate", str(MUTANTS / "affine_missing_transpose.py"), "--gm-ops", "affine",
                   "--gm-dtypes", "float64", "--gm-oracles", "torch", "--gm-seeds", "1", cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "dw (affine_missing_transpose vs torch, float64): max rel err" in run.stdout
-    doc = json.loads((tmp_path / "gradmatrix-report" / "agreement.json").read_text())
+    doc = read_report(tmp_path / "gradmatrix-report" / "agreement.json")
     assert doc["summary"]["disagree"] > 0 and not doc["summary"]["passed"]
     md = (tmp_path / "gradmatrix-report" / "agreement.md").read_text()
     assert "## Discrepancies" in md and "worst element" in md and "gradmatrix check" in md
 
 
-def test_xdist_run_loses_no_result(tmp_path):
+def test_xdist_run_loses_no_result(tmp_path, read_report):
     run = _pytest("-n", "2", "--dist", "loadgroup", "--gm-ops", "relu,softmax_loss", "--gm-seeds", "1", cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
-    doc = json.loads((tmp_path / "gradmatrix-report" / "agreement.json").read_text())
+    doc = read_report(tmp_path / "gradmatrix-report" / "agreement.json")
     passed = int(run.stdout.strip().splitlines()[-1].split()[0])
     s = doc["summary"]
     assert s["comparisons"] == s["expected"] == passed == s["agree"] > 0 and s["complete"] and s["passed"]

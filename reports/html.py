@@ -1,0 +1,144 @@
+"""agreement.html: one self-contained page (inline CSS, figures embedded, no network).
+
+Everything that comes from a run (op names, module names, messages from candidate code)
+is escaped with ``html.escape``; nothing from a record is ever inserted unescaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+
+from reports import plots
+from reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
+from reports.markdown import verdict_line
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1150px;color:#1d1d1f;padding:0 1rem}
+h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
+.verdict{font-size:1.3rem;padding:.8rem 1rem;border-radius:6px;margin:1rem 0}
+.pass{background:#e3f4e6;border:1px solid #7cc08a}.fail{background:#fbe3e1;border:1px solid #e0867c}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.88rem}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{background:#f4f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.grid td{text-align:center;min-width:6rem}
+.c0{background:#d7f0db}.c1{background:#eef7d8}.c2{background:#fff1c7}.c3{background:#f9c9c3}.cna{background:#eee;color:#888}
+code{font-size:.85em;background:#f4f4f6;padding:0 .2em;border-radius:3px;word-break:break-all}
+.ops{display:flex;flex-wrap:wrap;gap:1.5rem}.muted{color:#666;font-size:.85rem}
+img{max-width:100%;border:1px solid #eee}
+"""
+
+
+def e(value) -> str:
+    """Escape anything for HTML text and attributes."""
+    return html.escape(str(value), quote=True)
+
+
+def _cell_class(ratio) -> str:
+    if ratio is None:
+        return "cna"
+    if ratio < 0.01:
+        return "c0"
+    if ratio < 0.1:
+        return "c1"
+    if ratio <= 1:
+        return "c2"
+    return "c3"
+
+
+def _grid_table(document: dict, op: str) -> str:
+    names, worst = plots.grid(document, op)
+    if not names:
+        return ""
+    rows = ["<table class='grid'><tr><th></th>" + "".join(f"<th>{e(n)}</th>" for n in names) + "</tr>"]
+    for a in names:
+        cells = []
+        for b in names:
+            ratio = worst.get((a, b), worst.get((b, a)))
+            if a == b:
+                cells.append("<td class='cna'>&mdash;</td>")
+            elif ratio is None:
+                cells.append("<td class='cna'>n/a</td>")
+            else:
+                text = "fails" if ratio == float("inf") else f"{ratio:.2g}"
+                cells.append(f"<td class='{_cell_class(ratio)}' title='worst share of allowed error'>{e(text)}</td>")
+        rows.append(f"<tr><th>{e(a)}</th>{''.join(cells)}</tr>")
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _figure(png: bytes | None, alt: str) -> str:
+    if not png:
+        return ""
+    return f"<img alt='{e(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
+
+
+def render(document: dict) -> str:
+    """The HTML report of an agreement document."""
+    s = document["summary"]
+    env = document["environment"]
+    run = document["run"]
+    records = document["comparisons"]
+    ops = sorted({r["op"] for r in records})
+    dtypes = sorted({r["dtype"] for r in records})
+    pairs = sorted({"~".join(r["pair"]) for r in records})
+    bad = [r for r in records if r["verdict"] in (DISAGREE, ERROR)]
+    bad_ops = sorted({r["op"] for r in bad})
+    out = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>gradmatrix: {e(verdict_line(s).replace('**', ''))}</title><style>{CSS}</style></head><body>",
+        "<h1>gradmatrix agreement report</h1>",
+        f"<p class='muted'>candidate <code>{e(run.get('candidate'))}</code>, matrix <code>{e(run.get('matrix'))}</code>, "
+        f"created {e(document.get('created'))}, {e(document.get('duration_s'))} s</p>",
+        f"<div class='verdict {'pass' if s['passed'] else 'fail'}'>{e(verdict_line(s).replace('**', ''))}</div>",
+        "<table><tr><th>comparisons</th><th>agree</th><th>at kinks (convention)</th><th>disagree</th><th>error</th>"
+        "<th>skipped</th><th>planned</th></tr>",
+        f"<tr><td class='num'>{s['comparisons']}</td><td class='num'>{s[AGREE]}</td><td class='num'>{s[CONVENTION]}</td>"
+        f"<td class='num'>{s[DISAGREE]}</td><td class='num'>{s[ERROR]}</td><td class='num'>{s[SKIPPED]}</td>"
+        f"<td class='num'>{s['expected']}</td></tr></table>",
+        f"<p>Across ops {e(', '.join(ops))}; dtypes {e(', '.join(dtypes))}; pairs {e(', '.join(pairs))}."
+        + (f" Disagreements in: <b>{e(', '.join(bad_ops))}</b>." if bad_ops else "") + "</p>",
+    ]
+    for reason in s.get("unavailable", []):
+        out.append(f"<p class='fail verdict'>Not run: {e(reason)}</p>")
+    out.append("<h2>Agreement per op</h2><p class='muted'>Each cell: the worst share of the allowed error "
+               "(|a-b| / (rtol&middot;max|b| + numeric bound)) over the op's comparisons of that pair; below 1 agrees. "
+               "Plots: the worst norm-wise relative error against batch size (random cases), tolerance lines dashed; "
+               "comparisons with the numeric oracle also allow its own error bound, so they may sit above their line "
+               "and still agree. Kink cases are left out of both: see Conventions at kinks.</p>")
+    for op in ops:
+        out.append(f"<h3>{e(op)}</h3><div class='ops'>{_grid_table(document, op)}</div>")
+        out.append(_figure(plots.error_vs_batch(document, op), f"error against batch size for {op}"))
+    if document.get("conventions"):
+        out.append("<h2>Conventions at kinks</h2><table><tr><th>op</th><th>dtype</th><th>derivative taken at the kink</th></tr>")
+        for c in document["conventions"]:
+            taken = "; ".join(f"{i}: {', '.join(f'{v:g}' for v in vals)}" for i, vals in c["conventions"].items())
+            out.append(f"<tr><td>{e(c['op'])}</td><td>{e(c['dtype'])}</td><td>{e(taken)}</td></tr>")
+        out.append("</table>")
+    out.append(f"<h2>Discrepancies ({len(bad)})</h2>")
+    if bad:
+        out.append("<table><tr><th>comparison</th><th>tensor</th><th>worst element</th><th>values (a vs b)</th>"
+                   "<th>norm-wise rel err</th><th>max abs err</th><th>rel_error</th><th>reproduce / message</th></tr>")
+        for r in bad:
+            tensors = [t for t in r["tensors"] if not t.get("agree")] or [{"tensor": "", "problem": r["verdict"]}]
+            for t in tensors:
+                m = t.get("metrics")
+                cells = (
+                    [e(m["worst_index"]), f"{m['a_value']:.9g} vs {m['b_value']:.9g}", f"{m['normwise_rel_err']:.3e}",
+                     f"{m['max_abs_err']:.3e}", f"{m['rel_error']:.3e}"] if m else [e(t.get("problem", "")), "", "", "", ""]
+                )
+                out.append(f"<tr><td><code>{e(r['id'])}</code></td><td>{e(t['tensor'])}</td>"
+                           + "".join(f"<td class='num'>{c}</td>" for c in cells)
+                           + f"<td><code>{e(r['message'])}</code></td></tr>")
+        out.append("</table>")
+    else:
+        out.append("<p>None.</p>")
+    out.append("<h2>Environment</h2><table>")
+    rows = [("Python", env["python"]), ("platform", env["platform"]), ("device", env["device"])]
+    rows += [(name, version) for name, version in env["versions"].items() if version]
+    for framework, settings in env.get("frameworks", {}).items():
+        rows += [(f"{framework}: {k}", v) for k, v in settings.items()]
+    out += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows]
+    out.append("</table></body></html>")
+    return "\n".join(out) + "\n"
