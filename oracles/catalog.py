@@ -294,6 +294,363 @@ _register(OpSpec(
     kink_shapes=({"N": 4, "D": 3, "H": 4, "C": 3, "reg": 0.1},),
 ))
 
+# --- ops added with the computational-graph seed (001): activations, gates, score net,
+# dropout, normalization, convolution and pooling.  Their draw helpers, adapters and kink
+# cases sit with their entries.
+
+
+def fan_in_rows(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarray:
+    """Normal weights laid out output-first (W of ``W x``, conv filters (F, C, HH, WW)),
+    scaled by 1/sqrt(fan-in), the product of all axes but the first."""
+    return rng.standard_normal(shape) / np.sqrt(_prod(tuple(shape[1:])) if len(shape) > 1 else 1)
+
+
+def keep_mask(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarray:
+    """A dropout mask of 0.0 and 1.0, each unit kept with probability 1 - ``p``."""
+    return (rng.random(shape) >= dims["p"]).astype(np.float64)
+
+
+def distinct(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarray:
+    """Values in random order, pairwise at least 2 * KINK_MARGIN apart: no ties in any max
+    pooling window, whatever its size (spread over about [-2, 2], wider for large arrays)."""
+    n = _prod(tuple(shape))
+    spacing = max(2 * KINK_MARGIN, 4.0 / n)
+    return ((rng.permutation(n) - (n - 1) / 2) * spacing).reshape(shape)
+
+
+def _grads(grads, names: tuple[str, ...], fn: str) -> dict:
+    """Name the tuple a backward returned, or raise a TypeError saying what was due."""
+    if not isinstance(grads, tuple) or len(grads) != len(names):
+        due = ", ".join(f"d{n}" for n in names)
+        raise TypeError(f"{fn} must return the tuple ({due}), got {type(grads).__name__}")
+    return dict(zip(names, grads))
+
+
+def _call_elementwise(op: str):
+    """Adapter of a one-input op with the contract ``op_forward(x)``, ``op_backward(dout, cache) -> dx``."""
+    def call(module, inputs, dout, dims):
+        out, cache = getattr(module, f"{op}_forward")(inputs["x"])
+        return out, {"x": getattr(module, f"{op}_backward")(dout, cache)}
+    return call
+
+
+def _call_gate(op: str):
+    """Adapter of a gate: ``op_forward(x, y)``, ``op_backward(dout, cache) -> (dx, dy)``."""
+    def call(module, inputs, dout, dims):
+        out, cache = getattr(module, f"{op}_forward")(inputs["x"], inputs["y"])
+        return out, _grads(getattr(module, f"{op}_backward")(dout, cache), ("x", "y"), f"{op}_backward")
+    return call
+
+
+def _gates_off_ties(inputs: dict, dims: Mapping, rng: np.random.Generator) -> dict:
+    """Redraw y wherever |x - y| < KINK_MARGIN, so random max-gate cases stay off ties."""
+    for _ in range(1000):
+        close = np.abs(inputs["x"] - inputs["y"]) < KINK_MARGIN
+        if not close.any():
+            return inputs
+        inputs["y"] = np.where(close, rng.standard_normal(close.shape), inputs["y"])
+    raise RuntimeError("could not draw max-gate inputs away from ties")
+
+
+def _max_kink_inputs(rng: np.random.Generator, dims: Mapping):
+    """x and y with exact ties (y = x) at about a third of the elements, the first included."""
+    shape = (dims["N"], dims["D"])
+    inputs = _gates_off_ties({"x": rng.standard_normal(shape), "y": rng.standard_normal(shape)}, dims, rng)
+    tie = rng.random(shape) < 0.35
+    tie.flat[0] = True
+    inputs["y"] = np.where(tie, inputs["x"], inputs["y"])
+    return inputs, {"x": tie, "y": tie}
+
+
+def _max_convention(grads: dict, inputs: dict, dout) -> float | None:
+    """The share of the upstream gradient routed to x at ties x == y (manual 1; torch, jax, numeric 0.5)."""
+    at = (inputs["x"] == inputs["y"]) & (dout != 0)
+    if not at.any():
+        return None
+    ratios = np.asarray(grads["x"], dtype=np.float64)[at] / dout[at].astype(np.float64)
+    return float(np.round(np.median(ratios), 6))
+
+
+def _call_score_net(module, inputs, dout, dims):
+    s, cache = module.score_net_forward(inputs["x"], inputs["W"], inputs["b"], inputs["u"])
+    # a scalar output: the upstream gradient is ds/ds = 1
+    grads = module.score_net_backward(1.0, cache)
+    return s, _grads(grads, ("x", "W", "b", "u"), "score_net_backward")
+
+
+def _call_dropout(module, inputs, dout, dims):
+    out, cache = module.dropout_forward(inputs["x"], inputs["mask"], dims["p"])
+    return out, {"x": module.dropout_backward(dout, cache)}
+
+
+def _call_norm(op: str):
+    """Adapter of layernorm/batchnorm: ``op_forward(x, gamma, beta, eps)`` -> (dx, dgamma, dbeta)."""
+    def call(module, inputs, dout, dims):
+        out, cache = getattr(module, f"{op}_forward")(inputs["x"], inputs["gamma"], inputs["beta"], dims["eps"])
+        return out, _grads(getattr(module, f"{op}_backward")(dout, cache), ("x", "gamma", "beta"), f"{op}_backward")
+    return call
+
+
+def _call_conv(module, inputs, dout, dims):
+    out, cache = module.conv_forward(inputs["x"], inputs["w"], inputs["b"], dims["stride"], dims["pad"])
+    return out, _grads(module.conv_backward(dout, cache), ("x", "w", "b"), "conv_backward")
+
+
+def _call_max_pool(module, inputs, dout, dims):
+    out, cache = module.max_pool_forward(inputs["x"], dims["pool"], dims["stride"])
+    return out, {"x": module.max_pool_backward(dout, cache)}
+
+
+def _windows_out(window: str, pad: str | None = None) -> Callable[[Mapping], tuple]:
+    """Derived dim HWo: windows along each spatial axis, 1 + (size + 2 pad - window) // stride."""
+    def out(d):
+        windows = d[window] if isinstance(d[window], tuple) else (d[window],) * len(d["HW"])
+        padding = d[pad] if pad else 0
+        return tuple(1 + (size + 2 * padding - k) // d["stride"] for size, k in zip(d["HW"], windows))
+    return out
+
+
+def _pool_windows(x: np.ndarray, pool: int) -> np.ndarray:
+    """(N, C, H, W) tiled exactly by non-overlapping pool x pool windows -> (N, C, H', W', pool * pool)."""
+    n, c, h, w = x.shape
+    tiles = x.reshape(n, c, h // pool, pool, w // pool, pool).transpose(0, 1, 2, 4, 3, 5)
+    return tiles.reshape(n, c, h // pool, w // pool, pool * pool)
+
+
+def _max_pool_kink_inputs(rng: np.random.Generator, dims: Mapping):
+    """Distinct values, then in about half of the windows (the first included) the maximum
+    copied onto another element of its window: exact ties.  Needs pool == stride and
+    windows tiling x exactly (the kink shapes below)."""
+    pool = dims["pool"]
+    if dims["stride"] != pool or any(size % pool for size in dims["HW"]):
+        raise ValueError("max_pool kink cases need non-overlapping windows that tile x exactly")
+    shape = (dims["N"], dims["C"], *dims["HW"])
+    x = distinct(rng, shape, dims)
+    windows = _pool_windows(x, pool).copy()
+    flat = windows.reshape(-1, pool * pool)
+    tied = rng.random(flat.shape[0]) < 0.5
+    tied[0] = True
+    for row in np.flatnonzero(tied):
+        top = int(np.argmax(flat[row]))
+        other = (top + 1 + int(rng.integers(pool * pool - 1))) % (pool * pool)
+        flat[row, other] = flat[row, top]
+    n, c, ho, wo = windows.shape[:4]
+    x = windows.reshape(n, c, ho, wo, pool, pool).transpose(0, 1, 2, 4, 3, 5).reshape(shape)
+    at_max = windows == windows.max(axis=-1, keepdims=True)
+    ties = at_max & (at_max.sum(axis=-1, keepdims=True) > 1)
+    mask = ties.reshape(n, c, ho, wo, pool, pool).transpose(0, 1, 2, 4, 3, 5).reshape(shape)
+    return {"x": x}, {"x": mask}
+
+
+def _max_pool_convention(grads: dict, inputs: dict, dout) -> float | None:
+    """The share of a tied window's upstream gradient routed to its FIRST maximum (row-major):
+    1 for manual, torch and jax, 1/2 for a central difference at a two-way tie."""
+    x = inputs["x"]
+    pool = x.shape[-1] // dout.shape[-1]  # kink cases tile x exactly with pool == stride
+    windows = _pool_windows(x, pool)
+    at_max = windows == windows.max(axis=-1, keepdims=True)
+    tied = (at_max.sum(axis=-1) > 1) & (dout != 0)
+    if not tied.any():
+        return None
+    routed = np.take_along_axis(_pool_windows(np.asarray(grads["x"], dtype=np.float64), pool),
+                                windows.argmax(axis=-1)[..., None], axis=-1)[..., 0]
+    return float(np.round(np.median(routed[tied] / dout[tied].astype(np.float64)), 6))
+
+
+_register(OpSpec(
+    name="sigmoid",
+    doc="logistic sigmoid, elementwise 1 / (1 + exp(-x)); backward from the output",
+    inputs=(InputSpec("x", ("N", "D")),),
+    output="out",
+    output_shape=("N", "D"),
+    contract=("sigmoid_forward", "sigmoid_backward"),
+    call_candidate=_call_elementwise("sigmoid"),
+    shapes={
+        # scale 10: saturated units, where s (1 - s) is tiny and float32 loses 1 - s
+        "default": ({"D": 7}, {"D": 7, "scale": 10.0}),
+        "full": ({"D": 1}, {"D": 7}, {"D": (3, 4)}, {"D": 64, "scale": 10.0}, {"D": 512}),
+    },
+))
+
+_register(OpSpec(
+    name="tanh",
+    doc="hyperbolic tangent, elementwise; backward from the output",
+    inputs=(InputSpec("x", ("N", "D")),),
+    output="out",
+    output_shape=("N", "D"),
+    contract=("tanh_forward", "tanh_backward"),
+    call_candidate=_call_elementwise("tanh"),
+    shapes={
+        "default": ({"D": 7}, {"D": 7, "scale": 10.0}),
+        "full": ({"D": 1}, {"D": 7}, {"D": (3, 4)}, {"D": 64, "scale": 10.0}, {"D": 512}),
+    },
+))
+
+_GATE_SHAPES = {
+    # N = 1, D = 1 (the smallest batch) is seed 001's scalar graph
+    "default": ({"D": 1}, {"D": 7}),
+    "full": ({"D": 1}, {"D": 7}, {"D": 64}, {"D": 512}),
+}
+
+_register(OpSpec(
+    name="add",
+    doc="add gate, elementwise x + y (distributes the upstream gradient)",
+    inputs=(InputSpec("x", ("N", "D")), InputSpec("y", ("N", "D"))),
+    output="out",
+    output_shape=("N", "D"),
+    contract=("add_forward", "add_backward"),
+    call_candidate=_call_gate("add"),
+    shapes=_GATE_SHAPES,
+))
+
+_register(OpSpec(
+    name="multiply",
+    doc="multiply gate, elementwise x * y (switches the upstream gradient)",
+    inputs=(InputSpec("x", ("N", "D")), InputSpec("y", ("N", "D"))),
+    output="out",
+    output_shape=("N", "D"),
+    contract=("multiply_forward", "multiply_backward"),
+    call_candidate=_call_gate("multiply"),
+    shapes=_GATE_SHAPES,
+))
+
+_register(OpSpec(
+    name="max",
+    doc="max gate, elementwise maximum(x, y) (routes the upstream gradient)",
+    inputs=(InputSpec("x", ("N", "D")), InputSpec("y", ("N", "D"))),
+    output="out",
+    output_shape=("N", "D"),
+    contract=("max_forward", "max_backward"),
+    call_candidate=_call_gate("max"),
+    shapes=_GATE_SHAPES,
+    finalize=_gates_off_ties,
+    kinks="ties x == y: manual routes all to x (1(x >= y), y gets 1(y > x)); torch.maximum, "
+          "jnp.maximum and a central difference split 0.5 / 0.5",
+    kink_inputs=_max_kink_inputs,
+    kink_shapes=({"N": 1, "D": 1}, {"N": 8, "D": 6}),
+    kink_convention=_max_convention,
+))
+
+_register(OpSpec(
+    name="score_net",
+    doc="seed 001's score s = u^T sigmoid(W x + b), one sample, column convention",
+    inputs=(
+        InputSpec("x", ("D",)),
+        InputSpec("W", ("H", "D"), draw=fan_in_rows),
+        InputSpec("b", ("H",)),
+        InputSpec("u", ("H",)),
+    ),
+    output="s",
+    output_shape=None,
+    contract=("score_net_forward", "score_net_backward"),
+    call_candidate=_call_score_net,
+    # one sample: no input uses N, so the batch sizes only give more draws of the same shapes
+    shapes={
+        # H = D: square W, where dW transposed (outer(x, delta)) still has the right shape
+        "default": ({"D": 4, "H": 4}, {"D": 5, "H": 3}),
+        "full": ({"D": 1, "H": 1}, {"D": 4, "H": 4}, {"D": 5, "H": 3}, {"D": 32, "H": 16}),
+    },
+))
+
+_register(OpSpec(
+    name="dropout",
+    doc="inverted dropout with an explicit 0/1 mask, x * mask / (1 - p)",
+    inputs=(
+        InputSpec("x", ("N", "D")),
+        InputSpec("mask", ("N", "D"), differentiable=False, draw=keep_mask),
+    ),
+    output="out",
+    output_shape=("N", "D"),
+    contract=("dropout_forward", "dropout_backward"),
+    call_candidate=_call_dropout,
+    shapes={
+        "default": ({"D": 6, "p": 0.5}, {"D": 10, "p": 0.2}),
+        "full": ({"D": 1, "p": 0.5}, {"D": 6, "p": 0.5}, {"D": 10, "p": 0.2}, {"D": 7, "p": 0.0},
+                 {"D": 64, "p": 0.9}),
+    },
+))
+
+_register(OpSpec(
+    name="layernorm",
+    doc="layer norm: each row standardized over its features, then gamma * xhat + beta",
+    inputs=(InputSpec("x", ("N", "D")), InputSpec("gamma", ("D",)), InputSpec("beta", ("D",))),
+    output="out",
+    output_shape=("N", "D"),
+    contract=("layernorm_forward", "layernorm_backward"),
+    call_candidate=_call_norm("layernorm"),
+    shapes={
+        "default": ({"D": 4, "eps": 1e-5}, {"D": 10, "eps": 1e-5}),
+        # D = 1: xhat = 0, out = beta and dx = 0
+        "full": ({"D": 1, "eps": 1e-5}, {"D": 4, "eps": 1e-5}, {"D": 10, "eps": 1e-5}, {"D": 10, "eps": 1e-3},
+                 {"D": 64, "eps": 1e-5}),
+    },
+))
+
+_register(OpSpec(
+    name="batchnorm",
+    doc="batch norm, training mode: each column standardized over the batch (biased variance)",
+    inputs=(InputSpec("x", ("N", "D")), InputSpec("gamma", ("D",)), InputSpec("beta", ("D",))),
+    output="out",
+    output_shape=("N", "D"),
+    contract=("batchnorm_forward", "batchnorm_backward"),
+    call_candidate=_call_norm("batchnorm"),
+    shapes={
+        # N = 1 (from the batch sizes): var = 0, out = beta and dx = 0
+        "default": ({"D": 3, "eps": 1e-5}, {"D": 8, "eps": 1e-5}),
+        "full": ({"D": 1, "eps": 1e-5}, {"D": 3, "eps": 1e-5}, {"D": 8, "eps": 1e-5}, {"D": 8, "eps": 1e-3},
+                 {"D": 64, "eps": 1e-5}),
+    },
+))
+
+_register(OpSpec(
+    name="conv",
+    doc="2-D convolution (cross-correlation), NCHW, zero padding, stride",
+    inputs=(
+        InputSpec("x", ("N", "C", "HW")),
+        InputSpec("w", ("F", "C", "K"), draw=fan_in_rows),
+        InputSpec("b", ("F",)),
+    ),
+    output="out",
+    output_shape=("N", "F", "HWo"),
+    contract=("conv_forward", "conv_backward"),
+    call_candidate=_call_conv,
+    derived={"HWo": _windows_out("K", pad="pad")},
+    shapes={
+        # HW: (H, W) of x; K: (HH, WW) of the filters; non-square in the second
+        "default": ({"C": 2, "HW": (5, 5), "F": 3, "K": (3, 3), "stride": 1, "pad": 1},
+                    {"C": 3, "HW": (7, 6), "F": 2, "K": (3, 2), "stride": 2, "pad": 1}),
+        # (6, 6), K 3, stride 2, no padding: the last row and column are read by no window
+        "full": ({"C": 1, "HW": (1, 1), "F": 1, "K": (1, 1), "stride": 1, "pad": 0},
+                 {"C": 2, "HW": (5, 5), "F": 3, "K": (3, 3), "stride": 1, "pad": 1},
+                 {"C": 3, "HW": (7, 6), "F": 2, "K": (3, 2), "stride": 2, "pad": 1},
+                 {"C": 2, "HW": (6, 6), "F": 2, "K": (3, 3), "stride": 2, "pad": 0},
+                 {"C": 2, "HW": (6, 6), "F": 3, "K": (3, 3), "stride": 1, "pad": 2}),
+    },
+))
+
+_register(OpSpec(
+    name="max_pool",
+    doc="max pooling over square windows, NCHW, no padding",
+    inputs=(InputSpec("x", ("N", "C", "HW"), draw=distinct),),
+    output="out",
+    output_shape=("N", "C", "HWo"),
+    contract=("max_pool_forward", "max_pool_backward"),
+    call_candidate=_call_max_pool,
+    derived={"HWo": _windows_out("pool")},
+    shapes={
+        # pool 3, stride 2: overlapping windows, where a pixel can be the maximum of two
+        "default": ({"C": 2, "HW": (4, 4), "pool": 2, "stride": 2}, {"C": 2, "HW": (7, 7), "pool": 3, "stride": 2}),
+        "full": ({"C": 1, "HW": (2, 2), "pool": 2, "stride": 2}, {"C": 2, "HW": (4, 4), "pool": 2, "stride": 2},
+                 {"C": 2, "HW": (7, 7), "pool": 3, "stride": 2}, {"C": 3, "HW": (8, 8), "pool": 2, "stride": 1},
+                 {"C": 2, "HW": (9, 7), "pool": 3, "stride": 3}),
+    },
+    kinks="ties within a window: manual, F.max_pool2d (CPU) and jax.lax.reduce_window route all to "
+          "the first maximum (row-major); a central difference splits among the tied elements",
+    kink_inputs=_max_pool_kink_inputs,
+    kink_shapes=({"N": 2, "C": 2, "HW": (4, 4), "pool": 2, "stride": 2},),
+    kink_convention=_max_pool_convention,
+))
+
 # Batch sizes (the N dim) crossed with every op's shapes.
 BATCH_SIZES: dict[str, tuple[int, ...]] = {
     "default": (1, 8, 32),

@@ -52,11 +52,75 @@ def _two_layer_net(a, dims):
     return _cross_entropy(scores, a["y"]) + dims["reg"] * (jnp.sum(a["W1"] ** 2) + jnp.sum(a["W2"] ** 2))
 
 
+def _sigmoid(a, dims):
+    return jax.nn.sigmoid(a["x"])
+
+
+def _tanh(a, dims):
+    return jnp.tanh(a["x"])
+
+
+def _add(a, dims):
+    return jnp.add(a["x"], a["y"])
+
+
+def _multiply(a, dims):
+    return jnp.multiply(a["x"], a["y"])
+
+
+def _max(a, dims):
+    return jnp.maximum(a["x"], a["y"])
+
+
+def _score_net(a, dims):
+    # column convention, one sample: W (H, D) @ x (D,)
+    return jnp.dot(a["u"], jax.nn.sigmoid(a["W"] @ a["x"] + a["b"]))
+
+
+def _dropout(a, dims):
+    return a["x"] * a["mask"] / (1 - dims["p"])
+
+
+def _layernorm(a, dims):
+    # "stable": two-pass variance mean((x - mean)^2), not the default mean(x^2) - mean^2
+    xhat = jax.nn.standardize(a["x"], axis=-1, epsilon=dims["eps"], algorithm="stable")
+    return xhat * a["gamma"] + a["beta"]
+
+
+def _batchnorm(a, dims):
+    xhat = jax.nn.standardize(a["x"], axis=0, epsilon=dims["eps"], algorithm="stable")
+    return xhat * a["gamma"] + a["beta"]
+
+
+def _conv(a, dims):
+    stride, pad = dims["stride"], dims["pad"]
+    out = jax.lax.conv_general_dilated(
+        a["x"], a["w"], window_strides=(stride, stride), padding=((pad, pad), (pad, pad)),
+        dimension_numbers=("NCHW", "OIHW", "NCHW"))
+    return out + a["b"][None, :, None, None]
+
+
+def _max_pool(a, dims):
+    pool, stride = dims["pool"], dims["stride"]
+    return jax.lax.reduce_window(a["x"], -jnp.inf, jax.lax.max, (1, 1, pool, pool), (1, 1, stride, stride), "VALID")
+
+
 FORWARDS = {
     "relu": _relu,
     "affine": _affine,
     "softmax_loss": _softmax_loss,
     "two_layer_net": _two_layer_net,
+    "sigmoid": _sigmoid,
+    "tanh": _tanh,
+    "add": _add,
+    "multiply": _multiply,
+    "max": _max,
+    "score_net": _score_net,
+    "dropout": _dropout,
+    "layernorm": _layernorm,
+    "batchnorm": _batchnorm,
+    "conv": _conv,
+    "max_pool": _max_pool,
 }
 
 
@@ -68,7 +132,7 @@ def available() -> None:
 
 @functools.lru_cache(maxsize=None)
 def _compiled_vjp(op: str, dims: tuple):
-    """The jitted (forward, vjp) of one op at fixed scalar dims (reg is a constant)."""
+    """The jitted (forward, vjp) of one op at fixed dims (constants to the forward: reg, stride, ...)."""
     forward = FORWARDS[op]
     dim_map = dict(dims)
 
@@ -92,6 +156,8 @@ def evaluate(inputs: CaseInputs) -> Result:
     diff = {k: jnp.asarray(inputs.arrays[k]) for k in spec.differentiable}
     const = {k: jnp.asarray(v) for k, v in inputs.arrays.items() if k not in diff}
     dout = None if inputs.dout is None else jnp.asarray(inputs.dout)
-    scalar_dims = tuple((k, v) for k, v in case.dims if k in ("reg",))
-    out, grads = _compiled_vjp(spec.name, scalar_dims)(diff, const, dout)
+    # every dim, derived ones included, as the other oracles see them: the forwards read
+    # constants such as reg, p, eps, stride and pad from them (and jit traces per shape anyway)
+    dims = tuple(case.dim_map.items())
+    out, grads = _compiled_vjp(spec.name, dims)(diff, const, dout)
     return Result("jax", np.asarray(out), {k: np.asarray(v) for k, v in grads.items()})

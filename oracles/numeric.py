@@ -69,6 +69,81 @@ def _two_layer_net(a, dims):
     return np.concatenate([data, np.broadcast_to(l2, data.shape[:1])[:, None]], axis=1)
 
 
+def _sigmoid_values(z):
+    """1 / (1 + exp(-z)) with exp only of non-positive arguments (no overflow)."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _sigmoid(a, dims):
+    return _sigmoid_values(a["x"])
+
+
+def _tanh(a, dims):
+    return np.tanh(a["x"])
+
+
+def _add(a, dims):
+    return a["x"] + a["y"]
+
+
+def _multiply(a, dims):
+    return a["x"] * a["y"]
+
+
+def _max(a, dims):
+    return np.maximum(a["x"], a["y"])
+
+
+def _score_net(a, dims):
+    # W (K, H, D) @ x (K, D, 1) -> z (K, H); the terms u_i h_i (K, H) sum to s
+    z = (a["W"] @ a["x"][:, :, None])[:, :, 0] + a["b"]
+    return a["u"] * _sigmoid_values(z)
+
+
+def _dropout(a, dims):
+    return a["x"] * a["mask"] / (1.0 - dims["p"])
+
+
+def _standardize(x, axis, eps):
+    """(x - mean) / sqrt(biased var + eps) along ``axis`` (two-pass variance)."""
+    centered = x - x.mean(axis=axis, keepdims=True)
+    return centered / np.sqrt((centered ** 2).mean(axis=axis, keepdims=True) + eps)
+
+
+def _layernorm(a, dims):
+    # x (K, N, D): statistics per sample, over axis 2
+    return _standardize(a["x"], 2, dims["eps"]) * a["gamma"][:, None, :] + a["beta"][:, None, :]
+
+
+def _batchnorm(a, dims):
+    # x (K, N, D): statistics per feature, over the batch axis 1
+    return _standardize(a["x"], 1, dims["eps"]) * a["gamma"][:, None, :] + a["beta"][:, None, :]
+
+
+def _windows(x, hh, ww, stride):
+    """(K, N, C, H, W) -> the strided windows, a view (K, N, C, H', W', hh, ww)."""
+    return np.lib.stride_tricks.sliding_window_view(x, (hh, ww), axis=(3, 4))[:, :, :, ::stride, ::stride]
+
+
+def _conv(a, dims):
+    x, w, b, pad = a["x"], a["w"], a["b"], dims["pad"]
+    kx, kw = x.shape[0], w.shape[0]
+    f, c, hh, ww = w.shape[1:]
+    xpad = np.pad(x, ((0, 0), (0, 0), (0, 0), (pad, pad), (pad, pad)))
+    windows = _windows(xpad, hh, ww, dims["stride"])  # (K, N, C, H', W', HH, WW)
+    n, ho, wo = windows.shape[1], windows.shape[3], windows.shape[4]
+    # columns (K, N H' W', C HH WW) @ filters (K, C HH WW, F): one matmul, broadcast over K
+    columns = windows.transpose(0, 1, 3, 4, 2, 5, 6).reshape(kx, n * ho * wo, c * hh * ww)
+    filters = w.reshape(kw, f, c * hh * ww).transpose(0, 2, 1)
+    out = (columns @ filters).reshape(-1, n, ho, wo, f) + b[:, None, None, None, :]
+    return out.transpose(0, 1, 4, 2, 3)
+
+
+def _max_pool(a, dims):
+    return _windows(a["x"], dims["pool"], dims["pool"], dims["stride"]).max(axis=(5, 6))
+
+
 # op name -> batched float64 forward; for vector ops it returns the output (K, *out_shape),
 # for losses the terms (K, T) whose sum over T is the loss.
 FORWARDS = {
@@ -76,6 +151,17 @@ FORWARDS = {
     "affine": _affine,
     "softmax_loss": _softmax_loss,
     "two_layer_net": _two_layer_net,
+    "sigmoid": _sigmoid,
+    "tanh": _tanh,
+    "add": _add,
+    "multiply": _multiply,
+    "max": _max,
+    "score_net": _score_net,
+    "dropout": _dropout,
+    "layernorm": _layernorm,
+    "batchnorm": _batchnorm,
+    "conv": _conv,
+    "max_pool": _max_pool,
 }
 
 

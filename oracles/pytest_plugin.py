@@ -142,7 +142,10 @@ class Progress:
 
     @property
     def bar(self) -> bool:
-        return self.mode == "bar" or (self.mode == "auto" and self.writer.isatty and not os.environ.get("CI"))
+        if self.mode != "auto":
+            return self.mode == "bar"
+        stream = getattr(self.writer, "_file", None)  # the terminal pytest writes to
+        return bool(stream is not None and stream.isatty() and not os.environ.get("CI"))
 
     def update(self, verdict: str) -> None:
         self.done += 1

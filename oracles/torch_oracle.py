@@ -39,11 +39,71 @@ def _two_layer_net(t, dims):
     return F.cross_entropy(scores, t["y"]) + dims["reg"] * ((t["W1"] ** 2).sum() + (t["W2"] ** 2).sum())
 
 
+def _sigmoid(t, dims):
+    return torch.sigmoid(t["x"])
+
+
+def _tanh(t, dims):
+    return torch.tanh(t["x"])
+
+
+def _add(t, dims):
+    return torch.add(t["x"], t["y"])
+
+
+def _multiply(t, dims):
+    return torch.mul(t["x"], t["y"])
+
+
+def _max(t, dims):
+    return torch.maximum(t["x"], t["y"])
+
+
+def _score_net(t, dims):
+    # column convention, one sample: W (H, D) @ x (D,)
+    return t["u"] @ torch.sigmoid(t["W"] @ t["x"] + t["b"])
+
+
+def _dropout(t, dims):
+    # F.dropout draws its own mask; the catalog's mask makes every oracle drop the same units
+    return t["x"] * t["mask"] / (1 - dims["p"])
+
+
+def _layernorm(t, dims):
+    return F.layer_norm(t["x"], (t["x"].shape[-1],), t["gamma"], t["beta"], eps=dims["eps"])
+
+
+def _batchnorm(t, dims):
+    # F.batch_norm(training=True) refuses a batch of one ("expected more than 1 value per
+    # channel"); torch.batch_norm is the op it calls after that check, and computes the
+    # batch of one as the formula says (var = 0).  No running statistics: batch statistics only.
+    return torch.batch_norm(t["x"], t["gamma"], t["beta"], None, None, True, 0.0, dims["eps"], False)
+
+
+def _conv(t, dims):
+    return F.conv2d(t["x"], t["w"], t["b"], stride=dims["stride"], padding=dims["pad"])
+
+
+def _max_pool(t, dims):
+    return F.max_pool2d(t["x"], dims["pool"], stride=dims["stride"])
+
+
 FORWARDS = {
     "relu": _relu,
     "affine": _affine,
     "softmax_loss": _softmax_loss,
     "two_layer_net": _two_layer_net,
+    "sigmoid": _sigmoid,
+    "tanh": _tanh,
+    "add": _add,
+    "multiply": _multiply,
+    "max": _max,
+    "score_net": _score_net,
+    "dropout": _dropout,
+    "layernorm": _layernorm,
+    "batchnorm": _batchnorm,
+    "conv": _conv,
+    "max_pool": _max_pool,
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -52,11 +53,11 @@ def _load(path: str) -> dict:
     return document
 
 
-def _add_matrix_options(parser: argparse.ArgumentParser, ops_flag: str = "--ops") -> None:
+def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--op")) -> None:
     from oracles.catalog import CATALOG, DTYPES, MATRICES
     from oracles.implementations import ORACLES
 
-    parser.add_argument(ops_flag, dest="ops", nargs="+", metavar="OP", help=f"ops (default: all): {', '.join(CATALOG)}")
+    parser.add_argument(*ops_flags, dest="ops", nargs="+", metavar="OP", help=f"ops (default: all): {', '.join(CATALOG)}")
     parser.add_argument("--dtypes", nargs="+", metavar="DTYPE", help=f"dtypes (default: {' '.join(DTYPES)})")
     parser.add_argument("--oracles", nargs="+", metavar="ORACLE", help=f"oracles (default: {' '.join(ORACLES)})")
     parser.add_argument("--seeds", type=int, metavar="N", help="seeds per shape (default: the matrix's own)")
@@ -72,10 +73,17 @@ def _add_matrix_options(parser: argparse.ArgumentParser, ops_flag: str = "--ops"
                         help="progress display (default: a bar on a terminal, lines otherwise or under CI)")
 
 
+def _progress_mode(requested: str) -> str:
+    """'auto' becomes a live bar on a terminal and plain lines otherwise or under CI."""
+    if requested != "auto":
+        return requested
+    return "bar" if sys.stdout.isatty() and not os.environ.get("CI") else "lines"
+
+
 def _pytest_args(args, candidate: str, extra: list) -> list:
     argv = ["-p", "oracles.pytest_plugin", "--pyargs", "oracles.matrix_test", "-q", "-p", "no:cacheprovider",
             "--gm-matrix", args.matrix, "--gm-out", args.out, "--gm-candidate", candidate,
-            "--gm-formats", ",".join(args.format), "--gm-progress", args.progress]
+            "--gm-formats", ",".join(args.format), "--gm-progress", _progress_mode(args.progress)]
     for flag, value in (("--gm-ops", _list(args.ops)), ("--gm-dtypes", _list(args.dtypes)),
                         ("--gm-oracles", _list(args.oracles))):
         if value:
@@ -202,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                   "disagrees, 2 it cannot be checked (import error, no known op, a function that raises or returns "
                   "the wrong structure, shape or dtype).", cmd_check)
     check.add_argument("module", help="dotted module name or path to a .py file")
-    _add_matrix_options(check, ops_flag="--op")
+    _add_matrix_options(check, ops_flags=("--op", "--ops"))
     report = _verb(verbs, "report", "render a saved run again",
                    "Render a saved agreement.json as Markdown, HTML or JSON.", cmd_report)
     report.add_argument("results", help="an agreement.json")

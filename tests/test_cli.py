@@ -1,0 +1,159 @@
+"""The gradmatrix command on real runs: run, check, report, diff, merge, and the HTML report."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MUTANTS = Path(__file__).parent / "mutants"
+# small, JAX-free slices keep these end-to-end runs to a few seconds each
+SMALL = ["--ops", "relu", "--seeds", "2", "--oracles", "torch", "numeric", "--progress", "lines"]
+
+
+def gradmatrix(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "reports.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+
+
+def test_run_writes_all_formats_and_shows_progress(tmp_path, read_report):
+    run = gradmatrix("run", *SMALL, "--out", "out", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "gradmatrix: 1/" in run.stdout and "0 discrepancies" in run.stdout  # plain progress lines, not a tty
+    doc = read_report(tmp_path / "out" / "agreement.json")
+    assert doc["summary"]["passed"] and doc["summary"]["comparisons"] == doc["summary"]["expected"] > 0
+    assert (tmp_path / "out" / "agreement.md").read_text().startswith("# gradmatrix agreement report")
+    assert "data:image/png;base64," in (tmp_path / "out" / "agreement.html").read_text()
+
+
+def test_run_usage_errors_exit_2_with_a_reason(tmp_path):
+    for args, reason in ((["run", "--ops", "nope"], "unknown op"), (["run", "--shard", "3/2"], "--shard"),
+                         (["run", "--only", "no-such-id"], "no comparison"), (["diff", "missing.json", "x.json"], "no such file")):
+        result = gradmatrix(*args, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert reason in result.stdout + result.stderr
+
+
+def test_check_reports_per_op_verdicts_and_exit_codes(tmp_path, read_report):
+    good = gradmatrix("check", "manual", *SMALL, cwd=tmp_path)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "relu: AGREE" in good.stdout
+    bad = gradmatrix("check", MUTANTS / "affine_missing_transpose.py", "--op", "affine", "--seeds", "1",
+                     "--dtypes", "float64", "--oracles", "torch", cwd=tmp_path)
+    assert bad.returncode == 2, bad.stdout  # wrong shape of dw for non-square weights: cannot be checked
+    assert "affine: ERROR" in bad.stdout or "affine: DISAGREE" in bad.stdout
+    assert "worst: " in bad.stdout and "reproduce: gradmatrix check" in bad.stdout
+    nothing = tmp_path / "empty.py"
+    nothing.write_text("x = 1\n")
+    result = gradmatrix("check", nothing, cwd=tmp_path)
+    assert result.returncode == 2 and "provides no op" in result.stderr
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    result = gradmatrix("check", broken, cwd=tmp_path)
+    assert result.returncode == 2 and "boom" in result.stderr
+
+
+def _write_module(directory: Path, body: str) -> Path:
+    directory.mkdir()
+    path = directory / "layers.py"
+    path.write_text(body)
+    return path
+
+
+def test_diff_detects_an_injected_regression(tmp_path, read_report):
+    correct = _write_module(tmp_path / "v1", "from manual import relu_forward, relu_backward\n")
+    regressed = _write_module(tmp_path / "v2", (
+        "import numpy as np\nfrom manual import relu_forward\nfrom manual import relu_backward as _rb\n\n"
+        "def relu_backward(dout, cache):\n"
+        "    dx = _rb(dout, cache)\n"
+        "    return dx * dx.dtype.type(1 + 1e-6) if dx.size > 8 else dx  # regression on larger batches only\n"))
+    for path, out in ((correct, "old"), (regressed, "new")):
+        gradmatrix("check", path, *SMALL, "--out", out, cwd=tmp_path)
+    same = gradmatrix("diff", "old/agreement.json", "old/agreement.json", cwd=tmp_path)
+    assert same.returncode == 0 and "not worse" in same.stdout
+    diff = gradmatrix("diff", "old/agreement.json", "new/agreement.json", "--json", cwd=tmp_path)
+    assert diff.returncode == 1, diff.stdout + diff.stderr
+    result = json.loads(diff.stdout)
+    assert result["worse"] and result["new_discrepancies"] and not result["fixed"]
+    assert all("layers~" in d["id"] and "float64" in d["id"] for d in result["new_discrepancies"])
+    assert any(g["new"] > 1e-7 for g in result["grown"])
+    back = gradmatrix("diff", "new/agreement.json", "old/agreement.json", cwd=tmp_path)
+    assert back.returncode == 0 and "fixed:" in back.stdout
+
+
+def test_merge_of_two_shards_equals_the_unsharded_run(tmp_path, read_report):
+    for shard in ("0/2", "1/2"):
+        run = gradmatrix("run", *SMALL, "--shard", shard, "--out", f"shard{shard[0]}", cwd=tmp_path)
+        assert run.returncode == 0, run.stdout + run.stderr
+    assert gradmatrix("run", *SMALL, "--out", "whole", cwd=tmp_path).returncode == 0
+    merged = gradmatrix("merge", "shard0/agreement.json", "shard1/agreement.json", "-o", "all/agreement.json", cwd=tmp_path)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    all_doc, whole = read_report(tmp_path / "all" / "agreement.json"), read_report(tmp_path / "whole" / "agreement.json")
+    s0 = read_report(tmp_path / "shard0" / "agreement.json")["summary"]["comparisons"]
+    assert 0 < s0 < whole["summary"]["comparisons"]
+    assert all_doc["comparisons"] == whole["comparisons"]
+    assert all_doc["summary"]["comparisons"] == all_doc["summary"]["expected"] == whole["summary"]["comparisons"]
+    assert all_doc["summary"]["passed"] and all_doc["groups"] == whole["groups"]
+    # the same shard twice: overlaps are shown, not silently dropped
+    twice = gradmatrix("merge", "shard0/agreement.json", "shard0/agreement.json", "-o", "twice/agreement.json", cwd=tmp_path)
+    assert "overlapping (identical)" in twice.stdout
+    assert read_report(tmp_path / "twice" / "agreement.json")["merge"]["overlaps"]
+    # a shard that disagrees with another about the same comparison: a conflict, and the merge fails
+    altered = json.loads((tmp_path / "shard0" / "agreement.json").read_text())
+    altered["comparisons"][0]["verdict"] = "disagree"
+    altered["environment"]["python"] = "0.0"
+    (tmp_path / "altered.json").write_text(json.dumps(altered))
+    conflict = gradmatrix("merge", "shard0/agreement.json", "altered.json", "-o", "c/agreement.json", cwd=tmp_path)
+    assert conflict.returncode == 1 and "conflict:" in conflict.stdout and "environment:" in conflict.stdout
+
+
+def test_report_renders_a_saved_run_again(tmp_path, read_report):
+    assert gradmatrix("run", *SMALL, "--out", "a", "--format", "json", cwd=tmp_path).returncode == 0
+    again = gradmatrix("report", "a/agreement.json", "--format", "md", "html", "json", "--out", "b", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert read_report(tmp_path / "b" / "agreement.json")["comparisons"] == read_report(tmp_path / "a" / "agreement.json")["comparisons"]
+    assert (tmp_path / "b" / "agreement.md").read_text() == (tmp_path / "b" / "agreement.md").read_text()
+    (tmp_path / "bad.json").write_text("{\"schema\": \"other\"}")
+    bad = gradmatrix("report", "bad.json", cwd=tmp_path)
+    assert bad.returncode == 2 and "not a valid agreement report" in bad.stderr
+
+
+def test_every_verb_has_help_with_an_example(tmp_path):
+    for verb in ("run", "check", "report", "diff", "merge"):
+        result = gradmatrix(verb, "--help", cwd=tmp_path)
+        assert result.returncode == 0 and "examples:" in result.stdout and f"gradmatrix {verb}" in result.stdout
+
+
+def test_junitxml_passes_through(tmp_path):
+    run = gradmatrix("run", *SMALL, "--format", "json", "--", "--junitxml=matrix.xml", cwd=tmp_path)
+    assert run.returncode == 0
+    xml = (tmp_path / "matrix.xml").read_text()
+    assert "testsuite" in xml and "relu-N1-D1-seed0-float64-manual~torch" in xml
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (Debian package chromium)")
+def test_html_report_loads_in_headless_chromium_with_its_figures(tmp_path):
+    assert gradmatrix("run", *SMALL, "--out", "r", "--format", "json", "html", cwd=tmp_path).returncode == 0
+    page = (tmp_path / "r" / "agreement.html").read_text()
+    assert "http://" not in page and "https://" not in page  # self-contained: nothing to fetch
+    # a copy with a probe script: the title becomes the number of figures that decoded
+    probe = page.replace("</body>", "<script>window.addEventListener('load',()=>{const ok=[...document.images]"
+                                    ".filter(i=>i.complete&&i.naturalWidth>100).length;"
+                                    "document.title='figures:'+ok+'/'+document.images.length;});</script></body>")
+    (tmp_path / "probe.html").write_text(probe)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", f"file://{tmp_path / 'probe.html'}"],
+                         capture_output=True, text=True, timeout=120)
+    images = page.count("<img ")
+    assert images >= 1 and f"<title>figures:{images}/{images}</title>" in dom.stdout, dom.stderr[-2000:]
+    assert "PASS: all" in dom.stdout and "Agreement per op" in dom.stdout
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, *flags, "--window-size=1200,1600", f"--screenshot={shot}",
+                    f"file://{tmp_path / 'r' / 'agreement.html'}"], capture_output=True, timeout=120)
+    assert shot.stat().st_size > 20_000
