@@ -46,13 +46,15 @@ class CheckResult:
         return [r for r in self.document["comparisons"] if r["verdict"] in (DISAGREE, ERROR)]
 
     def per_op(self) -> dict:
-        """op -> {"verdict": "agree"/"disagree"/"error", "failures": n, "worst": record or None}."""
+        """op -> {"verdict": "agree"/"disagree"/"error"/"incomplete", "failures": n, "worst": record or None}."""
         ops: dict = {}
         for op in self.document["run"]["candidate_ops"]:
             records = [r for r in self.document["comparisons"] if r["op"] == op]
             bad = [r for r in records if r["verdict"] in (DISAGREE, ERROR)]
             worst = max(records, key=lambda r: documents.worst_ratio(r) or 0.0, default=None)
             verdict = ERROR if any(r["verdict"] == ERROR for r in bad) else (DISAGREE if bad else "agree")
+            if verdict == "agree" and not self.document["summary"]["complete"]:
+                verdict = "incomplete"  # what ran agrees, but not everything ran: never a pass
             ops[op] = {"verdict": verdict, "comparisons": len(records), "failures": len(bad),
                        "worst": bad[0] if bad else worst}
         return ops

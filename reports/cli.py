@@ -95,6 +95,11 @@ def _pytest_args(args, candidate: str, extra: list) -> list:
         argv.append("--gm-strict-kinks")
     if args.workers not in (None, "0"):
         argv += ["-n", args.workers, "--dist", "loadgroup"]
+        if not any(a.startswith("--max-worker-restart") for a in extra):
+            # a worker that dies (a candidate calling os._exit, a segfault) ends the run with
+            # an incomplete report; restarting workers only crashes them again, and
+            # pytest-xdist can hang rescheduling a dead worker's groups
+            argv += ["--max-worker-restart", "0"]
     return argv + extra
 
 
@@ -137,6 +142,10 @@ def cmd_check(args, extra) -> int:
         if worst is not None and verdict["failures"]:
             print(f"{'':>18}worst: {worst['message']}")
     status = result.status
+    s = result.document["summary"]
+    if not s["complete"]:
+        print(f"gradmatrix check: INCOMPLETE, {s['missing']} of {s['expected']} comparisons did not run"
+              f"{' (' + s['interrupted'] + ')' if s['interrupted'] else ''}; this is not a pass", file=sys.stderr)
     if status == 2:
         print("gradmatrix check: the candidate could not be checked (it raised, or returned the wrong structure, "
               "shape or dtype); see the messages above", file=sys.stderr)

@@ -114,14 +114,19 @@ def test_float64_gradient_computed_in_float32_is_caught():
     records = _verdicts("net_grads_in_float32.py", ["two_layer_net"], ["float64"], ("torch", "jax", "numeric"))
     caught = [r for r in records if r["verdict"] == "disagree" and r["pair"][0] == "net_grads_in_float32"]
     assert len(caught) == len([r for r in records if r["pair"][0] == "net_grads_in_float32"])
-    worst = max(t["metrics"]["normwise_rel_err"] for r in caught for t in r["tensors"] if "metrics" in t)
+    # random cases only: at a kink case's ReLU at 0 the float32 rounding flips the mask
+    worst = max(t["metrics"]["normwise_rel_err"] for r in caught if r["case_kind"] == "random"
+                for t in r["tensors"] if "metrics" in t)
     assert 1e-9 < worst < 1e-5  # float32-accurate: caught by the float64 tolerance, not by O(1) error
 
 
 def test_manual_agrees_on_a_slice_of_the_matrix():
     runner = Runner(Candidate(manual, "manual"), ("torch", "jax", "numeric"))
     records = [runner.run(c) for c in default_plan("default", ["two_layer_net"], ["float32"], 1)]
-    assert records and all(r["verdict"] == "agree" for r in records), [r["message"] for r in records if r["message"]]
+    random = [r for r in records if r["case_kind"] == "random"]
+    assert random and all(r["verdict"] == "agree" for r in random), [r["message"] for r in random if r["message"]]
+    # kink cases differ from the central difference only at the ReLU's 0, by convention
+    assert all(r["verdict"] == "convention" for r in records if r["case_kind"] == "kink" and "numeric" in r["pair"])
 
 
 def _pytest(*args, cwd):
@@ -147,4 +152,5 @@ def test_xdist_run_loses_no_result(tmp_path, read_report):
     doc = read_report(tmp_path / "gradmatrix-report" / "agreement.json")
     passed = int(run.stdout.strip().splitlines()[-1].split()[0])
     s = doc["summary"]
-    assert s["comparisons"] == s["expected"] == passed == s["agree"] > 0 and s["complete"] and s["passed"]
+    assert s["comparisons"] == s["expected"] == passed == s["agree"] + s["convention"] > 0
+    assert s["convention"] > 0 and s["complete"] and s["passed"]

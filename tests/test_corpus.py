@@ -1,0 +1,250 @@
+"""The mutant corpus: wrong implementations the harness must catch, and the ones it must not.
+
+Each file in ``tests/mutants`` is ``manual`` with exactly one function replaced by a classic
+mistake (its docstring names it).  ``CORPUS`` says, per file, what ``oracles.check`` with
+default settings must conclude: "caught" (status 1 or 2), "equivalent: <reason>" (status 0:
+the mutant computes the same gradients, so no check can tell it apart), or
+"survives: <reason>" (status 0 on the default matrix although some input would catch it: a
+known gap, with the test that shows the input).
+
+For a caught mutant the table also says why: a fragment of a failing record's message
+(``evidence``) and, where the mistake only shows on some cases, a predicate every failing
+comparison satisfies (``only``), so the matrix is shown to contain the case exposing it
+(N > 1, reg > 0, large logits, multi-dimensional x, float64, ...).
+
+Each mutant is checked on its own op only (``ops=[op]``: the default matrix for that op),
+which keeps this file under a minute on one core; its other functions are
+``manual``'s own, and ``test_a_mutant_fails_only_its_own_op`` shows they pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+import manual
+import oracles
+from oracles.candidate import Candidate, load_module
+from oracles.cases import Case, CaseInputs, draw_inputs
+from oracles.matrix import Comparison, Runner
+
+MUTANTS = Path(__file__).parent / "mutants"
+PREFIXES = {"relu_": "relu", "affine_": "affine", "softmax_": "softmax_loss", "net_": "two_layer_net"}
+PREEXISTING = {"affine_db_wrong_axis.py", "affine_missing_transpose.py", "net_grads_in_float32.py"}
+
+
+def n_above_1(record: dict) -> bool:
+    return record["dims"]["N"] > 1
+
+
+def reg_positive(record: dict) -> bool:
+    return record["dims"]["reg"] > 0
+
+
+def large_logits(record: dict) -> bool:
+    return record["dims"].get("scale", 1.0) >= 1e4
+
+
+def multi_dim_x(record: dict) -> bool:
+    return isinstance(record["dims"]["Dx"], list)
+
+
+def float64_case(record: dict) -> bool:
+    return record["dtype"] == "float64"
+
+
+def float32_case(record: dict) -> bool:
+    return record["dtype"] == "float32"
+
+
+def large_logits_and_n_above_1(record: dict) -> bool:
+    return large_logits(record) and n_above_1(record)
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What checking one mutant must show."""
+
+    outcome: str  # "caught", "equivalent: <reason>" or "survives: <reason>"
+    evidence: str = ""  # caught: a fragment of some failing record's message
+    only: Callable[[dict], bool] | None = None  # caught: true of every failing comparison (the exposing cases)
+
+
+CAUGHT = "caught"
+
+CORPUS: dict[str, Expect] = {
+    # --- relu --------------------------------------------------------------------------
+    "relu_mask_ge_zero.py": Expect(
+        "equivalent: differs only at x = 0 exactly, a kink (1 instead of 0, seed 002's convention); reported as a "
+        "convention difference, which passes by default and fails with strict_kinks"),
+    "relu_mask_from_dout.py": Expect(CAUGHT, "dx (relu_mask_from_dout vs"),
+    "relu_ignores_dout.py": Expect(CAUGHT, "dx (relu_ignores_dout vs"),
+    "relu_inplace_dout.py": Expect(CAUGHT, "wrote into its argument(s) dout"),
+    "relu_cache_mutation.py": Expect(CAUGHT, "wrote into its argument(s) x"),
+    # --- affine ------------------------------------------------------------------------
+    "affine_missing_transpose.py": Expect(CAUGHT, "dw (affine_missing_transpose vs"),
+    "affine_db_wrong_axis.py": Expect(CAUGHT, "db: affine_db_wrong_axis returned shape"),
+    "affine_dx_missing_transpose.py": Expect(CAUGHT, "dx (affine_dx_missing_transpose vs"),
+    "affine_dx_flattened.py": Expect(CAUGHT, "dx: affine_dx_flattened returned shape", multi_dim_x),
+    "affine_dw_in_float32.py": Expect(CAUGHT, "dw (affine_dw_in_float32 vs", float64_case),
+    "affine_db_mean.py": Expect(CAUGHT, "db (affine_db_mean vs", n_above_1),
+    "affine_reshape_cache_in_place.py": Expect(CAUGHT, "wrote into its argument(s) x", multi_dim_x),
+    # --- softmax_loss ------------------------------------------------------------------
+    "softmax_no_max_shift.py": Expect(CAUGHT, "softmax_no_max_shift returned non-finite values", large_logits),
+    "softmax_global_max_shift.py": Expect(CAUGHT, "softmax_global_max_shift returned non-finite values",
+                                          large_logits_and_n_above_1),
+    "softmax_log_of_probs.py": Expect(CAUGHT, "softmax_log_of_probs returned non-finite values", large_logits),
+    "softmax_normaliser_axis0.py": Expect(CAUGHT, "(softmax_normaliser_axis0 vs"),
+    "softmax_missing_1_over_n.py": Expect(CAUGHT, "dscores (softmax_missing_1_over_n vs", n_above_1),
+    "softmax_1_over_n_twice.py": Expect(CAUGHT, "dscores (softmax_1_over_n_twice vs", n_above_1),
+    "softmax_onehot_column0.py": Expect(CAUGHT, "dscores (softmax_onehot_column0 vs"),
+    "softmax_onehot_y_minus_1.py": Expect(CAUGHT, "dscores (softmax_onehot_y_minus_1 vs"),
+    "softmax_labels_as_rows.py": Expect(CAUGHT, "dscores (softmax_labels_as_rows vs"),
+    "softmax_divided_by_nc.py": Expect(CAUGHT, "dscores (softmax_divided_by_nc vs"),
+    "softmax_loss_python_float.py": Expect(CAUGHT, "returned dtype float64 for a float32 case", float32_case),
+    "softmax_probs_first.py": Expect(
+        "equivalent: the same max-shifted softmax, the probabilities divided out instead of exponentiated from "
+        "log-probabilities and the loss averaged with mean(); the results differ by rounding only"),
+    "softmax_lse_on_raw_scores.py": Expect(
+        "survives: on the default matrix the log-normaliser m + log(sum) rounds to m when large logits are far apart; "
+        "float32 loses digits only when large logits nearly tie, a case the default matrix does not draw "
+        "(test_lse_on_raw_scores_is_caught_by_a_near_tie shows one)"),
+    # --- two_layer_net -----------------------------------------------------------------
+    "net_grads_in_float32.py": Expect(CAUGHT, "(net_grads_in_float32 vs", float64_case),
+    "net_l2_missing_factor2.py": Expect(CAUGHT, "dW1 (net_l2_missing_factor2 vs", reg_positive),
+    "net_l2_wrong_sign.py": Expect(CAUGHT, "dW1 (net_l2_wrong_sign vs", reg_positive),
+    "net_l2_squared_weights.py": Expect(CAUGHT, "dW1 (net_l2_squared_weights vs", reg_positive),
+    "net_reg_on_biases.py": Expect(CAUGHT, "loss (net_reg_on_biases vs", reg_positive),
+    "net_dw2_pre_relu.py": Expect(CAUGHT, "dW2 (net_dw2_pre_relu vs"),
+    "net_db2_scalar_broadcast.py": Expect(CAUGHT, "db2 (net_db2_scalar_broadcast vs"),
+    "net_relu_backward_skipped.py": Expect(CAUGHT, "(net_relu_backward_skipped vs"),
+    "net_relu_mask_from_scores.py": Expect(CAUGHT, "raised ValueError: operands could not be broadcast"),
+    "net_relu_mask_from_hidden.py": Expect(
+        "equivalent: h1 = max(y1, 0) is > 0 exactly where y1 > 0 (also at y1 = 0 and -0.0), so the mask is the same "
+        "set of units"),
+}
+
+
+def op_of(name: str) -> str:
+    return next(op for prefix, op in PREFIXES.items() if name.startswith(prefix))
+
+
+def candidate_records(result, name: str) -> list:
+    """The records of comparisons the mutant itself takes part in."""
+    return [r for r in result.document["comparisons"] if name in r["pair"]]
+
+
+def test_corpus_table_lists_every_mutant_of_these_ops():
+    # other ops' mutants (sigmoid, conv, ...) share the folder; these prefixes are this corpus's
+    files = {p.name for p in MUTANTS.glob("*.py") if p.name.startswith(tuple(PREFIXES))}
+    assert files == set(CORPUS), f"not in CORPUS: {sorted(files - set(CORPUS))}; no such file: {sorted(set(CORPUS) - files)}"
+    assert len(set(CORPUS) - PREEXISTING) >= 20
+    for name, expect in CORPUS.items():
+        assert expect.outcome == CAUGHT or expect.outcome.startswith(("equivalent: ", "survives: ")), name
+        assert (expect.outcome == CAUGHT) == bool(expect.evidence), f"{name}: evidence is for caught mutants"
+        doc = load_module(str(MUTANTS / name)).__doc__ or ""
+        assert doc.strip() and doc.strip().endswith("."), f"{name}: the docstring must state the mistake in a sentence"
+    assert any(e.outcome.startswith("equivalent: ") for e in CORPUS.values())
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow in the mutants' own exp/log
+@pytest.mark.parametrize("name", [pytest.param(n, id=n.removesuffix(".py")) for n in CORPUS])
+def test_mutant_outcome_with_default_settings(name):
+    expect = CORPUS[name]
+    result = oracles.check(str(MUTANTS / name), ops=[op_of(name)])
+    stem = name.removesuffix(".py")
+    mine = candidate_records(result, stem)
+    assert mine
+    others = [r for r in result.document["comparisons"] if stem not in r["pair"]]
+    assert all(r["verdict"] in ("agree", "convention") for r in others), "oracles disagreed among themselves"
+    if expect.outcome != CAUGHT:
+        assert result.status == 0, f"{name} ({expect.outcome}) was flagged: {[r['message'] for r in result.failures[:3]]}"
+        return
+    assert result.status in (1, 2), f"{name} was not caught"
+    failing = [r for r in mine if r["verdict"] in ("disagree", "error")]
+    messages = [r["message"] for r in failing]
+    assert any(expect.evidence in m for m in messages), f"{name}: no failure mentions {expect.evidence!r}: {messages[:3]}"
+    if expect.only is not None:
+        stray = [r["id"] for r in failing if not expect.only(r)]
+        assert not stray, f"{name} failed outside the cases that expose its mistake: {stray[:3]}"
+
+
+def test_kink_convention_mutant_is_caught_with_strict_kinks():
+    name = "relu_mask_ge_zero.py"
+    default = oracles.check(str(MUTANTS / name), ops=["relu"])
+    conventions = [r for r in candidate_records(default, "relu_mask_ge_zero") if r["verdict"] == "convention"]
+    assert default.status == 0 and conventions and all(r["case_kind"] == "kink" for r in conventions)
+    assert {r["conventions"]["relu_mask_ge_zero"] for r in conventions} == {1.0}  # seed 002's derivative at 0
+    strict = oracles.check(str(MUTANTS / name), ops=["relu"], strict_kinks=True)
+    failing = [r for r in strict.failures if "relu_mask_ge_zero" in r["pair"]]
+    assert strict.status == 1 and failing and all(r["case_kind"] == "kink" for r in failing)
+
+
+def test_lse_on_raw_scores_is_caught_by_a_near_tie():
+    # float32 logits of 1e4 within 0.5 of each other: m + log(sum) = 10000.97 is rounded to
+    # float32's spacing there (~1e-3), so log-probabilities, loss and gradient lose ~5e-4
+    case = Case("softmax_loss", (("N", 1), ("C", 2), ("scale", 1e4)), 0, "float32")
+    inputs = CaseInputs(case, {"scores": np.array([[1e4, 1e4 + 0.5]], np.float32), "y": np.array([0])}, None)
+    for module in (load_module(str(MUTANTS / "softmax_lse_on_raw_scores.py")), manual):
+        runner = Runner(Candidate(module, "candidate"), ("torch", "numeric"))
+        verdicts = {runner.run(Comparison(case, ("candidate", ref)), inputs=inputs)["verdict"] for ref in ("torch", "numeric")}
+        assert verdicts == ({"agree"} if module is manual else {"disagree"})
+
+
+@pytest.fixture(scope="module")
+def manual_result():
+    # the corpus's ops; the other ops' manual code is checked by the matrix (tests/test_matrix.py)
+    return oracles.check(manual, ops=list(PREFIXES.values()))
+
+
+def test_correct_code_is_never_flagged(manual_result):
+    assert manual_result.status == 0 and manual_result.passed
+    summary = manual_result.document["summary"]
+    assert summary["comparisons"] == summary["expected"] >= 1404  # the default matrix of the four ops, kinks too
+    per_op = manual_result.per_op()
+    assert all(per_op[op]["comparisons"] and per_op[op]["verdict"] == "agree" for op in PREFIXES.values())
+
+
+def test_a_mutant_fails_only_its_own_op():
+    # relu_mask_from_dout provides all four ops, three of them manual's own
+    per_op = oracles.check(str(MUTANTS / "relu_mask_from_dout.py")).per_op()
+    assert set(per_op) == {"relu", "affine", "softmax_loss", "two_layer_net"}
+    assert per_op["relu"]["verdict"] == "disagree"
+    assert all(v["verdict"] == "agree" for op, v in per_op.items() if op != "relu")
+
+
+@pytest.mark.parametrize("name, argument, case", [
+    pytest.param("relu_inplace_dout.py", "dout", Case("relu", (("N", 8), ("D", 7)), 0, "float64"), id="relu-dout"),
+    pytest.param("relu_cache_mutation.py", "x", Case("relu", (("N", 8), ("D", 7)), 0, "float32"), id="relu-x"),
+    pytest.param("affine_reshape_cache_in_place.py", "x", Case("affine", (("N", 8), ("Dx", (2, 3, 4)), ("M", 5)), 0,
+                                                               "float64"), id="affine-x-shape"),
+])
+def test_writing_into_arguments_is_reported_and_corrupts_nothing_else(name, argument, case, manual_result):
+    stem = name.removesuffix(".py")
+    op = case.op
+    result = oracles.check(str(MUTANTS / name), ops=[op])
+    assert result.status == 2
+    written = [r for r in result.failures if r["pair"][0] == stem]
+    assert written and all(r["verdict"] == "error" for r in written)
+    assert any(f"wrote into its argument(s) {argument}" in r["message"] for r in written)
+    # the oracles, evaluated in the same run after the candidate, saw the original inputs:
+    # their pairs agree and their metrics equal those of the run that checked manual
+    reference = {r["id"]: r for r in manual_result.document["comparisons"]}
+    oracle_pairs = [r for r in result.document["comparisons"] if stem not in r["pair"]]
+    assert oracle_pairs
+    for record in oracle_pairs:
+        assert record["verdict"] in ("agree", "convention")
+        assert record["tensors"] == reference[record["id"]]["tensors"], record["id"]
+    # and the inputs a runner is handed stay as they were
+    inputs = draw_inputs(case)
+    before = inputs.copy()
+    runner = Runner(Candidate(load_module(str(MUTANTS / name)), stem), ("torch",))
+    record = runner.run(Comparison(case, (stem, "torch")), inputs=inputs)
+    assert record["verdict"] == "error" and f"wrote into its argument(s) {argument}" in record["message"]
+    assert np.array_equal(inputs.dout, before.dout)
+    for key, value in before.arrays.items():
+        assert inputs.arrays[key].shape == value.shape and np.array_equal(inputs.arrays[key], value), key
