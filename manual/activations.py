@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual.validation import as_float_array, check_cache, same_dtype, same_shape
+from manual.validation import as_float_array, check_cache, check_min_ndim, check_values, same_dtype, same_shape
+
+
+def _check_out(out: np.ndarray, lo: int, fn: str) -> None:
+    """Check a cached output: at least 1-D, values in [lo, 1] (what ``fn`` can return).
+
+    The backward pass computes the derivative from these values, so a cache holding
+    anything else (the input, say) would give a silently wrong gradient.
+    """
+    check_min_ndim("cache[0] (out)", out, 1)
+    check_values("cache[0] (out)", out, (out >= lo) & (out <= 1), f"{fn} outputs in [{lo}, 1]")
 
 
 def _check_dout(dout, out: np.ndarray, fn: str) -> np.ndarray:
@@ -57,6 +67,7 @@ def sigmoid_backward(dout, cache):
         dx: (N, d_1, ..., d_k), dtype of the output.
     """
     (out,) = check_cache(cache, ("out",), "sigmoid_forward")
+    _check_out(out, 0, "sigmoid_forward")
     dout = _check_dout(dout, out, "sigmoid_forward")
     local = out * (1 - out)  # dsigma/dx, from the output
     return dout * local
@@ -92,6 +103,7 @@ def tanh_backward(dout, cache):
         dx: (N, d_1, ..., d_k), dtype of the output.
     """
     (out,) = check_cache(cache, ("out",), "tanh_forward")
+    _check_out(out, -1, "tanh_forward")
     dout = _check_dout(dout, out, "tanh_forward")
     local = 1 - out * out  # dtanh/dx, from the output
     return dout * local

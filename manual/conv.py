@@ -67,7 +67,9 @@ def conv_forward(x, w, b, stride, pad):
         w: (F, C, HH, WW) filters, dtype of ``x``.
         b: (F,) biases.
         stride: int >= 1, the step between windows, both axes.
-        pad: int >= 0, zeros added on each side of both spatial axes.
+        pad: int >= 0, zeros added on each side of both spatial axes; smaller than the
+            filter's height and width (a larger pad only adds windows that read no pixel
+            of x, and would have np.pad allocate it, however large).
 
     Returns:
         out: (N, F, H', W') with H' = 1 + (H + 2 pad - HH) // stride, W' likewise.
@@ -87,12 +89,15 @@ def conv_forward(x, w, b, stride, pad):
     return out, (x, w, b, (stride, pad))
 
 
-def _check_conv_shapes(x, w, b, stride, pad, names=("x", "w", "b")):
+def _check_conv_shapes(x, w, b, stride, pad, names=("x", "w", "b"), pad_name="pad"):
     xn, wn, bn = names
     f, c, hh, ww = w.shape
     if x.shape[1] != c:
         raise ValueError(f"{wn} must have shape (F, {x.shape[1]}, HH, WW) to match the channels of {xn} {x.shape}, got {w.shape}")
     same_shape(bn, b, (f,), f"one bias per filter of {wn} {w.shape}")
+    if pad >= min(hh, ww):
+        raise ValueError(f"{pad_name} must be smaller than the filter height and width of {wn} {w.shape} "
+                         f"(else some windows read only padding), got {pad}")
     ho = _out_size(x.shape[2], hh, stride, pad, f"height of {xn} {x.shape} and {wn} {w.shape}")
     wo = _out_size(x.shape[3], ww, stride, pad, f"width of {xn} {x.shape} and {wn} {w.shape}")
     return ho, wo
@@ -130,12 +135,16 @@ def conv_backward(dout, cache):
             raise ValueError(f"{name} must have 4 dimension(s), got shape {array.shape}")
     stride = _check_int(stride, "cache[3] (stride)", 1)
     pad = _check_int(pad, "cache[3] (pad)", 0)
-    ho, wo = _check_conv_shapes(x, w, b, stride, pad, names=("cache[0] (x)", "cache[1] (w)", "cache[2] (b)"))
+    ho, wo = _check_conv_shapes(x, w, b, stride, pad, names=("cache[0] (x)", "cache[1] (w)", "cache[2] (b)"),
+                                pad_name="cache[3] (pad)")
     n, _, h, wd = x.shape
     f, c, hh, ww = w.shape
     dout = as_float_array(dout, "dout", ndim=4)
     same_shape("dout", dout, (n, f, ho, wo), "the shape of out in conv_forward")
     same_dtype(dout=dout, x=x)
+    # tensordot's BLAS call sums in an order that depends on dout's memory layout; C order
+    # (no copy when it already is) gives the same gradients for every layout
+    dout = np.ascontiguousarray(dout)
 
     xpad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     windows = _windows(xpad, hh, ww, stride)

@@ -8,18 +8,22 @@ nothing needs rescaling at test time.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from manual.validation import as_float_array, check_cache, same_dtype, same_shape
+from manual.validation import (
+    as_float_array,
+    check_cache,
+    check_min_ndim,
+    check_values,
+    real_scalar,
+    same_dtype,
+    same_shape,
+)
 
 
 def _check_p(p) -> float:
     """Return the drop probability ``p`` as a float in [0, 1), or raise naming ``p``."""
-    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
-        raise TypeError(f"p must be a real number in [0, 1), got {type(p).__name__} {p!r}")
-    value = float(p)
+    value = real_scalar(p, "p", "in [0, 1)")
     if not 0.0 <= value < 1.0:  # also refuses NaN; p = 1 would drop everything and divide by 0
         raise ValueError(f"p must be a drop probability in [0, 1), got {p!r}")
     return value
@@ -50,6 +54,8 @@ def dropout_forward(x, mask, p):
         bad = tuple(int(i) for i in np.argwhere(~binary)[0])
         raise ValueError(f"mask must hold only 0 and 1, found {mask[bad]} at index {bad}")
     p = _check_p(p)
+    if not x.dtype.type(p) < 1:  # below 1 as a Python float, 1 in float32: 1 / (1 - p) = inf
+        raise ValueError(f"p must be a drop probability in [0, 1), got {p!r} ({float(x.dtype.type(p))} in {x.dtype})")
     one = x.dtype.type(1)
     keep = mask * (one / (one - x.dtype.type(p)))
     return x * keep, (keep,)
@@ -71,6 +77,12 @@ def dropout_backward(dout, cache):
         dx: (N, D).
     """
     (keep,) = check_cache(cache, ("keep",), "dropout_forward")
+    check_min_ndim("cache[0] (keep)", keep, 1)
+    # mask / (1 - p): 0 where dropped, one and the same scale >= 1 where kept
+    kept = keep[keep != 0]
+    scale = kept.flat[0] if kept.size else keep.dtype.type(1)
+    check_values("cache[0] (keep)", keep, (keep == 0) | ((keep == scale) & (scale >= 1)),
+                 "only 0 and one scale 1 / (1 - p) >= 1 (mask / (1 - p) from dropout_forward)")
     dout = as_float_array(dout, "dout")
     same_shape("dout", dout, keep.shape, "the shape of x in dropout_forward")
     same_dtype(dout=dout, keep=keep)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual.validation import as_float_array, check_cache, same_dtype, same_shape
+from manual.validation import as_float_array, check_cache, check_min_ndim, same_dtype, same_shape
 
 
 def _check_pair(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -32,6 +32,7 @@ def _check_pair(x, y) -> tuple[np.ndarray, np.ndarray]:
 def _check_backward(dout, cache, fn: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unpack a gate's cache ``(x, y)`` and check ``dout`` against it."""
     x, y = check_cache(cache, ("x", "y"), fn)
+    check_min_ndim("cache[0] (x)", x, 1)
     same_shape("cache[1] (y)", y, x.shape, "the shape of cache[0] (x)")
     dout = as_float_array(dout, "dout")
     same_shape("dout", dout, x.shape, f"the shape of out in {fn}")

@@ -19,22 +19,28 @@ Computation stays in the input's floating dtype (eps included).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from manual.validation import as_float_array, check_cache, same_dtype, same_shape
+from manual.validation import (
+    as_float_array,
+    check_cache,
+    check_values,
+    fits_dtype,
+    real_scalar,
+    same_dtype,
+    same_shape,
+)
 
 _AXIS = {"layernorm": 1, "batchnorm": 0}
 
 
 def _check_eps(eps, dtype: np.dtype):
     """Return ``eps`` as a positive scalar of ``dtype``, or raise naming ``eps``."""
-    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"eps must be a real number > 0, got {type(eps).__name__} {eps!r}")
-    value = float(eps)
+    value = real_scalar(eps, "eps", "> 0")
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"eps must be a finite number > 0 (it keeps 1/sqrt(var + eps) finite), got {eps!r}")
+    if not fits_dtype(value, dtype):  # 1e300 would be inf in float32
+        raise ValueError(f"eps must be representable as a positive {dtype}, got {eps!r}")
     cast = dtype.type(value)
     if not cast > 0:
         raise ValueError(f"eps must be representable as a positive {dtype}, got {eps!r}")
@@ -68,6 +74,7 @@ def _backward(dout, cache, op: str):
     n, d = xhat.shape
     same_shape("cache[1] (gamma)", gamma, (d,), f"one scale per feature of xhat {xhat.shape}")
     same_shape("cache[2] (std)", std, (n, 1) if op == "layernorm" else (1, d), f"the statistics of {op}")
+    check_values("cache[2] (std)", std, std > 0, "positive values (sqrt(var + eps))")
     dout = as_float_array(dout, "dout", ndim=2)
     same_shape("dout", dout, xhat.shape, f"the shape of out in {fn}")
     same_dtype(dout=dout, xhat=xhat)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from manual.activations import sigmoid_forward
-from manual.validation import as_float_array, check_cache, same_dtype, same_shape
+from manual.validation import as_float_array, check_cache, check_values, fits_dtype, same_dtype, same_shape
 
 
 def _check_shapes(x, W, b, u, names=("x", "W", "b", "u")) -> None:
@@ -35,8 +35,14 @@ def _check_ds(ds, dtype: np.dtype):
     NumPy scalar must already have that dtype, like every other argument.
     """
     if type(ds) in (int, float):
-        if not np.isfinite(ds):
+        if type(ds) is float and not np.isfinite(ds):
             raise ValueError(f"ds must be finite, got {ds!r}")
+        try:
+            value = float(ds)
+        except OverflowError:  # a Python int beyond 1e308
+            value = float("inf")
+        if not fits_dtype(value, dtype):  # 1e300 is inf in float32
+            raise ValueError(f"ds must be finite in {dtype}, got {ds!r}")
         return dtype.type(ds)
     ds = as_float_array(ds, "ds", ndim=0)
     if ds.dtype != dtype:
@@ -63,9 +69,11 @@ def score_net_forward(x, W, b, u):
     u = as_float_array(u, "u", ndim=1)
     dtype = same_dtype(x=x, W=W, b=b, u=u)
     _check_shapes(x, W, b, u)
-    z = W @ x + b
+    # BLAS sums products in an order that depends on the operands' memory layout; C-order
+    # operands (no copy when they already are) make the result the same for every layout
+    z = np.ascontiguousarray(W) @ np.ascontiguousarray(x) + b
     h, _ = sigmoid_forward(z)
-    s = u @ h
+    s = np.ascontiguousarray(u) @ h
     return dtype.type(s), (x, W, h, u)
 
 
@@ -99,10 +107,12 @@ def score_net_backward(ds, cache):
     """
     x, W, h, u = check_cache(cache, ("x", "W", "h", "u"), "score_net_forward")
     _check_shapes(x, W, h, u, names=("cache[0] (x)", "cache[1] (W)", "cache[2] (h)", "cache[3] (u)"))
+    # f'(z) = h (1 - h) holds only for a sigmoid output
+    check_values("cache[2] (h)", h, (h >= 0) & (h <= 1), "sigmoid outputs in [0, 1]")
     ds = _check_ds(ds, x.dtype)
     du = ds * h
     delta = ds * u * (h * (1 - h))  # ds/dz, (H,)
     db = delta
     dW = np.outer(delta, x)
-    dx = W.T @ delta
+    dx = np.ascontiguousarray(W).T @ delta  # C-order W: the same sums for every layout
     return dx, dW, db, du

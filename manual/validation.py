@@ -14,12 +14,19 @@ Decisions, documented once here:
 * Labels must be an integer array (not bool) of shape ``(N,)`` with values in ``[0, C)``.
 * Values must be finite: a NaN or Inf in the input makes every gradient meaningless.
 * A ``cache`` must be the tuple the matching forward returned: a tuple of the right length
-  holding NumPy arrays (not lists) of one floating dtype, with consistent shapes.  Anything
-  else is a ``TypeError`` (or a ``ValueError`` for inconsistent shapes), never an
-  ``AttributeError`` or ``IndexError`` from deep inside NumPy.
+  holding NumPy arrays (not lists) of one floating dtype, with consistent shapes, and with
+  values that forward can produce (a sigmoid output in [0, 1], a positive std, ...: a
+  cache of the wrong values would give a silently wrong gradient).  Anything else is a
+  ``TypeError`` (or a ``ValueError`` for inconsistent shapes or impossible values), never
+  an ``AttributeError`` or ``IndexError`` from deep inside NumPy.
+* Scalars that the computation casts to the arrays' dtype (``eps``, ``p``, ``ds``, ``reg``)
+  must stay finite and in range after the cast: ``1e300`` is no float32, and a Python int
+  too large for a float is a ``ValueError``, not an ``OverflowError``.
 """
 
 from __future__ import annotations
+
+import numbers
 
 import numpy as np
 
@@ -126,3 +133,39 @@ def check_cache(cache, names: tuple[str, ...], fn: str) -> tuple[np.ndarray, ...
         arrays[label] = as_float_array(value, label)
     same_dtype(**arrays)
     return tuple(arrays.values())
+
+
+def check_min_ndim(name: str, array: np.ndarray, least: int) -> None:
+    """Raise a ``ValueError`` unless ``array`` has at least ``least`` dimensions."""
+    if array.ndim < least:
+        raise ValueError(f"{name} must have at least {least} dimension(s), got shape {array.shape}")
+
+
+def check_values(name: str, array: np.ndarray, ok: np.ndarray, what: str) -> None:
+    """Raise a ``ValueError`` naming the first element of ``array`` where ``ok`` is False.
+
+    ``what`` says what was expected, e.g. "sigmoid_forward outputs in [0, 1]".
+    """
+    if not np.all(ok):
+        bad = tuple(int(i) for i in np.argwhere(~ok)[0])
+        raise ValueError(f"{name} must hold {what}, found {array[bad]} at index {bad}")
+
+
+def real_scalar(value, name: str, expected: str) -> float:
+    """Return a real number (int, float, Fraction, NumPy scalar; not bool) as a Python float.
+
+    Raises:
+        TypeError: not a real number (bool, complex, str, arrays, None, Decimal).
+        ValueError: too large for a float (a Python int beyond 1e308).
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number {expected}, got {type(value).__name__} {value!r}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be a finite number {expected}, got {value!r}") from None
+
+
+def fits_dtype(value: float, dtype: np.dtype) -> bool:
+    """Whether the finite float ``value`` stays finite when cast to ``dtype``."""
+    return bool(np.isfinite(value)) and abs(value) <= float(np.finfo(dtype).max)
