@@ -4,7 +4,9 @@ Each bad input fails with exactly the exception class its row names (``ValueErro
 ``TypeError``: never an ``IndexError``, an ``AttributeError`` or an error raised from deep
 inside NumPy, and no subclass either), and with a message that names the argument and, for
 shape errors, the shapes involved.  The tables are built one category of bad input at a
-time by the small ``*_rows`` helpers below; the decisions they encode are documented in
+time by the small ``*_rows`` helpers in ``bad_input_helpers.py``; the tables of the ops
+added later (activations, gates, score_net, conv, pooling, norms, dropout) are in
+``bad_input_tables_ops.py``; the decisions they encode are documented in
 ``manual/validation.py``:
 
 * only float32/float64 arrays (float16, complex, integer, bool, object, str: TypeError),
@@ -33,187 +35,29 @@ import numpy as np
 import pytest
 
 import manual
+from bad_input_helpers import (
+    DTYPE_MISMATCH,
+    FLOATS,
+    Arg,
+    cache_rows,
+    dtype_rows,
+    empty_rows,
+    int_list_rows,
+    mixed_rows,
+    ndim_rows,
+    nonfinite_rows,
+    not_array_rows,
+    row,
+    rx,
+    same_dtype_call,
+    shape_rows,
+    with_nonfinite,
+)
+from bad_input_tables_ops import OPS_ARG_NAMES, OPS_GOOD_CALLS, OPS_GOOD_EXTRA, OPS_TABLES
 
 # A warning on the way to an error (ComplexWarning, overflow in a cast) means an argument
 # got further than it should have; a warning on a good input is a bug as well.
 pytestmark = pytest.mark.filterwarnings("error")
-
-FLOATS = (np.float32, np.float64)
-# dtypes that are not float32/float64; longdouble only where it differs from float64
-BAD_DTYPES = [np.int8, np.int32, np.int64, np.uint8, np.bool_, np.float16, np.complex64, np.complex128, object, "U8"]
-if np.dtype(np.longdouble) != np.dtype(np.float64):
-    BAD_DTYPES.append(np.longdouble)
-NOT_ARRAYS = [
-    ("None", None),
-    ("str", "abc"),
-    ("bytes", b"abc"),
-    ("dict", {"a": 1.0}),
-    ("ragged-list", [[1.0, 2.0], [3.0]]),
-    ("object", object()),
-    ("list-of-str", ["a", "b"]),
-]
-NOT_ARRAY_MSG = "must (be an array of|have dtype) float32 or float64"
-DTYPE_MISMATCH = "arguments must share one floating dtype, got "
-
-
-# ---------------------------------------------------------------------------- helpers
-
-
-def sh(shape) -> str:
-    """A shape for an id: (2, 3) -> 2x3, () -> 0d."""
-    return "x".join(map(str, shape)) if len(shape) else "0d"
-
-
-def rx(shape) -> str:
-    """A regex for a shape as Python prints it: (2, 3) -> \\(2,\\ 3\\)."""
-    return re.escape(str(tuple(shape)))
-
-
-def row(id_, args, exc, match, kwargs=None):
-    """One bad input: the call's arguments, the exact exception class, a message regex."""
-    return pytest.param(args, kwargs or {}, exc, match, id=id_)
-
-
-class Arg:
-    """One argument of a call: where it goes (a position, a keyword or ``params.KEY``), its
-    name in messages (a regex) and a good value."""
-
-    def __init__(self, where, name_rx, value, id_=None):
-        self.where, self.name_rx, self.value = where, name_rx, value
-        self.id = id_ or (where.replace("params.", "") if isinstance(where, str) else name_rx)
-
-
-def put(base_args, base_kwargs, where, value):
-    """Return (args, kwargs): the good call with the argument at ``where`` replaced."""
-    args, kwargs = list(base_args), dict(base_kwargs)
-    if isinstance(where, int):
-        args[where] = value
-    elif where.startswith("params."):
-        params = dict(args[0])
-        params[where.split(".", 1)[1]] = value
-        args[0] = params
-    else:
-        kwargs[where] = value
-    return tuple(args), kwargs
-
-
-def with_nonfinite(a, index, value):
-    a = a.copy()
-    a[index] = value
-    return a
-
-
-def not_array_rows(fn, base, arg):
-    """None, strings, dicts, ragged lists, objects: TypeError naming the argument."""
-    rows = []
-    for vid, v in NOT_ARRAYS:
-        args, kwargs = put(*base, arg.where, v)
-        rows.append(row(f"{fn}-{arg.id}-not-array-{vid}", args, TypeError, rf"^{arg.name_rx} {NOT_ARRAY_MSG}", kwargs))
-    return rows
-
-
-def dtype_rows(fn, base, arg, dtypes=BAD_DTYPES):
-    """Integer, bool, float16, complex, object, str, longdouble arrays: TypeError."""
-    rows = []
-    for dtype in dtypes:
-        bad = arg.value.astype(dtype)
-        args, kwargs = put(*base, arg.where, bad)
-        rows.append(row(f"{fn}-{arg.id}-dtype-{bad.dtype.name}", args, TypeError,
-                        rf"^{arg.name_rx} must have dtype float32 or float64, got {re.escape(str(bad.dtype))}", kwargs))
-    return rows
-
-
-def int_list_rows(fn, base, arg):
-    """A list of Python ints becomes int64: TypeError (no silent conversion to float)."""
-    args, kwargs = put(*base, arg.where, np.rint(arg.value).astype(int).tolist())
-    return [row(f"{fn}-{arg.id}-list-of-int", args, TypeError,
-                rf"^{arg.name_rx} must have dtype float32 or float64, got int64", kwargs)]
-
-
-def nonfinite_rows(fn, base, arg, dtypes=FLOATS):
-    """NaN, +Inf, -Inf at the first and the last element, in each float dtype: ValueError."""
-    rows = []
-    first, last = (0,) * arg.value.ndim, tuple(s - 1 for s in arg.value.shape)
-    for dtype in dtypes:
-        for vid, v, index in [("nan-first", np.nan, first), ("nan-last", np.nan, last),
-                              ("inf", np.inf, last), ("-inf", -np.inf, first)]:
-            bad = with_nonfinite(arg.value, index, v).astype(dtype)
-            args, kwargs = put(*base, arg.where, bad)
-            # the other arguments take the same dtype, so the finiteness check is what fails
-            args, kwargs = same_dtype_call(args, kwargs, dtype)
-            rows.append(row(f"{fn}-{arg.id}-{vid}-{np.dtype(dtype).name}", args, ValueError,
-                            rf"^{arg.name_rx} must be finite, found {re.escape(str(v))} at index {rx(index)}", kwargs))
-    return rows
-
-
-def same_dtype_call(args, kwargs, dtype):
-    """Cast every float array in the call (params values and cache entries included)."""
-
-    def cast(v):
-        if isinstance(v, np.ndarray) and v.dtype in (np.float32, np.float64):
-            return v.astype(dtype)
-        if isinstance(v, tuple):
-            return tuple(cast(u) for u in v)
-        if isinstance(v, dict):
-            return {k: cast(u) for k, u in v.items()}
-        return v
-
-    return tuple(cast(a) for a in args), {k: cast(v) for k, v in kwargs.items()}
-
-
-def ndim_rows(fn, base, arg, shapes, rule):
-    """Wrong number of dimensions: ValueError naming the argument and the shape."""
-    rows = []
-    for shape in shapes:
-        bad = np.ones(shape)
-        args, kwargs = put(*base, arg.where, bad)
-        rows.append(row(f"{fn}-{arg.id}-ndim-{sh(shape)}", args, ValueError,
-                        rf"^{arg.name_rx} must have {rule} dimension\(s\), got shape {rx(shape)}", kwargs))
-    return rows
-
-
-def empty_rows(fn, base, arg, shapes):
-    """An empty axis (N=0, or an empty feature axis): ValueError with the shape."""
-    rows = []
-    for shape in shapes:
-        args, kwargs = put(*base, arg.where, np.ones(shape))
-        rows.append(row(f"{fn}-{arg.id}-empty-{sh(shape)}", args, ValueError,
-                        rf"^{arg.name_rx} must not be empty, got shape {rx(shape)}", kwargs))
-    return rows
-
-
-def shape_rows(fn, base, arg, cases):
-    """Mismatched shapes between arguments: ``cases`` is [(shape, message regex)]."""
-    rows = []
-    for shape, match in cases:
-        args, kwargs = put(*base, arg.where, np.ones(shape))
-        rows.append(row(f"{fn}-{arg.id}-shape-{sh(shape)}", args, ValueError, match, kwargs))
-    return rows
-
-
-def mixed_rows(fn, base, args_to_f32, expected):
-    """float32 for some arguments, float64 for the rest: TypeError listing the dtypes."""
-    rows = []
-    for names, listed in zip(args_to_f32, expected):
-        args, kwargs = base
-        for arg in names:
-            args, kwargs = put(args, kwargs, arg.where, arg.value.astype(np.float32))
-        rows.append(row(f"{fn}-mixed-f32-{'+'.join(a.id for a in names)}", args, TypeError,
-                        re.escape(DTYPE_MISMATCH) + ".*" + listed, kwargs))
-    return rows
-
-
-def cache_rows(fn, base, where, cases, names, forward):
-    """Caches that are not the tuple the forward returned."""
-    names_rx = re.escape(str(names))
-    rows = []
-    for cid, cache, exc, match in cases:
-        args, kwargs = put(*base, where, cache)
-        if match is None:  # the cache itself is of the wrong type or length
-            match = rf"^cache must be the tuple {names_rx} returned by {forward}, got "
-        rows.append(row(f"{fn}-cache-{cid}", args, exc, match, kwargs))
-    return rows
-
 
 # ------------------------------------------------------------------------ good values
 
@@ -523,6 +367,7 @@ TABLES = {
     "affine_backward": (manual.affine_backward, AFFINE_BACKWARD_BAD),
     "softmax_loss": (manual.softmax_loss, SOFTMAX_LOSS_BAD),
     "two_layer_net_loss": (manual.two_layer_net_loss, NET_BAD),
+    **OPS_TABLES,  # sigmoid, tanh, gates, score_net, conv, max_pool, norms, dropout
 }
 
 
@@ -564,6 +409,12 @@ def test_softmax_loss_bad_input(args, kwargs, exc, match):
 @pytest.mark.parametrize("args, kwargs, exc, match", NET_BAD)
 def test_two_layer_net_loss_bad_input(args, kwargs, exc, match):
     check_raises(manual.two_layer_net_loss, args, kwargs, exc, match)
+
+
+@pytest.mark.parametrize("fn, args, kwargs, exc, match", [
+    pytest.param(fn, *r.values, id=r.id) for fn, rows in OPS_TABLES.values() for r in rows])
+def test_op_bad_input(fn, args, kwargs, exc, match):
+    check_raises(fn, args, kwargs, exc, match)
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
@@ -651,10 +502,11 @@ GOOD_CALLS = [
     ("softmax_loss", manual.softmax_loss, [SCORES], {1: Y_SOFT}),
     ("two_layer_net_loss", _net, [*PARAMS.values(), X_NET], {5: Y_NET}),
     ("two_layer_net_loss-scores", _net, [*PARAMS.values(), X_NET], {}),
+    *OPS_GOOD_CALLS,
 ]
 ARG_NAMES = {"relu_forward": ["x"], "relu_backward": ["x", "dout"], "affine_forward": ["x", "w", "b"],
              "affine_backward": ["x", "w", "b", "dout"], "softmax_loss": ["scores", "y"],
-             "two_layer_net_loss": ["W1", "b1", "W2", "b2", "X", "y"]}
+             "two_layer_net_loss": ["W1", "b1", "W2", "b2", "X", "y"], **OPS_ARG_NAMES}
 
 
 def good_rows():
@@ -695,6 +547,8 @@ def good_rows():
     # params values as lists, and params as a dict subclass, through the public signature
     rows.append(pytest.param(_net_params_dict, [{k: v.tolist() for k, v in PARAMS.items()}, X_NET.tolist(), Y_NET.tolist()],
                              [PARAMS, X_NET, Y_NET], {"reg": 0.5}, {"reg": 0.5}, id="two_layer_net_loss-all-lists-reg-0.5"))
+    # stride, pad, pool, eps, p and ds as NumPy or Python scalars
+    rows.extend(OPS_GOOD_EXTRA)
     return rows
 
 
