@@ -99,6 +99,8 @@ def matrix_cases(
 ) -> list[Case]:
     """All cases of a matrix: ops x shapes x batch sizes x seeds x dtypes, then the kink cases.
 
+    A shape that fixes ``N`` itself is not crossed with the batch sizes.
+
     Kink cases (special values such as ReLU inputs of exactly 0 and -0.0) are their own
     class, at each op's ``kink_shapes``, for every seed and dtype.
 
@@ -127,8 +129,8 @@ def matrix_cases(
     cases = []
     for op in ops:
         for shape in CATALOG[op].shapes[matrix]:
-            for n in BATCH_SIZES[matrix]:
-                dims = (("N", n), *shape.items())
+            for n in (shape["N"],) if "N" in shape else BATCH_SIZES[matrix]:
+                dims = (("N", n), *((k, v) for k, v in shape.items() if k != "N"))
                 for seed in range(n_seeds):
                     for dtype in dtypes:
                         cases.append(Case(op, dims, seed, dtype))

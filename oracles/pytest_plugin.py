@@ -185,7 +185,14 @@ def pytest_configure(config):
     if config.option.gm_progress != "none" and not hasattr(config, "workerinput"):
         state.progress = Progress(config, config.option.gm_progress)
         _PROGRESS[:] = [state.progress]
-    config.addinivalue_line("markers", "xdist_group(name): keep a case's comparisons on one pytest-xdist worker")
+    config.addinivalue_line("markers", "xdist_group(name): keep a shape's comparisons on one pytest-xdist worker")
+
+
+def _shape_group(case) -> str:
+    """The pytest-xdist group of a case: its op, dims and dtype, without the seed.  Each
+    worker then compiles a JAX function for a shape once and runs every seed of it, and a
+    case's results stay cached on the worker that runs all of its pairs."""
+    return f"{case.op}-{case.kind}-{case.dims}-{case.dtype}"
 
 
 def pytest_generate_tests(metafunc):
@@ -194,7 +201,7 @@ def pytest_generate_tests(metafunc):
     comparisons = _state(metafunc.config).comparisons
     metafunc.parametrize(
         "gm_comparison",
-        [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.case.id)) for c in comparisons],
+        [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(_shape_group(c.case))) for c in comparisons],
     )
 
 
