@@ -97,3 +97,49 @@ def test_dtype_is_kept(dtype):
     loss, grads = manual.two_layer_net_loss(params, rng.standard_normal((5, 3)).astype(dtype), np.arange(5) % 2, reg=0.1)
     assert np.asarray(loss).dtype == dtype
     assert all(g.dtype == dtype and g.shape == params[k].shape for k, g in grads.items())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_seed_001_graph_to_the_digit(dtype):
+    # seed 001, "f(x, y, z) = (x + y) max(y, z)" at "x = 1, y = 2, z = 0", through its forward
+    # steps "a = x + y", "b = max(y, z)", "f = ab", each gate a manual function on shape (1,)
+    x, y, z = (np.array([v], dtype=dtype) for v in (1.0, 2.0, 0.0))
+    a, add_cache = manual.add_forward(x, y)
+    b, max_cache = manual.max_forward(y, z)
+    f, mul_cache = manual.multiply_forward(a, b)
+    np.testing.assert_array_equal(a, [3.0])
+    np.testing.assert_array_equal(b, [2.0])
+    np.testing.assert_array_equal(f, [6.0])  # (1 + 2) max(2, 0) = 6
+    one = np.ones(1, dtype=dtype)
+    # local gradients, each gate fed an upstream gradient of 1:
+    # "da/dx = 1, da/dy = 1"; "db/dy = 1(y > z) = 1, db/dz = 1(z > y) = 0"; "df/da = b = 2, df/db = a = 3"
+    assert [g.tolist() for g in manual.add_backward(one, add_cache)] == [[1.0], [1.0]]
+    assert [g.tolist() for g in manual.max_backward(one, max_cache)] == [[1.0], [0.0]]
+    # backprop: "initialize output gradient = 1", visit the nodes in reverse order
+    df_da, df_db = manual.multiply_backward(one, mul_cache)
+    assert df_da.tolist() == [2.0] and df_db.tolist() == [3.0]
+    df_dx, df_dy_via_a = manual.add_backward(df_da, add_cache)  # + "distributes"
+    df_dy_via_b, df_dz = manual.max_backward(df_db, max_cache)  # max "routes"
+    # "Gradients sum at outward branches": df/dy = df/da da/dy + df/db db/dy = 2 * 1 + 3 * 1
+    df_dy = df_dy_via_a + df_dy_via_b
+    # the seed's text gives the local gradients above and the sum rule; df/dx = 2, df/dy = 5 and
+    # df/dz = 0 are what they compose to (the slide's figure, not reproduced in the text, shows them)
+    np.testing.assert_array_equal(df_dx, [2.0])
+    np.testing.assert_array_equal(df_dy, [5.0])
+    np.testing.assert_array_equal(df_dz, [0.0])
+    assert all(g.dtype == dtype for g in (f, df_dx, df_dy, df_dz))
+    # the seed's MultiplyGate: "dx = self.y * dz", "dy = self.x * dz" (it "switches")
+    dx, dy = manual.multiply_backward(np.array([10.0], dtype=dtype), mul_cache)
+    assert dx.tolist() == [20.0] and dy.tolist() == [30.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_and_tanh_at_zero_by_hand(dtype):
+    # the seeds work no sigmoid numbers in their text (seed 000's CS 231n sigmoid example is a
+    # photographed page); by hand: sigma(0) = 1/2, sigma'(0) = 1/2 (1 - 1/2) = 1/4; tanh(0) = 0, tanh'(0) = 1
+    x = np.zeros((1, 1), dtype=dtype)
+    dout = np.array([[8.0]], dtype=dtype)
+    out, cache = manual.sigmoid_forward(x)
+    assert out.tolist() == [[0.5]] and manual.sigmoid_backward(dout, cache).tolist() == [[2.0]]
+    out, cache = manual.tanh_forward(x)
+    assert out.tolist() == [[0.0]] and manual.tanh_backward(dout, cache).tolist() == [[8.0]]
