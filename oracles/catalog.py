@@ -33,8 +33,9 @@ KINK_MARGIN = 1e-3
 
 
 def normal(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarray:
-    """Standard normal values, scaled by the case's ``scale`` dim when it has one."""
-    return rng.standard_normal(shape) * dims.get("scale", 1.0)
+    """Standard normal values, scaled by the case's ``scale`` dim and offset by its ``shift``
+    dim when it has them (shift 1e4: large logits that nearly tie)."""
+    return rng.standard_normal(shape) * dims.get("scale", 1.0) + dims.get("shift", 0.0)
 
 
 def away_from_zero(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarray:
@@ -71,7 +72,7 @@ class OpSpec:
     name: str
     inputs: tuple[InputSpec, ...]
     output: str  # name of the forward output ("out", "loss")
-    output_shape: tuple | None  # dims of the output; None for a scalar loss (no upstream gradient)
+    output_shape: tuple | None  # dims of the output (() for a 0-d one); None for a loss (no upstream gradient)
     contract: tuple[str, ...]  # functions a candidate module must provide for this op
     call_candidate: Callable  # (module, inputs: dict, dout, dims) -> (forward value, {input name: grad})
     shapes: Mapping[str, tuple[dict, ...]]  # matrix name -> dims without N (N comes from the batch sizes)
@@ -263,7 +264,10 @@ _register(OpSpec(
     contract=("softmax_loss",),
     call_candidate=_call_softmax_loss,
     shapes={
-        "default": ({"N": 1, "C": 2}, {"N": 8, "C": 10}, {"N": 8, "C": 10, "scale": 1e4}),
+        # scale 1e4: exp overflows without the max shift; shift 1e4: large logits within a
+        # few units of each other, where float32 keeps only ~1e-3 of log-sum-exp(scores)
+        "default": ({"N": 1, "C": 2}, {"N": 8, "C": 10}, {"N": 8, "C": 10, "scale": 1e4},
+                    {"N": 8, "C": 10, "shift": 1e4}),
         "full": ({"C": 2}, {"C": 3}, {"C": 10}, {"C": 100}, {"C": 10, "scale": 30.0}, {"C": 10, "scale": 1e4}),
     },
 ))
@@ -374,8 +378,9 @@ def _max_convention(grads: dict, inputs: dict, dout) -> float | None:
 
 def _call_score_net(module, inputs, dout, dims):
     s, cache = module.score_net_forward(inputs["x"], inputs["W"], inputs["b"], inputs["u"])
-    # a scalar output: the upstream gradient is ds/ds = 1
-    grads = module.score_net_backward(1.0, cache)
+    # s is a score inside a larger graph, not a loss: its upstream gradient ds is drawn
+    # like any other (0-d), so a backward that ignores ds (right only at ds = 1) shows
+    grads = module.score_net_backward(dout, cache)
     return s, _grads(grads, ("x", "W", "b", "u"), "score_net_backward")
 
 
@@ -542,7 +547,7 @@ _register(OpSpec(
         InputSpec("u", ("H",)),
     ),
     output="s",
-    output_shape=None,
+    output_shape=(),  # a 0-d score with an upstream gradient ds, not a loss
     contract=("score_net_forward", "score_net_backward"),
     call_candidate=_call_score_net,
     # one sample: no input uses N, so the batch sizes only give more draws of the same shapes
@@ -619,9 +624,10 @@ _register(OpSpec(
     call_candidate=_call_conv,
     derived={"HWo": _windows_out("K", pad="pad")},
     shapes={
-        # HW: (H, W) of x; K: (HH, WW) of the filters; non-square in the second
+        # HW: (H, W) of x; K: (HH, WW) of the filters.  The second is non-square, strided and
+        # padded, and no window reads x's last row ((9 + 2 - 3) % 3 = 2 > pad): its dx is 0
         "default": ({"N": 1, "C": 2, "HW": (5, 5), "F": 3, "K": (3, 3), "stride": 1, "pad": 1},
-                    {"N": 4, "C": 3, "HW": (7, 6), "F": 2, "K": (3, 2), "stride": 2, "pad": 1}),
+                    {"N": 4, "C": 3, "HW": (9, 6), "F": 2, "K": (3, 2), "stride": 3, "pad": 1}),
         # (6, 6), K 3, stride 2, no padding: the last row and column are read by no window
         "full": ({"C": 1, "HW": (1, 1), "F": 1, "K": (1, 1), "stride": 1, "pad": 0},
                  {"C": 2, "HW": (5, 5), "F": 3, "K": (3, 3), "stride": 1, "pad": 1},

@@ -153,7 +153,7 @@ def _max_pool(a, dims):
 
 
 # op name -> batched float64 forward; for vector ops it returns the output (K, *out_shape),
-# for losses the terms (K, T) whose sum over T is the loss.
+# for losses and 0-d outputs (score_net's s) the terms (K, T) whose sum over T is the value.
 FORWARDS = {
     "relu": _relu,
     "affine": _affine,
@@ -200,7 +200,7 @@ def evaluate(inputs: CaseInputs, step: float = RELATIVE_STEP) -> Result:
 
     forward = forward_fn(base, dims)[0]
     chunk = max(1, CHUNK_ELEMENTS // forward.size)
-    forward = forward.sum() if dout is None else forward
+    forward = forward.sum() if dout is None or dout.ndim == 0 else forward  # terms -> 0-d value
 
     grads, bounds = {}, {}
     for name in spec.differentiable:
