@@ -1,0 +1,71 @@
+"""The matrix end to end, as a user runs it: ``gradmatrix run`` in a fresh process, with
+``-n 0`` and ``-n 2``, from a cold start (an empty JAX compilation cache) and a warm one
+(the cache an earlier run left).  Prints wall time, comparisons per second and the ratios.
+
+    .venv/bin/python benchmarks/matrix_speed.py            # default matrix: cold and warm, -n 0 and -n 2
+    .venv/bin/python benchmarks/matrix_speed.py --full     # also the full matrix, cold, -n 0 and -n 2 (minutes)
+
+Wall time includes starting Python, importing numpy, torch and jax, collecting the
+comparisons and writing the JSON, Markdown and HTML reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(matrix: str, workers: str, cache: Path, out: Path) -> tuple[float, dict]:
+    """One ``gradmatrix run``; returns (wall seconds, the report's summary)."""
+    env = dict(os.environ, GRADMATRIX_JAX_CACHE=str(cache), PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "reports.cli", "run", "--matrix", matrix, "-n", workers,
+           "--progress", "none", "--out", str(out)]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=out.parent, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        sys.exit(f"gradmatrix run failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return wall, json.loads((out / "agreement.json").read_text())["summary"]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full", action="store_true", help="also time the full matrix (cold, -n 0 and -n 2)")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="gradmatrix-bench-"))
+    rows = []
+    try:
+        plan = [("default", "0"), ("default", "2")] + ([("full", "0"), ("full", "2")] if args.full else [])
+        for matrix, workers in plan:
+            cache = work / f"jax-{matrix}-{workers}"
+            for start in ("cold", "warm") if matrix == "default" else ("cold",):
+                wall, summary = run(matrix, workers, cache, work / f"out-{matrix}-{workers}-{start}")
+                rows.append((matrix, workers, start, wall, summary))
+                print(f"{matrix:8} -n {workers}  {start:5} {wall:7.1f} s  {summary['comparisons']:6} comparisons  "
+                      f"{summary['comparisons'] / wall:7.0f}/s  passed={summary['passed']}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    wall = {(m, w, s): t for m, w, s, t, _ in rows}
+    print()
+    for matrix in ("default", "full"):
+        for start in ("cold", "warm"):
+            if (matrix, "0", start) in wall and (matrix, "2", start) in wall:
+                print(f"{matrix} {start}: -n 2 is {wall[(matrix, '0', start)] / wall[(matrix, '2', start)]:.2f}x faster than -n 0")
+    for workers in ("0", "2"):
+        if ("default", workers, "warm") in wall:
+            print(f"default -n {workers}: warm is {wall[('default', workers, 'cold')] / wall[('default', workers, 'warm')]:.2f}x "
+                  f"faster than cold")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
