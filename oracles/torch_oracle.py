@@ -6,6 +6,9 @@ from ``out.backward(dout)`` (a loss: ``loss.backward()``) and return as NumPy ar
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import numpy as np
 
 from oracles.cases import CaseInputs
@@ -142,6 +145,16 @@ def evaluate(inputs: CaseInputs, device: str = "cpu") -> Result:
     return Result("torch", out.detach().cpu().numpy(), grads)
 
 
+@contextlib.contextmanager
+def _quiet_forward_ad():
+    """torch's first forward-AD call in a process loads its jvp decompositions with
+    ``torch.jit.script``, which warns that it is deprecated (torch's own affair, one
+    warning per decomposition); keep that out of the user's test output."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning)
+        yield
+
+
 def _split(inputs: CaseInputs, device: str):
     """(names, primals, constants, tangents) of a case: differentiable inputs as a tuple of
     tensors with their directions alongside, the other inputs as constants."""
@@ -170,7 +183,8 @@ def evaluate_jvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
     def f(*diff):
         return FORWARDS[spec.name]({**const, **dict(zip(names, diff))}, dims)
 
-    out, jv = torch.func.jvp(f, primals, tangents)
+    with _quiet_forward_ad():
+        out, jv = torch.func.jvp(f, primals, tangents)
     # torch 2.x forward AD promotes the tangent of a Python float times a 0-d float32 tensor
     # to float64 (two_layer_net's reg * sum(W^2)); the primal stays float32.  The tangent's
     # value is float32 arithmetic up to that last product, so it is cast back, not reported.
@@ -197,7 +211,8 @@ def evaluate_hvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
         return FORWARDS[spec.name]({**const, **dict(zip(names, diff))}, dims)
 
     grad = torch.func.grad(f, argnums=tuple(range(len(names))))
-    _, hv = torch.func.jvp(grad, primals, tangents)
+    with _quiet_forward_ad():
+        _, hv = torch.func.jvp(grad, primals, tangents)
     with torch.no_grad():
         loss = f(*primals)
     return loss.cpu().numpy(), {n: h.detach().cpu().numpy() for n, h in zip(names, hv)}
