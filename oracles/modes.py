@@ -29,7 +29,7 @@ The pairs (``mode_pairs``), each (a, b) with b the reference, three per "jvp" ca
 Both forward modes thus meet a reverse mode, and every implementation is tied to the truth
 (torch and jax reverse modes meet each other in the reverse matrix, on the same inputs: a
 mode case draws its random twin's inputs).  ``torch~torch.jvp`` and ``jax.jvp~numeric``
-would only close loops that are already closed, at 140 comparisons each on the default
+would only close loops that are already closed, at 70 comparisons each on the default
 matrix.
 Three per "hvp" case: ``torch.hvp~<candidate>.fd`` and ``jax.hvp~<candidate>.fd``, second
 order against the candidate's gradient; ``torch.hvp~jax.hvp``, the frameworks against each

@@ -139,7 +139,7 @@ def test_hvp_catches_a_softmax_gradient_missing_its_1_over_n():
     mutant = Candidate(load_module(str(MUTANTS / "softmax_missing_1_over_n.py")))
     records = _records(mutant, ["softmax_loss"], ["hvp"])
     against = [r for r in records if r["pair"][1] == "softmax_missing_1_over_n.fd"]
-    # the differenced gradient is N times too large: wrong at N = 32, right at N = 1.  With
+    # the differenced gradient is N times too large (the mode cases run at N = 32).  With
     # logits of 1e4 the softmax is saturated, p is one-hot, H = 0 and N * 0 = 0: the HVP
     # cannot see the mistake there (the reverse-mode cases do)
     exposing = [r for r in against if r["dims"]["N"] > 1 and r["dims"].get("scale", 1.0) < 1e4]
