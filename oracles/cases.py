@@ -4,6 +4,16 @@ Inputs come from a ``numpy.random.Generator`` owned by the case and seeded from 
 op, dims and seed (never from global state), so a case id alone reproduces its inputs.
 Floats are drawn in float64 and cast to the case's dtype, so a float32 case sees the
 float32 rounding of the values its float64 twin sees.
+
+Case kinds, one per kind of check:
+* "random": inputs drawn away from kinks; every gradient compared (reverse mode).
+* "kink": special values at points of non-differentiability (reverse mode).
+* "jvp": forward mode against reverse mode through ``<u, J v> = <J^T u, v>`` (see
+  ``oracles.modes``).
+* "hvp": Hessian-vector products of a scalar loss (ops with ``second_order``).
+A "jvp" or "hvp" case draws exactly the inputs and upstream gradient of its "random" twin
+(same op, dims, seed and dtype), then, from the same generator, one direction ``v`` per
+differentiable input.  The random cases' draws are untouched by the modes.
 """
 
 from __future__ import annotations
@@ -14,7 +24,11 @@ from typing import Iterable
 
 import numpy as np
 
-from oracles.catalog import BATCH_SIZES, CATALOG, DTYPES, SEEDS, OpSpec
+from oracles.catalog import BATCH_SIZES, CATALOG, DTYPES, MODE_BATCH_SIZES, MODE_SEEDS, SEEDS, OpSpec
+
+# which case kinds each mode of checking consists of (--modes on the command line)
+MODES: dict[str, tuple[str, ...]] = {"reverse": ("random", "kink"), "jvp": ("jvp",), "hvp": ("hvp",)}
+DIRECTIONAL = ("jvp", "hvp")  # kinds whose inputs are their random twin's plus directions v
 
 
 def _format_dim(value) -> str:
@@ -33,7 +47,7 @@ class Case:
     dims: tuple  # ((name, value), ...) in the catalog's order, N first
     seed: int
     dtype: str  # "float32" or "float64"
-    kind: str = "random"  # "random", or "kink" for special-value cases
+    kind: str = "random"  # "random", "kink" (special values), "jvp" or "hvp" (see the module's docstring)
 
     @property
     def spec(self) -> OpSpec:
@@ -52,7 +66,8 @@ class Case:
 
     def rng(self) -> np.random.Generator:
         """A fresh generator for this case, seeded from its op, dims, kind and seed."""
-        key = zlib.crc32(f"{self.op}|{self.kind}|{self.dims}".encode())
+        kind = "random" if self.kind in DIRECTIONAL else self.kind  # a mode case shares its twin's inputs
+        key = zlib.crc32(f"{self.op}|{kind}|{self.dims}".encode())
         return np.random.default_rng([self.seed, key])
 
 
@@ -64,11 +79,13 @@ class CaseInputs:
     arrays: dict  # input name -> np.ndarray (floats in the case dtype, labels int64)
     dout: np.ndarray | None  # upstream gradient of the output, None for scalar losses
     kink_masks: dict = field(default_factory=dict)  # input name -> gradient elements at a kink (kink cases)
+    directions: dict = field(default_factory=dict)  # differentiable input name -> direction v (jvp, hvp cases)
 
     def copy(self) -> "CaseInputs":
         """Fresh copies, so that one implementation cannot change what another sees."""
         dout = None if self.dout is None else self.dout.copy()
-        return CaseInputs(self.case, {k: v.copy() for k, v in self.arrays.items()}, dout, self.kink_masks)
+        return CaseInputs(self.case, {k: v.copy() for k, v in self.arrays.items()}, dout, self.kink_masks,
+                          {k: v.copy() for k, v in self.directions.items()})
 
 
 def draw_inputs(case: Case) -> CaseInputs:
@@ -86,9 +103,13 @@ def draw_inputs(case: Case) -> CaseInputs:
     dout = None
     if spec.output_shape is not None:
         dout = rng.standard_normal(spec.shape_of(spec.output_shape, dims))
+    directions = {}
+    if case.kind in DIRECTIONAL:  # drawn last: the inputs and dout stay those of the random twin
+        directions = {s.name: rng.standard_normal(spec.shape_of(s.shape, dims)) for s in spec.inputs if s.differentiable}
     dtype = np.dtype(case.dtype)
     cast = {s.name: (arrays[s.name] if s.is_label else arrays[s.name].astype(dtype)) for s in spec.inputs}
-    return CaseInputs(case, cast, None if dout is None else dout.astype(dtype), masks)
+    return CaseInputs(case, cast, None if dout is None else dout.astype(dtype), masks,
+                      {k: v.astype(dtype) for k, v in directions.items()})
 
 
 def matrix_cases(
@@ -96,23 +117,32 @@ def matrix_cases(
     ops: Iterable[str] | None = None,
     dtypes: Iterable[str] | None = None,
     seeds: int | None = None,
+    modes: Iterable[str] | None = None,
 ) -> list[Case]:
-    """All cases of a matrix: ops x shapes x batch sizes x seeds x dtypes, then the kink cases.
+    """All cases of a matrix: ops x shapes x batch sizes x seeds x dtypes, then the kink cases,
+    then the forward-mode and second-order cases.
 
     A shape that fixes ``N`` itself is not crossed with the batch sizes.
 
     Kink cases (special values such as ReLU inputs of exactly 0 and -0.0) are their own
-    class, at each op's ``kink_shapes``, for every seed and dtype.
+    class, at each op's ``kink_shapes``, for every seed and dtype.  "jvp" cases cover every
+    op and "hvp" cases the ops marked ``second_order``, at the op's shapes for the matrix,
+    the batch sizes ``MODE_BATCH_SIZES`` and the first ``MODE_SEEDS`` seeds.
 
     Args:
         matrix: "default" or "full".
         ops: op names to keep (default: every op in the catalog).
         dtypes: dtype names to keep (default: float64 and float32).
         seeds: number of seeds per shape (default: the matrix's own).
+        modes: which checks, of "reverse", "jvp", "hvp" (default: all).
 
     Raises:
-        ValueError: an unknown matrix, op or dtype.
+        ValueError: an unknown matrix, op, dtype or mode.
     """
+    modes = list(modes) if modes else list(MODES)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise ValueError(f"unknown mode(s) {unknown}; choose from {list(MODES)}")
     if matrix not in BATCH_SIZES:
         raise ValueError(f"unknown matrix {matrix!r}; choose from {sorted(BATCH_SIZES)}")
     ops = list(ops) if ops else list(CATALOG)
@@ -128,14 +158,37 @@ def matrix_cases(
         raise ValueError(f"seeds must be at least 1, got {n_seeds}")
     cases = []
     for op in ops:
-        for shape in CATALOG[op].shapes[matrix]:
-            for n in (shape["N"],) if "N" in shape else BATCH_SIZES[matrix]:
-                dims = (("N", n), *((k, v) for k, v in shape.items() if k != "N"))
+        spec = CATALOG[op]
+        if "reverse" in modes:
+            cases += _product(op, spec.shapes[matrix], BATCH_SIZES[matrix], n_seeds, dtypes, "random")
+            for shape in spec.kink_shapes:
                 for seed in range(n_seeds):
                     for dtype in dtypes:
-                        cases.append(Case(op, dims, seed, dtype))
-        for shape in CATALOG[op].kink_shapes:
-            for seed in range(n_seeds):
-                for dtype in dtypes:
-                    cases.append(Case(op, tuple(shape.items()), seed, dtype, kind="kink"))
+                        cases.append(Case(op, tuple(shape.items()), seed, dtype, kind="kink"))
+        mode_seeds = min(n_seeds, MODE_SEEDS[matrix])
+        mode_shapes = _mode_shapes(spec.shapes[matrix])
+        if "jvp" in modes:
+            cases += _product(op, mode_shapes, MODE_BATCH_SIZES[matrix], mode_seeds, dtypes, "jvp")
+        if "hvp" in modes and spec.second_order:
+            cases += _product(op, mode_shapes, MODE_BATCH_SIZES[matrix], mode_seeds, dtypes, "hvp")
     return cases
+
+
+def _mode_shapes(shapes: tuple) -> tuple:
+    """The shapes of the forward-mode and second-order cases: where a matrix fixes N per
+    shape (the default matrix), only the one with the largest N (the last of those), since
+    each shape costs a JAX compilation of its own; otherwise every shape, crossed with
+    ``MODE_BATCH_SIZES``."""
+    fixed = [s for s in shapes if "N" in s]
+    if not fixed:
+        return shapes
+    largest = max(s["N"] for s in fixed)
+    return ([s for s in fixed if s["N"] == largest][-1],)
+
+
+def _product(op: str, shapes, batch_sizes, n_seeds: int, dtypes, kind: str) -> list[Case]:
+    """Cases of one kind: shapes x batch sizes x seeds x dtypes, in that nesting; a shape that
+    fixes N itself is not crossed with the batch sizes."""
+    return [Case(op, (("N", n), *((k, v) for k, v in shape.items() if k != "N")), seed, dtype, kind)
+            for shape in shapes for n in ((shape["N"],) if "N" in shape else batch_sizes)
+            for seed in range(n_seeds) for dtype in dtypes]

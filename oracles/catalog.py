@@ -85,6 +85,7 @@ class OpSpec:
     kink_convention: Callable | None = None  # (grads, inputs, dout) -> the derivative an implementation took at the kink
     tolerance_overrides: Mapping[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
     # (dtype, kind) -> (rtol, why), merged with the table in reports.tolerances by taking the max
+    second_order: bool = False  # a scalar loss whose Hessian-vector products get "hvp" cases
 
     @property
     def differentiable(self) -> tuple[str, ...]:
@@ -270,6 +271,7 @@ _register(OpSpec(
                     {"N": 8, "C": 10, "shift": 1e4}),
         "full": ({"C": 2}, {"C": 3}, {"C": 10}, {"C": 100}, {"C": 10, "scale": 30.0}, {"C": 10, "scale": 1e4}),
     },
+    second_order=True,
 ))
 
 _register(OpSpec(
@@ -297,6 +299,7 @@ _register(OpSpec(
     kinks="hidden pre-activation y1 = 0: the ReLU convention decides db1 there",
     kink_inputs=_net_kink_inputs,
     kink_shapes=({"N": 4, "D": 3, "H": 4, "C": 3, "reg": 0.1},),
+    second_order=True,
 ))
 
 # --- ops added with the computational-graph seed (001): activations, gates, score net,
@@ -669,5 +672,12 @@ BATCH_SIZES: dict[str, tuple[int, ...]] = {
     "full": (1, 2, 8, 32, 128),
 }
 SEEDS: dict[str, int] = {"default": 4, "full": 5}  # seeds 0 .. n-1
+# Forward-mode ("jvp") and second-order ("hvp") cases: in the default matrix each op's shape
+# with the largest N (see oracles.cases._mode_shapes), in the full matrix every shape at the
+# batch sizes below; the first seeds only.  The identity they check holds for any draw, so
+# more draws mostly add time (a JAX compilation per op, dims and dtype); the reverse-mode
+# cases keep the full product, N = 1 included.  Seeds are further capped by --seeds.
+MODE_BATCH_SIZES: dict[str, tuple[int, ...]] = {"default": (32,), "full": (8, 128)}
+MODE_SEEDS: dict[str, int] = {"default": 1, "full": 2}
 DTYPES: tuple[str, ...] = ("float64", "float32")
 MATRICES: tuple[str, ...] = ("default", "full")

@@ -73,7 +73,7 @@ class CheckResult:
 
 
 def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes=None, seeds=None,
-          oracles=ORACLES, strict_kinks: bool = False, progress=None) -> CheckResult:
+          oracles=ORACLES, strict_kinks: bool = False, progress=None, modes=None) -> CheckResult:
     """Check a candidate module against the oracles across the matrix.
 
     Args:
@@ -82,6 +82,9 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
         matrix, dtypes, seeds: as for ``gradmatrix run``.
         oracles: oracles to compare with (default: torch, jax, numeric).
         strict_kinks: fail on differences at kinks instead of reporting the convention.
+        modes: checks, of "reverse", "jvp", "hvp" (default: all).  In "jvp" the module's
+            gradients meet forward mode; in "hvp" central differences of its gradient are
+            the reference the frameworks' Hessian-vector products are compared with.
         progress: optional callable ``(done, total, failures)`` called after each comparison.
 
     Returns:
@@ -95,11 +98,12 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
     target = module if isinstance(module, str) else None
     candidate = Candidate(load_module(module) if isinstance(module, str) else module)
     runner = Runner(candidate, oracles, strict_kinks=strict_kinks)
-    comparisons = default_plan(matrix, ops, dtypes, seeds, oracles, candidate)
+    comparisons = default_plan(matrix, ops, dtypes, seeds, oracles, candidate, modes=modes)
     started = time.time()
     records, failures = [], 0
     for i, comparison in enumerate(comparisons, 1):
-        only = f"--only {comparison.id}"
+        kind = comparison.case.kind
+        only = (f"--modes {kind} " if kind in ("jvp", "hvp") else "") + f"--only {comparison.id}"
         record = runner.run(comparison, reproduce=f"gradmatrix check {target or candidate.name} --matrix {matrix} {only}")
         failures += record["verdict"] in (DISAGREE, ERROR)
         records.append(record)
@@ -107,5 +111,6 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
             progress(i, len(comparisons), failures)
     run = {"candidate": candidate.name, "candidate_module": target or candidate.name, "candidate_ops": candidate.ops,
            "matrix": matrix, "ops": list(ops) if ops else None, "dtypes": list(dtypes) if dtypes else None,
-           "oracles": list(oracles), "seeds": seeds, "only": None, "strict_kinks": strict_kinks}
+           "oracles": list(oracles), "seeds": seeds, "modes": list(modes) if modes else None, "only": None,
+           "strict_kinks": strict_kinks}
     return CheckResult(documents.build(records, environment.collect(), run, expected=len(comparisons), started=started))

@@ -36,6 +36,10 @@ class Oracle:
     def evaluate(self, inputs):
         return self._load().evaluate(inputs, **self.options)
 
+    def call(self, function: str, inputs):
+        """Another entry point of the oracle's module (``evaluate_jvp``, ``evaluate_hvp``)."""
+        return getattr(self._load(), function)(inputs, **self.options)
+
 
 def oracle(name: str, **options) -> Oracle:
     """The oracle called ``name`` ("torch", "jax" or "numeric").

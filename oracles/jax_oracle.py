@@ -197,20 +197,83 @@ def evaluate(inputs: CaseInputs) -> Result:
     # every dim, derived ones included, as the other oracles see them: the forwards read
     # constants such as reg, p, eps, stride and pad from them (and jit traces per shape anyway)
     dims = tuple(case.dim_map.items())
-    out, grads = _executable(spec.name, dims, case.dtype, diff, const, dout)(diff, const, dout)
+    out, grads = _executable("vjp", spec.name, dims, case.dtype, diff, const, dout)(diff, const, dout)
     return Result("jax", np.asarray(out), {k: np.asarray(v) for k, v in grads.items()})
 
 
 _EXECUTABLES: dict = {}
 
 
-def _executable(op: str, dims: tuple, dtype: str, diff, const, dout):
-    """The compiled vjp for this op, dims and dtype: compiled ahead of time on first use
-    (timed into ``COMPILE_STATS``), then reused."""
-    key = (op, dims, dtype)
+def _executable(kind: str, op: str, dims: tuple, dtype: str, *args):
+    """The compiled vjp, jvp or hvp of this op, dims and dtype: compiled ahead of time on
+    first use (timed into ``COMPILE_STATS``), then reused."""
+    key = (kind, op, dims, dtype)
     if key not in _EXECUTABLES:
+        build = {"vjp": _compiled_vjp, "jvp": _compiled_jvp, "hvp": _compiled_hvp}[kind]
         start = time.perf_counter()
-        _EXECUTABLES[key] = _compiled_vjp(op, dims).lower(diff, const, dout).compile()
+        _EXECUTABLES[key] = build(op, dims).lower(*args).compile()
         COMPILE_STATS["compilations"] += 1
         COMPILE_STATS["seconds"] += time.perf_counter() - start
     return _EXECUTABLES[key]
+
+
+# Forward mode and second order (``oracles.modes``): compiled once per op, dims and dtype,
+# like the vjp above.
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_jvp(op: str, dims: tuple):
+    """The jitted (forward, J v) of one op at fixed dims, by ``jax.jvp``."""
+    forward = FORWARDS[op]
+    dim_map = dict(dims)
+
+    def run(diff_inputs, const_inputs, tangents):
+        return jax.jvp(lambda d: forward({**d, **const_inputs}, dim_map), (diff_inputs,), (tangents,))
+
+    return jax.jit(run)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_hvp(op: str, dims: tuple):
+    """The jitted (loss, H v) of a scalar loss at fixed dims: ``jax.jvp`` of ``jax.grad``."""
+    forward = FORWARDS[op]
+    dim_map = dict(dims)
+
+    def run(diff_inputs, const_inputs, tangents):
+        loss = lambda d: forward({**d, **const_inputs}, dim_map)  # noqa: E731
+        _, hv = jax.jvp(jax.grad(loss), (diff_inputs,), (tangents,))
+        return loss(diff_inputs), hv
+
+    return jax.jit(run)
+
+
+def _split(inputs: CaseInputs):
+    spec = inputs.case.spec
+    diff = {k: jnp.asarray(inputs.arrays[k]) for k in spec.differentiable}
+    const = {k: jnp.asarray(v) for k, v in inputs.arrays.items() if k not in diff}
+    tangents = {k: jnp.asarray(inputs.directions[k]) for k in spec.differentiable}
+    return diff, const, tangents, tuple(inputs.case.dim_map.items())
+
+
+def evaluate_jvp(inputs: CaseInputs) -> tuple:
+    """Forward value and forward-mode ``J v`` of a "jvp" case, as NumPy arrays.
+
+    Raises:
+        Unavailable: jax is not importable.
+    """
+    available()
+    diff, const, tangents, dims = _split(inputs)
+    out, jv = _executable("jvp", inputs.case.op, dims, inputs.case.dtype, diff, const, tangents)(diff, const, tangents)
+    return np.asarray(out), np.asarray(jv)
+
+
+def evaluate_hvp(inputs: CaseInputs) -> tuple:
+    """Loss and Hessian-vector product of an "hvp" case: (loss, {input name: (H v) there}).
+
+    Raises:
+        Unavailable: jax is not importable.
+    """
+    available()
+    diff, const, tangents, dims = _split(inputs)
+    loss, hv = _executable("hvp", inputs.case.op, dims, inputs.case.dtype, diff, const, tangents)(diff, const, tangents)
+    return np.asarray(loss), {k: np.asarray(v) for k, v in hv.items()}

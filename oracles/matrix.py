@@ -2,7 +2,9 @@
 
 A comparison is a case and an ordered pair of implementation names.  The runner evaluates
 each implementation at most once per case (results are cached across the pairs of a case),
-hands each pair to ``reports.compare.compare`` and returns its record.  An implementation
+hands each pair to ``reports.compare.compare`` and returns its record.  "jvp" and "hvp"
+cases have their own implementations and pairs (``oracles.modes``), built on the same
+candidate and oracles.  An implementation
 that is unavailable makes its comparisons "skipped" with the reason; one that raises makes
 them "error" with a short traceback, and the run goes on.
 """
@@ -18,6 +20,7 @@ from oracles.candidate import Candidate
 from oracles.catalog import CATALOG
 from oracles.cases import Case, draw_inputs, matrix_cases
 from oracles.implementations import ORACLES, oracle, unavailable_reason
+from oracles import modes
 from oracles.result import CandidateFault
 from reports.compare import ERROR, SKIPPED, base_record, compare
 
@@ -35,19 +38,23 @@ class Comparison:
         return f"{self.case.id}-{self.pair[0]}~{self.pair[1]}"
 
 
-def pairs(candidate: str, oracles) -> list[tuple]:
-    """Every pair among the candidate and the oracles, candidate first and numeric last."""
+def pairs(candidate: str, oracles, kind: str = "random") -> list[tuple]:
+    """The pairs of a case of ``kind``: for reverse mode ("random", "kink") every pair among
+    the candidate and the oracles, candidate first and numeric last; for "jvp" and "hvp"
+    the pairs of ``oracles.modes.mode_pairs``."""
+    if kind in modes.MODE_KINDS:
+        return modes.mode_pairs(kind, candidate, oracles)
     names = [candidate] + [o for o in ORACLES if o in oracles]
     return list(itertools.combinations(names, 2))
 
 
 def plan(cases, candidate: str, oracles, only: str | None = None) -> list[Comparison]:
-    """The comparisons of ``cases`` across all pairs, optionally just the one with id ``only``.
+    """The comparisons of ``cases`` across their pairs, optionally just the one with id ``only``.
 
     Raises:
         ValueError: ``only`` names no comparison of this matrix.
     """
-    comparisons = [Comparison(c, p) for c in cases for p in pairs(candidate, oracles)]
+    comparisons = [Comparison(c, p) for c in cases for p in pairs(candidate, oracles, c.kind)]
     if only:
         comparisons = [c for c in comparisons if c.id == only]
         if not comparisons:
@@ -56,12 +63,15 @@ def plan(cases, candidate: str, oracles, only: str | None = None) -> list[Compar
 
 
 def default_plan(matrix="default", ops=None, dtypes=None, seeds=None, oracles=ORACLES,
-                 candidate: Candidate | None = None, only=None) -> list[Comparison]:
+                 candidate: Candidate | None = None, only=None, modes=None) -> list[Comparison]:
     """The comparisons of a matrix for a candidate (default: ``manual``), limited to its ops.
 
+    Args:
+        modes: of "reverse", "jvp", "hvp" (default: all; see ``oracles.cases.MODES``).
+
     Raises:
-        ValueError: an unknown op, dtype or matrix, an op the candidate does not provide,
-            or an ``only`` id that is not in the matrix.
+        ValueError: an unknown op, dtype, mode or matrix, an op the candidate does not
+            provide, or an ``only`` id that is not in the matrix.
     """
     if candidate is not None:
         unknown = [o for o in ops or () if o not in CATALOG]
@@ -74,7 +84,7 @@ def default_plan(matrix="default", ops=None, dtypes=None, seeds=None, oracles=OR
         if not ops:
             raise ValueError(f"{candidate.name} provides no op of the catalog (looked for {_contracts()})")
     name = candidate.name if candidate is not None else "manual"
-    return plan(matrix_cases(matrix, ops, dtypes, seeds), name, oracles, only)
+    return plan(matrix_cases(matrix, ops, dtypes, seeds, modes), name, oracles, only)
 
 
 def _contracts() -> str:
@@ -94,7 +104,12 @@ class Runner:
             options = {"device": device} if name == "torch" and device != "cpu" else {}
             self.impls[name] = oracle(name, **options)
         self.unavailable = {name: r for name, impl in self.impls.items() if (r := unavailable_reason(impl))}
+        self.mode_impls = {kind: modes.implementations(kind, self.impls, candidate.name) for kind in modes.MODE_KINDS}
         self._cache: OrderedDict = OrderedDict()
+
+    def _impl(self, case: Case, name: str):
+        """The implementation called ``name`` in a case of this kind."""
+        return (self.mode_impls[case.kind] if case.kind in self.mode_impls else self.impls)[name]
 
     def _inputs(self, case: Case):
         key = (case, None)
@@ -108,7 +123,7 @@ class Runner:
         if key not in self._cache:
             inputs = self._inputs(case)
             try:
-                self._cache[key] = self.impls[name].evaluate(inputs)
+                self._cache[key] = self._impl(case, name).evaluate(inputs)
             except Exception as exc:  # recorded as an error for every pair it is in
                 self._cache[key] = exc
             while len(self._cache) > self.CACHE_SIZE:
@@ -128,8 +143,9 @@ class Runner:
         if inputs is not None:
             self._cache = OrderedDict({(case, None): inputs})
         for name in (a, b):
-            if name in self.unavailable:
-                return _record(comparison, SKIPPED, f"{name} unavailable: {self.unavailable[name]}")
+            base = modes.base_name(name) if case.kind in self.mode_impls else name
+            if base in self.unavailable:
+                return _record(comparison, SKIPPED, f"{name} unavailable: {self.unavailable[base]}")
         results = {}
         for name in (a, b):
             result = self._result(case, name)

@@ -238,3 +238,105 @@ def _central_difference(terms, base: dict, name: str, idx: np.ndarray, h: np.nda
     changed = (np.abs(t_plus) + np.abs(t_minus)) * (diff != 0)
     rounding = np.finfo(np.float64).eps * changed.sum(axis=1) / taken
     return diff.sum(axis=1) / taken, rounding
+
+
+# --- forward mode and second order (oracles.modes) -------------------------------------------
+#
+# Both differentiate along one direction v (one array per differentiable input, together a
+# single vector of the joint input space), so the step is one scalar t for all inputs:
+# t = RELATIVE_STEP * max(1, max|x|) / max|v|, the largest element moves by exactly the step
+# the per-element differences above take.  That keeps every perturbed point on the same
+# smooth piece as the per-element oracle does (the catalog draws KINK_MARGIN = 1e-3 away from
+# kinks), and the rounding of x + t v changes the direction by at most eps / RELATIVE_STEP
+# ~ 2e-11 relative, which the tolerance table covers.  Richardson over t and t/2 as above.
+
+# A float64 gradient of the catalog's losses agrees with torch and jax to about 16 eps of
+# its largest element (the reverse matrix's measured worst, ~3e-15, see reports.tolerances);
+# 64 eps of max|g| bounds its rounding with a margin of 4.
+GRADIENT_ROUNDING = 64
+
+
+def _direction_step(arrays: dict, directions: dict, step: float) -> float:
+    """The scalar step t along v (see above)."""
+    x_max = max(float(np.max(np.abs(arrays[k]), initial=0.0)) for k in directions)
+    v_max = max(float(np.max(np.abs(v), initial=0.0)) for v in directions.values())
+    return step * max(1.0, x_max) / v_max if v_max > 0 else step
+
+
+def directional_derivative(inputs: CaseInputs, step: float = RELATIVE_STEP) -> dict:
+    """``<u, J v>`` by central differences along the case's directions, in float64.
+
+    phi(s) = sum(out(x + s v) * u) (a loss: the loss, u = 1); the estimate is Richardson's
+    (4 D(t/2) - D(t)) / 3 of the divided differences D(h) = (phi(h) - phi(-h)) / 2h, taken
+    term by term as in ``evaluate``.
+
+    Returns:
+        {"forward": the output at x, "value": the estimate, "bound": its error bound
+        (|D(t/2) - D(t)| plus twice the rounding), "scale": max|J v| * sum|u| (a loss: the sum
+        of the terms' |derivatives|), the size of what the value sums}.
+    """
+    spec = inputs.case.spec
+    dims = inputs.case.dim_map
+    forward_fn = FORWARDS[spec.name]
+    base = {k: (v if v.dtype.kind in "iu" else v.astype(np.float64))[None] for k, v in inputs.arrays.items()}
+    v = {k: d.astype(np.float64) for k, d in inputs.directions.items()}
+    u = None if inputs.dout is None else inputs.dout.astype(np.float64)
+    t = _direction_step({k: base[k][0] for k in v}, v, step)
+    steps = np.array([t, -t, t / 2, -t / 2])
+    batched = dict(base)
+    for k, d in v.items():
+        batched[k] = base[k] + steps.reshape(-1, *([1] * d.ndim)) * d[None]
+    values = forward_fn(batched, dims)  # (4, *out) or the loss terms (4, T)
+    terms = (values if u is None else values * u).reshape(4, -1)
+
+    def divided(plus, minus, h):
+        diff = terms[plus] - terms[minus]
+        changed = (np.abs(terms[plus]) + np.abs(terms[minus])) * (diff != 0)
+        return diff / (2 * h), np.finfo(np.float64).eps * changed.sum() / (2 * h)
+
+    coarse, _ = divided(0, 1, t)
+    fine, rounding = divided(2, 3, t / 2)
+    value = (4 * fine.sum() - coarse.sum()) / 3
+    terms_sum_to_output = u is None or u.ndim == 0  # a loss, or a 0-d output given as terms
+    if terms_sum_to_output:
+        scale = float(np.abs((4 * fine - coarse) / 3).sum())
+    else:
+        jv = (4 * (values[2] - values[3]) / t - (values[0] - values[1]) / (2 * t)) / 3
+        scale = float(np.max(np.abs(jv), initial=0.0) * np.abs(u).sum())
+    forward = forward_fn(base, dims)[0]
+    return {"forward": forward.sum() if terms_sum_to_output else forward, "value": float(value),
+            "bound": float(abs(fine.sum() - coarse.sum()) + 2 * rounding), "scale": scale}
+
+
+def hessian_vector_by_differences(gradient, inputs: CaseInputs, step: float = RELATIVE_STEP) -> dict:
+    """``H v`` of a scalar loss by central differences of a gradient function along v, in float64.
+
+    Args:
+        gradient: ``arrays -> (loss, {input name: gradient})``, called on float64 arrays (the
+            candidate's own gradient, ``manual`` by default).
+        inputs: an "hvp" case; labels and other non-differentiable inputs are held fixed.
+        step: the relative step (see the comment above ``GRADIENT_ROUNDING``).
+
+    Returns:
+        {"forward": the loss at x, "hv": {name: (H v) there}, "bounds": {name: elementwise
+        bound}}: the bound is |D(t/2) - D(t)| (what Richardson leaves of the t^2 error) plus
+        the gradient's rounding, GRADIENT_ROUNDING * eps * max|g| amplified by 1 / (t/2), twice.
+    """
+    names = inputs.case.spec.differentiable
+    x = {k: (v if v.dtype.kind in "iu" else v.astype(np.float64)) for k, v in inputs.arrays.items()}
+    v = {k: d.astype(np.float64) for k, d in inputs.directions.items()}
+    t = _direction_step(x, v, step)
+    forward, _ = gradient(x)
+    grads = {}
+    for s in (t, -t, t / 2, -t / 2):
+        _, g = gradient({**x, **{k: x[k] + s * v[k] for k in names}})
+        grads[s] = {k: np.asarray(g[k], dtype=np.float64) for k in names}
+    hv, bounds = {}, {}
+    for k in names:
+        coarse = (grads[t][k] - grads[-t][k]) / (2 * t)
+        fine = (grads[t / 2][k] - grads[-t / 2][k]) / t
+        g_max = max(float(np.max(np.abs(grads[s][k]), initial=0.0)) for s in grads)
+        rounding = GRADIENT_ROUNDING * np.finfo(np.float64).eps * g_max / t
+        hv[k] = (4 * fine - coarse) / 3
+        bounds[k] = np.abs(fine - coarse) + 2 * rounding
+    return {"forward": np.asarray(forward, dtype=np.float64), "hv": hv, "bounds": bounds}

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from oracles.candidate import Candidate, load_module
+from oracles.cases import MODES
 from oracles.catalog import DTYPES, MATRICES
 from oracles.implementations import ORACLES
 from oracles.matrix import Runner, default_plan
@@ -38,6 +39,9 @@ def pytest_addoption(parser):
     group.addoption("--gm-dtypes", default=None, help=f"comma-separated dtypes (default: {','.join(DTYPES)})")
     group.addoption("--gm-oracles", default=",".join(ORACLES), help="comma-separated oracles (default: all)")
     group.addoption("--gm-seeds", default=None, type=int, help="seeds per shape (default: the matrix's)")
+    group.addoption("--gm-modes", default=",".join(MODES),
+                    help=f"comma-separated checks: reverse (gradients), jvp (forward mode), hvp (Hessian-vector "
+                         f"products of the losses) (default: {','.join(MODES)})")
     group.addoption("--gm-candidate", default="manual", help="module to check: dotted name or .py path")
     group.addoption("--gm-only", default=None, help="run only the comparison with this id")
     group.addoption("--gm-out", default="gradmatrix-report", help="report directory (default: ./gradmatrix-report)")
@@ -65,6 +69,7 @@ class MatrixSession:
         except ImportError as exc:
             raise pytest.UsageError(f"cannot import candidate {opt.gm_candidate!r}: {exc}") from None
         self.candidate = Candidate(module)
+        self.modes = _csv(opt.gm_modes) or list(MODES)
         self.comparisons = self._plan()
         self.records: dict = {}
         self.expected: int | None = None
@@ -77,7 +82,7 @@ class MatrixSession:
         opt = self.config.option
         try:
             comparisons = default_plan(opt.gm_matrix, _csv(opt.gm_ops), _csv(opt.gm_dtypes), opt.gm_seeds,
-                                       self.oracles, self.candidate, opt.gm_only)
+                                       self.oracles, self.candidate, opt.gm_only, self.modes)
             return shard(comparisons, opt.gm_shard) if opt.gm_shard else comparisons
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
@@ -85,7 +90,8 @@ class MatrixSession:
     def reproduce(self, comparison) -> str:
         opt = self.config.option
         verb = "run" if opt.gm_candidate == "manual" else f"check {shlex.quote(opt.gm_candidate)}"
-        return f"gradmatrix {verb} --matrix {opt.gm_matrix} --only {shlex.quote(comparison.id)}"
+        modes = "" if comparison.case.kind in ("random", "kink") else f" --modes {comparison.case.kind}"
+        return f"gradmatrix {verb} --matrix {opt.gm_matrix}{modes} --only {shlex.quote(comparison.id)}"
 
     def run_info(self) -> dict:
         opt = self.config.option
@@ -98,6 +104,7 @@ class MatrixSession:
             "dtypes": _csv(opt.gm_dtypes) or list(DTYPES),
             "oracles": self.oracles,
             "seeds": opt.gm_seeds,
+            "modes": self.modes,
             "only": opt.gm_only,
             "strict_kinks": opt.gm_strict_kinks,
             "shard": opt.gm_shard,

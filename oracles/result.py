@@ -29,6 +29,10 @@ class Result:
         error_bounds: per gradient, an elementwise bound on the implementation's own
             error (the numeric oracle's truncation and rounding estimate); comparisons
             against this result allow it on top of the dtype's tolerance.
+        scales: per key of ``grads``, the magnitude its rounding is judged against when
+            that exceeds the value itself.  A directional derivative ``<u, J v>`` is a sum
+            of products that can cancel to nearly 0, so its tolerance is relative to the
+            size of what was summed (see ``oracles.modes``), not to the sum.
     """
 
     impl: str
@@ -37,3 +41,4 @@ class Result:
     computes_in: str | None = None
     notes: list = field(default_factory=list)
     error_bounds: dict = field(default_factory=dict)
+    scales: dict = field(default_factory=dict)

@@ -7,6 +7,7 @@ from ``out.backward(dout)`` (a loss: ``loss.backward()``) and return as NumPy ar
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 
@@ -169,3 +170,76 @@ def _evaluate(inputs: CaseInputs, device: str) -> Result:
         grad = tensors[name].grad
         grads[name] = np.zeros_like(inputs.arrays[name]) if grad is None else grad.detach().cpu().numpy()
     return Result("torch", out.detach().cpu().numpy(), grads)
+
+
+@contextlib.contextmanager
+def _quiet_forward_ad():
+    """torch's first forward-AD call in a process loads its jvp decompositions with
+    ``torch.jit.script``, which warns that it is deprecated (torch's own affair, one
+    warning per decomposition); keep that out of the user's test output."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning)
+        yield
+
+
+def _split(inputs: CaseInputs, device: str):
+    """(names, primals, constants, tangents) of a case: differentiable inputs as a tuple of
+    tensors with their directions alongside, the other inputs as constants."""
+    spec = inputs.case.spec
+    names = spec.differentiable
+    primals = tuple(torch.tensor(inputs.arrays[n], device=device) for n in names)
+    tangents = tuple(torch.tensor(inputs.directions[n], device=device) for n in names)
+    const = {k: torch.tensor(v, device=device) for k, v in inputs.arrays.items() if k not in names}
+    return names, primals, const, tangents
+
+
+def evaluate_jvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
+    """Forward value and forward-mode ``J v`` of a "jvp" case, by ``torch.func.jvp``.
+
+    Returns:
+        (out, Jv) as NumPy arrays in the case's dtype; ``oracles.modes`` takes ``<u, Jv>``.
+
+    Raises:
+        Unavailable: torch is not importable.
+    """
+    available()
+    spec = inputs.case.spec
+    dims = inputs.case.dim_map
+    names, primals, const, tangents = _split(inputs, device)
+
+    def f(*diff):
+        return FORWARDS[spec.name]({**const, **dict(zip(names, diff))}, dims)
+
+    with _quiet_forward_ad():
+        out, jv = torch.func.jvp(f, primals, tangents)
+    # torch 2.x forward AD promotes the tangent of a Python float times a 0-d float32 tensor
+    # to float64 (two_layer_net's reg * sum(W^2)); the primal stays float32.  The tangent's
+    # value is float32 arithmetic up to that last product, so it is cast back, not reported.
+    return out.detach().cpu().numpy(), jv.detach().to(out.dtype).cpu().numpy()
+
+
+def evaluate_hvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
+    """Loss and Hessian-vector product of an "hvp" case: ``torch.func.jvp`` of ``torch.func.grad``
+    (forward over reverse), the directions held in ``inputs.directions``; labels and other
+    non-differentiable inputs are constants.
+
+    Returns:
+        (loss, {input name: (H v) restricted to that input}) as NumPy arrays.
+
+    Raises:
+        Unavailable: torch is not importable.
+    """
+    available()
+    spec = inputs.case.spec
+    dims = inputs.case.dim_map
+    names, primals, const, tangents = _split(inputs, device)
+
+    def f(*diff):
+        return FORWARDS[spec.name]({**const, **dict(zip(names, diff))}, dims)
+
+    grad = torch.func.grad(f, argnums=tuple(range(len(names))))
+    with _quiet_forward_ad():
+        _, hv = torch.func.jvp(grad, primals, tangents)
+    with torch.no_grad():
+        loss = f(*primals)
+    return loss.cpu().numpy(), {n: h.detach().cpu().numpy() for n, h in zip(names, hv)}

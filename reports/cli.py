@@ -15,6 +15,7 @@ from pathlib import Path
 EXAMPLES = {
     "run": "examples:\n  gradmatrix run\n  gradmatrix run --ops relu affine --dtypes float32 -n 2\n"
            "  gradmatrix run --matrix full --out full-report --format json md html\n"
+           "  gradmatrix run --modes jvp hvp                      (forward mode and second order only)\n"
            "  gradmatrix run --shard 0/4 -n auto --out shard0     (one CI machine of four)\n"
            "  gradmatrix run -- -x --junitxml=matrix.xml          (arguments after -- go to pytest)",
     "check": "examples:\n  gradmatrix check my_layers.py\n  gradmatrix check mypackage.layers --op affine softmax_loss\n"
@@ -61,6 +62,9 @@ def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--
     parser.add_argument("--dtypes", nargs="+", metavar="DTYPE", help=f"dtypes (default: {' '.join(DTYPES)})")
     parser.add_argument("--oracles", nargs="+", metavar="ORACLE", help=f"oracles (default: {' '.join(ORACLES)})")
     parser.add_argument("--seeds", type=int, metavar="N", help="seeds per shape (default: the matrix's own)")
+    parser.add_argument("--modes", nargs="+", metavar="MODE",
+                        help="checks: reverse (gradients), jvp (forward mode against reverse mode), hvp "
+                             "(Hessian-vector products of the losses) (default: all three)")
     parser.add_argument("--matrix", choices=MATRICES, default="default", help="matrix size (default: default)")
     parser.add_argument("-n", dest="workers", metavar="WORKERS", help="pytest-xdist workers (a number or auto)")
     parser.add_argument("--out", default="gradmatrix-report", metavar="DIR", help="report directory (default: ./gradmatrix-report)")
@@ -88,7 +92,7 @@ def _pytest_args(args, candidate: str, extra: list) -> list:
             "--gm-matrix", args.matrix, "--gm-out", args.out, "--gm-candidate", candidate,
             "--gm-formats", ",".join(args.format), "--gm-progress", _progress_mode(args.progress)]
     for flag, value in (("--gm-ops", _list(args.ops)), ("--gm-dtypes", _list(args.dtypes)),
-                        ("--gm-oracles", _list(args.oracles))):
+                        ("--gm-oracles", _list(args.oracles)), ("--gm-modes", _list(args.modes))):
         if value:
             argv += [flag, ",".join(value)]
     for flag, value in (("--gm-seeds", args.seeds), ("--gm-only", args.only), ("--gm-shard", args.shard)):

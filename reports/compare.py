@@ -3,6 +3,11 @@
 Order of checks for every tensor (forward output first, then each gradient): present,
 shape, dtype, finite, then values against the tolerance.  The first failing check names the
 problem; values are only compared when the structure is right.
+
+Which tensors a comparison has depends on the case's kind (``expected_tensors``): the
+forward output, then ``d<input>`` per gradient (reverse mode), the directional derivative
+``<u,Jv>`` ("jvp" cases) or ``Hv[<input>]`` per Hessian-vector block ("hvp" cases); see
+``oracles.modes``.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from oracles.cases import Case
+from oracles.modes import JVP_TENSOR, hv_tensor
 from oracles.result import Result
 from reports.metrics import tensor_metrics
 from reports.tolerances import tolerance_for
@@ -19,19 +25,38 @@ CONVENTION = "convention"  # differs only at kink elements: reported, not failed
 PASSING = (AGREE, CONVENTION)
 
 
-def _tensors(case: Case, result: Result) -> dict:
-    """Tensor name -> array: the forward output, then d<input> for each gradient."""
+def expected_tensors(case: Case) -> list[tuple]:
+    """(tensor, role, key in ``Result.grads`` or None for the forward value, shape), in order."""
     spec = case.spec
-    tensors = {spec.output: result.forward}
-    for name in spec.differentiable:
-        tensors[f"d{name}"] = result.grads.get(name)
+    dims = case.dim_map
+    out_shape = () if spec.output_shape is None else spec.shape_of(spec.output_shape, dims)
+    tensors = [(spec.output, "forward", None, out_shape)]
+    if case.kind == "jvp":
+        return tensors + [(JVP_TENSOR, "jvp", JVP_TENSOR, ())]
+    for s in spec.inputs:
+        if s.differentiable:
+            shape = spec.shape_of(s.shape, dims)
+            tensors.append((hv_tensor(s.name), "hvp", s.name, shape) if case.kind == "hvp"
+                           else (f"d{s.name}", "gradient", s.name, shape))
     return tensors
+
+
+def comparison_kind(case: Case, pair: tuple) -> str:
+    """The tolerance kind of a pair on a case (``reports.tolerances``): "autodiff" or
+    "numeric" in reverse mode, "jvp" or "jvp-numeric" in forward mode, "hvp" (two autodiff
+    HVPs) or "hvp-fd" (against differences of the candidate's gradient) in second order."""
+    if case.kind == "jvp":
+        return "jvp-numeric" if "numeric" in pair else "jvp"
+    if case.kind == "hvp":
+        return "hvp-fd" if any(name.endswith(".fd") for name in pair) else "hvp"
+    return "numeric" if "numeric" in pair else "autodiff"
 
 
 def _check_structure(tensor: str, case: Case, result: Result, value, expected_shape) -> str | None:
     """The first structural problem of one side's tensor, or None."""
     if value is None:
-        return f"{tensor}: {result.impl} returned no gradient for {tensor[1:]!r}"
+        what = "value" if tensor == JVP_TENSOR else "gradient" if tensor.startswith("d") else "Hessian-vector product"
+        return f"{tensor}: {result.impl} returned no {what} for {tensor!r}"
     expected_dtype = result.computes_in or case.dtype
     value = np.asarray(value)
     if value.shape != tuple(expected_shape):
@@ -54,7 +79,7 @@ def base_record(case: Case, pair: tuple, verdict: str, message: str = "") -> dic
         "seed": case.seed,
         "dtype": case.dtype,
         "pair": list(pair),
-        "kind": "numeric" if "numeric" in pair else "autodiff",
+        "kind": comparison_kind(case, pair),
         "tensors": [],
         "verdict": verdict,
         "message": message,
@@ -81,22 +106,23 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
         per-tensor entries (metrics, allowed error, agreement or the structural problem),
         the verdict ("agree" or "disagree") and, on disagreement, a one-line message for the
         first failing tensor.
+
+    A tensor agrees when ``|a - b| <= rtol * scale + bound`` at every element: scale is
+    max|b|, or the larger of the two results' ``scales`` for the tensor where they give one
+    (the size of the products a directional derivative sums, see ``oracles.modes``), and
+    bound the reference's own error bound (the numeric oracles').
     """
     spec = case.spec
-    kind = "numeric" if "numeric" in (a.impl, b.impl) else "autodiff"
+    kind = comparison_kind(case, (a.impl, b.impl))
     tol = tolerance_for(case.dtype, kind, spec.tolerance_overrides)
-    dims = case.dim_map
-    shapes = {spec.output: () if spec.output_shape is None else spec.shape_of(spec.output_shape, dims)}
-    for s in spec.inputs:
-        if s.differentiable:
-            shapes[f"d{s.name}"] = spec.shape_of(s.shape, dims)
 
-    ta, tb = _tensors(case, a), _tensors(case, b)
     entries, failures, kink_notes = [], [], []
-    for tensor, expected_shape in shapes.items():
-        entry = {"tensor": tensor, "role": "forward" if tensor == spec.output else "gradient"}
-        problem = _check_structure(tensor, case, a, ta[tensor], expected_shape) or _check_structure(
-            tensor, case, b, tb[tensor], expected_shape
+    for tensor, role, key, expected_shape in expected_tensors(case):
+        entry = {"tensor": tensor, "role": role}
+        value_a = a.forward if key is None else a.grads.get(key)
+        value_b = b.forward if key is None else b.grads.get(key)
+        problem = _check_structure(tensor, case, a, value_a, expected_shape) or _check_structure(
+            tensor, case, b, value_b, expected_shape
         )
         if problem:
             structural = "non-finite" not in problem
@@ -104,13 +130,14 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             failures.append(f"{problem} ({a.impl} vs {b.impl}, {case.dtype})")
             entries.append(entry)
             continue
-        va, vb = np.asarray(ta[tensor], dtype=np.float64), np.asarray(tb[tensor], dtype=np.float64)
-        bound = b.error_bounds.get(tensor[1:], 0.0) if tensor != spec.output else 0.0
-        allowed_abs = tol.rtol * float(np.max(np.abs(vb), initial=0.0)) + bound
+        va, vb = np.asarray(value_a, dtype=np.float64), np.asarray(value_b, dtype=np.float64)
+        bound = b.error_bounds.get(key, 0.0) if key is not None else 0.0
+        scale = max(float(np.max(np.abs(vb), initial=0.0)), a.scales.get(key, 0.0), b.scales.get(key, 0.0))
+        allowed_abs = tol.rtol * scale + bound
         excess = np.abs(va - vb) - allowed_abs
         metrics = tensor_metrics(va, vb, excess)
         agree = bool(np.all(excess <= 0))
-        mask = (kink_masks or {}).get(tensor[1:]) if tensor != spec.output else None
+        mask = (kink_masks or {}).get(key) if role == "gradient" else None
         at_kink_only = bool(not agree and mask is not None and np.all(excess[~mask] <= 0))
         with np.errstate(divide="ignore", invalid="ignore"):
             used = np.where(np.abs(va - vb) == 0, 0.0, np.abs(va - vb) / allowed_abs)

@@ -119,12 +119,14 @@ def build(records: list, environment: dict, run: dict, expected: int | None = No
 def check_status(document: dict) -> int:
     """Exit status of checking a candidate: 0 all agree, 1 a disagreement (or an incomplete
     run), 2 the candidate could not be checked (it raised, or returned the wrong structure,
-    shape or dtype)."""
+    shape or dtype, also when its gradient was differenced for a Hessian-vector product)."""
     candidate = document["run"].get("candidate")
+    own = (candidate, f"{candidate}.fd")  # in "hvp" cases the candidate's gradient is differenced
     for record in document["comparisons"]:
-        if candidate not in record["pair"]:
+        if not any(name in own for name in record["pair"]):
             continue
-        if record["verdict"] == ERROR and record["pair"].index(candidate) == 0:
+        if record["verdict"] == ERROR and (record["pair"][0] == candidate
+                                           or record["message"].startswith(f"{candidate}.fd failed")):
             return 2
         if any(t.get("structural") and candidate in t.get("problem", "") for t in record["tensors"]):
             return 2

@@ -64,7 +64,8 @@ def render(document: dict) -> str:
         "## Agreement by op, pair and dtype",
         "",
         "Worst error: the norm-wise relative error (max|a-b| / max|b|) of the tensor that used most of its "
-        "allowance; of allowed: the largest elementwise |a-b| / (rtol max|b| + numeric error bound), below 1 agrees.",
+        "allowance; of allowed: the largest elementwise |a-b| / (rtol max|b| + numeric error bound), below 1 agrees "
+        "(for <u,Jv> the size of the summed products stands in for max|b|, see reports/tolerances.py).",
         "",
         "| op | pair | dtype | agree | at kinks | disagree | error | skipped | worst error | of allowed | worst tensor |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",

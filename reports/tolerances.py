@@ -16,6 +16,20 @@ Kinds:
 * "autodiff": two implementations that compute the same formula in the case's dtype
   (manual, torch, jax, a candidate); they differ only by rounding and summation order.
 * "numeric": anything against the float64 central differences.
+* "jvp": forward mode against reverse mode (or two reverse modes) through the scalar
+  <u, J v> = sum_k <g_k, v_k> ("jvp" cases, ``oracles.modes``).
+* "jvp-numeric": forward mode against the float64 directional difference.
+* "hvp": two autodiff Hessian-vector products (torch and jax) in the case's dtype.
+* "hvp-fd": a Hessian-vector product against float64 central differences of the
+  candidate's gradient.
+
+The scalar <u, J v> is a sum of products that can cancel to nearly nothing, so for "jvp"
+kinds max|b| is replaced by the size of what was summed (``reports.compare``): on the
+reverse side sum_k max|g_k| * sum|v_k|, on the forward side max|J v| * sum|u|, the larger of
+the two sides.  A gradient with elementwise error rtol * max|g_k| (what reverse mode
+allows) moves <g, v> by at most rtol * max|g_k| * sum|v_k|, so the same rtol as reverse mode
+is the consistent choice: forward and reverse agree exactly when each is right at its
+reverse-mode tolerance.
 """
 
 from __future__ import annotations
@@ -58,6 +72,49 @@ TOLERANCES: dict[tuple[str, str], Tolerance] = {
         "as float32 autodiff: the float32 result's rounding dominates, the float64 numeric "
         "truth is ~1e-10 accurate.",
     ),
+    ("float64", "jvp"): Tolerance(
+        1e-10,
+        "as float64 autodiff, relative to the size of the summed products (see above): forward "
+        "and reverse mode evaluate the same chain rule in another order and differ by rounding "
+        "only.  A wrong gradient moves <g, v> by O(1) of that size (a random v sees any error).",
+    ),
+    ("float64", "jvp-numeric"): Tolerance(
+        1e-8,
+        "as float64 numeric: the directional difference carries its own Richardson + rounding "
+        "bound; this covers the direction's rounding in x + t v (at most eps / 1e-5 ~ 2e-11 of "
+        "the size) and what the bound's estimate leaves out.",
+    ),
+    ("float32", "jvp"): Tolerance(
+        1e-4,
+        "as float32 autodiff, relative to the size of the summed products: both sides' J v "
+        "and gradients are float32 (the sum itself is taken in float64 by the harness).",
+    ),
+    ("float32", "jvp-numeric"): Tolerance(
+        1e-4,
+        "as float32 numeric: the float32 forward mode's rounding dominates the float64 truth.",
+    ),
+    ("float64", "hvp"): Tolerance(
+        1e-10,
+        "torch and jax both differentiate their own gradient in forward mode (jvp of grad), "
+        "the same formula in another summation order: rounding only, as float64 autodiff.",
+    ),
+    ("float64", "hvp-fd"): Tolerance(
+        1e-8,
+        "central differences of the float64 gradient with step t = 1e-5 max(1, max|x|) / max|v| "
+        "and Richardson: the bound allows |D(t/2) - D(t)| (what is left of the t^2 error) plus "
+        "the gradient's rounding amplified by 1/t (64 eps max|g| / (t/2), see oracles.numeric); "
+        "1e-8 covers the rest, while a gradient that is wrong (a missing 1/N, a wrong sign) "
+        "changes H v by O(1).",
+    ),
+    ("float32", "hvp"): Tolerance(
+        1e-4,
+        "as float32 autodiff: two float32 second-order passes, reductions over up to ~1e3 terms.",
+    ),
+    ("float32", "hvp-fd"): Tolerance(
+        1e-4,
+        "float32 forward-over-reverse against the float64 differences of the gradient at the "
+        "same (float32-rounded) inputs: the float32 rounding dominates, as float32 numeric.",
+    ),
 }
 
 
@@ -66,7 +123,7 @@ def tolerance_for(dtype: str, kind: str, overrides=None) -> Tolerance:
 
     Args:
         dtype: "float32" or "float64".
-        kind: "autodiff" or "numeric".
+        kind: "autodiff", "numeric", "jvp", "jvp-numeric", "hvp" or "hvp-fd".
         overrides: the op's ``tolerance_overrides`` ((dtype, kind) -> (rtol, why)).
     """
     base = TOLERANCES[(dtype, kind)]

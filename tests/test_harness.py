@@ -82,7 +82,8 @@ def test_float32_case_sees_rounded_float64_inputs():
 def _verdicts(candidate_file: str, ops, dtypes=("float64", "float32"), oracles=("torch", "numeric")):
     candidate = Candidate(load_module(str(MUTANTS / candidate_file)))
     runner = Runner(candidate, oracles)
-    plan = default_plan("default", ops, list(dtypes), 2, oracles, candidate)
+    # reverse mode: these tests read its messages (forward mode's are in tests/test_modes.py)
+    plan = default_plan("default", ops, list(dtypes), 2, oracles, candidate, modes=["reverse"])
     return [runner.run(c, reproduce=f"gradmatrix check {candidate_file} --only {c.id}") for c in plan]
 
 
