@@ -160,13 +160,13 @@ def matrix_cases(
     for op in ops:
         spec = CATALOG[op]
         if "reverse" in modes:
-            cases += _product(op, spec.shapes[matrix], BATCH_SIZES[matrix], n_seeds, dtypes, "random")
-            for shape in spec.kink_shapes:
+            cases += _product(op, spec.shapes.get(matrix, ()), BATCH_SIZES[matrix], n_seeds, dtypes, "random")
+            for shape in spec.kink_shapes if matrix != "large" else ():
                 for seed in range(n_seeds):
                     for dtype in dtypes:
                         cases.append(Case(op, tuple(shape.items()), seed, dtype, kind="kink"))
         mode_seeds = min(n_seeds, MODE_SEEDS[matrix])
-        mode_shapes = _mode_shapes(spec.shapes[matrix])
+        mode_shapes = _mode_shapes(spec.shapes.get(matrix, ()))
         if "jvp" in modes:
             cases += _product(op, mode_shapes, MODE_BATCH_SIZES[matrix], mode_seeds, dtypes, "jvp")
         if "hvp" in modes and spec.second_order:

@@ -670,14 +670,31 @@ _register(OpSpec(
 BATCH_SIZES: dict[str, tuple[int, ...]] = {
     "default": (1, 8, 32),
     "full": (1, 2, 8, 32, 128),
+    "large": (),  # every large shape fixes N
 }
-SEEDS: dict[str, int] = {"default": 4, "full": 5}  # seeds 0 .. n-1
+SEEDS: dict[str, int] = {"default": 4, "full": 5, "large": 1}  # seeds 0 .. n-1
+
+# The large matrix: GPU-sized products (N, D, H up to 4096) of the matmul ops, where
+# reduced-precision float32 matmuls (TF32) show.  It has no kink cases and no per-element
+# numeric oracle (16.7 million parameters would take hours): manual in float64, itself
+# checked against the numeric oracle on the default and full matrices, is its reference.
+LARGE_SHAPES: dict[str, tuple[dict, ...]] = {
+    "relu": ({"N": 4096, "D": 4096},),
+    "affine": ({"N": 4096, "Dx": 4096, "M": 4096}, {"N": 1024, "Dx": 4096, "M": 1000}),
+    "softmax_loss": ({"N": 4096, "C": 1000},),
+    "two_layer_net": ({"N": 4096, "D": 4096, "H": 4096, "C": 1000, "reg": 0.01},
+                      {"N": 256, "D": 1024, "H": 512, "C": 100, "reg": 0.1}),
+}
+for _op, _shapes in LARGE_SHAPES.items():
+    CATALOG[_op].shapes["large"] = _shapes
 # Forward-mode ("jvp") and second-order ("hvp") cases: in the default matrix each op's shape
 # with the largest N (see oracles.cases._mode_shapes), in the full matrix every shape at the
 # batch sizes below; the first seeds only.  The identity they check holds for any draw, so
 # more draws mostly add time (a JAX compilation per op, dims and dtype); the reverse-mode
 # cases keep the full product, N = 1 included.  Seeds are further capped by --seeds.
-MODE_BATCH_SIZES: dict[str, tuple[int, ...]] = {"default": (32,), "full": (8, 128)}
-MODE_SEEDS: dict[str, int] = {"default": 1, "full": 2}
+MODE_BATCH_SIZES: dict[str, tuple[int, ...]] = {"default": (32,), "full": (8, 128), "large": ()}
+MODE_SEEDS: dict[str, int] = {"default": 1, "full": 2, "large": 1}
 DTYPES: tuple[str, ...] = ("float64", "float32")
-MATRICES: tuple[str, ...] = ("default", "full")
+MATRICES: tuple[str, ...] = ("default", "full", "large")
+# oracles that cannot run a matrix (the numeric oracle's per-element differences at GPU sizes)
+SKIPS_ORACLES: dict[str, tuple[str, ...]] = {"large": ("numeric",)}

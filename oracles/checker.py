@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from types import ModuleType
 
+from oracles import devices
 from oracles.candidate import Candidate, load_module
 from oracles.implementations import ORACLES
 from oracles.matrix import Runner, default_plan
@@ -73,7 +74,8 @@ class CheckResult:
 
 
 def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes=None, seeds=None,
-          oracles=ORACLES, strict_kinks: bool = False, progress=None, modes=None) -> CheckResult:
+          oracles=ORACLES, strict_kinks: bool = False, progress=None, modes=None, device: str = "cpu",
+          matmul_precision: str = "default") -> CheckResult:
     """Check a candidate module against the oracles across the matrix.
 
     Args:
@@ -86,6 +88,8 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
             gradients meet forward mode; in "hvp" central differences of its gradient are
             the reference the frameworks' Hessian-vector products are compared with.
         progress: optional callable ``(done, total, failures)`` called after each comparison.
+        device: where the torch and JAX oracles compute: "cpu", "cuda" or "auto".
+        matmul_precision: "default", "high" or "highest" for torch and JAX float32 matmuls.
 
     Returns:
         A CheckResult; its ``document`` is what ``agreement.json`` would hold.
@@ -94,10 +98,12 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
         ImportError: the module cannot be imported.
         ValueError: it provides no op of the catalog, or an op asked for is unknown or
             not provided.
+        oracles.devices.DeviceUnavailable: ``device="cuda"`` and torch sees no GPU.
     """
     target = module if isinstance(module, str) else None
     candidate = Candidate(load_module(module) if isinstance(module, str) else module)
-    runner = Runner(candidate, oracles, strict_kinks=strict_kinks)
+    device = devices.resolve(device)
+    runner = Runner(candidate, oracles, device=device, strict_kinks=strict_kinks, matmul_precision=matmul_precision)
     comparisons = default_plan(matrix, ops, dtypes, seeds, oracles, candidate, modes=modes)
     started = time.time()
     records, failures = [], 0
@@ -112,5 +118,7 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
     run = {"candidate": candidate.name, "candidate_module": target or candidate.name, "candidate_ops": candidate.ops,
            "matrix": matrix, "ops": list(ops) if ops else None, "dtypes": list(dtypes) if dtypes else None,
            "oracles": list(oracles), "seeds": seeds, "modes": list(modes) if modes else None, "only": None,
-           "strict_kinks": strict_kinks}
-    return CheckResult(documents.build(records, environment.collect(), run, expected=len(comparisons), started=started))
+           "strict_kinks": strict_kinks, "device": device, "matmul_precision": matmul_precision}
+    with devices.matmul_precision(matmul_precision):
+        env = environment.collect(device, matmul_precision)
+    return CheckResult(documents.build(records, env, run, expected=len(comparisons), started=started))

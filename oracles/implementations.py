@@ -31,7 +31,7 @@ class Oracle:
         return self._module
 
     def available(self) -> None:
-        self._load().available()
+        self._load().available(**self.options)
 
     def evaluate(self, inputs):
         return self._load().evaluate(inputs, **self.options)

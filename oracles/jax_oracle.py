@@ -162,10 +162,22 @@ FORWARDS = {
 }
 
 
-def available() -> None:
-    """Raise ``Unavailable`` with the reason when jax cannot be used."""
+def available(device: str = "cpu") -> None:
+    """Raise ``Unavailable`` with the reason when jax cannot be used (on ``device``)."""
     if jax is None:
         raise Unavailable(_IMPORT_ERROR)
+    if device == "cuda":
+        from oracles.devices import jax_cuda_reason
+
+        reason = jax_cuda_reason()
+        if reason:
+            raise Unavailable(reason)
+
+
+def _place(arrays: dict, device: str) -> dict:
+    """NumPy arrays as jax arrays on the oracle's device (the first GPU for "cuda")."""
+    target = jax.devices("gpu")[0] if device == "cuda" else jax.devices("cpu")[0]
+    return {k: jax.device_put(v, target) for k, v in arrays.items()}
 
 
 @functools.lru_cache(maxsize=None)
@@ -182,32 +194,37 @@ def _compiled_vjp(op: str, dims: tuple):
     return jax.jit(run)
 
 
-def evaluate(inputs: CaseInputs) -> Result:
+def evaluate(inputs: CaseInputs, device: str = "cpu") -> Result:
     """Forward value and vjp gradients of a case.
 
+    Args:
+        inputs: the case's inputs.
+        device: "cpu" or "cuda" (the first GPU).
+
     Raises:
-        Unavailable: jax is not importable.
+        Unavailable: jax is not importable, or has no GPU for "cuda".
     """
-    available()
+    available(device)
     case = inputs.case
     spec = case.spec
-    diff = {k: jnp.asarray(inputs.arrays[k]) for k in spec.differentiable}
-    const = {k: jnp.asarray(v) for k, v in inputs.arrays.items() if k not in diff}
-    dout = None if inputs.dout is None else jnp.asarray(inputs.dout)
+    diff = _place({k: inputs.arrays[k] for k in spec.differentiable}, device)
+    const = _place({k: v for k, v in inputs.arrays.items() if k not in diff}, device)
+    dout = None if inputs.dout is None else _place({"dout": inputs.dout}, device)["dout"]
     # every dim, derived ones included, as the other oracles see them: the forwards read
     # constants such as reg, p, eps, stride and pad from them (and jit traces per shape anyway)
     dims = tuple(case.dim_map.items())
-    out, grads = _executable("vjp", spec.name, dims, case.dtype, diff, const, dout)(diff, const, dout)
+    out, grads = _executable("vjp", spec.name, dims, case.dtype, device, diff, const, dout)(diff, const, dout)
     return Result("jax", np.asarray(out), {k: np.asarray(v) for k, v in grads.items()})
 
 
 _EXECUTABLES: dict = {}
 
 
-def _executable(kind: str, op: str, dims: tuple, dtype: str, *args):
-    """The compiled vjp, jvp or hvp of this op, dims and dtype: compiled ahead of time on
-    first use (timed into ``COMPILE_STATS``), then reused."""
-    key = (kind, op, dims, dtype)
+def _executable(kind: str, op: str, dims: tuple, dtype: str, device: str, *args):
+    """The compiled vjp, jvp or hvp of this op, dims, dtype and device, under the float32
+    matmul precision in force: compiled ahead of time on first use (timed into
+    ``COMPILE_STATS``), then reused."""
+    key = (kind, op, dims, dtype, device, str(jax.config.jax_default_matmul_precision))
     if key not in _EXECUTABLES:
         build = {"vjp": _compiled_vjp, "jvp": _compiled_jvp, "hvp": _compiled_hvp}[kind]
         start = time.perf_counter()
@@ -247,33 +264,35 @@ def _compiled_hvp(op: str, dims: tuple):
     return jax.jit(run)
 
 
-def _split(inputs: CaseInputs):
+def _split(inputs: CaseInputs, device: str):
     spec = inputs.case.spec
-    diff = {k: jnp.asarray(inputs.arrays[k]) for k in spec.differentiable}
-    const = {k: jnp.asarray(v) for k, v in inputs.arrays.items() if k not in diff}
-    tangents = {k: jnp.asarray(inputs.directions[k]) for k in spec.differentiable}
+    diff = _place({k: inputs.arrays[k] for k in spec.differentiable}, device)
+    const = _place({k: v for k, v in inputs.arrays.items() if k not in diff}, device)
+    tangents = _place({k: inputs.directions[k] for k in spec.differentiable}, device)
     return diff, const, tangents, tuple(inputs.case.dim_map.items())
 
 
-def evaluate_jvp(inputs: CaseInputs) -> tuple:
+def evaluate_jvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
     """Forward value and forward-mode ``J v`` of a "jvp" case, as NumPy arrays.
 
     Raises:
-        Unavailable: jax is not importable.
+        Unavailable: jax is not importable, or has no GPU for "cuda".
     """
-    available()
-    diff, const, tangents, dims = _split(inputs)
-    out, jv = _executable("jvp", inputs.case.op, dims, inputs.case.dtype, diff, const, tangents)(diff, const, tangents)
+    available(device)
+    diff, const, tangents, dims = _split(inputs, device)
+    run = _executable("jvp", inputs.case.op, dims, inputs.case.dtype, device, diff, const, tangents)
+    out, jv = run(diff, const, tangents)
     return np.asarray(out), np.asarray(jv)
 
 
-def evaluate_hvp(inputs: CaseInputs) -> tuple:
+def evaluate_hvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
     """Loss and Hessian-vector product of an "hvp" case: (loss, {input name: (H v) there}).
 
     Raises:
-        Unavailable: jax is not importable.
+        Unavailable: jax is not importable, or has no GPU for "cuda".
     """
-    available()
-    diff, const, tangents, dims = _split(inputs)
-    loss, hv = _executable("hvp", inputs.case.op, dims, inputs.case.dtype, diff, const, tangents)(diff, const, tangents)
+    available(device)
+    diff, const, tangents, dims = _split(inputs, device)
+    run = _executable("hvp", inputs.case.op, dims, inputs.case.dtype, device, diff, const, tangents)
+    loss, hv = run(diff, const, tangents)
     return np.asarray(loss), {k: np.asarray(v) for k, v in hv.items()}

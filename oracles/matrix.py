@@ -17,12 +17,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from oracles.candidate import Candidate
-from oracles.catalog import CATALOG
+from oracles.catalog import CATALOG, SKIPS_ORACLES
 from oracles.cases import Case, draw_inputs, matrix_cases
 from oracles.implementations import ORACLES, oracle, unavailable_reason
 from oracles import modes
 from oracles.result import CandidateFault
-from reports.compare import ERROR, SKIPPED, base_record, compare
+from oracles.devices import PRECISIONS, matmul_precision
+from reports.compare import DISAGREE, ERROR, SKIPPED, base_record, compare
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def default_plan(matrix="default", ops=None, dtypes=None, seeds=None, oracles=OR
         if not ops:
             raise ValueError(f"{candidate.name} provides no op of the catalog (looked for {_contracts()})")
     name = candidate.name if candidate is not None else "manual"
+    oracles = [o for o in oracles if o not in SKIPS_ORACLES.get(matrix, ())]
     return plan(matrix_cases(matrix, ops, dtypes, seeds, modes), name, oracles, only)
 
 
@@ -91,17 +93,35 @@ def _contracts() -> str:
     return ", ".join("/".join(spec.contract) for spec in CATALOG.values())
 
 
+ON_DEVICE = ("torch", "jax")  # the oracles --device moves; manual and numeric stay on the CPU
+
+
 class Runner:
     """Evaluates implementations on cases (each once per case) and compares pairs."""
 
     CACHE_SIZE = 64  # results kept; a case's pairs run one after another
 
-    def __init__(self, candidate: Candidate, oracles=ORACLES, device: str = "cpu", strict_kinks: bool = False):
+    def __init__(self, candidate: Candidate, oracles=ORACLES, device: str = "cpu", strict_kinks: bool = False,
+                 matmul_precision: str = "default"):
+        """
+        Args:
+            candidate: the implementation under test.
+            oracles: oracle names to compare with.
+            device: where the torch and JAX oracles compute ("cpu" or "cuda"); the
+                candidate and the numeric oracle stay on the CPU.
+            strict_kinks: fail differences at kinks instead of reporting the convention.
+            matmul_precision: "default", "high" or "highest" (``oracles.devices``), in force
+                while the torch and JAX oracles compute.
+        """
+        if matmul_precision not in PRECISIONS:
+            raise ValueError(f"unknown matmul precision {matmul_precision!r}; choose from {', '.join(PRECISIONS)}")
         self.candidate = candidate
         self.strict_kinks = strict_kinks
+        self.device = device
+        self.precision = matmul_precision
         self.impls = {candidate.name: candidate}
         for name in oracles:
-            options = {"device": device} if name == "torch" and device != "cpu" else {}
+            options = {"device": device} if name in ON_DEVICE and device != "cpu" else {}
             self.impls[name] = oracle(name, **options)
         self.unavailable = {name: r for name, impl in self.impls.items() if (r := unavailable_reason(impl))}
         self.mode_impls = {kind: modes.implementations(kind, self.impls, candidate.name) for kind in modes.MODE_KINDS}
@@ -118,12 +138,14 @@ class Runner:
         self._cache.move_to_end(key)
         return self._cache[key]
 
-    def _result(self, case: Case, name: str):
-        key = (case, name)
+    def _result(self, case: Case, name: str, precision: str | None = None):
+        precision = precision or self.precision
+        key = (case, name, precision)
         if key not in self._cache:
             inputs = self._inputs(case)
             try:
-                self._cache[key] = self._impl(case, name).evaluate(inputs)
+                with matmul_precision(precision):
+                    self._cache[key] = self._impl(case, name).evaluate(inputs)
             except Exception as exc:  # recorded as an error for every pair it is in
                 self._cache[key] = exc
             while len(self._cache) > self.CACHE_SIZE:
@@ -157,7 +179,29 @@ class Runner:
         if case.kind == "kink" and case.spec.kink_convention is not None:
             dout = inputs.dout
             conventions = {n: case.spec.kink_convention(results[n].grads, inputs.arrays, dout) for n in (a, b)}
-        return compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, conventions)
+        record = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, conventions)
+        if record["verdict"] == DISAGREE and self._precision_may_explain(case, (a, b)):
+            record["at_highest_precision"] = self._recheck_at_highest(comparison, reproduce)
+        return record
+
+    def _precision_may_explain(self, case: Case, pair: tuple) -> bool:
+        """A float32 disagreement involving torch or JAX while they may use reduced-precision
+        matmuls (TF32 on a GPU): worth repeating at the highest precision."""
+        on_device = {n for n in pair if (modes.base_name(n) if case.kind in self.mode_impls else n) in ON_DEVICE}
+        return case.dtype == "float32" and self.precision != "highest" and bool(on_device)
+
+    def _recheck_at_highest(self, comparison: Comparison, reproduce: str) -> dict:
+        """The verdict of the same comparison with torch and JAX at matmul precision
+        "highest": "agree" there means the cause is the frameworks' reduced-precision float32
+        matmul, not a wrong gradient."""
+        case, (a, b) = comparison.case, comparison.pair
+        results = {n: self._result(case, n, "highest") for n in (a, b)}
+        failed = [n for n, r in results.items() if isinstance(r, BaseException)]
+        if failed:
+            return {"verdict": ERROR, "message": _describe(failed[0], results[failed[0]], reproduce)}
+        inputs = self._inputs(case)
+        again = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks)
+        return {"verdict": again["verdict"], "message": again["message"]}
 
 
 def _describe(name: str, exc: BaseException, reproduce: str) -> str:

@@ -9,17 +9,21 @@ writes the agreement reports when the session ends, interrupted or not.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shlex
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from oracles import devices
 from oracles.candidate import Candidate, load_module
 from oracles.cases import MODES
 from oracles.catalog import DTYPES, MATRICES
+from oracles.devices import DEVICES, PRECISIONS
 from oracles.implementations import ORACLES
 from oracles.matrix import Runner, default_plan
 
@@ -52,6 +56,10 @@ def pytest_addoption(parser):
     group.addoption("--gm-progress", default="none", choices=("auto", "bar", "lines", "none"),
                     help="progress display: a live bar on a terminal, plain lines under CI (auto), or pytest's own")
     group.addoption("--gm-no-report", action="store_true", help="write no report files")
+    group.addoption("--gm-device", default="cpu", choices=DEVICES,
+                    help="where the torch and JAX oracles compute; manual and numeric stay on the CPU (default: cpu)")
+    group.addoption("--gm-matmul-precision", default="default", choices=PRECISIONS,
+                    help="float32 matmul precision of torch and JAX: their default, high (TF32 allowed) or highest")
 
 
 class MatrixSession:
@@ -70,6 +78,10 @@ class MatrixSession:
             raise pytest.UsageError(f"cannot import candidate {opt.gm_candidate!r}: {exc}") from None
         self.candidate = Candidate(module)
         self.modes = _csv(opt.gm_modes) or list(MODES)
+        try:
+            self.device = devices.resolve(opt.gm_device)
+        except devices.DeviceUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
         self.comparisons = self._plan()
         self.records: dict = {}
         self.expected: int | None = None
@@ -77,6 +89,7 @@ class MatrixSession:
         self.written: list = []
         self.progress: Progress | None = None
         self.document: dict | None = None
+        self.framework_import: threading.Thread | None = None
 
     def _plan(self):
         opt = self.config.option
@@ -108,6 +121,8 @@ class MatrixSession:
             "only": opt.gm_only,
             "strict_kinks": opt.gm_strict_kinks,
             "shard": opt.gm_shard,
+            "device": self.device,
+            "matmul_precision": opt.gm_matmul_precision,
         }
 
 
@@ -193,6 +208,21 @@ def pytest_configure(config):
         state.progress = Progress(config, config.option.gm_progress)
         _PROGRESS[:] = [state.progress]
     config.addinivalue_line("markers", "xdist_group(name): keep a shape's comparisons on one pytest-xdist worker")
+    if not hasattr(config, "workerinput"):
+        # the report records each framework's device and precision settings, read from the
+        # frameworks themselves; under pytest-xdist only the workers import them, so the
+        # controller does too, in the background while the workers run
+        state.framework_import = threading.Thread(target=_import_frameworks, args=(state.oracles,), daemon=True)
+        state.framework_import.start()
+
+
+def _import_frameworks(oracles) -> None:
+    for name in ("torch", "jax"):
+        if name in oracles:
+            try:
+                importlib.import_module(f"oracles.{name}_oracle")
+            except Exception:  # an oracle that cannot load is reported by its own cases
+                pass
 
 
 def _shape_group(case) -> str:
@@ -216,7 +246,9 @@ def pytest_generate_tests(metafunc):
 def gm_runner(request) -> Runner:
     """The session's runner: the candidate and the chosen oracles."""
     state = _state(request.config)
-    return Runner(state.candidate, state.oracles, strict_kinks=request.config.option.gm_strict_kinks)
+    opt = request.config.option
+    return Runner(state.candidate, state.oracles, device=state.device, strict_kinks=opt.gm_strict_kinks,
+                  matmul_precision=opt.gm_matmul_precision)
 
 
 @pytest.fixture
@@ -265,6 +297,14 @@ _PROGRESS: list = []  # the controller's Progress, if any
 
 
 @pytest.hookimpl(tryfirst=True)
+def _environment(device: str, precision: str) -> dict:
+    """The environment, with the frameworks' settings as the oracles had them in force."""
+    from reports import environment
+
+    with devices.matmul_precision(precision):
+        return environment.collect(device, precision)
+
+
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput"):
@@ -280,10 +320,13 @@ def pytest_sessionfinish(session, exitstatus):
     from reports import document, environment
     from reports.writers import write_reports
 
+    if state.framework_import is not None:
+        state.framework_import.join()
+
     interrupted = "interrupted (KeyboardInterrupt)" if exitstatus == pytest.ExitCode.INTERRUPTED else ""
     state.document = document.build(
         list(state.records.values()),
-        environment.collect(),
+        _environment(state.device, config.option.gm_matmul_precision),
         state.run_info(),
         expected=state.expected,
         started=state.started,

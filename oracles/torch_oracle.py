@@ -110,10 +110,12 @@ FORWARDS = {
 }
 
 
-def available() -> None:
-    """Raise ``Unavailable`` with the reason when torch cannot be used."""
+def available(device: str = "cpu") -> None:
+    """Raise ``Unavailable`` with the reason when torch cannot be used (on ``device``)."""
     if torch is None:
         raise Unavailable(_IMPORT_ERROR)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise Unavailable(f"torch {torch.__version__} sees no CUDA device (torch.cuda.is_available() is False)")
 
 
 def evaluate(inputs: CaseInputs, device: str = "cpu") -> Result:
@@ -126,7 +128,7 @@ def evaluate(inputs: CaseInputs, device: str = "cpu") -> Result:
     Raises:
         Unavailable: torch is not importable.
     """
-    available()
+    available(device)
     small = sum(a.size for a in inputs.arrays.values()) < SMALL_CASE_ELEMENTS
     with _one_thread(small and device == "cpu"):
         return _evaluate(inputs, device)
@@ -202,7 +204,7 @@ def evaluate_jvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
     Raises:
         Unavailable: torch is not importable.
     """
-    available()
+    available(device)
     spec = inputs.case.spec
     dims = inputs.case.dim_map
     names, primals, const, tangents = _split(inputs, device)
@@ -229,7 +231,7 @@ def evaluate_hvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
     Raises:
         Unavailable: torch is not importable.
     """
-    available()
+    available(device)
     spec = inputs.case.spec
     dims = inputs.case.dim_map
     names, primals, const, tangents = _split(inputs, device)

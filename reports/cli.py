@@ -75,6 +75,12 @@ def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--
                         help="report formats (default: json md html)")
     parser.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto",
                         help="progress display (default: a bar on a terminal, lines otherwise or under CI)")
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
+                        help="where the torch and JAX oracles compute: cpu, cuda, or auto (cuda when torch sees a "
+                             "GPU); manual and the numeric oracle stay on the CPU (default: cpu)")
+    parser.add_argument("--matmul-precision", choices=("default", "high", "highest"), default="default",
+                        help="float32 matmul precision for torch and JAX: each one's default, high (TF32 allowed "
+                             "on GPUs) or highest (full float32) (default: default)")
 
 
 def _progress_mode(requested: str) -> str:
@@ -100,6 +106,7 @@ def _pytest_args(args, candidate: str, extra: list) -> list:
             argv += [flag, str(value)]
     if args.strict_kinks:
         argv.append("--gm-strict-kinks")
+    argv += ["--gm-device", args.device, "--gm-matmul-precision", args.matmul_precision]
     if args.workers not in (None, "0"):
         argv += ["-n", args.workers, "--dist", "loadgroup"]
         if not any(a.startswith("--max-worker-restart") for a in extra):

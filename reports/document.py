@@ -29,6 +29,38 @@ def worst_ratio(record: dict) -> float | None:
     return max(ratios) if ratios else None
 
 
+def precision_note(record: dict) -> str | None:
+    """What repeating a float32 disagreement at matmul precision "highest" showed, in words
+    (None when it was not repeated: no torch/JAX in the pair, float64, or already highest)."""
+    again = record.get("at_highest_precision")
+    if not again:
+        return None
+    if again["verdict"] in (AGREE, CONVENTION):
+        return ("disappears at matmul precision 'highest': the cause is the framework's reduced-precision "
+                "float32 matmul (TF32 or similar), not a wrong gradient")
+    return f"persists at matmul precision 'highest' ({again['verdict']}): not explained by matmul precision"
+
+
+def precision_summary(records: list) -> dict:
+    """How many float32 disagreements were repeated at precision "highest", and how many
+    of them disappeared there."""
+    rechecked = [r for r in records if r.get("at_highest_precision")]
+    gone = [r for r in rechecked if r["at_highest_precision"]["verdict"] in (AGREE, CONVENTION)]
+    return {"rechecked": len(rechecked), "disappear_at_highest": len(gone)}
+
+
+def precision_line(document: dict) -> str | None:
+    """One sentence on the float32 disagreements repeated at precision "highest", if any."""
+    p = document.get("matmul_precision") or {}
+    if not p.get("rechecked"):
+        return None
+    env = document.get("environment", {})
+    return (f"{p['rechecked']} float32 disagreement(s) involving torch or JAX (device {env.get('device', 'cpu')}, "
+            f"matmul precision {env.get('matmul_precision', 'default')}) were repeated at precision 'highest': "
+            f"{p['disappear_at_highest']} disappear there (reduced-precision float32 matmul, not a wrong gradient), "
+            f"{p['rechecked'] - p['disappear_at_highest']} persist")
+
+
 def _group_key(record: dict) -> tuple:
     return (record["op"], "~".join(record["pair"]), record["dtype"])
 
@@ -110,6 +142,7 @@ def build(records: list, environment: dict, run: dict, expected: int | None = No
             "passed": complete and counts[DISAGREE] == 0 and counts[ERROR] == 0 and len(records) > 0,
             "unavailable": unavailable,
         },
+        "matmul_precision": precision_summary(records),
         "groups": summarize(records),
         "conventions": kink_conventions(records),
         "comparisons": records,

@@ -11,6 +11,7 @@ import html
 
 from reports import plots
 from reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
+from reports.document import precision_line, precision_note
 from reports.markdown import verdict_line
 
 CSS = """
@@ -92,6 +93,7 @@ def render(document: dict) -> str:
         f"<p class='muted'>candidate <code>{e(run.get('candidate'))}</code>, matrix <code>{e(run.get('matrix'))}</code>, "
         f"created {e(document.get('created'))}, {e(document.get('duration_s'))} s</p>",
         f"<div class='verdict {'pass' if s['passed'] else 'fail'}'>{e(verdict_line(s).replace('**', ''))}</div>",
+        f"<p>{e(precision_line(document))}</p>" if precision_line(document) else "",
         "<table><tr><th>comparisons</th><th>agree</th><th>at kinks (convention)</th><th>disagree</th><th>error</th>"
         "<th>skipped</th><th>planned</th></tr>",
         f"<tr><td class='num'>{s['comparisons']}</td><td class='num'>{s[AGREE]}</td><td class='num'>{s[CONVENTION]}</td>"
@@ -122,6 +124,7 @@ def render(document: dict) -> str:
                    "<th>norm-wise rel err</th><th>max abs err</th><th>rel_error</th><th>reproduce / message</th></tr>")
         for r in bad:
             tensors = [t for t in r["tensors"] if not t.get("agree")] or [{"tensor": "", "problem": r["verdict"]}]
+            note = f"<br><em>{e(precision_note(r))}</em>" if precision_note(r) else ""
             for t in tensors:
                 m = t.get("metrics")
                 cells = (
@@ -130,7 +133,7 @@ def render(document: dict) -> str:
                 )
                 out.append(f"<tr><td><code>{e(r['id'])}</code></td><td>{e(t['tensor'])}</td>"
                            + "".join(f"<td class='num'>{c}</td>" for c in cells)
-                           + f"<td><code>{e(r['message'])}</code></td></tr>")
+                           + f"<td><code>{e(r['message'])}</code>{note}</td></tr>")
         out.append("</table>")
     else:
         out.append("<p>None.</p>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
+from reports.document import precision_line, precision_note
 
 
 def escape(text) -> str:
@@ -49,6 +50,7 @@ def render(document: dict) -> str:
         "",
         verdict_line(s),
         "",
+        *([f"- {escape(precision_line(document))}"] if precision_line(document) else []),
         f"- comparisons: {s['comparisons']} of {s['expected']} planned; agree {s[AGREE]}, "
         f"convention differences at kinks {s[CONVENTION]}, disagree {s[DISAGREE]}, error {s[ERROR]}, skipped {s[SKIPPED]}",
         f"- candidate: {code(run.get('candidate', 'manual'))}; matrix {code(run.get('matrix'))}; "
@@ -91,6 +93,9 @@ def render(document: dict) -> str:
         lines.append("None.")
     for r in bad:
         lines += [f"### {escape(r['id'])}", "", f"- verdict: **{r['verdict']}**", f"- message: {code(r['message'])}"]
+        note = precision_note(r)
+        if note:
+            lines.append(f"- matmul precision: {escape(note)}")
         for t in r["tensors"]:
             if t.get("agree"):
                 continue
