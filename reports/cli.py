@@ -92,9 +92,10 @@ def _progress_mode(requested: str) -> str:
 
 def _pytest_args(args, candidate: str, extra: list) -> list:
     # no:logging: the matrix logs nothing, and capturing logs around each of its thousands of
-    # tiny tests took a fifth of a run
+    # tiny tests took a fifth of a run; --assert=plain: the matrix test asserts nothing, and
+    # rewriting the modules it imports took a second
     argv = ["-p", "oracles.pytest_plugin", "--pyargs", "oracles.matrix_test", "-q", "-p", "no:cacheprovider",
-            "-p", "no:logging",
+            "-p", "no:logging", "--assert=plain",
             "--gm-matrix", args.matrix, "--gm-out", args.out, "--gm-candidate", candidate,
             "--gm-formats", ",".join(args.format), "--gm-progress", _progress_mode(args.progress)]
     for flag, value in (("--gm-ops", _list(args.ops)), ("--gm-dtypes", _list(args.dtypes)),
