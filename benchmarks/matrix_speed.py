@@ -3,7 +3,8 @@
 (the cache an earlier run left).  Prints wall time, comparisons per second and the ratios.
 
     .venv/bin/python benchmarks/matrix_speed.py            # default matrix: cold and warm, -n 0 and -n 2
-    .venv/bin/python benchmarks/matrix_speed.py --full     # also the full matrix, cold, -n 0 and -n 2 (minutes)
+    .venv/bin/python benchmarks/matrix_speed.py --full     # also the full matrix, cold, -n 0 and -n 2 (long)
+    .venv/bin/python benchmarks/matrix_speed.py --skip-default --full-ops relu affine softmax_loss two_layer_net
 
 Wall time includes starting Python, importing numpy, torch and jax, collecting the
 comparisons and writing the JSON, Markdown and HTML reports.
@@ -24,11 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(matrix: str, workers: str, cache: Path, out: Path) -> tuple[float, dict]:
+def run(matrix: str, workers: str, cache: Path, out: Path, ops=None) -> tuple[float, dict]:
     """One ``gradmatrix run``; returns (wall seconds, the report's summary)."""
     env = dict(os.environ, GRADMATRIX_JAX_CACHE=str(cache), PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "reports.cli", "run", "--matrix", matrix, "-n", workers,
-           "--progress", "none", "--out", str(out)]
+           "--progress", "none", "--out", str(out)] + (["--ops", *ops] if ops else [])
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=out.parent, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     wall = time.perf_counter() - start
@@ -40,15 +41,19 @@ def run(matrix: str, workers: str, cache: Path, out: Path) -> tuple[float, dict]
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="also time the full matrix (cold, -n 0 and -n 2)")
+    parser.add_argument("--full-ops", nargs="+", metavar="OP", help="limit the full matrix to these ops")
+    parser.add_argument("--skip-default", action="store_true", help="time only the full matrix")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="gradmatrix-bench-"))
     rows = []
     try:
-        plan = [("default", "0"), ("default", "2")] + ([("full", "0"), ("full", "2")] if args.full else [])
+        plan = ([] if args.skip_default else [("default", "0"), ("default", "2")])
+        plan += [("full", "0"), ("full", "2")] if args.full or args.skip_default else []
         for matrix, workers in plan:
             cache = work / f"jax-{matrix}-{workers}"
             for start in ("cold", "warm") if matrix == "default" else ("cold",):
-                wall, summary = run(matrix, workers, cache, work / f"out-{matrix}-{workers}-{start}")
+                ops = args.full_ops if matrix == "full" else None
+                wall, summary = run(matrix, workers, cache, work / f"out-{matrix}-{workers}-{start}", ops)
                 rows.append((matrix, workers, start, wall, summary))
                 print(f"{matrix:8} -n {workers}  {start:5} {wall:7.1f} s  {summary['comparisons']:6} comparisons  "
                       f"{summary['comparisons'] / wall:7.0f}/s  passed={summary['passed']}", flush=True)
