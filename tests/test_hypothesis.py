@@ -324,12 +324,17 @@ def _confident_softmax_gradients(inputs: CaseInputs) -> dict:
 NET = (("N", 1), ("D", 3), ("H", 4), ("C", 2), ("reg", 0.0))
 
 
-@pytest.mark.xfail(strict=True, reason="harness: the numeric oracle's error bound falls short (1.2x-1.9x) of the "
-                   "rounding of intermediates: log of a sum ~ 1, a step added to a much larger score or pre-activation")
+# The first and last held once the numeric softmax took log1p of the non-maximal terms (a
+# confident row's loss keeps its relative precision); the middle one still falls short.
+STEP_ROUNDING = pytest.mark.xfail(strict=True, reason="harness: the numeric oracle's error bound falls short (1.2x-1.9x) "
+                                  "of the rounding of a step added to a much larger pre-activation")
+
+
 @pytest.mark.parametrize("draw, reference", [
     pytest.param(Draw("softmax_loss", (("N", 1), ("C", 2)), 2, 1, "float64"), _confident_softmax_gradients,
                  id="softmax-every-row-confident"),
-    pytest.param(Draw("two_layer_net", NET, 29, 6, "float64"), _torch_gradients, id="net-X1e6-b2-step-rounded"),
+    pytest.param(Draw("two_layer_net", NET, 29, 6, "float64"), _torch_gradients, id="net-X1e6-b2-step-rounded",
+                 marks=STEP_ROUNDING),
     pytest.param(Draw("two_layer_net", NET, 22, -3, "float64"), _torch_gradients, id="net-X1e-3-W1-step-rounded"),
 ])
 def test_numeric_error_bound_holds(draw, reference):
