@@ -83,6 +83,9 @@ class OpSpec:
     kink_inputs: Callable | None = None  # (rng, dims) -> (inputs, {input: mask of gradient elements at a kink})
     kink_shapes: tuple = ()  # dims (N included) of the kink cases
     kink_convention: Callable | None = None  # (grads, inputs, dout) -> the derivative an implementation took at the kink
+    rounding_units: Callable | None = None
+    # dims -> {output or input name: size}: values formed as differences of larger terms are
+    # judged against the size of those terms, not their own (reports.compare's ``scales``)
     tolerance_overrides: Mapping[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
     # (dtype, kind) -> (rtol, why), merged with the table in reports.tolerances by taking the max
     second_order: bool = False  # a scalar loss whose Hessian-vector products get "hvp" cases
@@ -271,6 +274,10 @@ _register(OpSpec(
                     {"N": 8, "C": 10, "shift": 1e4}),
         "full": ({"C": 2}, {"C": 3}, {"C": 10}, {"C": 100}, {"C": 10, "scale": 30.0}, {"C": 10, "scale": 1e4}),
     },
+    # dscores = (p - onehot(y)) / N and each row's loss are formed from terms of size up to
+    # 1/N: for a confident, correct row (p_y = 1 - 4e-18) every framework gives 0 where the
+    # truth is 4e-18, an error of eps relative to 1/N
+    rounding_units=lambda dims: {"loss": 1.0 / dims["N"], "scores": 1.0 / dims["N"]},
     second_order=True,
 ))
 

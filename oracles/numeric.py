@@ -225,17 +225,13 @@ def evaluate(inputs: CaseInputs, step: float = RELATIVE_STEP) -> Result:
         grads[name] = ((4 * fine - coarse) / 3).reshape(x.shape)
         bounds[name] = (np.abs(fine - coarse) + 2 * rounding).reshape(x.shape)
     return Result("numeric", np.asarray(forward, dtype=np.float64), grads, computes_in="float64", error_bounds=bounds,
-                  scales=ROUNDING_UNITS.get(spec.name, lambda d: {})(dims))
+                  scales=_rounding_units(spec, dims))
 
 
-# Values that are differences of larger terms, with the size of those terms: an exact
-# implementation rounds them relative to that size, not to their own.  Softmax loss:
-# dscores = (p - onehot(y)) / N and each row's loss log sum exp(s - s_y) are formed from
-# terms of size up to 1/N; for a confident, correct row (p_y = 1 - 4e-18) every framework
-# gives 0 where the truth is 4e-18, an error of eps relative to 1/N.  (None: the loss.)
-ROUNDING_UNITS = {
-    "softmax_loss": lambda dims: {None: 1.0 / dims["N"], "scores": 1.0 / dims["N"]},
-}
+def _rounding_units(spec, dims) -> dict:
+    """The catalog's rounding units of an op, keyed as ``Result.scales`` is (None: the output)."""
+    units = spec.rounding_units(dims) if spec.rounding_units else {}
+    return {(None if name == spec.output else name): size for name, size in units.items()}
 
 
 def _central_difference(terms, base: dict, name: str, idx: np.ndarray, h: np.ndarray):

@@ -11,7 +11,7 @@ import manual
 from oracles.candidate import Candidate, load_module
 from oracles.cases import Case, draw_inputs, matrix_cases
 from oracles.implementations import oracle
-from oracles.matrix import Runner, default_plan
+from oracles.matrix import Comparison, Runner, default_plan
 from reports.metrics import normwise_rel_error, rel_error, tensor_metrics
 
 MUTANTS = Path(__file__).parent / "mutants"
@@ -155,3 +155,14 @@ def test_xdist_run_loses_no_result(tmp_path, read_report):
     s = doc["summary"]
     assert s["comparisons"] == s["expected"] == passed == s["agree"] + s["convention"] > 0
     assert s["convention"] > 0 and s["complete"] and s["passed"]
+
+
+def test_a_confident_softmax_row_is_judged_against_its_rounding_unit():
+    # scores of scale 30, N = 1, label on top: loss and dscores are about 4e-18, which every
+    # implementation rounds to 0; the numeric oracle (log1p) resolves them, and agreement is
+    # judged against 1/N, the size of the terms they are differences of
+    case = Case("softmax_loss", (("N", 1), ("C", 10), ("scale", 30.0)), 1, "float64")
+    runner = Runner(Candidate(manual, "manual"), ("torch", "numeric"))
+    numeric_loss = runner._result(case, "numeric").forward
+    assert 0 < float(numeric_loss) < 1e-15
+    assert all(runner.run(Comparison(case, (a, "numeric")))["verdict"] == "agree" for a in ("manual", "torch"))
