@@ -51,12 +51,12 @@ def _check_chunk(op: str, shape: dict, dtype: str, seeds: range) -> dict:
 
     torch.set_num_threads(1)  # one process per core already
 
-    import manual
-    from oracles.candidate import Candidate
-    from oracles.cases import Case
-    from oracles.implementations import ORACLES
-    from oracles.matrix import Runner, pairs, Comparison
-    from reports.compare import AGREE
+    from gradmatrix import manual
+    from gradmatrix.oracles.candidate import Candidate
+    from gradmatrix.oracles.cases import Case
+    from gradmatrix.oracles.implementations import ORACLES
+    from gradmatrix.runner import Runner, pairs, Comparison
+    from gradmatrix.reports.compare import AGREE
 
     runner = Runner(Candidate(manual, "manual"), ORACLES)
     dims = (("N", BATCH), *shape.items())

@@ -38,8 +38,8 @@ def op_of(name: str) -> str:
 def speed(dims, repeats: int) -> None:
     import numpy as np
 
-    from oracles import numeric
-    from oracles.cases import Case, draw_inputs
+    from gradmatrix.oracles import numeric
+    from gradmatrix.oracles.cases import Case, draw_inputs
 
     n, d, h, c = dims
     random = Case("two_layer_net", (("N", n), ("D", d), ("H", h), ("C", c), ("reg", 0.1)), 0, "float64")
@@ -68,9 +68,9 @@ def speed(dims, repeats: int) -> None:
 
 
 def verdicts() -> int:
-    from oracles.candidate import Candidate, load_module
-    from oracles.matrix import Comparison, Runner, default_plan
-    from reports.compare import DISAGREE, ERROR
+    from gradmatrix.oracles.candidate import Candidate, load_module
+    from gradmatrix.runner import Comparison, Runner, default_plan
+    from gradmatrix.reports.compare import DISAGREE, ERROR
 
     print("\nmutant corpus, full per-element vs directional numeric oracle:")
     print(f"  {'mutant':42} {'full':>8} {'directional':>12}")

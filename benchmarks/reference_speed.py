@@ -41,8 +41,8 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    import manual
-    from oracles import jax_oracle  # enables float64 in jax
+    from gradmatrix import manual
+    from gradmatrix.oracles import jax_oracle  # enables float64 in jax
     import jax
     import jax.numpy as jnp
 

@@ -54,10 +54,10 @@ def main(argv=None) -> int:
         __import__(module)
         imports[module] = time.perf_counter() - start
     start = time.perf_counter()
-    import manual
-    from oracles import jax_oracle
-    from oracles.candidate import Candidate
-    from oracles.matrix import Runner, default_plan
+    from gradmatrix import manual
+    from gradmatrix.oracles import jax_oracle
+    from gradmatrix.oracles.candidate import Candidate
+    from gradmatrix.runner import Runner, default_plan
     imports["gradmatrix"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -67,11 +67,11 @@ def main(argv=None) -> int:
     runner = Runner(Candidate(manual, "manual"))
     # every implementation a case calls, forward mode and second order included, timed
     # under its framework's name (torch.jvp counts as torch, manual.fd as manual)
-    from oracles import modes
+    from gradmatrix.oracles import modes
 
     real_impl = runner._impl
     runner._impl = lambda case, name: Timed(real_impl(case, name), modes.base_name(name), seconds)
-    import oracles.matrix as matrix_module
+    from gradmatrix import runner as matrix_module
 
     real_draw = matrix_module.draw_inputs
 

@@ -4,10 +4,10 @@ Each public function follows the CS231n layer contract and documents its derivat
 ``help(manual.affine_backward)`` for an example.
 """
 
-from manual.activations import sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward
-from manual.conv import conv_backward, conv_forward, max_pool_backward, max_pool_forward
-from manual.dropout import dropout_backward, dropout_forward
-from manual.gates import (
+from .activations import sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward
+from .conv import conv_backward, conv_forward, max_pool_backward, max_pool_forward
+from .dropout import dropout_backward, dropout_forward
+from .gates import (
     add_backward,
     add_forward,
     max_backward,
@@ -15,11 +15,11 @@ from manual.gates import (
     multiply_backward,
     multiply_forward,
 )
-from manual.layers import affine_backward, affine_forward, relu_backward, relu_forward
-from manual.losses import softmax_loss
-from manual.net import two_layer_net_loss
-from manual.norm import batchnorm_backward, batchnorm_forward, layernorm_backward, layernorm_forward
-from manual.score_net import score_net_backward, score_net_forward
+from .layers import affine_backward, affine_forward, relu_backward, relu_forward
+from .losses import softmax_loss
+from .net import two_layer_net_loss
+from .norm import batchnorm_backward, batchnorm_forward, layernorm_backward, layernorm_forward
+from .score_net import score_net_backward, score_net_forward
 
 __all__ = [
     "add_backward",

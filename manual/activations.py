@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual.validation import as_float_array, check_cache, check_min_ndim, check_values, same_dtype, same_shape
+from .validation import as_float_array, check_cache, check_min_ndim, check_values, same_dtype, same_shape
 
 
 def _check_out(out: np.ndarray, lo: int, fn: str) -> None:

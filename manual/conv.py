@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from manual.validation import as_float_array, check_cache, same_dtype, same_shape
+from .validation import as_float_array, check_cache, same_dtype, same_shape
 
 
 def _check_int(value, name: str, least: int) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual.validation import as_float_array, check_cache, check_min_ndim, same_dtype, same_shape
+from .validation import as_float_array, check_cache, check_min_ndim, same_dtype, same_shape
 
 
 def _check_pair(x, y) -> tuple[np.ndarray, np.ndarray]:

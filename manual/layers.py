@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual.validation import as_float_array, check_cache, same_dtype, same_shape
+from .validation import as_float_array, check_cache, same_dtype, same_shape
 
 
 def _check_affine_shapes(x, w, b, names=("x", "w", "b")) -> int:

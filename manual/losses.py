@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual.validation import as_float_array, as_labels
+from .validation import as_float_array, as_labels
 
 
 def softmax_loss(scores, y):

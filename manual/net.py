@@ -6,9 +6,9 @@ import numbers
 
 import numpy as np
 
-from manual.layers import affine_backward, affine_forward, relu_backward, relu_forward
-from manual.losses import softmax_loss
-from manual.validation import as_float_array, same_dtype
+from .layers import affine_backward, affine_forward, relu_backward, relu_forward
+from .losses import softmax_loss
+from .validation import as_float_array, same_dtype
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 

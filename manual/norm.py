@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual.validation import (
+from .validation import (
     as_float_array,
     check_cache,
     check_values,

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual.activations import sigmoid_forward
-from manual.validation import as_float_array, check_cache, check_values, fits_dtype, same_dtype, same_shape
+from .activations import sigmoid_forward
+from .validation import as_float_array, check_cache, check_values, fits_dtype, same_dtype, same_shape
 
 
 def _check_shapes(x, W, b, u, names=("x", "W", "b", "u")) -> None:

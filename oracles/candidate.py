@@ -17,9 +17,9 @@ from types import ModuleType
 
 import numpy as np
 
-from oracles.cases import CaseInputs
-from oracles.catalog import CATALOG
-from oracles.result import CandidateFault, Result
+from gradmatrix.oracles.cases import CaseInputs
+from gradmatrix.oracles.catalog import CATALOG
+from gradmatrix.oracles.result import CandidateFault, Result
 
 
 _FILE_PREFIX = "gradmatrix_candidate_"  # module names given to candidates loaded from files
@@ -53,6 +53,14 @@ def load_module(target: str) -> ModuleType:
         raise ImportError(f"importing {target} raised {type(exc).__name__}: {exc}") from exc
 
 
+def display_name(module: ModuleType) -> str:
+    """The name a candidate goes by in ids and reports: its module name, ``manual`` for
+    gradmatrix's own, a file's stem for a candidate loaded from a file."""
+    if module.__name__ == "gradmatrix.manual":
+        return "manual"
+    return module.__name__.removeprefix(_FILE_PREFIX)
+
+
 def provided_ops(module: ModuleType) -> list[str]:
     """The catalog ops whose contract functions ``module`` defines, in catalog order."""
     return [name for name, spec in CATALOG.items() if all(callable(getattr(module, fn, None)) for fn in spec.contract)]
@@ -63,7 +71,7 @@ class Candidate:
 
     def __init__(self, module: ModuleType, name: str | None = None):
         self.module = module
-        self.name = name or module.__name__.removeprefix(_FILE_PREFIX)
+        self.name = name or display_name(module)
         self.ops = provided_ops(module)
 
     def available(self) -> None:

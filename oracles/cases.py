@@ -24,7 +24,7 @@ from typing import Iterable
 
 import numpy as np
 
-from oracles.catalog import BATCH_SIZES, CATALOG, DTYPES, MODE_BATCH_SIZES, MODE_SEEDS, SEEDS, OpSpec
+from gradmatrix.oracles.catalog import BATCH_SIZES, CATALOG, DTYPES, MODE_BATCH_SIZES, MODE_SEEDS, SEEDS, OpSpec
 
 # which case kinds each mode of checking consists of (--modes on the command line)
 MODES: dict[str, tuple[str, ...]] = {"reverse": ("random", "kink"), "jvp": ("jvp",), "hvp": ("hvp",)}

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import importlib
 
-from oracles.result import Unavailable
+from gradmatrix.oracles.result import Unavailable
 
 ORACLES = ("torch", "jax", "numeric")
 # the order of names in a pair: candidates first, then autodiff oracles, numeric (the truth) last
 ORDER = ("manual", "torch", "jax", "numeric")
-_MODULES = {"torch": "oracles.torch_oracle", "jax": "oracles.jax_oracle", "numeric": "oracles.numeric"}
+_MODULES = {"torch": "gradmatrix.oracles.torch_oracle", "jax": "gradmatrix.oracles.jax_oracle", "numeric": "gradmatrix.oracles.numeric"}
 
 
 class Oracle:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from oracles.cases import CaseInputs
-from oracles.result import Result, Unavailable
+from gradmatrix.oracles.cases import CaseInputs
+from gradmatrix.oracles.result import Result, Unavailable
 
 try:
     import jax
@@ -167,7 +167,7 @@ def available(device: str = "cpu") -> None:
     if jax is None:
         raise Unavailable(_IMPORT_ERROR)
     if device == "cuda":
-        from oracles.devices import jax_cuda_reason
+        from gradmatrix.oracles.devices import jax_cuda_reason
 
         reason = jax_cuda_reason()
         if reason:

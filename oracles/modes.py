@@ -43,8 +43,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from oracles.cases import CaseInputs
-from oracles.result import CandidateFault, Result
+from gradmatrix.oracles.cases import CaseInputs
+from gradmatrix.oracles.result import CandidateFault, Result
 
 MODE_KINDS = ("jvp", "hvp")  # the case kinds this module serves
 JVP_TENSOR = "<u,Jv>"  # the one tensor of a "jvp" comparison (besides the forward value)
@@ -172,7 +172,7 @@ class GradientDifferences:
         self.candidate.available()
 
     def evaluate(self, inputs: CaseInputs) -> Result:
-        from oracles import numeric
+        from gradmatrix.oracles import numeric
 
         def gradient(arrays: dict):
             result = self.candidate.evaluate(CaseInputs(inputs.case, arrays, None))
@@ -191,7 +191,7 @@ class NumericDirectional:
         """NumPy only: always available."""
 
     def evaluate(self, inputs: CaseInputs) -> Result:
-        from oracles import numeric
+        from gradmatrix.oracles import numeric
 
         d = numeric.directional_derivative(inputs)
         return _directional("numeric", d["forward"], d["value"], np.float64, d["scale"], d["bound"],

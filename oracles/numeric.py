@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from oracles.cases import CaseInputs
-from oracles.result import Result
+from gradmatrix.oracles.cases import CaseInputs
+from gradmatrix.oracles.result import Result
 
 RELATIVE_STEP = 1e-5
 CHUNK_ELEMENTS = 2_000_000  # batch rows of terms evaluated at once (memory bound)

@@ -11,8 +11,8 @@ import warnings
 
 import numpy as np
 
-from oracles.cases import CaseInputs
-from oracles.result import Result, Unavailable
+from gradmatrix.oracles.cases import CaseInputs
+from gradmatrix.oracles.result import Result, Unavailable
 
 try:
     import torch

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from oracles.cases import Case
-from oracles.modes import JVP_TENSOR, hv_tensor
-from oracles.result import Result
-from reports.metrics import tensor_metrics
-from reports.tolerances import tolerance_for
+from gradmatrix.oracles.cases import Case
+from gradmatrix.oracles.modes import JVP_TENSOR, hv_tensor
+from gradmatrix.oracles.result import Result
+from gradmatrix.reports.metrics import tensor_metrics
+from gradmatrix.reports.tolerances import tolerance_for
 
 AGREE, DISAGREE, ERROR, SKIPPED = "agree", "disagree", "error", "skipped"
 CONVENTION = "convention"  # differs only at kink elements: reported, not failed (unless strict)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reports.compare import DISAGREE, ERROR, PASSING
-from reports.document import worst_ratio
+from gradmatrix.reports.compare import DISAGREE, ERROR, PASSING
+from gradmatrix.reports.document import worst_ratio
 
 FAILING = (DISAGREE, ERROR)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
+from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
 
 SCHEMA = "gradmatrix/agreement"
 SCHEMA_VERSION = 1

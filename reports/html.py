@@ -9,10 +9,10 @@ from __future__ import annotations
 import base64
 import html
 
-from reports import plots
-from reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
-from reports.document import precision_line, precision_note
-from reports.markdown import verdict_line
+from gradmatrix.reports import plots
+from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
+from gradmatrix.reports.document import precision_line, precision_note
+from gradmatrix.reports.markdown import verdict_line
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1150px;color:#1d1d1f;padding:0 1rem}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
-from reports.document import precision_line, precision_note
+from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
+from gradmatrix.reports.document import precision_line, precision_note
 
 
 def escape(text) -> str:

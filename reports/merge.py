@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from reports import document as documents
+from gradmatrix.reports import document as documents
 
 
 def _comparable(record: dict) -> str:

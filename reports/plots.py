@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 
-from reports.document import worst_ratio
+from gradmatrix.reports.document import worst_ratio
 
 
 def _record_error(record: dict) -> float | None:

@@ -9,14 +9,14 @@ from importlib import resources
 
 @lru_cache(maxsize=1)
 def schema() -> dict:
-    """The schema (reports/schema.json)."""
-    return json.loads(resources.files("reports").joinpath("schema.json").read_text(encoding="utf-8"))
+    """The schema (gradmatrix/reports/schema.json)."""
+    return json.loads(resources.files("gradmatrix.reports").joinpath("schema.json").read_text(encoding="utf-8"))
 
 
 def validate(document: dict) -> None:
     """Raise ``jsonschema.ValidationError`` unless ``document`` (as JSON) fits the schema."""
     import jsonschema
 
-    from reports.writers import to_json
+    from gradmatrix.reports.writers import to_json
 
     jsonschema.validate(json.loads(to_json(document)), schema())

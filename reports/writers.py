@@ -63,11 +63,11 @@ def write_reports(document: dict, out_dir: str | os.PathLike, formats=("json", "
     Returns:
         The paths written.
     """
-    from reports import markdown
+    from gradmatrix.reports import markdown
 
     renderers = {"json": to_json, "md": markdown.render}
     if "html" in formats:
-        from reports import html
+        from gradmatrix.reports import html
 
         renderers["html"] = html.render
     written = []

@@ -32,7 +32,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-import manual
+from gradmatrix import manual
 from bad_input_helpers import (
     DTYPE_MISMATCH,
     Arg,

@@ -3,9 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from reports.schema import validate
+from gradmatrix.reports.schema import validate
 
-pytest_plugins = ("oracles.pytest_plugin",)
 
 
 @pytest.fixture

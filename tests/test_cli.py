@@ -14,7 +14,7 @@ SMALL = ["--ops", "relu", "--seeds", "2", "--oracles", "torch", "numeric", "--pr
 
 
 def gradmatrix(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "reports.cli", *map(str, args)], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "gradmatrix", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
 
 
@@ -37,7 +37,7 @@ def test_run_usage_errors_exit_2_with_a_reason(tmp_path):
 
 
 def test_check_reports_per_op_verdicts_and_exit_codes(tmp_path, read_report):
-    good = gradmatrix("check", "manual", *SMALL, cwd=tmp_path)
+    good = gradmatrix("check", "gradmatrix.manual", *SMALL, cwd=tmp_path)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "relu: AGREE" in good.stdout
     bad = gradmatrix("check", MUTANTS / "affine_missing_transpose.py", "--op", "affine", "--seeds", "1",
@@ -63,9 +63,9 @@ def _write_module(directory: Path, body: str) -> Path:
 
 
 def test_diff_detects_an_injected_regression(tmp_path, read_report):
-    correct = _write_module(tmp_path / "v1", "from manual import relu_forward, relu_backward\n")
+    correct = _write_module(tmp_path / "v1", "from gradmatrix.manual import relu_forward, relu_backward\n")
     regressed = _write_module(tmp_path / "v2", (
-        "import numpy as np\nfrom manual import relu_forward\nfrom manual import relu_backward as _rb\n\n"
+        "import numpy as np\nfrom gradmatrix.manual import relu_forward\nfrom gradmatrix.manual import relu_backward as _rb\n\n"
         "def relu_backward(dout, cache):\n"
         "    dx = _rb(dout, cache)\n"
         "    return dx * dx.dtype.type(1 + 1e-6) if dx.size > 8 else dx  # regression on larger batches only\n"))

@@ -1,7 +1,7 @@
 """The mutant corpus: wrong implementations the harness must catch, and the ones it must not.
 
 Each file in ``tests/mutants`` is ``manual`` with exactly one function replaced by a classic
-mistake (its docstring names it).  ``CORPUS`` says, per file, what ``oracles.check`` with
+mistake (its docstring names it).  ``CORPUS`` says, per file, what ``gradmatrix.check`` with
 default settings must conclude: "caught" (status 1 or 2), "equivalent: <reason>" (status 0:
 the mutant computes the same gradients, so no check can tell it apart), or
 "survives: <reason>" (status 0 on the default matrix although some input would catch it: a
@@ -30,12 +30,12 @@ from typing import Callable
 import numpy as np
 import pytest
 
-import manual
-import oracles
-from oracles.candidate import Candidate, load_module
-from oracles.catalog import CATALOG
-from oracles.cases import Case, CaseInputs, draw_inputs
-from oracles.matrix import Comparison, Runner, default_plan
+from gradmatrix import manual
+import gradmatrix
+from gradmatrix.oracles.candidate import Candidate, load_module
+from gradmatrix.oracles.catalog import CATALOG
+from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs
+from gradmatrix.runner import Comparison, Runner, default_plan
 
 MUTANTS = Path(__file__).parent / "mutants"
 PREFIXES = {"relu_": "relu", "affine_": "affine", "softmax_": "softmax_loss", "net_": "two_layer_net",
@@ -165,7 +165,7 @@ CORPUS: dict[str, Expect] = {
     "max_routes_to_both.py": Expect(CAUGHT, "dy (max_routes_to_both vs"),
     "max_routes_to_smaller.py": Expect(CAUGHT, "dx (max_routes_to_smaller vs"),
     "max_ties_to_y.py": Expect(
-        "equivalent: differs from manual only at ties x == y, a kink (all to y instead of all to x; torch, jax and "
+        "equivalent: differs from gradmatrix.manual only at ties x == y, a kink (all to y instead of all to x; torch, jax and "
         "a central difference split 0.5 / 0.5); reported as a convention difference, which passes by default and "
         "fails with strict_kinks"),
     # --- score_net ---------------------------------------------------------------------
@@ -183,7 +183,7 @@ CORPUS: dict[str, Expect] = {
     "max_pool_routes_to_window.py": Expect(CAUGHT, "dx (max_pool_routes_to_window vs"),
     "max_pool_overlap_overwrites.py": Expect(CAUGHT, "dx (max_pool_overlap_overwrites vs", overlapping_windows),
     "max_pool_last_max.py": Expect(
-        "equivalent: differs from manual only in windows with tied maxima, a kink (all to the last maximum instead "
+        "equivalent: differs from gradmatrix.manual only in windows with tied maxima, a kink (all to the last maximum instead "
         "of the first); random cases have distinct values, and the tie cases report a convention difference, which "
         "passes by default and fails with strict_kinks"),
     # --- batchnorm, layernorm ----------------------------------------------------------
@@ -248,7 +248,7 @@ def test_catch_rate():
     for n, e in CORPUS.items()])
 def test_mutant_outcome_with_default_settings(name):
     expect = CORPUS[name]
-    result = oracles.check(str(MUTANTS / name), ops=[op_of(name)])
+    result = gradmatrix.check(str(MUTANTS / name), ops=[op_of(name)])
     stem = name.removesuffix(".py")
     mine = candidate_records(result, stem)
     assert mine
@@ -268,11 +268,11 @@ def test_mutant_outcome_with_default_settings(name):
 
 def test_kink_convention_mutant_is_caught_with_strict_kinks():
     name = "relu_mask_ge_zero.py"
-    default = oracles.check(str(MUTANTS / name), ops=["relu"])
+    default = gradmatrix.check(str(MUTANTS / name), ops=["relu"])
     conventions = [r for r in candidate_records(default, "relu_mask_ge_zero") if r["verdict"] == "convention"]
     assert default.status == 0 and conventions and all(r["case_kind"] == "kink" for r in conventions)
     assert {r["conventions"]["relu_mask_ge_zero"] for r in conventions} == {1.0}  # seed 002's derivative at 0
-    strict = oracles.check(str(MUTANTS / name), ops=["relu"], strict_kinks=True)
+    strict = gradmatrix.check(str(MUTANTS / name), ops=["relu"], strict_kinks=True)
     failing = [r for r in strict.failures if "relu_mask_ge_zero" in r["pair"]]
     assert strict.status == 1 and failing and all(r["case_kind"] == "kink" for r in failing)
 
@@ -294,11 +294,11 @@ def test_lse_on_raw_scores_is_caught_by_a_near_tie():
 ])
 def test_tie_convention_mutants_are_caught_with_strict_kinks(name, op, share):
     stem = name.removesuffix(".py")
-    default = oracles.check(str(MUTANTS / name), ops=[op])
+    default = gradmatrix.check(str(MUTANTS / name), ops=[op])
     conventions = [r for r in candidate_records(default, stem) if r["verdict"] == "convention"]
     assert default.status == 0 and conventions and all(r["case_kind"] == "kink" for r in conventions)
     assert {r["conventions"][stem] for r in conventions} == {share}
-    strict = oracles.check(str(MUTANTS / name), ops=[op], strict_kinks=True)
+    strict = gradmatrix.check(str(MUTANTS / name), ops=[op], strict_kinks=True)
     failing = [r for r in strict.failures if stem in r["pair"]]
     assert strict.status == 1 and failing and all(r["case_kind"] == "kink" for r in failing)
 
@@ -306,7 +306,7 @@ def test_tie_convention_mutants_are_caught_with_strict_kinks(name, op, share):
 @pytest.fixture(scope="module")
 def manual_result():
     # every op with mutants in the corpus (each op of the catalog): correct code, same settings
-    return oracles.check(manual, ops=list(PREFIXES.values()))
+    return gradmatrix.check(manual, ops=list(PREFIXES.values()))
 
 
 def test_correct_code_is_never_flagged(manual_result):
@@ -320,7 +320,7 @@ def test_correct_code_is_never_flagged(manual_result):
 
 def test_a_mutant_fails_only_its_own_op():
     # relu_mask_from_dout provides all four ops, three of them manual's own
-    per_op = oracles.check(str(MUTANTS / "relu_mask_from_dout.py")).per_op()
+    per_op = gradmatrix.check(str(MUTANTS / "relu_mask_from_dout.py")).per_op()
     assert set(per_op) == {"relu", "affine", "softmax_loss", "two_layer_net"}
     assert per_op["relu"]["verdict"] == "disagree"
     assert all(v["verdict"] == "agree" for op, v in per_op.items() if op != "relu")
@@ -335,7 +335,7 @@ def test_a_mutant_fails_only_its_own_op():
 def test_writing_into_arguments_is_reported_and_corrupts_nothing_else(name, argument, case, manual_result):
     stem = name.removesuffix(".py")
     op = case.op
-    result = oracles.check(str(MUTANTS / name), ops=[op])
+    result = gradmatrix.check(str(MUTANTS / name), ops=[op])
     assert result.status == 2
     written = [r for r in result.failures if r["pair"][0] == stem]
     assert written and all(r["verdict"] == "error" for r in written)

@@ -10,13 +10,13 @@ import jax
 import pytest
 import torch
 
-import manual
-from oracles import devices
-from oracles.candidate import Candidate, load_module
-from oracles.cases import Case
-from oracles.matrix import Comparison, Runner, default_plan
-from reports import document as documents
-from reports import environment, markdown
+from gradmatrix import manual
+from gradmatrix.oracles import devices
+from gradmatrix.oracles.candidate import Candidate, load_module
+from gradmatrix.oracles.cases import Case
+from gradmatrix.runner import Comparison, Runner, default_plan
+from gradmatrix.reports import document as documents
+from gradmatrix.reports import environment, markdown
 
 MUTANTS = Path(__file__).parent / "mutants"
 
@@ -36,7 +36,7 @@ def test_device_resolution():
 
 @pytest.mark.skipif(HAS_CUDA, reason="a CUDA device is present")
 def test_cuda_without_a_gpu_is_a_usage_error_with_the_reason(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "reports.cli", "run", "--ops", "relu", "--seeds", "1", "--device", "cuda",
+    run = subprocess.run([sys.executable, "-m", "gradmatrix", "run", "--ops", "relu", "--seeds", "1", "--device", "cuda",
                           "--progress", "none"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                          stdin=subprocess.DEVNULL)
     assert run.returncode == 2, run.stdout + run.stderr
@@ -114,7 +114,7 @@ def test_gpu_oracles_agree_with_the_cpu_reference_at_highest_precision():
 
 @NO_CUDA
 def test_gpu_large_matrix_runs_and_explains_tf32(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "reports.cli", "run", "--matrix", "large", "--ops", "affine",
+    run = subprocess.run([sys.executable, "-m", "gradmatrix", "run", "--matrix", "large", "--ops", "affine",
                           "--device", "cuda", "--matmul-precision", "high", "--progress", "none"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
     assert run.returncode in (0, 1), run.stdout + run.stderr

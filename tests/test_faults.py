@@ -13,20 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import manual
-from oracles import torch_oracle
-from oracles.candidate import Candidate
-from oracles.matrix import Runner, default_plan
-from reports import document as documents
-from reports import environment, html, markdown
-from reports.writers import safe_path, write_atomic, write_reports
+from gradmatrix import manual
+from gradmatrix.oracles import torch_oracle
+from gradmatrix.oracles.candidate import Candidate
+from gradmatrix.runner import Runner, default_plan
+from gradmatrix.reports import document as documents
+from gradmatrix.reports import environment, html, markdown
+from gradmatrix.reports.writers import safe_path, write_atomic, write_reports
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--ops", "relu", "--seeds", "2", "--oracles", "torch", "numeric", "--progress", "lines"]
 
 
 def gradmatrix(*args, cwd, env=None, **kwargs):
-    return subprocess.run([sys.executable, "-m", "reports.cli", *map(str, args)], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gradmatrix", *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=600, stdin=subprocess.DEVNULL, env=env, **kwargs)
 
 
@@ -75,7 +75,7 @@ def test_an_oracle_raising_mid_run_is_an_error_and_the_rest_continue(monkeypatch
 
 def test_a_candidate_raising_mid_run_cannot_be_checked(tmp_path, read_report):
     flaky = tmp_path / "flaky.py"
-    flaky.write_text("from manual import relu_forward\nfrom manual import relu_backward as _rb\n\n"
+    flaky.write_text("from gradmatrix.manual import relu_forward\nfrom gradmatrix.manual import relu_backward as _rb\n\n"
                      "def relu_backward(dout, cache):\n"
                      "    if dout.shape[0] == 8:\n"
                      "        raise ValueError('my bug')\n"
@@ -91,9 +91,9 @@ def test_a_candidate_raising_mid_run_cannot_be_checked(tmp_path, read_report):
 
 def test_sigint_writes_an_incomplete_report_that_does_not_pass(tmp_path, read_report):
     slow = tmp_path / "slow.py"
-    slow.write_text("import time\nfrom manual import relu_forward\nfrom manual import relu_backward as _rb\n\n"
+    slow.write_text("import time\nfrom gradmatrix.manual import relu_forward\nfrom gradmatrix.manual import relu_backward as _rb\n\n"
                     "def relu_backward(dout, cache):\n    time.sleep(0.05)\n    return _rb(dout, cache)\n")
-    proc = subprocess.Popen([sys.executable, "-m", "reports.cli", "check", str(slow), "--ops", "relu", "--seeds", "5",
+    proc = subprocess.Popen([sys.executable, "-m", "gradmatrix", "check", str(slow), "--ops", "relu", "--seeds", "5",
                              "--oracles", "torch", "numeric", "--progress", "lines"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = ""
@@ -114,7 +114,7 @@ def test_sigint_writes_an_incomplete_report_that_does_not_pass(tmp_path, read_re
 
 def test_a_dead_xdist_worker_leaves_an_incomplete_report(tmp_path, read_report):
     killer = tmp_path / "killer.py"
-    killer.write_text("import os\nfrom manual import relu_forward\nfrom manual import relu_backward as _rb\n\n"
+    killer.write_text("import os\nfrom gradmatrix.manual import relu_forward\nfrom gradmatrix.manual import relu_backward as _rb\n\n"
                       "def relu_backward(dout, cache):\n"
                       "    if dout.shape == (8, 7):\n"
                       "        os._exit(3)  # the worker dies\n"

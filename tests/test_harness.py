@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import manual
-from oracles.candidate import Candidate, load_module
-from oracles.cases import Case, draw_inputs, matrix_cases
-from oracles.implementations import oracle
-from oracles.matrix import Comparison, Runner, default_plan
-from reports.metrics import normwise_rel_error, rel_error, tensor_metrics
+from gradmatrix import manual
+from gradmatrix.oracles.candidate import Candidate, load_module
+from gradmatrix.oracles.cases import Case, draw_inputs, matrix_cases
+from gradmatrix.oracles.implementations import oracle
+from gradmatrix.runner import Comparison, Runner, default_plan
+from gradmatrix.reports.metrics import normwise_rel_error, rel_error, tensor_metrics
 
 MUTANTS = Path(__file__).parent / "mutants"
 
@@ -131,8 +131,8 @@ def test_manual_agrees_on_a_slice_of_the_matrix():
 
 
 def _pytest(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "oracles.pytest_plugin", "--pyargs",
-                           "oracles.matrix_test", "-q", "-p", "no:cacheprovider", *args],
+    return subprocess.run([sys.executable, "-m", "pytest", "--pyargs",
+                           "gradmatrix.matrix_test", "-q", "-p", "no:cacheprovider", *args],
                           cwd=cwd, capture_output=True, text=True, timeout=600)
 
 

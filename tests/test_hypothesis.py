@@ -52,16 +52,16 @@ import pytest
 from hypothesis import HealthCheck, assume, find, given, settings
 from hypothesis import strategies as st
 
-import manual
-from oracles.candidate import Candidate, load_module
-from oracles.cases import Case, CaseInputs
-from oracles.catalog import KINK_MARGIN, away_from_zero, labels, scaled_weights
-from oracles.implementations import oracle
-from oracles.matrix import Comparison, Runner
-from oracles.numeric import evaluate as numeric_gradients
-from reports import document as documents
-from reports import environment
-from reports.markdown import escape, render
+from gradmatrix import manual
+from gradmatrix.oracles.candidate import Candidate, load_module
+from gradmatrix.oracles.cases import Case, CaseInputs
+from gradmatrix.oracles.catalog import KINK_MARGIN, away_from_zero, labels, scaled_weights
+from gradmatrix.oracles.implementations import oracle
+from gradmatrix.runner import Comparison, Runner
+from gradmatrix.oracles.numeric import evaluate as numeric_gradients
+from gradmatrix.reports import document as documents
+from gradmatrix.reports import environment
+from gradmatrix.reports.markdown import escape, render
 
 MUTANTS = Path(__file__).parent / "mutants"
 ORACLES = ("torch", "numeric")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import manual
+from gradmatrix import manual
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

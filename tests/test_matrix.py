@@ -1,3 +1,3 @@
-"""The agreement matrix (see ``oracles.matrix_test``); options: ``pytest --help`` under "gradmatrix"."""
+"""The agreement matrix (see ``gradmatrix.matrix_test``); options: ``pytest --help`` under "gradmatrix"."""
 
-from oracles.matrix_test import test_agreement  # noqa: F401  (collected here as a test)
+from gradmatrix.matrix_test import test_agreement  # noqa: F401  (collected here as a test)

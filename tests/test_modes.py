@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import manual
-from oracles import jax_oracle, modes, numeric, torch_oracle
-from oracles.candidate import Candidate, load_module
-from oracles.cases import Case, CaseInputs, draw_inputs, matrix_cases
-from oracles.matrix import Comparison, Runner, default_plan
-from oracles.result import Result
-from reports.compare import compare
+from gradmatrix import manual
+from gradmatrix.oracles import jax_oracle, modes, numeric, torch_oracle
+from gradmatrix.oracles.candidate import Candidate, load_module
+from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs, matrix_cases
+from gradmatrix.runner import Comparison, Runner, default_plan
+from gradmatrix.oracles.result import Result
+from gradmatrix.reports.compare import compare
 
 MUTANTS = Path(__file__).parent / "mutants"
 
@@ -166,8 +166,8 @@ def test_a_wrong_hvp_is_caught_against_the_differences():
 
 
 def test_pytest_modes_option_and_schema(tmp_path, read_report):
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "oracles.pytest_plugin", "--pyargs",
-                          "oracles.matrix_test", "-q", "-p", "no:cacheprovider", "--gm-ops", "softmax_loss",
+    run = subprocess.run([sys.executable, "-m", "pytest", "--pyargs",
+                          "gradmatrix.matrix_test", "-q", "-p", "no:cacheprovider", "--gm-ops", "softmax_loss",
                           "--gm-modes", "jvp,hvp", "--gm-dtypes", "float64", "--gm-oracles", "torch,numeric"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -178,6 +178,6 @@ def test_pytest_modes_option_and_schema(tmp_path, read_report):
     assert {g["pair"] for g in doc["groups"]} == {"manual~torch.jvp", "torch.jvp~numeric", "torch.hvp~manual.fd"}
     md = (tmp_path / "gradmatrix-report" / "agreement.md").read_text()
     assert "torch.hvp\\~manual.fd" in md
-    bad = subprocess.run([sys.executable, "-m", "reports.cli", "run", "--modes", "sideways"], cwd=tmp_path,
+    bad = subprocess.run([sys.executable, "-m", "gradmatrix", "run", "--modes", "sideways"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "unknown mode" in bad.stderr

@@ -1,6 +1,6 @@
 """add gate splitting the upstream gradient between its inputs (dx = dy = dout / 2) instead of distributing it whole to each."""
 
-from manual import add_forward  # noqa: F401
+from gradmatrix.manual import add_forward  # noqa: F401
 
 
 def add_backward(dout, cache):

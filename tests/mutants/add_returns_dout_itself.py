@@ -1,6 +1,6 @@
 """add gate returning the upstream gradient object itself for both inputs (dx is dy is dout), aliased instead of copied."""
 
-from manual import add_forward  # noqa: F401
+from gradmatrix.manual import add_forward  # noqa: F401
 
 
 def add_backward(dout, cache):

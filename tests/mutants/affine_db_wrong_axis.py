@@ -1,6 +1,6 @@
 """db summed over the wrong axis (over the columns, one value per sample)."""
 
-from manual import affine_forward  # noqa: F401
+from gradmatrix.manual import affine_forward  # noqa: F401
 
 
 def affine_backward(dout, cache):

@@ -1,6 +1,6 @@
 """dx returned in the flattened (N, D) shape instead of x's shape (N, d_1, ..., d_k)."""
 
-from manual import (  # noqa: F401  (the rest of the candidate is correct)
+from gradmatrix.manual import (  # noqa: F401  (the rest of the candidate is correct)
     affine_forward, relu_backward, relu_forward, softmax_loss, two_layer_net_loss,
 )
 

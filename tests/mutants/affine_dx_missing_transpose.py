@@ -1,6 +1,6 @@
 """dx = dout @ w instead of dout @ w.T: wrong values for square weights, a shape error otherwise."""
 
-from manual import (  # noqa: F401  (the rest of the candidate is correct)
+from gradmatrix.manual import (  # noqa: F401  (the rest of the candidate is correct)
     affine_forward, relu_backward, relu_forward, softmax_loss, two_layer_net_loss,
 )
 

@@ -1,7 +1,7 @@
 """dw = dout.T @ x, transposed: (M, D) where (D, M) is due; same shape only when D = M."""
 
-from manual import relu_backward, relu_forward, softmax_loss  # noqa: F401  (correct ops, checked too)
-from manual import affine_forward  # noqa: F401
+from gradmatrix.manual import relu_backward, relu_forward, softmax_loss  # noqa: F401  (correct ops, checked too)
+from gradmatrix.manual import affine_forward  # noqa: F401
 
 
 def affine_backward(dout, cache):

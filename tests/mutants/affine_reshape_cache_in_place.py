@@ -1,6 +1,6 @@
 """affine backward flattens the cached x in place (x.shape = (N, D)), changing the caller's array."""
 
-from manual import (  # noqa: F401  (the rest of the candidate is correct)
+from gradmatrix.manual import (  # noqa: F401  (the rest of the candidate is correct)
     affine_forward, relu_backward, relu_forward, softmax_loss, two_layer_net_loss,
 )
 

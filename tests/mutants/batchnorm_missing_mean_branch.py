@@ -1,6 +1,6 @@
 """batchnorm backward without the branch through the mean: dx keeps the direct and variance terms but drops -mean_N(dxhat) / std."""
 
-from manual import batchnorm_forward  # noqa: F401
+from gradmatrix.manual import batchnorm_forward  # noqa: F401
 
 
 def batchnorm_backward(dout, cache):

@@ -1,6 +1,6 @@
 """batchnorm backward treating the batch mean and variance as constants: dx = dout * gamma / std, the branches through mu and var (which depend on every x) dropped."""
 
-from manual import batchnorm_forward  # noqa: F401
+from gradmatrix.manual import batchnorm_forward  # noqa: F401
 
 
 def batchnorm_backward(dout, cache):

@@ -1,7 +1,7 @@
 """conv db from a loop over samples that assigns instead of accumulating (db = dout[n].sum(axis=(1, 2))): only the last sample's bias gradient survives."""
 
-import manual
-from manual import conv_forward  # noqa: F401
+from gradmatrix import manual
+from gradmatrix.manual import conv_forward  # noqa: F401
 
 
 def conv_backward(dout, cache):

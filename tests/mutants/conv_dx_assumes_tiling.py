@@ -3,8 +3,8 @@
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-import manual
-from manual import conv_forward  # noqa: F401
+from gradmatrix import manual
+from gradmatrix.manual import conv_forward  # noqa: F401
 
 
 def conv_backward(dout, cache):

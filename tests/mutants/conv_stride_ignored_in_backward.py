@@ -2,8 +2,8 @@
 
 import numpy as np
 
-import manual
-from manual import conv_forward  # noqa: F401
+from gradmatrix import manual
+from gradmatrix.manual import conv_forward  # noqa: F401
 
 
 def conv_backward(dout, cache):

@@ -1,6 +1,6 @@
 """inverted dropout backward that forgets the 1 / (1 - p) scale: dx = dout * mask, though the forward pass scaled the kept units."""
 
-from manual import dropout_forward  # noqa: F401
+from gradmatrix.manual import dropout_forward  # noqa: F401
 
 
 def dropout_backward(dout, cache):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from manual import dropout_forward as _dropout_forward
+from gradmatrix.manual import dropout_forward as _dropout_forward
 
 
 def dropout_forward(x, mask, p):

@@ -1,7 +1,7 @@
 """layernorm dgamma and dbeta summed over the feature axis (axis 1, the axis of the statistics) instead of over the batch: (N,) where (D,) is due."""
 
-import manual
-from manual import layernorm_forward  # noqa: F401
+from gradmatrix import manual
+from gradmatrix.manual import layernorm_forward  # noqa: F401
 
 
 def layernorm_backward(dout, cache):

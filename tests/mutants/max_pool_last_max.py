@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from manual import max_pool_forward  # noqa: F401
+from gradmatrix.manual import max_pool_forward  # noqa: F401
 
 
 def max_pool_backward(dout, cache):

@@ -1,6 +1,6 @@
 """max gate routing the upstream gradient to both inputs (dx = dy = dout), as if it distributed like the add gate."""
 
-from manual import max_forward  # noqa: F401
+from gradmatrix.manual import max_forward  # noqa: F401
 
 
 def max_backward(dout, cache):

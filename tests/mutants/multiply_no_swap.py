@@ -1,6 +1,6 @@
 """multiply gate not switching: dx = dout * x and dy = dout * y, each input times itself instead of the other input."""
 
-from manual import multiply_forward  # noqa: F401
+from gradmatrix.manual import multiply_forward  # noqa: F401
 
 
 def multiply_backward(dout, cache):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-import manual
+from gradmatrix import manual
 
 
 def two_layer_net_loss(params, X, y=None, reg=0.0):

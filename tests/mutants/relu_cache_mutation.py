@@ -1,6 +1,6 @@
 """ReLU backward builds its mask in the cached x (the caller's input array), overwriting it with 0s and 1s."""
 
-from manual import (  # noqa: F401  (the rest of the candidate is correct)
+from gradmatrix.manual import (  # noqa: F401  (the rest of the candidate is correct)
     affine_backward, affine_forward, relu_forward, softmax_loss, two_layer_net_loss,
 )
 

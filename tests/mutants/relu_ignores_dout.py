@@ -1,6 +1,6 @@
 """ReLU backward returns the local Jacobian's diagonal 1(x > 0) and ignores the upstream gradient dout."""
 
-from manual import (  # noqa: F401  (the rest of the candidate is correct)
+from gradmatrix.manual import (  # noqa: F401  (the rest of the candidate is correct)
     affine_backward, affine_forward, relu_forward, softmax_loss, two_layer_net_loss,
 )
 

@@ -1,6 +1,6 @@
 """ReLU mask taken from the upstream gradient instead of the input: dout * (dout > 0)."""
 
-from manual import (  # noqa: F401  (the rest of the candidate is correct)
+from gradmatrix.manual import (  # noqa: F401  (the rest of the candidate is correct)
     affine_backward, affine_forward, relu_forward, softmax_loss, two_layer_net_loss,
 )
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from manual import score_net_forward  # noqa: F401
+from gradmatrix.manual import score_net_forward  # noqa: F401
 
 
 def score_net_backward(ds, cache):

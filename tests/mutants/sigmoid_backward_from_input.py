@@ -1,6 +1,6 @@
 """sigmoid backward from the input: dout * x (1 - x) with x cached, the formula s (1 - s) applied to x instead of to s = sigmoid(x)."""
 
-from manual import sigmoid_forward as _sigmoid_forward
+from gradmatrix.manual import sigmoid_forward as _sigmoid_forward
 
 
 def sigmoid_forward(x):

@@ -1,6 +1,6 @@
 """sigmoid backward as dout * s: the local gradient sigma(x) taken for sigma(x) (1 - sigma(x)), the factor (1 - s) forgotten."""
 
-from manual import sigmoid_forward  # noqa: F401
+from gradmatrix.manual import sigmoid_forward  # noqa: F401
 
 
 def sigmoid_backward(dout, cache):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from manual import tanh_forward  # noqa: F401
+from gradmatrix.manual import tanh_forward  # noqa: F401
 
 
 def tanh_backward(dout, cache):

@@ -3,10 +3,10 @@
 A candidate is any module providing some of ``manual``'s functions with the same names and
 signatures; it goes through exactly the path ``manual`` does.  Inside your own test suite::
 
-    import oracles
+    import gradmatrix
 
     def test_my_layers():
-        oracles.check("my_layers.py", ops=["affine"]).raise_for_failures()
+        gradmatrix.check("my_layers.py", ops=["affine"]).raise_for_failures()
 
 ``raise_for_failures`` raises an ``AssertionError`` that lists each failing comparison
 with its worst element and the command that reproduces it.
@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass
 from types import ModuleType
 
-from oracles import devices
-from oracles.candidate import Candidate, load_module
-from oracles.implementations import ORACLES
-from oracles.matrix import Runner, default_plan
-from reports import document as documents
-from reports import environment
-from reports.compare import DISAGREE, ERROR
+from gradmatrix.oracles import devices
+from gradmatrix.oracles.candidate import Candidate, load_module
+from gradmatrix.oracles.implementations import ORACLES
+from gradmatrix.runner import Runner, default_plan
+from gradmatrix.reports import document as documents
+from gradmatrix.reports import environment
+from gradmatrix.reports.compare import DISAGREE, ERROR
 
 
 @dataclass

@@ -1,10 +1,18 @@
 """The pytest side of the matrix: options, parametrization, record collection, reports.
 
-Loaded by ``tests/conftest.py`` and by the ``gradmatrix`` command (``-p oracles.pytest_plugin``).
-Each matrix test (``oracles.matrix_test.test_agreement``) attaches its comparison record
-to its report as a user property; the controlling process (the only one, or pytest-xdist's
-controller) collects them from the reports, so no result is lost across workers, and
-writes the agreement reports when the session ends, interrupted or not.
+Installed as a ``pytest11`` entry point, so every pytest session in an environment with
+gradmatrix has the ``--gm-*`` options (``pytest --help``, section "gradmatrix") and the
+fixtures ``gm_comparison``, ``gm_runner`` and ``gm_reproduce``.  Loading it is cheap: it
+imports neither torch nor JAX, and it plans nothing.  A session pays for the matrix only
+when it collects a matrix test (one that takes ``gm_comparison``, such as
+``gradmatrix.matrix_test.test_agreement``, which a suite can import to collect it): only
+then is the candidate imported, the matrix planned and, when the session has run some of
+it, the agreement report written.  ``--collect-only`` writes no report.
+
+Each matrix test attaches its comparison record to its report as a user property; the
+controlling process (the only one, or pytest-xdist's controller) collects them from the
+reports, so no result is lost across workers, and writes the agreement reports when the
+session ends, interrupted or not.
 """
 
 from __future__ import annotations
@@ -19,13 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from oracles import devices
-from oracles.candidate import Candidate, load_module
-from oracles.cases import MODES
-from oracles.catalog import DTYPES, MATRICES
-from oracles.devices import DEVICES, PRECISIONS
-from oracles.implementations import ORACLES
-from oracles.matrix import Runner, default_plan
+from gradmatrix.oracles.cases import MODES
+from gradmatrix.oracles.catalog import DTYPES, MATRICES
+from gradmatrix.oracles.devices import DEVICES, PRECISIONS
+from gradmatrix.oracles.implementations import ORACLES
 
 PROPERTY = "gradmatrix"
 LAST_DOCUMENT: dict | None = None  # the document of the last session in this process (for the CLI)
@@ -46,7 +51,7 @@ def pytest_addoption(parser):
     group.addoption("--gm-modes", default=",".join(MODES),
                     help=f"comma-separated checks: reverse (gradients), jvp (forward mode), hvp (Hessian-vector "
                          f"products of the losses) (default: {','.join(MODES)})")
-    group.addoption("--gm-candidate", default="manual", help="module to check: dotted name or .py path")
+    group.addoption("--gm-candidate", default="gradmatrix.manual", help="module to check: dotted name or .py path")
     group.addoption("--gm-only", default=None, help="run only the comparison with this id")
     group.addoption("--gm-out", default="gradmatrix-report", help="report directory (default: ./gradmatrix-report)")
     group.addoption("--gm-formats", default="json,md", help="report formats (json,md,html)")
@@ -66,6 +71,9 @@ class MatrixSession:
     """Per-process state: the run's options, its candidate, and the collected records."""
 
     def __init__(self, config):
+        from gradmatrix.oracles import devices
+        from gradmatrix.oracles.candidate import Candidate, load_module
+
         self.config = config
         opt = config.option
         self.oracles = _csv(opt.gm_oracles) or []
@@ -92,6 +100,8 @@ class MatrixSession:
         self.framework_import: threading.Thread | None = None
 
     def _plan(self):
+        from gradmatrix.runner import default_plan
+
         opt = self.config.option
         try:
             comparisons = default_plan(opt.gm_matrix, _csv(opt.gm_ops), _csv(opt.gm_dtypes), opt.gm_seeds,
@@ -102,7 +112,7 @@ class MatrixSession:
 
     def reproduce(self, comparison) -> str:
         opt = self.config.option
-        verb = "run" if opt.gm_candidate == "manual" else f"check {shlex.quote(opt.gm_candidate)}"
+        verb = "run" if opt.gm_candidate == "gradmatrix.manual" else f"check {shlex.quote(opt.gm_candidate)}"
         modes = "" if comparison.case.kind in ("random", "kink") else f" --modes {comparison.case.kind}"
         return f"gradmatrix {verb} --matrix {opt.gm_matrix}{modes} --only {shlex.quote(comparison.id)}"
 
@@ -195,32 +205,36 @@ class Progress:
 
 
 def _state(config) -> MatrixSession:
-    return config.stash[_KEY]
+    """The session's matrix state, made the first time something needs it (a matrix test
+    collected here, or on a pytest-xdist worker)."""
+    state = config.stash.get(_KEY, None)
+    if state is None:
+        state = MatrixSession(config)
+        config.stash[_KEY] = state
+        if config.option.gm_progress != "none" and not hasattr(config, "workerinput"):
+            state.progress = Progress(config, config.option.gm_progress)
+            _PROGRESS[:] = [state.progress]
+        if not hasattr(config, "workerinput"):
+            # the report records each framework's device and precision settings, read from
+            # the frameworks themselves; under pytest-xdist only the workers import them, so
+            # the controller does too, in the background while the workers run
+            state.framework_import = threading.Thread(target=_import_frameworks, args=(state.oracles,), daemon=True)
+            state.framework_import.start()
+    return state
 
 
-_KEY = pytest.StashKey[MatrixSession]()
+_KEY = pytest.StashKey["MatrixSession"]()
 
 
 def pytest_configure(config):
-    state = MatrixSession(config)
-    config.stash[_KEY] = state
-    if config.option.gm_progress != "none" and not hasattr(config, "workerinput"):
-        state.progress = Progress(config, config.option.gm_progress)
-        _PROGRESS[:] = [state.progress]
     config.addinivalue_line("markers", "xdist_group(name): keep a shape's comparisons on one pytest-xdist worker")
-    if not hasattr(config, "workerinput"):
-        # the report records each framework's device and precision settings, read from the
-        # frameworks themselves; under pytest-xdist only the workers import them, so the
-        # controller does too, in the background while the workers run
-        state.framework_import = threading.Thread(target=_import_frameworks, args=(state.oracles,), daemon=True)
-        state.framework_import.start()
 
 
 def _import_frameworks(oracles) -> None:
     for name in ("torch", "jax"):
         if name in oracles:
             try:
-                importlib.import_module(f"oracles.{name}_oracle")
+                importlib.import_module(f"gradmatrix.oracles.{name}_oracle")
             except Exception:  # an oracle that cannot load is reported by its own cases
                 pass
 
@@ -243,8 +257,10 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture(scope="session")
-def gm_runner(request) -> Runner:
-    """The session's runner: the candidate and the chosen oracles."""
+def gm_runner(request):
+    """The session's runner (``gradmatrix.runner.Runner``): the candidate and the chosen oracles."""
+    from gradmatrix.runner import Runner
+
     state = _state(request.config)
     opt = request.config.option
     return Runner(state.candidate, state.oracles, device=state.device, strict_kinks=opt.gm_strict_kinks,
@@ -258,14 +274,16 @@ def gm_reproduce(request):
 
 
 def pytest_collection_finish(session):
-    if not hasattr(session.config, "workerinput"):
-        _set_expected(session.config, sum(TEST_NAME in item.nodeid for item in session.items))
+    count = sum(TEST_NAME in item.nodeid for item in session.items)
+    if count and not hasattr(session.config, "workerinput"):
+        _set_expected(session.config, count)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node, ids):
-    if _state(node.config).expected is None:
-        _set_expected(node.config, sum(TEST_NAME in i for i in ids))
+    count = sum(TEST_NAME in i for i in ids)
+    if count and _state(node.config).expected is None:
+        _set_expected(node.config, count)
 
 
 def _set_expected(config, count: int) -> None:
@@ -296,10 +314,10 @@ _CONFIG_RECORDS: dict = {}  # records seen by this process's reports (hooks get 
 _PROGRESS: list = []  # the controller's Progress, if any
 
 
-@pytest.hookimpl(tryfirst=True)
 def _environment(device: str, precision: str) -> dict:
     """The environment, with the frameworks' settings as the oracles had them in force."""
-    from reports import environment
+    from gradmatrix.oracles import devices
+    from gradmatrix.reports import environment
 
     with devices.matmul_precision(precision):
         return environment.collect(device, precision)
@@ -309,16 +327,18 @@ def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput"):
         return
+    if config.stash.get(_KEY, None) is None and not _CONFIG_RECORDS:
+        return  # no matrix test in this session: nothing planned, nothing to report
     state = _state(config)
     state.records = dict(_CONFIG_RECORDS)
     _CONFIG_RECORDS.clear()
     if state.progress:
         state.progress.close()
         _PROGRESS.clear()
-    if not state.expected and not state.records:
-        return  # no matrix in this session
-    from reports import document, environment
-    from reports.writers import write_reports
+    if config.option.collectonly or (not state.expected and not state.records):
+        return  # only collected, or no matrix in this session: a report would claim a run
+    from gradmatrix.reports import document, environment
+    from gradmatrix.reports.writers import write_reports
 
     if state.framework_import is not None:
         state.framework_import.join()
@@ -344,7 +364,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = config.stash.get(_KEY, None)
     if state is None or state.document is None:
         return
-    from reports.markdown import verdict_line
+    from gradmatrix.reports.markdown import verdict_line
 
     s = state.document["summary"]
     terminalreporter.section("gradmatrix")

@@ -46,7 +46,7 @@ def _load(path: str) -> dict:
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {path} as an agreement report: {exc}") from None
     try:
-        from reports.schema import validate
+        from gradmatrix.reports.schema import validate
 
         validate(document)
     except Exception as exc:  # jsonschema.ValidationError, with a long message: keep its first line
@@ -55,8 +55,8 @@ def _load(path: str) -> dict:
 
 
 def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--op")) -> None:
-    from oracles.catalog import CATALOG, DTYPES, MATRICES
-    from oracles.implementations import ORACLES
+    from gradmatrix.oracles.catalog import CATALOG, DTYPES, MATRICES
+    from gradmatrix.oracles.implementations import ORACLES
 
     parser.add_argument(*ops_flags, dest="ops", nargs="+", metavar="OP", help=f"ops (default: all): {', '.join(CATALOG)}")
     parser.add_argument("--dtypes", nargs="+", metavar="DTYPE", help=f"dtypes (default: {' '.join(DTYPES)})")
@@ -94,7 +94,7 @@ def _pytest_args(args, candidate: str, extra: list) -> list:
     # no:logging: the matrix logs nothing, and capturing logs around each of its thousands of
     # tiny tests took a fifth of a run; --assert=plain: the matrix test asserts nothing, and
     # rewriting the modules it imports took a second
-    argv = ["-p", "oracles.pytest_plugin", "--pyargs", "oracles.matrix_test", "-q", "-p", "no:cacheprovider",
+    argv = ["--pyargs", "gradmatrix.matrix_test", "-q", "-p", "no:cacheprovider",
             "-p", "no:logging", "--assert=plain",
             "--gm-matrix", args.matrix, "--gm-out", args.out, "--gm-candidate", candidate,
             "--gm-formats", ",".join(args.format), "--gm-progress", _progress_mode(args.progress)]
@@ -118,11 +118,35 @@ def _pytest_args(args, candidate: str, extra: list) -> list:
     return argv + extra
 
 
+def _plan_or_usage_error(args, candidate: str) -> None:
+    """Plan the run before pytest starts, so that a bad option or candidate is a one-line
+    usage error (exit 2) instead of a collection error inside pytest."""
+    from gradmatrix.oracles.candidate import Candidate, load_module
+    from gradmatrix.runner import default_plan
+
+    try:
+        module = load_module(candidate)
+    except ImportError as exc:
+        raise UsageError(f"cannot import {candidate}: {exc}") from None
+    try:
+        default_plan(args.matrix, _list(args.ops), _list(args.dtypes), args.seeds,
+                     _list(args.oracles) or _default_oracles(), Candidate(module), args.only, _list(args.modes))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _default_oracles() -> tuple:
+    from gradmatrix.oracles.implementations import ORACLES
+
+    return ORACLES
+
+
 def _run_matrix(args, candidate: str, extra: list) -> dict:
     import pytest
 
+    _plan_or_usage_error(args, candidate)
     code = pytest.main(_pytest_args(args, candidate, extra))
-    plugin = sys.modules.get("oracles.pytest_plugin")  # imported by pytest itself, for assertion rewriting
+    plugin = sys.modules.get("gradmatrix.pytest_plugin")  # imported by pytest itself, for assertion rewriting
     document = getattr(plugin, "LAST_DOCUMENT", None)
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR) or document is None:
         raise UsageError(f"the matrix did not run (pytest exit status {int(code)}); see the messages above")
@@ -130,20 +154,20 @@ def _run_matrix(args, candidate: str, extra: list) -> dict:
 
 
 def cmd_run(args, extra) -> int:
-    document = _run_matrix(args, "manual", extra)
+    document = _run_matrix(args, "gradmatrix.manual", extra)
     return 0 if document["summary"]["passed"] else 1
 
 
 def cmd_check(args, extra) -> int:
-    from oracles.candidate import Candidate, load_module
-    from oracles.checker import CheckResult
+    from gradmatrix.oracles.candidate import Candidate, load_module
+    from gradmatrix.checker import CheckResult
 
     try:
         candidate = Candidate(load_module(args.module))
     except ImportError as exc:
         raise UsageError(f"cannot import {args.module}: {exc}") from None
     if not candidate.ops:
-        from oracles.catalog import CATALOG
+        from gradmatrix.oracles.catalog import CATALOG
 
         wanted = "; ".join(" + ".join(spec.contract) for spec in CATALOG.values())
         raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted})")
@@ -168,7 +192,7 @@ def cmd_check(args, extra) -> int:
 
 
 def cmd_report(args, extra) -> int:
-    from reports.writers import write_reports
+    from gradmatrix.reports.writers import write_reports
 
     document = _load(args.results)
     for path in write_reports(document, args.out, tuple(args.format)):
@@ -177,7 +201,7 @@ def cmd_report(args, extra) -> int:
 
 
 def cmd_diff(args, extra) -> int:
-    from reports import diff
+    from gradmatrix.reports import diff
 
     result = diff.diff(_load(args.old), _load(args.new), factor=args.factor)
     print(json.dumps(result, indent=1) if args.json else diff.render(result), end="" if not args.json else "\n")
@@ -185,9 +209,9 @@ def cmd_diff(args, extra) -> int:
 
 
 def cmd_merge(args, extra) -> int:
-    from reports.markdown import verdict_line
-    from reports.merge import merge
-    from reports.writers import write_reports
+    from gradmatrix.reports.markdown import verdict_line
+    from gradmatrix.reports.merge import merge
+    from gradmatrix.reports.writers import write_reports
 
     documents = [_load(p) for p in args.shards]
     try:

@@ -16,14 +16,14 @@ import traceback
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from oracles.candidate import Candidate
-from oracles.catalog import CATALOG, SKIPS_ORACLES
-from oracles.cases import Case, draw_inputs, matrix_cases
-from oracles.implementations import ORACLES, oracle, unavailable_reason
-from oracles import modes
-from oracles.result import CandidateFault
-from oracles.devices import PRECISIONS, matmul_precision
-from reports.compare import DISAGREE, ERROR, SKIPPED, base_record, compare
+from gradmatrix.oracles.candidate import Candidate
+from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES
+from gradmatrix.oracles.cases import Case, draw_inputs, matrix_cases
+from gradmatrix.oracles.implementations import ORACLES, oracle, unavailable_reason
+from gradmatrix.oracles import modes
+from gradmatrix.oracles.result import CandidateFault
+from gradmatrix.oracles.devices import PRECISIONS, matmul_precision
+from gradmatrix.reports.compare import DISAGREE, ERROR, SKIPPED, base_record, compare
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,9 @@ def default_plan(matrix="default", ops=None, dtypes=None, seeds=None, oracles=OR
         ValueError: an unknown op, dtype, mode or matrix, an op the candidate does not
             provide, or an ``only`` id that is not in the matrix.
     """
+    unknown = [o for o in oracles if o not in ORACLES]
+    if unknown:
+        raise ValueError(f"unknown oracle(s) {unknown}; choose from {list(ORACLES)}")
     if candidate is not None:
         unknown = [o for o in ops or () if o not in CATALOG]
         if unknown:

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from reports.compare import PASSING, SKIPPED
+from gradmatrix.reports.compare import PASSING, SKIPPED
 
 
 def test_agreement(gm_comparison, gm_runner, gm_reproduce, record_property):
