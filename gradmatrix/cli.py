@@ -169,7 +169,7 @@ def cmd_check(args, extra) -> int:
     if not candidate.ops:
         from gradmatrix.oracles.catalog import CATALOG
 
-        wanted = "; ".join(" + ".join(spec.contract) for spec in CATALOG.values())
+        wanted = "; ".join(" + ".join(spec.functions) for spec in CATALOG.values())
         raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted})")
     print(f"gradmatrix check: {candidate.name} provides {', '.join(candidate.ops)}")
     result = CheckResult(_run_matrix(args, args.module, extra))

@@ -93,7 +93,7 @@ def default_plan(matrix="default", ops=None, dtypes=None, seeds=None, oracles=OR
 
 
 def _contracts() -> str:
-    return ", ".join("/".join(spec.contract) for spec in CATALOG.values())
+    return ", ".join("/".join(spec.functions) for spec in CATALOG.values())
 
 
 ON_DEVICE = ("torch", "jax")  # the oracles --device moves; manual and numeric stay on the CPU

@@ -1,7 +1,7 @@
 """Candidates: any module that provides some of ``manual``'s functions, ``manual`` first.
 
 A candidate is checked exactly as ``manual`` is: for each op in the catalog whose contract
-functions the module defines, the op's ``call_candidate`` runs it on fresh copies of the
+functions the module defines (``oracles.contract``), the op's contract runs it on fresh copies of the
 case's inputs.  A candidate that writes into its inputs or the upstream gradient is caught
 here (the copies are compared with the originals afterwards), and it cannot corrupt what
 other implementations see.
@@ -19,6 +19,7 @@ import numpy as np
 
 from gradmatrix.oracles.cases import CaseInputs
 from gradmatrix.oracles.catalog import CATALOG
+from gradmatrix.oracles.contract import ContractError, signature_score
 from gradmatrix.oracles.result import CandidateFault, Result
 
 
@@ -61,9 +62,22 @@ def display_name(module: ModuleType) -> str:
     return module.__name__.removeprefix(_FILE_PREFIX)
 
 
+def contracts_of(module: ModuleType) -> dict:
+    """op -> the contract ``module`` follows for it, for the catalog ops whose functions it
+    defines with a fitting signature (the best-fitting contract where an op has several),
+    in catalog order."""
+    found = {}
+    for name, spec in CATALOG.items():
+        scored = [(score, i, c) for i, c in enumerate(spec.contracts)
+                  if (score := signature_score(c, lambda fn: getattr(module, fn))) is not None]
+        if scored:
+            found[name] = max(scored, key=lambda t: (t[0], -t[1]))[2]
+    return found
+
+
 def provided_ops(module: ModuleType) -> list[str]:
-    """The catalog ops whose contract functions ``module`` defines, in catalog order."""
-    return [name for name, spec in CATALOG.items() if all(callable(getattr(module, fn, None)) for fn in spec.contract)]
+    """The catalog ops ``module`` provides, in catalog order."""
+    return list(contracts_of(module))
 
 
 class Candidate:
@@ -72,7 +86,8 @@ class Candidate:
     def __init__(self, module: ModuleType, name: str | None = None):
         self.module = module
         self.name = name or display_name(module)
-        self.ops = provided_ops(module)
+        self.contracts = contracts_of(module)
+        self.ops = list(self.contracts)
 
     def available(self) -> None:
         """A loaded module is always available; ops it lacks are filtered by ``ops``."""
@@ -87,18 +102,19 @@ class Candidate:
         case = inputs.case
         spec = case.spec
         mine = inputs.copy()
+        contract = self.contracts[spec.name]
         try:
-            forward, grads = spec.call_candidate(self.module, mine.arrays, mine.dout, case.dim_map)
+            forward, grads = contract.call(lambda fn: getattr(self.module, fn), mine.arrays, mine.dout, case.dim_map)
+        except ContractError as exc:
+            raise CandidateFault(str(exc)) from exc
         except Exception as exc:
-            raise CandidateFault(f"{' / '.join(spec.contract)} raised {type(exc).__name__}: {exc}") from exc
+            raise CandidateFault(f"{' / '.join(contract.functions)} raised {type(exc).__name__}: {exc}") from exc
         written = [k for k, v in inputs.arrays.items() if not np.array_equal(v, mine.arrays[k])]
         if inputs.dout is not None and not np.array_equal(inputs.dout, mine.dout):
             written.append("dout")
         if written:
-            raise CandidateFault(f"{' / '.join(spec.contract)} wrote into its argument(s) {', '.join(written)}")
-        if not isinstance(grads, dict):
-            raise CandidateFault(f"{spec.contract[-1]} returned {type(grads).__name__}, expected gradients")
+            raise CandidateFault(f"{' / '.join(contract.functions)} wrote into its argument(s) {', '.join(written)}")
         try:
             return Result(self.name, np.asarray(forward), {k: np.asarray(v) for k, v in grads.items()})
         except Exception as exc:
-            raise CandidateFault(f"{spec.contract[-1]} returned values that are not arrays: {exc}") from exc
+            raise CandidateFault(f"{contract.functions[-1]} returned values that are not arrays: {exc}") from exc

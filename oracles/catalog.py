@@ -9,9 +9,13 @@ How to add an op:
   1. Write ``foo_forward``/``foo_backward`` in ``manual`` (docstring with shapes and the
      derivation).
   2. Add an ``OpSpec`` to ``CATALOG`` below: its inputs, output, shapes for the default and
-     full matrices, and ``call_candidate`` (how a module with the manual contract is run).
-  3. Add one forward function per oracle, keyed by the op's name: ``oracles.torch_oracle``,
-     ``oracles.jax_oracle`` and ``oracles.numeric`` (a batched float64 NumPy forward).
+     full matrices, and its ``contracts`` (``oracles.contract``: the functions a candidate
+     provides, their arguments and the order of the gradients they return).
+  3. Give the oracles a forward: ``reference``, one function written against the Python
+     array API that torch, JAX and the numeric oracle all run; or one forward per oracle,
+     keyed by the op's name, in ``oracles.torch_oracle``, ``oracles.jax_oracle`` and
+     ``oracles.numeric`` (a batched float64 NumPy forward), where a framework's own
+     primitive (``F.cross_entropy``, ``lax.conv_general_dilated``) is the better oracle.
   The matrix, the comparison and the reports pick the op up from here.
 """
 
@@ -21,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
+
+from gradmatrix.oracles.contract import Keyword, Layer, Loss, Packed
 
 # A draw function gets the case's generator, the concrete shape and the case's dims and
 # returns float64 values (labels: int64); the case casts floats to its dtype afterwards.
@@ -73,8 +79,7 @@ class OpSpec:
     inputs: tuple[InputSpec, ...]
     output: str  # name of the forward output ("out", "loss")
     output_shape: tuple | None  # dims of the output (() for a 0-d one); None for a loss (no upstream gradient)
-    contract: tuple[str, ...]  # functions a candidate module must provide for this op
-    call_candidate: Callable  # (module, inputs: dict, dout, dims) -> (forward value, {input name: grad})
+    contracts: tuple  # how a candidate is called (oracles.contract): alternatives, the best-fitting one is used
     shapes: Mapping[str, tuple[dict, ...]]  # matrix name -> dims without N (N comes from the batch sizes)
     doc: str = ""  # one line for reports
     derived: Mapping[str, Callable[[Mapping], object]] = field(default_factory=dict)  # dims computed from others
@@ -89,6 +94,15 @@ class OpSpec:
     tolerance_overrides: Mapping[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
     # (dtype, kind) -> (rtol, why), merged with the table in reports.tolerances by taking the max
     second_order: bool = False  # a scalar loss whose Hessian-vector products get "hvp" cases
+    reference: Callable | None = None
+    # (xp, inputs: dict, dims) -> output, written once against the Python array API: the
+    # forward of every oracle (torch, JAX, float64 NumPy for the numeric one) that has no
+    # forward of its own for the op
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        """The function names of the op's first contract (ours), for messages."""
+        return self.contracts[0].functions
 
     @property
     def differentiable(self) -> tuple[str, ...]:
@@ -110,37 +124,14 @@ class OpSpec:
         return tuple(int(v) for v in out)
 
 
-# --- how a module following the manual contract is called, per op -------------------------
 
 
-def _call_relu(module, inputs, dout, dims):
-    out, cache = module.relu_forward(inputs["x"])
-    dx = module.relu_backward(dout, cache)
-    return out, {"x": dx}
 
 
-def _call_affine(module, inputs, dout, dims):
-    out, cache = module.affine_forward(inputs["x"], inputs["w"], inputs["b"])
-    grads = module.affine_backward(dout, cache)
-    if not isinstance(grads, tuple) or len(grads) != 3:
-        raise TypeError(f"affine_backward must return the tuple (dx, dw, db), got {type(grads).__name__}")
-    return out, dict(zip(("x", "w", "b"), grads))
 
 
-def _call_softmax_loss(module, inputs, dout, dims):
-    loss, dscores = module.softmax_loss(inputs["scores"], inputs["y"])
-    return loss, {"scores": dscores}
 
 
-NET_PARAMS = ("W1", "b1", "W2", "b2")
-
-
-def _call_two_layer_net(module, inputs, dout, dims):
-    params = {k: inputs[k] for k in NET_PARAMS}
-    loss, grads = module.two_layer_net_loss(params, inputs["X"], inputs["y"], reg=dims["reg"])
-    if not isinstance(grads, dict):
-        raise TypeError(f"two_layer_net_loss must return (loss, grads) with grads a dict, got {type(grads).__name__}")
-    return loss, grads
 
 
 def _net_off_kinks(inputs: dict, dims: Mapping, rng: np.random.Generator) -> dict:
@@ -221,8 +212,7 @@ _register(OpSpec(
     inputs=(InputSpec("x", ("N", "D"), draw=away_from_zero),),
     output="out",
     output_shape=("N", "D"),
-    contract=("relu_forward", "relu_backward"),
-    call_candidate=_call_relu,
+    contracts=(Layer("relu_forward", "relu_backward", ("x",), ("x",)),),
     shapes={
         "default": ({"N": 1, "D": 1}, {"N": 8, "D": 7}, {"N": 4, "D": (3, 4)}),
         "full": ({"D": 1}, {"D": 7}, {"D": 64}, {"D": (3, 4)}, {"D": (2, 3, 5)}, {"D": 512}),
@@ -244,8 +234,7 @@ _register(OpSpec(
     ),
     output="out",
     output_shape=("N", "M"),
-    contract=("affine_forward", "affine_backward"),
-    call_candidate=_call_affine,
+    contracts=(Layer("affine_forward", "affine_backward", ("x", "w", "b"), ("x", "w", "b")),),
     derived={"D": lambda d: _prod(d["Dx"])},
     shapes={
         # D = M gives square weights (a missing transpose still has the right shape there)
@@ -265,8 +254,7 @@ _register(OpSpec(
     ),
     output="loss",
     output_shape=None,
-    contract=("softmax_loss",),
-    call_candidate=_call_softmax_loss,
+    contracts=(Loss("softmax_loss", ("scores", "y"), ("scores",)),),
     shapes={
         # scale 1e4: exp overflows without the max shift; shift 1e4: large logits within a
         # few units of each other, where float32 keeps only ~1e-3 of log-sum-exp(scores)
@@ -294,8 +282,8 @@ _register(OpSpec(
     ),
     output="loss",
     output_shape=None,
-    contract=("two_layer_net_loss",),
-    call_candidate=_call_two_layer_net,
+    contracts=(Loss("two_layer_net_loss", (Packed("params", W1="W1", b1="b1", W2="W2", b2="b2"), "X", "y", Keyword("reg")),
+                    ("W1", "b1", "W2", "b2")),),
     finalize=_net_off_kinks,
     shapes={
         "default": ({"N": 1, "D": 3, "H": 4, "C": 2, "reg": 0.0}, {"N": 8, "D": 6, "H": 6, "C": 3, "reg": 0.1},
@@ -333,28 +321,10 @@ def distinct(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarra
     return ((rng.permutation(n) - (n - 1) / 2) * spacing).reshape(shape)
 
 
-def _grads(grads, names: tuple[str, ...], fn: str) -> dict:
-    """Name the tuple a backward returned, or raise a TypeError saying what was due."""
-    if not isinstance(grads, tuple) or len(grads) != len(names):
-        due = ", ".join(f"d{n}" for n in names)
-        raise TypeError(f"{fn} must return the tuple ({due}), got {type(grads).__name__}")
-    return dict(zip(names, grads))
 
 
-def _call_elementwise(op: str):
-    """Adapter of a one-input op with the contract ``op_forward(x)``, ``op_backward(dout, cache) -> dx``."""
-    def call(module, inputs, dout, dims):
-        out, cache = getattr(module, f"{op}_forward")(inputs["x"])
-        return out, {"x": getattr(module, f"{op}_backward")(dout, cache)}
-    return call
 
 
-def _call_gate(op: str):
-    """Adapter of a gate: ``op_forward(x, y)``, ``op_backward(dout, cache) -> (dx, dy)``."""
-    def call(module, inputs, dout, dims):
-        out, cache = getattr(module, f"{op}_forward")(inputs["x"], inputs["y"])
-        return out, _grads(getattr(module, f"{op}_backward")(dout, cache), ("x", "y"), f"{op}_backward")
-    return call
 
 
 def _gates_off_ties(inputs: dict, dims: Mapping, rng: np.random.Generator) -> dict:
@@ -386,35 +356,14 @@ def _max_convention(grads: dict, inputs: dict, dout) -> float | None:
     return float(np.round(np.median(ratios), 6))
 
 
-def _call_score_net(module, inputs, dout, dims):
-    s, cache = module.score_net_forward(inputs["x"], inputs["W"], inputs["b"], inputs["u"])
-    # s is a score inside a larger graph, not a loss: its upstream gradient ds is drawn
-    # like any other (0-d), so a backward that ignores ds (right only at ds = 1) shows
-    grads = module.score_net_backward(dout, cache)
-    return s, _grads(grads, ("x", "W", "b", "u"), "score_net_backward")
 
 
-def _call_dropout(module, inputs, dout, dims):
-    out, cache = module.dropout_forward(inputs["x"], inputs["mask"], dims["p"])
-    return out, {"x": module.dropout_backward(dout, cache)}
 
 
-def _call_norm(op: str):
-    """Adapter of layernorm/batchnorm: ``op_forward(x, gamma, beta, eps)`` -> (dx, dgamma, dbeta)."""
-    def call(module, inputs, dout, dims):
-        out, cache = getattr(module, f"{op}_forward")(inputs["x"], inputs["gamma"], inputs["beta"], dims["eps"])
-        return out, _grads(getattr(module, f"{op}_backward")(dout, cache), ("x", "gamma", "beta"), f"{op}_backward")
-    return call
 
 
-def _call_conv(module, inputs, dout, dims):
-    out, cache = module.conv_forward(inputs["x"], inputs["w"], inputs["b"], dims["stride"], dims["pad"])
-    return out, _grads(module.conv_backward(dout, cache), ("x", "w", "b"), "conv_backward")
 
 
-def _call_max_pool(module, inputs, dout, dims):
-    out, cache = module.max_pool_forward(inputs["x"], dims["pool"], dims["stride"])
-    return out, {"x": module.max_pool_backward(dout, cache)}
 
 
 def _windows_out(window: str, pad: str | None = None) -> Callable[[Mapping], tuple]:
@@ -479,8 +428,7 @@ _register(OpSpec(
     inputs=(InputSpec("x", ("N", "D")),),
     output="out",
     output_shape=("N", "D"),
-    contract=("sigmoid_forward", "sigmoid_backward"),
-    call_candidate=_call_elementwise("sigmoid"),
+    contracts=(Layer("sigmoid_forward", "sigmoid_backward", ("x",), ("x",)),),
     shapes={
         # scale 10: saturated units, where s (1 - s) is tiny and float32 loses 1 - s
         "default": ({"N": 8, "D": 7}, {"N": 4, "D": 7, "scale": 10.0}),
@@ -494,8 +442,7 @@ _register(OpSpec(
     inputs=(InputSpec("x", ("N", "D")),),
     output="out",
     output_shape=("N", "D"),
-    contract=("tanh_forward", "tanh_backward"),
-    call_candidate=_call_elementwise("tanh"),
+    contracts=(Layer("tanh_forward", "tanh_backward", ("x",), ("x",)),),
     shapes={
         "default": ({"N": 8, "D": 7}, {"N": 4, "D": 7, "scale": 10.0}),
         "full": ({"D": 1}, {"D": 7}, {"D": (3, 4)}, {"D": 64, "scale": 10.0}, {"D": 512}),
@@ -514,8 +461,8 @@ _register(OpSpec(
     inputs=(InputSpec("x", ("N", "D")), InputSpec("y", ("N", "D"))),
     output="out",
     output_shape=("N", "D"),
-    contract=("add_forward", "add_backward"),
-    call_candidate=_call_gate("add"),
+    contracts=(Layer("add_forward", "add_backward", ("x", "y"), ("x", "y")),),
+    reference=lambda xp, a, dims: xp.add(a["x"], a["y"]),
     shapes=_GATE_SHAPES,
 ))
 
@@ -525,8 +472,8 @@ _register(OpSpec(
     inputs=(InputSpec("x", ("N", "D")), InputSpec("y", ("N", "D"))),
     output="out",
     output_shape=("N", "D"),
-    contract=("multiply_forward", "multiply_backward"),
-    call_candidate=_call_gate("multiply"),
+    contracts=(Layer("multiply_forward", "multiply_backward", ("x", "y"), ("x", "y")),),
+    reference=lambda xp, a, dims: xp.multiply(a["x"], a["y"]),
     shapes=_GATE_SHAPES,
 ))
 
@@ -536,8 +483,7 @@ _register(OpSpec(
     inputs=(InputSpec("x", ("N", "D")), InputSpec("y", ("N", "D"))),
     output="out",
     output_shape=("N", "D"),
-    contract=("max_forward", "max_backward"),
-    call_candidate=_call_gate("max"),
+    contracts=(Layer("max_forward", "max_backward", ("x", "y"), ("x", "y")),),
     shapes=_GATE_SHAPES,
     finalize=_gates_off_ties,
     kinks="ties x == y: manual routes all to x (1(x >= y), y gets 1(y > x)); torch.maximum, "
@@ -558,8 +504,7 @@ _register(OpSpec(
     ),
     output="s",
     output_shape=(),  # a 0-d score with an upstream gradient ds, not a loss
-    contract=("score_net_forward", "score_net_backward"),
-    call_candidate=_call_score_net,
+    contracts=(Layer("score_net_forward", "score_net_backward", ("x", "W", "b", "u"), ("x", "W", "b", "u")),),
     # one sample: no input uses N, so the batch sizes only give more draws of the same shapes
     shapes={
         # H = D: square W, where dW transposed (outer(x, delta)) still has the right shape
@@ -577,8 +522,7 @@ _register(OpSpec(
     ),
     output="out",
     output_shape=("N", "D"),
-    contract=("dropout_forward", "dropout_backward"),
-    call_candidate=_call_dropout,
+    contracts=(Layer("dropout_forward", "dropout_backward", ("x", "mask", "p"), ("x",)),),
     shapes={
         "default": ({"N": 8, "D": 6, "p": 0.5}, {"N": 1, "D": 10, "p": 0.2}),
         "full": ({"D": 1, "p": 0.5}, {"D": 6, "p": 0.5}, {"D": 10, "p": 0.2}, {"D": 7, "p": 0.0},
@@ -592,8 +536,7 @@ _register(OpSpec(
     inputs=(InputSpec("x", ("N", "D")), InputSpec("gamma", ("D",)), InputSpec("beta", ("D",))),
     output="out",
     output_shape=("N", "D"),
-    contract=("layernorm_forward", "layernorm_backward"),
-    call_candidate=_call_norm("layernorm"),
+    contracts=(Layer("layernorm_forward", "layernorm_backward", ("x", "gamma", "beta", "eps"), ("x", "gamma", "beta")),),
     shapes={
         "default": ({"N": 8, "D": 4, "eps": 1e-5}, {"N": 1, "D": 10, "eps": 1e-5}),
         # D = 1: xhat = 0, out = beta and dx = 0
@@ -608,8 +551,7 @@ _register(OpSpec(
     inputs=(InputSpec("x", ("N", "D")), InputSpec("gamma", ("D",)), InputSpec("beta", ("D",))),
     output="out",
     output_shape=("N", "D"),
-    contract=("batchnorm_forward", "batchnorm_backward"),
-    call_candidate=_call_norm("batchnorm"),
+    contracts=(Layer("batchnorm_forward", "batchnorm_backward", ("x", "gamma", "beta", "eps"), ("x", "gamma", "beta")),),
     shapes={
         # N = 1 (from the batch sizes): var = 0, out = beta and dx = 0
         # not N = 2: there x_hat = +-1 whatever x, dx is a cancellation about 1e-3 of its
@@ -630,8 +572,7 @@ _register(OpSpec(
     ),
     output="out",
     output_shape=("N", "F", "HWo"),
-    contract=("conv_forward", "conv_backward"),
-    call_candidate=_call_conv,
+    contracts=(Layer("conv_forward", "conv_backward", ("x", "w", "b", "stride", "pad"), ("x", "w", "b")),),
     derived={"HWo": _windows_out("K", pad="pad")},
     shapes={
         # HW: (H, W) of x; K: (HH, WW) of the filters.  The second is non-square, strided and
@@ -653,8 +594,7 @@ _register(OpSpec(
     inputs=(InputSpec("x", ("N", "C", "HW"), draw=distinct),),
     output="out",
     output_shape=("N", "C", "HWo"),
-    contract=("max_pool_forward", "max_pool_backward"),
-    call_candidate=_call_max_pool,
+    contracts=(Layer("max_pool_forward", "max_pool_backward", ("x", "pool", "stride"), ("x",)),),
     derived={"HWo": _windows_out("pool")},
     shapes={
         # pool 3, stride 2: overlapping windows, where a pixel can be the maximum of two

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from gradmatrix.oracles.cases import CaseInputs
+from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.result import Result, Unavailable
 
 try:
@@ -98,14 +99,6 @@ def _tanh(a, dims):
     return jnp.tanh(a["x"])
 
 
-def _add(a, dims):
-    return jnp.add(a["x"], a["y"])
-
-
-def _multiply(a, dims):
-    return jnp.multiply(a["x"], a["y"])
-
-
 def _max(a, dims):
     return jnp.maximum(a["x"], a["y"])
 
@@ -150,8 +143,6 @@ FORWARDS = {
     "two_layer_net": _two_layer_net,
     "sigmoid": _sigmoid,
     "tanh": _tanh,
-    "add": _add,
-    "multiply": _multiply,
     "max": _max,
     "score_net": _score_net,
     "dropout": _dropout,
@@ -160,6 +151,16 @@ FORWARDS = {
     "conv": _conv,
     "max_pool": _max_pool,
 }
+
+
+def forward_of(spec):
+    """The op's forward ``(arrays, dims) -> out``: JAX's own idiom where FORWARDS has one,
+    else the catalog's array-API ``reference`` run with ``jax.numpy``."""
+    if spec.name in FORWARDS:
+        return FORWARDS[spec.name]
+    if spec.reference is None:
+        raise NotImplementedError(f"op {spec.name!r} has neither a JAX forward nor a reference forward")
+    return lambda arrays, dims: spec.reference(jnp, arrays, dims)
 
 
 def available(device: str = "cpu") -> None:
@@ -183,7 +184,7 @@ def _place(arrays: dict, device: str) -> dict:
 @functools.lru_cache(maxsize=None)
 def _compiled_vjp(op: str, dims: tuple):
     """The jitted (forward, vjp) of one op at fixed dims (constants to the forward: reg, stride, ...)."""
-    forward = FORWARDS[op]
+    forward = forward_of(CATALOG[op])
     dim_map = dict(dims)
 
     def run(diff_inputs, const_inputs, dout):
@@ -241,7 +242,7 @@ def _executable(kind: str, op: str, dims: tuple, dtype: str, device: str, *args)
 @functools.lru_cache(maxsize=None)
 def _compiled_jvp(op: str, dims: tuple):
     """The jitted (forward, J v) of one op at fixed dims, by ``jax.jvp``."""
-    forward = FORWARDS[op]
+    forward = forward_of(CATALOG[op])
     dim_map = dict(dims)
 
     def run(diff_inputs, const_inputs, tangents):
@@ -253,7 +254,7 @@ def _compiled_jvp(op: str, dims: tuple):
 @functools.lru_cache(maxsize=None)
 def _compiled_hvp(op: str, dims: tuple):
     """The jitted (loss, H v) of a scalar loss at fixed dims: ``jax.jvp`` of ``jax.grad``."""
-    forward = FORWARDS[op]
+    forward = forward_of(CATALOG[op])
     dim_map = dict(dims)
 
     def run(diff_inputs, const_inputs, tangents):

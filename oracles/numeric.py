@@ -91,14 +91,6 @@ def _tanh(a, dims):
     return np.tanh(a["x"])
 
 
-def _add(a, dims):
-    return a["x"] + a["y"]
-
-
-def _multiply(a, dims):
-    return a["x"] * a["y"]
-
-
 def _max(a, dims):
     return np.maximum(a["x"], a["y"])
 
@@ -169,8 +161,6 @@ FORWARDS = {
     "two_layer_net": _two_layer_net,
     "sigmoid": _sigmoid,
     "tanh": _tanh,
-    "add": _add,
-    "multiply": _multiply,
     "max": _max,
     "score_net": _score_net,
     "dropout": _dropout,
@@ -179,6 +169,25 @@ FORWARDS = {
     "conv": _conv,
     "max_pool": _max_pool,
 }
+
+
+def forward_of(spec):
+    """The op's batched float64 forward: its own where FORWARDS has one, else the catalog's
+    array-API ``reference`` run with NumPy on each perturbed copy in turn (one call per row
+    of the leading axis; a scalar output becomes one term per row)."""
+    if spec.name in FORWARDS:
+        return FORWARDS[spec.name]
+    if spec.reference is None:
+        raise NotImplementedError(f"op {spec.name!r} has neither a numeric forward nor a reference forward")
+
+    def forward(batched: dict, dims) -> np.ndarray:
+        rows = max(v.shape[0] for v in batched.values())
+        values = [np.asarray(spec.reference(np, {k: v[i if v.shape[0] > 1 else 0] for k, v in batched.items()}, dims),
+                             dtype=np.float64) for i in range(rows)]
+        stacked = np.stack(values)
+        return stacked if stacked.ndim > 1 else stacked[:, None]
+
+    return forward
 
 
 def available() -> None:
@@ -197,7 +206,7 @@ def evaluate(inputs: CaseInputs, step: float = RELATIVE_STEP) -> Result:
     """
     spec = inputs.case.spec
     dims = inputs.case.dim_map
-    forward_fn = FORWARDS[spec.name]
+    forward_fn = forward_of(spec)
     base = {k: (v if v.dtype.kind in "iu" else v.astype(np.float64))[None] for k, v in inputs.arrays.items()}
     dout = None if inputs.dout is None else inputs.dout.astype(np.float64)
 
@@ -292,7 +301,7 @@ def directional_derivative(inputs: CaseInputs, step: float = RELATIVE_STEP) -> d
     """
     spec = inputs.case.spec
     dims = inputs.case.dim_map
-    forward_fn = FORWARDS[spec.name]
+    forward_fn = forward_of(spec)
     base = {k: (v if v.dtype.kind in "iu" else v.astype(np.float64))[None] for k, v in inputs.arrays.items()}
     v = {k: d.astype(np.float64) for k, d in inputs.directions.items()}
     u = None if inputs.dout is None else inputs.dout.astype(np.float64)

@@ -1,0 +1,58 @@
+"""Meta-tests of the catalog and the declared contracts: every op can be run by every
+oracle, and a candidate's return structure is read (or refused) as its contract says."""
+
+import numpy as np
+import pytest
+
+from gradmatrix.oracles import jax_oracle, numeric, torch_oracle
+from gradmatrix.oracles.catalog import CATALOG
+from gradmatrix.oracles.contract import ContractError, Layer, Loss, Packed, name_gradients, signature_score
+
+
+@pytest.mark.parametrize("op", list(CATALOG))
+@pytest.mark.parametrize("oracle", [torch_oracle, jax_oracle, numeric], ids=["torch", "jax", "numeric"])
+def test_every_op_has_a_forward_in_every_oracle(op, oracle):
+    assert callable(oracle.forward_of(CATALOG[op]))
+
+
+@pytest.mark.parametrize("op", list(CATALOG))
+def test_every_contract_names_the_ops_inputs(op):
+    spec = CATALOG[op]
+    names = {s.name for s in spec.inputs}
+    for contract in spec.contracts:
+        assert set(contract.grads) == set(spec.differentiable), contract
+        assert set(contract.grads) <= names
+
+
+def test_gradients_come_as_one_array_any_sequence_or_a_mapping():
+    dx, dw = np.ones(2), np.zeros(3)
+    assert name_gradients(dx, ("x",), "f")["x"] is dx
+    assert name_gradients([dx, dw], ("x", "w"), "f")["w"] is dw
+    assert name_gradients((dx, dw), ("x", "w"), "f")["x"] is dx
+    assert name_gradients({"w": dw, "x": dx}, ("x", "w"), "f") == {"x": dx, "w": dw}
+    with pytest.raises(ContractError, match=r"affine_backward must return \(dx, dw, db\), got a sequence of 2"):
+        name_gradients((dx, dw), ("x", "w", "b"), "affine_backward")
+    with pytest.raises(ContractError, match=r"missing \['b'\]"):
+        name_gradients({"x": dx, "w": dw}, ("x", "w", "b"), "f")
+
+
+def test_a_forward_without_its_cache_is_named():
+    layer = Layer("relu_forward", "relu_backward", ("x",), ("x",))
+    functions = {"relu_forward": lambda x: np.maximum(x, 0), "relu_backward": lambda dout, cache: dout}
+    with pytest.raises(ContractError, match=r"relu_forward must return \(out, cache\), got ndarray"):
+        layer.call(functions.__getitem__, {"x": np.ones(3)}, np.ones(3), {})
+
+
+def test_the_best_fitting_signature_chooses_the_contract():
+    ours = Layer("batchnorm_forward", "batchnorm_backward", ("x", "gamma", "beta", "eps"), ("x", "gamma", "beta"))
+    course = Layer("batchnorm_forward", "batchnorm_backward",
+                   ("x", "gamma", "beta", Packed("bn_param", eps="eps")), ("x", "gamma", "beta"))
+
+    def batchnorm_forward(x, gamma, beta, bn_param):
+        raise AssertionError("not called")
+
+    functions = {"batchnorm_forward": batchnorm_forward, "batchnorm_backward": lambda dout, cache: None}
+    assert signature_score(course, functions.__getitem__) > signature_score(ours, functions.__getitem__)
+    assert signature_score(Loss("softmax_loss", ("scores", "y"), ("scores",)), functions.__getitem__) is None
+    two_args = Layer("batchnorm_forward", "batchnorm_backward", ("x", "gamma"), ("x",))
+    assert signature_score(two_args, functions.__getitem__) is None  # forward needs 4 arguments
