@@ -35,7 +35,7 @@ import gradmatrix
 from gradmatrix.oracles.candidate import Candidate, load_module
 from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs
-from gradmatrix.runner import Comparison, Runner, default_plan
+from gradmatrix.runner import Comparison, Runner
 
 MUTANTS = Path(__file__).parent / "mutants"
 PREFIXES = {"relu_": "relu", "affine_": "affine", "softmax_": "softmax_loss", "net_": "two_layer_net",
@@ -305,17 +305,9 @@ def test_tie_convention_mutants_are_caught_with_strict_kinks(name, op, share):
 
 @pytest.fixture(scope="module")
 def manual_result():
-    # every op with mutants in the corpus (each op of the catalog): correct code, same settings
-    return gradmatrix.check(manual, ops=list(PREFIXES.values()))
-
-
-def test_correct_code_is_never_flagged(manual_result):
-    assert manual_result.status == 0 and manual_result.passed
-    summary = manual_result.document["summary"]
-    # the default matrix of the corpus's ops, kinks too: every comparison ran
-    assert summary["comparisons"] == summary["expected"] == len(default_plan("default", list(PREFIXES.values())))
-    per_op = manual_result.per_op()
-    assert all(per_op[op]["comparisons"] and per_op[op]["verdict"] == "agree" for op in PREFIXES.values())
+    # correct code on the ops whose mutants write into their arguments; that correct code
+    # agrees on the whole default matrix is tests/test_matrix.py's to show, run once
+    return gradmatrix.check(manual, ops=["relu", "affine"])
 
 
 def test_a_mutant_fails_only_its_own_op():
