@@ -23,9 +23,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 # Two shapes per op, N = 8 (a batch, so a missing or doubled 1/N would show): the
 # multi-dimensional affine input and the 1e4-magnitude softmax scores are the delicate ones.

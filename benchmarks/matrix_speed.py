@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(matrix: str, workers: str, cache: Path, out: Path, ops=None) -> tuple[float, dict]:
     """One ``gradmatrix run``; returns (wall seconds, the report's summary)."""
-    env = dict(os.environ, GRADMATRIX_JAX_CACHE=str(cache), PYTHONPATH=str(ROOT))
+    env = dict(os.environ, GRADMATRIX_JAX_CACHE=str(cache))
     cmd = [sys.executable, "-m", "gradmatrix", "run", "--matrix", matrix, "-n", workers,
            "--progress", "none", "--out", str(out)] + (["--ops", *ops] if ops else [])
     start = time.perf_counter()

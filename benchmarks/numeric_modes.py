@@ -23,7 +23,6 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 PREFIXES = {"relu_": "relu", "affine_": "affine", "softmax_": "softmax_loss", "net_": "two_layer_net",
             "sigmoid_": "sigmoid", "tanh_": "tanh", "add_": "add", "multiply_": "multiply", "max_pool_": "max_pool",
