@@ -118,6 +118,10 @@ class Runner:
         """
         if matmul_precision not in PRECISIONS:
             raise ValueError(f"unknown matmul precision {matmul_precision!r}; choose from {', '.join(PRECISIONS)}")
+        if candidate.name in ORACLES or candidate.name.endswith(modes.SUFFIXES):
+            # names key the implementations of a run: a candidate must never replace an oracle
+            raise ValueError(f"candidate name {candidate.name!r} is an oracle's; candidates go by "
+                             f"oracles.candidate.candidate_name")
         self.candidate = candidate
         self.strict_kinks = strict_kinks
         self.device = device
