@@ -90,6 +90,7 @@ class MatrixSession:
             self.device = devices.resolve(opt.gm_device)
         except devices.DeviceUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
+        self.matrix_ids: list = []
         self.comparisons = self._plan()
         self.records: dict = {}
         self.expected: int | None = None
@@ -104,11 +105,20 @@ class MatrixSession:
 
         opt = self.config.option
         try:
+            matrix = default_plan(opt.gm_matrix, _csv(opt.gm_ops), _csv(opt.gm_dtypes), opt.gm_seeds,
+                                  self.oracles, self.candidate, None, self.modes)
             comparisons = default_plan(opt.gm_matrix, _csv(opt.gm_ops), _csv(opt.gm_dtypes), opt.gm_seeds,
-                                       self.oracles, self.candidate, opt.gm_only, self.modes)
+                                       self.oracles, self.candidate, opt.gm_only, self.modes) if opt.gm_only else matrix
+            self.matrix_ids = [c.id for c in matrix]  # the whole matrix, which a shard or --only is cut from
             return shard(comparisons, opt.gm_shard) if opt.gm_shard else comparisons
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
+
+    def plan(self) -> dict:
+        """The plan the report records: this run's comparison ids, its shard, its matrix."""
+        from gradmatrix.reports.document import make_plan
+
+        return make_plan([c.id for c in self.comparisons], self.matrix_ids, self.config.option.gm_shard)
 
     def reproduce(self, comparison) -> str:
         opt = self.config.option
@@ -344,13 +354,17 @@ def pytest_sessionfinish(session, exitstatus):
         state.framework_import.join()
 
     interrupted = "interrupted (KeyboardInterrupt)" if exitstatus == pytest.ExitCode.INTERRUPTED else ""
+    planned = {c.id for c in state.comparisons}
+    selected = state.expected is not None and state.expected < len(planned)
+    if selected and not interrupted:  # pytest's -k, -m or --deselect ran part of the plan: never a pass
+        interrupted = f"pytest selected {state.expected} of the {len(planned)} planned comparisons"
     state.document = document.build(
         list(state.records.values()),
         _environment(state.device, config.option.gm_matmul_precision),
         state.run_info(),
-        expected=state.expected,
         started=state.started,
         interrupted=interrupted,
+        plan=state.plan(),
     )
     global LAST_DOCUMENT
     LAST_DOCUMENT = state.document

@@ -182,11 +182,14 @@ class Runner:
                 return _record(comparison, ERROR, _describe(name, result, reproduce), _short_traceback(result))
             results[name] = result
         inputs = self._inputs(case)
-        conventions = {}
+        conventions, outside = {}, {}
         if case.kind == "kink" and case.spec.kink_convention is not None:
             dout = inputs.dout
             conventions = {n: case.spec.kink_convention(results[n].grads, inputs.arrays, dout) for n in (a, b)}
-        record = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, conventions)
+        if case.kind == "kink":
+            outside = {n: _outside(case, results[n], inputs) for n in (a, b)}
+        record = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, conventions,
+                         outside)
         if record["verdict"] == DISAGREE and self._precision_may_explain(case, (a, b)):
             record["at_highest_precision"] = self._recheck_at_highest(comparison, reproduce)
         return record
@@ -207,8 +210,21 @@ class Runner:
         if failed:
             return {"verdict": ERROR, "message": _describe(failed[0], results[failed[0]], reproduce)}
         inputs = self._inputs(case)
-        again = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks)
+        outside = {n: _outside(case, results[n], inputs) for n in (a, b)} if case.kind == "kink" else {}
+        again = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, None, outside)
         return {"verdict": again["verdict"], "message": again["message"]}
+
+
+def _outside(case: Case, result, inputs) -> dict | None:
+    """How far ``result``'s gradients lie outside the subdifferential at the case's kinks
+    (``OpSpec.kink_subgradient``); None when the op declares none or the gradients cannot
+    be read that way (a wrong shape: the comparison names that problem itself)."""
+    if case.spec.kink_subgradient is None:
+        return None
+    try:
+        return case.spec.kink_subgradient(result.grads, inputs.arrays, inputs.dout)
+    except (KeyError, ValueError, IndexError, TypeError):
+        return None
 
 
 def _describe(name: str, exc: BaseException, reproduce: str) -> str:

@@ -82,3 +82,88 @@ def test_a_candidate_reusing_its_buffers_and_cached_out_passes(tmp_path):
     assert result.passed and result.status == 0, [r["message"] for r in result.failures[:3]]
     kinds = {r["case_kind"] for r in result.document["comparisons"]}
     assert kinds == {"random", "jvp"}
+
+
+# 3. a kink takes a derivative from the subdifferential, or it is a wrong gradient ---------
+
+def test_relu_subgradient_distances_to_the_digit():
+    from gradmatrix.oracles.kinks import relu_subgradient
+
+    x = np.array([0.0, -0.0, 0.0, 0.0, 1.0])
+    dout = np.array([2.0, 2.0, -2.0, 2.0, 1.0])
+    inside = relu_subgradient({"x": np.array([0.0, 2.0, -1.0, 1.0, 5.0])}, {"x": x}, dout)["x"]
+    assert inside.tolist() == [0.0, 0.0, 0.0, 0.0, 0.0]  # away from the kink (x = 1) nothing is judged
+    outside = relu_subgradient({"x": np.array([34.0, -1.0, 1.0, 2.5, 0.0])}, {"x": x}, dout)["x"]
+    assert outside.tolist() == [32.0, 1.0, 1.0, 0.5, 0.0]
+
+
+def test_max_pool_tie_shares_must_add_up_to_the_upstream_gradient():
+    from gradmatrix.oracles.kinks import max_pool_subgradient
+
+    x = np.array([[[[1.0, 3.0], [3.0, 2.0]]]])  # one 2x2 window, maximum 3 tied twice
+    dout = np.array([[[[4.0]]]])
+    for routed, expected in (([[0, 4], [0, 0]], [[0, 0], [0, 0]]),  # all to one maximum
+                             ([[0, 1], [3, 0]], [[0, 0], [0, 0]]),  # split 1/4, 3/4
+                             ([[0, 4], [4, 0]], [[0, 4], [4, 0]]),  # both get all: adds up to 8
+                             ([[0, 5], [-1, 0]], [[0, 1], [1, 0]])):  # a negative share
+        distance = max_pool_subgradient({"x": np.array([[routed]], float)}, {"x": x}, dout)["x"]
+        assert distance[0, 0].tolist() == expected, routed
+
+
+# 5. compared with nothing, or an oracle asked for missing: not a pass --------------------
+
+def _record(cid, pair, verdict, op="relu", ratio=0.5):
+    tensors = [] if verdict in ("skipped", "error") else [
+        {"tensor": "out", "role": "forward", "agree": ratio <= 1, "of_allowed": ratio, "rtol": 1e-5,
+         "metrics": {"normwise_rel_err": ratio * 1e-5}}]
+    return {"id": cid, "case": cid, "op": op, "case_kind": "random", "dims": {}, "seed": 0, "dtype": "float64",
+            "pair": list(pair), "kind": "autodiff", "tensors": tensors, "verdict": verdict, "message": ""}
+
+
+RUN = {"candidate": "mine", "candidate_ops": ["relu"], "matrix": "default", "oracles": ["torch", "numeric"]}
+
+
+def test_skipped_comparisons_are_never_a_pass():
+    from gradmatrix.reports import document
+
+    records = [_record("a", ("mine", "numeric"), "agree"),
+               _record("b", ("mine", "torch"), "skipped") | {"message": "torch unavailable: not importable"}]
+    s = document.build(records, {}, RUN)["summary"]
+    assert not s["passed"] and s["complete"] and s["agree"] == 1 and s["skipped"] == 1
+    assert s["problems"] == ["1 comparison(s) skipped, an implementation asked for is unavailable "
+                             "(torch unavailable: not importable)"]
+
+
+def test_a_candidate_compared_with_nothing_is_not_a_pass():
+    from gradmatrix.reports import document
+
+    only_oracles = [_record("a", ("torch", "numeric"), "agree")]
+    s = document.build(only_oracles, {}, RUN)["summary"]
+    assert not s["passed"] and s["problems"] == ["mine was compared with nothing for relu"]
+    assert document.build([], {}, RUN)["summary"]["problems"][-1] == "no comparison ran"
+    with_candidate = [_record("a", ("torch", "numeric"), "agree"), _record("b", ("mine.fd", "torch"), "agree")]
+    assert document.build(with_candidate, {}, RUN)["summary"]["passed"]
+
+
+def test_diff_calls_losing_a_comparison_to_a_skip_worse():
+    from gradmatrix.reports import diff, document
+
+    old = document.build([_record("a", ("mine", "torch"), "agree")], {}, RUN)
+    new = document.build([_record("a", ("mine", "torch"), "skipped")], {}, RUN)
+    result = diff.diff(old, new)
+    assert result["worse"] and result["lost"] == [{"id": "a", "was": "agree", "now": "skipped", "message": ""}]
+    assert diff.render(result).startswith("gradmatrix diff: WORSE")
+
+
+# 7. an op that never ran says so --------------------------------------------------------
+
+def test_an_op_that_never_ran_is_not_reported_as_agreeing():
+    from gradmatrix.checker import CheckResult
+    from gradmatrix.reports import document
+
+    run = dict(RUN, candidate_ops=["relu", "affine"], ops=["relu", "affine"])
+    records = [_record("a", ("mine", "torch"), "agree"), _record("b", ("mine", "torch"), "skipped", op="affine")]
+    per_op = CheckResult(document.build(records, {}, run)).per_op()
+    assert per_op["relu"]["verdict"] == "incomplete" and per_op["affine"]["verdict"] == "skipped"
+    per_op = CheckResult(document.build(records[:1], {}, run, expected=2)).per_op()
+    assert per_op["affine"] == {"verdict": "not run", "comparisons": 0, "failures": 0, "worst": None}
