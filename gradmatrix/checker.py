@@ -21,6 +21,7 @@ from types import ModuleType
 from gradmatrix.oracles import devices
 from gradmatrix.oracles.candidate import Candidate, load_module
 from gradmatrix.oracles.implementations import ORACLES
+from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
 from gradmatrix.runner import Runner, default_plan
 from gradmatrix.reports import document as documents
 from gradmatrix.reports import environment
@@ -95,7 +96,7 @@ class CheckResult:
 
 def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes=None, seeds=None,
           oracles=ORACLES, strict_kinks: bool = False, progress=None, modes=None, device: str = "cpu",
-          matmul_precision: str = "default") -> CheckResult:
+          matmul_precision: str = "default", case_timeout: float = DEFAULT_CASE_TIMEOUT) -> CheckResult:
     """Check a candidate module against the oracles across the matrix.
 
     Args:
@@ -110,6 +111,8 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
         progress: optional callable ``(done, total, failures)`` called after each comparison.
         device: where the torch and JAX oracles compute: "cpu", "cuda" or "auto".
         matmul_precision: "default", "high" or "highest" for torch and JAX float32 matmuls.
+        case_timeout: seconds one implementation may take on one case before the
+            comparison is an error (0: no limit; enforced in the main thread only).
 
     Returns:
         A CheckResult; its ``document`` is what ``agreement.json`` would hold.
@@ -123,7 +126,8 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
     target = module if isinstance(module, str) else None
     candidate = Candidate(load_module(module) if isinstance(module, str) else module)
     device = devices.resolve(device)
-    runner = Runner(candidate, oracles, device=device, strict_kinks=strict_kinks, matmul_precision=matmul_precision)
+    runner = Runner(candidate, oracles, device=device, strict_kinks=strict_kinks, matmul_precision=matmul_precision,
+                    case_timeout=case_timeout)
     comparisons = default_plan(matrix, ops, dtypes, seeds, oracles, candidate, modes=modes)
     plan = documents.make_plan([c.id for c in comparisons])
     started = time.time()
@@ -139,7 +143,8 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
     run = {"candidate": candidate.name, "candidate_module": target or candidate.name, "candidate_ops": candidate.ops,
            "matrix": matrix, "ops": list(ops) if ops else None, "dtypes": list(dtypes) if dtypes else None,
            "oracles": list(oracles), "seeds": seeds, "modes": list(modes) if modes else None, "only": None,
-           "strict_kinks": strict_kinks, "device": device, "matmul_precision": matmul_precision}
+           "strict_kinks": strict_kinks, "device": device, "matmul_precision": matmul_precision,
+           "case_timeout": case_timeout}
     with devices.matmul_precision(matmul_precision):
         env = environment.collect(device, matmul_precision)
     return CheckResult(documents.build(records, env, run, started=started, plan=plan))

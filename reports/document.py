@@ -96,7 +96,6 @@ def summarize_run(records: list, run: dict, plan: dict, interrupted: str = "", p
     seen = Counter(r["id"] for r in records)
     repeated = sorted(i for i, n in seen.items() if n > 1)
     unplanned = sorted(set(seen) - planned)
-    missing = len(planned - set(seen))
     inconsistent = [r["id"] for r in records if derived_verdict(r, strict) != r["verdict"]]
     counts = {v: 0 for v in VERDICTS}
     for record in records:
@@ -109,7 +108,10 @@ def summarize_run(records: list, run: dict, plan: dict, interrupted: str = "", p
         problems.append(f"{len(inconsistent)} record(s) whose verdict does not match their metrics "
                         f"(first: {inconsistent[0]})")
     covers = plan["matrix"]["digest"] == digest(plan["ids"]) and plan["matrix"]["comparisons"] == len(planned)
-    if not covers and not plan.get("shard") and not run.get("only"):
+    whole = not plan.get("shard") and not run.get("only")  # a run of the whole matrix must cover it
+    expected = max(len(planned), plan["matrix"]["comparisons"]) if whole else len(planned)
+    missing = expected - len(planned & set(seen))
+    if whole and not covers:
         problems.append(f"the plan ({len(planned)} comparisons) does not cover its matrix "
                         f"({plan['matrix']['comparisons']} comparisons)")
     unavailable = sorted({r["message"] for r in records if r["verdict"] == SKIPPED})
@@ -126,10 +128,10 @@ def summarize_run(records: list, run: dict, plan: dict, interrupted: str = "", p
             problems.append(f"{candidate} was compared with nothing for {', '.join(idle)}")
     if not records:
         problems.append("no comparison ran")
-    complete = missing == 0 and not interrupted and not repeated and not unplanned
+    complete = missing == 0 and not interrupted and not repeated and not unplanned and (covers or not whole)
     return {
         "comparisons": len(records),
-        "expected": len(planned),
+        "expected": expected,
         "missing": missing,
         "complete": complete,
         "interrupted": interrupted,

@@ -167,3 +167,108 @@ def test_an_op_that_never_ran_is_not_reported_as_agreeing():
     assert per_op["relu"]["verdict"] == "incomplete" and per_op["affine"]["verdict"] == "skipped"
     per_op = CheckResult(document.build(records[:1], {}, run, expected=2)).per_op()
     assert per_op["affine"] == {"verdict": "not run", "comparisons": 0, "failures": 0, "worst": None}
+
+
+# 4, 9, 10: the command line: processes that end, hang or get stopped; where reports go -----
+
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+RELU = ["--ops", "relu", "--seeds", "1", "--oracles", "numeric", "--modes", "reverse", "--progress", "lines",
+        "--format", "json", "md"]
+GOOD = "from gradmatrix.manual import relu_forward, relu_backward\n"
+
+
+def gradmatrix_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "gradmatrix", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=600, stdin=subprocess.DEVNULL)
+
+
+def _backward(body: str) -> str:
+    return ("import os, sys, time\nfrom gradmatrix.manual import relu_forward\n"
+            "from gradmatrix.manual import relu_backward as _rb\n\n"
+            f"def relu_backward(dout, cache):\n{body}    return _rb(dout, cache)\n")
+
+
+def test_a_candidate_ending_the_process_is_an_error_and_leaves_no_stale_pass(tmp_path):
+    (tmp_path / "good.py").write_text(GOOD)
+    assert gradmatrix_cli("check", "good.py", *RELU, cwd=tmp_path).returncode == 0
+    assert json.loads((tmp_path / "gradmatrix-report" / "agreement.json").read_text())["summary"]["passed"]
+    (tmp_path / "quits.py").write_text(_backward("    if dout.shape[0] == 8:\n        os._exit(0)\n"))
+    run = gradmatrix_cli("check", "quits.py", *RELU, cwd=tmp_path)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "the run ended without a verdict (exit status 0)" in run.stderr
+    out = tmp_path / "gradmatrix-report"
+    assert not (out / "agreement.json").exists()  # the PASS of the run before is no longer the directory's verdict
+    assert (out / "agreement.in-progress").exists() and (out / "previous" / "agreement.json").exists()
+    for name, body in (("exits.py", "import sys\nsys.exit(0)\n"),
+                       ("tests_main.py", "import unittest\nunittest.main()\n")):
+        (tmp_path / name).write_text(GOOD + body)
+        run = gradmatrix_cli("check", name, *RELU, cwd=tmp_path)
+        assert run.returncode == 2 and "raised SystemExit(" in run.stderr, run.stdout + run.stderr
+    (tmp_path / "exits_late.py").write_text(_backward("    sys.exit(0)\n"))
+    run = gradmatrix_cli("check", "exits_late.py", *RELU, cwd=tmp_path)
+    assert run.returncode == 2 and "a candidate must return, not end the process" in run.stdout, run.stdout
+
+
+def test_a_hanging_candidate_becomes_an_error_record(tmp_path):
+    (tmp_path / "hangs.py").write_text(_backward("    while dout.shape[0] == 8:\n        pass\n"))
+    run = gradmatrix_cli("check", "hangs.py", *RELU, "--case-timeout", "2", cwd=tmp_path)
+    assert run.returncode == 2, run.stdout + run.stderr
+    doc = json.loads((tmp_path / "gradmatrix-report" / "agreement.json").read_text())
+    errors = [r for r in doc["comparisons"] if r["verdict"] == "error"]
+    assert errors and all(r["dims"]["N"] == 8 for r in errors)
+    assert all("took longer than the time limit of 2 s" in r["message"] for r in errors)
+    assert doc["summary"]["complete"] and doc["summary"]["agree"] > 0 and not doc["summary"]["passed"]
+
+
+def test_an_unwritable_out_is_refused_before_running(tmp_path):
+    (tmp_path / "taken").write_text("a file where the directory would go\n")
+    run = gradmatrix_cli("run", *RELU, "--out", "taken", cwd=tmp_path)
+    assert run.returncode == 2 and "cannot write reports to taken" in run.stderr
+    assert "comparisons" not in run.stdout  # nothing ran
+
+
+def test_reports_get_ordinary_permissions(tmp_path):
+    from gradmatrix.reports.writers import write_atomic
+
+    for umask, mode in ((0o022, 0o644), (0o027, 0o640)):
+        old = os.umask(umask)
+        try:
+            path = write_atomic(tmp_path / f"r{umask:o}.json", "{}\n")
+        finally:
+            os.umask(old)
+        assert path.stat().st_mode & 0o777 == mode
+
+
+def test_only_and_sigterm_keep_the_complete_report_beside_theirs(tmp_path):
+    (tmp_path / "slow.py").write_text(_backward("    time.sleep(0.3)\n"))
+    full = gradmatrix_cli("check", "slow.py", *RELU, cwd=tmp_path)
+    assert full.returncode == 0, full.stdout + full.stderr
+    out = tmp_path / "gradmatrix-report"
+    complete = json.loads((out / "agreement.json").read_text())
+    one = complete["comparisons"][0]["id"]
+    only = gradmatrix_cli("check", "slow.py", *RELU, "--only", one, cwd=tmp_path)
+    assert only.returncode == 0 and "is kept in" in only.stdout, only.stdout
+    assert [r["id"] for r in json.loads((out / "agreement.json").read_text())["comparisons"]] == [one]
+    assert json.loads((out / "previous" / "agreement.json").read_text())["created"] == complete["created"]
+    # SIGTERM, as from a CI runner cancelling the job: an incomplete report, the complete one still beside it
+    proc = subprocess.Popen([sys.executable, "-m", "gradmatrix", "check", "slow.py", *RELU], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = ""
+    deadline = time.time() + 300
+    while "gradmatrix: 1/" not in seen and time.time() < deadline:
+        seen += proc.stdout.readline()
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1, seen + rest
+    doc = json.loads((out / "agreement.json").read_text())
+    assert not doc["summary"]["complete"] and not doc["summary"]["passed"] and "SIGTERM" in doc["summary"]["interrupted"]
+    assert "PASS:" not in rest and "is kept in" in rest
+    assert json.loads((out / "previous" / "agreement.json").read_text())["created"] == complete["created"]
+    assert not (out / "agreement.in-progress").exists()
