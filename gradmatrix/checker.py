@@ -26,7 +26,7 @@ from gradmatrix.runner import Runner, default_plan
 from gradmatrix.reports import document as documents
 from gradmatrix.reports import environment
 from gradmatrix.oracles import modes as modes_
-from gradmatrix.reports.compare import DISAGREE, ERROR, SKIPPED
+from gradmatrix.reports.compare import DISAGREE, ERROR, PASSING, SKIPPED
 
 
 @dataclass
@@ -49,7 +49,7 @@ class CheckResult:
         return [r for r in self.document["comparisons"] if r["verdict"] in (DISAGREE, ERROR)]
 
     def per_op(self) -> dict:
-        """op -> {"verdict": ..., "comparisons": n, "failures": n, "worst": record or None}.
+        """op -> {"verdict": ..., "comparisons": n, "failures": n, "agreeing": n, "worst": record or None}.
 
         The verdict is "agree", "disagree" or "error" by the op's records; "not run" when
         none of its comparisons ran, "skipped" when the candidate was compared with nothing
@@ -75,7 +75,7 @@ class CheckResult:
                                          or not summary["complete"] or summary["problems"]):
                 verdict = "incomplete"  # what ran agrees, but not all of it ran: never a pass
             ops[op] = {"verdict": verdict, "comparisons": len(records), "failures": len(bad),
-                       "worst": bad[0] if bad else worst}
+                       "agreeing": sum(r["verdict"] in PASSING for r in records), "worst": bad[0] if bad else worst}
         return ops
 
     def raise_for_failures(self, limit: int = 10) -> "CheckResult":

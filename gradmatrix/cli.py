@@ -206,7 +206,9 @@ def cmd_check(args, extra) -> int:
     print()
     for op, verdict in result.per_op().items():
         worst = verdict["worst"]
-        line = f"{op:>16}: {verdict['verdict'].upper():9} {verdict['comparisons'] - verdict['failures']}/{verdict['comparisons']} agree"
+        line = f"{op:>16}: {verdict['verdict'].upper():9} {verdict['agreeing']}/{verdict['comparisons']} agree"
+        if not verdict["comparisons"]:
+            line = f"{op:>16}: NOT RUN   none of its comparisons ran"
         print(line)
         if worst is not None and verdict["failures"]:
             print(f"{'':>18}worst: {worst['message']}")
@@ -224,11 +226,14 @@ def cmd_check(args, extra) -> int:
 def cmd_report(args, extra) -> int:
     from gradmatrix.reports.document import verify
     from gradmatrix.reports.markdown import verdict_line
-    from gradmatrix.reports.writers import write_reports
+    from gradmatrix.reports.writers import publish
 
     document = verify(_load(args.results))  # the summary recomputed from records and plan, never trusted
-    for path in write_reports(document, _writable(args.out), tuple(args.format)):
+    written, kept = publish(document, _writable(args.out), tuple(args.format), "gradmatrix report")
+    for path in written:
         print(f"report: {path}")
+    if kept:
+        print(f"note: {kept}")
     print(verdict_line(document["summary"]).replace("**", ""))
     return 0 if document["summary"]["passed"] else 1
 
@@ -244,7 +249,7 @@ def cmd_diff(args, extra) -> int:
 def cmd_merge(args, extra) -> int:
     from gradmatrix.reports.markdown import verdict_line
     from gradmatrix.reports.merge import merge
-    from gradmatrix.reports.writers import write_reports
+    from gradmatrix.reports.writers import publish
 
     documents = [_load(p) for p in args.shards]
     try:
@@ -254,8 +259,11 @@ def cmd_merge(args, extra) -> int:
     out = Path(args.output)
     if out.name != "agreement.json":
         raise UsageError(f"-o must name a file agreement.json (its directory gets the other formats), got {out}")
-    for path in write_reports(merged, _writable(out.parent), tuple(args.format)):
+    written, kept = publish(merged, _writable(out.parent), tuple(args.format), "gradmatrix merge")
+    for path in written:
         print(f"report: {path}")
+    if kept:
+        print(f"note: {kept}")
     m = merged["merge"]
     print(f"merged {len(documents)} shards: {merged['summary']['comparisons']} comparisons, "
           f"{len(m['overlaps'])} overlapping (identical), {len(m['conflicts'])} conflicting, "

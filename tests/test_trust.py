@@ -166,7 +166,7 @@ def test_an_op_that_never_ran_is_not_reported_as_agreeing():
     per_op = CheckResult(document.build(records, {}, run)).per_op()
     assert per_op["relu"]["verdict"] == "incomplete" and per_op["affine"]["verdict"] == "skipped"
     per_op = CheckResult(document.build(records[:1], {}, run, expected=2)).per_op()
-    assert per_op["affine"] == {"verdict": "not run", "comparisons": 0, "failures": 0, "worst": None}
+    assert per_op["affine"] == {"verdict": "not run", "comparisons": 0, "failures": 0, "agreeing": 0, "worst": None}
 
 
 # 4, 9, 10: the command line: processes that end, hang or get stopped; where reports go -----
