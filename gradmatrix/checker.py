@@ -21,10 +21,12 @@ from types import ModuleType
 from gradmatrix.oracles import devices
 from gradmatrix.oracles.candidate import Candidate, load_module
 from gradmatrix.oracles.implementations import ORACLES
+from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
 from gradmatrix.runner import Runner, default_plan
 from gradmatrix.reports import document as documents
 from gradmatrix.reports import environment
-from gradmatrix.reports.compare import DISAGREE, ERROR
+from gradmatrix.oracles import modes as modes_
+from gradmatrix.reports.compare import DISAGREE, ERROR, PASSING, SKIPPED
 
 
 @dataclass
@@ -47,17 +49,33 @@ class CheckResult:
         return [r for r in self.document["comparisons"] if r["verdict"] in (DISAGREE, ERROR)]
 
     def per_op(self) -> dict:
-        """op -> {"verdict": "agree"/"disagree"/"error"/"incomplete", "failures": n, "worst": record or None}."""
+        """op -> {"verdict": ..., "comparisons": n, "failures": n, "agreeing": n, "worst": record or None}.
+
+        The verdict is "agree", "disagree" or "error" by the op's records; "not run" when
+        none of its comparisons ran, "skipped" when the candidate was compared with nothing
+        (every comparison it is in skipped), "incomplete" when what ran agrees but the run
+        as a whole is incomplete or has problems (``summary.problems``): never "agree" for 0/0.
+        """
         ops: dict = {}
-        for op in self.document["run"]["candidate_ops"]:
+        run = self.document["run"]
+        summary = self.document["summary"]
+        candidate = run.get("candidate")
+        for op in run.get("ops") or run["candidate_ops"]:
             records = [r for r in self.document["comparisons"] if r["op"] == op]
             bad = [r for r in records if r["verdict"] in (DISAGREE, ERROR)]
+            measured = [r for r in records if r["verdict"] != SKIPPED
+                        and candidate in {modes_.base_name(n) for n in r["pair"]}]
             worst = max(records, key=lambda r: documents.worst_ratio(r) or 0.0, default=None)
             verdict = ERROR if any(r["verdict"] == ERROR for r in bad) else (DISAGREE if bad else "agree")
-            if verdict == "agree" and not self.document["summary"]["complete"]:
-                verdict = "incomplete"  # what ran agrees, but not everything ran: never a pass
+            if verdict == "agree" and not records:
+                verdict = "not run"
+            elif verdict == "agree" and not measured:
+                verdict = SKIPPED  # the candidate was compared with nothing
+            elif verdict == "agree" and (any(r["verdict"] == SKIPPED for r in records)
+                                         or not summary["complete"] or summary["problems"]):
+                verdict = "incomplete"  # what ran agrees, but not all of it ran: never a pass
             ops[op] = {"verdict": verdict, "comparisons": len(records), "failures": len(bad),
-                       "worst": bad[0] if bad else worst}
+                       "agreeing": sum(r["verdict"] in PASSING for r in records), "worst": bad[0] if bad else worst}
         return ops
 
     def raise_for_failures(self, limit: int = 10) -> "CheckResult":
@@ -68,6 +86,9 @@ class CheckResult:
         lines = [f"{s['disagree']} disagreeing and {s['error']} failing of {s['comparisons']} comparisons "
                  f"for candidate {self.document['run']['candidate']}:"]
         lines += [f"  {r['message']}" for r in self.failures[:limit]]
+        lines += [f"  not a pass: {p}" for p in s.get("problems", [])]
+        if not s["complete"]:
+            lines.append(f"  incomplete: {s['missing']} of {s['expected']} comparisons missing")
         if len(self.failures) > limit:
             lines.append(f"  ... and {len(self.failures) - limit} more")
         raise AssertionError("\n".join(lines))
@@ -75,7 +96,7 @@ class CheckResult:
 
 def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes=None, seeds=None,
           oracles=ORACLES, strict_kinks: bool = False, progress=None, modes=None, device: str = "cpu",
-          matmul_precision: str = "default") -> CheckResult:
+          matmul_precision: str = "default", case_timeout: float = DEFAULT_CASE_TIMEOUT) -> CheckResult:
     """Check a candidate module against the oracles across the matrix.
 
     Args:
@@ -90,6 +111,8 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
         progress: optional callable ``(done, total, failures)`` called after each comparison.
         device: where the torch and JAX oracles compute: "cpu", "cuda" or "auto".
         matmul_precision: "default", "high" or "highest" for torch and JAX float32 matmuls.
+        case_timeout: seconds one implementation may take on one case before the
+            comparison is an error (0: no limit; enforced in the main thread only).
 
     Returns:
         A CheckResult; its ``document`` is what ``agreement.json`` would hold.
@@ -103,8 +126,10 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
     target = module if isinstance(module, str) else None
     candidate = Candidate(load_module(module) if isinstance(module, str) else module)
     device = devices.resolve(device)
-    runner = Runner(candidate, oracles, device=device, strict_kinks=strict_kinks, matmul_precision=matmul_precision)
+    runner = Runner(candidate, oracles, device=device, strict_kinks=strict_kinks, matmul_precision=matmul_precision,
+                    case_timeout=case_timeout)
     comparisons = default_plan(matrix, ops, dtypes, seeds, oracles, candidate, modes=modes)
+    plan = documents.make_plan([c.id for c in comparisons])
     started = time.time()
     records, failures = [], 0
     for i, comparison in enumerate(comparisons, 1):
@@ -118,7 +143,8 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
     run = {"candidate": candidate.name, "candidate_module": target or candidate.name, "candidate_ops": candidate.ops,
            "matrix": matrix, "ops": list(ops) if ops else None, "dtypes": list(dtypes) if dtypes else None,
            "oracles": list(oracles), "seeds": seeds, "modes": list(modes) if modes else None, "only": None,
-           "strict_kinks": strict_kinks, "device": device, "matmul_precision": matmul_precision}
+           "strict_kinks": strict_kinks, "device": device, "matmul_precision": matmul_precision,
+           "case_timeout": case_timeout}
     with devices.matmul_precision(matmul_precision):
         env = environment.collect(device, matmul_precision)
-    return CheckResult(documents.build(records, env, run, expected=len(comparisons), started=started))
+    return CheckResult(documents.build(records, env, run, started=started, plan=plan))

@@ -2,6 +2,12 @@
 
 Exit status everywhere: 0 all agree (or nothing got worse), 1 a discrepancy (or something
 got worse, or a run was incomplete), 2 a usage or setup error, with a one-line reason.
+
+``run`` and ``check`` run the matrix in a child process of their own and stand by: code
+under test that ends its process (``os._exit(0)`` inside a function, a segfault) cannot end
+the command with a status it did not earn.  The child reports its verdict's status through a
+file; a child that ends without one is an error (status 2) naming what happened.  Ctrl-C and
+SIGTERM reach the child, which writes its incomplete report.
 """
 
 from __future__ import annotations
@@ -9,8 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+CHILD = "GRADMATRIX_VERDICT_FILE"  # set in the child that runs the matrix: where its exit status goes
 
 EXAMPLES = {
     "run": "examples:\n  gradmatrix run\n  gradmatrix run --ops relu affine --dtypes float32 -n 2\n"
@@ -54,6 +65,20 @@ def _load(path: str) -> dict:
     return document
 
 
+def _writable(out) -> Path:
+    """``out``, created if need be, once a file can be written there.
+
+    Raises:
+        UsageError: the directory cannot be created or written.
+    """
+    from gradmatrix.reports.writers import check_writable
+
+    try:
+        return check_writable(out)
+    except OSError as exc:
+        raise UsageError(f"cannot write reports to {out}: {exc.strerror or exc}") from None
+
+
 def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--op")) -> None:
     from gradmatrix.oracles.catalog import CATALOG, DTYPES, MATRICES
     from gradmatrix.oracles.implementations import ORACLES
@@ -81,6 +106,9 @@ def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--
     parser.add_argument("--matmul-precision", choices=("default", "high", "highest"), default="default",
                         help="float32 matmul precision for torch and JAX: each one's default, high (TF32 allowed "
                              "on GPUs) or highest (full float32) (default: default)")
+    parser.add_argument("--case-timeout", type=float, default=None, metavar="SECONDS",
+                        help="time limit of one implementation on one case; past it that comparison is an error "
+                             "and the run goes on (default: 300; 0: no limit)")
 
 
 def _progress_mode(requested: str) -> str:
@@ -108,6 +136,8 @@ def _pytest_args(args, candidate: str, extra: list) -> list:
     if args.strict_kinks:
         argv.append("--gm-strict-kinks")
     argv += ["--gm-device", args.device, "--gm-matmul-precision", args.matmul_precision]
+    if args.case_timeout is not None:
+        argv += ["--gm-case-timeout", str(args.case_timeout)]
     if args.workers not in (None, "0"):
         argv += ["-n", args.workers, "--dist", "loadgroup"]
         if not any(a.startswith("--max-worker-restart") for a in extra):
@@ -176,7 +206,9 @@ def cmd_check(args, extra) -> int:
     print()
     for op, verdict in result.per_op().items():
         worst = verdict["worst"]
-        line = f"{op:>16}: {verdict['verdict'].upper():9} {verdict['comparisons'] - verdict['failures']}/{verdict['comparisons']} agree"
+        line = f"{op:>16}: {verdict['verdict'].upper():9} {verdict['agreeing']}/{verdict['comparisons']} agree"
+        if not verdict["comparisons"]:
+            line = f"{op:>16}: NOT RUN   none of its comparisons ran"
         print(line)
         if worst is not None and verdict["failures"]:
             print(f"{'':>18}worst: {worst['message']}")
@@ -192,12 +224,18 @@ def cmd_check(args, extra) -> int:
 
 
 def cmd_report(args, extra) -> int:
-    from gradmatrix.reports.writers import write_reports
+    from gradmatrix.reports.document import verify
+    from gradmatrix.reports.markdown import verdict_line
+    from gradmatrix.reports.writers import publish
 
-    document = _load(args.results)
-    for path in write_reports(document, args.out, tuple(args.format)):
+    document = verify(_load(args.results))  # the summary recomputed from records and plan, never trusted
+    written, kept = publish(document, _writable(args.out), tuple(args.format), "gradmatrix report")
+    for path in written:
         print(f"report: {path}")
-    return 0
+    if kept:
+        print(f"note: {kept}")
+    print(verdict_line(document["summary"]).replace("**", ""))
+    return 0 if document["summary"]["passed"] else 1
 
 
 def cmd_diff(args, extra) -> int:
@@ -211,7 +249,7 @@ def cmd_diff(args, extra) -> int:
 def cmd_merge(args, extra) -> int:
     from gradmatrix.reports.markdown import verdict_line
     from gradmatrix.reports.merge import merge
-    from gradmatrix.reports.writers import write_reports
+    from gradmatrix.reports.writers import publish
 
     documents = [_load(p) for p in args.shards]
     try:
@@ -221,8 +259,11 @@ def cmd_merge(args, extra) -> int:
     out = Path(args.output)
     if out.name != "agreement.json":
         raise UsageError(f"-o must name a file agreement.json (its directory gets the other formats), got {out}")
-    for path in write_reports(merged, out.parent, tuple(args.format)):
+    written, kept = publish(merged, _writable(out.parent), tuple(args.format), "gradmatrix merge")
+    for path in written:
         print(f"report: {path}")
+    if kept:
+        print(f"note: {kept}")
     m = merged["merge"]
     print(f"merged {len(documents)} shards: {merged['summary']['comparisons']} comparisons, "
           f"{len(m['overlaps'])} overlapping (identical), {len(m['conflicts'])} conflicting, "
@@ -231,6 +272,8 @@ def cmd_merge(args, extra) -> int:
         print(f"  conflict: {conflict['id']} in {' and '.join(conflict['shards'])}: {' vs '.join(conflict['verdicts'])}")
     for d in m["environment_differences"][:10]:
         print(f"  environment: {d['shard']}: {d['key']} differs")
+    for problem in m["problems"]:
+        print(f"  not a pass: {problem}")
     print(verdict_line(merged["summary"]).replace("**", ""))
     return 0 if merged["summary"]["passed"] else 1
 
@@ -281,8 +324,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _supervise(argv: list, args) -> int:
+    """Run this very command in a child process and stand by (see the module docstring).
+
+    Returns:
+        The child's exit status, when it reported one; 2 with a message when it ended
+        without a verdict.
+    """
+    from gradmatrix.reports.writers import IN_PROGRESS, abandon, begin
+
+    out = _writable(args.out)  # refused before anything runs
+    try:
+        begin(out, f"gradmatrix {args.verb}")  # until the child finishes, no stale report passes for its verdict
+    except OSError as exc:
+        raise UsageError(f"cannot write reports to {args.out}: {exc.strerror or exc}") from None
+    fd, verdict_file = tempfile.mkstemp(prefix="gradmatrix-verdict-", suffix=".txt")
+    os.close(fd)
+    os.unlink(verdict_file)
+    child = subprocess.Popen([sys.executable, "-m", "gradmatrix", *argv], env=dict(os.environ, **{CHILD: verdict_file}))
+
+    def forward(signum, frame):
+        try:
+            child.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    handlers = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    try:
+        reported = int(Path(verdict_file).read_text(encoding="ascii"))
+        os.unlink(verdict_file)
+    except (OSError, ValueError):
+        reported = None
+    if reported is None:
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        print(f"gradmatrix: error: the run ended without a verdict ({how}): something in the process ended it "
+              f"before it finished (code under test calling os._exit or sys.exit, a crash, a kill); "
+              f"{out / IN_PROGRESS} marks the report directory as unfinished", file=sys.stderr)
+        return 2
+    if reported == 2 and (out / IN_PROGRESS).exists():
+        abandon(out)  # a usage error before anything ran: the reports from before stand
+    return reported if reported else code
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    given = list(argv)  # as typed, pytest arguments after -- included: what a child process gets
     extra = []
     if "--" in argv:
         i = argv.index("--")
@@ -298,14 +389,21 @@ def main(argv=None) -> int:
     if extra and args.verb not in ("run", "check"):
         print(f"gradmatrix: error: {args.verb} takes no pytest arguments after --", file=sys.stderr)
         return 2
+    verdict_file = os.environ.pop(CHILD, None)  # popped: pytest-xdist workers must not report too
     try:
-        return args.func(args, extra)
+        if args.verb in ("run", "check") and verdict_file is None:
+            return _supervise(given, args)
+        code = args.func(args, extra)
     except UsageError as exc:
         print(f"gradmatrix: error: {exc}", file=sys.stderr)
-        return 2
+        code = 2
     except KeyboardInterrupt:
         print("gradmatrix: interrupted", file=sys.stderr)
-        return 1
+        code = 1
+    if verdict_file is not None:
+        sys.stdout.flush()
+        Path(verdict_file).write_text(str(code), encoding="ascii")
+    return code
 
 
 if __name__ == "__main__":

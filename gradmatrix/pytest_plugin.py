@@ -21,6 +21,7 @@ import importlib
 import json
 import os
 import shlex
+import signal
 import threading
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ from gradmatrix.oracles.cases import MODES
 from gradmatrix.oracles.catalog import DTYPES, MATRICES
 from gradmatrix.oracles.devices import DEVICES, PRECISIONS
 from gradmatrix.oracles.implementations import ORACLES
+from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
 
 PROPERTY = "gradmatrix"
 LAST_DOCUMENT: dict | None = None  # the document of the last session in this process (for the CLI)
@@ -63,6 +65,9 @@ def pytest_addoption(parser):
     group.addoption("--gm-no-report", action="store_true", help="write no report files")
     group.addoption("--gm-device", default="cpu", choices=DEVICES,
                     help="where the torch and JAX oracles compute; manual and numeric stay on the CPU (default: cpu)")
+    group.addoption("--gm-case-timeout", default=DEFAULT_CASE_TIMEOUT, type=float, metavar="SECONDS",
+                    help=f"time limit of one implementation on one case; past it the comparison is an error "
+                         f"(default: {DEFAULT_CASE_TIMEOUT:g}; 0: none)")
     group.addoption("--gm-matmul-precision", default="default", choices=PRECISIONS,
                     help="float32 matmul precision of torch and JAX: their default, high (TF32 allowed) or highest")
 
@@ -90,6 +95,7 @@ class MatrixSession:
             self.device = devices.resolve(opt.gm_device)
         except devices.DeviceUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
+        self.matrix_ids: list = []
         self.comparisons = self._plan()
         self.records: dict = {}
         self.expected: int | None = None
@@ -98,17 +104,28 @@ class MatrixSession:
         self.progress: Progress | None = None
         self.document: dict | None = None
         self.framework_import: threading.Thread | None = None
+        self.out: Path | None = None  # the report directory, once marked in progress
+        self.kept = ""  # a sentence on a complete report kept beside this one
 
     def _plan(self):
         from gradmatrix.runner import default_plan
 
         opt = self.config.option
         try:
+            matrix = default_plan(opt.gm_matrix, _csv(opt.gm_ops), _csv(opt.gm_dtypes), opt.gm_seeds,
+                                  self.oracles, self.candidate, None, self.modes)
             comparisons = default_plan(opt.gm_matrix, _csv(opt.gm_ops), _csv(opt.gm_dtypes), opt.gm_seeds,
-                                       self.oracles, self.candidate, opt.gm_only, self.modes)
+                                       self.oracles, self.candidate, opt.gm_only, self.modes) if opt.gm_only else matrix
+            self.matrix_ids = [c.id for c in matrix]  # the whole matrix, which a shard or --only is cut from
             return shard(comparisons, opt.gm_shard) if opt.gm_shard else comparisons
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
+
+    def plan(self) -> dict:
+        """The plan the report records: this run's comparison ids, its shard, its matrix."""
+        from gradmatrix.reports.document import make_plan
+
+        return make_plan([c.id for c in self.comparisons], self.matrix_ids, self.config.option.gm_shard)
 
     def reproduce(self, comparison) -> str:
         opt = self.config.option
@@ -133,6 +150,7 @@ class MatrixSession:
             "shard": opt.gm_shard,
             "device": self.device,
             "matmul_precision": opt.gm_matmul_precision,
+            "case_timeout": opt.gm_case_timeout,
         }
 
 
@@ -264,7 +282,7 @@ def gm_runner(request):
     state = _state(request.config)
     opt = request.config.option
     return Runner(state.candidate, state.oracles, device=state.device, strict_kinks=opt.gm_strict_kinks,
-                  matmul_precision=opt.gm_matmul_precision)
+                  matmul_precision=opt.gm_matmul_precision, case_timeout=opt.gm_case_timeout)
 
 
 @pytest.fixture
@@ -291,6 +309,45 @@ def _set_expected(config, count: int) -> None:
     state.expected = count
     if state.progress:
         state.progress.total = count
+    opt = config.option
+    if not opt.collectonly and not opt.gm_no_report and state.out is None:
+        from gradmatrix.reports.writers import begin
+
+        state.out = Path(config.invocation_params.dir) / opt.gm_out
+        try:  # the directory says "in progress" until the reports are written: no stale PASS survives
+            begin(state.out, f"gradmatrix ({state.candidate.name})")
+        except OSError as exc:
+            state.out = None
+            raise pytest.UsageError(f"cannot write reports to {opt.gm_out}: {exc.strerror or exc}") from None
+        _handle_termination()
+
+
+def _handle_termination() -> None:
+    """SIGTERM ends the run as Ctrl-C does: the incomplete report is written.  A signal
+    repeated within a second (a terminal's Ctrl-C reaches both ``gradmatrix`` and the
+    process it runs the matrix in, which forwards it too) counts once."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    last = [0.0]
+
+    def interrupt(signum, frame):
+        now = time.monotonic()
+        if now - last[0] < 1.0:
+            return
+        last[0] = now
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        _HANDLERS.setdefault(sig, signal.signal(sig, interrupt))
+
+
+_HANDLERS: dict = {}  # the signal handlers in force before the run, restored when it ends
+
+
+def _restore_handlers() -> None:
+    while _HANDLERS:
+        sig, handler = _HANDLERS.popitem()
+        signal.signal(sig, handler)
 
 
 def pytest_report_teststatus(report, config):
@@ -330,6 +387,7 @@ def pytest_sessionfinish(session, exitstatus):
     if config.stash.get(_KEY, None) is None and not _CONFIG_RECORDS:
         return  # no matrix test in this session: nothing planned, nothing to report
     state = _state(config)
+    _restore_handlers()
     state.records = dict(_CONFIG_RECORDS)
     _CONFIG_RECORDS.clear()
     if state.progress:
@@ -338,26 +396,31 @@ def pytest_sessionfinish(session, exitstatus):
     if config.option.collectonly or (not state.expected and not state.records):
         return  # only collected, or no matrix in this session: a report would claim a run
     from gradmatrix.reports import document, environment
-    from gradmatrix.reports.writers import write_reports
-
     if state.framework_import is not None:
         state.framework_import.join()
 
-    interrupted = "interrupted (KeyboardInterrupt)" if exitstatus == pytest.ExitCode.INTERRUPTED else ""
+    interrupted = "interrupted (Ctrl-C or SIGTERM)" if exitstatus == pytest.ExitCode.INTERRUPTED else ""
+    planned = {c.id for c in state.comparisons}
+    selected = state.expected is not None and state.expected < len(planned)
+    if selected and not interrupted:  # pytest's -k, -m or --deselect ran part of the plan: never a pass
+        interrupted = f"pytest selected {state.expected} of the {len(planned)} planned comparisons"
     state.document = document.build(
         list(state.records.values()),
         _environment(state.device, config.option.gm_matmul_precision),
         state.run_info(),
-        expected=state.expected,
         started=state.started,
         interrupted=interrupted,
+        plan=state.plan(),
     )
     global LAST_DOCUMENT
     LAST_DOCUMENT = state.document
     opt = config.option
     if not opt.gm_no_report:
-        out = Path(config.invocation_params.dir) / opt.gm_out
-        state.written = write_reports(state.document, out, tuple(_csv(opt.gm_formats) or ("json",)))
+        from gradmatrix.reports.writers import begin, finish
+
+        if state.out is None:
+            state.out = begin(Path(config.invocation_params.dir) / opt.gm_out)
+        state.written, state.kept = finish(state.document, state.out, tuple(_csv(opt.gm_formats) or ("json",)))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -371,3 +434,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_line(verdict_line(s).replace("**", ""))
     for path in state.written:
         terminalreporter.write_line(f"report: {path}")
+    if state.kept:
+        terminalreporter.write_line(f"note: {state.kept}")

@@ -12,7 +12,10 @@ them "error" with a short traceback, and the run goes on.
 from __future__ import annotations
 
 import itertools
+import signal
+import threading
 import traceback
+from contextlib import contextmanager
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -21,7 +24,7 @@ from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES
 from gradmatrix.oracles.cases import Case, draw_inputs, matrix_cases
 from gradmatrix.oracles.implementations import ORACLES, oracle, unavailable_reason
 from gradmatrix.oracles import modes
-from gradmatrix.oracles.result import CandidateFault
+from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT, CandidateFault, CaseTimeout
 from gradmatrix.oracles.devices import PRECISIONS, matmul_precision
 from gradmatrix.reports.compare import DISAGREE, ERROR, SKIPPED, base_record, compare
 
@@ -105,7 +108,7 @@ class Runner:
     CACHE_SIZE = 64  # results kept; a case's pairs run one after another
 
     def __init__(self, candidate: Candidate, oracles=ORACLES, device: str = "cpu", strict_kinks: bool = False,
-                 matmul_precision: str = "default"):
+                 matmul_precision: str = "default", case_timeout: float = DEFAULT_CASE_TIMEOUT):
         """
         Args:
             candidate: the implementation under test.
@@ -115,13 +118,23 @@ class Runner:
             strict_kinks: fail differences at kinks instead of reporting the convention.
             matmul_precision: "default", "high" or "highest" (``oracles.devices``), in force
                 while the torch and JAX oracles compute.
+            case_timeout: seconds one implementation may take on one case before its
+                comparisons become errors (0: no limit).  Enforced with SIGALRM, so only
+                when the runner runs in the main thread (as under pytest and the CLI).
         """
         if matmul_precision not in PRECISIONS:
             raise ValueError(f"unknown matmul precision {matmul_precision!r}; choose from {', '.join(PRECISIONS)}")
+        if candidate.name in ORACLES or candidate.name.endswith(modes.SUFFIXES):
+            # names key the implementations of a run: a candidate must never replace an oracle
+            raise ValueError(f"candidate name {candidate.name!r} is an oracle's; candidates go by "
+                             f"oracles.candidate.candidate_name")
         self.candidate = candidate
         self.strict_kinks = strict_kinks
         self.device = device
         self.precision = matmul_precision
+        if case_timeout < 0:
+            raise ValueError(f"case_timeout must be >= 0 seconds, got {case_timeout}")
+        self.case_timeout = case_timeout
         self.impls = {candidate.name: candidate}
         for name in oracles:
             options = {"device": device} if name in ON_DEVICE and device != "cpu" else {}
@@ -147,9 +160,9 @@ class Runner:
         if key not in self._cache:
             inputs = self._inputs(case)
             try:
-                with matmul_precision(precision):
+                with matmul_precision(precision), _time_limit(self.case_timeout, f"{name} on {case.id}"):
                     self._cache[key] = self._impl(case, name).evaluate(inputs)
-            except Exception as exc:  # recorded as an error for every pair it is in
+            except (Exception, CaseTimeout) as exc:  # recorded as an error for every pair it is in
                 self._cache[key] = exc
             while len(self._cache) > self.CACHE_SIZE:
                 self._cache.popitem(last=False)
@@ -178,11 +191,14 @@ class Runner:
                 return _record(comparison, ERROR, _describe(name, result, reproduce), _short_traceback(result))
             results[name] = result
         inputs = self._inputs(case)
-        conventions = {}
+        conventions, outside = {}, {}
         if case.kind == "kink" and case.spec.kink_convention is not None:
             dout = inputs.dout
             conventions = {n: case.spec.kink_convention(results[n].grads, inputs.arrays, dout) for n in (a, b)}
-        record = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, conventions)
+        if case.kind == "kink":
+            outside = {n: _outside(case, results[n], inputs) for n in (a, b)}
+        record = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, conventions,
+                         outside)
         if record["verdict"] == DISAGREE and self._precision_may_explain(case, (a, b)):
             record["at_highest_precision"] = self._recheck_at_highest(comparison, reproduce)
         return record
@@ -203,8 +219,41 @@ class Runner:
         if failed:
             return {"verdict": ERROR, "message": _describe(failed[0], results[failed[0]], reproduce)}
         inputs = self._inputs(case)
-        again = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks)
+        outside = {n: _outside(case, results[n], inputs) for n in (a, b)} if case.kind == "kink" else {}
+        again = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, None, outside)
         return {"verdict": again["verdict"], "message": again["message"]}
+
+
+@contextmanager
+def _time_limit(seconds: float, what: str):
+    """Raise ``CaseTimeout`` in the main thread after ``seconds`` (none when 0 or when not
+    in the main thread, where no signal can be delivered)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CaseTimeout(f"{what} took longer than the time limit of {seconds:g} s (--case-timeout)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _outside(case: Case, result, inputs) -> dict | None:
+    """How far ``result``'s gradients lie outside the subdifferential at the case's kinks
+    (``OpSpec.kink_subgradient``); None when the op declares none or the gradients cannot
+    be read that way (a wrong shape: the comparison names that problem itself)."""
+    if case.spec.kink_subgradient is None:
+        return None
+    try:
+        return case.spec.kink_subgradient(result.grads, inputs.arrays, inputs.dout)
+    except (KeyError, ValueError, IndexError, TypeError):
+        return None
 
 
 def _describe(name: str, exc: BaseException, reproduce: str) -> str:

@@ -4,11 +4,17 @@ A candidate is checked exactly as ``manual`` is: for each op in the catalog whos
 functions the module defines (``oracles.contract``), the op's contract runs it on fresh copies of the
 case's inputs.  A candidate that writes into its inputs or the upstream gradient is caught
 here (the copies are compared with the originals afterwards), and it cannot corrupt what
-other implementations see.
+other implementations see.  What it returns is copied on receipt: a candidate may reuse a
+module-level buffer across calls, or keep its ``out`` in the cache and work on it in backward.
+
+Candidate names live in their own namespace: a module whose name is an oracle's (a file
+``numeric.py``, ``torch.py`` or ``jax.py``) or looks like a derived implementation
+(``x.fd``) goes by ``candidate:<name>``, so no candidate can stand in for an oracle.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import sys
@@ -20,10 +26,19 @@ import numpy as np
 from gradmatrix.oracles.cases import CaseInputs
 from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.contract import ContractError, signature_score
+from gradmatrix.oracles.implementations import ORACLES
+from gradmatrix.oracles.modes import SUFFIXES
 from gradmatrix.oracles.result import CandidateFault, Result
 
 
 _FILE_PREFIX = "gradmatrix_candidate_"  # module names given to candidates loaded from files
+NAMESPACE = "candidate:"  # the prefix of a candidate name that would read as an oracle's
+
+
+def _ended(target: str, exc: BaseException) -> ImportError:
+    """The ImportError for a candidate that tried to end the process while importing."""
+    return ImportError(f"importing {target} raised SystemExit({exc.code!r}) (it calls sys.exit or runs a test "
+                       f"main such as unittest.main() at import; guard that with if __name__ == '__main__':)")
 
 
 def load_module(target: str) -> ModuleType:
@@ -42,6 +57,9 @@ def load_module(target: str) -> ModuleType:
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
+        except SystemExit as exc:
+            del sys.modules[name]
+            raise _ended(target, exc) from None
         except Exception as exc:
             del sys.modules[name]
             raise ImportError(f"importing {target} raised {type(exc).__name__}: {exc}") from exc
@@ -50,16 +68,64 @@ def load_module(target: str) -> ModuleType:
         return importlib.import_module(target)
     except ImportError:
         raise
+    except SystemExit as exc:
+        raise _ended(target, exc) from None
     except Exception as exc:
         raise ImportError(f"importing {target} raised {type(exc).__name__}: {exc}") from exc
 
 
 def display_name(module: ModuleType) -> str:
     """The name a candidate goes by in ids and reports: its module name, ``manual`` for
-    gradmatrix's own, a file's stem for a candidate loaded from a file."""
+    gradmatrix's own, a file's stem for a candidate loaded from a file; in the candidates'
+    namespace (``candidate_name``)."""
     if module.__name__ == "gradmatrix.manual":
         return "manual"
-    return module.__name__.removeprefix(_FILE_PREFIX)
+    return candidate_name(module.__name__.removeprefix(_FILE_PREFIX))
+
+
+def candidate_name(name: str) -> str:
+    """``name``, or ``candidate:<name>`` where it could be taken for an oracle or for an
+    implementation derived from one: an oracle's name (``numeric``), a name with a
+    mode suffix (``torch.jvp``, ``x.fd``), or one holding the pair separator ``~``."""
+    if name in ORACLES or name.endswith(SUFFIXES) or "~" in name or not name:
+        return f"{NAMESPACE}{name.replace('~', '-')}"
+    return name
+
+
+def receive(value):
+    """What a candidate function returned, its arrays copied: the top-level array, or the
+    arrays directly inside a returned tuple, list or dict (``(out, cache)``, ``(dx, dw, db)``).
+    A cache's own contents stay the candidate's business."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, tuple):
+        return tuple(v.copy() if isinstance(v, np.ndarray) else v for v in value)
+    if isinstance(value, list):
+        return [v.copy() if isinstance(v, np.ndarray) else v for v in value]
+    if isinstance(value, dict):
+        return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in value.items()}
+    return value
+
+
+class _Receiving:
+    """A candidate module seen through ``receive``: each function's result is copied as it
+    returns, before the candidate runs again (its next call, or its backward)."""
+
+    def __init__(self, module: ModuleType):
+        self._module = module
+        self.__name__ = module.__name__
+        self.__doc__ = module.__doc__
+
+    def __getattr__(self, name: str):
+        value = getattr(self._module, name)
+        if not callable(value) or isinstance(value, type):
+            return value
+
+        @functools.wraps(value)
+        def received(*args, **kwargs):
+            return receive(value(*args, **kwargs))
+
+        return received
 
 
 def contracts_of(module: ModuleType) -> dict:
@@ -84,8 +150,15 @@ class Candidate:
     """An implementation backed by a module following the ``manual`` contract."""
 
     def __init__(self, module: ModuleType, name: str | None = None):
-        self.module = module
-        self.name = name or display_name(module)
+        """
+        Args:
+            module: the candidate module.
+            name: its name in ids and reports (default ``display_name``); kept in the
+                candidates' namespace (``candidate_name``).
+        """
+        self.source = module
+        self.module = _Receiving(module)  # what the adapters call: results copied on receipt
+        self.name = candidate_name(name) if name else display_name(module)
         self.contracts = contracts_of(module)
         self.ops = list(self.contracts)
 
@@ -107,6 +180,9 @@ class Candidate:
             forward, grads = contract.call(lambda fn: getattr(self.module, fn), mine.arrays, mine.dout, case.dim_map)
         except ContractError as exc:
             raise CandidateFault(str(exc)) from exc
+        except SystemExit as exc:  # sys.exit, or a test main run from inside a function
+            raise CandidateFault(f"{' / '.join(contract.functions)} raised SystemExit({exc.code!r}): a candidate "
+                                 f"must return, not end the process") from None
         except Exception as exc:
             raise CandidateFault(f"{' / '.join(contract.functions)} raised {type(exc).__name__}: {exc}") from exc
         written = [k for k, v in inputs.arrays.items() if not np.array_equal(v, mine.arrays[k])]
@@ -114,7 +190,7 @@ class Candidate:
             written.append("dout")
         if written:
             raise CandidateFault(f"{' / '.join(contract.functions)} wrote into its argument(s) {', '.join(written)}")
-        try:
-            return Result(self.name, np.asarray(forward), {k: np.asarray(v) for k, v in grads.items()})
+        try:  # copied again: a contract may return what the candidate returned inside a structure
+            return Result(self.name, np.array(forward), {k: np.array(v) for k, v in grads.items()})
         except Exception as exc:
             raise CandidateFault(f"{contract.functions[-1]} returned values that are not arrays: {exc}") from exc

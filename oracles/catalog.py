@@ -26,7 +26,9 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from gradmatrix.oracles import kinks
 from gradmatrix.oracles.contract import Keyword, Layer, Loss, Packed
+from gradmatrix.oracles.kinks import pool_windows as _pool_windows
 
 # A draw function gets the case's generator, the concrete shape and the case's dims and
 # returns float64 values (labels: int64); the case casts floats to its dtype afterwards.
@@ -88,6 +90,9 @@ class OpSpec:
     kink_inputs: Callable | None = None  # (rng, dims) -> (inputs, {input: mask of gradient elements at a kink})
     kink_shapes: tuple = ()  # dims (N included) of the kink cases
     kink_convention: Callable | None = None  # (grads, inputs, dout) -> the derivative an implementation took at the kink
+    # (grads, inputs, dout) -> {input: distance of each element outside the subdifferential} (oracles.kinks);
+    # without it a difference at a kink cannot pass as a convention
+    kink_subgradient: Callable | None = None
     rounding_units: Callable | None = None
     # dims -> {output or input name: size}: values formed as differences of larger terms are
     # judged against the size of those terms, not their own (reports.compare's ``scales``)
@@ -222,6 +227,7 @@ _register(OpSpec(
     kink_inputs=_relu_kink_inputs,
     kink_shapes=({"N": 4, "D": 6}, {"N": 16, "D": 8}),
     kink_convention=_relu_convention,
+    kink_subgradient=kinks.relu_subgradient,
 ))
 
 _register(OpSpec(
@@ -293,6 +299,7 @@ _register(OpSpec(
     },
     kinks="hidden pre-activation y1 = 0: the ReLU convention decides db1 there",
     kink_inputs=_net_kink_inputs,
+    kink_subgradient=kinks.two_layer_net_subgradient,
     kink_shapes=({"N": 4, "D": 3, "H": 4, "C": 3, "reg": 0.1},),
     second_order=True,
 ))
@@ -373,13 +380,6 @@ def _windows_out(window: str, pad: str | None = None) -> Callable[[Mapping], tup
         padding = d[pad] if pad else 0
         return tuple(1 + (size + 2 * padding - k) // d["stride"] for size, k in zip(d["HW"], windows))
     return out
-
-
-def _pool_windows(x: np.ndarray, pool: int) -> np.ndarray:
-    """(N, C, H, W) tiled exactly by non-overlapping pool x pool windows -> (N, C, H', W', pool * pool)."""
-    n, c, h, w = x.shape
-    tiles = x.reshape(n, c, h // pool, pool, w // pool, pool).transpose(0, 1, 2, 4, 3, 5)
-    return tiles.reshape(n, c, h // pool, w // pool, pool * pool)
 
 
 def _max_pool_kink_inputs(rng: np.random.Generator, dims: Mapping):
@@ -491,6 +491,7 @@ _register(OpSpec(
     kink_inputs=_max_kink_inputs,
     kink_shapes=({"N": 1, "D": 1}, {"N": 8, "D": 6}),
     kink_convention=_max_convention,
+    kink_subgradient=kinks.max_subgradient,
 ))
 
 _register(OpSpec(
@@ -608,6 +609,7 @@ _register(OpSpec(
     kink_inputs=_max_pool_kink_inputs,
     kink_shapes=({"N": 2, "C": 2, "HW": (4, 4), "pool": 2, "stride": 2},),
     kink_convention=_max_pool_convention,
+    kink_subgradient=kinks.max_pool_subgradient,
 ))
 
 # Batch sizes (the N dim), crossed with every shape of a matrix that does not fix N itself.

@@ -11,6 +11,14 @@ class Unavailable(Exception):
     """An implementation cannot run here (its framework is not installed, say); the reason says why."""
 
 
+DEFAULT_CASE_TIMEOUT = 300.0  # seconds one implementation may take on one case: generous, a hang ends
+
+
+class CaseTimeout(BaseException):
+    """An implementation ran past the per-case time limit.  A BaseException, so that an
+    ``except Exception`` inside the implementation cannot swallow it and hang on."""
+
+
 class CandidateFault(Exception):
     """A candidate broke the contract (raised, returned the wrong structure, wrote into its inputs)."""
 

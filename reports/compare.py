@@ -68,6 +68,24 @@ def _check_structure(tensor: str, case: Case, result: Result, value, expected_sh
     return None
 
 
+def _outside_subdifferential(outside: dict | None, names: tuple, key: str, mask, allowed_abs) -> list[str]:
+    """For each implementation whose gradient ``key`` lies outside the subdifferential at a
+    kink element (beyond the comparison's allowance there), a phrase saying where."""
+    strays = []
+    for name in names:
+        distance = ((outside or {}).get(name) or {}).get(key)
+        if distance is None:
+            strays.append(f"{name}'s derivative cannot be judged (the op declares no subdifferential)")
+            continue
+        beyond = np.asarray(distance, dtype=np.float64) - allowed_abs
+        beyond = np.where(mask, beyond, -np.inf)
+        if np.any(beyond > 0):
+            where = tuple(int(i) for i in np.unravel_index(int(np.argmax(beyond)), beyond.shape))
+            strays.append(f"{name}'s derivative lies {float(np.max(distance)):.3g} outside the subdifferential "
+                          f"at {list(where)}")
+    return strays
+
+
 def base_record(case: Case, pair: tuple, verdict: str, message: str = "") -> dict:
     """The fields every comparison record has: case, pair, kind, verdict and message."""
     return {
@@ -87,7 +105,7 @@ def base_record(case: Case, pair: tuple, verdict: str, message: str = "") -> dic
 
 
 def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: dict | None = None,
-            strict_kinks: bool = False, conventions: dict | None = None) -> dict:
+            strict_kinks: bool = False, conventions: dict | None = None, outside: dict | None = None) -> dict:
     """Compare implementation ``a`` against reference ``b`` on ``case``.
 
     Args:
@@ -96,10 +114,14 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
         b: the reference (the second of the pair; the numeric oracle when present).
         reproduce: a command that reruns this comparison, quoted in messages.
         kink_masks: per input name, the gradient elements at a kink (kink cases only).
-            A tensor that differs only there is a convention difference: verdict
-            "convention", which passes, unless ``strict_kinks``.
+            A tensor that differs only there, with both sides inside the subdifferential
+            (``outside``), is a convention difference: verdict "convention", which passes,
+            unless ``strict_kinks``.
         strict_kinks: make convention differences fail ("disagree").
         conventions: implementation name -> the derivative it took at the kink, for the record.
+        outside: implementation name -> {input: how far each gradient element lies outside
+            the subdifferential} (``oracles.kinks``); an implementation missing here (the
+            op declares no subdifferential) is never inside it.
 
     Returns:
         A JSON-ready record: the case and pair, the comparison kind and tolerance, a list of
@@ -151,6 +173,12 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
         entries.append(entry)
         if at_kink_only:
             entry["kink_only"] = True
+            strays = _outside_subdifferential(outside, (a.impl, b.impl), key, mask, allowed_abs)
+            entry["subgradient"] = not strays
+            if strays:
+                failures.append(f"{tensor} ({a.impl} vs {b.impl}, {case.dtype}): at the kink "
+                                + "; ".join(strays) + " (a convention must lie in the subdifferential)")
+                continue
             kink_notes.append(f"{tensor} differs only at the kink ({int(mask.sum())} element(s))")
             if not strict_kinks:
                 continue

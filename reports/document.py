@@ -1,20 +1,145 @@
 """The agreement document: records of a run, summarised. Reports only read this.
 
 ``build`` turns the records a run produced (one per comparison, from
-``reports.compare``) into the document that ``agreement.json`` holds and every other format
-is rendered from.
+``reports.compare``) and the run's plan (the comparison ids it set out to make) into the
+document that ``agreement.json`` holds and every other format is rendered from.
+
+The summary is never taken on trust: ``summarize_run`` derives it from the records and the
+plan, re-deriving each record's verdict from its per-tensor metrics, and ``verify`` does so
+again for a document read back from disk (``gradmatrix report``, ``merge``, ``diff``).  A
+run passes only when every planned comparison ran exactly once, nothing disagrees or
+failed, no implementation asked for was unavailable (skipped), the candidate was compared
+with something for each of its ops, and every record's verdict matches its metrics.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
-from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
+from gradmatrix.oracles.modes import base_name
+from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, PASSING, SKIPPED
 
 SCHEMA = "gradmatrix/agreement"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the run's plan is recorded and the summary lists why a run does not pass
 VERDICTS = (AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED)
+
+
+def digest(ids) -> str:
+    """A fingerprint of a set of comparison ids (order and repeats do not matter)."""
+    return hashlib.sha256("\n".join(sorted(set(ids))).encode("utf-8")).hexdigest()
+
+
+def make_plan(ids, matrix_ids=None, shard: str | None = None) -> dict:
+    """The plan a run records: the ids it set out to compare and the matrix they come from.
+
+    Args:
+        ids: the comparison ids of this run (a shard's, or the one of ``--only``).
+        matrix_ids: every id of the matrix the run was cut from (default: ``ids``).
+        shard: "I/N" when the run is one shard of the matrix.
+    """
+    ids = sorted(ids)
+    matrix_ids = ids if matrix_ids is None else list(matrix_ids)
+    return {"ids": ids, "shard": shard, "matrix": {"comparisons": len(set(matrix_ids)), "digest": digest(matrix_ids)}}
+
+
+def tensor_passes(tensor: dict) -> bool:
+    """A tensor entry agrees by its own metrics: no problem, and its worst element within
+    its allowance (``of_allowed`` <= 1), consistent with its ``agree`` flag."""
+    ratio = tensor.get("of_allowed")
+    return bool(tensor.get("agree")) and "problem" not in tensor and ratio is not None and ratio <= 1.0
+
+
+def derived_verdict(record: dict, strict_kinks: bool = False) -> str:
+    """The verdict a record's tensors support.  Error and skipped records measure nothing
+    and keep theirs; a passing verdict needs measured tensors; a tensor outside its
+    allowance passes only as a convention: different only at a kink, inside the
+    subdifferential there (``subgradient``), without strict kinks."""
+    if record["verdict"] in (ERROR, SKIPPED):
+        return record["verdict"]
+    tensors = record.get("tensors") or []
+    if not tensors:
+        return DISAGREE
+    convention = False
+    for tensor in tensors:
+        if tensor_passes(tensor):
+            continue
+        if tensor.get("kink_only") and tensor.get("subgradient") and "problem" not in tensor and not strict_kinks:
+            convention = True
+            continue
+        return DISAGREE
+    return CONVENTION if convention else AGREE
+
+
+def _owner(name: str) -> str:
+    return base_name(name)
+
+
+def summarize_run(records: list, run: dict, plan: dict, interrupted: str = "", problems=()) -> dict:
+    """The summary of a run, derived from its records and plan (never from a stored summary).
+
+    Args:
+        records: the comparison records (their verdicts are checked against their metrics).
+        run: the run's options (candidate, candidate_ops, ops, strict_kinks, only).
+        plan: from ``make_plan``.
+        interrupted: why the run stopped early, if it did.
+        problems: further reasons the run does not pass (a merge's uncovered shards).
+
+    Returns:
+        The summary dict; ``passed`` only when ``problems`` stays empty and every planned
+        comparison agrees.
+    """
+    problems = list(problems)
+    strict = bool(run.get("strict_kinks"))
+    planned = set(plan["ids"])
+    seen = Counter(r["id"] for r in records)
+    repeated = sorted(i for i, n in seen.items() if n > 1)
+    unplanned = sorted(set(seen) - planned)
+    inconsistent = [r["id"] for r in records if derived_verdict(r, strict) != r["verdict"]]
+    counts = {v: 0 for v in VERDICTS}
+    for record in records:
+        counts[derived_verdict(record, strict)] += 1
+    if repeated:
+        problems.append(f"{len(repeated)} comparison(s) recorded more than once (first: {repeated[0]})")
+    if unplanned:
+        problems.append(f"{len(unplanned)} record(s) the plan does not contain (first: {unplanned[0]})")
+    if inconsistent:
+        problems.append(f"{len(inconsistent)} record(s) whose verdict does not match their metrics "
+                        f"(first: {inconsistent[0]})")
+    covers = plan["matrix"]["digest"] == digest(plan["ids"]) and plan["matrix"]["comparisons"] == len(planned)
+    whole = not plan.get("shard") and not run.get("only")  # a run of the whole matrix must cover it
+    expected = max(len(planned), plan["matrix"]["comparisons"]) if whole else len(planned)
+    missing = expected - len(planned & set(seen))
+    if whole and not covers:
+        problems.append(f"the plan ({len(planned)} comparisons) does not cover its matrix "
+                        f"({plan['matrix']['comparisons']} comparisons)")
+    unavailable = sorted({r["message"] for r in records if r["verdict"] == SKIPPED})
+    if counts[SKIPPED]:
+        problems.append(f"{counts[SKIPPED]} comparison(s) skipped, an implementation asked for is unavailable "
+                        f"({'; '.join(unavailable[:2])})")
+    candidate = run.get("candidate")
+    if candidate and not run.get("only"):
+        compared = {r["op"] for r in records if candidate in {_owner(n) for n in r["pair"]}
+                    and derived_verdict(r, strict) in PASSING + (DISAGREE,)}
+        ops = run.get("ops") or run.get("candidate_ops") or []
+        idle = [op for op in ops if op not in compared]
+        if idle:
+            problems.append(f"{candidate} was compared with nothing for {', '.join(idle)}")
+    if not records:
+        problems.append("no comparison ran")
+    complete = missing == 0 and not interrupted and not repeated and not unplanned and (covers or not whole)
+    return {
+        "comparisons": len(records),
+        "expected": expected,
+        "missing": missing,
+        "complete": complete,
+        "interrupted": interrupted,
+        **counts,
+        "passed": complete and counts[DISAGREE] == 0 and counts[ERROR] == 0 and not problems,
+        "unavailable": unavailable,
+        "problems": problems,
+    }
 
 
 def worst_ratio(record: dict) -> float | None:
@@ -104,26 +229,31 @@ def kink_conventions(records: list) -> list:
 
 
 def build(records: list, environment: dict, run: dict, expected: int | None = None,
-          started: float | None = None, interrupted: str = "") -> dict:
+          started: float | None = None, interrupted: str = "", plan: dict | None = None,
+          problems=()) -> dict:
     """The agreement document of a run.
 
     Args:
         records: comparison records (any order; sorted by id here, for determinism).
         environment: from ``reports.environment.collect``.
         run: the options of the run (matrix, ops, dtypes, oracles, seeds, candidate, ...).
-        expected: how many comparisons the run planned; fewer records means incomplete.
+        expected: how many comparisons the run planned, when no ``plan`` is given (the
+            plan is then the records' ids, padded with ``expected - len(records)``
+            placeholders: fewer records means incomplete).
         started: the run's start (``time.time()``), for its duration.
         interrupted: why the run stopped early, if it did.
+        plan: from ``make_plan``: the ids the run set out to compare.
+        problems: further reasons the run does not pass (see ``summarize_run``).
 
     Returns:
         A JSON-ready dict; ``summary.passed`` is true only for a complete run with no
-        disagreement or error.
+        disagreement, error, skip or inconsistent record.
     """
     records = sorted(records, key=lambda r: r["id"])
-    counts = {v: sum(r["verdict"] == v for r in records) for v in VERDICTS}
-    expected = len(records) if expected is None else expected
-    complete = len(records) >= expected and not interrupted
-    unavailable = sorted({r["message"] for r in records if r["verdict"] == SKIPPED})
+    if plan is None:
+        ids = [r["id"] for r in records]
+        ids += [f"(planned comparison {i})" for i in range(max(0, (expected or 0) - len(set(ids))))]
+        plan = make_plan(ids)
     now = time.time()
     return {
         "schema": SCHEMA,
@@ -132,21 +262,43 @@ def build(records: list, environment: dict, run: dict, expected: int | None = No
         "duration_s": None if started is None else round(now - started, 3),
         "environment": environment,
         "run": run,
-        "summary": {
-            "comparisons": len(records),
-            "expected": expected,
-            "missing": max(0, expected - len(records)),
-            "complete": complete,
-            "interrupted": interrupted,
-            **counts,
-            "passed": complete and counts[DISAGREE] == 0 and counts[ERROR] == 0 and len(records) > 0,
-            "unavailable": unavailable,
-        },
+        "plan": plan,
+        "summary": summarize_run(records, run, plan, interrupted, problems),
         "matmul_precision": precision_summary(records),
         "groups": summarize(records),
         "conventions": kink_conventions(records),
         "comparisons": records,
     }
+
+
+def verify(document: dict) -> dict:
+    """A document read back, its summary and every derived section recomputed from its
+    records and plan: an edited verdict, a record cut out, or a stored ``passed`` that the
+    records do not support cannot pass.  Records whose verdict disagrees with their
+    metrics are counted under the verdict their metrics support (and listed as a problem).
+
+    Returns:
+        A new document (the same created, duration, environment, run, plan and merge).
+    """
+    run = document["run"]
+    strict = bool(run.get("strict_kinks"))
+    records = [dict(r, verdict=derived_verdict(r, strict)) if derived_verdict(r, strict) != r["verdict"] else r
+               for r in document["comparisons"]]
+    problems = []
+    inconsistent = [r["id"] for r in document["comparisons"] if derived_verdict(r, strict) != r["verdict"]]
+    if inconsistent:
+        problems.append(f"{len(inconsistent)} record(s) whose stored verdict does not match their metrics "
+                        f"(first: {inconsistent[0]})")
+    merge = document.get("merge") or {}
+    problems += list(merge.get("problems", []))
+    if merge.get("conflicts"):
+        problems.append(f"{len(merge['conflicts'])} comparison(s) differ between shards")
+    rebuilt = build(records, document["environment"], run, interrupted=document["summary"].get("interrupted", ""),
+                    plan=document["plan"], problems=problems)
+    rebuilt["created"], rebuilt["duration_s"] = document["created"], document.get("duration_s")
+    if "merge" in document:
+        rebuilt["merge"] = document["merge"]
+    return rebuilt
 
 
 def check_status(document: dict) -> int:

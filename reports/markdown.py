@@ -35,6 +35,7 @@ def verdict_line(summary: dict) -> str:
     if not summary["complete"]:
         why = f": {summary['interrupted']}" if summary["interrupted"] else ""
         parts.append(f"INCOMPLETE, {summary['missing']} of {summary['expected']} comparisons missing{why}")
+    parts += summary.get("problems", [])  # why else it is not a pass (skips, inconsistent records, ...)
     if not parts:
         parts.append("no comparison ran")
     return f"**FAIL**: {', '.join(parts)} (of {summary['comparisons']} comparisons)"

@@ -1,8 +1,13 @@
 """Combine shards of one matrix run (a CI job matrix) into one document: ``gradmatrix merge``.
 
-Overlapping comparisons are detected: identical ones are kept once and listed, differing
-ones are conflicts, listed and failing the merged run; nothing is overwritten silently.
-Differing environments between shards are listed too.
+Nothing is taken on trust.  Each shard is verified first (``reports.document.verify``:
+verdicts from metrics, summary from records and plan).  Shards must come from one run: the
+same options and the same matrix (its size and fingerprint, recorded in each shard's plan);
+anything else is refused.  The merged run is complete only when the shards cover the
+matrix exactly once: every shard I/N present once, every planned comparison in exactly one
+shard.  Overlapping comparisons are detected: identical ones are kept once and listed,
+differing ones are conflicts, listed and failing the merged run.  Differing environments
+between shards are listed too.
 """
 
 from __future__ import annotations
@@ -11,9 +16,59 @@ import json
 
 from gradmatrix.reports import document as documents
 
+# the options that make two runs the same run (the shard and timings may differ)
+SAME_RUN = ("candidate", "candidate_module", "matrix", "ops", "dtypes", "oracles", "seeds", "modes", "only",
+            "strict_kinks")
+
 
 def _comparable(record: dict) -> str:
     return json.dumps(record, sort_keys=True)
+
+
+def _check_one_run(shards: list, names: list) -> None:
+    """Raise ValueError unless the documents are shards of one run of one matrix."""
+    versions = {d.get("schema_version") for d in shards}
+    if versions != {documents.SCHEMA_VERSION} or {d.get("schema") for d in shards} != {documents.SCHEMA}:
+        raise ValueError(f"cannot merge reports of schema versions {sorted(map(str, versions))}; "
+                         f"this gradmatrix reads version {documents.SCHEMA_VERSION}")
+    first = shards[0]
+    for name, doc in zip(names[1:], shards[1:]):
+        differ = [k for k in SAME_RUN if doc["run"].get(k) != first["run"].get(k)]
+        if differ:
+            raise ValueError(f"{name} is not a shard of the same run as {names[0]}: {', '.join(differ)} differ")
+        if doc["plan"]["matrix"] != first["plan"]["matrix"]:
+            raise ValueError(f"{name} is not a shard of the same matrix as {names[0]} "
+                             f"({doc['plan']['matrix']['comparisons']} vs {first['plan']['matrix']['comparisons']} "
+                             f"comparisons, different fingerprints)")
+
+
+def _coverage(shards: list, names: list) -> list:
+    """Why the shards do not cover their matrix exactly once (empty when they do)."""
+    problems = []
+    specs = [d["plan"].get("shard") for d in shards]
+    counts = {s.split("/")[1] for s in specs if s}
+    if None in specs and len(shards) > 1:
+        problems.append(f"{', '.join(n for n, s in zip(names, specs) if s is None)} ran the whole matrix, "
+                        f"merged with other runs")
+    if len(counts) > 1:
+        problems.append(f"shards of different splits: {', '.join(sorted(s for s in specs if s))}")
+    elif counts:
+        total = int(counts.pop())
+        given = [int(s.split("/")[0]) for s in specs if s]
+        twice = sorted({i for i in given if given.count(i) > 1})
+        absent = sorted(set(range(total)) - set(given))
+        if twice:
+            problems.append(f"shard(s) {', '.join(f'{i}/{total}' for i in twice)} given more than once")
+        if absent:
+            problems.append(f"shard(s) {', '.join(f'{i}/{total}' for i in absent)} missing")
+    planned = [i for d in shards for i in d["plan"]["ids"]]
+    if len(planned) != len(set(planned)) and not problems:
+        problems.append("the shards' plans overlap")
+    matrix = shards[0]["plan"]["matrix"]
+    if documents.digest(planned) != matrix["digest"] or len(set(planned)) != matrix["comparisons"]:
+        problems.append(f"the shards plan {len(set(planned))} of the matrix's {matrix['comparisons']} comparisons "
+                        f"or others")
+    return problems
 
 
 def merge(shards: list, names: list | None = None) -> dict:
@@ -26,18 +81,20 @@ def merge(shards: list, names: list | None = None) -> dict:
     Returns:
         One document with every comparison once, a summary recomputed over all of them, and
         a ``merge`` section: shards, overlaps (identical duplicates), conflicts (same id,
-        different record) and environment differences. The merged run passes only when
-        every shard was complete, nothing conflicts and nothing disagrees.
+        different record), environment differences and problems (shards missing, given
+        twice, not covering the matrix). The merged run passes only when every shard was
+        complete, the shards cover the matrix exactly once, nothing conflicts and nothing
+        disagrees.
 
     Raises:
-        ValueError: no shards, or documents of different schema versions.
+        ValueError: no shards, documents of another schema version, or documents that are
+            not shards of one run (different options or matrix).
     """
     if not shards:
         raise ValueError("nothing to merge")
     names = names or [f"shard{i}" for i in range(len(shards))]
-    versions = {d.get("schema_version") for d in shards}
-    if len(versions) > 1 or {d.get("schema") for d in shards} != {documents.SCHEMA}:
-        raise ValueError(f"cannot merge reports of different schemas or versions: {sorted(map(str, versions))}")
+    _check_one_run(shards, names)
+    shards = [documents.verify(d) for d in shards]
     records: dict = {}
     origin: dict = {}
     overlaps, conflicts = [], []
@@ -59,16 +116,20 @@ def merge(shards: list, names: list | None = None) -> dict:
             for key in sorted(set(base) | set(doc["environment"])):
                 if base.get(key) != doc["environment"].get(key):
                     env_diffs.append({"shard": name, "key": key, "first": base.get(key), "this": doc["environment"].get(key)})
-    expected = sum(d["summary"]["expected"] for d in shards) - len(overlaps) - len(conflicts)
     interrupted = "; ".join(f"{n}: {d['summary']['interrupted']}" for n, d in zip(names, shards) if d["summary"]["interrupted"])
+    problems = _coverage(shards, names)
+    problems += [f"{n}: {p}" for n, d in zip(names, shards) for p in d["summary"]["problems"]]
     incomplete = [n for n, d in zip(names, shards) if not d["summary"]["complete"]]
     if incomplete and not interrupted:
         interrupted = f"incomplete shard(s): {', '.join(incomplete)}"
-    if conflicts:
-        interrupted = "; ".join(filter(None, [interrupted, f"{len(conflicts)} conflicting comparison(s) between shards"]))
-    run = dict(shards[0]["run"], shards=names)
-    merged = documents.build(list(records.values()), shards[0]["environment"], run, expected=expected,
-                             interrupted=interrupted)
+    run = dict(shards[0]["run"], shards=names, shard=None)
+    plan = {"ids": sorted({i for d in shards for i in d["plan"]["ids"]}), "shard": None,
+            "matrix": shards[0]["plan"]["matrix"]}
+    section = {"shards": names, "overlaps": overlaps, "conflicts": conflicts, "environment_differences": env_diffs,
+               "problems": problems}
+    merged = documents.build(list(records.values()), shards[0]["environment"], run, interrupted=interrupted,
+                             plan=plan, problems=problems + ([f"{len(conflicts)} comparison(s) differ between shards"]
+                                                             if conflicts else []))
     merged["duration_s"] = sum(d.get("duration_s") or 0 for d in shards)
-    merged["merge"] = {"shards": names, "overlaps": overlaps, "conflicts": conflicts, "environment_differences": env_diffs}
+    merged["merge"] = section
     return merged

@@ -96,17 +96,32 @@ def test_merge_of_two_shards_equals_the_unsharded_run(tmp_path, read_report):
     assert all_doc["comparisons"] == whole["comparisons"]
     assert all_doc["summary"]["comparisons"] == all_doc["summary"]["expected"] == whole["summary"]["comparisons"]
     assert all_doc["summary"]["passed"] and all_doc["groups"] == whole["groups"]
-    # the same shard twice: overlaps are shown, not silently dropped
+    # the same shard twice: overlaps are shown, not silently dropped, and half the matrix is no pass
     twice = gradmatrix("merge", "shard0/agreement.json", "shard0/agreement.json", "-o", "twice/agreement.json", cwd=tmp_path)
     assert "overlapping (identical)" in twice.stdout
-    assert read_report(tmp_path / "twice" / "agreement.json")["merge"]["overlaps"]
-    # a shard that disagrees with another about the same comparison: a conflict, and the merge fails
+    assert twice.returncode == 1 and "shard(s) 0/2 given more than once" in twice.stdout and "PASS" not in twice.stdout
+    doc = read_report(tmp_path / "twice" / "agreement.json")
+    assert doc["merge"]["overlaps"] and not doc["summary"]["passed"] and not doc["summary"]["complete"]
+    # one shard of two: incomplete
+    half = gradmatrix("merge", "shard0/agreement.json", "-o", "half/agreement.json", cwd=tmp_path)
+    assert half.returncode == 1 and "shard(s) 1/2 missing" in half.stdout and "INCOMPLETE" in half.stdout
+    # a shard of another run (other seeds: another matrix) is refused, and nothing is written
+    assert gradmatrix("run", *SMALL, "--seeds", "1", "--shard", "1/2", "--out", "other", cwd=tmp_path).returncode == 0
+    unrelated = gradmatrix("merge", "shard0/agreement.json", "other/agreement.json", "-o", "u/agreement.json", cwd=tmp_path)
+    assert unrelated.returncode == 2 and "not a shard of the same run" in unrelated.stderr
+    assert not (tmp_path / "u" / "agreement.json").exists()
+    # a shard that disagrees with another about the same comparison: a conflict, and the merge fails; the
+    # edited record (agree, with 1e12 of its allowed error) counts by its metrics, as a disagreement
     altered = json.loads((tmp_path / "shard0" / "agreement.json").read_text())
-    altered["comparisons"][0]["verdict"] = "disagree"
+    altered["comparisons"][0]["tensors"][0]["of_allowed"] = 1e12
     altered["environment"]["python"] = "0.0"
     (tmp_path / "altered.json").write_text(json.dumps(altered))
-    conflict = gradmatrix("merge", "shard0/agreement.json", "altered.json", "-o", "c/agreement.json", cwd=tmp_path)
-    assert conflict.returncode == 1 and "conflict:" in conflict.stdout and "environment:" in conflict.stdout
+    conflict = gradmatrix("merge", "altered.json", "shard1/agreement.json", "-o", "c/agreement.json", cwd=tmp_path)
+    assert conflict.returncode == 1 and "environment:" in conflict.stdout and "PASS" not in conflict.stdout
+    assert "verdict does not match their metrics" in conflict.stdout
+    assert read_report(tmp_path / "c" / "agreement.json")["summary"]["disagree"] == 1
+    clash = gradmatrix("merge", "shard0/agreement.json", "altered.json", "-o", "d/agreement.json", cwd=tmp_path)
+    assert clash.returncode == 1 and "conflict:" in clash.stdout
 
 
 def test_report_renders_a_saved_run_again(tmp_path, read_report):
@@ -115,6 +130,19 @@ def test_report_renders_a_saved_run_again(tmp_path, read_report):
     assert again.returncode == 0, again.stderr
     assert read_report(tmp_path / "b" / "agreement.json")["comparisons"] == read_report(tmp_path / "a" / "agreement.json")["comparisons"]
     assert (tmp_path / "b" / "agreement.md").read_text() == (tmp_path / "b" / "agreement.md").read_text()
+    # the summary is recomputed from the records and the plan, never trusted
+    doc = json.loads((tmp_path / "a" / "agreement.json").read_text())
+    edited = dict(doc, comparisons=[dict(r, verdict="disagree") for r in doc["comparisons"]])
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    result = gradmatrix("report", "edited.json", "--out", "e", cwd=tmp_path)
+    assert result.returncode == 1 and "FAIL" in result.stdout and "PASS" not in result.stdout
+    assert "verdict does not match their metrics" in result.stdout
+    cut = dict(doc, comparisons=doc["comparisons"][:3])
+    (tmp_path / "cut.json").write_text(json.dumps(cut))
+    result = gradmatrix("report", "cut.json", "--out", "f", cwd=tmp_path)
+    missing = doc["summary"]["comparisons"] - 3
+    assert result.returncode == 1 and f"INCOMPLETE, {missing} of {doc['summary']['comparisons']}" in result.stdout
+    assert "INCOMPLETE" in (tmp_path / "f" / "agreement.md").read_text()
     (tmp_path / "bad.json").write_text("{\"schema\": \"other\"}")
     bad = gradmatrix("report", "bad.json", cwd=tmp_path)
     assert bad.returncode == 2 and "not a valid agreement report" in bad.stderr

@@ -51,7 +51,10 @@ def test_missing_framework_is_reported_and_its_cases_skipped(tmp_path, read_repo
     assert all(r["verdict"] != "skipped" for r in doc["comparisons"] if "jax" not in r["pair"])
     md = (tmp_path / "gradmatrix-report" / "agreement.md").read_text()
     assert "not run: jax unavailable" in md and "skipped" in md
-    assert run.returncode == 0, run.stdout + run.stderr  # what ran agrees; the hole is shown, not hidden
+    # what ran agrees, but an oracle asked for is missing: shown, and never a pass
+    assert not s["passed"] and any("skipped, an implementation asked for is unavailable" in p for p in s["problems"])
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "FAIL" in run.stdout and "PASS" not in run.stdout
 
 
 def test_an_oracle_raising_mid_run_is_an_error_and_the_rest_continue(monkeypatch):
