@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
+from gradmatrix.reports import findings
 from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
 
 SCHEMA = "gradmatrix/agreement"
@@ -145,6 +146,8 @@ def build(records: list, environment: dict, run: dict, expected: int | None = No
         "matmul_precision": precision_summary(records),
         "groups": summarize(records),
         "conventions": kink_conventions(records),
+        "verdict": findings.verdict(records, run.get("candidate", ""), complete),
+        "findings": findings.build(records, run.get("candidate", "")),
         "comparisons": records,
     }
 
