@@ -135,8 +135,12 @@ def _plan_or_usage_error(args, candidate: str) -> None:
     except ImportError as exc:
         raise UsageError(f"cannot import {candidate}: {exc}") from None
     try:
-        default_plan(args.matrix, _list(args.ops), _list(args.dtypes), args.seeds,
-                     _list(args.oracles) or _default_oracles(), Candidate(module), args.only, _list(args.modes))
+        plan = default_plan(args.matrix, _list(args.ops), _list(args.dtypes), args.seeds,
+                            _list(args.oracles) or _default_oracles(), Candidate(module), args.only, _list(args.modes))
+        if args.shard:
+            from gradmatrix.pytest_plugin import shard
+
+            shard(plan, args.shard)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -157,7 +161,8 @@ def _run_matrix(args, candidate: str, extra: list) -> dict:
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR) or document is None:
         if code == pytest.ExitCode.NO_TESTS_COLLECTED:
             raise UsageError("no comparison was selected (check --only, --shard and the pytest arguments after --)")
-        raise UsageError("the matrix did not run; see the messages above")
+        raise UsageError("the matrix did not run" + ("; see the messages above" if args.pytest_output or extra
+                                                      else "; --pytest-output shows pytest's messages"))
     return document
 
 

@@ -36,10 +36,12 @@ def verdict_text(document: dict) -> str:
         if own["disagree"] or own["error"]:
             head += f" ({own['disagree']} disagree, {plural(own['error'], 'error')} so far)"
         return head
-    if own["error"]:
-        return (f"ERROR: {name} could not be checked in {own['error']} of {plural(n, 'comparison')} "
+    if own.get("cannot_check", own["error"]):
+        bad = own.get("cannot_check", own["error"])
+        rest = own["disagree"] + own["error"] - bad
+        return (f"ERROR: {name} could not be checked in {bad} of {plural(n, 'comparison')} "
                 f"(it raised, or returned the wrong structure, shape or dtype)"
-                + (f"; {own['disagree']} more disagree" if own["disagree"] else ""))
+                + (f"; {rest} more disagree" if rest > 0 else ""))
     if own["disagree"]:
         return f"FAIL: {name} disagrees with the references in {own['disagree']} of {plural(n, 'comparison')}"
     if not n:

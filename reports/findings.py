@@ -64,7 +64,9 @@ def verdict(document_records: list, candidate: str, complete: bool = True) -> di
     mine = [r for r in document_records if candidate_side(r, candidate) is not None]
     theirs = [r for r in document_records if candidate_side(r, candidate) is None]
     own = tally(mine)
-    if own["error"]:
+    # as reports.document.check_status: raised, or returned the wrong structure, shape or dtype
+    own["cannot_check"] = sum(_cannot_check(r, candidate) for r in mine)
+    if own["cannot_check"]:
         word = "error"
     elif own["disagree"]:
         word = "fail"
@@ -73,6 +75,12 @@ def verdict(document_records: list, candidate: str, complete: bool = True) -> di
     else:
         word = "pass"
     return {"verdict": word, "candidate": own, "references": tally(theirs)}
+
+
+def _cannot_check(record: dict, candidate: str) -> bool:
+    if record["verdict"] == ERROR:
+        return is_candidate(record["pair"][0], candidate) or record["message"].startswith(f"{candidate}.fd failed")
+    return any(t.get("structural") and f": {candidate} returned" in t.get("problem", "") for t in record["tensors"])
 
 
 def _pattern(record: dict, entry: dict | None) -> str:
