@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 
@@ -87,10 +88,11 @@ class Candidate:
         case = inputs.case
         spec = case.spec
         mine = inputs.copy()
+        calls = _Recorder(self.module)
         try:
-            forward, grads = spec.call_candidate(self.module, mine.arrays, mine.dout, case.dim_map)
+            forward, grads = spec.call_candidate(calls, mine.arrays, mine.dout, case.dim_map)
         except Exception as exc:
-            raise CandidateFault(f"{' / '.join(spec.contract)} raised {type(exc).__name__}: {exc}") from exc
+            raise _fault(exc, spec.contract, calls) from exc
         written = [k for k, v in inputs.arrays.items() if not np.array_equal(v, mine.arrays[k])]
         if inputs.dout is not None and not np.array_equal(inputs.dout, mine.dout):
             written.append("dout")
@@ -102,3 +104,69 @@ class Candidate:
             return Result(self.name, np.asarray(forward), {k: np.asarray(v) for k, v in grads.items()})
         except Exception as exc:
             raise CandidateFault(f"{spec.contract[-1]} returned values that are not arrays: {exc}") from exc
+
+
+class _Recorder:
+    """The candidate module as the op's adapter sees it: each function it calls is noted with
+    what it returned, so that a result the adapter cannot unpack is blamed on the function
+    that returned it (``relu_forward must return (out, cache)``), not on the harness; a list
+    returned where the contract has a tuple is passed on as the tuple."""
+
+    def __init__(self, module: ModuleType):
+        self._module = module
+        self.last: tuple | None = None  # (function name, what it returned)
+
+    def __getattr__(self, name: str):
+        value = getattr(self._module, name)
+        if not callable(value):
+            return value
+
+        def call(*args, **kwargs):
+            returned = value(*args, **kwargs)
+            self.last = (name, returned)
+            # the contract's tuples are read by position: a list of the same length is as good
+            return tuple(returned) if isinstance(returned, list) else returned
+
+        return call
+
+
+_HARNESS = Path(__file__).resolve().parent  # the adapters live here; frames here are not the candidate's
+
+
+def _describe_value(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def _user_frames(exc: BaseException) -> list:
+    """The frames of the traceback in the candidate's own code (not the harness's, not a library's)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    library = ("site-packages", "dist-packages", f"{Path(traceback.__file__).parent}")
+    return [f for f in frames if not Path(f.filename).resolve().is_relative_to(_HARNESS)
+            and not any(part in f.filename for part in library)]
+
+
+def _fault(exc: Exception, contract: tuple, calls: _Recorder) -> CandidateFault:
+    """A CandidateFault for an exception while running the candidate: which of its functions
+    raised, where in its code, or which returned a result of the wrong structure."""
+    mine = _user_frames(exc)
+    unpacking = isinstance(exc, (ValueError, TypeError)) and ("unpack" in str(exc) or "iterable" in str(exc))
+    if not mine and unpacking and calls.last is not None:
+        name, returned = calls.last
+        due = "(out, cache)" if name.endswith("_forward") else "its documented tuple"
+        fault = CandidateFault(f"{name} must return {due}, got {_describe_value(returned)} ({exc})")
+        fault.user_traceback = ""
+        return fault
+    if not mine and isinstance(exc, TypeError) and " must return " in str(exc):
+        return CandidateFault(str(exc))  # the adapter's own account of a wrong structure
+    if mine:
+        entry = next((f.name for f in mine if f.name in contract), mine[0].name)
+        last = mine[-1]
+        where = f" at {Path(last.filename).name}:{last.lineno}" + (f" in {last.name}" if last.name != entry else "")
+        fault = CandidateFault(f"{entry} raised {type(exc).__name__}: {exc} ({where.strip()})")
+        fault.user_traceback = "".join(traceback.format_list(mine)) + f"{type(exc).__name__}: {exc}\n"
+        return fault
+    return CandidateFault(f"{' / '.join(contract)} raised {type(exc).__name__}: {exc}")
