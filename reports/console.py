@@ -78,9 +78,19 @@ def worst_text(f: dict) -> str:
     if "candidate_value" in w:
         index = f" at {w['index']}" if w.get("index") else ""
         reference = next((n for n in w["pair"] if n in f["references"]), "the reference")
-        return (f"{w['candidate_value']:.6g} vs {w['reference_value']:.6g} ({reference}){index}, "
+        a, b = _distinct(w["candidate_value"], w["reference_value"])
+        return (f"{a} vs {b} ({reference}){index}, "
                 f"error {w['normwise_rel_err']:.1e} relative, allowed {w['rtol']:.0e}; in {w['id']}")
     return w["message"]
+
+
+def _distinct(a: float, b: float) -> tuple:
+    """Two numbers with just enough digits to tell them apart (at most 17)."""
+    for digits in (6, 9, 12, 17):
+        sa, sb = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if sa != sb:
+            break
+    return sa, sb
 
 
 def finding_block(number: int, f: dict) -> list:

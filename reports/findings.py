@@ -238,11 +238,9 @@ def _ratios(items: list, candidate: str) -> list | None:
         if ratio is None or ratio == 0:
             return None
         ratios.append(ratio if side == 0 else 1.0 / ratio)
-    if all(e.get("ratio") is None for _, e in items):
-        # scalars: any two numbers have a ratio; only one that holds across shapes or seeds says something
-        draws = {(r["op"], str(r["dims"]), r["seed"]) for r, _ in items}
-        if len(draws) < 2:
-            return None
+    # a single element has a ratio to any number: only one that holds across shapes or seeds says something
+    if len({(r["op"], str(r["dims"]), r["seed"]) for r, _ in items}) < 2:
+        return None
     return ratios
 
 
@@ -265,6 +263,10 @@ def _ratio_cause(tensor: str, items: list, candidate: str) -> dict | None:
             return {"kind": "extra-1/dim", "dim": name,
                     "text": f"an extra 1/{name}: {tensor} is the reference divided by {name}",
                     "evidence": f"ratio to the reference = 1/{name} in all {n} failing comparisons ({_shown(ratios)})"}
+        if all(0 < v < 1 for v in values) and all(_close(q, 1.0 - v) for q, v in zip(ratios, values)):
+            return {"kind": "missing-1/(1-dim)", "dim": name,
+                    "text": f"a missing 1/(1 - {name}): {tensor} is (1 - {name}) times the reference",
+                    "evidence": f"ratio to the reference = 1 - {name} in all {n} failing comparisons ({_shown(ratios)})"}
     if not all(_close(q, ratios[0]) for q in ratios):
         return None
     c = ratios[0]
@@ -302,7 +304,9 @@ def _shape_cause(tensor: str, items: list, candidate: str) -> dict | None:
     if len(mine) == 2 and mine == due[::-1]:
         return {"kind": "transpose", "text": f"a transpose: {tensor} has the reference's shape transposed",
                 "evidence": f"shape {shown}"}
-    if len(mine) == len(due) and sorted(mine) != sorted(due):
+    differ = [i for i, (m, d) in enumerate(zip(mine, due)) if m != d] if len(mine) == len(due) else []
+    named = set(_scalar_dims(record).values())
+    if len(differ) == 1 and (mine[differ[0]] in named or mine[differ[0]] in due):
         got = ", ".join(_dims_named(s, record) for s in mine)
         want = ", ".join(_dims_named(s, record) for s in due)
         return {"kind": "wrong-axis", "text": f"a sum or mean over the wrong axis: {tensor} has shape ({got}) "
@@ -329,12 +333,19 @@ def _partition(items: list, passing: list, prefer: str = "") -> dict | None:
     if all(r["case_kind"] == "kink" for r in failing) and any(r["case_kind"] != "kink" for r in passing):
         return {"kind": "kink", "text": "differs only at kinks: a different derivative at the kink",
                 "evidence": "every failing case is a kink case; random cases agree"}
+    if all("stride" in r["dims"] and "pool" in r["dims"] for r in failing + passing):
+        overlap = lambda r: r["dims"]["stride"] < r["dims"]["pool"]  # noqa: E731
+        if all(overlap(r) for r in failing) and not any(overlap(r) for r in passing):
+            return {"kind": "overlap", "text": "fails only where pooling windows overlap (stride < pool)",
+                    "evidence": "cases whose windows do not overlap agree"}
     separating = []
     dims = sorted(set().union(*(r["dims"] for r in failing + passing)))
     for name in dims:
         ok = {_hashable(r["dims"].get(name)) for r in passing}
         bad = {_hashable(r["dims"].get(name)) for r in failing}
-        if len(ok) == 1 and not ok & bad and not isinstance(next(iter(ok)), tuple) and None not in ok:
+        if None in ok or None in bad:
+            continue  # a dimension only some shapes set
+        if len(ok) == 1 and not ok & bad and not isinstance(next(iter(ok)), tuple):
             separating.append((name, next(iter(ok)), bad))
         elif all(isinstance(v, tuple) for v in bad) and not any(isinstance(v, tuple) for v in ok):
             return {"kind": "only-at", "dim": name, "value": "one axis",
@@ -342,23 +353,42 @@ def _partition(items: list, passing: list, prefer: str = "") -> dict | None:
     if separating:
         separating.sort(key=lambda s: (s[0] != prefer, s[1] not in _NEUTRAL, s[1], s[0]))
         name, value, bad = separating[0]
-        also = ", ".join(f"{n} = {v:g}" for n, v, _ in separating[1:])
+        also = ", ".join(f"{n} = {_fmt(v)}" for n, v, _ in separating[1:])
         neutral = [(n, v) for n, v, _ in separating if v in _NEUTRAL]
         if prefer == name or not neutral:
-            text = f"agrees only at {name} = {value:g}"
+            text = f"agrees only at {name} = {_fmt(value)}"
         else:
-            look = {0: "the term scaled by {}", 1: "the sum or average over {}"}
-            text = (f"agrees only where {' and '.join(f'{n} = {v:g}' for n, v in neutral)}: look at "
+            look = {0: "the term scaled by {}", 1: "what {} > 1 changes"}
+            text = (f"agrees only where {' and '.join(f'{n} = {_fmt(v)}' for n, v in neutral)}: look at "
                     + " and ".join(look[v].format(n) for n, v in neutral))
         return {"kind": "only-at", "dim": name, "value": value, "text": text,
-                "evidence": f"the cases that agree have {name} = {value:g}" + (f" (and {also})" if also else "")
-                            + f"; those that fail {name} = {', '.join(f'{v:g}' for v in sorted(bad))}"}
-    if all("stride" in r["dims"] and "pool" in r["dims"] for r in failing + passing):
-        overlap = lambda r: r["dims"]["stride"] < r["dims"]["pool"]  # noqa: E731
-        if all(overlap(r) for r in failing) and not any(overlap(r) for r in passing):
-            return {"kind": "overlap", "text": "fails only where pooling windows overlap (stride < pool)",
-                    "evidence": "cases whose windows do not overlap agree"}
+                "evidence": f"the cases that agree have {name} = {_fmt(value)}" + (f" (and {also})" if also else "")
+                            + f"; those that fail {name} = {', '.join(_fmt(v) for v in sorted(bad, key=_order))}"}
+    for name in dims:  # the other way round: every failing case has one value no passing case has
+        bad = {_hashable(r["dims"].get(name)) for r in failing}
+        ok = {_hashable(r["dims"].get(name)) for r in passing}
+        if len(bad) == 1 and None not in bad and not bad & ok and not isinstance(next(iter(bad)), tuple):
+            value = next(iter(bad))
+            return {"kind": "fails-only-at", "dim": name, "value": value,
+                    "text": f"fails only at {name} = {_fmt(value)}",
+                    "evidence": f"every failing case has {name} = {_fmt(value)}; the cases without it agree"}
+    # dimensions only some shapes set (large logits: scale, shift): every failing case sets one
+    unset = [d for d in dims if all(d not in r["dims"] for r in passing)]
+    if unset and all(any(d in r["dims"] for d in unset) for r in failing):
+        values = sorted({f"{d} = {_fmt(_hashable(r['dims'][d]))}" for r in failing for d in unset if d in r["dims"]})
+        return {"kind": "fails-only-at", "dim": unset[0], "value": None,
+                "text": f"fails only in the cases with {' or '.join(unset)}",
+                "evidence": f"every failing case has {', '.join(values)}; the cases without agree"}
     return None
+
+
+def _order(value):
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return (not number, value if number else 0, str(value))
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def _hashable(value):
@@ -406,8 +436,10 @@ def diagnose(finding: dict, items: list, passing: list, candidate: str) -> dict 
     tensor, pattern = finding["tensor"], finding["pattern"]
     cause = None
     if pattern == "shape":
-        return _shape_cause(tensor, items, candidate)  # the shapes tell where it shows
-    if pattern == "values":
+        cause = _shape_cause(tensor, items, candidate)
+        if cause is not None:
+            return cause  # the shapes tell where it shows
+    elif pattern == "values":
         cause = _precision(items, passing) or _ratio_cause(tensor, items, candidate)
     elif pattern.startswith("raised"):
         cause = _raised_cause(items)

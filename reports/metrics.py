@@ -85,7 +85,8 @@ def proportional_ratio(a: np.ndarray, b: np.ndarray, fit: float = 1e-3) -> float
 
     c is the least-squares factor ``<a, b> / <b, b>``; it fits when ``max|a - c b|`` is at most
     ``fit`` times ``max|a|``.  A finding reads a constant ratio as its likely cause (8 = N: a
-    missing 1/N; -1: a sign), so one element alone, or a reference of zeros, says nothing.
+    missing 1/N; -1: a sign); a single element always has one, so a finding trusts a ratio
+    only when it holds across draws.  A reference of zeros has none.
 
     Args:
         a, b: same-shape arrays, a the one under test, b the reference.
@@ -93,10 +94,10 @@ def proportional_ratio(a: np.ndarray, b: np.ndarray, fit: float = 1e-3) -> float
     """
     a64 = np.asarray(a, dtype=np.float64).reshape(-1)
     b64 = np.asarray(b, dtype=np.float64).reshape(-1)
-    if a64.size < 2 or not np.all(np.isfinite(a64)) or not np.all(np.isfinite(b64)):
+    if a64.size == 0 or not np.all(np.isfinite(a64)) or not np.all(np.isfinite(b64)):
         return None
     bb = float(b64 @ b64)
-    if bb == 0.0 or np.count_nonzero(b64) < 2:
+    if bb == 0.0:
         return None
     c = float(a64 @ b64) / bb
     top = float(np.max(np.abs(a64)))
