@@ -100,6 +100,9 @@ def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--
                         help="report formats (default: json md html)")
     parser.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto",
                         help="progress display (default: a bar on a terminal, lines otherwise or under CI)")
+    parser.add_argument("--pytest-output", action="store_true",
+                        help="also show pytest's own output: a failure block per failing comparison and its summary "
+                             "(default: only the findings; arguments after -- also show it)")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
                         help="where the torch and JAX oracles compute: cpu, cuda, or auto (cuda when torch sees a "
                              "GPU); manual and the numeric oracle stay on the CPU (default: cpu)")
@@ -122,7 +125,10 @@ def _pytest_args(args, candidate: str, extra: list) -> list:
     # no:logging: the matrix logs nothing, and capturing logs around each of its thousands of
     # tiny tests took a fifth of a run; --assert=plain: the matrix test asserts nothing, and
     # rewriting the modules it imports took a second
-    argv = ["--pyargs", "gradmatrix.matrix_test", "-q", "-p", "no:cacheprovider",
+    # pytest's own report (a failure block per comparison, the short summary) is what the
+    # findings condense: shown only when asked for, or when arguments go to pytest
+    quiet = [] if args.pytest_output or extra else ["-q", "--no-summary"]
+    argv = ["--pyargs", "gradmatrix.matrix_test", "-q", *quiet, "-p", "no:cacheprovider",
             "-p", "no:logging", "--assert=plain",
             "--gm-matrix", args.matrix, "--gm-out", args.out, "--gm-candidate", candidate,
             "--gm-formats", ",".join(args.format), "--gm-progress", _progress_mode(args.progress)]
@@ -159,8 +165,12 @@ def _plan_or_usage_error(args, candidate: str) -> None:
     except ImportError as exc:
         raise UsageError(f"cannot import {candidate}: {exc}") from None
     try:
-        default_plan(args.matrix, _list(args.ops), _list(args.dtypes), args.seeds,
-                     _list(args.oracles) or _default_oracles(), Candidate(module), args.only, _list(args.modes))
+        plan = default_plan(args.matrix, _list(args.ops), _list(args.dtypes), args.seeds,
+                            _list(args.oracles) or _default_oracles(), Candidate(module), args.only, _list(args.modes))
+        if args.shard:
+            from gradmatrix.pytest_plugin import shard
+
+            shard(plan, args.shard)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -179,7 +189,10 @@ def _run_matrix(args, candidate: str, extra: list) -> dict:
     plugin = sys.modules.get("gradmatrix.pytest_plugin")  # imported by pytest itself, for assertion rewriting
     document = getattr(plugin, "LAST_DOCUMENT", None)
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR) or document is None:
-        raise UsageError(f"the matrix did not run (pytest exit status {int(code)}); see the messages above")
+        if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+            raise UsageError("no comparison was selected (check --only, --shard and the pytest arguments after --)")
+        raise UsageError("the matrix did not run" + ("; see the messages above" if args.pytest_output or extra
+                                                      else "; --pytest-output shows pytest's messages"))
     return document
 
 
@@ -201,26 +214,11 @@ def cmd_check(args, extra) -> int:
 
         wanted = "; ".join(" + ".join(spec.functions) for spec in CATALOG.values())
         raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted})")
-    print(f"gradmatrix check: {candidate.name} provides {', '.join(candidate.ops)}")
-    result = CheckResult(_run_matrix(args, args.module, extra))
-    print()
-    for op, verdict in result.per_op().items():
-        worst = verdict["worst"]
-        line = f"{op:>16}: {verdict['verdict'].upper():9} {verdict['agreeing']}/{verdict['comparisons']} agree"
-        if not verdict["comparisons"]:
-            line = f"{op:>16}: NOT RUN   none of its comparisons ran"
-        print(line)
-        if worst is not None and verdict["failures"]:
-            print(f"{'':>18}worst: {worst['message']}")
-    status = result.status
-    s = result.document["summary"]
-    if not s["complete"]:
-        print(f"gradmatrix check: INCOMPLETE, {s['missing']} of {s['expected']} comparisons did not run"
-              f"{' (' + s['interrupted'] + ')' if s['interrupted'] else ''}; this is not a pass", file=sys.stderr)
-    if status == 2:
-        print("gradmatrix check: the candidate could not be checked (it raised, or returned the wrong structure, "
-              "shape or dtype); see the messages above", file=sys.stderr)
-    return status
+    checking = _list(args.ops) or candidate.ops
+    print(f"gradmatrix check: {candidate.name} provides {', '.join(candidate.ops)}"
+          + (f"; checking {', '.join(checking)}" if checking != candidate.ops else ""), flush=True)
+    # the verdict and the findings are printed by the pytest plugin's summary, from the document
+    return CheckResult(_run_matrix(args, args.module, extra)).status
 
 
 def cmd_report(args, extra) -> int:

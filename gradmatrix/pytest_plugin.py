@@ -182,7 +182,7 @@ class Progress:
         self.done = 0
         self.bad = 0
         self.started = time.time()
-        self.next_line = 0
+        self.next_line = time.time() + self.LINE_EVERY
 
     @property
     def writer(self):
@@ -202,15 +202,24 @@ class Progress:
         self.bad += verdict in ("disagree", "error")
         if self.bar:
             self._bar()
-        elif self.done >= self.next_line or self.done == self.total:
+        elif time.time() >= self.next_line and self.done < self.total:
+            # plain lines go to logs: one every LINE_EVERY seconds, none for a run shorter than that
             self.writer.line(f"gradmatrix: {self._status()}")
-            self.next_line = self.done + max(1, self.total // 10)
+            self.next_line = time.time() + self.LINE_EVERY
+
+    LINE_EVERY = 15.0  # seconds between plain progress lines
 
     def _status(self) -> str:
         elapsed = time.time() - self.started
-        left = elapsed / self.done * max(0, self.total - self.done) if self.done else 0.0
         total = self.total or "?"
-        return f"{self.done}/{total} comparisons, {self.bad} discrepancies, {elapsed:.0f} s elapsed, ~{left:.0f} s left"
+        status = (f"{self.done}/{total} comparisons, {self.bad} {'discrepancy' if self.bad == 1 else 'discrepancies'}, "
+                  f"{elapsed:.0f} s elapsed")
+        # the first comparisons pay for importing the frameworks and compiling: an estimate
+        # from them would be far off, so none until a tenth of the run is done
+        if self.total and self.done >= max(2, self.total // 10) and self.done < self.total:
+            left = elapsed / self.done * (self.total - self.done)
+            status += f", about {left:.0f} s left"
+        return status
 
     def _bar(self) -> None:
         width = 30
@@ -427,12 +436,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = config.stash.get(_KEY, None)
     if state is None or state.document is None:
         return
-    from gradmatrix.reports.markdown import verdict_line
+    from gradmatrix.reports import console
 
-    s = state.document["summary"]
-    terminalreporter.section("gradmatrix")
-    terminalreporter.write_line(verdict_line(s).replace("**", ""))
-    for path in state.written:
-        terminalreporter.write_line(f"report: {path}")
+    if terminalreporter.verbosity >= -1:
+        terminalreporter.section("gradmatrix")
+    for line in console.render(state.document, state.written):
+        terminalreporter.write_line(line)
     if state.kept:
         terminalreporter.write_line(f"note: {state.kept}")

@@ -262,6 +262,8 @@ def _describe(name: str, exc: BaseException, reproduce: str) -> str:
 
 
 def _short_traceback(exc: BaseException, limit: int = 4) -> str:
+    if getattr(exc, "user_traceback", None) is not None:  # the candidate's own frames (oracles.candidate)
+        return exc.user_traceback
     cause = exc.__cause__ or exc
     return "".join(traceback.format_exception(type(cause), cause, cause.__traceback__, limit=-limit))
 

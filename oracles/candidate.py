@@ -18,6 +18,7 @@ import functools
 import importlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 
@@ -178,13 +179,13 @@ class Candidate:
         contract = self.contracts[spec.name]
         try:
             forward, grads = contract.call(lambda fn: getattr(self.module, fn), mine.arrays, mine.dout, case.dim_map)
-        except ContractError as exc:
+        except ContractError as exc:  # a wrong return structure, named by the contract
             raise CandidateFault(str(exc)) from exc
         except SystemExit as exc:  # sys.exit, or a test main run from inside a function
             raise CandidateFault(f"{' / '.join(contract.functions)} raised SystemExit({exc.code!r}): a candidate "
                                  f"must return, not end the process") from None
         except Exception as exc:
-            raise CandidateFault(f"{' / '.join(contract.functions)} raised {type(exc).__name__}: {exc}") from exc
+            raise _fault(exc, contract.functions) from exc
         written = [k for k, v in inputs.arrays.items() if not np.array_equal(v, mine.arrays[k])]
         if inputs.dout is not None and not np.array_equal(inputs.dout, mine.dout):
             written.append("dout")
@@ -194,3 +195,28 @@ class Candidate:
             return Result(self.name, np.array(forward), {k: np.array(v) for k, v in grads.items()})
         except Exception as exc:
             raise CandidateFault(f"{contract.functions[-1]} returned values that are not arrays: {exc}") from exc
+
+
+_HARNESS = Path(__file__).resolve().parent  # the contracts live here; frames here are not the candidate's
+
+
+def _user_frames(exc: BaseException) -> list:
+    """The frames of the traceback in the candidate's own code (not the harness's, not a library's)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    library = ("site-packages", "dist-packages", f"{Path(traceback.__file__).parent}")
+    return [f for f in frames if not Path(f.filename).resolve().is_relative_to(_HARNESS)
+            and not any(part in f.filename for part in library)]
+
+
+def _fault(exc: Exception, functions: tuple) -> CandidateFault:
+    """A CandidateFault for an exception raised in the candidate: which of its functions
+    raised, and where in its own code (file, line and the frames there)."""
+    mine = _user_frames(exc)
+    if mine:
+        entry = next((f.name for f in mine if f.name in functions), mine[0].name)
+        last = mine[-1]
+        where = f" at {Path(last.filename).name}:{last.lineno}" + (f" in {last.name}" if last.name != entry else "")
+        fault = CandidateFault(f"{entry} raised {type(exc).__name__}: {exc} ({where.strip()})")
+        fault.user_traceback = "".join(traceback.format_list(mine)) + f"{type(exc).__name__}: {exc}\n"
+        return fault
+    return CandidateFault(f"{' / '.join(functions)} raised {type(exc).__name__}: {exc}")

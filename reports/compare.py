@@ -17,7 +17,7 @@ import numpy as np
 from gradmatrix.oracles.cases import Case
 from gradmatrix.oracles.modes import JVP_TENSOR, hv_tensor
 from gradmatrix.oracles.result import Result
-from gradmatrix.reports.metrics import tensor_metrics
+from gradmatrix.reports.metrics import equals_transposed, proportional_ratio, tensor_metrics
 from gradmatrix.reports.tolerances import tolerance_for
 
 AGREE, DISAGREE, ERROR, SKIPPED = "agree", "disagree", "error", "skipped"
@@ -86,6 +86,21 @@ def _outside_subdifferential(outside: dict | None, names: tuple, key: str, mask,
     return strays
 
 
+def _shape_evidence(value_a, value_b, rtol: float) -> dict:
+    """For a shape mismatch, both shapes and whether a is b transposed (a finding's evidence)."""
+    if value_a is None or value_b is None:
+        return {}
+    va, vb = np.asarray(value_a), np.asarray(value_b)
+    if va.shape == vb.shape:
+        return {}
+    evidence = {"shapes": [list(va.shape), list(vb.shape)]}
+    if va.ndim == 2 and va.shape == vb.shape[::-1]:
+        with np.errstate(invalid="ignore", over="ignore"):
+            allowed = 10 * rtol * float(np.max(np.abs(vb.astype(np.float64)), initial=0.0))
+            evidence["transposed"] = equals_transposed(va, vb, allowed)
+    return evidence
+
+
 def base_record(case: Case, pair: tuple, verdict: str, message: str = "") -> dict:
     """The fields every comparison record has: case, pair, kind, verdict and message."""
     return {
@@ -149,6 +164,7 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
         if problem:
             structural = "non-finite" not in problem
             entry.update(agree=False, problem=problem, structural=structural)
+            entry.update(_shape_evidence(value_a, value_b, tol.rtol))
             failures.append(f"{problem} ({a.impl} vs {b.impl}, {case.dtype})")
             entries.append(entry)
             continue
@@ -170,6 +186,10 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             rtol=tol.rtol,
             max_bound=float(np.max(bound)) if np.ndim(bound) else float(bound),
         )
+        if not agree:
+            entry["ratio"] = proportional_ratio(va, vb)  # a / b where constant: evidence for a finding's cause
+            if va.ndim == 2 and va.shape[0] == va.shape[1] > 1:
+                entry["transposed"] = equals_transposed(va, vb, float(np.max(allowed_abs)))
         entries.append(entry)
         if at_kink_only:
             entry["kink_only"] = True

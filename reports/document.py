@@ -19,6 +19,7 @@ import time
 from collections import Counter, defaultdict
 
 from gradmatrix.oracles.modes import base_name
+from gradmatrix.reports import findings
 from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, PASSING, SKIPPED
 
 SCHEMA = "gradmatrix/agreement"
@@ -267,6 +268,8 @@ def build(records: list, environment: dict, run: dict, expected: int | None = No
         "matmul_precision": precision_summary(records),
         "groups": summarize(records),
         "conventions": kink_conventions(records),
+        "verdict": findings.verdict(records, run.get("candidate", ""), complete),
+        "findings": findings.build(records, run.get("candidate", "")),
         "comparisons": records,
     }
 

@@ -12,7 +12,7 @@ import html
 from gradmatrix.reports import plots
 from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
 from gradmatrix.reports.document import precision_line, precision_note
-from gradmatrix.reports.markdown import verdict_line
+from gradmatrix.reports.console import finding_title, references_text, verdict_text, worst_text
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1150px;color:#1d1d1f;padding:0 1rem}
@@ -24,7 +24,10 @@ th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:
 th{background:#f4f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .grid td{text-align:center;min-width:6rem}
 .c0{background:#d7f0db}.c1{background:#eef7d8}.c2{background:#fff1c7}.c3{background:#f9c9c3}.cna{background:#eee;color:#888}
-code{font-size:.85em;background:#f4f4f6;padding:0 .2em;border-radius:3px;word-break:break-all}
+code{font-size:.85em;background:#f4f4f6;padding:0 .2em;border-radius:3px;overflow-wrap:anywhere}
+pre.cmd{white-space:pre;overflow-x:auto;background:#f4f4f6;padding:.4rem .6rem;border-radius:4px;font-size:.85em;user-select:all}
+.finding{border-left:4px solid #e0867c;padding:.1rem 1rem;margin:1rem 0;background:#fffafa}.finding h3{margin:.4rem 0}
+.cause{font-size:1.05rem}.bad{color:#b3261e;font-size:.8em}small{color:#555}
 .ops{display:flex;flex-wrap:wrap;gap:1.5rem}.muted{color:#666;font-size:.85rem}
 img{max-width:100%;border:1px solid #eee}
 """
@@ -48,24 +51,43 @@ def _cell_class(ratio) -> str:
 
 
 def _grid_table(document: dict, op: str) -> str:
-    names, worst = plots.grid(document, op)
+    names, cells = plots.grid_cells(document, op)
     if not names:
         return ""
     rows = ["<table class='grid'><tr><th></th>" + "".join(f"<th>{e(n)}</th>" for n in names) + "</tr>"]
     for a in names:
-        cells = []
+        row = []
         for b in names:
-            ratio = worst.get((a, b), worst.get((b, a)))
+            cell = cells.get((a, b), cells.get((b, a)))
             if a == b:
-                cells.append("<td class='cna'>&mdash;</td>")
-            elif ratio is None:
-                cells.append("<td class='cna'>n/a</td>")
+                row.append("<td class='cna'>&mdash;</td>")
+            elif cell is None:
+                row.append("<td class='cna'>n/a</td>")
+            elif cell["problem"]:
+                row.append(f"<td class='c3' title='{e(cell['problem'])}'>fails<br><small>{e(cell['tensor'] or 'raised')}"
+                           "</small></td>")
             else:
-                text = "fails" if ratio == float("inf") else f"{ratio:.2g}"
-                cells.append(f"<td class='{_cell_class(ratio)}' title='worst share of allowed error'>{e(text)}</td>")
-        rows.append(f"<tr><th>{e(a)}</th>{''.join(cells)}</tr>")
+                row.append(f"<td class='{_cell_class(cell['ratio'])}' title='{cell['ratio']:.2g} of the allowed error'>"
+                           f"{cell['error']:.1e}<br><small>{e(cell['tensor'])}</small></td>")
+        rows.append(f"<tr><th>{e(a)}</th>{''.join(row)}</tr>")
     rows.append("</table>")
     return "".join(rows)
+
+
+def _finding_html(number: int, f: dict) -> str:
+    out = [f"<div class='finding'><h3>{number}. {e(finding_title(f))}</h3>"]
+    if f["cause"]:
+        out.append(f"<p class='cause'>Likely cause: <b>{e(f['cause']['text'])}</b></p>"
+                   f"<p class='muted'>Evidence: {e(f['cause']['evidence'])}</p>")
+    out.append(f"<p>Worst: {e(worst_text(f))}</p>")
+    if f["worst"].get("reproduce"):
+        out.append(f"<pre class='cmd'>{e(f['worst']['reproduce'])}</pre>")
+    cases = ", ".join(f["cases"][:20]) + (f" and {len(f['cases']) - 20} more" if len(f["cases"]) > 20 else "")
+    agree = ", ".join(f["passing_cases"][:20]) + (f" and {len(f['passing_cases']) - 20} more"
+                                                   if len(f["passing_cases"]) > 20 else "")
+    out.append(f"<details><summary>cases</summary><p>Fails in: {e(cases)}</p>"
+               + (f"<p>Agrees in: {e(agree)}</p>" if agree else "") + "</details></div>")
+    return "".join(out)
 
 
 def _figure(png: bytes | None, alt: str) -> str:
@@ -74,26 +96,46 @@ def _figure(png: bytes | None, alt: str) -> str:
     return f"<img alt='{e(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
 
 
+MAX_ROWS = 200  # discrepancy rows on the page; agreement.json has them all
+
+
 def render(document: dict) -> str:
-    """The HTML report of an agreement document."""
+    """The HTML report of an agreement document: the verdict and the findings first, then the
+    agreement per op (failing ops first), conventions, discrepancies and the environment."""
     s = document["summary"]
     env = document["environment"]
     run = document["run"]
     records = document["comparisons"]
-    ops = sorted({r["op"] for r in records})
-    dtypes = sorted({r["dtype"] for r in records})
-    pairs = sorted({"~".join(r["pair"]) for r in records})
+    found = document.get("findings") or []
     bad = [r for r in records if r["verdict"] in (DISAGREE, ERROR)]
     bad_ops = sorted({r["op"] for r in bad})
+    ops = bad_ops + sorted({r["op"] for r in records} - set(bad_ops))
+    dtypes = sorted({r["dtype"] for r in records})
+    pairs = sorted({"~".join(r["pair"]) for r in records})
+    verdict = verdict_text(document)
+    passed = (document.get("verdict") or {}).get("verdict", "pass" if s["passed"] else "fail") == "pass" and s["passed"]
+    health = references_text(document)
+    # the float32 matmul-precision recheck matters where TF32 exists (a GPU); on a CPU it is noise
+    note = precision_line(document) if env.get("device", "cpu") != "cpu" else None
     out = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>gradmatrix: {e(verdict_line(s).replace('**', ''))}</title><style>{CSS}</style></head><body>",
+        f"<title>gradmatrix: {e(verdict)}</title><style>{CSS}</style></head><body>",
         "<h1>gradmatrix agreement report</h1>",
+        f"<div class='verdict {'pass' if passed else 'fail'}' id='verdict'>{e(verdict)}</div>",
         f"<p class='muted'>candidate <code>{e(run.get('candidate'))}</code>, matrix <code>{e(run.get('matrix'))}</code>, "
-        f"created {e(document.get('created'))}, {e(document.get('duration_s'))} s</p>",
-        f"<div class='verdict {'pass' if s['passed'] else 'fail'}'>{e(verdict_line(s).replace('**', ''))}</div>",
-        f"<p>{e(precision_line(document))}</p>" if precision_line(document) else "",
+        f"created {e(document.get('created'))}, {e(document.get('duration_s'))} s"
+        + (f"; {e(health)}" if health else "") + "</p>",
+    ]
+    for reason in s.get("unavailable", []):
+        out.append(f"<p class='fail verdict'>Not run: {e(reason)}</p>")
+    if found:
+        out.append(f"<h2 id='findings'>Findings ({len(found)})</h2><p class='muted'>Failing comparisons grouped by "
+                   "implementation, op, tensor and failure pattern, worst first.</p>")
+        out += [_finding_html(number, f) for number, f in enumerate(found, 1)]
+    out += [
+        f"<p>{e(note)}</p>" if note else "",
+        "<h2>Summary</h2>",
         "<table><tr><th>comparisons</th><th>agree</th><th>at kinks (convention)</th><th>disagree</th><th>error</th>"
         "<th>skipped</th><th>planned</th></tr>",
         f"<tr><td class='num'>{s['comparisons']}</td><td class='num'>{s[AGREE]}</td><td class='num'>{s[CONVENTION]}</td>"
@@ -102,16 +144,17 @@ def render(document: dict) -> str:
         f"<p>Across ops {e(', '.join(ops))}; dtypes {e(', '.join(dtypes))}; pairs {e(', '.join(pairs))}."
         + (f" Disagreements in: <b>{e(', '.join(bad_ops))}</b>." if bad_ops else "") + "</p>",
     ]
-    for reason in s.get("unavailable", []):
-        out.append(f"<p class='fail verdict'>Not run: {e(reason)}</p>")
-    out.append("<h2>Agreement per op</h2><p class='muted'>Each cell: the worst share of the allowed error "
-               "(|a-b| / (rtol&middot;max|b| + numeric bound)) over the op's comparisons of that pair; below 1 agrees. "
-               "Plots: the worst norm-wise relative error against batch size (random cases), tolerance lines dashed; "
-               "comparisons with the numeric oracle also allow its own error bound, so they may sit above their line "
-               "and still agree. Kink cases are left out of both: see Conventions at kinks.</p>")
+    out.append("<h2>Agreement per op</h2><p class='muted'>Each cell: the worst comparison of that pair over the op's "
+               "cases, its norm-wise relative error and its tensor, coloured by its share of the allowed error "
+               "(|a-b| / (rtol&middot;max|b| + numeric bound); green well inside, red beyond); \"fails\": it raised "
+               "or returned the wrong structure. Plots: the worst error per case (labelled by what varies), one line "
+               "per pair, tolerance lines dashed, an x at the top for a comparison that raised or returned the wrong "
+               "structure; comparisons with the numeric oracle also allow its own error bound, so they may sit above "
+               "their line and still agree. Kink cases are left out of the plots: see Conventions at kinks.</p>")
     for op in ops:
-        out.append(f"<h3>{e(op)}</h3><div class='ops'>{_grid_table(document, op)}</div>")
-        out.append(_figure(plots.error_vs_batch(document, op), f"error against batch size for {op}"))
+        flag = " <span class='bad'>disagrees</span>" if op in bad_ops else ""
+        out.append(f"<h3>{e(op)}{flag}</h3><div class='ops'>{_grid_table(document, op)}</div>")
+        out.append(_figure(plots.error_by_case(document, op), f"error per case for {op}"))
     if document.get("conventions"):
         out.append("<h2>Conventions at kinks</h2><table><tr><th>op</th><th>dtype</th><th>derivative taken at the kink</th></tr>")
         for c in document["conventions"]:
@@ -120,11 +163,12 @@ def render(document: dict) -> str:
         out.append("</table>")
     out.append(f"<h2>Discrepancies ({len(bad)})</h2>")
     if bad:
-        out.append("<table><tr><th>comparison</th><th>tensor</th><th>worst element</th><th>values (a vs b)</th>"
-                   "<th>norm-wise rel err</th><th>max abs err</th><th>rel_error</th><th>reproduce / message</th></tr>")
-        for r in bad:
+        out.append(f"<details><summary>every failing comparison ({len(bad)}; the findings above group them)</summary>"
+                   "<table><tr><th>comparison</th><th>tensor</th><th>worst element</th><th>values (a vs b)</th>"
+                   "<th>norm-wise rel err</th><th>max abs err</th><th>rel_error</th><th>message</th></tr>")
+        for r in bad[:MAX_ROWS]:
             tensors = [t for t in r["tensors"] if not t.get("agree")] or [{"tensor": "", "problem": r["verdict"]}]
-            note = f"<br><em>{e(precision_note(r))}</em>" if precision_note(r) else ""
+            extra = f"<br><em>{e(precision_note(r))}</em>" if precision_note(r) else ""
             for t in tensors:
                 m = t.get("metrics")
                 cells = (
@@ -133,8 +177,11 @@ def render(document: dict) -> str:
                 )
                 out.append(f"<tr><td><code>{e(r['id'])}</code></td><td>{e(t['tensor'])}</td>"
                            + "".join(f"<td class='num'>{c}</td>" for c in cells)
-                           + f"<td><code>{e(r['message'])}</code>{note}</td></tr>")
+                           + f"<td>{e(r['message'].split('; reproduce: ')[0])}{extra}</td></tr>")
         out.append("</table>")
+        if len(bad) > MAX_ROWS:
+            out.append(f"<p class='muted'>... and {len(bad) - MAX_ROWS} more in agreement.json.</p>")
+        out.append("</details>")
     else:
         out.append("<p>None.</p>")
     out.append("<h2>Environment</h2><table>")

@@ -78,3 +78,39 @@ def tensor_metrics(a: np.ndarray, b: np.ndarray, excess: np.ndarray | None = Non
         b_value=float(b64.reshape(-1)[flat]),
         ref_scale=float(np.max(np.abs(b64))),
     )
+
+
+def proportional_ratio(a: np.ndarray, b: np.ndarray, fit: float = 1e-3) -> float | None:
+    """The constant c with ``a = c * b``, when one fits every element (else None).
+
+    c is the least-squares factor ``<a, b> / <b, b>``; it fits when ``max|a - c b|`` is at most
+    ``fit`` times ``max|a|``.  A finding reads a constant ratio as its likely cause (8 = N: a
+    missing 1/N; -1: a sign); a single element always has one, so a finding trusts a ratio
+    only when it holds across draws.  A reference of zeros has none.
+
+    Args:
+        a, b: same-shape arrays, a the one under test, b the reference.
+        fit: the largest misfit, relative to max|a|, still called constant.
+    """
+    a64 = np.asarray(a, dtype=np.float64).reshape(-1)
+    b64 = np.asarray(b, dtype=np.float64).reshape(-1)
+    if a64.size == 0 or not np.all(np.isfinite(a64)) or not np.all(np.isfinite(b64)):
+        return None
+    bb = float(b64 @ b64)
+    if bb == 0.0:
+        return None
+    c = float(a64 @ b64) / bb
+    top = float(np.max(np.abs(a64)))
+    if top == 0.0 or float(np.max(np.abs(a64 - c * b64))) > fit * top:
+        return None
+    return c
+
+
+def equals_transposed(a: np.ndarray, b: np.ndarray, allowed: float) -> bool:
+    """Whether ``a`` is ``b`` transposed, within ``allowed`` at every element (2-D, b not
+    symmetric-shaped away: shapes (m, n) and (n, m))."""
+    a64 = np.asarray(a, dtype=np.float64)
+    b64 = np.asarray(b, dtype=np.float64)
+    if a64.ndim != 2 or b64.ndim != 2 or a64.shape != b64.shape[::-1]:
+        return False
+    return bool(np.all(np.abs(a64 - b64.T) <= allowed))

@@ -208,6 +208,55 @@ CORPUS: dict[str, Expect] = {
 }
 
 
+# The likely cause the first reverse-mode finding must state for a caught mutant (a fragment of
+# its text), where the numbers show one (reports.findings).  The other caught mutants get no
+# cause, or one that is true but not the mistake: softmax_normaliser_axis0 is first reported
+# by its non-finite loss at large logits ("fails only at scale = 10000").
+CAUSES: dict[str, str] = {
+    "affine_missing_transpose.py": "a missing transpose: dw is the reference transposed",
+    "affine_db_wrong_axis.py": "a sum or mean over the wrong axis: db",
+    "affine_dx_missing_transpose.py": "probably needs a transpose",
+    "affine_dx_flattened.py": "reshape dx to",
+    "affine_dw_in_float32.py": "float32 arithmetic inside a float64 computation",
+    "affine_db_mean.py": "an extra 1/N",
+    "affine_reshape_cache_in_place.py": "fails only where Dx has several axes",
+    "softmax_no_max_shift.py": "fails only in the cases with scale or shift",
+    "softmax_global_max_shift.py": "fails only at scale = 10000",
+    "softmax_log_of_probs.py": "fails only at scale = 10000",
+    "softmax_missing_1_over_n.py": "a missing 1/N: dscores is N times the reference",
+    "softmax_1_over_n_twice.py": "an extra 1/N",
+    "softmax_divided_by_nc.py": "an extra 1/C",
+    "softmax_lse_on_raw_scores.py": "a loss of precision in float32",
+    "net_grads_in_float32.py": "float32 arithmetic inside a float64 computation",
+    "net_l2_missing_factor2.py": "agrees only where reg = 0",
+    "net_l2_wrong_sign.py": "agrees only where reg = 0",
+    "net_l2_squared_weights.py": "agrees only where reg = 0",
+    "net_reg_on_biases.py": "agrees only where reg = 0",
+    "add_halves_gradient.py": "is 0.5 times the reference",
+    "score_net_dw_transposed.py": "a missing transpose: dW is the reference transposed",
+    "conv_stride_ignored_in_backward.py": "stride = 1",
+    "conv_db_last_sample_only.py": "N = 1",
+    "conv_dx_assumes_tiling.py": "stride = 1",
+    "max_pool_overlap_overwrites.py": "fails only where pooling windows overlap",
+    "layernorm_dgamma_over_features.py": "a sum or mean over the wrong axis: dgamma",
+    "dropout_backward_missing_scale.py": "a missing 1/(1 - p)",
+}
+MISLEADING = {"softmax_normaliser_axis0.py"}  # a cause is stated, true of its failures but not its mistake
+
+
+def first_cause(result) -> str:
+    """The cause the console states first: that of the first reverse-mode finding."""
+    first = next((f for f in result.document["findings"] if f["family"] == "reverse"), None)
+    return first["cause"]["text"] if first and first["cause"] else ""
+
+
+def test_diagnosis_accuracy():
+    caught = [n for n, e in CORPUS.items() if e.outcome == CAUGHT and not e.gap]
+    assert set(CAUSES) <= set(caught) and not MISLEADING & set(CAUSES)
+    # 27 of the 56 caught mutants get their cause stated, 1 more a true but misleading one
+    assert (len(caught), len(CAUSES), len(MISLEADING)) == (56, 27, 1)
+
+
 def op_of(name: str) -> str:
     """The op a mutant file belongs to: its longest matching prefix ("max_pool_..." is max_pool, not max)."""
     return PREFIXES[max((p for p in PREFIXES if name.startswith(p)), key=len)]
@@ -274,6 +323,11 @@ def test_mutant_outcome_with_default_settings(name):
     if expect.only is not None:
         stray = [r["id"] for r in failing if not expect.only(r)]
         assert not stray, f"{name} failed outside the cases that expose its mistake: {stray[:3]}"
+    cause = first_cause(result)
+    if name in CAUSES:
+        assert CAUSES[name] in cause, f"{name}: the stated cause is {cause!r}"
+    elif name not in MISLEADING:
+        assert not cause, f"{name}: a cause is stated where the numbers show none: {cause!r}"
 
 
 def test_kink_convention_mutant_is_caught_with_strict_kinks():

@@ -289,7 +289,7 @@ def test_hypothesis_shrinks_a_mutant_to_a_minimal_case_and_the_report_shows_it()
     run = {"candidate": name, "matrix": "hypothesis", "oracles": ["torch"]}
     markdown = render(documents.build([record], environment.collect(), run))
     discrepancies = markdown.split("## Discrepancies (1)", 1)[1]
-    assert f"### {escape(record['id'])}" in discrepancies
+    assert f"### `{record['id']}`" in discrepancies
     assert "- verdict: **disagree**" in discrepancies and "`dscores`: worst element" in discrepancies
 
 

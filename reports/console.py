@@ -1,0 +1,125 @@
+"""What a run prints on the console: the verdict, one short block per finding, worst first.
+
+The candidate's verdict counts only its own comparisons; the references' agreement among
+themselves is one line apart, a health check of the references.  Forward-mode and
+second-order findings that accompany a reverse-mode one get a line each ("also: ..."): they
+are the same mistake seen through another check.
+"""
+
+from __future__ import annotations
+
+MAX_BLOCKS = 3  # reverse-mode findings shown in full; the rest are counted, the report has them
+MAX_ALSO = 3
+
+
+def plural(count: int, word: str, plural_form: str | None = None) -> str:
+    """``1 comparison``, ``2 comparisons``."""
+    return f"{count} {word if count == 1 else (plural_form or word + 's')}"
+
+
+def _cases(names: list) -> str:
+    return plural(len(names), "case")
+
+
+def verdict_text(document: dict) -> str:
+    """The one-line verdict of the candidate, from its own comparisons."""
+    v = document.get("verdict") or {}
+    s = document["summary"]
+    own = v.get("candidate") or {"comparisons": s["comparisons"], "agree": s["agree"] + s["convention"],
+                                 "disagree": s["disagree"], "error": s["error"], "skipped": s["skipped"]}
+    name = document["run"].get("candidate", "the candidate")
+    n = own["comparisons"]
+    if not s["complete"]:
+        why = f": {s['interrupted']}" if s.get("interrupted") else ""
+        head = (f"INCOMPLETE: {s['missing']} of {plural(s['expected'], 'comparison')} did not run{why}; "
+                f"this is not a pass")
+        if own["disagree"] or own["error"]:
+            head += f" ({own['disagree']} disagree, {plural(own['error'], 'error')} so far)"
+        return head
+    if own.get("cannot_check", own["error"]):
+        bad = own.get("cannot_check", own["error"])
+        rest = own["disagree"] + own["error"] - bad
+        return (f"ERROR: {name} could not be checked in {bad} of {plural(n, 'comparison')} "
+                f"(it raised, or returned the wrong structure, shape or dtype)"
+                + (f"; {rest} more disagree" if rest > 0 else ""))
+    if own["disagree"]:
+        return f"FAIL: {name} disagrees with the references in {own['disagree']} of {plural(n, 'comparison')}"
+    if not n:
+        return "FAIL: no comparison of the candidate ran"
+    kinks = s.get("convention", 0)
+    note = f" ({plural(kinks, 'comparison')} differ only at kinks, by convention)" if kinks else ""
+    return f"PASS: {name} agrees in all {plural(n, 'comparison')}" + note if n > 1 else f"PASS: {name} agrees in its 1 comparison{note}"
+
+
+def references_text(document: dict) -> str | None:
+    """The references' health: how their comparisons among themselves went."""
+    ref = (document.get("verdict") or {}).get("references")
+    if not ref or not ref["comparisons"]:
+        return None
+    bad = ref["disagree"] + ref["error"]
+    if not bad:
+        return f"references agree among themselves: {ref['agree']} of {plural(ref['comparisons'], 'comparison')}"
+    return (f"WARNING: the references disagree among themselves in {bad} of {plural(ref['comparisons'], 'comparison')}; "
+            f"a verdict against them is only as good as they are (see the report)")
+
+
+def finding_title(f: dict) -> str:
+    what = {"values": "wrong values", "shape": "wrong shape", "shape, values": "wrong shape or values",
+            "dtype": "wrong dtype", "non-finite": "non-finite values", "missing": "missing"}.get(f["pattern"], f["pattern"])
+    tensor = f" {f['tensor']}" if f["tensor"] else ""
+    mode = {"jvp": " (forward mode)", "hvp": " (second order)"}.get(f["family"], "")
+    passing = f"; {len(f['passing_cases'])} agree" if f["passing_cases"] else ""
+    return (f"{f['op']}{tensor}{mode}: {what} in {_cases(f['cases'])} ({plural(f['count'], 'comparison')}, "
+            f"{' and '.join(f['dtypes'])}){passing}")
+
+
+def worst_text(f: dict) -> str:
+    w = f["worst"]
+    if "candidate_value" in w:
+        index = f" at {w['index']}" if w.get("index") else ""
+        reference = next((n for n in w["pair"] if n in f["references"]), "the reference")
+        a, b = _distinct(w["candidate_value"], w["reference_value"])
+        return (f"{a} vs {b} ({reference}){index}, "
+                f"error {w['normwise_rel_err']:.1e} relative, allowed {w['rtol']:.0e}; in {w['id']}")
+    return w["message"]
+
+
+def _distinct(a: float, b: float) -> tuple:
+    """Two numbers with just enough digits to tell them apart (at most 17)."""
+    for digits in (6, 9, 12, 17):
+        sa, sb = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if sa != sb:
+            break
+    return sa, sb
+
+
+def finding_block(number: int, f: dict) -> list:
+    lines = [f"{number}. {finding_title(f)}"]
+    if f["cause"]:
+        lines.append(f"   likely cause: {f['cause']['text']}")
+        lines.append(f"   evidence: {f['cause']['evidence']}")
+    lines.append(f"   worst: {worst_text(f)}")
+    if f["worst"].get("reproduce"):
+        lines.append(f"   reproduce: {f['worst']['reproduce']}")
+    return lines
+
+
+def render(document: dict, paths=()) -> list:
+    """The console lines of a run: verdict, findings (worst first), references' health, paths."""
+    lines = [verdict_text(document)]
+    found = document.get("findings") or []
+    main = [f for f in found if f["family"] == "reverse"] or found[:MAX_BLOCKS]
+    others = [f for f in found if f not in main]
+    for number, f in enumerate(main[:MAX_BLOCKS], 1):
+        lines += finding_block(number, f)
+    for f in others[:MAX_ALSO]:
+        cause = f" ({f['cause']['text']})" if f["cause"] else ""
+        lines.append(f"   also: {finding_title(f)}{cause}")
+    hidden = len(main[MAX_BLOCKS:]) + len(others[MAX_ALSO:])
+    if hidden:
+        lines.append(f"   ... and {plural(hidden, 'more finding')} in the report")
+    health = references_text(document)
+    if health:
+        lines.append(health)
+    lines += [f"report: {p}" for p in paths]
+    return lines
