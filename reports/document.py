@@ -256,6 +256,7 @@ def build(records: list, environment: dict, run: dict, expected: int | None = No
         ids += [f"(planned comparison {i})" for i in range(max(0, (expected or 0) - len(set(ids))))]
         plan = make_plan(ids)
     now = time.time()
+    summary = summarize_run(records, run, plan, interrupted, problems)
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -264,11 +265,13 @@ def build(records: list, environment: dict, run: dict, expected: int | None = No
         "environment": environment,
         "run": run,
         "plan": plan,
-        "summary": summarize_run(records, run, plan, interrupted, problems),
+        "summary": summary,
         "matmul_precision": precision_summary(records),
         "groups": summarize(records),
         "conventions": kink_conventions(records),
-        "verdict": findings.verdict(records, run.get("candidate", ""), complete),
+        # the candidate's own verdict is a pass only where the run as a whole passes (complete,
+        # nothing skipped, every record consistent): never a pass the summary does not give
+        "verdict": findings.verdict(records, run.get("candidate", ""), summary["passed"]),
         "findings": findings.build(records, run.get("candidate", "")),
         "comparisons": records,
     }

@@ -49,6 +49,9 @@ def candidate_side(record: dict, candidate: str) -> int | None:
 def verdict(document_records: list, candidate: str, complete: bool = True) -> dict:
     """The candidate's verdict from its own comparisons, and the references' health apart.
 
+    Args:
+        complete: whether the run as a whole may pass; "pass" is never given otherwise.
+
     Returns:
         {"candidate": {"comparisons", "agree", "disagree", "error", "skipped"},
          "references": {"comparisons", "agree", "disagree", "error", "skipped"},
