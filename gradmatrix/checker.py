@@ -56,8 +56,9 @@ class CheckResult:
             verdict = ERROR if any(r["verdict"] == ERROR for r in bad) else (DISAGREE if bad else "agree")
             if verdict == "agree" and not self.document["summary"]["complete"]:
                 verdict = "incomplete"  # what ran agrees, but not everything ran: never a pass
-            ops[op] = {"verdict": verdict, "comparisons": len(records), "failures": len(bad),
-                       "worst": bad[0] if bad else worst}
+            # a plain gradient's failure names its element; forward mode's <u,Jv> is one scalar
+            telling = next((r for r in bad if r.get("case_kind") in ("random", "kink")), bad[0]) if bad else worst
+            ops[op] = {"verdict": verdict, "comparisons": len(records), "failures": len(bad), "worst": telling}
         return ops
 
     def raise_for_failures(self, limit: int = 10) -> "CheckResult":

@@ -50,6 +50,13 @@ class LayerResult(CheckResult):
     ``gradmatrix.reports.writers.write_reports`` renders it) and ``raise_for_failures``."""
 
     @property
+    def failures(self) -> list:
+        """The failing comparison records, the most telling first: your functions' plain
+        gradients (naming the element), then forward mode and second order, then the
+        oracles among themselves (a reference that disagrees with itself)."""
+        return sorted(super().failures, key=_first_shown)
+
+    @property
     def layer(self) -> str:
         return self.document["run"]["candidate_ops"][0]
 
@@ -68,7 +75,7 @@ class LayerResult(CheckResult):
                     f"this is not a pass")
         lines = [f"layer {self.layer}: {s['disagree']} disagreeing and {s['error']} failing of {s['comparisons']} "
                  f"comparisons:"]
-        lines += [f"  {r['message']}" for r in sorted(self.failures, key=_first_shown)[:limit]]
+        lines += [f"  {r['message']}" for r in self.failures[:limit]]
         if len(self.failures) > limit:
             lines.append(f"  ... and {len(self.failures) - limit} more")
         return "\n".join(lines)
