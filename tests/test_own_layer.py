@@ -311,15 +311,19 @@ def test_gradmatrix_check_a_declared_module(tmp_path, read_report):
     assert "huber\\_loss" in (tmp_path / "gradmatrix-report" / "agreement.md").read_text()
 
 
-def test_gradmatrix_check_names_a_mistake(tmp_path):
+def test_gradmatrix_check_names_a_mistake(tmp_path, read_report):
     # a user's module: the GELU layer and, declared at module level, its wrong-sign backward
     module = tmp_path / "my_layers.py"
     module.write_text((LAYERS / "gelu.py").read_text() + textwrap.dedent('''
         gelu_broken = gradmatrix.layer(gelu_forward, gelu_backward_wrong_sign, shapes={"x": (4, 5)}, name="gelu_broken")
     '''))
-    run = _gradmatrix(str(module), "--seeds", "1", "--dtypes", "float64", "--oracles", "numeric", "--format", "json",
-                      cwd=tmp_path)
+    run = _gradmatrix(str(module), "--seeds", "1", "--dtypes", "float64", "--format", "json", cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
+    doc = read_report(tmp_path / "gradmatrix-report" / "agreement.json")
+    pairs = {op: {tuple(r["pair"]) for r in doc["comparisons"] if r["op"] == op} for op in ("gelu", "gelu_broken")}
+    assert ("my_layers", "torch") in pairs["gelu"]  # declared with a reference: every oracle
+    assert pairs["gelu_broken"] == {("my_layers", "numeric")}  # without: the numeric one only, no errors
+    assert doc["summary"]["error"] == 0
     assert "gradmatrix check: my_layers provides gelu, gelu_broken" in run.stdout
     assert "gelu: AGREE" in run.stdout
     worst = run.stdout.split("gelu_broken: DISAGREE")[1].split("worst: ")[1].strip()
@@ -333,3 +337,21 @@ def test_gradmatrix_check_names_a_mistake(tmp_path):
         return {"x": gelu.gelu_backward(dout, cache)}, {"x": gelu.gelu_backward_wrong_sign(dout, cache)}
 
     _assert_names_the_error(record, "x", grads, candidate="my_layers")
+
+
+def test_gradmatrix_check_a_layer_that_cannot_be_checked(tmp_path):
+    module = tmp_path / "raising.py"
+    module.write_text(textwrap.dedent('''
+        import gradmatrix
+
+        @gradmatrix.layer(shapes={"x": (2, 3)})
+        def shaky_forward(x):
+            raise RuntimeError("not yet written")
+
+        def shaky_backward(dout, cache):
+            return dout
+    '''))
+    run = _gradmatrix(str(module), cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.strip() == ("gradmatrix: error: " + str(module) + ": shaky_forward raised RuntimeError: not yet "
+                                  "written (on float64 inputs x (2, 3))")
