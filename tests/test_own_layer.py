@@ -241,6 +241,24 @@ def test_declaration_errors_name_the_argument(kwargs, fragment):
     assert fragment in str(info.value)
 
 
+def test_a_backward_that_raises_or_returns_too_few_gradients_cannot_pass():
+    def attention_backward(dout, cache):
+        return attention.attention_backward(dout, cache)[:2]
+
+    short = gradmatrix.check_layer(attention.attention_forward, attention_backward, QKV, seeds=1, dtypes=["float64"])
+    assert short.status == 2
+    assert short.failures[0]["message"].startswith(
+        "candidate failed: attention_backward must return (dq, dk, dv), got a sequence of 2")
+
+    def gelu_backward(dout, cache):
+        raise ZeroDivisionError("oops")
+
+    raising = gradmatrix.check_layer(gelu.gelu_forward, gelu_backward, {"x": (4, 5)}, seeds=1)
+    assert raising.status == 2 and not raising.passed
+    assert raising.failures[0]["message"].startswith(
+        "candidate failed: gelu_forward / gelu_backward raised ZeroDivisionError: oops")
+
+
 def test_a_layer_without_its_backward_is_told_how_a_loss_looks():
     with pytest.raises(DeclarationError, match="a function without a backward is a loss"):
         gradmatrix.check_layer(gelu.gelu_forward, None, {"x": (4, 5)})
