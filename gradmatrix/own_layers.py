@@ -18,6 +18,8 @@ cases, runner, comparison, tolerances, documents and reports as a catalog op.
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import time
 from types import ModuleType
 
@@ -25,7 +27,7 @@ from gradmatrix.checker import CheckResult
 from gradmatrix.oracles import devices
 from gradmatrix.oracles.candidate import Candidate
 from gradmatrix.oracles.cases import matrix_cases
-from gradmatrix.oracles.declared import ATTRIBUTE, DeclarationError, Floats, Integers, declare, spec_of
+from gradmatrix.oracles.declared import ATTRIBUTE, Declaration, DeclarationError, Floats, Integers, declare, spec_of
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.runner import Runner, plan
 from gradmatrix.reports import document as documents
@@ -92,6 +94,9 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
                 only: str | None = None, device: str = "cpu", matmul_precision: str = "default") -> LayerResult:
     """Check a layer's backward (or a loss's gradients) against the oracles.
 
+    A forward declared with ``@gradmatrix.layer`` is checked as declared by
+    ``check_layer(gelu_forward)`` alone.
+
     Args:
         forward: ``forward(*arrays, **params) -> (out, cache)``, the course's layer contract;
             or, with ``backward=None``, a loss ``f(*arrays, **params) -> (loss, grads)``.
@@ -134,7 +139,9 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
     """
     __tracebackhide__ = True
     try:
-        declaration = declare(forward, backward, shapes, params=params, reference=reference, wrt=wrt, name=name)
+        declaration = _declared(forward) if (backward, shapes, params, reference, wrt, name) == (None,) * 6 else None
+        if declaration is None:
+            declaration = declare(forward, backward, shapes, params=params, reference=reference, wrt=wrt, name=name)
         module = ModuleType(f"gradmatrix_layer_{declaration.name}")
         module.layer = declaration
         candidate = Candidate(module, name=CANDIDATE)
@@ -162,6 +169,21 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
     with devices.matmul_precision(matmul_precision):
         env = environment.collect(device, matmul_precision)
     return LayerResult(documents.build(records, env, run, expected=len(comparisons), started=started))
+
+
+def _declared(forward) -> Declaration | None:
+    """The declaration ``@gradmatrix.layer`` attached to ``forward``, its backward looked up
+    in the forward's module, or None when it has none."""
+    declaration = getattr(forward, ATTRIBUTE, None)
+    if not isinstance(declaration, Declaration):
+        return None
+    if isinstance(declaration.backward, str):
+        backward = getattr(sys.modules.get(forward.__module__), declaration.backward, None)
+        if not callable(backward):
+            raise DeclarationError(f"{forward.__name__}: no function {declaration.backward!r} in {forward.__module__} "
+                                   f"to be its backward (give backward= to the declaration)")
+        declaration = dataclasses.replace(declaration, backward=backward, _built={})
+    return declaration
 
 
 def layer(forward=None, backward=None, *, shapes=None, params=None, reference=None, wrt=None, name=None):

@@ -259,6 +259,13 @@ def test_a_backward_that_raises_or_returns_too_few_gradients_cannot_pass():
         "candidate failed: gelu_forward / gelu_backward raised ZeroDivisionError: oops")
 
 
+def test_a_decorated_forward_is_checked_as_declared():
+    result = gradmatrix.check_layer(huber.huber_loss, seeds=1, dtypes=["float64"])  # reference, delta and wrt as declared
+    assert result.passed and result.layer == "huber_loss"
+    assert {"candidate~torch", "candidate~numeric"} <= {"~".join(r["pair"]) for r in result.document["comparisons"]}
+    assert gradmatrix.check_layer(gelu.gelu_forward, seeds=1, dtypes=["float64"]).passed  # gelu_backward found by name
+
+
 def test_a_layer_without_its_backward_is_told_how_a_loss_looks():
     with pytest.raises(DeclarationError, match="a function without a backward is a loss"):
         gradmatrix.check_layer(gelu.gelu_forward, None, {"x": (4, 5)})
