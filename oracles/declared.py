@@ -198,7 +198,7 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
         wrt = (wrt,) if isinstance(wrt, str) else tuple(wrt)
         bad = [n for n in wrt if n not in floats]
         if bad or not wrt:
-            raise DeclarationError(f"wrt: {bad or 'nothing'} — wrt names the float arguments whose gradients "
+            raise DeclarationError(f"wrt: {bad or 'nothing'}: wrt names the float arguments whose gradients "
                                    f"backward returns, of {floats}")
     if not wrt:
         raise DeclarationError(f"shapes declares no float argument to differentiate: {names}")
