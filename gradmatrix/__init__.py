@@ -5,6 +5,7 @@ The public Python API::
     import gradmatrix
 
     gradmatrix.check("my_layers.py").raise_for_failures()
+    gradmatrix.check_layer(gelu_forward, gelu_backward, {"x": (4, 5)}).raise_for_failures()
 
 The packages, in the direction data flows:
 
@@ -25,4 +26,29 @@ def check(module, ops=None, **options):
     return _check(module, ops, **options)
 
 
-__all__ = ["check", "__version__"]
+def check_layer(forward, backward=None, shapes=None, **options):
+    """Check your own layer's backward (or loss) against the oracles; see ``gradmatrix.own_layers.check_layer``."""
+    __tracebackhide__ = True
+    from gradmatrix.own_layers import check_layer as _check_layer
+
+    return _check_layer(forward, backward, shapes, **options)
+
+
+def layer(forward=None, backward=None, **declaration):
+    """Declare a layer in its module for ``gradmatrix check``; see ``gradmatrix.own_layers.layer``."""
+    from gradmatrix.own_layers import layer as _layer
+
+    return _layer(forward, backward, **declaration)
+
+
+def __getattr__(name):
+    # the input kinds of check_layer's shapes, imported only when asked for (the package
+    # stays cheap to import for the pytest plugin)
+    if name in ("Floats", "Integers", "DeclarationError"):
+        from gradmatrix.oracles import declared
+
+        return getattr(declared, name)
+    raise AttributeError(f"module 'gradmatrix' has no attribute {name!r}")
+
+
+__all__ = ["check", "check_layer", "layer", "Floats", "Integers", "DeclarationError", "__version__"]

@@ -74,8 +74,10 @@ class CheckResult:
             elif verdict == "agree" and (any(r["verdict"] == SKIPPED for r in records)
                                          or not summary["complete"] or summary["problems"]):
                 verdict = "incomplete"  # what ran agrees, but not all of it ran: never a pass
+            # a plain gradient's failure names its element; forward mode's <u,Jv> is one scalar
+            telling = next((r for r in bad if r.get("case_kind") in ("random", "kink")), bad[0]) if bad else worst
             ops[op] = {"verdict": verdict, "comparisons": len(records), "failures": len(bad),
-                       "agreeing": sum(r["verdict"] in PASSING for r in records), "worst": bad[0] if bad else worst}
+                       "agreeing": sum(r["verdict"] in PASSING for r in records), "worst": telling}
         return ops
 
     def raise_for_failures(self, limit: int = 10) -> "CheckResult":

@@ -209,11 +209,14 @@ def cmd_check(args, extra) -> int:
         candidate = Candidate(load_module(args.module))
     except ImportError as exc:
         raise UsageError(f"cannot import {args.module}: {exc}") from None
+    except ValueError as exc:  # a layer it declares cannot be checked (oracles.declared.DeclarationError)
+        raise UsageError(f"{args.module}: {exc}") from None
     if not candidate.ops:
         from gradmatrix.oracles.catalog import CATALOG
 
         wanted = "; ".join(" + ".join(spec.functions) for spec in CATALOG.values())
-        raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted})")
+        raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted}) and declares "
+                         f"no layer of its own (@gradmatrix.layer)")
     checking = _list(args.ops) or candidate.ops
     print(f"gradmatrix check: {candidate.name} provides {', '.join(candidate.ops)}"
           + (f"; checking {', '.join(checking)}" if checking != candidate.ops else ""), flush=True)

@@ -58,12 +58,18 @@ def plan(cases, candidate: str, oracles, only: str | None = None) -> list[Compar
     Raises:
         ValueError: ``only`` names no comparison of this matrix.
     """
-    comparisons = [Comparison(c, p) for c in cases for p in pairs(candidate, oracles, c.kind)]
+    comparisons = [Comparison(c, p) for c in cases for p in pairs(candidate, _oracles_for(c.spec, oracles), c.kind)]
     if only:
         comparisons = [c for c in comparisons if c.id == only]
         if not comparisons:
             raise ValueError(f"no comparison {only!r} in this matrix (check --matrix, --ops, --dtypes, --seeds)")
     return comparisons
+
+
+def _oracles_for(spec, oracles) -> list:
+    """The oracles that have a forward for ``spec`` (a declared layer without a reference:
+    only the numeric one, differentiating the layer's own forward)."""
+    return [o for o in oracles if spec.oracles is None or o in spec.oracles]
 
 
 def default_plan(matrix="default", ops=None, dtypes=None, seeds=None, oracles=ORACLES,
@@ -81,7 +87,7 @@ def default_plan(matrix="default", ops=None, dtypes=None, seeds=None, oracles=OR
     if unknown:
         raise ValueError(f"unknown oracle(s) {unknown}; choose from {list(ORACLES)}")
     if candidate is not None:
-        unknown = [o for o in ops or () if o not in CATALOG]
+        unknown = [o for o in ops or () if o not in CATALOG and o not in candidate.ops]
         if unknown:
             raise ValueError(f"unknown op(s) {unknown}; choose from {list(CATALOG)}")
         missing = [o for o in ops or () if o not in candidate.ops]

@@ -1,8 +1,9 @@
 """Candidates: any module that provides some of ``manual``'s functions, ``manual`` first.
 
 A candidate is checked exactly as ``manual`` is: for each op in the catalog whose contract
-functions the module defines (``oracles.contract``), the op's contract runs it on fresh copies of the
-case's inputs.  A candidate that writes into its inputs or the upstream gradient is caught
+functions the module defines (``oracles.contract``), and for each layer the module declares
+itself (``oracles.declared``: ``@gradmatrix.layer``), the op's contract runs it on fresh
+copies of the case's inputs.  A candidate that writes into its inputs or the upstream gradient is caught
 here (the copies are compared with the originals afterwards), and it cannot corrupt what
 other implementations see.  What it returns is copied on receipt: a candidate may reuse a
 module-level buffer across calls, or keep its ``out`` in the cache and work on it in backward.
@@ -27,6 +28,7 @@ import numpy as np
 from gradmatrix.oracles.cases import CaseInputs
 from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.contract import ContractError, signature_score
+from gradmatrix.oracles.declared import specs_of
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.oracles.modes import SUFFIXES
 from gradmatrix.oracles.result import CandidateFault, Result
@@ -121,24 +123,34 @@ class _Receiving:
         value = getattr(self._module, name)
         if not callable(value) or isinstance(value, type):
             return value
+        return _receiving(value)
 
-        @functools.wraps(value)
-        def received(*args, **kwargs):
-            return receive(value(*args, **kwargs))
 
-        return received
+def _receiving(function):
+    """``function`` with its results copied as it returns (``receive``)."""
+    @functools.wraps(function)
+    def received(*args, **kwargs):
+        return receive(function(*args, **kwargs))
+
+    return received
 
 
 def contracts_of(module: ModuleType) -> dict:
     """op -> the contract ``module`` follows for it, for the catalog ops whose functions it
     defines with a fitting signature (the best-fitting contract where an op has several),
-    in catalog order."""
+    in catalog order, then the layers it declares (``oracles.declared``), in its order.
+
+    Raises:
+        oracles.declared.DeclarationError: a declared layer cannot be built.
+    """
     found = {}
     for name, spec in CATALOG.items():
         scored = [(score, i, c) for i, c in enumerate(spec.contracts)
                   if (score := signature_score(c, lambda fn: getattr(module, fn))) is not None]
         if scored:
             found[name] = max(scored, key=lambda t: (t[0], -t[1]))[2]
+    for name, (spec, _) in specs_of(module).items():
+        found[name] = spec.contracts[0]
     return found
 
 
@@ -162,6 +174,8 @@ class Candidate:
         self.name = candidate_name(name) if name else display_name(module)
         self.contracts = contracts_of(module)
         self.ops = list(self.contracts)
+        # a declared layer's functions by the names its contract calls them (a lambda has none of its own)
+        self.functions = {name: functions for name, (_, functions) in specs_of(module).items()}
 
     def available(self) -> None:
         """A loaded module is always available; ops it lacks are filtered by ``ops``."""
@@ -177,8 +191,10 @@ class Candidate:
         spec = case.spec
         mine = inputs.copy()
         contract = self.contracts[spec.name]
+        declared = self.functions.get(spec.name)
+        lookup = (lambda fn: _receiving(declared[fn])) if declared is not None else (lambda fn: getattr(self.module, fn))
         try:
-            forward, grads = contract.call(lambda fn: getattr(self.module, fn), mine.arrays, mine.dout, case.dim_map)
+            forward, grads = contract.call(lookup, mine.arrays, mine.dout, case.dim_map)
         except ContractError as exc:  # a wrong return structure, named by the contract
             raise CandidateFault(str(exc)) from exc
         except SystemExit as exc:  # sys.exit, or a test main run from inside a function

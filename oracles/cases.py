@@ -25,6 +25,7 @@ from typing import Iterable
 import numpy as np
 
 from gradmatrix.oracles.catalog import BATCH_SIZES, CATALOG, DTYPES, MODE_BATCH_SIZES, MODE_SEEDS, SEEDS, OpSpec
+from gradmatrix.oracles.declared import spec_of
 
 # which case kinds each mode of checking consists of (--modes on the command line)
 MODES: dict[str, tuple[str, ...]] = {"reverse": ("random", "kink"), "jvp": ("jvp",), "hvp": ("hvp",)}
@@ -51,7 +52,8 @@ class Case:
 
     @property
     def spec(self) -> OpSpec:
-        return CATALOG[self.op]
+        """The op's spec: the catalog's, or a layer its user declared (``oracles.declared``)."""
+        return spec_of(self.op)
 
     @property
     def dim_map(self) -> dict:
@@ -131,7 +133,8 @@ def matrix_cases(
 
     Args:
         matrix: "default" or "full".
-        ops: op names to keep (default: every op in the catalog).
+        ops: op names to keep (default: every op in the catalog); a layer declared by its
+            user (``oracles.declared``) is named here too.
         dtypes: dtype names to keep (default: float64 and float32).
         seeds: number of seeds per shape (default: the matrix's own).
         modes: which checks, of "reverse", "jvp", "hvp" (default: all).
@@ -148,8 +151,10 @@ def matrix_cases(
     ops = list(ops) if ops else list(CATALOG)
     dtypes = list(dtypes) if dtypes else list(DTYPES)
     for op in ops:
-        if op not in CATALOG:
-            raise ValueError(f"unknown op {op!r}; choose from {sorted(CATALOG)}")
+        try:
+            spec_of(op)
+        except KeyError:
+            raise ValueError(f"unknown op {op!r}; choose from {sorted(CATALOG)}") from None
     for dtype in dtypes:
         if dtype not in DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; choose from {list(DTYPES)}")
@@ -158,7 +163,7 @@ def matrix_cases(
         raise ValueError(f"seeds must be at least 1, got {n_seeds}")
     cases = []
     for op in ops:
-        spec = CATALOG[op]
+        spec = spec_of(op)
         if "reverse" in modes:
             cases += _product(op, spec.shapes.get(matrix, ()), BATCH_SIZES[matrix], n_seeds, dtypes, "random")
             for shape in spec.kink_shapes if matrix != "large" else ():
@@ -182,13 +187,15 @@ def _mode_shapes(shapes: tuple) -> tuple:
     fixed = [s for s in shapes if "N" in s]
     if not fixed:
         return shapes
-    largest = max(s["N"] for s in fixed)
-    return ([s for s in fixed if s["N"] == largest][-1],)
+    largest = max(s["N"] or 0 for s in fixed)
+    return ([s for s in fixed if (s["N"] or 0) == largest][-1],)
 
 
 def _product(op: str, shapes, batch_sizes, n_seeds: int, dtypes, kind: str) -> list[Case]:
     """Cases of one kind: shapes x batch sizes x seeds x dtypes, in that nesting; a shape that
-    fixes N itself is not crossed with the batch sizes."""
-    return [Case(op, (("N", n), *((k, v) for k, v in shape.items() if k != "N")), seed, dtype, kind)
+    fixes N itself is not crossed with the batch sizes, and one with N None (a declared
+    layer's, whose inputs have their own shapes) has no N dim at all."""
+    return [Case(op, (*((("N", n),) if n is not None else ()), *((k, v) for k, v in shape.items() if k != "N")),
+                 seed, dtype, kind)
             for shape in shapes for n in ((shape["N"],) if "N" in shape else batch_sizes)
             for seed in range(n_seeds) for dtype in dtypes]

@@ -103,6 +103,11 @@ class OpSpec:
     # (xp, inputs: dict, dims) -> output, written once against the Python array API: the
     # forward of every oracle (torch, JAX, float64 NumPy for the numeric one) that has no
     # forward of its own for the op
+    forwards: Mapping[str, Callable] = field(default_factory=dict)
+    # oracle name ("torch", "jax", "numeric") -> (arrays: dict, dims) -> output, that oracle's
+    # forward for an op declared outside the oracles' modules (a user's layer,
+    # ``oracles.declared``); it wins over ``reference``.  The numeric one takes one float64 copy.
+    oracles: tuple[str, ...] | None = None  # the oracles that have a forward for the op (None: every one)
 
     @property
     def functions(self) -> tuple[str, ...]:

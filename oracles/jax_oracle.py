@@ -15,7 +15,6 @@ it instead of compiling again.
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from pathlib import Path
@@ -23,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from gradmatrix.oracles.cases import CaseInputs
-from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.result import Result, Unavailable
 
 try:
@@ -155,7 +153,10 @@ FORWARDS = {
 
 def forward_of(spec):
     """The op's forward ``(arrays, dims) -> out``: JAX's own idiom where FORWARDS has one,
-    else the catalog's array-API ``reference`` run with ``jax.numpy``."""
+    else the spec's own ``forwards["jax"]`` (a declared layer's), else its array-API
+    ``reference`` run with ``jax.numpy``."""
+    if "jax" in spec.forwards:
+        return spec.forwards["jax"]
     if spec.name in FORWARDS:
         return FORWARDS[spec.name]
     if spec.reference is None:
@@ -181,10 +182,9 @@ def _place(arrays: dict, device: str) -> dict:
     return {k: jax.device_put(v, target) for k, v in arrays.items()}
 
 
-@functools.lru_cache(maxsize=None)
-def _compiled_vjp(op: str, dims: tuple):
+def _compiled_vjp(spec, dims: tuple):
     """The jitted (forward, vjp) of one op at fixed dims (constants to the forward: reg, stride, ...)."""
-    forward = forward_of(CATALOG[op])
+    forward = forward_of(spec)
     dim_map = dict(dims)
 
     def run(diff_inputs, const_inputs, dout):
@@ -214,35 +214,39 @@ def evaluate(inputs: CaseInputs, device: str = "cpu") -> Result:
     # every dim, derived ones included, as the other oracles see them: the forwards read
     # constants such as reg, p, eps, stride and pad from them (and jit traces per shape anyway)
     dims = tuple(case.dim_map.items())
-    out, grads = _executable("vjp", spec.name, dims, case.dtype, device, diff, const, dout)(diff, const, dout)
+    out, grads = _executable("vjp", spec, dims, case.dtype, device, diff, const, dout)(diff, const, dout)
     return Result("jax", np.asarray(out), {k: np.asarray(v) for k, v in grads.items()})
 
 
 _EXECUTABLES: dict = {}
 
 
-def _executable(kind: str, op: str, dims: tuple, dtype: str, device: str, *args):
+def _executable(kind: str, spec, dims: tuple, dtype: str, device: str, *args):
     """The compiled vjp, jvp or hvp of this op, dims, dtype and device, under the float32
     matmul precision in force: compiled ahead of time on first use (timed into
-    ``COMPILE_STATS``), then reused."""
-    key = (kind, op, dims, dtype, device, str(jax.config.jax_default_matmul_precision))
+    ``COMPILE_STATS``), then reused.
+
+    Keyed by the spec itself, not only its name: two layers a user declares under one name
+    (a correct and a broken one, in one process) must never share compiled code.  The entry
+    holds the spec, so its ``id`` is not reused while the entry exists.
+    """
+    key = (kind, spec.name, id(spec), dims, dtype, device, str(jax.config.jax_default_matmul_precision))
     if key not in _EXECUTABLES:
         build = {"vjp": _compiled_vjp, "jvp": _compiled_jvp, "hvp": _compiled_hvp}[kind]
         start = time.perf_counter()
-        _EXECUTABLES[key] = build(op, dims).lower(*args).compile()
+        _EXECUTABLES[key] = (spec, build(spec, dims).lower(*args).compile())
         COMPILE_STATS["compilations"] += 1
         COMPILE_STATS["seconds"] += time.perf_counter() - start
-    return _EXECUTABLES[key]
+    return _EXECUTABLES[key][1]
 
 
 # Forward mode and second order (``oracles.modes``): compiled once per op, dims and dtype,
 # like the vjp above.
 
 
-@functools.lru_cache(maxsize=None)
-def _compiled_jvp(op: str, dims: tuple):
+def _compiled_jvp(spec, dims: tuple):
     """The jitted (forward, J v) of one op at fixed dims, by ``jax.jvp``."""
-    forward = forward_of(CATALOG[op])
+    forward = forward_of(spec)
     dim_map = dict(dims)
 
     def run(diff_inputs, const_inputs, tangents):
@@ -251,10 +255,9 @@ def _compiled_jvp(op: str, dims: tuple):
     return jax.jit(run)
 
 
-@functools.lru_cache(maxsize=None)
-def _compiled_hvp(op: str, dims: tuple):
+def _compiled_hvp(spec, dims: tuple):
     """The jitted (loss, H v) of a scalar loss at fixed dims: ``jax.jvp`` of ``jax.grad``."""
-    forward = forward_of(CATALOG[op])
+    forward = forward_of(spec)
     dim_map = dict(dims)
 
     def run(diff_inputs, const_inputs, tangents):
@@ -281,7 +284,7 @@ def evaluate_jvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
     """
     available(device)
     diff, const, tangents, dims = _split(inputs, device)
-    run = _executable("jvp", inputs.case.op, dims, inputs.case.dtype, device, diff, const, tangents)
+    run = _executable("jvp", inputs.case.spec, dims, inputs.case.dtype, device, diff, const, tangents)
     out, jv = run(diff, const, tangents)
     return np.asarray(out), np.asarray(jv)
 
@@ -294,6 +297,6 @@ def evaluate_hvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
     """
     available(device)
     diff, const, tangents, dims = _split(inputs, device)
-    run = _executable("hvp", inputs.case.op, dims, inputs.case.dtype, device, diff, const, tangents)
+    run = _executable("hvp", inputs.case.spec, dims, inputs.case.dtype, device, diff, const, tangents)
     loss, hv = run(diff, const, tangents)
     return np.asarray(loss), {k: np.asarray(v) for k, v in hv.items()}

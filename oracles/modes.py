@@ -36,7 +36,8 @@ order against the candidate's gradient; ``torch.hvp~jax.hvp``, the frameworks ag
 other at the tight autodiff tolerance (when both disagree with the candidate but agree with
 each other, the candidate's gradient is wrong).
 With an oracle left out (``--oracles``), its pairs go, and the candidate and the numeric
-reference pair with the forward mode that remains.
+reference pair with the forward mode that remains; with neither framework, a "jvp" case
+pairs the candidate with the numeric directional difference itself.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ def mode_pairs(kind: str, candidate: str, oracles) -> list[tuple]:
     """The pairs of a "jvp" or "hvp" case (see the module's docstring for why these)."""
     frameworks = [f for f in FRAMEWORKS if f in oracles]
     if not frameworks:
-        return []
+        # no forward mode to meet: the candidate's <g, v> meets the float64 directional
+        # difference directly (a layer declared without a reference has only that oracle)
+        return [(candidate, "numeric")] if kind == "jvp" and "numeric" in oracles else []
     if kind == "jvp":
         first = f"{frameworks[0]}.jvp"
         pairs = [(candidate, first)]

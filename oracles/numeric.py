@@ -172,17 +172,20 @@ FORWARDS = {
 
 
 def forward_of(spec):
-    """The op's batched float64 forward: its own where FORWARDS has one, else the catalog's
-    array-API ``reference`` run with NumPy on each perturbed copy in turn (one call per row
-    of the leading axis; a scalar output becomes one term per row)."""
-    if spec.name in FORWARDS:
+    """The op's batched float64 forward: its own where FORWARDS has one, else the spec's
+    ``forwards["numeric"]`` (a declared layer's) or array-API ``reference`` run with NumPy on
+    each perturbed copy in turn (one call per row of the leading axis; a scalar output
+    becomes one term per row)."""
+    own = spec.forwards.get("numeric")  # a declared layer's own float64 forward, one copy at a time
+    if own is None and spec.name in FORWARDS:
         return FORWARDS[spec.name]
-    if spec.reference is None:
+    if own is None and spec.reference is None:
         raise NotImplementedError(f"op {spec.name!r} has neither a numeric forward nor a reference forward")
+    one = own or (lambda arrays, dims: spec.reference(np, arrays, dims))
 
     def forward(batched: dict, dims) -> np.ndarray:
         rows = max(v.shape[0] for v in batched.values())
-        values = [np.asarray(spec.reference(np, {k: v[i if v.shape[0] > 1 else 0] for k, v in batched.items()}, dims),
+        values = [np.asarray(one({k: v[i if v.shape[0] > 1 else 0] for k, v in batched.items()}, dims),
                              dtype=np.float64) for i in range(rows)]
         stacked = np.stack(values)
         return stacked if stacked.ndim > 1 else stacked[:, None]

@@ -102,7 +102,10 @@ FORWARDS = {
 
 def forward_of(spec):
     """The op's forward ``(tensors, dims) -> out``: torch's own idiom where FORWARDS has
-    one, else the catalog's array-API ``reference`` run on torch tensors."""
+    one, else the spec's own ``forwards["torch"]`` (a declared layer's), else its array-API
+    ``reference`` run on torch tensors."""
+    if "torch" in spec.forwards:
+        return spec.forwards["torch"]
     if spec.name in FORWARDS:
         return FORWARDS[spec.name]
     if spec.reference is None:

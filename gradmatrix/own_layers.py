@@ -1,0 +1,222 @@
+"""Your own layer: check any forward and backward (or loss) against the oracles in a line.
+
+From Python or a pytest test::
+
+    import gradmatrix
+
+    def test_gelu():
+        gradmatrix.check_layer(gelu_forward, gelu_backward, {"x": (4, 5)}).raise_for_failures()
+
+From the command line, declare the layer in its module and run ``gradmatrix check mymodule.py``::
+
+    @gradmatrix.layer(shapes={"x": (4, 5)})
+    def gelu_forward(x): ...          # gelu_backward(dout, cache) is found by its name
+
+A layer declared here becomes an ``OpSpec`` (``oracles.declared``) and goes through the same
+cases, runner, comparison, tolerances, documents and reports as a catalog op.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from types import ModuleType
+
+from gradmatrix.checker import CheckResult
+from gradmatrix.oracles import devices
+from gradmatrix.oracles.candidate import Candidate
+from gradmatrix.oracles.cases import matrix_cases
+from gradmatrix.oracles.declared import ATTRIBUTE, Declaration, DeclarationError, Floats, Integers, declare, spec_of
+from gradmatrix.oracles.implementations import ORACLES
+from gradmatrix.runner import Runner, plan
+from gradmatrix.reports import document as documents
+from gradmatrix.reports import environment
+from gradmatrix.reports.compare import DISAGREE, ERROR
+
+CANDIDATE = "candidate"  # the name your functions go by in ids and messages ("dx (candidate vs numeric, ...)")
+
+__all__ = ["check_layer", "layer", "LayerResult", "Floats", "Integers", "DeclarationError"]
+
+
+def _first_shown(record: dict) -> tuple:
+    """Failures of your own functions on plain gradients first (they name the element),
+    then forward mode and second order, then the oracles among themselves."""
+    return (record.get("case_kind") != "random", CANDIDATE not in record["pair"][0].split(".")[0])
+
+
+class LayerResult(CheckResult):
+    """The outcome of ``check_layer``: ``passed``, ``status`` (0 all agree, 1 something
+    disagrees, 2 your functions could not be checked), ``failures`` (the failing comparison
+    records, each with its ``message``), ``document`` (what ``agreement.json`` would hold:
+    ``gradmatrix.reports.writers.write_reports`` renders it) and ``raise_for_failures``."""
+
+    @property
+    def failures(self) -> list:
+        """The failing comparison records, the most telling first: your functions' plain
+        gradients (naming the element), then forward mode and second order, then the
+        oracles among themselves (a reference that disagrees with itself)."""
+        return sorted(super().failures, key=_first_shown)
+
+    @property
+    def layer(self) -> str:
+        return self.document["run"]["candidate_ops"][0]
+
+    def raise_for_failures(self, limit: int = 10) -> "LayerResult":
+        """Raise an ``AssertionError`` listing the failures (at most ``limit``), else return
+        self.  In a pytest test the failure shows these findings, not gradmatrix's frames."""
+        __tracebackhide__ = True
+        if not self.passed:
+            raise AssertionError(str(self) if limit is None else self._text(limit))
+        return self
+
+    def _text(self, limit: int) -> str:
+        s = self.document["summary"]
+        if not self.failures:  # nothing disagreed, yet no pass: comparisons did not run
+            return (f"layer {self.layer}: INCOMPLETE, {s.get('missing', 0)} of {s['expected']} comparisons did not run; "
+                    f"this is not a pass")
+        lines = [f"layer {self.layer}: {s['disagree']} disagreeing and {s['error']} failing of {s['comparisons']} "
+                 f"comparisons:"]
+        lines += [f"  {r['message']}" for r in self.failures[:limit]]
+        if len(self.failures) > limit:
+            lines.append(f"  ... and {len(self.failures) - limit} more")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        if self.passed:
+            s = self.document["summary"]
+            return f"layer {self.layer}: PASS, {s['comparisons']} comparisons agree"
+        return self._text(10)
+
+
+def check_layer(forward, backward=None, shapes=None, *, params=None, reference=None, wrt=None, name=None,
+                dtypes=("float64", "float32"), seeds: int = 3, oracles=None, modes=None, strict_kinks: bool = False,
+                only: str | None = None, device: str = "cpu", matmul_precision: str = "default") -> LayerResult:
+    """Check a layer's backward (or a loss's gradients) against the oracles.
+
+    A forward declared with ``@gradmatrix.layer`` is checked as declared by
+    ``check_layer(gelu_forward)`` alone.
+
+    Args:
+        forward: ``forward(*arrays, **params) -> (out, cache)``, the course's layer contract;
+            or, with ``backward=None``, a loss ``f(*arrays, **params) -> (loss, grads)``.
+        backward: ``backward(dout, cache)`` returning one gradient per argument of ``wrt``,
+            in that order (one array for one), or a dict by argument name.  None: ``forward``
+            is a loss.
+        shapes: ``{argument name: shape}``, or a list of such dicts to check several shapes.
+            A shape is a tuple of ints (float inputs, standard normal), ``Floats(shape,
+            draw=lambda rng, shape: ...)`` for an input with a constraint (positive, off a
+            kink), or ``Integers(shape, low, high)`` for labels and indices (never
+            differentiated).  Arguments are passed in the order the forward's signature
+            names them (the dict's order when it does not).
+        params: keyword parameters (numbers, strings, tuples) passed to the forward and the
+            reference; they are part of each case's id (``delta1``).
+        reference: a forward ``reference(xp, *arrays, **params) -> out`` written against the
+            Python array API, run by torch and JAX (through array-api-compat) and by the
+            numeric oracle (NumPy); or ``{"torch": f, "jax": g, "numpy": h}``, each
+            ``f(*arrays, **params)`` on that framework's arrays.  With one, forward values
+            are compared too and torch autograd and ``jax.vjp`` become oracles.  Without,
+            the oracle is the float64 numeric differentiation of ``forward`` itself.
+        wrt: the float arguments whose gradients ``backward`` returns (default: every float
+            argument, in order).
+        name: the layer's name in ids and reports (default: the forward's name without
+            ``_forward``).
+        dtypes: the dtypes to check in ("float64", "float32").
+        seeds: draws per shape.
+        oracles: of "torch", "jax", "numeric" (default: every one that has a forward).
+        modes: of "reverse", "jvp", "hvp" (default: all that apply: forward-mode checks,
+            and Hessian-vector products for a loss with a reference).
+        strict_kinks, device, matmul_precision: as for ``gradmatrix.check``.
+        only: run just the comparison with this id (from a failure message).
+
+    Returns:
+        A ``LayerResult``.
+
+    Raises:
+        DeclarationError: an argument that cannot be used (naming it), an oracle that has
+            no forward for the layer, or a forward that fails on inputs of the declared shapes.
+        ValueError: an unknown dtype, mode or ``only`` id.
+    """
+    __tracebackhide__ = True
+    try:
+        declaration = _declared(forward) if (backward, shapes, params, reference, wrt, name) == (None,) * 6 else None
+        if declaration is None:
+            declaration = declare(forward, backward, shapes, params=params, reference=reference, wrt=wrt, name=name)
+        module = ModuleType(f"gradmatrix_layer_{declaration.name}")
+        module.layer = declaration
+        candidate = Candidate(module, name=CANDIDATE)
+    except DeclarationError as exc:
+        raise DeclarationError(str(exc)) from None  # the message, without gradmatrix's frames
+    spec = spec_of(declaration.name)
+    possible = [o for o in ORACLES if spec.oracles is None or o in spec.oracles]
+    if oracles is None:
+        oracles = possible
+    else:
+        oracles = [oracles] if isinstance(oracles, str) else list(oracles)
+        missing = [o for o in oracles if o not in possible]
+        if missing:
+            raise DeclarationError(f"oracles: {missing} have no forward for {declaration.name!r} "
+                                   f"(give reference= to make torch and JAX oracles); available: {possible}")
+    device = devices.resolve(device)
+    comparisons = plan(matrix_cases("default", [spec.name], list(dtypes), seeds, modes), candidate.name, oracles, only)
+    runner = Runner(candidate, oracles, device=device, strict_kinks=strict_kinks, matmul_precision=matmul_precision)
+    started = time.time()
+    records = [runner.run(c, reproduce=f"check_layer(..., only={c.id!r})") for c in comparisons]
+    run = {"candidate": candidate.name, "candidate_module": f"check_layer({declaration.name})",
+           "candidate_ops": candidate.ops, "matrix": None, "ops": [spec.name], "dtypes": list(dtypes),
+           "oracles": list(oracles), "seeds": seeds, "modes": list(modes) if modes else None, "only": only,
+           "strict_kinks": strict_kinks, "device": device, "matmul_precision": matmul_precision}
+    with devices.matmul_precision(matmul_precision):
+        env = environment.collect(device, matmul_precision)
+    return LayerResult(documents.build(records, env, run, expected=len(comparisons), started=started))
+
+
+def _declared(forward) -> Declaration | None:
+    """The declaration ``@gradmatrix.layer`` attached to ``forward``, its backward looked up
+    in the forward's module, or None when it has none."""
+    declaration = getattr(forward, ATTRIBUTE, None)
+    if not isinstance(declaration, Declaration):
+        return None
+    if isinstance(declaration.backward, str):
+        backward = getattr(sys.modules.get(forward.__module__), declaration.backward, None)
+        if not callable(backward):
+            raise DeclarationError(f"{forward.__name__}: no function {declaration.backward!r} in {forward.__module__} "
+                                   f"to be its backward (give backward= to the declaration)")
+        declaration = dataclasses.replace(declaration, backward=backward, _built={})
+    return declaration
+
+
+def layer(forward=None, backward=None, *, shapes=None, params=None, reference=None, wrt=None, name=None):
+    """Declare a layer in its module, for ``gradmatrix check mymodule.py``.
+
+    As a decorator on the forward (the module keeps the function as it is)::
+
+        @gradmatrix.layer(shapes={"x": (4, 5)})
+        def gelu_forward(x): ...        # its backward: gelu_backward, found in the module
+
+        @gradmatrix.layer(shapes={"x": (4, 3), "y": (4, 3)}, params={"delta": 1.0}, wrt=["x"])
+        def huber_loss(x, y, delta): ... # no <name>_forward: a loss, (loss, grads)
+
+    or as a module-level declaration, ``gelu = gradmatrix.layer(gelu_forward, gelu_backward,
+    shapes={"x": (4, 5)})``.  A forward named ``<name>_forward`` without ``backward=`` is
+    paired with ``<name>_backward`` of its module; any other is a loss.  The other
+    arguments are ``check_layer``'s; the dtypes, seeds and oracles come from the command.
+
+    Raises:
+        DeclarationError: an argument that cannot be used, naming it.
+    """
+    def declaration_of(function):
+        paired = backward
+        stem = getattr(function, "__name__", "")
+        if paired is None and stem.endswith("_forward"):
+            paired = stem[: -len("_forward")] + "_backward"
+        return declare(function, paired, shapes, params=params, reference=reference, wrt=wrt, name=name)
+
+    if forward is not None:
+        return declaration_of(forward)
+
+    def decorate(function):
+        setattr(function, ATTRIBUTE, declaration_of(function))
+        return function
+
+    return decorate

@@ -1,0 +1,382 @@
+"""Your own layer: layers gradmatrix has never seen, checked with ``gradmatrix.check_layer``
+from Python, from a user's pytest test, and with ``gradmatrix check module.py``.
+
+The layers live in ``tests/layers``: GELU (tanh approximation), scaled dot-product attention
+on (N, T, D) inputs and a Huber loss with a ``delta`` parameter, each with a correct backward
+and classic mistakes (a wrong sign in one term, a missing transpose, a wrong axis, a missing
+1/N).  A failure must name the tensor, the element and the size of the error; the expected
+element and size are recomputed here from the case's own inputs.
+"""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gradmatrix
+from gradmatrix.oracles.candidate import Candidate, load_module
+from gradmatrix.oracles.cases import Case, draw_inputs
+from gradmatrix.oracles.declared import DeclarationError, spec_of
+
+LAYERS = Path(__file__).resolve().parent / "layers"
+sys.path.insert(0, str(LAYERS))
+
+import attention  # noqa: E402
+import gelu  # noqa: E402
+import huber  # noqa: E402
+
+QKV = {"q": (2, 3, 4), "k": (2, 3, 4), "v": (2, 3, 4)}
+XY = {"x": (4, 3), "y": (4, 3)}
+
+
+def _case(record: dict) -> Case:
+    dims = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in record["dims"].items())
+    return Case(record["op"], dims, record["seed"], record["dtype"], record["case_kind"])
+
+
+def _first_failure(result, pair=("candidate", "numeric"), dtype="float64") -> dict:
+    return next(r for r in result.failures if tuple(r["pair"]) == pair and r["dtype"] == dtype
+                and r["case_kind"] == "random")
+
+
+def _expected_worst(record: dict, grads_of, tensor: str) -> tuple[list, float]:
+    """The elements (several where the error ties: Huber's linear piece) and the norm-wise
+    size of the error of the wrong gradient of ``tensor`` on the record's case, from the
+    correct and the wrong backward in float64."""
+    inputs = draw_inputs(_case(record))
+    right, wrong = grads_of({k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in inputs.arrays.items()},
+                            None if inputs.dout is None else inputs.dout.astype(np.float64))
+    diff = np.abs(wrong[tensor] - right[tensor])
+    worst = np.argwhere(diff >= diff.max() * (1 - 1e-9))
+    return [[int(i) for i in index] for index in worst], float(diff.max() / np.abs(right[tensor]).max())
+
+
+def _assert_names_the_error(record: dict, tensor: str, grads_of, candidate="candidate"):
+    indices, size = _expected_worst(record, grads_of, tensor)
+    assert any(record["message"].startswith(f"d{tensor} ({candidate} vs numeric, float64): max rel err {size:.1e} at {index} ")
+               for index in indices), (record["message"], indices, size)
+
+
+# --- without a reference: the float64 numeric differentiation of the layer's own forward ---
+
+def test_gelu_without_reference():
+    assert gradmatrix.check_layer(gelu.gelu_forward, gelu.gelu_backward, {"x": (4, 5)}).passed
+    bad = gradmatrix.check_layer(gelu.gelu_forward, gelu.gelu_backward_wrong_sign, {"x": (4, 5)})
+    assert (bad.passed, bad.status) == (False, 1)
+
+    def grads(a, dout):
+        _, cache = gelu.gelu_forward(a["x"])
+        return {"x": gelu.gelu_backward(dout, cache)}, {"x": gelu.gelu_backward_wrong_sign(dout, cache)}
+
+    _assert_names_the_error(_first_failure(bad), "x", grads)
+    # only the numeric oracle has a forward: no torch or jax pair, and forward mode meets the differences
+    assert {tuple(r["pair"]) for r in bad.document["comparisons"]} == {("candidate", "numeric")}
+    assert {r["case_kind"] for r in bad.document["comparisons"]} == {"random", "jvp"}
+
+
+@pytest.mark.parametrize("mistake, tensor", [("missing_transpose", "v"), ("wrong_axis", "q")])
+def test_attention_without_reference(mistake, tensor):
+    assert gradmatrix.check_layer(attention.attention_forward, attention.attention_backward, QKV, seeds=2).passed
+    wrong_backward = getattr(attention, f"attention_backward_{mistake}")
+    bad = gradmatrix.check_layer(attention.attention_forward, wrong_backward, QKV, seeds=2)
+    assert bad.status == 1
+
+    def grads(a, dout):
+        _, cache = attention.attention_forward(a["q"], a["k"], a["v"])
+        return (dict(zip("qkv", attention.attention_backward(dout, cache))),
+                dict(zip("qkv", wrong_backward(dout, cache))))
+
+    _assert_names_the_error(_first_failure(bad), tensor, grads)
+
+
+def test_huber_loss_without_reference():
+    assert gradmatrix.check_layer(huber.huber_loss, None, XY, params={"delta": 1.0}, wrt=["x"]).passed
+    bad = gradmatrix.check_layer(huber.huber_loss_missing_1_over_n, None, XY, params={"delta": 1.0}, wrt=["x"])
+    record = _first_failure(bad)
+    assert record["id"].startswith("huber_loss_missing_1_over_n-x4x3-y4x3-delta1-seed0-float64")
+
+    def grads(a, dout):
+        return ({"x": huber.huber_loss(a["x"], a["y"], 1.0)[1]}, {"x": huber.huber_loss_missing_1_over_n(a["x"], a["y"], 1.0)[1]})
+
+    _assert_names_the_error(record, "x", grads)
+    assert "max rel err 3.0e+00" in record["message"]  # N = 4: the gradient is 4 times too large
+
+
+def test_delta_is_passed_to_the_loss():
+    # at delta = 0.1 most residuals are on the linear piece; a loss ignoring delta would differ
+    assert gradmatrix.check_layer(huber.huber_loss, None, XY, params={"delta": 0.1}, wrt=["x"], seeds=1).passed
+    ignores = lambda x, y, delta: huber.huber_loss(x, y)  # noqa: E731
+    result = gradmatrix.check_layer(ignores, None, XY, params={"delta": 0.1}, wrt=["x"], seeds=1, reference=huber.huber_reference,
+                                    oracles=["numeric"], dtypes=["float64"], modes=["reverse"])
+    assert not result.passed and result.failures[0]["message"].startswith("loss (candidate vs numeric, float64)")
+
+
+# --- with a reference: forward values compared too, torch autograd and jax.vjp as oracles ---
+
+def test_gelu_with_reference():
+    result = gradmatrix.check_layer(gelu.gelu_forward, gelu.gelu_backward, {"x": (4, 5)}, reference=gelu.gelu_reference, seeds=1)
+    assert result.passed
+    pairs = {tuple(r["pair"]) for r in result.document["comparisons"]}
+    assert {("candidate", "torch"), ("candidate", "jax"), ("candidate", "numeric"), ("torch", "jax"),
+            ("candidate", "torch.jvp"), ("torch.jvp", "numeric"), ("jax", "jax.jvp")} <= pairs
+    forward = [t for r in result.document["comparisons"] for t in r["tensors"] if t["tensor"] == "out"]
+    assert forward and all("metrics" in t for t in forward)
+    bad = gradmatrix.check_layer(gelu.gelu_forward, gelu.gelu_backward_wrong_sign, {"x": (4, 5)}, reference=gelu.gelu_reference, seeds=1)
+    assert {tuple(r["pair"]) for r in bad.failures if r["case_kind"] == "random"} == {
+        ("candidate", "torch"), ("candidate", "jax"), ("candidate", "numeric")}
+
+
+def test_a_wrong_forward_is_caught_against_the_reference():
+    def gelu_off(x):
+        out, cache = gelu.gelu_forward(x)
+        return out * 1.001, cache
+
+    result = gradmatrix.check_layer(gelu_off, gelu.gelu_backward, {"x": (4, 5)}, reference=gelu.gelu_reference, seeds=1,
+                                    dtypes=["float64"], modes=["reverse"])
+    record = next(r for r in result.failures if r["pair"] == ["candidate", "torch"])
+    assert record["message"].startswith("out (candidate vs torch, float64): max rel err 1.0e-03 at [")
+
+
+def test_attention_with_reference():
+    result = gradmatrix.check_layer(attention.attention_forward, attention.attention_backward, QKV,
+                                    reference=attention.attention_reference, seeds=1)
+    assert result.passed, str(result)
+    bad = gradmatrix.check_layer(attention.attention_forward, attention.attention_backward_missing_transpose, QKV,
+                                 reference=attention.attention_reference, seeds=1)
+    messages = [r["message"] for r in bad.failures]
+    assert any(m.startswith("dv (candidate vs torch, float64): max rel err") for m in messages)
+    assert any(m.startswith("dv (candidate vs jax, float32): max rel err") for m in messages)
+
+
+def test_huber_loss_with_reference_and_per_framework_forwards():
+    import jax.numpy as jnp
+    import torch
+
+    result = gradmatrix.check_layer(huber.huber_loss, None, XY, params={"delta": 1.0}, wrt=["x"],
+                                    reference=huber.huber_reference, seeds=1)
+    assert result.passed, str(result)
+    assert {"hvp"} <= {r["case_kind"] for r in result.document["comparisons"]}  # a loss: second order too
+    per_framework = {"torch": lambda x, y, delta: huber.huber_reference(torch, x, y, delta),
+                     "jax": lambda x, y, delta: huber.huber_reference(jnp, x, y, delta)}
+    bad = gradmatrix.check_layer(huber.huber_loss_missing_1_over_n, None, XY, params={"delta": 1.0}, wrt=["x"],
+                                 reference=per_framework, seeds=1)
+    wrong = {tuple(r["pair"]) for r in bad.failures if r["case_kind"] == "random"}
+    assert wrong == {("candidate", "torch"), ("candidate", "jax"), ("candidate", "numeric")}
+    # torch and jax agree with each other and with the numeric differences of the layer's own loss
+    assert all(r["verdict"] == "agree" for r in bad.document["comparisons"] if r["pair"] == ["torch", "jax"])
+
+
+def test_two_layers_under_one_name_never_share_compiled_code():
+    twice = gradmatrix.check_layer(lambda x: (2 * x, None), lambda dout, cache: 2 * dout, {"x": (3,)}, name="scale",
+                                   reference=lambda xp, x: 2 * x, oracles=["jax"], dtypes=["float64"], seeds=1)
+    thrice = gradmatrix.check_layer(lambda x: (3 * x, None), lambda dout, cache: 3 * dout, {"x": (3,)}, name="scale",
+                                    reference=lambda xp, x: 3 * x, oracles=["jax"], dtypes=["float64"], seeds=1)
+    assert twice.passed and thrice.passed, str(thrice)
+
+
+# --- inputs: integers with their range, a draw of one's own ---
+
+def embedding_forward(w, idx):
+    return w[idx], (w.shape, idx)
+
+
+def embedding_backward(dout, cache):
+    shape, idx = cache
+    dw = np.zeros(shape, dtype=dout.dtype)
+    np.add.at(dw, idx, dout)  # a row used twice gets both gradients
+    return dw
+
+
+def embedding_backward_overwrites(dout, cache):
+    shape, idx = cache
+    dw = np.zeros(shape, dtype=dout.dtype)
+    dw[idx] += dout  # buffered: a repeated index keeps only its last gradient
+    return dw
+
+
+def test_integer_inputs_with_their_range():
+    shapes = {"w": (4, 3), "idx": gradmatrix.Integers((6,), 0, 4)}  # six indices into four rows: some repeat
+    assert gradmatrix.check_layer(embedding_forward, embedding_backward, shapes).passed
+    bad = gradmatrix.check_layer(embedding_forward, embedding_backward_overwrites, shapes)
+    assert bad.failures[0]["message"].startswith("dw (candidate vs numeric")
+    inputs = draw_inputs(_case(bad.failures[0]))
+    assert inputs.arrays["idx"].dtype == np.int64 and set(inputs.arrays["idx"]) <= {0, 1, 2, 3}
+
+
+def test_a_draw_of_ones_own_keeps_an_input_in_its_domain():
+    log_forward = lambda x: (np.log(x), x)  # noqa: E731
+    log_backward = lambda dout, x: dout / x  # noqa: E731
+    positive = gradmatrix.Floats((3, 4), draw=lambda rng, shape: rng.uniform(0.5, 2.0, shape))
+    assert gradmatrix.check_layer(log_forward, log_backward, {"x": positive}).passed
+    # normal draws leave log's domain: non-finite values, never a pass
+    with np.errstate(invalid="ignore", divide="ignore"):
+        assert gradmatrix.check_layer(log_forward, log_backward, {"x": (3, 4)}).status in (1, 2)
+
+
+def test_several_shapes_and_argument_order_from_the_signature():
+    result = gradmatrix.check_layer(attention.attention_forward, attention.attention_backward,
+                                    [{"v": (1, 2, 3), "k": (1, 2, 3), "q": (1, 2, 3)}, QKV], seeds=1, dtypes=["float64"])
+    assert result.passed
+    assert {r["case"] for r in result.document["comparisons"] if r["case_kind"] == "random"} == {
+        "attention-q1x2x3-k1x2x3-v1x2x3-seed0-float64", "attention-q2x3x4-k2x3x4-v2x3x4-seed0-float64"}
+
+
+# --- clear errors, naming the argument ---
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({}, "shapes is required"),
+    ({"shapes": {"x": (4, -1)}}, "shapes['x']: a shape is a tuple of non-negative ints"),
+    ({"shapes": {"x": (4, 5)}, "params": {"w": np.ones(3)}}, "params['w'] is a ndarray"),
+    ({"shapes": {"x": (4, 5)}, "name": "affine"}, "name 'affine' is an op of gradmatrix's catalog"),
+    ({"shapes": {"x": (4, 5)}, "wrt": ["y"]}, "wrt: ['y']"),
+    ({"shapes": {"x": (4, 5)}, "oracles": ["torch"]}, "oracles: ['torch'] have no forward for 'gelu'"),
+    ({"shapes": {"x": (4, 5)}, "reference": {"tensorflow": len}}, "reference: keys are"),
+])
+def test_declaration_errors_name_the_argument(kwargs, fragment):
+    with pytest.raises(DeclarationError) as info:
+        gradmatrix.check_layer(gelu.gelu_forward, gelu.gelu_backward, **kwargs)
+    assert fragment in str(info.value)
+
+
+def test_a_backward_that_raises_or_returns_too_few_gradients_cannot_pass():
+    def attention_backward(dout, cache):
+        return attention.attention_backward(dout, cache)[:2]
+
+    short = gradmatrix.check_layer(attention.attention_forward, attention_backward, QKV, seeds=1, dtypes=["float64"])
+    assert short.status == 2
+    assert short.failures[0]["message"].startswith(
+        "candidate failed: attention_backward must return (dq, dk, dv), got a sequence of 2")
+
+    def gelu_backward(dout, cache):
+        raise ZeroDivisionError("oops")
+
+    raising = gradmatrix.check_layer(gelu.gelu_forward, gelu_backward, {"x": (4, 5)}, seeds=1)
+    assert raising.status == 2 and not raising.passed
+    assert raising.failures[0]["message"].startswith(
+        "candidate failed: gelu_forward / gelu_backward raised ZeroDivisionError: oops")
+
+
+def test_a_decorated_forward_is_checked_as_declared():
+    result = gradmatrix.check_layer(huber.huber_loss, seeds=1, dtypes=["float64"])  # reference, delta and wrt as declared
+    assert result.passed and result.layer == "huber_loss"
+    assert {"candidate~torch", "candidate~numeric"} <= {"~".join(r["pair"]) for r in result.document["comparisons"]}
+    assert gradmatrix.check_layer(gelu.gelu_forward, seeds=1, dtypes=["float64"]).passed  # gelu_backward found by name
+
+
+def test_a_layer_without_its_backward_is_told_how_a_loss_looks():
+    with pytest.raises(DeclarationError, match="a function without a backward is a loss"):
+        gradmatrix.check_layer(gelu.gelu_forward, None, {"x": (4, 5)})
+
+
+def test_a_derived_name_never_shadows_a_catalog_op():
+    def affine_forward(x, w, b):
+        return x @ w + b, (x, w)
+
+    def affine_backward(dout, cache):
+        x, w = cache
+        return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+
+    result = gradmatrix.check_layer(affine_forward, affine_backward, {"x": (3, 2), "w": (2, 4), "b": (4,)}, seeds=1)
+    assert result.passed and result.layer == "affine_layer"
+    assert spec_of("affine").name == "affine"  # the catalog's own is untouched
+
+
+# --- from a user's pytest test: one line, and the findings without gradmatrix's frames ---
+
+USER_TEST = '''
+import sys
+sys.path.insert(0, {layers!r})
+import gradmatrix
+from attention import attention_forward, attention_backward, attention_backward_missing_transpose
+
+QKV = {{"q": (2, 3, 4), "k": (2, 3, 4), "v": (2, 3, 4)}}
+
+
+def test_attention():
+    gradmatrix.check_layer(attention_forward, attention_backward, QKV).raise_for_failures()
+
+
+def test_attention_missing_transpose():
+    gradmatrix.check_layer(attention_forward, attention_backward_missing_transpose, QKV).raise_for_failures()
+'''
+
+
+def test_one_line_in_a_users_pytest_test(tmp_path):
+    (tmp_path / "test_user_layer.py").write_text(USER_TEST.format(layers=str(LAYERS)))
+    run = subprocess.run([sys.executable, "-m", "pytest", "test_user_layer.py", "-q", "-p", "no:cacheprovider"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out
+    assert "1 failed, 1 passed" in out
+    assert "layer attention: 8 disagreeing and 0 failing of 8 comparisons:" in out
+    assert "dv (candidate vs numeric, float64): max rel err 1.4e+00 at [1, 0, 3]" in out
+    # the user's line is shown, gradmatrix's own frames are not
+    assert "attention_backward_missing_transpose, QKV).raise_for_failures()" in out
+    assert "own_layers.py" not in out and "def raise_for_failures" not in out
+
+
+# --- from the command: layers declared in a module ---
+
+def _gradmatrix(*args, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gradmatrix", "check", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_gradmatrix_check_a_declared_module(tmp_path, read_report):
+    run = _gradmatrix(str(LAYERS / "huber.py"), "--seeds", "1", "--format", "json", "md", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "gradmatrix check: huber provides huber_loss" in run.stdout
+    assert "huber_loss: AGREE" in run.stdout
+    doc = read_report(tmp_path / "gradmatrix-report" / "agreement.json")
+    assert doc["run"]["candidate_ops"] == ["huber_loss"]
+    assert {r["op"] for r in doc["comparisons"]} == {"huber_loss"}
+    assert "huber\\_loss" in (tmp_path / "gradmatrix-report" / "agreement.md").read_text()
+
+
+def test_gradmatrix_check_names_a_mistake(tmp_path, read_report):
+    # a user's module: the GELU layer and, declared at module level, its wrong-sign backward
+    module = tmp_path / "my_layers.py"
+    module.write_text((LAYERS / "gelu.py").read_text() + textwrap.dedent('''
+        gelu_broken = gradmatrix.layer(gelu_forward, gelu_backward_wrong_sign, shapes={"x": (4, 5)}, name="gelu_broken")
+    '''))
+    run = _gradmatrix(str(module), "--seeds", "1", "--dtypes", "float64", "--format", "json", cwd=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    doc = read_report(tmp_path / "gradmatrix-report" / "agreement.json")
+    pairs = {op: {tuple(r["pair"]) for r in doc["comparisons"] if r["op"] == op} for op in ("gelu", "gelu_broken")}
+    assert ("my_layers", "torch") in pairs["gelu"]  # declared with a reference: every oracle
+    assert pairs["gelu_broken"] == {("my_layers", "numeric")}  # without: the numeric one only, no errors
+    assert doc["summary"]["error"] == 0
+    assert "gradmatrix check: my_layers provides gelu, gelu_broken" in run.stdout
+    assert "gelu: AGREE" in run.stdout
+    worst = run.stdout.split("gelu_broken: DISAGREE")[1].split("worst: ")[1].strip()
+    assert worst.endswith("--only 'gelu_broken-x4x5-seed0-float64-my_layers~numeric'")
+    record = {"op": "gelu_broken", "dims": {"x": [4, 5]}, "seed": 0, "dtype": "float64", "case_kind": "random",
+              "message": worst}
+    Candidate(load_module(str(module)))  # declares gelu_broken in this process too, to draw its case's inputs
+
+    def grads(a, dout):
+        _, cache = gelu.gelu_forward(a["x"])
+        return {"x": gelu.gelu_backward(dout, cache)}, {"x": gelu.gelu_backward_wrong_sign(dout, cache)}
+
+    _assert_names_the_error(record, "x", grads, candidate="my_layers")
+
+
+def test_gradmatrix_check_a_layer_that_cannot_be_checked(tmp_path):
+    module = tmp_path / "raising.py"
+    module.write_text(textwrap.dedent('''
+        import gradmatrix
+
+        @gradmatrix.layer(shapes={"x": (2, 3)})
+        def shaky_forward(x):
+            raise RuntimeError("not yet written")
+
+        def shaky_backward(dout, cache):
+            return dout
+    '''))
+    run = _gradmatrix(str(module), cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.strip() == ("gradmatrix: error: " + str(module) + ": shaky_forward raised RuntimeError: not yet "
+                                  "written (on float64 inputs x (2, 3))")
