@@ -115,6 +115,13 @@ class Candidate:
         if written:
             raise CandidateFault(f"{' / '.join(contract.functions)} wrote into its argument(s) {', '.join(written)}")
         try:
-            return Result(self.name, np.asarray(forward), {k: np.asarray(v) for k, v in grads.items()})
+            result = Result(self.name, np.asarray(forward), {k: np.asarray(v) for k, v in grads.items()})
         except Exception as exc:
             raise CandidateFault(f"{contract.functions[-1]} returned values that are not arrays: {exc}") from exc
+        recover = getattr(contract, "recover", None)
+        if recover is not None:
+            try:
+                result.drawn, result.notes = recover(result.forward, inputs.arrays, case.dim_map)
+            except ContractError as exc:
+                raise CandidateFault(str(exc)) from exc
+        return result

@@ -156,8 +156,9 @@ FORWARDS = {
 def forward_of(spec):
     """The op's forward ``(arrays, dims) -> out``: JAX's own idiom where FORWARDS has one,
     else the catalog's array-API ``reference`` run with ``jax.numpy``."""
-    if spec.name in FORWARDS:
-        return FORWARDS[spec.name]
+    own = spec.forwards_of or spec.name
+    if own in FORWARDS:
+        return FORWARDS[own]
     if spec.reference is None:
         raise NotImplementedError(f"op {spec.name!r} has neither a JAX forward nor a reference forward")
     return lambda arrays, dims: spec.reference(jnp, arrays, dims)

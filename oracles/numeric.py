@@ -175,8 +175,9 @@ def forward_of(spec):
     """The op's batched float64 forward: its own where FORWARDS has one, else the catalog's
     array-API ``reference`` run with NumPy on each perturbed copy in turn (one call per row
     of the leading axis; a scalar output becomes one term per row)."""
-    if spec.name in FORWARDS:
-        return FORWARDS[spec.name]
+    own = spec.forwards_of or spec.name
+    if own in FORWARDS:
+        return FORWARDS[own]
     if spec.reference is None:
         raise NotImplementedError(f"op {spec.name!r} has neither a numeric forward nor a reference forward")
 
