@@ -171,7 +171,8 @@ def cmd_check(args, extra) -> int:
 
         wanted = "; ".join(" + ".join(spec.functions) for spec in CATALOG.values())
         raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted})")
-    print(f"gradmatrix check: {candidate.name} provides {', '.join(candidate.ops)}")
+    named = [f"{op} ({', '.join(candidate.contracts[op].functions)})" for op in candidate.ops]
+    print(f"gradmatrix check: {candidate.name} provides {'; '.join(named)}")
     result = CheckResult(_run_matrix(args, args.module, extra))
     print()
     for op, verdict in result.per_op().items():
@@ -180,6 +181,8 @@ def cmd_check(args, extra) -> int:
         print(line)
         if worst is not None and verdict["failures"]:
             print(f"{'':>18}worst: {worst['message']}")
+        for note in dict.fromkeys(n for r in result.document["comparisons"] if r["op"] == op for n in r.get("notes", ())):
+            print(f"{'':>18}note: {note}")
     status = result.status
     s = result.document["summary"]
     if not s["complete"]:
