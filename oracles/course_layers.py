@@ -131,7 +131,7 @@ _register(OpSpec(
                      ("x", "gamma", "beta")),),
     reference=_spatial_batchnorm,
     shapes={
-        "default": ({"N": 2, "C": 3, "HW": (4, 5), "eps": 1e-5}, {"N": 4, "C": 2, "HW": (3, 2), "eps": 1e-5}),
+        "default": ({"N": 2, "C": 3, "HW": (2, 3), "eps": 1e-5}, {"N": 4, "C": 2, "HW": (3, 2), "eps": 1e-5}),
         "full": ({"C": 3, "HW": (4, 5), "eps": 1e-5}, {"C": 1, "HW": (2, 2), "eps": 1e-5},
                  {"C": 8, "HW": (6, 6), "eps": 1e-5}),
     },
@@ -158,9 +158,10 @@ _register(OpSpec(
                      ("x", "gamma", "beta", "G", Packed("gn_param", eps="eps")), ("x", "gamma", "beta")),),
     reference=_spatial_groupnorm,
     shapes={
-        # C / G differs from G in both (channels grouped in the wrong order show), and N > 1
-        "default": ({"N": 2, "C": 6, "HW": (3, 4), "G": 3, "eps": 1e-5},
-                    {"N": 3, "C": 8, "HW": (2, 3), "G": 2, "eps": 1e-5}),
+        # C / G = 2 != G = 3: channels grouped in the wrong order show; G = 1: one group
+        # of all channels per sample (layer norm over C, H, W)
+        "default": ({"N": 2, "C": 6, "HW": (2, 3), "G": 3, "eps": 1e-5},
+                    {"N": 2, "C": 4, "HW": (3, 2), "G": 1, "eps": 1e-5}),
         "full": ({"C": 6, "HW": (3, 4), "G": 3, "eps": 1e-5}, {"C": 4, "HW": (2, 2), "G": 1, "eps": 1e-5},
                  {"C": 4, "HW": (3, 3), "G": 4, "eps": 1e-5}, {"C": 12, "HW": (5, 4), "G": 4, "eps": 1e-5}),
     },
@@ -252,9 +253,10 @@ _register(OpSpec(
                      recover=recover_dropout_mask),),
     reference=lambda xp, a, dims: a["x"] * a["mask"],
     shapes={
-        # p far from 0.5, where 1/p and 1/(1-p) tell the two meanings apart; 300 units, so
-        # that the kept fraction is a meaningful statistic (5 sigmas is 0.13 at p = 0.3)
-        "default": ({"N": 10, "D": 30, "p": 0.3}, {"N": 20, "D": 16, "p": 0.8}),
+        # p far from 0.5, where 1/p and 1/(1-p) tell the two meanings apart, and enough
+        # units that a mask keeping 1 - p instead of p is KEPT_FRACTION_SIGMAS away (96
+        # units at p = 0.3: 0.4 apart in the kept fraction, 5 sigmas are 0.23)
+        "default": ({"N": 8, "D": 12, "p": 0.3}, {"N": 4, "D": 16, "p": 0.8}),
         "full": ({"D": 30, "p": 0.3}, {"D": 16, "p": 0.8}, {"D": 64, "p": 0.1}),
     },
 ))
