@@ -11,12 +11,13 @@ them "error" with a short traceback, and the run goes on.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import traceback
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
-from gradmatrix.oracles.candidate import Candidate
+from gradmatrix.oracles.candidate import Candidate, provided_ops
 from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES
 from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs, matrix_cases
 from gradmatrix.oracles.implementations import ORACLES, oracle, unavailable_reason
@@ -87,6 +88,8 @@ def default_plan(matrix="default", ops=None, dtypes=None, seeds=None, oracles=OR
         ops = ops or candidate.ops
         if not ops:
             raise ValueError(f"{candidate.name} provides no op of the catalog (looked for {_contracts()})")
+    if candidate is None and not ops:  # manual's ops: the catalog also holds the course's, which manual lacks
+        ops = provided_ops(importlib.import_module("gradmatrix.manual"))
     name = candidate.name if candidate is not None else "manual"
     oracles = [o for o in oracles if o not in SKIPS_ORACLES.get(matrix, ())]
     return plan(matrix_cases(matrix, ops, dtypes, seeds, modes), name, oracles, only)

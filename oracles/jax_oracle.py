@@ -226,6 +226,7 @@ def _executable(kind: str, op: str, dims: tuple, dtype: str, device: str, *args)
     """The compiled vjp, jvp or hvp of this op, dims, dtype and device, under the float32
     matmul precision in force: compiled ahead of time on first use (timed into
     ``COMPILE_STATS``), then reused."""
+    op = CATALOG[op].forwards_of or op  # an op computed by another's forward shares its compiled code
     key = (kind, op, dims, dtype, device, str(jax.config.jax_default_matmul_precision))
     if key not in _EXECUTABLES:
         build = {"vjp": _compiled_vjp, "jvp": _compiled_jvp, "hvp": _compiled_hvp}[kind]
