@@ -154,8 +154,9 @@ FORWARDS = {
 
 
 def forward_of(spec):
-    """The op's forward ``(arrays, dims) -> out``: JAX's own idiom where FORWARDS has one,
-    else the catalog's array-API ``reference`` run with ``jax.numpy``."""
+    """The op's forward ``(arrays, dims) -> out``: JAX's own idiom where FORWARDS has one
+    (for the op, or for the op named by its ``forwards_of``), else the catalog's
+    array-API ``reference`` run with ``jax.numpy``."""
     own = spec.forwards_of or spec.name
     if own in FORWARDS:
         return FORWARDS[own]

@@ -172,7 +172,8 @@ FORWARDS = {
 
 
 def forward_of(spec):
-    """The op's batched float64 forward: its own where FORWARDS has one, else the catalog's
+    """The op's batched float64 forward: its own where FORWARDS has one (for the op, or
+    for the op named by its ``forwards_of``), else the catalog's
     array-API ``reference`` run with NumPy on each perturbed copy in turn (one call per row
     of the leading axis; a scalar output becomes one term per row)."""
     own = spec.forwards_of or spec.name

@@ -102,7 +102,8 @@ FORWARDS = {
 
 def forward_of(spec):
     """The op's forward ``(tensors, dims) -> out``: torch's own idiom where FORWARDS has
-    one, else the catalog's array-API ``reference`` run on torch tensors."""
+    one (for the op, or for the op named by its ``forwards_of``), else the catalog's
+    array-API ``reference`` run on torch tensors."""
     own = spec.forwards_of or spec.name
     if own in FORWARDS:
         return FORWARDS[own]

@@ -194,3 +194,11 @@ def test_conv_and_pooling_shapes_stay_within_what_the_course_promises(op):
         assert {d["pad"] > 0 for d in default} == {True, False}
     else:
         assert {d["pool"] > d["stride"] for d in default} == {True, False}  # overlapping windows, and not
+
+
+def test_a_plan_without_a_candidate_keeps_to_manuals_ops():
+    from gradmatrix.runner import default_plan
+
+    planned = {c.case.op for c in default_plan("default", seeds=1, dtypes=["float64"], modes=["reverse"])}
+    assert planned == set(Candidate(load_module("gradmatrix.manual")).ops)
+    assert not planned & {"svm_loss", "dropout_train", "conv_naive"}
