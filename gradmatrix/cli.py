@@ -218,7 +218,8 @@ def cmd_check(args, extra) -> int:
         raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted}) and declares "
                          f"no layer of its own (@gradmatrix.layer)")
     checking = _list(args.ops) or candidate.ops
-    print(f"gradmatrix check: {candidate.name} provides {', '.join(candidate.ops)}"
+    named = [f"{op} ({', '.join(candidate.contracts[op].functions)})" for op in candidate.ops]
+    print(f"gradmatrix check: {candidate.name} provides {'; '.join(named)}"
           + (f"; checking {', '.join(checking)}" if checking != candidate.ops else ""), flush=True)
     # the verdict and the findings are printed by the pytest plugin's summary, from the document
     return CheckResult(_run_matrix(args, args.module, extra)).status

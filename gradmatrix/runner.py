@@ -11,17 +11,18 @@ them "error" with a short traceback, and the run goes on.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import signal
 import threading
 import traceback
 from contextlib import contextmanager
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from gradmatrix.oracles.candidate import Candidate
+from gradmatrix.oracles.candidate import Candidate, provided_ops
 from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES
-from gradmatrix.oracles.cases import Case, draw_inputs, matrix_cases
+from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs, matrix_cases
 from gradmatrix.oracles.implementations import ORACLES, oracle, unavailable_reason
 from gradmatrix.oracles import modes
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT, CandidateFault, CaseTimeout
@@ -96,6 +97,8 @@ def default_plan(matrix="default", ops=None, dtypes=None, seeds=None, oracles=OR
         ops = ops or candidate.ops
         if not ops:
             raise ValueError(f"{candidate.name} provides no op of the catalog (looked for {_contracts()})")
+    if candidate is None and not ops:  # manual's ops: the catalog also holds the course's, which manual lacks
+        ops = provided_ops(importlib.import_module("gradmatrix.manual"))
     name = candidate.name if candidate is not None else "manual"
     oracles = [o for o in oracles if o not in SKIPS_ORACLES.get(matrix, ())]
     return plan(matrix_cases(matrix, ops, dtypes, seeds, modes), name, oracles, only)
@@ -164,7 +167,7 @@ class Runner:
         precision = precision or self.precision
         key = (case, name, precision)
         if key not in self._cache:
-            inputs = self._inputs(case)
+            inputs = self._inputs_for(case, name, precision)
             try:
                 with matmul_precision(precision), _time_limit(self.case_timeout, f"{name} on {case.id}"):
                     self._cache[key] = self._impl(case, name).evaluate(inputs)
@@ -173,6 +176,18 @@ class Runner:
             while len(self._cache) > self.CACHE_SIZE:
                 self._cache.popitem(last=False)
         return self._cache[key]
+
+    def _inputs_for(self, case: Case, name: str, precision: str) -> CaseInputs:
+        """The case's inputs as implementation ``name`` sees them: where the candidate draws
+        an input itself (``InputSpec.drawn_by_candidate``), the one recovered from its
+        forward replaces the case's own draw for every oracle; the case's draw stays when
+        the candidate failed."""
+        inputs = self._inputs(case)
+        if name == self.candidate.name or not any(s.drawn_by_candidate for s in case.spec.inputs):
+            return inputs
+        own = self._result(case, self.candidate.name, precision)
+        drawn = getattr(own, "drawn", None)
+        return replace(inputs, arrays={**inputs.arrays, **drawn}) if drawn else inputs
 
     def run(self, comparison: Comparison, reproduce: str = "", inputs=None) -> dict:
         """Make one comparison and return its record (verdict agree/disagree/error/skipped).
@@ -205,6 +220,9 @@ class Runner:
             outside = {n: _outside(case, results[n], inputs) for n in (a, b)}
         record = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, conventions,
                          outside)
+        notes = [note for name in (a, b) for note in results[name].notes]
+        if notes:  # what a candidate's contract found out about it (the meaning of dropout's p)
+            record["notes"] = notes
         if record["verdict"] == DISAGREE and self._precision_may_explain(case, (a, b)):
             record["at_highest_precision"] = self._recheck_at_highest(comparison, reproduce)
         return record

@@ -208,9 +208,16 @@ class Candidate:
         if written:
             raise CandidateFault(f"{' / '.join(contract.functions)} wrote into its argument(s) {', '.join(written)}")
         try:  # copied again: a contract may return what the candidate returned inside a structure
-            return Result(self.name, np.array(forward), {k: np.array(v) for k, v in grads.items()})
+            result = Result(self.name, np.array(forward), {k: np.array(v) for k, v in grads.items()})
         except Exception as exc:
             raise CandidateFault(f"{contract.functions[-1]} returned values that are not arrays: {exc}") from exc
+        recover = getattr(contract, "recover", None)
+        if recover is not None:
+            try:
+                result.drawn, result.notes = recover(result.forward, inputs.arrays, case.dim_map)
+            except ContractError as exc:
+                raise CandidateFault(str(exc)) from exc
+        return result
 
 
 _HARNESS = Path(__file__).resolve().parent  # the contracts live here; frames here are not the candidate's

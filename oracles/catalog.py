@@ -27,7 +27,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from gradmatrix.oracles import kinks
-from gradmatrix.oracles.contract import Keyword, Layer, Loss, Packed
+from gradmatrix.oracles.contract import Const, Keyword, Layer, Loss, Packed
 from gradmatrix.oracles.kinks import pool_windows as _pool_windows
 
 # A draw function gets the case's generator, the concrete shape and the case's dims and
@@ -71,6 +71,9 @@ class InputSpec:
     differentiable: bool = True  # gradients are compared for this input
     draw: DrawFn = normal  # how values are drawn from the case's generator
     is_label: bool = False  # integer labels: never cast to the case's float dtype
+    drawn_by_candidate: bool = False
+    # drawn inside the candidate's own forward (the course's dropout mask): its contract
+    # recovers it from the forward's output, and the case's oracles use the candidate's
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,9 @@ class OpSpec:
     # forward for an op declared outside the oracles' modules (a user's layer,
     # ``oracles.declared``); it wins over ``reference``.  The numeric one takes one float64 copy.
     oracles: tuple[str, ...] | None = None  # the oracles that have a forward for the op (None: every one)
+    forwards_of: str | None = None
+    # another op whose per-oracle forwards compute this one: same inputs and dims, other
+    # contracts or shapes (the course's conv_forward_naive is conv on the shapes it promises)
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -542,7 +548,9 @@ _register(OpSpec(
     inputs=(InputSpec("x", ("N", "D")), InputSpec("gamma", ("D",)), InputSpec("beta", ("D",))),
     output="out",
     output_shape=("N", "D"),
-    contracts=(Layer("layernorm_forward", "layernorm_backward", ("x", "gamma", "beta", "eps"), ("x", "gamma", "beta")),),
+    contracts=(Layer("layernorm_forward", "layernorm_backward", ("x", "gamma", "beta", "eps"), ("x", "gamma", "beta")),
+               Layer("layernorm_forward", "layernorm_backward", ("x", "gamma", "beta", Packed("ln_param", eps="eps")),
+                     ("x", "gamma", "beta"))),  # the course's
     shapes={
         "default": ({"N": 8, "D": 4, "eps": 1e-5}, {"N": 1, "D": 10, "eps": 1e-5}),
         # D = 1: xhat = 0, out = beta and dx = 0
@@ -557,7 +565,9 @@ _register(OpSpec(
     inputs=(InputSpec("x", ("N", "D")), InputSpec("gamma", ("D",)), InputSpec("beta", ("D",))),
     output="out",
     output_shape=("N", "D"),
-    contracts=(Layer("batchnorm_forward", "batchnorm_backward", ("x", "gamma", "beta", "eps"), ("x", "gamma", "beta")),),
+    contracts=(Layer("batchnorm_forward", "batchnorm_backward", ("x", "gamma", "beta", "eps"), ("x", "gamma", "beta")),
+               Layer("batchnorm_forward", "batchnorm_backward",  # the course's, in training mode
+                     ("x", "gamma", "beta", Packed("bn_param", mode=Const("train"), eps="eps")), ("x", "gamma", "beta"))),
     shapes={
         # N = 1 (from the batch sizes): var = 0, out = beta and dx = 0
         # not N = 2: there x_hat = +-1 whatever x, dx is a cancellation about 1e-3 of its
@@ -652,3 +662,6 @@ DTYPES: tuple[str, ...] = ("float64", "float32")
 MATRICES: tuple[str, ...] = ("default", "full", "large")
 # oracles that cannot run a matrix (the numeric oracle's per-element differences at GPU sizes)
 SKIPS_ORACLES: dict[str, tuple[str, ...]] = {"large": ("numeric",)}
+
+# The course's own layers (CS231n assignment 2) that are not ops of ours register themselves.
+from gradmatrix.oracles import course_layers  # noqa: E402,F401

@@ -127,6 +127,10 @@ class Layer:
     backward: str
     args: tuple  # of Arg, in the forward's order
     grads: tuple[str, ...]  # the inputs whose gradients backward returns, in its order
+    recover: Callable | None = None
+    # (out, inputs, dims) -> ({input name: array}, notes): the inputs the forward draws
+    # itself (``InputSpec.drawn_by_candidate``: the course's dropout mask), recovered from
+    # its output; raises ContractError when they cannot be
 
     @property
     def functions(self) -> tuple[str, ...]:

@@ -121,8 +121,10 @@ def from_reverse(result: Result, inputs: CaseInputs) -> Result:
         value += float(np.sum(g64 * v64))
         scale += float(np.max(np.abs(g64), initial=0.0) * np.abs(v64).sum())
         grads.append(g)
-    return _directional(result.impl, result.forward, value, _dtype_of(grads), scale,
-                        computes_in=result.computes_in)
+    directional = _directional(result.impl, result.forward, value, _dtype_of(grads), scale,
+                               computes_in=result.computes_in)
+    directional.drawn, directional.notes = result.drawn, result.notes  # the oracles use the candidate's own mask
+    return directional
 
 
 def from_forward_mode(name: str, out, jv, inputs: CaseInputs) -> Result:

@@ -41,6 +41,8 @@ class Result:
             that exceeds the value itself.  A directional derivative ``<u, J v>`` is a sum
             of products that can cancel to nearly 0, so its tolerance is relative to the
             size of what was summed (see ``oracles.modes``), not to the sum.
+        drawn: inputs a candidate drew itself (the course's dropout mask), recovered from its
+            forward by its contract; the case's oracles are run on these (``gradmatrix.runner``).
     """
 
     impl: str
@@ -50,3 +52,4 @@ class Result:
     notes: list = field(default_factory=list)
     error_bounds: dict = field(default_factory=dict)
     scales: dict = field(default_factory=dict)
+    drawn: dict = field(default_factory=dict)

@@ -102,12 +102,13 @@ FORWARDS = {
 
 def forward_of(spec):
     """The op's forward ``(tensors, dims) -> out``: torch's own idiom where FORWARDS has
-    one, else the spec's own ``forwards["torch"]`` (a declared layer's), else its array-API
-    ``reference`` run on torch tensors."""
+    one, else the spec's own ``forwards["torch"]`` (a declared layer's), else the forward of
+    the op named by its ``forwards_of``, else its array-API ``reference`` run on torch tensors."""
     if "torch" in spec.forwards:
         return spec.forwards["torch"]
-    if spec.name in FORWARDS:
-        return FORWARDS[spec.name]
+    own = spec.forwards_of or spec.name
+    if own in FORWARDS:
+        return FORWARDS[own]
     if spec.reference is None:
         raise NotImplementedError(f"op {spec.name!r} has neither a torch forward nor a reference forward")
     from array_api_compat import torch as xp

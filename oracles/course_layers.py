@@ -1,0 +1,313 @@
+"""The layers of the CS231n course's assignment 2 (``layers.py``) that are not ops of our own.
+
+Where the course's function only differs from one of ours in how it is called
+(``batchnorm_forward(x, gamma, beta, bn_param)``, ``layernorm_forward(x, gamma, beta,
+ln_param)``), the catalog's op lists the course's contract beside ours.  The ops here are
+the rest:
+
+* ``svm_loss(x, y)``, the multiclass hinge loss, and the spatial batch and group norms, with
+  an array-API ``reference`` forward that torch, JAX and the numeric oracle all run;
+* ``batchnorm_backward_alt``, ``conv_forward_naive(x, w, b, conv_param)`` and
+  ``max_pool_forward_naive(x, pool_param)``, which compute our batchnorm, conv and max_pool
+  (``forwards_of``) on the shapes the course promises: conv and pooling sizes divisible by
+  the stride, ``(H + 2 pad - HH) % stride == 0``, which not every shape of ours is;
+* ``dropout_forward(x, dropout_param)`` in training mode, which draws its mask inside.
+  Its contract recovers the mask from the candidate's own output (``out / x``), and the
+  oracles use that mask.  The course changed the meaning of ``p`` over its years (the
+  probability of dropping a unit in early versions, of keeping it later): the rescale the
+  code applies (1/p or 1/(1-p)) tells which it uses, and the run's records say so.
+
+Shapes stay within what the course promises and cover what its students get wrong: pad 0
+(``x[pad:-pad]`` is empty there) and pad > 0, stride 1 and 2, non-square inputs and outputs
+(an im2col row index), overlapping and non-overlapping pooling windows, masks with zeros.
+Each op has two default shapes, since every shape costs a JAX compilation per dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from gradmatrix.oracles.catalog import (
+    KINK_MARGIN, InputSpec, OpSpec, _register, _windows_out, away_from_zero, distinct, fan_in_rows, labels,
+)
+from gradmatrix.oracles.contract import Const, ContractError, Layer, Loss, Packed
+
+_BN_PARAM = Packed("bn_param", mode=Const("train"), eps="eps")
+
+
+# --- svm_loss ---------------------------------------------------------------------------
+
+
+def _svm_loss(xp, a: dict, dims: Mapping):
+    """Mean multiclass hinge loss of scores x (N, C) with labels y (N,):
+    sum_{j != y_i} max(0, x_ij - x_iy + 1) / N."""
+    from array_api_compat import device
+
+    x, y = a["x"], a["y"]
+    n, c = x.shape
+    zero = xp.zeros_like(x)
+    is_label = xp.reshape(y, (n, 1)) == xp.reshape(xp.arange(c, device=device(y)), (1, c))
+    correct = xp.sum(xp.where(is_label, x, zero), axis=1, keepdims=True)
+    margins = xp.where(is_label, zero, xp.maximum(x - correct + 1.0, zero))
+    return xp.sum(margins) / n
+
+
+def _svm_off_kinks(inputs: dict, dims: Mapping, rng: np.random.Generator) -> dict:
+    """Redraw the wrong-class scores whose margin x_ij - x_iy + 1 lies within KINK_MARGIN of
+    0, the hinge's kink, so that every oracle differentiates the same linear piece."""
+    x, y = inputs["x"], inputs["y"]
+    rows = np.arange(x.shape[0])
+    for _ in range(1000):
+        margins = x - x[rows, y][:, None] + 1.0
+        close = np.abs(margins) < KINK_MARGIN
+        close[rows, y] = False
+        if not close.any():
+            return inputs
+        x = np.where(close, rng.standard_normal(x.shape), x)
+        inputs["x"] = x
+    raise RuntimeError("could not draw svm_loss scores away from the hinge's kink")
+
+
+_register(OpSpec(
+    name="svm_loss",
+    doc="the course's svm_loss(x, y): mean multiclass hinge loss, margin 1",
+    inputs=(
+        InputSpec("x", ("N", "C")),
+        InputSpec("y", ("N",), differentiable=False, draw=labels, is_label=True),
+    ),
+    output="loss",
+    output_shape=None,
+    contracts=(Loss("svm_loss", ("x", "y"), ("x",)),),
+    finalize=_svm_off_kinks,
+    reference=_svm_loss,
+    shapes={
+        "default": ({"N": 1, "C": 3}, {"N": 8, "C": 5}),
+        "full": ({"C": 2}, {"C": 5}, {"C": 10}, {"C": 10, "scale": 10.0}),
+    },
+))
+
+
+# --- batch norm's second backward, spatial batch norm, group norm -----------------------
+
+
+_register(OpSpec(
+    name="batchnorm_alt",
+    doc="the course's batchnorm_forward with batchnorm_backward_alt, its simplified backward",
+    inputs=(InputSpec("x", ("N", "D")), InputSpec("gamma", ("D",)), InputSpec("beta", ("D",))),
+    output="out",
+    output_shape=("N", "D"),
+    contracts=(Layer("batchnorm_forward", "batchnorm_backward_alt", ("x", "gamma", "beta", _BN_PARAM),
+                     ("x", "gamma", "beta")),),
+    forwards_of="batchnorm",
+    shapes={
+        "default": ({"N": 4, "D": 3, "eps": 1e-5}, {"N": 8, "D": 8, "eps": 1e-5}),
+        "full": ({"D": 3, "eps": 1e-5}, {"D": 8, "eps": 1e-5}, {"D": 64, "eps": 1e-5}),
+    },
+))
+
+
+def _standardized(xp, x, axes: tuple, eps: float):
+    """(x - mean) / sqrt(biased variance + eps) over ``axes`` (two-pass variance)."""
+    centered = x - xp.mean(x, axis=axes, keepdims=True)
+    return centered / xp.sqrt(xp.mean(centered * centered, axis=axes, keepdims=True) + eps)
+
+
+def _spatial_batchnorm(xp, a: dict, dims: Mapping):
+    """x (N, C, H, W): each channel standardized over N, H and W, then gamma * xhat + beta (C,)."""
+    c = a["x"].shape[1]
+    xhat = _standardized(xp, a["x"], (0, 2, 3), dims["eps"])
+    return xhat * xp.reshape(a["gamma"], (1, c, 1, 1)) + xp.reshape(a["beta"], (1, c, 1, 1))
+
+
+_register(OpSpec(
+    name="spatial_batchnorm",
+    doc="the course's spatial batch norm, training mode: each channel of (N, C, H, W) over N, H, W",
+    inputs=(InputSpec("x", ("N", "C", "HW")), InputSpec("gamma", ("C",)), InputSpec("beta", ("C",))),
+    output="out",
+    output_shape=("N", "C", "HW"),
+    contracts=(Layer("spatial_batchnorm_forward", "spatial_batchnorm_backward", ("x", "gamma", "beta", _BN_PARAM),
+                     ("x", "gamma", "beta")),),
+    reference=_spatial_batchnorm,
+    shapes={
+        "default": ({"N": 2, "C": 3, "HW": (2, 3), "eps": 1e-5}, {"N": 4, "C": 2, "HW": (3, 2), "eps": 1e-5}),
+        "full": ({"C": 3, "HW": (4, 5), "eps": 1e-5}, {"C": 1, "HW": (2, 2), "eps": 1e-5},
+                 {"C": 8, "HW": (6, 6), "eps": 1e-5}),
+    },
+))
+
+
+def _spatial_groupnorm(xp, a: dict, dims: Mapping):
+    """x (N, C, H, W) in G groups of C/G contiguous channels, each standardized over its
+    channels, H and W; then gamma * xhat + beta, gamma and beta (1, C, 1, 1)."""
+    x, g = a["x"], dims["G"]
+    n, c, h, w = x.shape
+    grouped = xp.reshape(x, (n, g, c // g, h, w))
+    xhat = xp.reshape(_standardized(xp, grouped, (2, 3, 4), dims["eps"]), (n, c, h, w))
+    return xhat * a["gamma"] + a["beta"]
+
+
+_register(OpSpec(
+    name="spatial_groupnorm",
+    doc="the course's spatial group norm: G groups of contiguous channels per sample, gamma (1, C, 1, 1)",
+    inputs=(InputSpec("x", ("N", "C", "HW")), InputSpec("gamma", (1, "C", 1, 1)), InputSpec("beta", (1, "C", 1, 1))),
+    output="out",
+    output_shape=("N", "C", "HW"),
+    contracts=(Layer("spatial_groupnorm_forward", "spatial_groupnorm_backward",
+                     ("x", "gamma", "beta", "G", Packed("gn_param", eps="eps")), ("x", "gamma", "beta")),),
+    reference=_spatial_groupnorm,
+    shapes={
+        # C / G = 2 != G = 3: channels grouped in the wrong order show; G = 1: one group
+        # of all channels per sample (layer norm over C, H, W)
+        "default": ({"N": 2, "C": 6, "HW": (2, 3), "G": 3, "eps": 1e-5},
+                    {"N": 2, "C": 4, "HW": (3, 2), "G": 1, "eps": 1e-5}),
+        "full": ({"C": 6, "HW": (3, 4), "G": 3, "eps": 1e-5}, {"C": 4, "HW": (2, 2), "G": 1, "eps": 1e-5},
+                 {"C": 4, "HW": (3, 3), "G": 4, "eps": 1e-5}, {"C": 12, "HW": (5, 4), "G": 4, "eps": 1e-5}),
+    },
+))
+
+
+# --- dropout, training mode: the mask drawn by the candidate ----------------------------
+
+
+def inverted_keep_mask(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarray:
+    """An inverted-dropout mask, 1/p with probability p and 0 otherwise (p the keep
+    probability): the oracles' mask when the candidate's cannot be recovered."""
+    return (rng.random(shape) < dims["p"]) / dims["p"]
+
+
+# A kept fraction further than this many binomial standard deviations from the one the
+# rescale implies is no inverted dropout (a false alarm has probability below 1e-6).
+KEPT_FRACTION_SIGMAS = 5.0
+
+
+def _dropout_meaning(p: float, scale: float | None, kept: int, units: int) -> str:
+    """"keep" or "drop": what p means to the code, read from the rescale of its kept units
+    (1/p or 1/(1-p)), or where it applies none, from the fraction it keeps."""
+    rescales = {"keep": 1.0 / p, "drop": 1.0 / (1.0 - p), None: 1.0}
+    if scale is not None and scale > 0:
+        nearest = min(rescales, key=lambda m: abs(np.log(scale) - np.log(rescales[m])))
+        if nearest is not None:
+            return nearest
+    return "keep" if abs(kept / units - p) <= abs(kept / units - (1.0 - p)) else "drop"
+
+
+def recover_dropout_mask(out: np.ndarray, inputs: dict, dims: Mapping) -> tuple[dict, list]:
+    """The inverted-dropout mask a training-mode ``dropout_forward`` drew, from its output.
+
+    A unit is kept where out != 0 (x is drawn away from 0); the mask is 1/q there and 0
+    elsewhere, q the keep probability p or 1 - p, whichever the code's rescale says
+    (``_dropout_meaning``).  The oracles compute x * mask with it: a forward that rescales
+    by anything else, or by nothing, disagrees with them in ``out``, and a backward that
+    does not use the forward's mask and rescale disagrees in ``dx``.
+
+    Args:
+        out: the candidate's forward output, shape of x.
+        inputs: the case's inputs (``x``, shape (N, D)).
+        dims: the case's dims (``p``).
+
+    Returns:
+        ({"mask": mask (N, D) in x's dtype}, [a note naming the meaning of p]).
+
+    Raises:
+        ContractError: out has the wrong shape, or the fraction of kept units is far from
+            the keep probability the rescale implies (not an inverted-dropout mask).
+    """
+    x = inputs["x"]
+    if out.shape != x.shape:
+        raise ContractError(f"dropout_forward returned out of shape {out.shape}, expected x's {x.shape}")
+    p = float(dims["p"])
+    out64, x64 = out.astype(np.float64), x.astype(np.float64)
+    kept = out64 != 0
+    units, n_kept = kept.size, int(kept.sum())
+    scale = float(np.median(out64[kept] / x64[kept])) if n_kept else None
+    meaning = _dropout_meaning(p, scale, n_kept, units)
+    q = p if meaning == "keep" else 1.0 - p
+    spread = KEPT_FRACTION_SIGMAS * np.sqrt(units * q * (1.0 - q))
+    if abs(n_kept - units * q) > spread:
+        raise ContractError(
+            f"dropout_forward is not inverted dropout: with p = {p:g} it kept {n_kept} of {units} units, but its "
+            f"rescale reads p as the probability of {'keeping' if meaning == 'keep' else 'dropping'} a unit, "
+            f"which keeps {units * q:.0f} +- {spread:.0f}")
+    mask = (kept / q).astype(x.dtype)
+    note = (f"dropout_forward reads p as the probability of keeping a unit (the course's later convention)"
+            if meaning == "keep" else
+            f"dropout_forward reads p as the probability of dropping a unit (the course's early convention)")
+    if p == 0.5:
+        note = "dropout_forward: p = 0.5, where keeping and dropping coincide"
+    return {"mask": mask}, [note]
+
+
+_register(OpSpec(
+    name="dropout_train",
+    doc="the course's dropout_forward(x, dropout_param), training mode: the candidate's own mask, x * mask",
+    inputs=(
+        InputSpec("x", ("N", "D"), draw=away_from_zero),  # never 0: out / x recovers the mask
+        InputSpec("mask", ("N", "D"), differentiable=False, draw=inverted_keep_mask, drawn_by_candidate=True),
+    ),
+    output="out",
+    output_shape=("N", "D"),
+    contracts=(Layer("dropout_forward", "dropout_backward",
+                     ("x", Packed("dropout_param", p="p", mode=Const("train"), seed=Const(123))), ("x",),
+                     recover=recover_dropout_mask),),
+    reference=lambda xp, a, dims: a["x"] * a["mask"],
+    shapes={
+        # p far from 0.5, where 1/p and 1/(1-p) tell the two meanings apart, and enough
+        # units that a mask keeping 1 - p instead of p is KEPT_FRACTION_SIGMAS away (96
+        # units at p = 0.3: 0.4 apart in the kept fraction, 5 sigmas are 0.23)
+        "default": ({"N": 8, "D": 12, "p": 0.3}, {"N": 4, "D": 16, "p": 0.8}),
+        "full": ({"D": 30, "p": 0.3}, {"D": 16, "p": 0.8}, {"D": 64, "p": 0.1}),
+    },
+))
+
+
+# --- conv and max pooling, naive: our conv and max_pool on the course's shapes ----------
+
+
+_register(OpSpec(
+    name="conv_naive",
+    doc="the course's conv_forward_naive(x, w, b, conv_param): conv on sizes the stride divides",
+    inputs=(
+        InputSpec("x", ("N", "C", "HW")),
+        InputSpec("w", ("F", "C", "K"), draw=fan_in_rows),
+        InputSpec("b", ("F",)),
+    ),
+    output="out",
+    output_shape=("N", "F", "HWo"),
+    contracts=(Layer("conv_forward_naive", "conv_backward_naive",
+                     ("x", "w", "b", Packed("conv_param", stride="stride", pad="pad")), ("x", "w", "b")),),
+    forwards_of="conv",
+    derived={"HWo": _windows_out("K", pad="pad")},
+    shapes={
+        # (H + 2 pad - HH) % stride == 0 along both axes, as the course promises; outputs
+        # 3 x 4 (stride 2, pad 1) and 2 x 5 (stride 1, pad 0, a non-square filter)
+        "default": ({"N": 2, "C": 3, "HW": (5, 7), "F": 2, "K": (3, 3), "stride": 2, "pad": 1},
+                    {"N": 3, "C": 2, "HW": (4, 6), "F": 3, "K": (3, 2), "stride": 1, "pad": 0}),
+        "full": ({"C": 3, "HW": (5, 7), "F": 2, "K": (3, 3), "stride": 2, "pad": 1},
+                 {"C": 2, "HW": (4, 6), "F": 3, "K": (3, 2), "stride": 1, "pad": 0},
+                 {"C": 3, "HW": (8, 8), "F": 4, "K": (3, 3), "stride": 1, "pad": 1},
+                 {"C": 2, "HW": (7, 9), "F": 2, "K": (3, 3), "stride": 2, "pad": 0},
+                 {"C": 1, "HW": (1, 1), "F": 1, "K": (1, 1), "stride": 1, "pad": 0}),
+    },
+))
+
+_register(OpSpec(
+    name="max_pool_naive",
+    doc="the course's max_pool_forward_naive(x, pool_param): max pooling on sizes the stride divides",
+    inputs=(InputSpec("x", ("N", "C", "HW"), draw=distinct),),
+    output="out",
+    output_shape=("N", "C", "HWo"),
+    contracts=(Layer("max_pool_forward_naive", "max_pool_backward_naive",
+                     ("x", Packed("pool_param", pool_height="pool", pool_width="pool", stride="stride")), ("x",)),),
+    forwards_of="max_pool",
+    derived={"HWo": _windows_out("pool")},
+    shapes={
+        # non-overlapping 2 x 2 windows, and overlapping 3 x 3 windows at stride 2 (a pixel
+        # can be the maximum of two windows: its gradients add up); both non-square
+        "default": ({"N": 2, "C": 2, "HW": (4, 6), "pool": 2, "stride": 2},
+                    {"N": 2, "C": 3, "HW": (7, 5), "pool": 3, "stride": 2}),
+        "full": ({"C": 2, "HW": (4, 6), "pool": 2, "stride": 2}, {"C": 3, "HW": (7, 5), "pool": 3, "stride": 2},
+                 {"C": 2, "HW": (8, 8), "pool": 2, "stride": 1}, {"C": 1, "HW": (9, 6), "pool": 3, "stride": 3}),
+    },
+))

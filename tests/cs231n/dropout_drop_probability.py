@@ -1,0 +1,24 @@
+"""The correct layers.py with the course's early dropout: p is the probability of dropping a unit, kept units are scaled by 1 / (1 - p)."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+# every function of the correct layers.py, then the one this file changes
+_spec = importlib.util.spec_from_file_location("cs231n_correct_layers", Path(__file__).parent / "layers.py")
+_correct = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_correct)
+globals().update({name: value for name, value in vars(_correct).items() if not name.startswith("_")})
+
+def dropout_forward(x, dropout_param):
+    p, mode = dropout_param["p"], dropout_param["mode"]
+    if "seed" in dropout_param:
+        np.random.seed(dropout_param["seed"])
+    mask = None
+    if mode == "train":
+        mask = ((np.random.rand(*x.shape) >= p) / (1 - p)).astype(x.dtype)
+        out = x * mask
+    else:
+        out = x
+    return out, (dropout_param, mask)

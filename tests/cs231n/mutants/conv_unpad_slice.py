@@ -1,0 +1,30 @@
+"""conv_backward_naive strips the padding with dx_padded[:, :, pad:-pad, pad:-pad], which is empty when pad = 0."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+# every function of the correct layers.py, then the one this mutant gets wrong
+_spec = importlib.util.spec_from_file_location("cs231n_correct_layers", Path(__file__).parents[1] / "layers.py")
+_correct = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_correct)
+globals().update({name: value for name, value in vars(_correct).items() if not name.startswith("_")})
+
+
+def conv_backward_naive(dout, cache):
+    x, w, b, conv_param = cache
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    _, _, hh, ww = w.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dpadded = np.zeros_like(padded)
+    dw = np.zeros_like(w)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            rows, cols = slice(i * stride, i * stride + hh), slice(j * stride, j * stride + ww)
+            g = dout[:, :, i, j]
+            dpadded[:, :, rows, cols] += np.tensordot(g, w, axes=(1, 0))
+            dw += np.tensordot(g, padded[:, :, rows, cols], axes=(0, 0))
+    dx = dpadded[:, :, pad:-pad, pad:-pad]
+    db = dout.sum(axis=(0, 2, 3))
+    return dx, dw, db

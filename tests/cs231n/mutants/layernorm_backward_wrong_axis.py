@@ -1,0 +1,21 @@
+"""layernorm_backward takes dx's means over the batch axis (axis 0, batch norm's) instead of each row's features."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+# every function of the correct layers.py, then the one this mutant gets wrong
+_spec = importlib.util.spec_from_file_location("cs231n_correct_layers", Path(__file__).parents[1] / "layers.py")
+_correct = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_correct)
+globals().update({name: value for name, value in vars(_correct).items() if not name.startswith("_")})
+
+
+def layernorm_backward(dout, cache):
+    xhat, inv_std, gamma = cache
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * xhat).sum(axis=0)
+    dxhat = dout * gamma
+    dx = inv_std * (dxhat - dxhat.mean(axis=0) - xhat * (dxhat * xhat).mean(axis=0))
+    return dx, dgamma, dbeta
