@@ -57,7 +57,8 @@ class CheckResult:
             if verdict == "agree" and not self.document["summary"]["complete"]:
                 verdict = "incomplete"  # what ran agrees, but not everything ran: never a pass
             ops[op] = {"verdict": verdict, "comparisons": len(records), "failures": len(bad),
-                       "worst": bad[0] if bad else worst}
+                       "worst": bad[0] if bad else worst,
+                       "notes": sorted({n for r in records for n in r.get("notes", ())})}
         return ops
 
     def raise_for_failures(self, limit: int = 10) -> "CheckResult":

@@ -180,6 +180,8 @@ def cmd_check(args, extra) -> int:
         print(line)
         if worst is not None and verdict["failures"]:
             print(f"{'':>18}worst: {worst['message']}")
+        for note in verdict["notes"]:
+            print(f"{'':>18}convention: {note}")
     status = result.status
     s = result.document["summary"]
     if not s["complete"]:

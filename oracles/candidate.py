@@ -103,8 +103,10 @@ class Candidate:
         spec = case.spec
         mine = inputs.copy()
         contract = self.contracts[spec.name]
+        notes: list = []  # conventions the contract recognised (an L2 factor), for the report
         try:
-            forward, grads = contract.call(lambda fn: getattr(self.module, fn), mine.arrays, mine.dout, case.dim_map)
+            forward, grads = contract.call(lambda fn: getattr(self.module, fn), mine.arrays, mine.dout, case.dim_map,
+                                           notes=notes)
         except ContractError as exc:
             raise CandidateFault(str(exc)) from exc
         except Exception as exc:
@@ -115,6 +117,6 @@ class Candidate:
         if written:
             raise CandidateFault(f"{' / '.join(contract.functions)} wrote into its argument(s) {', '.join(written)}")
         try:
-            return Result(self.name, np.asarray(forward), {k: np.asarray(v) for k, v in grads.items()})
+            return Result(self.name, np.asarray(forward), {k: np.asarray(v) for k, v in grads.items()}, notes=notes)
         except Exception as exc:
             raise CandidateFault(f"{contract.functions[-1]} returned values that are not arrays: {exc}") from exc
