@@ -61,6 +61,16 @@ class CheckResult:
                        "notes": sorted({n for r in records for n in r.get("notes", ())})}
         return ops
 
+    def wrong_tensors(self, op: str) -> list[str]:
+        """The tensors of ``op`` (its output, ``dx``, ...) that disagree in some comparison,
+        in the order they first fail."""
+        wrong: list[str] = []
+        for record in self.document["comparisons"]:
+            if record["op"] == op and record["verdict"] in (DISAGREE, ERROR):
+                wrong += [e["tensor"] for e in record.get("tensors", ()) if not e.get("agree", True)
+                          and e["tensor"] not in wrong]
+        return wrong
+
     def raise_for_failures(self, limit: int = 10) -> "CheckResult":
         """Raise an ``AssertionError`` listing the failures (at most ``limit``); else return self."""
         if self.passed:

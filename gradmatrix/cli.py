@@ -180,6 +180,7 @@ def cmd_check(args, extra) -> int:
         print(line)
         if worst is not None and verdict["failures"]:
             print(f"{'':>18}worst: {worst['message']}")
+            print(f"{'':>18}{_at_fault(candidate, op, result.wrong_tensors(op))}")
         for note in verdict["notes"]:
             print(f"{'':>18}convention: {note}")
     status = result.status
@@ -191,6 +192,20 @@ def cmd_check(args, extra) -> int:
         print("gradmatrix check: the candidate could not be checked (it raised, or returned the wrong structure, "
               "shape or dtype); see the messages above", file=sys.stderr)
     return status
+
+
+def _at_fault(candidate, op: str, wrong: list[str]) -> str:
+    """Which of the candidate's functions for ``op`` is wrong, and in what: a wrong output
+    points at the forward, right outputs with wrong gradients at the backward."""
+    from gradmatrix.oracles.catalog import CATALOG
+
+    functions = candidate.contracts[op].functions
+    tensors = ", ".join(wrong) or "nothing comparable"
+    if len(functions) == 1:
+        return f"wrong in {functions[0]}: {tensors}"
+    if CATALOG[op].output in wrong:
+        return f"wrong in {functions[0]} (its output), so also in what {functions[1]} is compared on: {tensors}"
+    return f"wrong in {functions[1]} ({functions[0]}'s output agrees): {tensors}"
 
 
 def cmd_report(args, extra) -> int:
