@@ -8,6 +8,7 @@ tables of ``test_cs231n_rnn.py`` and ``test_cs231n_classifiers.py``.
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ def cli(*args) -> subprocess.CompletedProcess:
                           timeout=600, stdin=subprocess.DEVNULL, cwd=FIXTURES)
 
 
+@functools.lru_cache(maxsize=None)  # the catch-rate test reuses the per-mutant checks of its process
 def check_mutant(mutant: Mutant):
     """Check every op the mutant file provides (its other ops are correct), one seed, float64."""
     return gradmatrix.check(str(MUTANTS / mutant.file), seeds=1, dtypes=["float64"], oracles=MUTANT_ORACLES)
