@@ -9,6 +9,7 @@ tables of ``test_cs231n_rnn.py`` and ``test_cs231n_classifiers.py``.
 from __future__ import annotations
 
 import functools
+import importlib
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -56,3 +57,12 @@ def assert_caught(mutant: Mutant) -> None:
     assert not missing, f"{mutant.file}: {missing} not found wrong (found {result.wrong_tensors(mutant.op)})"
     others = {op: v["verdict"] for op, v in verdicts.items() if op != mutant.op}
     assert all(v == "agree" for v in others.values()), f"{mutant.file}: correct ops flagged: {others}"
+
+
+def course_mutant_ops() -> set[str]:
+    """The ops the course-style mutant tables cover: ``MUTANTS`` of every
+    ``tests/test_cs231n_*.py`` (each of whose entries is held to being caught there)."""
+    ops = set()
+    for path in sorted(Path(__file__).parent.glob("test_cs231n_*.py")):
+        ops |= {getattr(m, "op") for m in getattr(importlib.import_module(path.stem), "MUTANTS", ())}
+    return ops
