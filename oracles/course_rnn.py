@@ -180,7 +180,7 @@ _register(OpSpec(
                      ("x", "prev_h", *_WEIGHT_NAMES)),),
     shapes={
         "default": ({"N": 1, "D": 4, "H": 3}, {"N": 3, "D": 5, "H": 4}),
-        "full": ({"N": 1, "D": 4, "H": 3}, {"N": 3, "D": 5, "H": 4}, {"N": 10, "D": 20, "H": 30}),
+        "full": ({"N": 1, "D": 4, "H": 3}, {"N": 3, "D": 5, "H": 4}, {"N": 8, "D": 12, "H": 10}),
     },
     reference=rnn_step,
 ))
@@ -231,7 +231,7 @@ _register(OpSpec(
     contracts=(Layer("temporal_affine_forward", "temporal_affine_backward", ("x", "w", "b"), ("x", "w", "b")),),
     shapes={
         "default": ({"N": 1, "T": 3, "D": 4, "M": 5}, {"N": 3, "T": 2, "D": 5, "M": 3}),
-        "full": ({"N": 1, "T": 3, "D": 4, "M": 5}, {"N": 3, "T": 2, "D": 5, "M": 3}, {"N": 8, "T": 6, "D": 16, "M": 10}),
+        "full": ({"N": 1, "T": 3, "D": 4, "M": 5}, {"N": 3, "T": 2, "D": 5, "M": 3}, {"N": 6, "T": 4, "D": 8, "M": 6}),
     },
     reference=temporal_affine,
 ))
@@ -249,7 +249,7 @@ _register(OpSpec(
     contracts=(Loss("temporal_softmax_loss", ("x", "y", "mask"), ("x",)),),
     shapes={
         "default": ({"N": 1, "T": 4, "V": 5}, {"N": 4, "T": 3, "V": 6}),
-        "full": ({"N": 1, "T": 4, "V": 5}, {"N": 4, "T": 3, "V": 6}, {"N": 8, "T": 10, "V": 30}),
+        "full": ({"N": 1, "T": 4, "V": 5}, {"N": 4, "T": 3, "V": 6}, {"N": 8, "T": 5, "V": 12}),
     },
     # like softmax_loss: dx = mask (p - onehot(y)) / N, terms of size up to 1/N
     rounding_units=lambda dims: {"loss": 1.0 / dims["N"], "x": 1.0 / dims["N"]},
@@ -268,7 +268,7 @@ _register(OpSpec(
     derived={"H4": _four_h, "H2": _two_h},
     shapes={
         "default": ({"N": 1, "D": 4, "H": 3}, {"N": 3, "D": 5, "H": 2}),
-        "full": ({"N": 1, "D": 4, "H": 3}, {"N": 3, "D": 5, "H": 2}, {"N": 10, "D": 12, "H": 8}),
+        "full": ({"N": 1, "D": 4, "H": 3}, {"N": 3, "D": 5, "H": 2}, {"N": 6, "D": 8, "H": 5}),
     },
     reference=lstm_step,
 ))
