@@ -77,8 +77,19 @@ class CheckResult:
             # a plain gradient's failure names its element; forward mode's <u,Jv> is one scalar
             telling = next((r for r in bad if r.get("case_kind") in ("random", "kink")), bad[0]) if bad else worst
             ops[op] = {"verdict": verdict, "comparisons": len(records), "failures": len(bad),
-                       "agreeing": sum(r["verdict"] in PASSING for r in records), "worst": telling}
+                       "agreeing": sum(r["verdict"] in PASSING for r in records), "worst": telling,
+                       "notes": sorted({n for r in records for n in r.get("notes", ())})}
         return ops
+
+    def wrong_tensors(self, op: str) -> list[str]:
+        """The tensors of ``op`` (its output, ``dx``, ...) that disagree in some comparison,
+        in the order they first fail."""
+        wrong: list[str] = []
+        for record in self.document["comparisons"]:
+            if record["op"] == op and record["verdict"] in (DISAGREE, ERROR):
+                wrong += [e["tensor"] for e in record.get("tensors", ()) if not e.get("agree", True)
+                          and e["tensor"] not in wrong]
+        return wrong
 
     def raise_for_failures(self, limit: int = 10) -> "CheckResult":
         """Raise an ``AssertionError`` listing the failures (at most ``limit``); else return self."""

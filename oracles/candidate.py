@@ -193,8 +193,9 @@ class Candidate:
         contract = self.contracts[spec.name]
         declared = self.functions.get(spec.name)
         lookup = (lambda fn: _receiving(declared[fn])) if declared is not None else (lambda fn: getattr(self.module, fn))
+        notes: list = []  # conventions the contract recognised (an L2 factor), for the report
         try:
-            forward, grads = contract.call(lookup, mine.arrays, mine.dout, case.dim_map)
+            forward, grads = contract.call(lookup, mine.arrays, mine.dout, case.dim_map, notes=notes)
         except ContractError as exc:  # a wrong return structure, named by the contract
             raise CandidateFault(str(exc)) from exc
         except SystemExit as exc:  # sys.exit, or a test main run from inside a function
@@ -208,13 +209,14 @@ class Candidate:
         if written:
             raise CandidateFault(f"{' / '.join(contract.functions)} wrote into its argument(s) {', '.join(written)}")
         try:  # copied again: a contract may return what the candidate returned inside a structure
-            result = Result(self.name, np.array(forward), {k: np.array(v) for k, v in grads.items()})
+            result = Result(self.name, np.array(forward), {k: np.array(v) for k, v in grads.items()}, notes=notes)
         except Exception as exc:
             raise CandidateFault(f"{contract.functions[-1]} returned values that are not arrays: {exc}") from exc
         recover = getattr(contract, "recover", None)
         if recover is not None:
             try:
-                result.drawn, result.notes = recover(result.forward, inputs.arrays, case.dim_map)
+                result.drawn, recovered = recover(result.forward, inputs.arrays, case.dim_map)
+                result.notes = notes + list(recovered)
             except ContractError as exc:
                 raise CandidateFault(str(exc)) from exc
         return result

@@ -665,3 +665,5 @@ SKIPS_ORACLES: dict[str, tuple[str, ...]] = {"large": ("numeric",)}
 
 # The course's own layers (CS231n assignment 2) that are not ops of ours register themselves.
 from gradmatrix.oracles import course_layers  # noqa: E402,F401
+from gradmatrix.oracles import course_classifiers  # noqa: E402,F401
+from gradmatrix.oracles import course_rnn  # noqa: E402,F401

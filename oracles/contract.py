@@ -14,6 +14,14 @@ dim (``"eps"``, ``"stride"``), ``Keyword("reg")`` for ``reg=...``, ``Packed("con
 stride="stride", pad="pad")`` for a dict the function reads (``conv_param["stride"]``),
 and ``Const(value)`` for a fixed value (``bn_param["mode"] = "train"``).
 
+A layer with two outputs (``lstm_step_forward -> (next_h, next_c, cache)``, its backward
+``lstm_step_backward(dnext_h, dnext_c, cache)``) declares them in ``Layer.outputs``: the
+oracles see one output, the outputs joined along the last axis, and the upstream gradient of
+that joined output is split back for the backward.  A loss with an L2 term declares it in
+``Loss.penalty`` (``L2Penalty``): the course wrote ``reg * sum(W^2)`` in some years and
+``0.5 * reg * sum(W^2)`` in others, and a candidate whose term is exactly another declared
+convention is compared in the reference's and told so (``Result.notes``), not failed.
+
 A wrong return structure is a ``ContractError`` saying what the contract expects, such as
 ``relu_forward must return (out, cache), got ndarray``.
 """
@@ -24,6 +32,8 @@ import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable
+
+import numpy as np
 
 
 class ContractError(TypeError):
@@ -119,6 +129,15 @@ def _pair(value, function: str, first: str, second: str) -> tuple:
     raise ContractError(f"{function} must return ({first}, {second}), got {got}")
 
 
+def _outputs_and_cache(value, function: str, outputs: tuple[str, ...]) -> tuple:
+    """(outputs..., cache) of a forward with several outputs, the outputs as arrays."""
+    due = len(outputs) + 1
+    if isinstance(value, (tuple, list)) and len(value) == due:
+        return [np.asarray(v) for v in value[:-1]], value[-1]
+    got = f"a sequence of {len(value)}" if isinstance(value, (tuple, list)) else type(value).__name__
+    raise ContractError(f"{function} must return ({', '.join(outputs)}, cache), got {got}")
+
+
 @dataclass(frozen=True)
 class Layer:
     """``out, cache = forward(*args)``; ``grads = backward(dout, cache)``."""
@@ -131,17 +150,101 @@ class Layer:
     # (out, inputs, dims) -> ({input name: array}, notes): the inputs the forward draws
     # itself (``InputSpec.drawn_by_candidate``: the course's dropout mask), recovered from
     # its output; raises ContractError when they cannot be
+    outputs: tuple[str, ...] = ()  # two or more: forward returns (*outputs, cache), joined on the last axis
 
     @property
     def functions(self) -> tuple[str, ...]:
         return (self.forward, self.backward)
 
-    def call(self, lookup: Callable[[str], Callable], inputs: Mapping, dout, dims: Mapping) -> tuple:
+    def call(self, lookup: Callable[[str], Callable], inputs: Mapping, dout, dims: Mapping,
+             notes: list | None = None) -> tuple:
         """Run the contract: (forward value, {input name: gradient})."""
         positional, keywords = _call_args(self.args, inputs, dims)
-        out, cache = _pair(lookup(self.forward)(*positional, **keywords), self.forward, "out", "cache")
-        grads = lookup(self.backward)(dout, cache)
-        return out, name_gradients(grads, self.grads, self.backward)
+        returned = lookup(self.forward)(*positional, **keywords)
+        if len(self.outputs) < 2:
+            out, cache = _pair(returned, self.forward, "out", "cache")
+            grads = lookup(self.backward)(dout, cache)
+            return out, name_gradients(grads, self.grads, self.backward)
+        # several outputs: the oracles see them joined along the last axis; the upstream
+        # gradient of the joined output is split back at the same places
+        outs, cache = _outputs_and_cache(returned, self.forward, self.outputs)
+        bounds = np.cumsum([o.shape[-1] for o in outs])[:-1]
+        upstream = np.split(dout, bounds, axis=-1)
+        grads = lookup(self.backward)(*upstream, cache)
+        return join_outputs(outs), name_gradients(grads, self.grads, self.backward)
+
+
+def join_outputs(outputs) -> np.ndarray:
+    """Outputs of a layer with several (``next_h``, ``next_c``), joined along the last axis.
+
+    Raises:
+        ContractError: their shapes differ in more than the last axis.
+    """
+    leading = {np.shape(o)[:-1] for o in outputs}
+    if len(leading) != 1:
+        shapes = ", ".join(str(np.shape(o)) for o in outputs)
+        raise ContractError(f"outputs of shapes {shapes} cannot be joined along the last axis")
+    return np.concatenate([np.asarray(o) for o in outputs], axis=-1)
+
+
+@dataclass(frozen=True)
+class L2Penalty:
+    """The L2 term of a loss, ``factor * reg * sum(W^2)`` summed over ``weights``.
+
+    The reference forward uses ``factors[0]``; the other factors are conventions a candidate
+    may follow instead (the course's years differ: ``0.5 * reg * sum(W * W)`` with gradient
+    ``reg * W``, or ``reg * sum(W * W)`` with ``2 * reg * W``).  The contract calls the
+    candidate once more with ``reg = 0``; the difference is its L2 term in the loss and in
+    the gradients.  Each is read as the nearest factor (loss: term / (reg sum W^2);
+    gradients: <term, W> / (2 reg sum W^2)).  Only where both read as the same other
+    factor is the term rescaled to ``factors[0]``, and a note says so: any other term
+    (missing from the loss, inconsistent between loss and gradient, a wrong factor) stays
+    as returned, or becomes a rescaled wrong value, and the comparison fails on it.
+    """
+
+    reg: str  # the dim holding the strength
+    weights: tuple[str, ...]  # the inputs the term sums over
+    factors: tuple[float, ...] = (1.0, 0.5)
+
+
+def _l2_convention(penalty: L2Penalty, call, inputs: Mapping, dims: Mapping, loss, grads: dict,
+                   function: str, notes: list | None) -> tuple:
+    """(loss, grads) with the candidate's L2 term rescaled to the reference's factor where it
+    is exactly another declared convention (see ``L2Penalty``)."""
+    reg = float(dims[penalty.reg])
+    squares = sum(float(np.sum(np.asarray(inputs[w], dtype=np.float64) ** 2)) for w in penalty.weights)
+    if reg == 0.0 or squares == 0.0:
+        return loss, grads
+    loss0, grads0 = call({**dims, penalty.reg: 0.0})
+    term = float(np.asarray(loss, dtype=np.float64) - np.asarray(loss0, dtype=np.float64))
+    term_grads = {w: np.asarray(grads[w], dtype=np.float64) - np.asarray(grads0[w], dtype=np.float64)
+                  for w in penalty.weights}
+    in_loss = term / (reg * squares)
+    in_grads = sum(float(np.sum(term_grads[w] * np.asarray(inputs[w], dtype=np.float64)))
+                   for w in penalty.weights) / (2 * reg * squares)
+
+    def nearest(value):
+        return min(penalty.factors, key=lambda f: abs(value - f))
+
+    factor = nearest(in_loss)
+    if factor == penalty.factors[0] or nearest(in_grads) != factor:
+        return loss, grads
+    scale = penalty.factors[0] / factor
+    loss = _rescaled(loss0, loss, scale)
+    grads = {**grads, **{w: _rescaled(grads0[w], grads[w], scale) for w in penalty.weights}}
+    if notes is not None:
+        # the same words for every case, so a report lists the convention once per op
+        notes.append(f"{function} adds the L2 term as {factor:g} * reg * sum(W^2) (a convention of the course), "
+                     f"compared as {penalty.factors[0]:g} * reg * sum(W^2)")
+    return loss, grads
+
+
+def _rescaled(without, with_term, scale: float):
+    """``without + (with_term - without) * scale`` in the dtype the candidate returned."""
+    value = np.asarray(with_term)
+    base = np.asarray(without)
+    dtype = value.dtype if value.dtype.kind == "f" else np.float64
+    return (base.astype(dtype) + (value.astype(dtype) - base.astype(dtype)) * dtype.type(scale)).astype(dtype)
 
 
 @dataclass(frozen=True)
@@ -151,15 +254,24 @@ class Loss:
     function: str
     args: tuple  # of Arg, in the function's order
     grads: tuple[str, ...]  # the inputs whose gradients it returns, in its order (or keys of a dict)
+    penalty: L2Penalty | None = None  # an L2 term whose factor is a convention (see L2Penalty)
 
     @property
     def functions(self) -> tuple[str, ...]:
         return (self.function,)
 
-    def call(self, lookup: Callable[[str], Callable], inputs: Mapping, dout, dims: Mapping) -> tuple:
-        positional, keywords = _call_args(self.args, inputs, dims)
-        loss, grads = _pair(lookup(self.function)(*positional, **keywords), self.function, "loss", "grads")
-        return loss, name_gradients(grads, self.grads, self.function)
+    def call(self, lookup: Callable[[str], Callable], inputs: Mapping, dout, dims: Mapping,
+             notes: list | None = None) -> tuple:
+        """Run the contract: (loss, {input name: gradient}); remarks for the report go to ``notes``."""
+        def once(at_dims):
+            positional, keywords = _call_args(self.args, inputs, at_dims)
+            loss, grads = _pair(lookup(self.function)(*positional, **keywords), self.function, "loss", "grads")
+            return loss, name_gradients(grads, self.grads, self.function)
+
+        loss, grads = once(dims)
+        if self.penalty is not None:
+            loss, grads = _l2_convention(self.penalty, once, inputs, dims, loss, grads, self.function, notes)
+        return loss, grads
 
 
 Contract = Layer | Loss

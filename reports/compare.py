@@ -214,6 +214,9 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
     record.update(tolerance={"rtol": tol.rtol, "why": tol.why}, tensors=entries)
     if case.kind == "kink":
         record["conventions"] = {name: (conventions or {}).get(name) for name in (a.impl, b.impl)}
+    notes = sorted(set(a.notes) | set(b.notes))  # conventions an implementation follows (an L2 factor)
+    if notes:
+        record["notes"] = notes
     if kink_notes and not failures:
         record["message"] = f"convention difference ({a.impl} vs {b.impl}, {case.dtype}): " + "; ".join(kink_notes)
     if failures:

@@ -46,6 +46,8 @@ def verdict_text(document: dict) -> str:
         return f"FAIL: {name} disagrees with the references in {own['disagree']} of {plural(n, 'comparison')}"
     if not n:
         return "FAIL: no comparison of the candidate ran"
+    if not s.get("passed", True):  # complete and agreeing, but the run does not pass (a skip, a problem)
+        return f"NOT A PASS: {'; '.join(s.get('problems') or ['the run does not pass'])}"
     kinks = s.get("convention", 0)
     note = f" ({plural(kinks, 'comparison')} differ only at kinks, by convention)" if kinks else ""
     return f"PASS: {name} agrees in all {plural(n, 'comparison')}" + note if n > 1 else f"PASS: {name} agrees in its 1 comparison{note}"
@@ -121,5 +123,7 @@ def render(document: dict, paths=()) -> list:
     health = references_text(document)
     if health:
         lines.append(health)
+    notes = dict.fromkeys(n for r in document["comparisons"] for n in r.get("notes", ()))
+    lines += [f"convention: {n}" for n in notes]  # what the candidate's contract found out (an L2 factor, dropout's p)
     lines += [f"report: {p}" for p in paths]
     return lines

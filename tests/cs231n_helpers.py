@@ -1,0 +1,68 @@
+"""Shared by the CS231n tests: where the course-style fixtures live and how a mutant is judged.
+
+``tests/cs231n`` holds independent, correct implementations with the course's names and
+signatures (``rnn_layers.py``, ``softmax.py``, ``linear_svm.py``); ``tests/cs231n/mutants``
+holds one-function mutants of them, each carrying one classic mistake, listed in the
+tables of ``test_cs231n_rnn.py`` and ``test_cs231n_classifiers.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradmatrix
+
+FIXTURES = Path(__file__).parent / "cs231n"
+MUTANTS = FIXTURES / "mutants"
+# the mutants are judged against torch and the float64 numeric oracle only: both are the
+# same reference forward as JAX's (test_catalog shows JAX runs it), and leaving JAX out
+# saves a compilation per op, dims and dtype
+MUTANT_ORACLES = ("torch", "numeric")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A mutant file, the op it breaks, the function at fault and the tensors that must fail."""
+
+    file: str
+    op: str
+    function: str
+    wrong: tuple[str, ...]  # tensors (output or gradients) every check must find wrong
+
+
+def cli(*args) -> subprocess.CompletedProcess:
+    """``gradmatrix ...`` in a fresh interpreter, as a student would run it."""
+    return subprocess.run([sys.executable, "-m", "gradmatrix", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL, cwd=FIXTURES)
+
+
+@functools.lru_cache(maxsize=None)  # the catch-rate test reuses the per-mutant checks of its process
+def check_mutant(mutant: Mutant):
+    """Check every op the mutant file provides (its other ops are correct), one seed, float64."""
+    return gradmatrix.check(str(MUTANTS / mutant.file), seeds=1, dtypes=["float64"], oracles=MUTANT_ORACLES)
+
+
+def assert_caught(mutant: Mutant) -> None:
+    """The mutant's op fails on at least the tensors named; every other op it provides agrees."""
+    result = check_mutant(mutant)
+    assert result.status in (1, 2), f"{mutant.file} was not caught"
+    verdicts = result.per_op()
+    assert verdicts[mutant.op]["verdict"] in ("disagree", "error"), verdicts[mutant.op]
+    missing = [t for t in mutant.wrong if t not in result.wrong_tensors(mutant.op)]
+    assert not missing, f"{mutant.file}: {missing} not found wrong (found {result.wrong_tensors(mutant.op)})"
+    others = {op: v["verdict"] for op, v in verdicts.items() if op != mutant.op}
+    assert all(v == "agree" for v in others.values()), f"{mutant.file}: correct ops flagged: {others}"
+
+
+def course_mutant_ops() -> set[str]:
+    """The ops the course-style mutant tables cover: ``MUTANTS`` of every
+    ``tests/test_cs231n_*.py`` (each of whose entries is held to being caught there)."""
+    ops = set()
+    for path in sorted(Path(__file__).parent.glob("test_cs231n_*.py")):
+        ops |= {getattr(m, "op") for m in getattr(importlib.import_module(path.stem), "MUTANTS", ())}
+    return ops
