@@ -104,7 +104,8 @@ class Candidate:
         mine = inputs.copy()
         contract = self.contracts[spec.name]
         try:
-            forward, grads = contract.call(lambda fn: getattr(self.module, fn), mine.arrays, mine.dout, case.dim_map)
+            forward, grads, *notes = contract.call(lambda fn: getattr(self.module, fn), mine.arrays, mine.dout,
+                                                   case.dim_map)
         except ContractError as exc:
             raise CandidateFault(str(exc)) from exc
         except Exception as exc:
@@ -115,6 +116,7 @@ class Candidate:
         if written:
             raise CandidateFault(f"{' / '.join(contract.functions)} wrote into its argument(s) {', '.join(written)}")
         try:
-            return Result(self.name, np.asarray(forward), {k: np.asarray(v) for k, v in grads.items()})
+            return Result(self.name, np.asarray(forward), {k: np.asarray(v) for k, v in grads.items()},
+                          notes=list(notes[0]) if notes else [])
         except Exception as exc:
             raise CandidateFault(f"{contract.functions[-1]} returned values that are not arrays: {exc}") from exc

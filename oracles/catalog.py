@@ -645,3 +645,4 @@ DTYPES: tuple[str, ...] = ("float64", "float32")
 MATRICES: tuple[str, ...] = ("default", "full", "large")
 # oracles that cannot run a matrix (the numeric oracle's per-element differences at GPU sizes)
 SKIPS_ORACLES: dict[str, tuple[str, ...]] = {"large": ("numeric",)}
+from gradmatrix.oracles import course_models  # noqa: E402,F401
