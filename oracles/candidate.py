@@ -36,7 +36,8 @@ def load_module(target: str) -> ModuleType:
         path = Path(target)
         if not path.is_file():
             raise ImportError(f"no such file: {target}")
-        name = f"{_FILE_PREFIX}{path.stem}"
+        package = _import_context(path)
+        name = f"{package}.{path.stem}" if package else f"{_FILE_PREFIX}{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -44,7 +45,7 @@ def load_module(target: str) -> ModuleType:
             spec.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[name]
-            raise ImportError(f"importing {target} raised {type(exc).__name__}: {exc}") from exc
+            raise ImportError(f"importing {target} raised {type(exc).__name__}: {exc}{import_hint(exc)}") from exc
         return module
     try:
         return importlib.import_module(target)
@@ -52,6 +53,49 @@ def load_module(target: str) -> ModuleType:
         raise
     except Exception as exc:
         raise ImportError(f"importing {target} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _import_context(path: Path) -> str | None:
+    """Make a file's imports work as they do in the course's tree, and name its package.
+
+    The file's directory goes on ``sys.path`` (``from layers import *``, a sibling module);
+    where the directory is a package (it holds ``__init__.py``, as the course's ``cs231n/``
+    and ``cs231n/classifiers/`` do), the folder above the outermost package goes on the path
+    too (``from cs231n.layers import *``) and the package is returned, so that the file is
+    loaded as ``cs231n.layer_utils`` and ``from .layers import *`` resolves.  A package of
+    the same name imported before from another folder is forgotten first.
+    """
+    folder = path.resolve().parent
+    parts, root = [], folder
+    while (root / "__init__.py").is_file():
+        parts.insert(0, root.name)
+        root = root.parent
+    for entry in (str(folder), str(root)) if parts else (str(folder),):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    if not parts:
+        return None
+    top = sys.modules.get(parts[0])
+    if top is not None and Path(getattr(top, "__file__", "") or "").resolve().parent != root / parts[0]:
+        for loaded in [m for m in sys.modules if m == parts[0] or m.startswith(parts[0] + ".")]:
+            del sys.modules[loaded]
+    package = ".".join(parts)
+    importlib.import_module(package)
+    return package
+
+
+def import_hint(exc: BaseException) -> str:
+    """A hint for the import problems the course's files meet, or "" (``"; hint: ..."``)."""
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == "past":
+        return ("; hint: 'past' (past.builtins, used by the course's older files) comes with the "
+                "'future' package: pip install future")
+    if isinstance(exc, ImportError) and "relative import" in str(exc):
+        return ("; hint: a relative import (from .layers import *) needs the file's folder to be a package: "
+                "keep the course's __init__.py beside it")
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return (f"; hint: {exc.name!r} is neither installed nor a sibling of the file; check the file sits in "
+                f"its assignment's folder (the folder above cs231n/ is put on the path)")
+    return ""
 
 
 def display_name(module: ModuleType) -> str:
@@ -69,10 +113,25 @@ def contracts_of(module: ModuleType) -> dict:
     found = {}
     for name, spec in CATALOG.items():
         scored = [(score, i, c) for i, c in enumerate(spec.contracts)
-                  if (score := signature_score(c, lambda fn: getattr(module, fn))) is not None]
+                  if (score := signature_score(c, lambda fn: getattr(module, fn))) is not None
+                  and _defines_any(module, c.functions)]
         if scored:
             found[name] = max(scored, key=lambda t: (t[0], -t[1]))[2]
     return found
+
+
+def defined_here(module: ModuleType, name: str) -> bool:
+    """Whether ``module`` itself defines ``name`` (a plain module: not one it imported)."""
+    value = getattr(module, name, None)
+    return getattr(value, "__module__", module.__name__) == module.__name__
+
+
+def _defines_any(module: ModuleType, functions) -> bool:
+    """Whether a plain module defines at least one of an op's functions: what ``from .layers
+    import *`` brings into ``layer_utils.py`` is layers.py's to answer for (a mutant that
+    imports one half of a pair and writes the other is still checked; ``manual``, a
+    package, re-exports its own)."""
+    return hasattr(module, "__path__") or any(defined_here(module, f) for f in functions)
 
 
 def provided_ops(module: ModuleType) -> list[str]:
