@@ -169,6 +169,9 @@ def cmd_check(args, extra) -> int:
     if not candidate.ops:
         from gradmatrix.oracles.catalog import CATALOG
 
+        for line in accounting_lines(candidate, status=2):
+            print(line)
+
         wanted = "; ".join(" + ".join(spec.functions) for spec in CATALOG.values())
         raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted})")
     print(f"gradmatrix check: {candidate.name} provides {', '.join(candidate.ops)}")
@@ -181,6 +184,8 @@ def cmd_check(args, extra) -> int:
         if worst is not None and verdict["failures"]:
             print(f"{'':>18}worst: {worst['message']}")
     status = result.status
+    for line in accounting_lines(candidate, status, result.document):
+        print(line)
     s = result.document["summary"]
     if not s["complete"]:
         print(f"gradmatrix check: INCOMPLETE, {s['missing']} of {s['expected']} comparisons did not run"
@@ -189,6 +194,34 @@ def cmd_check(args, extra) -> int:
         print("gradmatrix check: the candidate could not be checked (it raised, or returned the wrong structure, "
               "shape or dtype); see the messages above", file=sys.stderr)
     return status
+
+
+def accounting_lines(candidate, status: int, document: dict | None = None) -> list[str]:
+    """What became of every function and class of the candidate module: checked (with its
+    op) or not, with the reason; the conventions found (an L2 factor); and a closing line
+    that never calls a module a plain PASS when something in it went unchecked."""
+    from gradmatrix.oracles.candidate import account
+
+    entries = account(candidate)
+    if not entries:
+        return []
+    skipped = [e for e in entries if not e["checked"]]
+    lines = ["", f"gradmatrix check: {len(entries)} functions and classes in {candidate.name}: "
+                 f"{len(entries) - len(skipped)} checked, {len(skipped)} not checked"]
+    for e in entries:
+        what = f"checked as {e['op']}" if e["checked"] else f"NOT CHECKED: {e['reason']}"
+        lines.append(f"  {e['name']} ({e['kind']}): {what}")
+    notes = sorted({n for r in (document or {}).get("comparisons", []) for n in r.get("notes", [])})
+    lines += [f"  convention: {n}" for n in notes]
+    checked = len(entries) - len(skipped)
+    if status == 0 and skipped:
+        lines.append(f"gradmatrix check: the {checked} checked agree, but {len(skipped)} of {len(entries)} were not "
+                     f"checked: not a pass for the whole module")
+    elif status == 0:
+        lines.append(f"gradmatrix check: PASS, all {checked} functions and classes of {candidate.name} checked")
+    elif checked == 0:
+        lines.append(f"gradmatrix check: nothing in {candidate.name} was checked")
+    return lines
 
 
 def cmd_report(args, extra) -> int:

@@ -129,6 +129,7 @@ class Layer:
     backward: str
     args: tuple  # of Arg, in the forward's order
     grads: tuple[str, ...]  # the inputs whose gradients backward returns, in its order
+    course: bool = False  # the course's contract: shape-only and dtype-only differences do not fail
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -182,6 +183,7 @@ class Model:
     reg: str = "reg"  # the dim holding the L2 strength, wherever the model takes it
     l2_conventions: tuple = (1.0, 0.5)  # accepted factors c of c * reg * sum(W**2)
     dtype: str | None = None  # the constructor keyword taking the dtype to compute in (the case's)
+    course: bool = True  # the course's contract: shape-only and dtype-only differences do not fail
 
     @property
     def functions(self) -> tuple[str, ...]:

@@ -50,9 +50,8 @@ def _norm_forward(x, gamma, beta, eps, axis):
 
 def _norm_backward(dout, cache):
     xhat, gamma, inv, axis = cache
-    other = 1 - axis
-    dgamma = (dout * xhat).sum(axis=other)
-    dbeta = dout.sum(axis=other)
+    dgamma = (dout * xhat).sum(axis=0)  # gamma scales features: summed over the batch either way
+    dbeta = dout.sum(axis=0)
     dxhat = dout * gamma
     dx = inv * (dxhat - dxhat.mean(axis=axis, keepdims=True)
                 - xhat * (dxhat * xhat).mean(axis=axis, keepdims=True))
