@@ -1,0 +1,117 @@
+"""The course's models and sandwich layers, checked as students write them (tests/cs231n/).
+
+Correct, independent implementations with the course's signatures must agree; one-bug
+mutants must be caught, naming the function and the gradient; shape-only and dtype-only
+differences are findings that do not fail; every function and class of a module is
+accounted for; import problems get a hint.  Kept fast: one seed, reverse mode, torch and the
+numeric oracle (JAX runs the same array-API reference, covered by tests/test_catalog.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import gradmatrix
+from gradmatrix.cli import main
+from gradmatrix.oracles.candidate import Candidate, account, load_module
+
+HERE = Path(__file__).parent / "cs231n"
+FAST = {"seeds": 1, "modes": ["reverse"], "oracles": ("torch", "numeric")}
+
+
+def _check(name: str, **options):
+    return gradmatrix.check(str(HERE / f"{name}.py"), **{**FAST, **options})
+
+
+@pytest.mark.parametrize("name, ops", [
+    ("neural_net", ["TwoLayerNet"]),
+    ("fc_net", ["TwoLayerNet", "fc_net", "fc_net_batchnorm", "fc_net_layernorm"]),
+    ("cnn", ["ThreeLayerConvNet"]),
+    ("layer_utils", ["affine_relu", "conv_relu", "conv_relu_pool", "affine_bn_relu"]),
+])
+def test_correct_course_files_agree_and_every_definition_is_checked(name, ops):
+    result = _check(name)
+    assert result.status == 0, [r["message"] for r in result.failures][:3]
+    assert result.document["run"]["candidate_ops"] == ops
+    entries = account(Candidate(load_module(str(HERE / f"{name}.py"))))
+    assert entries and all(e["checked"] for e in entries), entries
+
+
+def test_l2_conventions_are_reported_not_failed():
+    old = _check("neural_net")  # reg * sum(W^2)
+    new = _check("fc_net", ops=["TwoLayerNet"])  # 0.5 * reg * sum(W^2)
+    notes = lambda r: {n for rec in r.document["comparisons"] for n in rec.get("notes", [])}  # noqa: E731
+    assert notes(old) == {"TwoLayerNet: L2 convention 1 * reg * sum(W**2)"}
+    assert notes(new) == {"TwoLayerNet: L2 convention 0.5 * reg * sum(W**2) (run at reg / 0.5)"}
+    assert old.status == new.status == 0
+
+
+# file -> (exit status, op, text the op's worst message contains)
+MUTANTS = {
+    "model_mutant_reg_missing_w2": (1, "TwoLayerNet", "loss (cs231n.model_mutant_reg_missing_w2 vs"),
+    "model_mutant_reg_grad_factor": (1, "TwoLayerNet", "dW"),
+    "model_mutant_grads_partial": (2, "ThreeLayerConvNet", "missing ['b1', 'b2', 'b3']"),
+    "model_mutant_utils": (1, "affine_relu", "dx (cs231n.model_mutant_utils vs"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_mutants_are_caught_naming_function_and_gradient(name):
+    status, op, text = MUTANTS[name]
+    result = _check(name, dtypes=["float64"])
+    verdicts = result.per_op()
+    assert result.status == status
+    assert verdicts[op]["verdict"] in ("disagree", "error") and text in verdicts[op]["worst"]["message"]
+
+
+def test_reg_missing_on_one_weight_is_no_convention():
+    notes = {n for r in _check("model_mutant_reg_missing_w2", dtypes=["float64"]).document["comparisons"]
+             for n in r.get("notes", [])}
+    assert len(notes) == 1 and "none of the conventions 1, 0.5" in notes.pop()
+
+
+def test_shape_only_and_dtype_only_are_findings_that_do_not_fail():
+    result = _check("model_mutant_utils", ops=["affine_bn_relu", "conv_relu"], dtypes=["float32"])
+    assert result.status == 0
+    findings = {(f["class"], f["tensor"]) for r in result.document["comparisons"] for f in r.get("findings", [])}
+    assert ("shape-only", "dgamma") in findings
+    assert ("dtype-only", "out") in findings and ("dtype-only", "dw") in findings
+
+
+def test_value_bug_keeps_the_headline_over_a_dtype_only_finding():
+    result = _check("model_mutant_utils", ops=["affine_relu"], dtypes=["float32"])
+    assert result.per_op()["affine_relu"]["worst"]["message"].startswith("dx (")
+
+
+def test_stubs_and_unknown_names_are_listed_with_reasons(capsys):
+    entries = {e["name"]: e for e in account(Candidate(load_module(str(HERE / "model_mutant_utils.py"))))}
+    assert entries["conv_relu_pool_backward"]["reason"] == "unimplemented stub: returns None"
+    assert not entries["conv_relu_pool_forward"]["checked"]
+    assert entries["conv_bn_relu_forward"]["reason"].startswith("unknown name")
+    assert entries["affine_relu_backward"]["checked"] and entries["affine_relu_backward"]["op"] == "affine_relu"
+
+
+def test_module_with_nothing_checkable_is_never_a_pass(capsys):
+    assert main(["check", str(HERE / "model_nothing_checkable.py")]) == 2
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "sgd (function): NOT CHECKED: unknown name" in text
+    assert "Solver (class): NOT CHECKED: unknown name" in text
+    assert "nothing in model_nothing_checkable was checked" in text
+    assert "PASS" not in text
+
+
+def test_partly_checked_module_is_not_a_bare_pass():
+    from gradmatrix.cli import accounting_lines
+
+    candidate = Candidate(load_module(str(HERE / "model_mutant_utils.py")))
+    lines = accounting_lines(candidate, status=0)
+    assert lines[-1].endswith("not a pass for the whole module")
+    assert not any("PASS" in line for line in lines)
+
+
+def test_missing_past_module_gets_the_future_hint():
+    with pytest.raises(ImportError, match="pip install future"):
+        load_module(str(HERE / "model_needs_past.py"))
