@@ -122,17 +122,26 @@ def contracts_of(module: ModuleType) -> dict:
 
 
 def defined_here(module: ModuleType, name: str) -> bool:
-    """Whether ``module`` itself defines ``name`` (a plain module: not one it imported)."""
+    """Whether ``module`` itself defines ``name`` (a function or class it did not import)."""
     value = getattr(module, name, None)
     return getattr(value, "__module__", module.__name__) == module.__name__
 
 
+def _from_sibling(module: ModuleType, name: str) -> bool:
+    """Whether ``module.name`` was imported from a module of the same folder (the course's
+    ``from .layers import *`` in ``layer_utils.py``)."""
+    origin = sys.modules.get(getattr(getattr(module, name, None), "__module__", None) or "")
+    here, there = getattr(module, "__file__", None), getattr(origin, "__file__", None)
+    return (origin is not module and here is not None and there is not None
+            and Path(here).resolve().parent == Path(there).resolve().parent)
+
+
 def _defines_any(module: ModuleType, functions) -> bool:
-    """Whether a plain module defines at least one of an op's functions: what ``from .layers
-    import *`` brings into ``layer_utils.py`` is layers.py's to answer for (a mutant that
-    imports one half of a pair and writes the other is still checked; ``manual``, a
-    package, re-exports its own)."""
-    return hasattr(module, "__path__") or any(defined_here(module, f) for f in functions)
+    """Whether an op is the module's own: not every one of its functions was imported from a
+    sibling module (what ``from .layers import *`` brings into ``layer_utils.py`` is
+    layers.py's to answer for; a module that imports half of a pair from an installed
+    package and writes the other half, or re-exports gradmatrix's own, is still checked)."""
+    return not all(_from_sibling(module, f) for f in functions)
 
 
 def provided_ops(module: ModuleType) -> list[str]:

@@ -190,6 +190,11 @@ class Model:
         return (self.cls,)
 
     @property
+    def grads(self) -> tuple[str, ...]:
+        """The inputs whose gradients ``loss`` returns: the params."""
+        return self.params
+
+    @property
     def args(self) -> tuple:
         return self.init
 

@@ -99,7 +99,7 @@ def test_module_with_nothing_checkable_is_never_a_pass(capsys):
     text = out.out + out.err
     assert "sgd (function): NOT CHECKED: unknown name" in text
     assert "Solver (class): NOT CHECKED: unknown name" in text
-    assert "nothing in model_nothing_checkable was checked" in text
+    assert "nothing in cs231n.model_nothing_checkable was checked" in text
     assert "PASS" not in text
 
 
