@@ -139,9 +139,10 @@ def _from_sibling(module: ModuleType, name: str) -> bool:
 def _defines_any(module: ModuleType, functions) -> bool:
     """Whether an op is the module's own: not every one of its functions was imported from a
     sibling module (what ``from .layers import *`` brings into ``layer_utils.py`` is
-    layers.py's to answer for; a module that imports half of a pair from an installed
-    package and writes the other half, or re-exports gradmatrix's own, is still checked)."""
-    return not all(_from_sibling(module, f) for f in functions)
+    layers.py's to answer for; a package such as ``manual`` re-exports its own, and a module
+    that imports half of a pair from an installed package and writes the other half, or
+    re-exports gradmatrix's own, is still checked)."""
+    return hasattr(module, "__path__") or not all(_from_sibling(module, f) for f in functions)
 
 
 def provided_ops(module: ModuleType) -> list[str]:

@@ -27,9 +27,17 @@ from typing import Mapping
 
 import numpy as np
 
-from gradmatrix.oracles.catalog import (KINK_MARGIN, InputSpec, OpSpec, fan_in_rows, labels, scaled_weights,
-                                        _register)
+from gradmatrix.oracles.catalog import KINK_MARGIN, InputSpec, OpSpec, fan_in_rows, labels, scaled_weights
+from gradmatrix.oracles.catalog import _register as _register_in_catalog
 from gradmatrix.oracles.contract import Const, Keyword, Layer, Model, Packed
+
+OPS: list[str] = []  # the ops this module declares, in order
+
+
+def _register(spec: OpSpec) -> None:
+    OPS.append(spec.name)
+    _register_in_catalog(spec)
+
 
 # --- forwards against the array API ------------------------------------------------------------
 

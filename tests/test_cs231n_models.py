@@ -54,6 +54,15 @@ MUTANTS = {
     "model_mutant_reg_grad_factor": (1, "TwoLayerNet", "dW"),
     "model_mutant_grads_partial": (2, "ThreeLayerConvNet", "missing ['b1', 'b2', 'b3']"),
     "model_mutant_utils": (1, "affine_relu", "dx (cs231n.model_mutant_utils vs"),
+    "model_mutant_fc_reg_last_layer": (1, "fc_net", "(cs231n.model_mutant_fc_reg_last_layer vs"),
+    "model_mutant_utils_values": (1, "conv_relu", "dx (cs231n.model_mutant_utils_values vs"),
+}
+# the other ops a mutant file breaks: file -> {op: text its worst message contains}
+ALSO_CAUGHT = {
+    "model_mutant_fc_reg_last_layer": {"fc_net_batchnorm": "(cs231n.model_mutant_fc_reg_last_layer vs",
+                                       "fc_net_layernorm": "(cs231n.model_mutant_fc_reg_last_layer vs"},
+    "model_mutant_utils_values": {"conv_relu_pool": "(cs231n.model_mutant_utils_values vs",
+                                  "affine_bn_relu": "dx (cs231n.model_mutant_utils_values vs"},
 }
 
 
@@ -64,6 +73,16 @@ def test_mutants_are_caught_naming_function_and_gradient(name):
     verdicts = result.per_op()
     assert result.status == status
     assert verdicts[op]["verdict"] in ("disagree", "error") and text in verdicts[op]["worst"]["message"]
+    for other, fragment in ALSO_CAUGHT.get(name, {}).items():
+        assert verdicts[other]["verdict"] == "disagree" and fragment in verdicts[other]["worst"]["message"]
+
+
+def test_every_course_model_and_sandwich_op_has_a_caught_mutant():
+    from gradmatrix.oracles import course_models
+    from gradmatrix.oracles.catalog import CATALOG
+
+    caught = {op for _, op, _ in MUTANTS.values()} | {op for also in ALSO_CAUGHT.values() for op in also}
+    assert caught == set(course_models.OPS) and set(course_models.OPS) <= set(CATALOG)
 
 
 def test_reg_missing_on_one_weight_is_no_convention():
