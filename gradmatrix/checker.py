@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from gradmatrix.oracles import devices
-from gradmatrix.oracles.candidate import Candidate, load_module
+from gradmatrix.oracles.candidate import Candidate, account, load_module
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.runner import Runner, default_plan
 from gradmatrix.reports import document as documents
@@ -118,7 +118,8 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
     run = {"candidate": candidate.name, "candidate_module": target or candidate.name, "candidate_ops": candidate.ops,
            "matrix": matrix, "ops": list(ops) if ops else None, "dtypes": list(dtypes) if dtypes else None,
            "oracles": list(oracles), "seeds": seeds, "modes": list(modes) if modes else None, "only": None,
-           "strict_kinks": strict_kinks, "device": device, "matmul_precision": matmul_precision}
+           "strict_kinks": strict_kinks, "device": device, "matmul_precision": matmul_precision,
+           "accounting": account(candidate)}
     with devices.matmul_precision(matmul_precision):
         env = environment.collect(device, matmul_precision)
     return CheckResult(documents.build(records, env, run, expected=len(comparisons), started=started))

@@ -122,6 +122,7 @@ class MatrixSession:
             "candidate": self.candidate.name,
             "candidate_module": opt.gm_candidate,
             "candidate_ops": self.candidate.ops,
+            "accounting": _accounting(self.candidate),
             "matrix": opt.gm_matrix,
             "ops": _csv(opt.gm_ops),
             "dtypes": _csv(opt.gm_dtypes) or list(DTYPES),
@@ -371,3 +372,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_line(verdict_line(s).replace("**", ""))
     for path in state.written:
         terminalreporter.write_line(f"report: {path}")
+
+
+def _accounting(candidate) -> list:
+    """Every function and class of the candidate module, checked or not and why (``oracles.candidate.account``)."""
+    from gradmatrix.oracles.candidate import account
+
+    return account(candidate)

@@ -170,6 +170,12 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
         )
         if problem:
             structural = "non-finite" not in problem
+            if not structural and problem.startswith(f"{tensor}: {a.impl} ") and value_b is not None \
+                    and np.all(np.isfinite(np.asarray(value_b, dtype=np.float64))):
+                # overflow (softmax without the max shift at logits of 1e4): a numerical
+                # instability of the candidate, told apart from a wrong derivative
+                problem += f" where {b.impl} is finite (numerical instability: overflow or 0/0)"
+                findings.append({"class": "numerical-instability", "tensor": tensor, "message": problem})
             entry.update(agree=False, problem=problem, structural=structural)
             failures.append(f"{problem} ({a.impl} vs {b.impl}, {case.dtype})")
             entries.append(entry)

@@ -134,3 +134,25 @@ def test_partly_checked_module_is_not_a_bare_pass():
 def test_missing_past_module_gets_the_future_hint():
     with pytest.raises(ImportError, match="pip install future"):
         load_module(str(HERE / "model_needs_past.py"))
+
+
+def test_document_run_info_accounts_for_every_definition():
+    from gradmatrix.reports.schema import validate
+
+    result = _check("model_mutant_utils", ops=["affine_relu"], dtypes=["float64"], oracles=("numeric",))
+    accounting = {e["name"]: e for e in result.document["run"]["accounting"]}
+    assert accounting["conv_relu_pool_backward"] == {
+        "name": "conv_relu_pool_backward", "kind": "function", "checked": False, "op": "conv_relu_pool",
+        "reason": "unimplemented stub: returns None"}
+    assert accounting["affine_relu_forward"]["checked"] and len(accounting) == 9
+    validate(result.document)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the mutant's own overflow
+def test_overflow_is_reported_as_numerical_instability():
+    mutant = Path(__file__).parent / "mutants" / "softmax_no_max_shift.py"
+    result = gradmatrix.check(str(mutant), ops=["softmax_loss"], seeds=1, modes=["reverse"], oracles=("numeric",))
+    unstable = [f for r in result.document["comparisons"] for f in r.get("findings", [])
+                if f["class"] == "numerical-instability"]
+    assert result.status == 1 and unstable
+    assert all("returned non-finite values where numeric is finite" in f["message"] for f in unstable)
