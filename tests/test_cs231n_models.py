@@ -9,6 +9,7 @@ numeric oracle (JAX runs the same array-API reference, covered by tests/test_cat
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,35 @@ def test_overflow_is_reported_as_numerical_instability():
                 if f["class"] == "numerical-instability"]
     assert result.status == 1 and unstable
     assert all("returned non-finite values where numeric is finite" in f["message"] for f in unstable)
+
+
+def test_the_2017_constructor_is_recognised_by_its_signature():
+    result = _check("fc_net_2017", dtypes=["float64"])
+    assert result.document["run"]["candidate_ops"] == ["fc_net", "fc_net_batchnorm"]  # no layernorm in 2017
+    assert result.status == 0
+
+
+def test_relative_import_outside_a_package_gets_a_hint(tmp_path):
+    path = tmp_path / "loose_layer_utils.py"
+    path.write_text("from .layers import *\n")
+    with pytest.raises(ImportError, match="needs the file's folder to be a package"):
+        load_module(str(path))
+
+
+def test_sibling_and_package_imports_resolve(tmp_path):
+    # a sibling imported by plain name, and a second cs231n/ folder replacing the first one
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "sibling_layers_for_test.py").write_text((HERE / "model_layers.py").read_text())
+    (tmp_path / "plain" / "sandwich.py").write_text(
+        "from sibling_layers_for_test import *\n\n\n" + (HERE / "layer_utils.py").read_text().split("\n", 3)[3])
+    package = tmp_path / "assignment2" / "cs231n"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "model_layers.py").write_text((HERE / "model_layers.py").read_text())
+    (package / "layer_utils.py").write_text(
+        (HERE / "layer_utils.py").read_text().replace("from .model_layers import", "from cs231n.model_layers import"))
+    plain = Candidate(load_module(str(tmp_path / "plain" / "sandwich.py")))
+    packaged = Candidate(load_module(str(package / "layer_utils.py")))
+    assert plain.ops == packaged.ops == ["affine_relu", "conv_relu", "conv_relu_pool", "affine_bn_relu"]
+    assert Path(packaged.module.__file__).parent == package
+    assert Path(sys.modules["cs231n.model_layers"].__file__).parent == package
