@@ -141,6 +141,8 @@ def build(records: list, environment: dict, run: dict, expected: int | None = No
             **counts,
             "passed": complete and counts[DISAGREE] == 0 and counts[ERROR] == 0 and len(records) > 0,
             "unavailable": unavailable,
+            # functions and classes of the candidate module that were not checked (run.accounting)
+            "unchecked": sum(1 for e in run.get("accounting") or () if not e["checked"]),
         },
         "matmul_precision": precision_summary(records),
         "groups": summarize(records),

@@ -26,6 +26,9 @@ def verdict_line(summary: dict) -> str:
         notes = [f"{summary[CONVENTION]} differ only at kinks, by convention"] if summary[CONVENTION] else []
         notes += [f"{summary[SKIPPED]} skipped"] if summary[SKIPPED] else []
         agreeing = summary[AGREE] + summary[CONVENTION]
+        if summary.get("unchecked"):  # never a bare PASS for a module with unchecked functions
+            notes.append(f"{summary['unchecked']} function(s) or class(es) of the module not checked, see run.accounting")
+            return f"**PASS for the checked part only**: all {agreeing} comparisons agree ({'; '.join(notes)})"
         return f"**PASS**: all {agreeing} comparisons agree" + (f" ({'; '.join(notes)})" if notes else "")
     parts = []
     if summary[DISAGREE]:

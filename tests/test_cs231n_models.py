@@ -189,3 +189,13 @@ def test_sibling_and_package_imports_resolve(tmp_path):
     assert plain.ops == packaged.ops == ["affine_relu", "conv_relu", "conv_relu_pool", "affine_bn_relu"]
     assert Path(packaged.module.__file__).parent == package
     assert Path(sys.modules["cs231n.model_layers"].__file__).parent == package
+
+
+def test_verdict_line_of_a_partly_checked_module_is_not_a_bare_pass():
+    from gradmatrix.reports.markdown import verdict_line
+
+    result = _check("model_mutant_utils", ops=["affine_bn_relu"], dtypes=["float64"], oracles=("numeric",))
+    summary = result.document["summary"]
+    assert result.status == 0 and summary["unchecked"] == 3  # the stub pair and conv_bn_relu_forward
+    line = verdict_line(summary)
+    assert line.startswith("**PASS for the checked part only**") and "3 function(s) or class(es)" in line
