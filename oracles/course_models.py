@@ -271,6 +271,37 @@ _register(OpSpec(
     },
 ))
 
+def _conv_bn_relu(xp, a, dims, trace=None):
+    conv = _conv(xp, a["x"], a["w"], a["b"], dims["stride"], dims["pad"])
+    f = conv.shape[1]
+    # spatial batchnorm: statistics per channel over the batch and both spatial axes
+    centered = conv - xp.mean(conv, axis=(0, 2, 3), keepdims=True)
+    xhat = centered / xp.sqrt(xp.mean(centered * centered, axis=(0, 2, 3), keepdims=True) + dims["eps"])
+    z = xhat * xp.reshape(a["gamma"], (1, f, 1, 1)) + xp.reshape(a["beta"], (1, f, 1, 1))
+    return _relu(xp, _trace(trace, "relu", z))
+
+
+_register(OpSpec(
+    name="conv_bn_relu",
+    doc="layer_utils sandwich (2016-2017): convolution, spatial batchnorm (training mode), ReLU",
+    inputs=(InputSpec("x", ("N", "C", "HW")), InputSpec("w", ("F", "C", "K"), draw=fan_in_rows),
+            InputSpec("b", ("F",)), InputSpec("gamma", ("F",)), InputSpec("beta", ("F",))),
+    output="out",
+    output_shape=("N", "F", "HWo"),
+    contracts=(Layer("conv_bn_relu_forward", "conv_bn_relu_backward",
+                     ("x", "w", "b", "gamma", "beta", _CONV_PARAM, _BN_PARAM), _BN_GRADS, course=True),),
+    derived={"HWo": _conv_out("K")},
+    finalize=_off_kinks(_conv_bn_relu, "x"),
+    # batchnorm removes the per-channel mean, so db sums terms of size |dout| ~ 1 to 0
+    rounding_units=lambda dims: {"b": 1.0},
+    reference=lambda xp, a, dims: _conv_bn_relu(xp, a, dims),
+    shapes={
+        "default": ({"N": 2, "C": 2, "HW": (6, 4), "F": 3, "K": (3, 3), "stride": 1, "pad": 1, "eps": 1e-5},),
+        "full": ({"N": 2, "C": 2, "HW": (6, 4), "F": 3, "K": (3, 3), "stride": 1, "pad": 1, "eps": 1e-5},
+                 {"N": 4, "C": 1, "HW": (5, 5), "F": 2, "K": (3, 3), "stride": 2, "pad": 1, "eps": 1e-5}),
+    },
+))
+
 # --- models ------------------------------------------------------------------------------------
 
 

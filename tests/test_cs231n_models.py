@@ -30,7 +30,7 @@ def _check(name: str, **options):
     ("neural_net", ["TwoLayerNet"]),
     ("fc_net", ["TwoLayerNet", "fc_net", "fc_net_batchnorm", "fc_net_layernorm"]),
     ("cnn", ["ThreeLayerConvNet"]),
-    ("layer_utils", ["affine_relu", "conv_relu", "conv_relu_pool", "affine_bn_relu"]),
+    ("layer_utils", ["affine_relu", "conv_relu", "conv_relu_pool", "affine_bn_relu", "conv_bn_relu"]),
 ])
 def test_correct_course_files_agree_and_every_definition_is_checked(name, ops):
     result = _check(name)
@@ -63,7 +63,8 @@ ALSO_CAUGHT = {
     "model_mutant_fc_reg_last_layer": {"fc_net_batchnorm": "(cs231n.model_mutant_fc_reg_last_layer vs",
                                        "fc_net_layernorm": "(cs231n.model_mutant_fc_reg_last_layer vs"},
     "model_mutant_utils_values": {"conv_relu_pool": "(cs231n.model_mutant_utils_values vs",
-                                  "affine_bn_relu": "dx (cs231n.model_mutant_utils_values vs"},
+                                  "affine_bn_relu": "dx (cs231n.model_mutant_utils_values vs",
+                                  "conv_bn_relu": "dgamma (cs231n.model_mutant_utils_values vs"},
 }
 
 
@@ -109,7 +110,8 @@ def test_stubs_and_unknown_names_are_listed_with_reasons(capsys):
     entries = {e["name"]: e for e in account(Candidate(load_module(str(HERE / "model_mutant_utils.py"))))}
     assert entries["conv_relu_pool_backward"]["reason"] == "unimplemented stub: returns None"
     assert not entries["conv_relu_pool_forward"]["checked"]
-    assert entries["conv_bn_relu_forward"]["reason"].startswith("unknown name")
+    assert entries["conv_bn_relu_forward"]["reason"] == "its partner conv_bn_relu_backward is missing"
+    assert entries["eval_numerical_gradient"]["reason"].startswith("unknown name")
     assert entries["affine_relu_backward"]["checked"] and entries["affine_relu_backward"]["op"] == "affine_relu"
 
 
@@ -145,7 +147,7 @@ def test_document_run_info_accounts_for_every_definition():
     assert accounting["conv_relu_pool_backward"] == {
         "name": "conv_relu_pool_backward", "kind": "function", "checked": False, "op": "conv_relu_pool",
         "reason": "unimplemented stub: returns None"}
-    assert accounting["affine_relu_forward"]["checked"] and len(accounting) == 9
+    assert accounting["affine_relu_forward"]["checked"] and len(accounting) == 10
     validate(result.document)
 
 
@@ -186,7 +188,7 @@ def test_sibling_and_package_imports_resolve(tmp_path):
         (HERE / "layer_utils.py").read_text().replace("from .model_layers import", "from cs231n.model_layers import"))
     plain = Candidate(load_module(str(tmp_path / "plain" / "sandwich.py")))
     packaged = Candidate(load_module(str(package / "layer_utils.py")))
-    assert plain.ops == packaged.ops == ["affine_relu", "conv_relu", "conv_relu_pool", "affine_bn_relu"]
+    assert plain.ops == packaged.ops == ["affine_relu", "conv_relu", "conv_relu_pool", "affine_bn_relu", "conv_bn_relu"]
     assert Path(packaged.module.__file__).parent == package
     assert Path(sys.modules["cs231n.model_layers"].__file__).parent == package
 
@@ -196,6 +198,6 @@ def test_verdict_line_of_a_partly_checked_module_is_not_a_bare_pass():
 
     result = _check("model_mutant_utils", ops=["affine_bn_relu"], dtypes=["float64"], oracles=("numeric",))
     summary = result.document["summary"]
-    assert result.status == 0 and summary["unchecked"] == 3  # the stub pair and conv_bn_relu_forward
+    assert result.status == 0 and summary["unchecked"] == 4  # the stub pair, half a pair, a helper
     line = verdict_line(summary)
-    assert line.startswith("**PASS for the checked part only**") and "3 function(s) or class(es)" in line
+    assert line.startswith("**PASS for the checked part only**") and "4 function(s) or class(es)" in line

@@ -129,3 +129,16 @@ def max_pool_backward_naive(dout, cache):
             nn, cc = np.meshgrid(np.arange(n), np.arange(c), indexing="ij")
             np.add.at(dx, (nn, cc, i * s + r, j * s + q), dout[:, :, i, j])
     return dx
+
+
+def spatial_batchnorm_forward(x, gamma, beta, bn_param):
+    """x (N, C, H, W): batchnorm per channel, over N, H and W (the channels moved last)."""
+    n, c, h, w = x.shape
+    out, cache = batchnorm_forward(x.transpose(0, 2, 3, 1).reshape(-1, c), gamma, beta, bn_param)
+    return out.reshape(n, h, w, c).transpose(0, 3, 1, 2), (cache, x.shape)
+
+
+def spatial_batchnorm_backward(dout, cache):
+    cache, (n, c, h, w) = cache
+    dx, dgamma, dbeta = batchnorm_backward(dout.transpose(0, 2, 3, 1).reshape(-1, c), cache)
+    return dx.reshape(n, h, w, c).transpose(0, 3, 1, 2), dgamma, dbeta

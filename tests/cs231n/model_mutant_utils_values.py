@@ -1,6 +1,6 @@
 """Mutants of layer_utils with wrong values: conv_relu's mask taken from the upstream
 gradient, conv_relu_pool without the ReLU's mask, affine_bn_relu's batchnorm backward
-treating the batch statistics as constants."""
+treating the batch statistics as constants, conv_bn_relu's dgamma and dbeta swapped."""
 
 import numpy as np
 
@@ -37,3 +37,12 @@ def affine_bn_relu_backward(dout, cache):
     da = dz * gamma * inv  # the mean's and the variance's dependence on x dropped
     dx, dw, db = _ok.affine_backward(da, fc_cache)
     return dx, dw, db, dgamma, dbeta
+
+
+def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
+    return _ok.conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param)
+
+
+def conv_bn_relu_backward(dout, cache):
+    dx, dw, db, dgamma, dbeta = _ok.conv_bn_relu_backward(dout, cache)
+    return dx, dw, db, dbeta, dgamma  # swapped
