@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from gradmatrix.oracles import devices
-from gradmatrix.oracles.candidate import Candidate, load_module
+from gradmatrix.oracles.candidate import Candidate, account, load_module
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
 from gradmatrix.runner import Runner, default_plan
@@ -157,7 +157,8 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
            "matrix": matrix, "ops": list(ops) if ops else None, "dtypes": list(dtypes) if dtypes else None,
            "oracles": list(oracles), "seeds": seeds, "modes": list(modes) if modes else None, "only": None,
            "strict_kinks": strict_kinks, "device": device, "matmul_precision": matmul_precision,
-           "case_timeout": case_timeout}
+           "case_timeout": case_timeout,
+           "accounting": account(candidate)}
     with devices.matmul_precision(matmul_precision):
         env = environment.collect(device, matmul_precision)
     return CheckResult(documents.build(records, env, run, started=started, plan=plan))

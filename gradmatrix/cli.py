@@ -214,6 +214,9 @@ def cmd_check(args, extra) -> int:
     if not candidate.ops:
         from gradmatrix.oracles.catalog import CATALOG
 
+        for line in accounting_lines(candidate, status=2):
+            print(line)
+
         wanted = "; ".join(" + ".join(spec.functions) for spec in CATALOG.values())
         raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted}) and declares "
                          f"no layer of its own (@gradmatrix.layer)")
@@ -222,7 +225,10 @@ def cmd_check(args, extra) -> int:
     print(f"gradmatrix check: {candidate.name} provides {'; '.join(named)}"
           + (f"; checking {', '.join(checking)}" if checking != candidate.ops else ""), flush=True)
     # the verdict and the findings are printed by the pytest plugin's summary, from the document
-    return CheckResult(_run_matrix(args, args.module, extra)).status
+    result = CheckResult(_run_matrix(args, args.module, extra))
+    for line in accounting_lines(candidate, result.status):
+        print(line)
+    return result.status
 
 
 def _at_fault(candidate, op: str, wrong: list[str]) -> str:
@@ -237,6 +243,31 @@ def _at_fault(candidate, op: str, wrong: list[str]) -> str:
     if CATALOG[op].output in wrong:
         return f"wrong in {functions[0]} (its output), so also in what {functions[1]} is compared on: {tensors}"
     return f"wrong in {functions[1]} ({functions[0]}'s output agrees): {tensors}"
+
+
+def accounting_lines(candidate, status: int) -> list[str]:
+    """What became of every function and class of the candidate module: how many were
+    checked (the header line names them with their ops), each one not checked with the
+    reason, and a closing line that never calls a module a plain PASS when something in it
+    went unchecked."""
+    from gradmatrix.oracles.candidate import account
+
+    entries = account(candidate)
+    if not entries:
+        return []
+    skipped = [e for e in entries if not e["checked"]]
+    lines = [f"gradmatrix check: {len(entries)} functions and classes in {candidate.name}: "
+             f"{len(entries) - len(skipped)} checked, {len(skipped)} not checked"]
+    lines += [f"  {e['name']} ({e['kind']}): NOT CHECKED: {e['reason']}" for e in skipped]
+    checked = len(entries) - len(skipped)
+    if status == 0 and skipped:
+        lines.append(f"gradmatrix check: the {checked} checked agree, but {len(skipped)} of {len(entries)} were not "
+                     f"checked: not a pass for the whole module")
+    elif status == 0:
+        lines.append(f"gradmatrix check: PASS, all {checked} functions and classes of {candidate.name} checked")
+    elif checked == 0:
+        lines.append(f"gradmatrix check: nothing in {candidate.name} was checked")
+    return lines
 
 
 def cmd_report(args, extra) -> int:

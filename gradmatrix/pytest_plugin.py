@@ -139,6 +139,7 @@ class MatrixSession:
             "candidate": self.candidate.name,
             "candidate_module": opt.gm_candidate,
             "candidate_ops": self.candidate.ops,
+            "accounting": _accounting(self.candidate),
             "matrix": opt.gm_matrix,
             "ops": _csv(opt.gm_ops),
             "dtypes": _csv(opt.gm_dtypes) or list(DTYPES),
@@ -444,3 +445,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(line)
     if state.kept:
         terminalreporter.write_line(f"note: {state.kept}")
+
+
+def _accounting(candidate) -> list:
+    """Every function and class of the candidate module, checked or not and why (``oracles.candidate.account``)."""
+    from gradmatrix.oracles.candidate import account
+
+    return account(candidate)

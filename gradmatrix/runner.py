@@ -220,9 +220,6 @@ class Runner:
             outside = {n: _outside(case, results[n], inputs) for n in (a, b)}
         record = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, conventions,
                          outside)
-        notes = [note for name in (a, b) for note in results[name].notes]
-        if notes:  # what a candidate's contract found out about it (the meaning of dropout's p)
-            record["notes"] = notes
         if record["verdict"] == DISAGREE and self._precision_may_explain(case, (a, b)):
             record["at_highest_precision"] = self._recheck_at_highest(comparison, reproduce)
         return record

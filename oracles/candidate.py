@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import importlib.util
 import sys
 import traceback
@@ -54,7 +55,8 @@ def load_module(target: str) -> ModuleType:
         path = Path(target)
         if not path.is_file():
             raise ImportError(f"no such file: {target}")
-        name = f"{_FILE_PREFIX}{path.stem}"
+        package = _import_context(path)
+        name = f"{package}.{path.stem}" if package else f"{_FILE_PREFIX}{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -65,7 +67,7 @@ def load_module(target: str) -> ModuleType:
             raise _ended(target, exc) from None
         except Exception as exc:
             del sys.modules[name]
-            raise ImportError(f"importing {target} raised {type(exc).__name__}: {exc}") from exc
+            raise ImportError(f"importing {target} raised {type(exc).__name__}: {exc}{import_hint(exc)}") from exc
         return module
     try:
         return importlib.import_module(target)
@@ -75,6 +77,49 @@ def load_module(target: str) -> ModuleType:
         raise _ended(target, exc) from None
     except Exception as exc:
         raise ImportError(f"importing {target} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _import_context(path: Path) -> str | None:
+    """Make a file's imports work as they do in the course's tree, and name its package.
+
+    The file's directory goes on ``sys.path`` (``from layers import *``, a sibling module);
+    where the directory is a package (it holds ``__init__.py``, as the course's ``cs231n/``
+    and ``cs231n/classifiers/`` do), the folder above the outermost package goes on the path
+    too (``from cs231n.layers import *``) and the package is returned, so that the file is
+    loaded as ``cs231n.layer_utils`` and ``from .layers import *`` resolves.  A package of
+    the same name imported before from another folder is forgotten first.
+    """
+    folder = path.resolve().parent
+    parts, root = [], folder
+    while (root / "__init__.py").is_file():
+        parts.insert(0, root.name)
+        root = root.parent
+    for entry in (str(folder), str(root)) if parts else (str(folder),):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    if not parts:
+        return None
+    top = sys.modules.get(parts[0])
+    if top is not None and Path(getattr(top, "__file__", "") or "").resolve().parent != root / parts[0]:
+        for loaded in [m for m in sys.modules if m == parts[0] or m.startswith(parts[0] + ".")]:
+            del sys.modules[loaded]
+    package = ".".join(parts)
+    importlib.import_module(package)
+    return package
+
+
+def import_hint(exc: BaseException) -> str:
+    """A hint for the import problems the course's files meet, or "" (``"; hint: ..."``)."""
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == "past":
+        return ("; hint: 'past' (past.builtins, used by the course's older files) comes with the "
+                "'future' package: pip install future")
+    if isinstance(exc, ImportError) and "relative import" in str(exc):
+        return ("; hint: a relative import (from .layers import *) needs the file's folder to be a package: "
+                "keep the course's __init__.py beside it")
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return (f"; hint: {exc.name!r} is neither installed nor a sibling of the file; check the file sits in "
+                f"its assignment's folder (the folder above cs231n/ is put on the path)")
+    return ""
 
 
 def display_name(module: ModuleType) -> str:
@@ -146,12 +191,37 @@ def contracts_of(module: ModuleType) -> dict:
     found = {}
     for name, spec in CATALOG.items():
         scored = [(score, i, c) for i, c in enumerate(spec.contracts)
-                  if (score := signature_score(c, lambda fn: getattr(module, fn))) is not None]
+                  if (score := signature_score(c, lambda fn: getattr(module, fn))) is not None
+                  and _defines_any(module, c.functions)]
         if scored:
             found[name] = max(scored, key=lambda t: (t[0], -t[1]))[2]
     for name, (spec, _) in specs_of(module).items():
         found[name] = spec.contracts[0]
     return found
+
+
+def defined_here(module: ModuleType, name: str) -> bool:
+    """Whether ``module`` itself defines ``name`` (a function or class it did not import)."""
+    value = getattr(module, name, None)
+    return getattr(value, "__module__", module.__name__) == module.__name__
+
+
+def _from_sibling(module: ModuleType, name: str) -> bool:
+    """Whether ``module.name`` was imported from a module of the same folder (the course's
+    ``from .layers import *`` in ``layer_utils.py``)."""
+    origin = sys.modules.get(getattr(getattr(module, name, None), "__module__", None) or "")
+    here, there = getattr(module, "__file__", None), getattr(origin, "__file__", None)
+    return (origin is not module and here is not None and there is not None
+            and Path(here).resolve().parent == Path(there).resolve().parent)
+
+
+def _defines_any(module: ModuleType, functions) -> bool:
+    """Whether an op is the module's own: not every one of its functions was imported from a
+    sibling module (what ``from .layers import *`` brings into ``layer_utils.py`` is
+    layers.py's to answer for; a package such as ``manual`` re-exports its own, and a module
+    that imports half of a pair from an installed package and writes the other half, or
+    re-exports gradmatrix's own, is still checked)."""
+    return hasattr(module, "__path__") or not all(_from_sibling(module, f) for f in functions)
 
 
 def provided_ops(module: ModuleType) -> list[str]:
@@ -173,6 +243,10 @@ class Candidate:
         self.module = _Receiving(module)  # what the adapters call: results copied on receipt
         self.name = candidate_name(name) if name else display_name(module)
         self.contracts = contracts_of(module)
+        # ops whose functions are unimplemented stubs (or need what the course's notebook
+        # needs too, such as the compiled im2col extension): op -> reason; not checked
+        self.unchecked = {op: reason for op in self.contracts if (reason := _stub_reason(module, op, self.contracts[op]))}
+        self.contracts = {op: c for op, c in self.contracts.items() if op not in self.unchecked}
         self.ops = list(self.contracts)
         # a declared layer's functions by the names its contract calls them (a lambda has none of its own)
         self.functions = {name: functions for name, (_, functions) in specs_of(module).items()}
@@ -209,7 +283,8 @@ class Candidate:
         if written:
             raise CandidateFault(f"{' / '.join(contract.functions)} wrote into its argument(s) {', '.join(written)}")
         try:  # copied again: a contract may return what the candidate returned inside a structure
-            result = Result(self.name, np.array(forward), {k: np.array(v) for k, v in grads.items()}, notes=notes)
+            result = Result(self.name, np.array(forward), {k: np.array(v) for k, v in grads.items()}, notes=notes,
+                            lenient=getattr(contract, "course", False))
         except Exception as exc:
             raise CandidateFault(f"{contract.functions[-1]} returned values that are not arrays: {exc}") from exc
         recover = getattr(contract, "recover", None)
@@ -245,3 +320,71 @@ def _fault(exc: Exception, functions: tuple) -> CandidateFault:
         fault.user_traceback = "".join(traceback.format_list(mine)) + f"{type(exc).__name__}: {exc}\n"
         return fault
     return CandidateFault(f"{' / '.join(functions)} raised {type(exc).__name__}: {exc}")
+
+
+# --- accounting: every function and class of a candidate module, checked or not, and why -------
+
+
+def _stub_reason(module: ModuleType, op: str, contract) -> str | None:
+    """Why an op's functions cannot be checked as written, from one call on the op's first
+    case: an unimplemented stub (raises NotImplementedError, returns None, or a model whose
+    params or gradients are still empty), or a dependency the course's notebook needs as
+    well (the compiled ``im2col_cython``).  None when the call says nothing of the kind (a
+    function that raises otherwise is reported by the run)."""
+    from gradmatrix.oracles.cases import draw_inputs, matrix_cases
+
+    inputs = draw_inputs(matrix_cases("default", [op], ["float64"], 1, ["reverse"])[0])
+    try:
+        forward, grads = contract.call(lambda fn: getattr(module, fn), inputs.arrays, inputs.dout,
+                                           inputs.case.dim_map)
+    except NotImplementedError:
+        return "unimplemented: raises NotImplementedError"
+    except ContractError as exc:
+        if "has []" in str(exc) or "gradients for []" in str(exc):
+            return f"unimplemented stub: {exc}"
+        return None
+    except NameError as exc:
+        if "cython" in str(exc).lower():
+            return (f"needs the course's compiled Cython extension, as the notebook does ({exc}); "
+                    "build it in cs231n/ (python setup.py build_ext --inplace)")
+        return None
+    except Exception:
+        return None
+    if forward is None or any(g is None for g in grads.values()):
+        return "unimplemented stub: returns None"
+    return None
+
+
+def account(candidate: "Candidate") -> list[dict]:
+    """Every function and class a candidate module defines, in source order: ``{"name",
+    "kind": "function" | "class", "checked": bool, "op"}`` and, when not checked, ``"reason"``
+    (an unimplemented stub, a name no op of the catalog uses, a signature no contract fits,
+    the other half of a pair missing)."""
+    module = candidate.module
+    checked: dict = {}
+    for op, c in candidate.contracts.items():  # a model class may serve several ops (its options)
+        for fn in c.functions:
+            checked[fn] = f"{checked[fn]}, {op}" if fn in checked else op
+    stubbed = {fn: (op, candidate.unchecked[op]) for op in candidate.unchecked
+               for fn in contracts_of(module)[op].functions} if candidate.unchecked else {}
+    known = {fn: (op, spec) for op, spec in CATALOG.items() for c in spec.contracts for fn in c.functions}
+    entries = []
+    for name, value in vars(module).items():
+        if not (inspect.isfunction(value) or inspect.isclass(value)) or not defined_here(module, name):
+            continue
+        entry = {"name": name, "kind": "class" if inspect.isclass(value) else "function"}
+        if name in checked:
+            entry.update(checked=True, op=checked[name])
+        elif name in stubbed:
+            entry.update(checked=False, op=stubbed[name][0], reason=stubbed[name][1])
+        elif name in known:
+            op, spec = known[name]
+            partners = sorted({fn for c in spec.contracts if name in c.functions for fn in c.functions} - {name})
+            absent = [fn for fn in partners if not callable(getattr(module, fn, None))]
+            why = (f"its partner {' / '.join(absent)} is missing" if absent and len(absent) == len(partners)
+                   else f"its signature fits none of the contracts of op {op!r}")
+            entry.update(checked=False, op=op, reason=why)
+        else:
+            entry.update(checked=False, op=None, reason="unknown name: no op of gradmatrix's catalog uses it")
+        entries.append(entry)
+    return entries

@@ -667,3 +667,4 @@ SKIPS_ORACLES: dict[str, tuple[str, ...]] = {"large": ("numeric",)}
 from gradmatrix.oracles import course_layers  # noqa: E402,F401
 from gradmatrix.oracles import course_classifiers  # noqa: E402,F401
 from gradmatrix.oracles import course_rnn  # noqa: E402,F401
+from gradmatrix.oracles import course_models  # noqa: E402,F401

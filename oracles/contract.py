@@ -151,6 +151,7 @@ class Layer:
     # itself (``InputSpec.drawn_by_candidate``: the course's dropout mask), recovered from
     # its output; raises ContractError when they cannot be
     outputs: tuple[str, ...] = ()  # two or more: forward returns (*outputs, cache), joined on the last axis
+    course: bool = False  # the course's contract: shape-only and dtype-only differences do not fail
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -274,7 +275,95 @@ class Loss:
         return loss, grads
 
 
-Contract = Layer | Loss
+@dataclass(frozen=True)
+class Model:
+    """A model class: ``model = cls(**init)``, its ``params`` dict set from the case's inputs,
+    then ``loss, grads = model.loss(*loss)`` with ``grads`` a dict keyed by param name.
+
+    The L2 penalty is written two ways in the course's years, ``reg * sum(W**2)`` and
+    ``0.5 * reg * sum(W**2)`` (with gradients ``2 * reg * W`` and ``reg * W``).  The case's
+    ``reg`` means the first; the model's own factor c is measured (loss at reg minus loss at
+    reg = 0, over reg * sum(W**2) of the ``weights``), and, when it is one of
+    ``l2_conventions``, the model is run at reg / c, so both conventions are held to the same
+    values, and the factor is reported as a convention.  A factor that is neither is left
+    as it is, and the values disagree.
+    """
+
+    cls: str
+    init: tuple  # of Arg: the constructor's arguments (tuple dims are passed as lists)
+    params: tuple[str, ...]  # inputs that are the model's params (keys of model.params and of grads)
+    loss: tuple  # of Arg: the loss method's arguments
+    weights: tuple[str, ...] = ()  # the params the L2 penalty covers
+    reg: str = "reg"  # the dim holding the L2 strength, wherever the model takes it
+    l2_conventions: tuple = (1.0, 0.5)  # accepted factors c of c * reg * sum(W**2)
+    dtype: str | None = None  # the constructor keyword taking the dtype to compute in (the case's)
+    course: bool = True  # the course's contract: shape-only and dtype-only differences do not fail
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        return (self.cls,)
+
+    @property
+    def grads(self) -> tuple[str, ...]:
+        """The inputs whose gradients ``loss`` returns: the params."""
+        return self.params
+
+    @property
+    def args(self) -> tuple:
+        return self.init
+
+    def _run(self, lookup, inputs: Mapping, dims: Mapping):
+        positional, keywords = _call_args(self.init, inputs, dims)
+        positional = [list(v) if isinstance(v, tuple) else v for v in positional]
+        keywords = {k: list(v) if isinstance(v, tuple) else v for k, v in keywords.items()}
+        if self.dtype:
+            keywords[self.dtype] = inputs[self.params[0]].dtype.type
+        model = lookup(self.cls)(*positional, **keywords)
+        params = getattr(model, "params", None)
+        if not isinstance(params, Mapping):
+            raise ContractError(f"{self.cls}(...) must have a params dict, got {type(params).__name__}")
+        missing = [k for k in self.params if k not in params]
+        if missing:
+            raise ContractError(f"{self.cls}(...).params has {sorted(params)}, missing {missing}")
+        for k in self.params:
+            if np.shape(params[k]) != np.shape(inputs[k]):
+                raise ContractError(f"{self.cls}(...).params[{k!r}] has shape {np.shape(params[k])}, "
+                                    f"expected {np.shape(inputs[k])}")
+            params[k] = inputs[k]
+        positional, keywords = _call_args(self.loss, inputs, dims)
+        loss, grads = _pair(model.loss(*positional, **keywords), f"{self.cls}.loss", "loss", "grads")
+        return loss, name_gradients(grads, self.params, f"{self.cls}.loss")
+
+    def call(self, lookup: Callable[[str], Callable], inputs: Mapping, dout, dims: Mapping,
+             notes: list | None = None) -> tuple:
+        """Run the model: (loss, {param: gradient}); the L2 convention found goes to ``notes``."""
+        notes = [] if notes is None else notes
+        reg = dims.get(self.reg, 0.0)
+        loss, grads = self._run(lookup, inputs, dims)
+        if not reg or not self.weights:
+            return loss, grads
+        unregularized, _ = self._run(lookup, inputs, {**dims, self.reg: 0.0})
+        penalty = reg * sum(float(np.sum(np.asarray(inputs[w], dtype=np.float64) ** 2)) for w in self.weights)
+        factor = (float(loss) - float(unregularized)) / penalty
+        found = [c for c in self.l2_conventions if abs(factor / c - 1.0) < L2_FACTOR_TOLERANCE]
+        if not found:
+            notes.append(f"{self.cls}: L2 penalty measured as {factor:.4g} * reg * sum(W**2), "
+                         f"none of the conventions {', '.join(f'{c:g}' for c in self.l2_conventions)}")
+            return loss, grads
+        note = f"{self.cls}: L2 convention {found[0]:g} * reg * sum(W**2)"
+        if found[0] == 1.0:
+            notes.append(note)
+            return loss, grads
+        notes.append(note + f" (run at reg / {found[0]:g})")
+        return self._run(lookup, inputs, {**dims, self.reg: reg / found[0]})
+
+
+# How close the measured L2 factor must be to a convention: the loss difference is exact to
+# about 1e-6 relative in float32, while a penalty missing one of two weights is off by ~0.5.
+L2_FACTOR_TOLERANCE = 1e-3
+
+
+Contract = Layer | Loss | Model
 
 
 def signature_score(contract: Contract, lookup: Callable[[str], Callable]) -> int | None:

@@ -12,6 +12,8 @@ forward output, then ``d<input>`` per gradient (reverse mode), the directional d
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from gradmatrix.oracles.cases import Case
@@ -101,6 +103,42 @@ def _shape_evidence(value_a, value_b, rtol: float) -> dict:
     return evidence
 
 
+def _structure_only(tensor: str, case: Case, result: Result, value, expected_shape) -> dict | None:
+    """A shape-only or dtype-only difference of a candidate following the course's contract
+    (``Result.lenient``): a finding ``{"class", "tensor", "message"}``, or None.
+
+    Shape-only: the same elements with size-1 axes added or dropped (dgamma of shape (1, D)
+    for (D,)).  Dtype-only: a float dtype more precise than the case's (float64 out for
+    float32 in).  A less precise dtype or any other shape stays a structural failure.
+    """
+    if not result.lenient or value is None:
+        return None
+    value = np.asarray(value)
+    expected = tuple(expected_shape)
+    if value.shape != expected and value.size == int(np.prod(expected)) and \
+            tuple(d for d in value.shape if d != 1) == tuple(d for d in expected if d != 1):
+        return {"class": "shape-only", "tensor": tensor,
+                "message": f"{tensor}: {result.impl} returned shape {value.shape} for {expected} (shape-only: "
+                           f"the same values, compared as {expected})"}
+    wanted = np.dtype(result.computes_in or case.dtype)
+    if value.shape == expected and value.dtype != wanted and value.dtype.kind == "f" and \
+            value.dtype.itemsize > wanted.itemsize:
+        return {"class": "dtype-only", "tensor": tensor,
+                "message": f"{tensor}: {result.impl} returned {value.dtype} for a {case.dtype} case (dtype-only: "
+                           f"values compared as they are)"}
+    return None
+
+
+def _rounding_unit(case: Case, key) -> float:
+    """The catalog's rounding unit of a tensor (``OpSpec.rounding_units``), for every pair:
+    a value that cancels to about 0 (a bias gradient before batchnorm) is judged against
+    the size of the terms it sums, whichever implementations are compared."""
+    spec = case.spec
+    if spec.rounding_units is None or case.kind != "random" and case.kind != "kink":
+        return 0.0
+    return float(spec.rounding_units(case.dim_map).get(spec.output if key is None else key, 0.0))
+
+
 def base_record(case: Case, pair: tuple, verdict: str, message: str = "") -> dict:
     """The fields every comparison record has: case, pair, kind, verdict and message."""
     return {
@@ -153,16 +191,28 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
     kind = comparison_kind(case, (a.impl, b.impl))
     tol = tolerance_for(case.dtype, kind, spec.tolerance_overrides)
 
-    entries, failures, kink_notes = [], [], []
+    entries, failures, kink_notes, findings = [], [], [], []
     for tensor, role, key, expected_shape in expected_tensors(case):
         entry = {"tensor": tensor, "role": role}
         value_a = a.forward if key is None else a.grads.get(key)
         value_b = b.forward if key is None else b.grads.get(key)
-        problem = _check_structure(tensor, case, a, value_a, expected_shape) or _check_structure(
+        side_a = a
+        finding = _structure_only(tensor, case, a, value_a, expected_shape)
+        if finding:  # the course's contract: reported, the values compared as they are
+            findings.append(finding)
+            value_a = np.reshape(np.asarray(value_a), expected_shape)
+            side_a = replace(a, computes_in=str(value_a.dtype))
+        problem = _check_structure(tensor, case, side_a, value_a, expected_shape) or _check_structure(
             tensor, case, b, value_b, expected_shape
         )
         if problem:
             structural = "non-finite" not in problem
+            if not structural and problem.startswith(f"{tensor}: {a.impl} ") and value_b is not None \
+                    and np.all(np.isfinite(np.asarray(value_b, dtype=np.float64))):
+                # overflow (softmax without the max shift at logits of 1e4): a numerical
+                # instability of the candidate, told apart from a wrong derivative
+                problem += f" where {b.impl} is finite (numerical instability: overflow or 0/0)"
+                findings.append({"class": "numerical-instability", "tensor": tensor, "message": problem})
             entry.update(agree=False, problem=problem, structural=structural)
             entry.update(_shape_evidence(value_a, value_b, tol.rtol))
             failures.append(f"{problem} ({a.impl} vs {b.impl}, {case.dtype})")
@@ -170,7 +220,8 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             continue
         va, vb = np.asarray(value_a, dtype=np.float64), np.asarray(value_b, dtype=np.float64)
         bound = b.error_bounds.get(key, 0.0) if key is not None else 0.0
-        scale = max(float(np.max(np.abs(vb), initial=0.0)), a.scales.get(key, 0.0), b.scales.get(key, 0.0))
+        scale = max(float(np.max(np.abs(vb), initial=0.0)), a.scales.get(key, 0.0), b.scales.get(key, 0.0),
+                    _rounding_unit(case, key))
         allowed_abs = tol.rtol * scale + bound
         excess = np.abs(va - vb) - allowed_abs
         metrics = tensor_metrics(va, vb, excess)
@@ -214,6 +265,8 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
     record.update(tolerance={"rtol": tol.rtol, "why": tol.why}, tensors=entries)
     if case.kind == "kink":
         record["conventions"] = {name: (conventions or {}).get(name) for name in (a.impl, b.impl)}
+    if findings:
+        record["findings"] = findings
     notes = sorted(set(a.notes) | set(b.notes))  # conventions an implementation follows (an L2 factor)
     if notes:
         record["notes"] = notes

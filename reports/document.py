@@ -140,6 +140,8 @@ def summarize_run(records: list, run: dict, plan: dict, interrupted: str = "", p
         "passed": complete and counts[DISAGREE] == 0 and counts[ERROR] == 0 and not problems,
         "unavailable": unavailable,
         "problems": problems,
+        # functions and classes of the candidate module that were not checked (run.accounting)
+        "unchecked": sum(1 for e in run.get("accounting") or () if not e["checked"]),
     }
 
 

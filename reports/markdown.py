@@ -41,6 +41,9 @@ def verdict_line(summary: dict) -> str:
         notes = [f"{plural(summary[CONVENTION], 'comparison')} differ only at kinks, by convention"] if summary[CONVENTION] else []
         notes += [f"{summary[SKIPPED]} skipped"] if summary[SKIPPED] else []
         agreeing = summary[AGREE] + summary[CONVENTION]
+        if summary.get("unchecked"):  # never a bare PASS for a module with unchecked functions
+            notes.append(f"{summary['unchecked']} function(s) or class(es) of the module not checked, see run.accounting")
+            return f"**PASS for the checked part only**: all {agreeing} comparisons agree ({'; '.join(notes)})"
         head = f"**PASS**: all {agreeing} comparisons agree" if agreeing != 1 else "**PASS**: the 1 comparison agrees"
         return head + (f" ({'; '.join(notes)})" if notes else "")
     parts = []

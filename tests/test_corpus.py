@@ -282,9 +282,12 @@ def test_corpus_table_lists_every_mutant_of_these_ops():
         assert doc.strip() and doc.strip().endswith("."), f"{name}: the docstring must state the mistake in a sentence"
     assert any(e.outcome.startswith("equivalent: ") for e in CORPUS.values())
     # every op of the catalog has a classic mistake that the default matrix catches: in this
-    # corpus, or among the course-style mutants of tests/cs231n (held to it by their own tables)
+    # corpus, among the course-style mutants of tests/cs231n (held to it by their own tables),
+    # or the course's models and sandwich layers (tests/test_cs231n_models.py)
+    from gradmatrix.oracles import course_models
+
     caught_here = {op_of(n) for n, e in CORPUS.items() if e.outcome == CAUGHT and not e.gap}
-    assert caught_here | course_mutant_ops() == set(CATALOG)
+    assert caught_here | course_mutant_ops() | set(course_models.OPS) == set(CATALOG)
 
 
 def catch_rate() -> tuple[int, int, int]:
