@@ -183,11 +183,11 @@ def finish(document: dict, out_dir: str | os.PathLike, formats=("json", "md")) -
             shutil.rmtree(previous, ignore_errors=True)  # superseded by this complete run
         else:
             s = document["summary"]
-            why = "is incomplete" if not s["complete"] else f"covers {len(mine & theirs)} of its {len(theirs)} comparisons"
+            why = "is incomplete" if not s["complete"] else f"has {len(mine & theirs)} of its {len(theirs)} comparisons"
             verdict = "PASS" if kept["summary"]["passed"] else "FAIL"
-            note = (f"this report ({s['comparisons']} comparisons) {why}: the complete report of "
-                    f"{kept.get('created', '?')} ({kept['summary']['comparisons']} comparisons, {verdict}) it would "
-                    f"have replaced is kept in {previous}")
+            note = (f"this report ({s['comparisons']} comparisons) does not replace the complete report of "
+                    f"{kept.get('created', '?')} ({kept['summary']['comparisons']} comparisons, {verdict}): it {why}; "
+                    f"that report is kept in {previous}")
     elif previous.exists():
         shutil.rmtree(previous, ignore_errors=True)  # nothing complete there to keep
     try:
