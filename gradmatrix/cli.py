@@ -380,6 +380,7 @@ def _supervise(argv: list, args) -> int:
     """
     from gradmatrix.reports.writers import IN_PROGRESS, abandon, begin
 
+    existed = Path(args.out).exists()
     out = _writable(args.out)  # refused before anything runs
     try:
         begin(out, f"gradmatrix {args.verb}")  # until the child finishes, no stale report passes for its verdict
@@ -414,7 +415,7 @@ def _supervise(argv: list, args) -> int:
               f"{out / IN_PROGRESS} marks the report directory as unfinished", file=sys.stderr)
         return 2
     if reported == 2 and (out / IN_PROGRESS).exists():
-        abandon(out)  # a usage error before anything ran: the reports from before stand
+        abandon(out, remove=not existed)  # a usage error before anything ran: the reports from before stand
     return reported if reported else code
 
 

@@ -12,7 +12,9 @@ it, the agreement report written.  ``--collect-only`` writes no report.
 Each matrix test attaches its comparison record to its report as a user property; the
 controlling process (the only one, or pytest-xdist's controller) collects them from the
 reports, so no result is lost across workers, and writes the agreement reports when the
-session ends, interrupted or not.
+session ends, interrupted (Ctrl-C or SIGTERM) or not.  The report records the run's plan
+(its comparison ids, shard and matrix), and the report directory is marked in progress from
+the moment the matrix is collected until the reports are written (``reports.writers``).
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ each implementation at most once per case (results are cached across the pairs o
 hands each pair to ``reports.compare.compare`` and returns its record.  "jvp" and "hvp"
 cases have their own implementations and pairs (``oracles.modes``), built on the same
 candidate and oracles.  An implementation
-that is unavailable makes its comparisons "skipped" with the reason; one that raises makes
-them "error" with a short traceback, and the run goes on.
+that is unavailable makes its comparisons "skipped" with the reason (and the run fails: see
+``reports.document``); one that raises, or runs past the per-case time limit, makes them
+"error" with a short traceback, and the run goes on.  At kink cases each implementation's
+gradient is also measured against the op's subdifferential (``oracles.kinks``).
 """
 
 from __future__ import annotations

@@ -120,11 +120,11 @@ def summarize_run(records: list, run: dict, plan: dict, interrupted: str = "", p
         problems.append(f"{counts[SKIPPED]} comparison(s) skipped, an implementation asked for is unavailable "
                         f"({'; '.join(unavailable[:2])})")
     candidate = run.get("candidate")
-    if candidate and not run.get("only"):
+    if candidate and records:
+        # an op whose comparisons ran (or were skipped) without one measuring the candidate
         compared = {r["op"] for r in records if candidate in {_owner(n) for n in r["pair"]}
-                    and derived_verdict(r, strict) in PASSING + (DISAGREE,)}
-        ops = run.get("ops") or run.get("candidate_ops") or []
-        idle = [op for op in ops if op not in compared]
+                    and derived_verdict(r, strict) != SKIPPED}
+        idle = sorted({r["op"] for r in records} - compared)
         if idle:
             problems.append(f"{candidate} was compared with nothing for {', '.join(idle)}")
     if not records:

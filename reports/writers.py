@@ -183,11 +183,11 @@ def finish(document: dict, out_dir: str | os.PathLike, formats=("json", "md")) -
             shutil.rmtree(previous, ignore_errors=True)  # superseded by this complete run
         else:
             s = document["summary"]
-            why = "is incomplete" if not s["complete"] else f"covers {len(mine & theirs)} of its {len(theirs)} comparisons"
+            why = "is incomplete" if not s["complete"] else f"has {len(mine & theirs)} of its {len(theirs)} comparisons"
             verdict = "PASS" if kept["summary"]["passed"] else "FAIL"
-            note = (f"this report ({s['comparisons']} comparisons) {why}: the complete report of "
-                    f"{kept.get('created', '?')} ({kept['summary']['comparisons']} comparisons, {verdict}) it would "
-                    f"have replaced is kept in {previous}")
+            note = (f"this report ({s['comparisons']} comparisons) does not replace the complete report of "
+                    f"{kept.get('created', '?')} ({kept['summary']['comparisons']} comparisons, {verdict}): it {why}; "
+                    f"that report is kept in {previous}")
     elif previous.exists():
         shutil.rmtree(previous, ignore_errors=True)  # nothing complete there to keep
     try:
@@ -203,9 +203,10 @@ def publish(document: dict, out_dir: str | os.PathLike, formats=("json", "md"), 
     return finish(document, out_dir, formats)
 
 
-def abandon(out_dir: str | os.PathLike) -> None:
+def abandon(out_dir: str | os.PathLike, remove: bool = False) -> None:
     """Undo ``begin`` for a run that stopped before computing anything (a usage error): the
-    reports moved aside come back, and the marker goes."""
+    reports moved aside come back, and the marker goes; with ``remove``, the directory too
+    when nothing is left in it (it was made for this run)."""
     out = Path(out_dir)
     previous = out / PREVIOUS
     if previous.is_dir() and not any((out / f"agreement.{fmt}").exists() for fmt in FORMATS):
@@ -216,3 +217,5 @@ def abandon(out_dir: str | os.PathLike) -> None:
         (out / IN_PROGRESS).unlink()
     except FileNotFoundError:
         pass
+    if remove and not any(out.iterdir()):
+        out.rmdir()

@@ -254,7 +254,7 @@ def test_only_and_sigterm_keep_the_complete_report_beside_theirs(tmp_path):
     complete = json.loads((out / "agreement.json").read_text())
     one = complete["comparisons"][0]["id"]
     only = gradmatrix_cli("check", "slow.py", *RELU, "--only", one, cwd=tmp_path)
-    assert only.returncode == 0 and "is kept in" in only.stdout, only.stdout
+    assert only.returncode == 0 and "report is kept in" in only.stdout, only.stdout
     assert [r["id"] for r in json.loads((out / "agreement.json").read_text())["comparisons"]] == [one]
     assert json.loads((out / "previous" / "agreement.json").read_text())["created"] == complete["created"]
     # SIGTERM, as from a CI runner cancelling the job: an incomplete report, the complete one still beside it
@@ -269,6 +269,6 @@ def test_only_and_sigterm_keep_the_complete_report_beside_theirs(tmp_path):
     assert proc.returncode == 1, seen + rest
     doc = json.loads((out / "agreement.json").read_text())
     assert not doc["summary"]["complete"] and not doc["summary"]["passed"] and "SIGTERM" in doc["summary"]["interrupted"]
-    assert "PASS:" not in rest and "is kept in" in rest
+    assert "PASS:" not in rest and "report is kept in" in rest
     assert json.loads((out / "previous" / "agreement.json").read_text())["created"] == complete["created"]
     assert not (out / "agreement.in-progress").exists()
