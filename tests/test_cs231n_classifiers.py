@@ -81,12 +81,12 @@ def _svm_inputs():
 def _with_l2(factor: float, grad_factor: float):
     """An SVM whose L2 term is factor * reg * sum(W^2) in the loss and grad_factor * 2 reg W in dW."""
     def svm_loss_naive(W, X, y, reg):
-        loss, dW = course_classifiers_reference_svm(W, X, y)
+        loss, dW = _svm_data_part(W, X, y)
         return loss + factor * reg * np.sum(W * W), dW + grad_factor * 2 * reg * W
     return svm_loss_naive
 
 
-def course_classifiers_reference_svm(W, X, y):
+def _svm_data_part(W, X, y):
     """The data part of the SVM loss and its gradient, by the fixture (reg = 0)."""
     module = load_module(str(FIXTURES / "linear_svm.py"))
     return module.svm_loss_vectorized(W, X, y, 0.0)
@@ -106,7 +106,7 @@ def test_an_l2_term_is_rescaled_only_when_it_reads_as_the_other_convention(facto
     loss, grads = contract.call({"svm_loss_naive": _with_l2(factor, grad_factor)}.__getitem__, inputs.arrays,
                                 None, case.dim_map, notes=notes)
     a = inputs.arrays
-    data_loss, data_dW = course_classifiers_reference_svm(a["W"], a["X"], a["y"])
+    data_loss, data_dW = _svm_data_part(a["W"], a["X"], a["y"])
     reg, squares = 0.25, np.sum(a["W"] ** 2)
     scale = 2.0 if converted else 1.0
     assert loss == pytest.approx(data_loss + scale * factor * reg * squares, rel=1e-14)

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from cs231n_helpers import FIXTURES, Mutant, assert_caught, check_mutant, cli
+from cs231n_helpers import MUTANTS as MUTANTS_DIR
+from gradmatrix.cli import _at_fault
 from gradmatrix.oracles import course_rnn
 from gradmatrix.oracles.candidate import Candidate, load_module
 from gradmatrix.oracles.catalog import CATALOG
@@ -32,6 +34,7 @@ MUTANTS = [
     Mutant("temporal_affine_db_per_step.py", "temporal_affine", "temporal_affine_backward", ("db",)),
     Mutant("temporal_softmax_ignores_mask.py", "temporal_softmax_loss", "temporal_softmax_loss", ("loss", "dx")),
     Mutant("temporal_softmax_mean_over_mask.py", "temporal_softmax_loss", "temporal_softmax_loss", ("loss", "dx")),
+    Mutant("lstm_step_forward_gate_order.py", "lstm_step", "lstm_step_forward", ("next_h|next_c", "dx", "dWx")),
     Mutant("lstm_step_backward_gate_order.py", "lstm_step", "lstm_step_backward", ("dx", "dprev_h", "dWx", "dWh", "db")),
     Mutant("lstm_step_backward_no_tanh_prime.py", "lstm_step", "lstm_step_backward",
            ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db")),
@@ -75,9 +78,18 @@ def test_the_command_names_the_function_and_the_gradient():
     assert "wrong in rnn_backward (rnn_forward's output agrees): dx, dh0, dWx, dWh, db" in run.stdout
 
 
+@pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.file in ("lstm_step_forward_gate_order.py",
+                                                                     "lstm_step_backward_gate_order.py")],
+                         ids=lambda m: m.function)
+def test_the_function_at_fault_is_the_forward_when_its_output_is_wrong(mutant):
+    result = check_mutant(mutant)
+    candidate = Candidate(load_module(str(MUTANTS_DIR / mutant.file)))
+    assert _at_fault(candidate, mutant.op, result.wrong_tensors(mutant.op)).startswith(f"wrong in {mutant.function}")
+
+
 def test_catch_rate():
     caught = sum(check_mutant(m).status in (1, 2) for m in MUTANTS)
-    assert (len(MUTANTS), caught) == (9, 9)
+    assert (len(MUTANTS), caught) == (10, 10)
 
 
 # --- the inputs expose the mistakes they are meant to ------------------------------------------
