@@ -85,18 +85,16 @@ def _pad(xp, x, pad: int):
 
 
 def _conv(xp, x, w, b, stride: int, pad: int):
-    """Cross-correlation of x (N, C, H, W) with w (F, C, HH, WW) + b (F,) -> (N, F, H', W'):
-    one contraction over C per filter offset (i, j), summed."""
+    """Cross-correlation of x (N, C, H, W) with w (F, C, HH, WW) + b (F,) -> (N, F, H', W')."""
     xp_ = _pad(xp, x, pad)
     f, _, hh, ww = w.shape
     ho = 1 + (xp_.shape[2] - hh) // stride
     wo = 1 + (xp_.shape[3] - ww) // stride
-    out = None
-    for i in range(hh):
-        for j in range(ww):
-            window = xp_[:, :, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]
-            term = xp.tensordot(window, w[:, :, i, j], axes=([1], [1]))  # (N, H', W', F)
-            out = term if out is None else out + term
+    # the windows of every filter offset (i, j) stacked: (N, C, HH * WW, H', W'), then one
+    # contraction over C and the offsets with w (F, C, HH * WW) -> (N, H', W', F)
+    windows = xp.stack([xp_[:, :, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]
+                        for i in range(hh) for j in range(ww)], axis=2)
+    out = xp.tensordot(windows, xp.reshape(w, (f, w.shape[1], hh * ww)), axes=([1, 2], [1, 2]))
     return xp.permute_dims(out, (0, 3, 1, 2)) + xp.reshape(b, (1, f, 1, 1))
 
 
