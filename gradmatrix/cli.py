@@ -194,7 +194,13 @@ def cmd_check(args, extra) -> int:
 def cmd_report(args, extra) -> int:
     from gradmatrix.reports.writers import write_reports
 
+    from gradmatrix.reports import findings
+
     document = _load(args.results)
+    if "findings" not in document:  # a report written before findings existed
+        candidate = document["run"].get("candidate", "")
+        document["verdict"] = findings.verdict(document["comparisons"], candidate, document["summary"]["complete"])
+        document["findings"] = findings.build(document["comparisons"], candidate)
     for path in write_reports(document, args.out, tuple(args.format)):
         print(f"report: {path}")
     return 0
