@@ -245,6 +245,9 @@ def _ratios(items: list, candidate: str) -> list | None:
 
 
 def _ratio_cause(tensor: str, items: list, candidate: str) -> dict | None:
+    # at a kink the references take different derivatives (ReLU'(0): 0 or 0.5), so no
+    # constant ratio holds there: random cases carry the evidence
+    items = [(r, e) for r, e in items if r["case_kind"] != "kink"] or items
     ratios = _ratios(items, candidate)
     if not ratios:
         return None
