@@ -157,6 +157,7 @@ def _pytest_args(args, candidate: str, extra: list) -> list:
 def _plan_or_usage_error(args, candidate: str) -> None:
     """Plan the run before pytest starts, so that a bad option or candidate is a one-line
     usage error (exit 2) instead of a collection error inside pytest."""
+    from gradmatrix.oracles import devices
     from gradmatrix.oracles.candidate import Candidate, load_module
     from gradmatrix.runner import default_plan
 
@@ -171,7 +172,8 @@ def _plan_or_usage_error(args, candidate: str) -> None:
             from gradmatrix.pytest_plugin import shard
 
             shard(plan, args.shard)
-    except ValueError as exc:
+        devices.resolve(args.device)
+    except (ValueError, devices.DeviceUnavailable) as exc:
         raise UsageError(str(exc)) from None
 
 

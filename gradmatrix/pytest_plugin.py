@@ -205,8 +205,9 @@ class Progress:
         self.bad += verdict in ("disagree", "error")
         if self.bar:
             self._bar()
-        elif time.time() >= self.next_line and self.done < self.total:
-            # plain lines go to logs: one every LINE_EVERY seconds, none for a run shorter than that
+        elif (self.done == 1 or time.time() >= self.next_line) and self.done < self.total:
+            # plain lines go to logs: the first comparison (the run has started), then one every
+            # LINE_EVERY seconds
             self.writer.line(f"gradmatrix: {self._status()}")
             self.next_line = time.time() + self.LINE_EVERY
 

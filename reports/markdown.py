@@ -8,6 +8,8 @@ Markdown shows as written: no escapes to clutter the text, no markup or raw HTML
 
 from __future__ import annotations
 
+import re
+
 from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
 from gradmatrix.reports.console import finding_title, plural, references_text, verdict_text, worst_text
 from gradmatrix.reports.document import precision_line, precision_note
@@ -28,6 +30,18 @@ def code(text) -> str:
     text = str(text).replace("\n", " ")
     fence = "``" if "`" in text else "`"
     return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
+
+
+_PLAIN = re.compile(r"[^`*\[\]<>|\\!#{}\n\r~]*")
+
+
+def safe(text) -> str:
+    """Text as written where Markdown would show it so (names, numbers, words with
+    underscores inside); backslash-escaped only where it holds markup characters."""
+    text = str(text)
+    if _PLAIN.fullmatch(text) and not re.search(r"(^|\W)_|_($|\W)", text):
+        return text
+    return escape(text)
 
 
 def cell(text) -> str:
@@ -66,9 +80,9 @@ def _more(items: list, shown: int = 4) -> str:
 
 
 def _finding_lines(number: int, f: dict) -> list:
-    lines = [f"{number}. **{finding_title(f)}**"]
+    lines = [f"{number}. **{safe(finding_title(f))}**"]
     if f["cause"]:
-        lines += [f"   - likely cause: {f['cause']['text']}", f"   - evidence: {f['cause']['evidence']}"]
+        lines += [f"   - likely cause: {safe(f['cause']['text'])}", f"   - evidence: {safe(f['cause']['evidence'])}"]
     lines.append(f"   - worst: {code(worst_text(f))}")
     if f["worst"].get("reproduce"):
         lines.append(f"   - reproduce: {code(f['worst']['reproduce'])}")
@@ -84,10 +98,10 @@ def render(document: dict) -> str:
     env = document["environment"]
     run = document["run"]
     found = document.get("findings") or []
-    lines = ["# gradmatrix agreement report", "", f"**{verdict_text(document)}**", ""]
+    lines = ["# gradmatrix agreement report", "", f"**{safe(verdict_text(document))}**", ""]
     health = references_text(document)
     if health:
-        lines += [health, ""]
+        lines += [safe(health), ""]
     if found:
         lines += [f"## Findings ({len(found)})", "",
                   "Failing comparisons grouped by implementation, op, tensor and failure pattern, worst first.", ""]
@@ -99,18 +113,18 @@ def render(document: dict) -> str:
     lines += [
         "## Run",
         "",
-        *([f"- {note}"] if note else []),
+        *([f"- {safe(note)}"] if note else []),
         f"- comparisons: {s['comparisons']} of {s['expected']} planned; agree {s[AGREE]}, "
         f"convention differences at kinks {s[CONVENTION]}, disagree {s[DISAGREE]}, error {s[ERROR]}, skipped {s[SKIPPED]}",
-        f"- whole run, the references' comparisons included: {verdict_line(s).replace('**', '')}",
+        f"- whole run, the references' comparisons included: {safe(verdict_line(s).replace('**', ''))}",
         f"- candidate: {code(run.get('candidate', 'manual'))}; matrix {code(run.get('matrix'))}; "
-        f"oracles {', '.join(run.get('oracles', []))}",
+        f"oracles {safe(', '.join(run.get('oracles', [])))}",
         f"- environment: Python {env['python']}, "
         + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
         + f"; {code(env['platform'])}; device {code(env['device'])}",
     ]
     for reason in s.get("unavailable", []):
-        lines.append(f"- not run: {code(reason)}")
+        lines.append(f"- not run: {safe(reason)}")
     failing_groups = [g for g in document["groups"] if g[DISAGREE] or g[ERROR]]
     passing_groups = [g for g in document["groups"] if not (g[DISAGREE] or g[ERROR])]
     lines += [
@@ -129,14 +143,18 @@ def render(document: dict) -> str:
             w = g["worst"]
             worst = (f"{w['normwise_rel_err']:.1e}", f"{w['ratio']:.2g}", cell(w["tensor"])) if w else ("", "", "")
             lines.append(
-                f"| {g['op']} | {cell(g['pair'])} | {g['dtype']} | {g[AGREE]} | {g[CONVENTION]} | {g[DISAGREE]} "
+                f"| {safe(g['op'])} | {cell(g['pair'])} | {g['dtype']} | {g[AGREE]} | {g[CONVENTION]} | {g[DISAGREE]} "
                 f"| {g[ERROR]} | {g[SKIPPED]} | {worst[0]} | {worst[1]} | {worst[2]} |")
         lines.append("")
     if passing_groups:
         agreeing = sum(g[AGREE] + g[CONVENTION] for g in passing_groups)
-        ops = sorted({g["op"] for g in passing_groups})
-        lines.append(f"{plural(len(passing_groups), 'group')} of op, pair and dtype agree throughout "
-                     f"({plural(agreeing, 'comparison')}; ops {', '.join(ops)}).")
+        lines += [f"{plural(len(passing_groups), 'group')} of op, pair and dtype agree throughout "
+                  f"({plural(agreeing, 'comparison')}):", ""]
+        for op in sorted({g["op"] for g in passing_groups}):
+            mine = [g for g in passing_groups if g["op"] == op]
+            pairs = ", ".join(code(p) for p in sorted({g["pair"] for g in mine}))
+            dtypes = ", ".join(sorted({g["dtype"] for g in mine}))
+            lines.append(f"- {safe(op)} ({dtypes}): {pairs}")
     if document.get("conventions"):
         lines += ["", "## Conventions at kinks", "",
                   "The derivative each implementation took where the op has none (ReLU at exactly 0, ...); "
@@ -144,7 +162,7 @@ def render(document: dict) -> str:
                   "| op | dtype | implementation: derivative at the kink |", "|---|---|---|"]
         for c in document["conventions"]:
             taken = "; ".join(f"{cell(i)}: {', '.join(f'{v:g}' for v in vals)}" for i, vals in c["conventions"].items())
-            lines.append(f"| {c['op']} | {c['dtype']} | {taken} |")
+            lines.append(f"| {safe(c['op'])} | {c['dtype']} | {taken} |")
     bad = [r for r in document["comparisons"] if r["verdict"] in (DISAGREE, ERROR)]
     lines += ["", f"## Discrepancies ({len(bad)})", ""]
     if not bad:

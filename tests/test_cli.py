@@ -21,7 +21,9 @@ def gradmatrix(*args, cwd):
 def test_run_writes_all_formats_and_shows_progress(tmp_path, read_report):
     run = gradmatrix("run", *SMALL, "--out", "out", cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
-    # the verdict and the report paths; no pytest output (a short run prints no progress line)
+    # a progress line when the run starts (no time estimate from one comparison), the verdict
+    # and the report paths; no pytest output
+    assert "gradmatrix: 1/" in run.stdout and "s left" not in run.stdout.split("gradmatrix: 1/")[1].splitlines()[0]
     assert "PASS: manual agrees in all" in run.stdout and "report: " in run.stdout, run.stdout
     assert "passed" not in run.stdout and "=====" not in run.stdout
     doc = read_report(tmp_path / "out" / "agreement.json")

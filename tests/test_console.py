@@ -70,3 +70,16 @@ def test_plurals_and_verdicts():
     assert verdict_text(one) == "PASS: mine agrees in its 1 comparison"
     one["verdict"]["candidate"].update(comparisons=3, agree=3)
     assert verdict_text(one) == "PASS: mine agrees in all 3 comparisons"
+
+
+def test_progress_gives_no_time_estimate_from_the_first_comparisons():
+    from gradmatrix.pytest_plugin import Progress
+
+    progress = Progress(config=None, mode="lines")
+    progress.total, progress.done, progress.bad = 1000, 1, 1
+    first = progress._status()
+    assert first.startswith("1/1000 comparisons, 1 discrepancy, ") and "left" not in first
+    progress.done, progress.bad = 100, 2
+    assert progress._status().startswith("100/1000 comparisons, 2 discrepancies, ") and "s left" in progress._status()
+    progress.done = 1000
+    assert "left" not in progress._status()

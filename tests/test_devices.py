@@ -76,6 +76,10 @@ def test_a_float32_disagreement_is_repeated_at_highest_precision_and_reported():
     assert doc["matmul_precision"] == {"rechecked": 2, "disappear_at_highest": 0}
     md = markdown.render(doc).replace("\\", "")  # as read, without Markdown's escapes
     assert "persists at matmul precision 'highest' (disagree): not explained by matmul precision" in md
+    # the run's summary line: noise on a CPU (no reduced-precision matmul there), shown on a GPU
+    assert "float32 disagreement(s) involving torch or JAX" not in md
+    doc["environment"]["device"] = "NVIDIA H100 80GB HBM3"
+    md = markdown.render(doc)
     assert "2 float32 disagreement(s) involving torch or JAX" in md and "0 disappear there" in md
     # not repeated: already at "highest", float64 cases, or no framework in the pair
     highest = Runner(candidate, ("torch", "numeric"), matmul_precision="highest")

@@ -177,7 +177,7 @@ def test_pytest_modes_option_and_schema(tmp_path, read_report):
     # without jax: the candidate and the numeric reference pair with torch's forward mode
     assert {g["pair"] for g in doc["groups"]} == {"manual~torch.jvp", "torch.jvp~numeric", "torch.hvp~manual.fd"}
     md = (tmp_path / "gradmatrix-report" / "agreement.md").read_text()
-    assert "torch.hvp\\~manual.fd" in md
+    assert "`torch.hvp~manual.fd`" in md
     bad = subprocess.run([sys.executable, "-m", "gradmatrix", "run", "--modes", "sideways"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "unknown mode" in bad.stderr

@@ -1,0 +1,115 @@
+"""Every command the README shows works: a README example that breaks fails here.
+
+Commands come from the README's ``sh`` blocks and from inline code spans that start with
+``gradmatrix``.  Runs on a GPU (``--device cuda``) and of the full or large matrix are left
+out (they need a GPU or minutes of CPU).  The other ``gradmatrix run`` and ``check``
+commands are planned exactly as the command would plan them (every option parsed, every op,
+dtype, mode, shard and ``--only`` id checked against the matrix); ``--help`` and the verbs
+that read saved runs (``report``, ``diff``, ``merge``) are run for real on a small saved run.
+"""
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gradmatrix import cli
+
+README = Path(__file__).parent.parent / "README.md"
+SKIP = ("--device cuda", "--matrix full", "--matrix large")
+
+
+def readme_commands() -> list:
+    """(line, argv) for every gradmatrix command in the README, comments and prefixes stripped."""
+    text = README.read_text(encoding="utf-8")
+    lines, in_sh = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_sh = line.strip() == "```sh"
+            continue
+        if in_sh:
+            lines.append(line)
+    joined = "\n".join(lines).replace("\\\n", " ")
+    commands = [c.split(" #")[0].strip() for c in joined.splitlines()]
+    for span in text.split("`")[1::2]:
+        if span.startswith("gradmatrix ") and len(span.split()) > 2:  # "gradmatrix check" alone is prose
+            commands.append(span)
+    out = []
+    for command in commands:
+        command = command.removeprefix(".venv/bin/")
+        if not command.startswith("gradmatrix ") or any(s in command for s in SKIP):
+            continue
+        out.append((command, shlex.split(command)[1:]))
+    return out
+
+
+COMMANDS = readme_commands()
+
+
+def test_the_readme_shows_commands():
+    verbs = {argv[0] for _, argv in COMMANDS}
+    assert {"run", "check", "report", "diff", "merge"} <= verbs, verbs
+    assert any("--only" in argv for _, argv in COMMANDS)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A small saved run, twice, and a directory with a module that provides manual's functions."""
+    root = tmp_path_factory.mktemp("readme")
+    (root / "my_layers.py").write_text(
+        "from gradmatrix import manual as _manual\n\n"
+        "globals().update({k: v for k, v in vars(_manual).items() if k.endswith(('_forward', '_backward', '_loss'))})\n")
+    runs = []
+    for out in ("gradmatrix-report", "shard0", "shard1", "shard2", "shard3"):
+        shard = ["--shard", f"{out[-1]}/4"] if out.startswith("shard") else []
+        runs.append(subprocess.Popen([sys.executable, "-m", "gradmatrix", "run", "--ops", "relu", "--seeds", "1",
+                                      "--oracles", "torch", "--modes", "reverse", "--dtypes", "float64", "--format",
+                                      "json", "--out", out, "--progress", "none", *shard], cwd=root,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    for run in runs:
+        output = run.communicate(timeout=600)[0]
+        assert run.returncode == 0, output
+    for copy in ("before", "after"):
+        (root / copy).mkdir()
+        (root / copy / "agreement.json").write_bytes((root / "gradmatrix-report" / "agreement.json").read_bytes())
+    return root
+
+
+def _substitute(argv: list, root: Path) -> list:
+    """The README's placeholders made real: its example module, its shards."""
+    out = []
+    for a in argv:
+        if a == "mine.py":
+            a = "my_layers.py"
+        if a == "mypackage.layers":
+            a = "gradmatrix.manual"
+        if a in ("shard*/agreement.json",):
+            out += ["shard0/agreement.json", "shard1/agreement.json"]
+            continue
+        a = a.replace("$i", "0")
+        out.append(a)
+    return out
+
+
+@pytest.mark.parametrize("command, argv", [pytest.param(c, a, id=c[:80]) for c, a in COMMANDS])
+def test_readme_command_works(command, argv, saved, monkeypatch):
+    monkeypatch.chdir(saved)
+    argv = _substitute(argv, saved)
+    extra = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1:]
+    verb = argv[0]
+    if verb in ("run", "check") and "--help" not in argv:
+        args = cli.build_parser().parse_args(argv)
+        candidate = "gradmatrix.manual" if verb == "run" else args.module
+        cli._plan_or_usage_error(args, candidate)  # raises UsageError on anything the command would refuse
+        assert all(not a.startswith("--gm-") for a in extra)
+        return
+    if verb == "diff":  # the README's "after a torch/jax upgrade": two runs that agree
+        argv = ["diff", "before/agreement.json", "after/agreement.json", *argv[3:]]
+    result = subprocess.run([sys.executable, "-m", "gradmatrix", *argv], cwd=saved, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, (command, result.stdout + result.stderr)
