@@ -154,6 +154,7 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
         if progress:
             progress(i, len(comparisons), failures)
     run = {"candidate": candidate.name, "candidate_module": target or candidate.name, "candidate_ops": candidate.ops,
+           "candidate_functions": {op: list(c.functions) for op, c in candidate.contracts.items()},
            "matrix": matrix, "ops": list(ops) if ops else None, "dtypes": list(dtypes) if dtypes else None,
            "oracles": list(oracles), "seeds": seeds, "modes": list(modes) if modes else None, "only": None,
            "strict_kinks": strict_kinks, "device": device, "matmul_precision": matmul_precision,

@@ -233,20 +233,6 @@ def cmd_check(args, extra) -> int:
     return result.status
 
 
-def _at_fault(candidate, op: str, wrong: list[str]) -> str:
-    """Which of the candidate's functions for ``op`` is wrong, and in what: a wrong output
-    points at the forward, right outputs with wrong gradients at the backward."""
-    from gradmatrix.oracles.catalog import CATALOG
-
-    functions = candidate.contracts[op].functions
-    tensors = ", ".join(wrong) or "nothing comparable"
-    if len(functions) == 1:
-        return f"wrong in {functions[0]}: {tensors}"
-    if CATALOG[op].output in wrong:
-        return f"wrong in {functions[0]} (its output), so also in what {functions[1]} is compared on: {tensors}"
-    return f"wrong in {functions[1]} ({functions[0]}'s output agrees): {tensors}"
-
-
 def accounting_lines(candidate, status: int) -> list[str]:
     """What became of every function and class of the candidate module: how many were
     checked (the header line names them with their ops), each one not checked with the

@@ -141,6 +141,7 @@ class MatrixSession:
             "candidate": self.candidate.name,
             "candidate_module": opt.gm_candidate,
             "candidate_ops": self.candidate.ops,
+            "candidate_functions": {op: list(c.functions) for op, c in self.candidate.contracts.items()},
             "accounting": _accounting(self.candidate),
             "matrix": opt.gm_matrix,
             "ops": _csv(opt.gm_ops),

@@ -95,8 +95,21 @@ def _distinct(a: float, b: float) -> tuple:
     return sa, sb
 
 
-def finding_block(number: int, f: dict) -> list:
-    lines = [f"{number}. {finding_title(f)}"]
+def at_fault(f: dict, found: list, functions: dict) -> str | None:
+    """Which of the candidate's functions a finding points at: the forward when its output
+    is wrong, else the backward (whose forward's output agrees), from the functions the run
+    recorded for the op (``run.candidate_functions``)."""
+    names = functions.get(f["op"])
+    if not names or f.get("role") is None:
+        return None
+    if len(names) == 1 or f["role"] == "forward":
+        return f"in {names[0]}" + (" (its output)" if len(names) > 1 else "")
+    output_wrong = any(g["op"] == f["op"] and g.get("role") == "forward" and g["impl"] == f["impl"] for g in found)
+    return f"in {names[-1]}" + ("" if output_wrong else f" ({names[0]}'s output agrees)")
+
+
+def finding_block(number: int, f: dict, where: str | None = None) -> list:
+    lines = [f"{number}. {finding_title(f)}" + (f", {where}" if where else "")]
     if f["cause"]:
         lines.append(f"   likely cause: {f['cause']['text']}")
         lines.append(f"   evidence: {f['cause']['evidence']}")
@@ -112,8 +125,10 @@ def render(document: dict, paths=()) -> list:
     found = document.get("findings") or []
     main = [f for f in found if f["family"] == "reverse"] or found[:MAX_BLOCKS]
     others = [f for f in found if f not in main]
+    functions = document["run"].get("candidate_functions") or {}
     for number, f in enumerate(main[:MAX_BLOCKS], 1):
-        lines += finding_block(number, f)
+        where = at_fault(f, found, functions) if f["impl"] == document["run"].get("candidate") else None
+        lines += finding_block(number, f, where)
     for f in others[:MAX_ALSO]:
         cause = f" ({f['cause']['text']})" if f["cause"] else ""
         lines.append(f"   also: {finding_title(f)}{cause}")

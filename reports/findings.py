@@ -201,6 +201,7 @@ def _finding(key: tuple, items: list, records: list, candidate: str) -> dict:
                      normwise_rel_err=m["normwise_rel_err"], rtol=worst_entry.get("rtol"))
     finding = {
         "impl": impl, "op": op, "tensor": tensor, "pattern": pattern, "family": family,
+        "role": None if worst_entry is None else worst_entry.get("role"),  # "forward" or "gradient"
         "count": len(items), "cases": failing_cases, "passing_cases": passing_cases,
         "references": sorted({n for r, _ in items for n in r["pair"] if not is_candidate(n, candidate)}),
         "dtypes": sorted({r["dtype"] for r, _ in items}),
