@@ -219,7 +219,7 @@ def cmd_check(args, extra) -> int:
         for line in accounting_lines(candidate, status=2):
             print(line)
 
-        wanted = "; ".join(" + ".join(spec.functions) for spec in CATALOG.values())
+        wanted = "; ".join(dict.fromkeys(" + ".join(spec.functions) for spec in CATALOG.values()))
         raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted}) and declares "
                          f"no layer of its own (@gradmatrix.layer)")
     checking = _list(args.ops) or candidate.ops

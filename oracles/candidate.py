@@ -348,7 +348,7 @@ def _stub_reason(module: ModuleType, op: str, contract) -> str | None:
             return (f"needs the course's compiled Cython extension, as the notebook does ({exc}); "
                     "build it in cs231n/ (python setup.py build_ext --inplace)")
         return None
-    except Exception:
+    except (Exception, SystemExit):  # the run reports it, SystemExit included, as an error record
         return None
     if forward is None or any(g is None for g in grads.values()):
         return "unimplemented stub: returns None"
@@ -360,7 +360,7 @@ def account(candidate: "Candidate") -> list[dict]:
     "kind": "function" | "class", "checked": bool, "op"}`` and, when not checked, ``"reason"``
     (an unimplemented stub, a name no op of the catalog uses, a signature no contract fits,
     the other half of a pair missing)."""
-    module = candidate.module
+    module = candidate.source
     checked: dict = {}
     for op, c in candidate.contracts.items():  # a model class may serve several ops (its options)
         for fn in c.functions:

@@ -24,42 +24,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-import numpy as np
-
 from gradmatrix.oracles import kinks
 from gradmatrix.oracles.contract import Const, Keyword, Layer, Loss, Packed
-from gradmatrix.oracles.kinks import pool_windows as _pool_windows
-
-# A draw function gets the case's generator, the concrete shape and the case's dims and
-# returns float64 values (labels: int64); the case casts floats to its dtype afterwards.
-DrawFn = Callable[[np.random.Generator, tuple, Mapping], np.ndarray]
-
-# Random draws keep this far from a kink (ReLU's 0), so that central differences with the
-# numeric oracle's step (at most 1e-5 * |x|, see oracles.numeric) never straddle one and every oracle is
-# differentiating the same smooth piece.  The kinks themselves get cases of their own.
-KINK_MARGIN = 1e-3
-
-
-def normal(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarray:
-    """Standard normal values, scaled by the case's ``scale`` dim and offset by its ``shift``
-    dim when it has them (shift 1e4: large logits that nearly tie)."""
-    return rng.standard_normal(shape) * dims.get("scale", 1.0) + dims.get("shift", 0.0)
-
-
-def away_from_zero(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarray:
-    """Standard normal values pushed ``KINK_MARGIN`` away from 0 (ReLU's kink)."""
-    z = rng.standard_normal(shape)
-    return z + np.where(z >= 0, KINK_MARGIN, -KINK_MARGIN)
-
-
-def labels(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarray:
-    """Integer class labels, uniform over ``[0, C)``."""
-    return rng.integers(0, dims["C"], size=shape, dtype=np.int64)
-
-
-def scaled_weights(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarray:
-    """Normal weights scaled by 1/sqrt(fan-in), so activations stay of order 1."""
-    return rng.standard_normal(shape) / np.sqrt(shape[0])
+from gradmatrix.oracles.draws import (  # noqa: F401  (the draws op modules use, importable from here too)
+    KINK_MARGIN, DrawFn, away_from_zero, distinct, fan_in_rows, keep_mask, labels, normal, prod, scaled_weights,
+)
+from gradmatrix.oracles.kinks import (
+    gates_off_ties, max_convention, max_kink_inputs, max_pool_convention, max_pool_kink_inputs, net_kink_inputs,
+    net_off_kinks, relu_convention, relu_kink_inputs,
+)
 
 
 @dataclass(frozen=True)
@@ -89,7 +62,6 @@ class OpSpec:
     doc: str = ""  # one line for reports
     derived: Mapping[str, Callable[[Mapping], object]] = field(default_factory=dict)  # dims computed from others
     finalize: Callable | None = None  # (inputs, dims, rng) -> inputs, fixes drawn inputs (keep off kinks)
-    kinks: str = ""  # known conventions at points of non-differentiability
     kink_inputs: Callable | None = None  # (rng, dims) -> (inputs, {input: mask of gradient elements at a kink})
     kink_shapes: tuple = ()  # dims (N included) of the kink cases
     kink_convention: Callable | None = None  # (grads, inputs, dout) -> the derivative an implementation took at the kink
@@ -99,8 +71,6 @@ class OpSpec:
     rounding_units: Callable | None = None
     # dims -> {output or input name: size}: values formed as differences of larger terms are
     # judged against the size of those terms, not their own (reports.compare's ``scales``)
-    tolerance_overrides: Mapping[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
-    # (dtype, kind) -> (rtol, why), merged with the table in reports.tolerances by taking the max
     second_order: bool = False  # a scalar loss whose Hessian-vector products get "hvp" cases
     reference: Callable | None = None
     # (xp, inputs: dict, dims) -> output, written once against the Python array API: the
@@ -150,69 +120,16 @@ class OpSpec:
 
 
 
-def _net_off_kinks(inputs: dict, dims: Mapping, rng: np.random.Generator) -> dict:
-    """Redraw b1 column by column until no hidden pre-activation lies within KINK_MARGIN of 0."""
-    return _net_off_kinks_except(inputs, rng, keep=None)
 
 
-def _net_off_kinks_except(inputs: dict, rng: np.random.Generator, keep: int | None) -> dict:
-    """As ``_net_off_kinks``, leaving hidden unit ``keep`` (a deliberate kink) alone, apart from sample 0."""
-    for _ in range(1000):
-        z = inputs["X"] @ inputs["W1"] + inputs["b1"]
-        near = np.abs(z) < KINK_MARGIN
-        if keep is not None:
-            near[0, keep] = False
-            if np.any(near[1:, keep]):  # other samples of the kink unit: move them by redrawing their rows of X
-                rows = 1 + np.flatnonzero(near[1:, keep])
-                inputs["X"][rows] = rng.standard_normal((rows.size, inputs["X"].shape[1]))
-                continue
-        close = np.any(near, axis=0)
-        if not close.any():
-            return inputs
-        inputs["b1"] = np.where(close, rng.standard_normal(close.shape), inputs["b1"])
-    raise RuntimeError("could not draw two-layer-net inputs away from the ReLU kink")
 
 
-def _relu_kink_inputs(rng: np.random.Generator, dims: Mapping):
-    """x with exact 0.0 and -0.0 entries among ordinary values; the gradient at those is a convention."""
-    shape = (dims["N"], dims["D"])
-    x = away_from_zero(rng, shape, dims)
-    where = rng.random(shape)
-    x[where < 0.25] = 0.0
-    x[(where >= 0.25) & (where < 0.4)] = -0.0
-    return {"x": x}, {"x": x == 0}
 
 
-def _relu_convention(grads: dict, inputs: dict, dout) -> float | None:
-    """The derivative taken at x = 0: dx / dout there (0 for torch and jax, 0.5 numeric, 1 for y >= 0)."""
-    at = (inputs["x"] == 0) & (dout != 0)
-    if not at.any():
-        return None
-    ratios = np.asarray(grads["x"], dtype=np.float64)[at] / dout[at].astype(np.float64)
-    return float(np.round(np.median(ratios), 6))
 
 
-def _net_kink_inputs(rng: np.random.Generator, dims: Mapping):
-    """A first sample X[0] = 0 and b1[0] = 0, so the hidden pre-activation y1[0, 0] is exactly 0.
-
-    Only db1[0] depends on the ReLU convention there (dW1 gets X[0]^T dy1[0] = 0 either way).
-    """
-    n, d, h, c = dims["N"], dims["D"], dims["H"], dims["C"]
-    inputs = {
-        "X": rng.standard_normal((n, d)), "y": labels(rng, (n,), dims),
-        "W1": scaled_weights(rng, (d, h), dims), "b1": rng.standard_normal(h),
-        "W2": scaled_weights(rng, (h, c), dims), "b2": rng.standard_normal(c),
-    }
-    inputs["X"][0] = 0.0
-    inputs["b1"][0] = 0.0
-    inputs = _net_off_kinks_except(inputs, rng, keep=0)
-    mask = {k: np.zeros(inputs[k].shape, dtype=bool) for k in ("W1", "b1", "W2", "b2")}
-    mask["b1"][0] = True
-    return inputs, mask
 
 
-def _prod(values) -> int:
-    return int(np.prod(values)) if isinstance(values, tuple) else int(values)
 
 
 CATALOG: dict[str, OpSpec] = {}
@@ -233,11 +150,11 @@ _register(OpSpec(
         "default": ({"N": 1, "D": 1}, {"N": 8, "D": 7}, {"N": 4, "D": (3, 4)}),
         "full": ({"D": 1}, {"D": 7}, {"D": 64}, {"D": (3, 4)}, {"D": (2, 3, 5)}, {"D": 512}),
     },
-    kinks="x = 0 and x = -0.0: torch.relu and jax.nn.relu give 0; a central difference gives 0.5; "
-          "seed 002's mask (y1 >= 0) gives 1",
-    kink_inputs=_relu_kink_inputs,
+    # at the kink: x = 0 and x = -0.0: torch.relu and jax.nn.relu give 0; a central difference
+    # gives 0.5; seed 002's mask (y1 >= 0) gives 1
+    kink_inputs=relu_kink_inputs,
     kink_shapes=({"N": 4, "D": 6}, {"N": 16, "D": 8}),
-    kink_convention=_relu_convention,
+    kink_convention=relu_convention,
     kink_subgradient=kinks.relu_subgradient,
 ))
 
@@ -252,7 +169,7 @@ _register(OpSpec(
     output="out",
     output_shape=("N", "M"),
     contracts=(Layer("affine_forward", "affine_backward", ("x", "w", "b"), ("x", "w", "b")),),
-    derived={"D": lambda d: _prod(d["Dx"])},
+    derived={"D": lambda d: prod(d["Dx"])},
     shapes={
         # D = M gives square weights (a missing transpose still has the right shape there)
         # multi-dimensional x with D = 6 != M: non-square weights and a reshape to undo
@@ -301,15 +218,15 @@ _register(OpSpec(
     output_shape=None,
     contracts=(Loss("two_layer_net_loss", (Packed("params", W1="W1", b1="b1", W2="W2", b2="b2"), "X", "y", Keyword("reg")),
                     ("W1", "b1", "W2", "b2")),),
-    finalize=_net_off_kinks,
+    finalize=net_off_kinks,
     shapes={
         "default": ({"N": 1, "D": 3, "H": 4, "C": 2, "reg": 0.0}, {"N": 8, "D": 6, "H": 6, "C": 3, "reg": 0.1},
                     {"N": 16, "D": 10, "H": 8, "C": 5, "reg": 0.5}),
         "full": ({"D": 3, "H": 4, "C": 2, "reg": 0.0}, {"D": 6, "H": 6, "C": 3, "reg": 0.1},
                  {"D": 10, "H": 8, "C": 5, "reg": 0.5}, {"D": 32, "H": 16, "C": 10, "reg": 0.05}),
     },
-    kinks="hidden pre-activation y1 = 0: the ReLU convention decides db1 there",
-    kink_inputs=_net_kink_inputs,
+    # at the kink: hidden pre-activation y1 = 0: the ReLU convention decides db1 there
+    kink_inputs=net_kink_inputs,
     kink_subgradient=kinks.two_layer_net_subgradient,
     kink_shapes=({"N": 4, "D": 3, "H": 4, "C": 3, "reg": 0.1},),
     second_order=True,
@@ -320,23 +237,6 @@ _register(OpSpec(
 # cases sit with their entries.
 
 
-def fan_in_rows(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarray:
-    """Normal weights laid out output-first (W of ``W x``, conv filters (F, C, HH, WW)),
-    scaled by 1/sqrt(fan-in), the product of all axes but the first."""
-    return rng.standard_normal(shape) / np.sqrt(_prod(tuple(shape[1:])) if len(shape) > 1 else 1)
-
-
-def keep_mask(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarray:
-    """A dropout mask of 0.0 and 1.0, each unit kept with probability 1 - ``p``."""
-    return (rng.random(shape) >= dims["p"]).astype(np.float64)
-
-
-def distinct(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarray:
-    """Values in random order, pairwise at least 2 * KINK_MARGIN apart: no ties in any max
-    pooling window, whatever its size (spread over about [-2, 2], wider for large arrays)."""
-    n = _prod(tuple(shape))
-    spacing = max(2 * KINK_MARGIN, 4.0 / n)
-    return ((rng.permutation(n) - (n - 1) / 2) * spacing).reshape(shape)
 
 
 
@@ -345,33 +245,14 @@ def distinct(rng: np.random.Generator, shape: tuple, dims: Mapping) -> np.ndarra
 
 
 
-def _gates_off_ties(inputs: dict, dims: Mapping, rng: np.random.Generator) -> dict:
-    """Redraw y wherever |x - y| < KINK_MARGIN, so random max-gate cases stay off ties."""
-    for _ in range(1000):
-        close = np.abs(inputs["x"] - inputs["y"]) < KINK_MARGIN
-        if not close.any():
-            return inputs
-        inputs["y"] = np.where(close, rng.standard_normal(close.shape), inputs["y"])
-    raise RuntimeError("could not draw max-gate inputs away from ties")
 
 
-def _max_kink_inputs(rng: np.random.Generator, dims: Mapping):
-    """x and y with exact ties (y = x) at about a third of the elements, the first included."""
-    shape = (dims["N"], dims["D"])
-    inputs = _gates_off_ties({"x": rng.standard_normal(shape), "y": rng.standard_normal(shape)}, dims, rng)
-    tie = rng.random(shape) < 0.35
-    tie.flat[0] = True
-    inputs["y"] = np.where(tie, inputs["x"], inputs["y"])
-    return inputs, {"x": tie, "y": tie}
 
 
-def _max_convention(grads: dict, inputs: dict, dout) -> float | None:
-    """The share of the upstream gradient routed to x at ties x == y (manual 1; torch, jax, numeric 0.5)."""
-    at = (inputs["x"] == inputs["y"]) & (dout != 0)
-    if not at.any():
-        return None
-    ratios = np.asarray(grads["x"], dtype=np.float64)[at] / dout[at].astype(np.float64)
-    return float(np.round(np.median(ratios), 6))
+
+
+
+
 
 
 
@@ -393,44 +274,8 @@ def _windows_out(window: str, pad: str | None = None) -> Callable[[Mapping], tup
     return out
 
 
-def _max_pool_kink_inputs(rng: np.random.Generator, dims: Mapping):
-    """Distinct values, then in about half of the windows (the first included) the maximum
-    copied onto another element of its window: exact ties.  Needs pool == stride and
-    windows tiling x exactly (the kink shapes below)."""
-    pool = dims["pool"]
-    if dims["stride"] != pool or any(size % pool for size in dims["HW"]):
-        raise ValueError("max_pool kink cases need non-overlapping windows that tile x exactly")
-    shape = (dims["N"], dims["C"], *dims["HW"])
-    x = distinct(rng, shape, dims)
-    windows = _pool_windows(x, pool).copy()
-    flat = windows.reshape(-1, pool * pool)
-    tied = rng.random(flat.shape[0]) < 0.5
-    tied[0] = True
-    for row in np.flatnonzero(tied):
-        top = int(np.argmax(flat[row]))
-        other = (top + 1 + int(rng.integers(pool * pool - 1))) % (pool * pool)
-        flat[row, other] = flat[row, top]
-    n, c, ho, wo = windows.shape[:4]
-    x = windows.reshape(n, c, ho, wo, pool, pool).transpose(0, 1, 2, 4, 3, 5).reshape(shape)
-    at_max = windows == windows.max(axis=-1, keepdims=True)
-    ties = at_max & (at_max.sum(axis=-1, keepdims=True) > 1)
-    mask = ties.reshape(n, c, ho, wo, pool, pool).transpose(0, 1, 2, 4, 3, 5).reshape(shape)
-    return {"x": x}, {"x": mask}
 
 
-def _max_pool_convention(grads: dict, inputs: dict, dout) -> float | None:
-    """The share of a tied window's upstream gradient routed to its FIRST maximum (row-major):
-    1 for manual, torch and jax, 1/2 for a central difference at a two-way tie."""
-    x = inputs["x"]
-    pool = x.shape[-1] // dout.shape[-1]  # kink cases tile x exactly with pool == stride
-    windows = _pool_windows(x, pool)
-    at_max = windows == windows.max(axis=-1, keepdims=True)
-    tied = (at_max.sum(axis=-1) > 1) & (dout != 0)
-    if not tied.any():
-        return None
-    routed = np.take_along_axis(_pool_windows(np.asarray(grads["x"], dtype=np.float64), pool),
-                                windows.argmax(axis=-1)[..., None], axis=-1)[..., 0]
-    return float(np.round(np.median(routed[tied] / dout[tied].astype(np.float64)), 6))
 
 
 _register(OpSpec(
@@ -496,12 +341,12 @@ _register(OpSpec(
     output_shape=("N", "D"),
     contracts=(Layer("max_forward", "max_backward", ("x", "y"), ("x", "y")),),
     shapes=_GATE_SHAPES,
-    finalize=_gates_off_ties,
-    kinks="ties x == y: manual routes all to x (1(x >= y), y gets 1(y > x)); torch.maximum, "
-          "jnp.maximum and a central difference split 0.5 / 0.5",
-    kink_inputs=_max_kink_inputs,
+    finalize=gates_off_ties,
+    # at the kink: ties x == y: manual routes all to x (1(x >= y), y gets 1(y > x));
+    # torch.maximum, jnp.maximum and a central difference split 0.5 / 0.5
+    kink_inputs=max_kink_inputs,
     kink_shapes=({"N": 1, "D": 1}, {"N": 8, "D": 6}),
-    kink_convention=_max_convention,
+    kink_convention=max_convention,
     kink_subgradient=kinks.max_subgradient,
 ))
 
@@ -619,11 +464,12 @@ _register(OpSpec(
                  {"C": 2, "HW": (7, 7), "pool": 3, "stride": 2}, {"C": 3, "HW": (8, 8), "pool": 2, "stride": 1},
                  {"C": 2, "HW": (9, 7), "pool": 3, "stride": 3}),
     },
-    kinks="ties within a window: manual, F.max_pool2d (CPU) and jax.lax.reduce_window route all to "
-          "the first maximum (row-major); a central difference splits among the tied elements",
-    kink_inputs=_max_pool_kink_inputs,
+    # at the kink: ties within a window: manual, F.max_pool2d (CPU) and jax.lax.reduce_window
+    # route all to the first maximum (row-major); a central difference splits among the tied
+    # elements
+    kink_inputs=max_pool_kink_inputs,
     kink_shapes=({"N": 2, "C": 2, "HW": (4, 4), "pool": 2, "stride": 2},),
-    kink_convention=_max_pool_convention,
+    kink_convention=max_pool_convention,
     kink_subgradient=kinks.max_pool_subgradient,
 ))
 

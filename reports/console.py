@@ -119,9 +119,19 @@ def finding_block(number: int, f: dict, where: str | None = None) -> list:
     return lines
 
 
+def not_run_lines(document: dict) -> list:
+    """One line per op of the run none of whose comparisons ran: such an op agrees in 0 of 0,
+    which is not agreement, so it is named as not run."""
+    run = document["run"]
+    ran = {r["op"] for r in document["comparisons"]}
+    return [f"{op}: did not run (0 comparisons)" for op in run.get("ops") or run.get("candidate_ops") or ()
+            if op not in ran]
+
+
 def render(document: dict, paths=()) -> list:
-    """The console lines of a run: verdict, findings (worst first), references' health, paths."""
-    lines = [verdict_text(document)]
+    """The console lines of a run: verdict, ops that did not run, findings (worst first),
+    references' health, paths."""
+    lines = [verdict_text(document)] + not_run_lines(document)
     found = document.get("findings") or []
     main = [f for f in found if f["family"] == "reverse"] or found[:MAX_BLOCKS]
     others = [f for f in found if f not in main]

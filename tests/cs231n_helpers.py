@@ -3,19 +3,22 @@
 ``tests/cs231n`` holds independent, correct implementations with the course's names and
 signatures (``rnn_layers.py``, ``softmax.py``, ``linear_svm.py``); ``tests/cs231n/mutants``
 holds one-function mutants of them, each carrying one classic mistake, listed in the
-tables of ``test_cs231n_rnn.py`` and ``test_cs231n_classifiers.py``.
+``MUTANTS`` tables of ``test_cs231n_layers.py``, ``test_cs231n_rnn.py`` and
+``test_cs231n_classifiers.py``.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import json
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradmatrix
+from gradmatrix.checker import CheckResult
 
 FIXTURES = Path(__file__).parent / "cs231n"
 MUTANTS = FIXTURES / "mutants"
@@ -35,10 +38,22 @@ class Mutant:
     wrong: tuple[str, ...]  # tensors (output or gradients) every check must find wrong
 
 
-def cli(*args) -> subprocess.CompletedProcess:
-    """``gradmatrix ...`` in a fresh interpreter, as a student would run it."""
-    return subprocess.run([sys.executable, "-m", "gradmatrix", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, stdin=subprocess.DEVNULL, cwd=FIXTURES)
+def cli(*args, out: Path | None = None) -> subprocess.CompletedProcess:
+    """``gradmatrix ...`` in a fresh interpreter, as a student would run it (its report
+    written to ``out`` when given)."""
+    extra = ("--out", out) if out is not None else ()
+    return subprocess.run([sys.executable, "-m", "gradmatrix", *map(str, args), *map(str, extra)], capture_output=True,
+                          text=True, timeout=600, stdin=subprocess.DEVNULL, cwd=FIXTURES)
+
+
+def reported(out: Path) -> CheckResult:
+    """The result a ``gradmatrix check --out out`` wrote, read back from its JSON report."""
+    return CheckResult(json.loads((Path(out) / "agreement.json").read_text()))
+
+
+def finding_lines(stdout: str) -> list[str]:
+    """The console's numbered finding lines (``1. rnn dWh: wrong values in ...``)."""
+    return [line for line in stdout.splitlines() if line[:1].isdigit() and ". " in line]
 
 
 @functools.lru_cache(maxsize=None)  # the catch-rate test reuses the per-mutant checks of its process
@@ -59,10 +74,15 @@ def assert_caught(mutant: Mutant) -> None:
     assert all(v == "agree" for v in others.values()), f"{mutant.file}: correct ops flagged: {others}"
 
 
+def course_mutants() -> list[Mutant]:
+    """The course-style mutant tables: ``MUTANTS`` of every ``tests/test_cs231n_*.py`` that
+    lists files of ``tests/cs231n/mutants`` (each of whose entries is held to being caught
+    there); ``test_cs231n_models.py``'s table names model files of ``tests/cs231n``."""
+    tables = [getattr(importlib.import_module(path.stem), "MUTANTS", ())
+              for path in sorted(Path(__file__).parent.glob("test_cs231n_*.py"))]
+    return [m for table in tables if not isinstance(table, dict) for m in table]
+
+
 def course_mutant_ops() -> set[str]:
-    """The ops the course-style mutant tables cover: ``MUTANTS`` of every
-    ``tests/test_cs231n_*.py`` (each of whose entries is held to being caught there)."""
-    ops = set()
-    for path in sorted(Path(__file__).parent.glob("test_cs231n_*.py")):
-        ops |= {getattr(m, "op") for m in getattr(importlib.import_module(path.stem), "MUTANTS", ())}
-    return ops
+    """The ops the course-style mutant tables cover."""
+    return {m.op for m in course_mutants()}

@@ -242,6 +242,10 @@ CAUSES: dict[str, str] = {
     "max_pool_overlap_overwrites.py": "fails only where pooling windows overlap",
     "layernorm_dgamma_over_features.py": "a sum or mean over the wrong axis: dgamma",
     "dropout_backward_missing_scale.py": "a missing 1/(1 - p)",
+    # a derivative outside the subdifferential, and only there: the kink cases fail, random ones agree
+    "relu_heaviside_17.py": "differs only at kinks",
+    "max_ties_to_both.py": "differs only at kinks",
+    "max_pool_mask_all_maxima.py": "differs only at kinks",
 }
 MISLEADING = {"softmax_normaliser_axis0.py"}  # a cause is stated, true of its failures but not its mistake
 
@@ -255,8 +259,8 @@ def first_cause(result) -> str:
 def test_diagnosis_accuracy():
     caught = [n for n, e in CORPUS.items() if e.outcome == CAUGHT and not e.gap]
     assert set(CAUSES) <= set(caught) and not MISLEADING & set(CAUSES)
-    # 27 of the 56 caught mutants get their cause stated, 1 more a true but misleading one
-    assert (len(caught), len(CAUSES), len(MISLEADING)) == (56, 27, 1)
+    # 30 of the 59 caught mutants get their cause stated, 1 more a true but misleading one
+    assert (len(caught), len(CAUSES), len(MISLEADING)) == (59, 30, 1)
 
 
 def op_of(name: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cs231n_helpers import FIXTURES, Mutant, assert_caught, check_mutant, cli
+from cs231n_helpers import FIXTURES, Mutant, assert_caught, check_mutant, cli, finding_lines, reported
 import gradmatrix
 from gradmatrix.oracles import course_classifiers
 from gradmatrix.oracles.candidate import Candidate, load_module
@@ -31,17 +31,24 @@ def test_both_versions_of_both_losses_are_recognised():
     assert Candidate(load_module(str(FIXTURES / "linear_svm.py"))).ops == ["svm_loss_naive", "svm_loss_vectorized"]
 
 
-def test_the_correct_softmax_passes_and_names_its_functions():
-    run = cli("check", "softmax.py", "--seeds", "1")
+def _passes_naming(run, out, module: str, ops: list) -> None:
+    """A passing check: the header names each op's function, the verdict is a PASS with no
+    finding, and every op agrees by the report."""
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert "softmax_loss_naive: AGREE" in run.stdout and "softmax_loss_vectorized: AGREE" in run.stdout
+    assert f"{module} provides {'; '.join(f'{op} ({op})' for op in ops)}" in run.stdout
+    assert f"\nPASS: {module} agrees in all " in run.stdout and not finding_lines(run.stdout)
+    assert {op: v["verdict"] for op, v in reported(out).per_op().items()} == {op: "agree" for op in ops}
+
+
+def test_the_correct_softmax_passes_and_names_its_functions(tmp_path):
+    run = cli("check", "softmax.py", "--seeds", "1", out=tmp_path)
+    _passes_naming(run, tmp_path, "cs231n.softmax", ["softmax_loss_naive", "softmax_loss_vectorized"])
     assert "convention:" not in run.stdout  # reg * sum(W^2): the reference's own convention
 
 
-def test_the_older_l2_convention_passes_and_is_reported_as_one():
-    run = cli("check", "linear_svm.py", "--seeds", "1")
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert "svm_loss_naive: AGREE" in run.stdout and "svm_loss_vectorized: AGREE" in run.stdout
+def test_the_older_l2_convention_passes_and_is_reported_as_one(tmp_path):
+    run = cli("check", "linear_svm.py", "--seeds", "1", out=tmp_path)
+    _passes_naming(run, tmp_path, "cs231n.linear_svm", ["svm_loss_naive", "svm_loss_vectorized"])
     assert f"convention: svm_loss_naive {HALF}" in run.stdout
     assert f"convention: svm_loss_vectorized {HALF}" in run.stdout
 
@@ -58,11 +65,16 @@ def test_reg_left_out_of_the_loss_is_not_taken_for_a_convention():
     assert not result.per_op()["softmax_loss_naive"]["notes"]
 
 
-def test_the_command_names_the_function_and_the_gradient():
+def test_the_command_names_the_function_and_the_gradient(tmp_path):
     run = cli("check", "mutants/softmax_vectorized_missing_1_over_n.py", "--seeds", "1", "--dtypes", "float64",
-              "--oracles", "torch", "numeric")
+              "--oracles", "torch", "numeric", out=tmp_path)
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
-    assert "wrong in softmax_loss_vectorized: dW" in run.stdout
+    assert "\nFAIL: softmax_vectorized_missing_1_over_n disagrees with the references in " in run.stdout
+    shown = finding_lines(run.stdout)
+    assert shown and shown[0].startswith("1. softmax_loss_vectorized dW: wrong values in "), run.stdout
+    assert all(line.endswith(", in softmax_loss_vectorized") for line in shown), shown
+    wrong = reported(tmp_path).wrong_tensors("softmax_loss_vectorized")  # dW, and dW seen in forward mode
+    assert "dW" in wrong and "loss" not in wrong, wrong
 
 
 def test_catch_rate():

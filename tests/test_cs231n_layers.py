@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cs231n_helpers import Mutant, course_mutants, finding_lines, reported
 import gradmatrix
 from gradmatrix.oracles.candidate import Candidate, load_module
 from gradmatrix.oracles.catalog import CATALOG
@@ -46,19 +47,24 @@ RECOGNISED = {
 }
 COURSE_OPS = [op for op in RECOGNISED if op not in ("relu", "affine", "softmax_loss")]
 
-# mutant file -> (op, the function carrying the mistake, a tensor that must disagree or the
-# fault its contract reports)
-MUTANTS = {
-    "layernorm_backward_wrong_axis.py": ("layernorm", "layernorm_backward", "dx"),
-    "layernorm_over_batch_axis.py": ("layernorm", "layernorm_forward", "out"),
-    "max_pool_backward_assigns.py": ("max_pool_naive", "max_pool_backward_naive", "dx"),
-    "conv_unpad_slice.py": ("conv_naive", "conv_backward_naive", "dx"),
-    "conv_backward_ignores_stride.py": ("conv_naive", "conv_backward_naive", "dx"),
-    "conv_backward_dw_zero.py": ("conv_naive", "conv_backward_naive", "dw"),
-    "conv_im2col_row_index.py": ("conv_naive", "conv_forward_naive", "out"),
-    "dropout_missing_rescale.py": ("dropout_train", "dropout_forward", "dx"),
-    "dropout_keeps_with_1_minus_p.py": ("dropout_train", "dropout_forward", "not inverted dropout"),
-}
+# each mutant: its file, the op, the function carrying the mistake, and a tensor that must
+# disagree or the fault its contract reports
+MUTANTS = [
+    Mutant("layernorm_backward_wrong_axis.py", "layernorm", "layernorm_backward", ("dx",)),
+    Mutant("layernorm_over_batch_axis.py", "layernorm", "layernorm_forward", ("out",)),
+    Mutant("max_pool_backward_assigns.py", "max_pool_naive", "max_pool_backward_naive", ("dx",)),
+    Mutant("conv_unpad_slice.py", "conv_naive", "conv_backward_naive", ("dx",)),
+    Mutant("conv_backward_ignores_stride.py", "conv_naive", "conv_backward_naive", ("dx",)),
+    Mutant("conv_backward_dw_zero.py", "conv_naive", "conv_backward_naive", ("dw",)),
+    Mutant("conv_im2col_row_index.py", "conv_naive", "conv_forward_naive", ("out",)),
+    Mutant("dropout_missing_rescale.py", "dropout_train", "dropout_forward", ("dx",)),
+    Mutant("dropout_keeps_with_1_minus_p.py", "dropout_train", "dropout_forward", ("not inverted dropout",)),
+    Mutant("batchnorm_alt_drops_variance_term.py", "batchnorm_alt", "batchnorm_backward_alt", ("dx",)),
+    Mutant("spatial_batchnorm_reshape_without_transpose.py", "spatial_batchnorm", "spatial_batchnorm_backward",
+           ("dx",)),
+    Mutant("spatial_groupnorm_drops_mean_term.py", "spatial_groupnorm", "spatial_groupnorm_backward", ("dx",)),
+    Mutant("svm_loss_no_true_class_pull.py", "svm_loss", "svm_loss", ("dx",)),
+]
 
 
 def test_every_course_function_is_recognised_with_the_courses_contract():
@@ -92,14 +98,15 @@ def test_check_command_names_every_function_and_passes(tmp_path):
     for functions in RECOGNISED.values():
         for function in functions:
             assert function in provides
-    for op in RECOGNISED:
-        assert f"{op}: AGREE" in run.stdout
-    assert "note: dropout_forward reads p as the probability of keeping a unit" in run.stdout
+    assert "\nPASS: cs231n.layers agrees in all " in run.stdout and not finding_lines(run.stdout)
+    verdicts = {op: v["verdict"] for op, v in reported(tmp_path / "out").per_op().items()}
+    assert verdicts == {op: "agree" for op in RECOGNISED}
+    assert "convention: dropout_forward reads p as the probability of keeping a unit" in run.stdout
 
 
-@pytest.mark.parametrize("name", list(MUTANTS), ids=[n.removesuffix(".py") for n in MUTANTS])
-def test_a_mutant_is_caught_naming_its_function_and_gradient(name):
-    op, function, evidence = MUTANTS[name]
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.file.removesuffix(".py") for m in MUTANTS])
+def test_a_mutant_is_caught_naming_its_function_and_gradient(mutant):
+    name, op, function, (evidence,) = mutant.file, mutant.op, mutant.function, mutant.wrong
     path = COURSE / "mutants" / name
     assert (load_module(str(path)).__doc__ or "").strip().endswith("."), "the docstring states the mistake"
     candidate = Candidate(load_module(str(path)))
@@ -116,9 +123,11 @@ def test_a_mutant_is_caught_naming_its_function_and_gradient(name):
 
 
 def test_catch_rate():
-    caught = [n for n in MUTANTS if (COURSE / "mutants" / n).is_file()]
-    assert sorted(caught) == sorted(p.name for p in (COURSE / "mutants").glob("*.py"))
-    assert len(caught) == 9  # each caught by test_a_mutant_is_caught_naming_its_function_and_gradient
+    caught = [m.file for m in MUTANTS if (COURSE / "mutants" / m.file).is_file()]
+    assert len(caught) == len(set(caught)) == 13  # each caught by test_a_mutant_is_caught_naming_its_function_and_gradient
+    # every file of the shared mutants folder is in one table (this one, the RNN's, the classifiers')
+    listed = [m.file for m in course_mutants()]
+    assert sorted(listed) == sorted(p.name for p in (COURSE / "mutants").glob("*.py"))
 
 
 def test_the_early_courses_dropout_passes_and_is_named_as_such():

@@ -12,9 +12,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from cs231n_helpers import FIXTURES, Mutant, assert_caught, check_mutant, cli
-from cs231n_helpers import MUTANTS as MUTANTS_DIR
-from gradmatrix.cli import _at_fault
+from cs231n_helpers import FIXTURES, Mutant, assert_caught, check_mutant, cli, finding_lines, reported
+from gradmatrix.reports.console import at_fault
 from gradmatrix.oracles import course_rnn
 from gradmatrix.oracles.candidate import Candidate, load_module
 from gradmatrix.oracles.catalog import CATALOG
@@ -56,12 +55,15 @@ def test_the_course_contract_is_recognised_for_every_function():
     assert covered == RNN_FUNCTIONS
 
 
-def test_the_correct_rnn_layers_passes_and_every_op_is_named():
-    run = cli("check", "rnn_layers.py", "--seeds", "1")
+def test_the_correct_rnn_layers_passes_and_every_op_is_named(tmp_path):
+    run = cli("check", "rnn_layers.py", "--seeds", "1", out=tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert f"rnn_layers provides {', '.join(RNN_OPS)}" in run.stdout
-    for op in RNN_OPS:
-        assert f"{op}: AGREE" in run.stdout, op
+    contracts = Candidate(load_module(str(FIXTURES / "rnn_layers.py"))).contracts
+    provided = "; ".join(f"{op} ({', '.join(contracts[op].functions)})" for op in RNN_OPS)
+    assert f"rnn_layers provides {provided}" in run.stdout
+    assert "\nPASS: cs231n.rnn_layers agrees in all " in run.stdout and not finding_lines(run.stdout)
+    verdicts = {op: v["verdict"] for op, v in reported(tmp_path).per_op().items()}
+    assert verdicts == {op: "agree" for op in RNN_OPS}
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -70,21 +72,38 @@ def test_each_mutant_is_caught_on_its_function_and_gradients(mutant):
     assert_caught(mutant)
 
 
-def test_the_command_names_the_function_and_the_gradient():
+def test_the_command_names_the_function_and_the_gradient(tmp_path):
     run = cli("check", "mutants/rnn_backward_no_carry.py", "--seeds", "1", "--dtypes", "float64",
-              "--oracles", "torch", "numeric")
+              "--oracles", "torch", "numeric", out=tmp_path)
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
-    assert "rnn_step: AGREE" in run.stdout and "rnn: DISAGREE" in run.stdout
-    assert "wrong in rnn_backward (rnn_forward's output agrees): dx, dh0, dWx, dWh, db" in run.stdout
+    assert "\nFAIL: rnn_backward_no_carry disagrees with the references in " in run.stdout
+    # every finding shown is one of rnn's gradients, at fault in rnn_backward; rnn_step has none
+    shown = finding_lines(run.stdout)
+    assert shown, run.stdout
+    for line in shown:
+        tensor = line.split(". ", 1)[1].split(":", 1)[0]
+        assert tensor in {f"rnn {t}" for t in MUTANTS[0].wrong}, line
+        assert line.endswith(", in rnn_backward (rnn_forward's output agrees)"), line
+    result = reported(tmp_path)
+    verdicts = result.per_op()
+    assert verdicts["rnn_step"]["verdict"] == "agree" and verdicts["rnn"]["verdict"] == "disagree"
+    assert set(MUTANTS[0].wrong) <= set(result.wrong_tensors("rnn"))
 
 
 @pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.file in ("lstm_step_forward_gate_order.py",
                                                                      "lstm_step_backward_gate_order.py")],
                          ids=lambda m: m.function)
 def test_the_function_at_fault_is_the_forward_when_its_output_is_wrong(mutant):
-    result = check_mutant(mutant)
-    candidate = Candidate(load_module(str(MUTANTS_DIR / mutant.file)))
-    assert _at_fault(candidate, mutant.op, result.wrong_tensors(mutant.op)).startswith(f"wrong in {mutant.function}")
+    document = check_mutant(mutant).document
+    found = document["findings"]
+    mine = [f for f in found if f["op"] == mutant.op and f["impl"] == document["run"]["candidate"]]
+    assert mine
+    forward, backward = document["run"]["candidate_functions"][mutant.op]
+    places = {at_fault(f, found, document["run"]["candidate_functions"]) for f in mine if f["family"] == "reverse"}
+    if mutant.function == forward:  # its output is wrong: that finding points at the forward
+        assert f"in {forward} (its output)" in places, places
+    else:  # the output agrees: every finding points at the backward
+        assert places == {f"in {backward} ({forward}'s output agrees)"}, places
 
 
 def test_catch_rate():

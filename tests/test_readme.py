@@ -3,11 +3,17 @@
 Commands come from the README's ``sh`` blocks and from inline code spans that start with
 ``gradmatrix``.  Runs on a GPU (``--device cuda``) and of the full or large matrix are left
 out (they need a GPU or minutes of CPU).  The other ``gradmatrix run`` and ``check``
-commands are planned exactly as the command would plan them (every option parsed, every op,
-dtype, mode, shard and ``--only`` id checked against the matrix); ``--help`` and the verbs
-that read saved runs (``report``, ``diff``, ``merge``) are run for real on a small saved run.
+commands are planned exactly as the command would plan them (every option parsed, the module
+imported, every op, dtype, mode, shard and ``--only`` id checked against the matrix);
+``--help`` and the verbs that read saved runs (``report``, ``diff``, ``merge``) are run for
+real on a small saved run, with the shell's globs (``shard*/agreement.json``) expanded.
+
+The modules the README checks are illustrative paths (a student's
+``assignment2/cs231n/layer_utils.py``); ``STAND_INS`` maps each onto the repository's fixture
+of the same kind, and a README command that checks a module the table does not know fails.
 """
 
+import glob
 import shlex
 import subprocess
 import sys
@@ -17,8 +23,25 @@ import pytest
 
 from gradmatrix import cli
 
-README = Path(__file__).parent.parent / "README.md"
+TESTS = Path(__file__).parent
+README = TESTS.parent / "README.md"
 SKIP = ("--device cuda", "--matrix full", "--matrix large")
+
+# README placeholder module -> what stands in for it here: a path relative to tests/, or a
+# name resolved in the saved run's folder (``my_layers.py`` is written there by ``saved``)
+# or on the import path.
+STAND_INS = {
+    "my_layers.py": "my_layers.py",  # provides manual's functions under their own names
+    "mine.py": "my_layers.py",
+    "mypackage.layers": "gradmatrix.manual",
+    "mymodule.py": TESTS / "layers" / "gelu.py",  # a layer declared with @gradmatrix.layer
+    "layers.py": TESTS / "cs231n" / "layers.py",  # assignment 2's layers.py
+    "cs231n/rnn_layers.py": TESTS / "cs231n" / "rnn_layers.py",
+    "assignment1/cs231n/classifiers/neural_net.py": TESTS / "cs231n" / "neural_net.py",
+    "assignment2/cs231n/classifiers/fc_net.py": TESTS / "cs231n" / "fc_net.py",
+    "assignment2/cs231n/classifiers/cnn.py": TESTS / "cs231n" / "cnn.py",
+    "assignment2/cs231n/layer_utils.py": TESTS / "cs231n" / "layer_utils.py",
+}
 
 
 def readme_commands() -> list:
@@ -54,6 +77,23 @@ def test_the_readme_shows_commands():
     assert any("--only" in argv for _, argv in COMMANDS)
 
 
+def test_every_readme_command_is_on_one_line():
+    """An inline command broken across lines does not paste into a shell as one command."""
+    assert [c for c, _ in COMMANDS if "\n" in c] == []
+
+
+def _checked_module(argv: list) -> str:
+    return cli.build_parser().parse_args(argv).module
+
+
+def test_every_module_the_readme_checks_has_a_stand_in():
+    checked = {_checked_module(argv) for _, argv in COMMANDS if argv[0] == "check" and "--help" not in argv}
+    assert checked - STAND_INS.keys() == set(), "add the README's new module to STAND_INS"
+    assert STAND_INS.keys() - checked == set(), "the README no longer checks these: drop them from STAND_INS"
+    for stand_in in STAND_INS.values():
+        assert isinstance(stand_in, str) or stand_in.is_file(), stand_in
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """A small saved run, twice, and a directory with a module that provides manual's functions."""
@@ -78,24 +118,22 @@ def saved(tmp_path_factory):
 
 
 def _substitute(argv: list, root: Path) -> list:
-    """The README's placeholders made real: its example module, its shards."""
+    """The README's placeholders made real: its globs as a shell expands them, ``$i`` as 0."""
     out = []
     for a in argv:
-        if a == "mine.py":
-            a = "my_layers.py"
-        if a == "mypackage.layers":
-            a = "gradmatrix.manual"
-        if a in ("shard*/agreement.json",):
-            out += ["shard0/agreement.json", "shard1/agreement.json"]
+        if "*" in a:
+            matches = sorted(glob.glob(a, root_dir=root))
+            assert matches, f"{a} matches nothing in the saved runs"
+            out += matches
             continue
-        a = a.replace("$i", "0")
-        out.append(a)
+        out.append(a.replace("$i", "0"))
     return out
 
 
 @pytest.mark.parametrize("command, argv", [pytest.param(c, a, id=c[:80]) for c, a in COMMANDS])
 def test_readme_command_works(command, argv, saved, monkeypatch):
     monkeypatch.chdir(saved)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # importing a fixture puts its folder on the path
     argv = _substitute(argv, saved)
     extra = []
     if "--" in argv:
@@ -104,7 +142,7 @@ def test_readme_command_works(command, argv, saved, monkeypatch):
     verb = argv[0]
     if verb in ("run", "check") and "--help" not in argv:
         args = cli.build_parser().parse_args(argv)
-        candidate = "gradmatrix.manual" if verb == "run" else args.module
+        candidate = "gradmatrix.manual" if verb == "run" else str(STAND_INS[args.module])
         cli._plan_or_usage_error(args, candidate)  # raises UsageError on anything the command would refuse
         assert all(not a.startswith("--gm-") for a in extra)
         return

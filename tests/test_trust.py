@@ -159,14 +159,21 @@ def test_diff_calls_losing_a_comparison_to_a_skip_worse():
 
 def test_an_op_that_never_ran_is_not_reported_as_agreeing():
     from gradmatrix.checker import CheckResult
-    from gradmatrix.reports import document
+    from gradmatrix.reports import console, document
 
     run = dict(RUN, candidate_ops=["relu", "affine"], ops=["relu", "affine"])
     records = [_record("a", ("mine", "torch"), "agree"), _record("b", ("mine", "torch"), "skipped", op="affine")]
-    per_op = CheckResult(document.build(records, {}, run)).per_op()
+    doc = document.build(records, {}, run)
+    per_op = CheckResult(doc).per_op()
     assert per_op["relu"]["verdict"] == "incomplete" and per_op["affine"]["verdict"] == "skipped"
-    per_op = CheckResult(document.build(records[:1], {}, run, expected=2)).per_op()
-    assert per_op["affine"] == {"verdict": "not run", "comparisons": 0, "failures": 0, "agreeing": 0, "worst": None}
+    assert console.render(doc)[0].startswith("NOT A PASS: ") and "mine was compared with nothing for affine" in console.render(doc)[0]
+    doc = document.build(records[:1], {}, run, expected=2)
+    per_op = CheckResult(doc).per_op()
+    assert per_op["affine"] == {"verdict": "not run", "comparisons": 0, "failures": 0, "agreeing": 0, "worst": None,
+                                "notes": []}
+    lines = console.render(doc)
+    assert lines[:2] == ["INCOMPLETE: 1 of 2 comparisons did not run; this is not a pass", "affine: did not run (0 comparisons)"]
+    assert not any("AGREE" in line or "0/0" in line for line in lines)
 
 
 # 4, 9, 10: the command line: processes that end, hang or get stopped; where reports go -----
