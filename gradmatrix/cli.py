@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 CHILD = "GRADMATRIX_VERDICT_FILE"  # set in the child that runs the matrix: where its exit status goes
 
@@ -216,7 +217,8 @@ def cmd_check(args, extra) -> int:
     if not candidate.ops:
         from gradmatrix.oracles.catalog import CATALOG
 
-        for line in accounting_lines(candidate, status=2):
+        before, closing = accounting_lines(candidate)
+        for line in before + closing(2):
             print(line)
 
         wanted = "; ".join(dict.fromkeys(" + ".join(spec.functions) for spec in CATALOG.values()))
@@ -227,35 +229,44 @@ def cmd_check(args, extra) -> int:
     print(f"gradmatrix check: {candidate.name} provides {'; '.join(named)}"
           + (f"; checking {', '.join(checking)}" if checking != candidate.ops else ""), flush=True)
     # the verdict and the findings are printed by the pytest plugin's summary, from the document
+    before, closing = accounting_lines(candidate)
+    for line in before:
+        print(line, flush=True)
     result = CheckResult(_run_matrix(args, args.module, extra))
-    for line in accounting_lines(candidate, result.status):
+    for line in closing(result.status):
         print(line)
     return result.status
 
 
-def accounting_lines(candidate, status: int) -> list[str]:
-    """What became of every function and class of the candidate module: how many were
-    checked (the header line names them with their ops), each one not checked with the
-    reason, and a closing line that never calls a module a plain PASS when something in it
-    went unchecked."""
+def accounting_lines(candidate) -> tuple[list[str], Callable[[int], list[str]]]:
+    """What becomes of every function and class of the candidate module: printed before the
+    run when something will not be checked (each one with the reason; the header line names
+    the checked ones with their ops), and a closing line for after the run that never calls
+    a module a plain PASS when something in it went unchecked.
+
+    Returns:
+        (lines to print now, a function of the run's exit status giving the closing lines).
+    """
     from gradmatrix.oracles.candidate import account
 
     entries = account(candidate)
-    if not entries:
-        return []
     skipped = [e for e in entries if not e["checked"]]
-    lines = [f"gradmatrix check: {len(entries)} functions and classes in {candidate.name}: "
-             f"{len(entries) - len(skipped)} checked, {len(skipped)} not checked"]
-    lines += [f"  {e['name']} ({e['kind']}): NOT CHECKED: {e['reason']}" for e in skipped]
     checked = len(entries) - len(skipped)
-    if status == 0 and skipped:
-        lines.append(f"gradmatrix check: the {checked} checked agree, but {len(skipped)} of {len(entries)} were not "
-                     f"checked: not a pass for the whole module")
-    elif status == 0:
-        lines.append(f"gradmatrix check: PASS, all {checked} functions and classes of {candidate.name} checked")
-    elif checked == 0:
-        lines.append(f"gradmatrix check: nothing in {candidate.name} was checked")
-    return lines
+    now = []
+    if skipped:
+        now = [f"gradmatrix check: {len(entries)} functions and classes in {candidate.name}: "
+               f"{checked} checked, {len(skipped)} not checked"]
+        now += [f"  {e['name']} ({e['kind']}): NOT CHECKED: {e['reason']}" for e in skipped]
+
+    def closing(status: int) -> list[str]:
+        if entries and checked == 0:
+            return [f"gradmatrix check: nothing in {candidate.name} was checked"]
+        if status == 0 and skipped:
+            return [f"gradmatrix check: the {checked} checked agree, but {len(skipped)} of {len(entries)} were not "
+                    f"checked: not a pass for the whole module"]
+        return []
+
+    return now, closing
 
 
 def cmd_report(args, extra) -> int:
