@@ -13,12 +13,12 @@ import functools
 import importlib
 import json
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradmatrix
 from gradmatrix.checker import CheckResult
+from cli_helpers import gradmatrix as gradmatrix_cli
 
 FIXTURES = Path(__file__).parent / "cs231n"
 MUTANTS = FIXTURES / "mutants"
@@ -42,8 +42,7 @@ def cli(*args, out: Path | None = None) -> subprocess.CompletedProcess:
     """``gradmatrix ...`` in a fresh interpreter, as a student would run it (its report
     written to ``out`` when given)."""
     extra = ("--out", out) if out is not None else ()
-    return subprocess.run([sys.executable, "-m", "gradmatrix", *map(str, args), *map(str, extra)], capture_output=True,
-                          text=True, timeout=600, stdin=subprocess.DEVNULL, cwd=FIXTURES)
+    return gradmatrix_cli(*args, *extra, cwd=FIXTURES)
 
 
 def reported(out: Path) -> CheckResult:

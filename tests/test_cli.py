@@ -3,19 +3,16 @@
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import gradmatrix
 
 MUTANTS = Path(__file__).parent / "mutants"
 # small, JAX-free slices keep these end-to-end runs to a few seconds each
 SMALL = ["--ops", "relu", "--seeds", "2", "--oracles", "torch", "numeric", "--progress", "lines"]
 
 
-def gradmatrix(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "gradmatrix", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
 
 
 def test_run_writes_all_formats_and_shows_progress(tmp_path, read_report):

@@ -6,21 +6,19 @@ axis, a sign error, float32 inside a float64 computation); the console must name
 in at most 25 lines.
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from gradmatrix.reports.console import plural, verdict_text
+from cli_helpers import gradmatrix as gradmatrix_cli
 
 HERE = Path(__file__).parent
 MAX_LINES = 25
 
 
 def check(path: Path, op: str, cwd: Path, *extra):
-    return subprocess.run([sys.executable, "-m", "gradmatrix", "check", str(path), "--op", op, "--progress", "lines",
-                           *extra], cwd=cwd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    return gradmatrix_cli("check", path, "--op", op, "--progress", "lines", *extra, cwd=cwd)
 
 
 @pytest.mark.parametrize("module, op, status, cause", [

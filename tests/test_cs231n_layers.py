@@ -12,8 +12,6 @@ by the default ``gradmatrix check``, which contains it.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ from gradmatrix.oracles.candidate import Candidate, load_module
 from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.contract import ContractError, Packed
 from gradmatrix.oracles.course_layers import recover_dropout_mask
+from cli_helpers import gradmatrix as gradmatrix_cli
 
 COURSE = Path(__file__).parent / "cs231n"
 LAYERS = COURSE / "layers.py"
@@ -90,9 +89,8 @@ def test_the_correct_layers_pass_with_every_oracle():
 
 
 def test_check_command_names_every_function_and_passes(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "gradmatrix", "check", str(LAYERS), "--seeds", "1", "--oracles", "torch",
-                          "numeric", "--progress", "lines", "--out", str(tmp_path / "out")],
-                         capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    run = gradmatrix_cli("check", LAYERS, "--seeds", "1", "--oracles", "torch", "numeric", "--progress", "lines",
+                         "--out", tmp_path / "out")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr
     provides = next(line for line in run.stdout.splitlines() if " provides " in line)
     for functions in RECOGNISED.values():

@@ -2,8 +2,6 @@
 in the real frameworks, the float32 re-check at precision "highest", the large matrix, and
 the GPU matrix itself where a CUDA device exists (skipped here with the reason otherwise)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -17,6 +15,7 @@ from gradmatrix.oracles.cases import Case
 from gradmatrix.runner import Comparison, Runner, default_plan
 from gradmatrix.reports import document as documents
 from gradmatrix.reports import environment, markdown
+from cli_helpers import gradmatrix as gradmatrix_cli
 
 MUTANTS = Path(__file__).parent / "mutants"
 
@@ -36,9 +35,7 @@ def test_device_resolution():
 
 @pytest.mark.skipif(HAS_CUDA, reason="a CUDA device is present")
 def test_cuda_without_a_gpu_is_a_usage_error_with_the_reason(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "gradmatrix", "run", "--ops", "relu", "--seeds", "1", "--device", "cuda",
-                          "--progress", "none"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                         stdin=subprocess.DEVNULL)
+    run = gradmatrix_cli("run", "--ops", "relu", "--seeds", "1", "--device", "cuda", "--progress", "none", cwd=tmp_path)
     assert run.returncode == 2, run.stdout + run.stderr
     assert "--device cuda: torch" in run.stdout + run.stderr and "sees no CUDA device" in run.stdout + run.stderr
     assert not (tmp_path / "gradmatrix-report").exists()  # nothing ran, so no report claims anything
@@ -118,9 +115,8 @@ def test_gpu_oracles_agree_with_the_cpu_reference_at_highest_precision():
 
 @NO_CUDA
 def test_gpu_large_matrix_runs_and_explains_tf32(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "gradmatrix", "run", "--matrix", "large", "--ops", "affine",
-                          "--device", "cuda", "--matmul-precision", "high", "--progress", "none"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+    run = gradmatrix_cli("run", "--matrix", "large", "--ops", "affine", "--device", "cuda", "--matmul-precision", "high",
+                         "--progress", "none", cwd=tmp_path)
     assert run.returncode in (0, 1), run.stdout + run.stderr
     md = (tmp_path / "gradmatrix-report" / "agreement.md").read_text()
     assert "matmul precision high" in md or "PASS" in md

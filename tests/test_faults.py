@@ -6,11 +6,9 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from gradmatrix import manual
@@ -20,14 +18,12 @@ from gradmatrix.runner import Runner, default_plan
 from gradmatrix.reports import document as documents
 from gradmatrix.reports import environment, html, markdown
 from gradmatrix.reports.writers import safe_path, write_atomic, write_reports
+from cli_helpers import command, gradmatrix
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--ops", "relu", "--seeds", "2", "--oracles", "torch", "numeric", "--progress", "lines"]
 
 
-def gradmatrix(*args, cwd, env=None, **kwargs):
-    return subprocess.run([sys.executable, "-m", "gradmatrix", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=600, stdin=subprocess.DEVNULL, env=env, **kwargs)
 
 
 def test_missing_framework_is_reported_and_its_cases_skipped(tmp_path, read_report):
@@ -101,8 +97,8 @@ def test_sigint_writes_an_incomplete_report_that_does_not_pass(tmp_path, read_re
     slow = tmp_path / "slow.py"
     slow.write_text("import time\nfrom gradmatrix.manual import relu_forward\nfrom gradmatrix.manual import relu_backward as _rb\n\n"
                     "def relu_backward(dout, cache):\n    time.sleep(0.05)\n    return _rb(dout, cache)\n")
-    proc = subprocess.Popen([sys.executable, "-m", "gradmatrix", "check", str(slow), "--ops", "relu", "--seeds", "5",
-                             "--oracles", "torch", "numeric", "--progress", "lines"],
+    proc = subprocess.Popen(command("check", slow, "--ops", "relu", "--seeds", "5", "--oracles", "torch", "numeric",
+                                    "--progress", "lines"),
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = ""
     deadline = time.time() + 120

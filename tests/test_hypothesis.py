@@ -61,7 +61,7 @@ from gradmatrix.runner import Comparison, Runner
 from gradmatrix.oracles.numeric import evaluate as numeric_gradients
 from gradmatrix.reports import document as documents
 from gradmatrix.reports import environment
-from gradmatrix.reports.markdown import escape, render
+from gradmatrix.reports.markdown import render
 
 MUTANTS = Path(__file__).parent / "mutants"
 ORACLES = ("torch", "numeric")

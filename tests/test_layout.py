@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from cli_helpers import gradmatrix as gradmatrix_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,8 +134,7 @@ def test_a_user_project_with_its_own_reports_and_manual_packages(tmp_path):
         print("RESULT", result.status, reports.WHO)
     """, tmp_path)
     assert "RESULT 0 the user project reports" in run.stdout, run.stdout + run.stderr
-    cli = subprocess.run([sys.executable, "-m", "gradmatrix", "--help"], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=120)
+    cli = gradmatrix_cli("--help", cwd=tmp_path)
     assert cli.returncode == 0 and "usage: gradmatrix" in cli.stdout, cli.stderr
 
 

@@ -20,6 +20,7 @@ from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs, matrix_cases
 from gradmatrix.runner import Comparison, Runner, default_plan
 from gradmatrix.oracles.result import Result
 from gradmatrix.reports.compare import compare
+from cli_helpers import gradmatrix as gradmatrix_cli
 
 MUTANTS = Path(__file__).parent / "mutants"
 
@@ -178,6 +179,5 @@ def test_pytest_modes_option_and_schema(tmp_path, read_report):
     assert {g["pair"] for g in doc["groups"]} == {"manual~torch.jvp", "torch.jvp~numeric", "torch.hvp~manual.fd"}
     md = (tmp_path / "gradmatrix-report" / "agreement.md").read_text()
     assert "`torch.hvp~manual.fd`" in md
-    bad = subprocess.run([sys.executable, "-m", "gradmatrix", "run", "--modes", "sideways"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=600)
+    bad = gradmatrix_cli("run", "--modes", "sideways", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown mode" in bad.stderr

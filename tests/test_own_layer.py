@@ -291,6 +291,7 @@ import sys
 sys.path.insert(0, {layers!r})
 import gradmatrix
 from attention import attention_forward, attention_backward, attention_backward_missing_transpose
+from cli_helpers import gradmatrix
 
 QKV = {{"q": (2, 3, 4), "k": (2, 3, 4), "v": (2, 3, 4)}}
 
@@ -321,8 +322,7 @@ def test_one_line_in_a_users_pytest_test(tmp_path):
 # --- from the command: layers declared in a module ---
 
 def _gradmatrix(*args, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gradmatrix", "check", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
+    return gradmatrix("check", *args, cwd=cwd)
 
 
 def test_gradmatrix_check_a_declared_module(tmp_path, read_report):

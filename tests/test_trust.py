@@ -6,7 +6,7 @@ import pytest
 
 import gradmatrix
 from gradmatrix import manual
-from gradmatrix.oracles.candidate import Candidate, candidate_name, load_module
+from gradmatrix.oracles.candidate import Candidate, candidate_name
 from gradmatrix.runner import Runner
 
 QUICK = dict(oracles=("torch", "numeric"), seeds=1, modes=["reverse"])
@@ -182,18 +182,15 @@ import json  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+
+from cli_helpers import command, gradmatrix as gradmatrix_cli  # noqa: E402
 
 RELU = ["--ops", "relu", "--seeds", "1", "--oracles", "numeric", "--modes", "reverse", "--progress", "lines",
         "--format", "json", "md"]
 GOOD = "from gradmatrix.manual import relu_forward, relu_backward\n"
 
 
-def gradmatrix_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "gradmatrix", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=600, stdin=subprocess.DEVNULL)
 
 
 def _backward(body: str) -> str:
@@ -265,7 +262,7 @@ def test_only_and_sigterm_keep_the_complete_report_beside_theirs(tmp_path):
     assert [r["id"] for r in json.loads((out / "agreement.json").read_text())["comparisons"]] == [one]
     assert json.loads((out / "previous" / "agreement.json").read_text())["created"] == complete["created"]
     # SIGTERM, as from a CI runner cancelling the job: an incomplete report, the complete one still beside it
-    proc = subprocess.Popen([sys.executable, "-m", "gradmatrix", "check", "slow.py", *RELU], cwd=tmp_path,
+    proc = subprocess.Popen(command("check", "slow.py", *RELU), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = ""
     deadline = time.time() + 300
