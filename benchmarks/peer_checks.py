@@ -2,8 +2,8 @@
 mode) and ``jax.test_util.check_grads`` (reverse mode, order 1), against gradmatrix checking
 manual, torch, jax and numeric pairwise on those cases.
 
-The cases are the default matrix's float64 reverse-mode cases (random draws, every op of
-the catalog).  Each peer checks one framework's own gradient against its own numeric
+The cases are the default matrix's float64 reverse-mode cases (random draws) of every op
+``manual`` implements.  Each peer checks one framework's own gradient against its own numeric
 differences; gradmatrix evaluates four implementations once per case and compares all six
 pairs, with per-element error bounds.  Prints wall seconds per tool and the ratios.
 
@@ -60,8 +60,8 @@ def _jax_function(inputs):
     const = {k: jnp.asarray(v) for k, v in inputs.arrays.items() if k not in names}
     dout = None if inputs.dout is None else jnp.asarray(inputs.dout)
 
-    def f(*diff):
-        out = forward({**const, **dict(zip(names, diff))}, dims)
+    def f(*diff):  # check_grads perturbs with NumPy arrays: the forward gets JAX arrays, as in the oracle
+        out = forward({**const, **{n: jnp.asarray(d) for n, d in zip(names, diff)}}, dims)
         return out if dout is None else (out * dout).sum()
 
     return f, tuple(jnp.asarray(inputs.arrays[n]) for n in names)
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     from gradmatrix.oracles.candidate import Candidate
     from gradmatrix.runner import Comparison, Runner, pairs
 
-    all_inputs = _cases(args.ops)
+    all_inputs = _cases(args.ops or Candidate(manual).ops)  # the ops all four implementations have
     print(f"{len(all_inputs)} float64 reverse-mode cases of the default matrix")
     wall = {}
 

@@ -372,6 +372,8 @@ def account(candidate: "Candidate") -> list[dict]:
     for name, value in vars(module).items():
         if not (inspect.isfunction(value) or inspect.isclass(value)) or not defined_here(module, name):
             continue
+        if name.startswith("_"):  # a private helper: checked through the public functions that call it
+            continue
         entry = {"name": name, "kind": "class" if inspect.isclass(value) else "function"}
         if name in checked:
             entry.update(checked=True, op=checked[name])
