@@ -149,6 +149,7 @@ _register(OpSpec(
     shapes={
         "default": ({"N": 1, "D": 1}, {"N": 8, "D": 7}, {"N": 4, "D": (3, 4)}),
         "full": ({"D": 1}, {"D": 7}, {"D": 64}, {"D": (3, 4)}, {"D": (2, 3, 5)}, {"D": 512}),
+        "large": ({"N": 4096, "D": 4096},),
     },
     # at the kink: x = 0 and x = -0.0: torch.relu and jax.nn.relu give 0; a central difference
     # gives 0.5; seed 002's mask (y1 >= 0) gives 1
@@ -176,6 +177,7 @@ _register(OpSpec(
         "default": ({"N": 1, "Dx": 1, "M": 1}, {"N": 8, "Dx": 5, "M": 5}, {"N": 4, "Dx": (2, 3), "M": 4}),
         "full": ({"Dx": 1, "M": 1}, {"Dx": 5, "M": 5}, {"Dx": 6, "M": 3}, {"Dx": 3, "M": 8},
                  {"Dx": (2, 3, 4), "M": 5}, {"Dx": 128, "M": 32}, {"Dx": 64, "M": 64}),
+        "large": ({"N": 4096, "Dx": 4096, "M": 4096}, {"N": 1024, "Dx": 4096, "M": 1000}),
     },
 ))
 
@@ -195,6 +197,7 @@ _register(OpSpec(
         "default": ({"N": 1, "C": 2}, {"N": 8, "C": 10}, {"N": 8, "C": 10, "scale": 1e4},
                     {"N": 8, "C": 10, "shift": 1e4}),
         "full": ({"C": 2}, {"C": 3}, {"C": 10}, {"C": 100}, {"C": 10, "scale": 30.0}, {"C": 10, "scale": 1e4}),
+        "large": ({"N": 4096, "C": 1000},),
     },
     # dscores = (p - onehot(y)) / N and each row's loss are formed from terms of size up to
     # 1/N: for a confident, correct row (p_y = 1 - 4e-18) every framework gives 0 where the
@@ -224,6 +227,8 @@ _register(OpSpec(
                     {"N": 16, "D": 10, "H": 8, "C": 5, "reg": 0.5}),
         "full": ({"D": 3, "H": 4, "C": 2, "reg": 0.0}, {"D": 6, "H": 6, "C": 3, "reg": 0.1},
                  {"D": 10, "H": 8, "C": 5, "reg": 0.5}, {"D": 32, "H": 16, "C": 10, "reg": 0.05}),
+        "large": ({"N": 4096, "D": 4096, "H": 4096, "C": 1000, "reg": 0.01},
+                  {"N": 256, "D": 1024, "H": 512, "C": 100, "reg": 0.1}),
     },
     # at the kink: hidden pre-activation y1 = 0: the ReLU convention decides db1 there
     kink_inputs=net_kink_inputs,
@@ -484,19 +489,11 @@ BATCH_SIZES: dict[str, tuple[int, ...]] = {
 }
 SEEDS: dict[str, int] = {"default": 4, "full": 5, "large": 1}  # seeds 0 .. n-1
 
-# The large matrix: GPU-sized products (N, D, H up to 4096) of the matmul ops, where
-# reduced-precision float32 matmuls (TF32) show.  It has no kink cases and no per-element
-# numeric oracle (16.7 million parameters would take hours): manual in float64, itself
-# checked against the numeric oracle on the default and full matrices, is its reference.
-LARGE_SHAPES: dict[str, tuple[dict, ...]] = {
-    "relu": ({"N": 4096, "D": 4096},),
-    "affine": ({"N": 4096, "Dx": 4096, "M": 4096}, {"N": 1024, "Dx": 4096, "M": 1000}),
-    "softmax_loss": ({"N": 4096, "C": 1000},),
-    "two_layer_net": ({"N": 4096, "D": 4096, "H": 4096, "C": 1000, "reg": 0.01},
-                      {"N": 256, "D": 1024, "H": 512, "C": 100, "reg": 0.1}),
-}
-for _op, _shapes in LARGE_SHAPES.items():
-    CATALOG[_op].shapes["large"] = _shapes
+# The large matrix ("large" in an entry's shapes): GPU-sized products (N, D, H up to 4096)
+# of the matmul ops, where reduced-precision float32 matmuls (TF32) show.  It has no kink
+# cases and no per-element numeric oracle (16.7 million parameters would take hours):
+# manual in float64, itself checked against the numeric oracle on the default and full
+# matrices, is its reference.
 # Forward-mode ("jvp") and second-order ("hvp") cases: in the default matrix each op's shape
 # with the largest N (see oracles.cases._mode_shapes), in the full matrix every shape at the
 # batch sizes below; the first seeds only.  The identity they check holds for any draw, so
