@@ -494,6 +494,7 @@ SEEDS: dict[str, int] = {"default": 4, "full": 5, "large": 1}  # seeds 0 .. n-1
 # cases and no per-element numeric oracle (16.7 million parameters would take hours):
 # manual in float64, itself checked against the numeric oracle on the default and full
 # matrices, is its reference.
+
 # Forward-mode ("jvp") and second-order ("hvp") cases: in the default matrix each op's shape
 # with the largest N (see oracles.cases._mode_shapes), in the full matrix every shape at the
 # batch sizes below; the first seeds only.  The identity they check holds for any draw, so
