@@ -27,6 +27,7 @@ sys.path.insert(0, str(LAYERS))
 import attention  # noqa: E402
 import gelu  # noqa: E402
 import huber  # noqa: E402
+from cli_helpers import gradmatrix as gradmatrix_cli  # noqa: E402
 
 QKV = {"q": (2, 3, 4), "k": (2, 3, 4), "v": (2, 3, 4)}
 XY = {"x": (4, 3), "y": (4, 3)}
@@ -291,7 +292,6 @@ import sys
 sys.path.insert(0, {layers!r})
 import gradmatrix
 from attention import attention_forward, attention_backward, attention_backward_missing_transpose
-from cli_helpers import gradmatrix
 
 QKV = {{"q": (2, 3, 4), "k": (2, 3, 4), "v": (2, 3, 4)}}
 
@@ -322,7 +322,7 @@ def test_one_line_in_a_users_pytest_test(tmp_path):
 # --- from the command: layers declared in a module ---
 
 def _gradmatrix(*args, cwd) -> subprocess.CompletedProcess:
-    return gradmatrix("check", *args, cwd=cwd)
+    return gradmatrix_cli("check", *args, cwd=cwd)
 
 
 def test_gradmatrix_check_a_declared_module(tmp_path, read_report):
