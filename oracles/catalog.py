@@ -85,6 +85,25 @@ class OpSpec:
     # another op whose per-oracle forwards compute this one: same inputs and dims, other
     # contracts or shapes (the course's conv_forward_naive is conv on the shapes it promises)
 
+    def framework_forward(self, forwards: Mapping) -> Callable | None:
+        """An oracle's own forward for this op from its ``FORWARDS`` table (keyed by the op's
+        name, or by the op its ``forwards_of`` names), unless a declared layer brings its own."""
+        return None if self.forwards else forwards.get(self.forwards_of or self.name)
+
+    def forward_for(self, oracle: str, xp) -> Callable:
+        """The op's forward ``(arrays, dims) -> out`` for ``oracle`` ("torch", "jax", "numeric")
+        where that oracle has none of its own: a declared layer's ``forwards[oracle]``, else
+        ``reference`` run with the array namespace ``xp``.
+
+        Raises:
+            NotImplementedError: the op has neither.
+        """
+        if oracle in self.forwards:
+            return self.forwards[oracle]
+        if self.reference is None:
+            raise NotImplementedError(f"op {self.name!r} has neither a {oracle} forward nor a reference forward")
+        return lambda arrays, dims: self.reference(xp, arrays, dims)
+
     @property
     def functions(self) -> tuple[str, ...]:
         """The function names of the op's first contract (ours), for messages."""

@@ -152,18 +152,10 @@ FORWARDS = {
 
 
 def forward_of(spec):
-    """The op's forward ``(arrays, dims) -> out``: JAX's own idiom where FORWARDS has one
-    (for the op, or for the op named by its ``forwards_of``), else the spec's own
-    ``forwards["jax"]`` (a declared layer's), else its array-API ``reference`` run with
-    ``jax.numpy``."""
-    if "jax" in spec.forwards:
-        return spec.forwards["jax"]
-    own = spec.forwards_of or spec.name
-    if own in FORWARDS:
-        return FORWARDS[own]
-    if spec.reference is None:
-        raise NotImplementedError(f"op {spec.name!r} has neither a JAX forward nor a reference forward")
-    return lambda arrays, dims: spec.reference(jnp, arrays, dims)
+    """The op's forward ``(arrays, dims) -> out``: JAX's own idiom where FORWARDS has one,
+    else the spec's (``OpSpec.forward_for``), run with ``jax.numpy``."""
+    own = spec.framework_forward(FORWARDS)
+    return own if own is not None else spec.forward_for("jax", jnp)
 
 
 def available(device: str = "cpu") -> None:

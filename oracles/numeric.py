@@ -172,17 +172,13 @@ FORWARDS = {
 
 
 def forward_of(spec):
-    """The op's batched float64 forward: its own where FORWARDS has one (for the op, or for
-    the op named by its ``forwards_of``), else the spec's ``forwards["numeric"]`` (a declared
-    layer's) or array-API ``reference`` run with NumPy on each perturbed copy in turn (one
-    call per row of the leading axis; a scalar output becomes one term per row)."""
-    own = spec.forwards.get("numeric")  # a declared layer's own float64 forward, one copy at a time
-    named = spec.forwards_of or spec.name
-    if own is None and named in FORWARDS:
-        return FORWARDS[named]
-    if own is None and spec.reference is None:
-        raise NotImplementedError(f"op {spec.name!r} has neither a numeric forward nor a reference forward")
-    one = own or (lambda arrays, dims: spec.reference(np, arrays, dims))
+    """The op's batched float64 forward: its own where FORWARDS has one, else the spec's
+    (``OpSpec.forward_for``, one copy at a time) run with NumPy on each perturbed copy in
+    turn (one call per row of the leading axis; a scalar output becomes one term per row)."""
+    batched_own = spec.framework_forward(FORWARDS)
+    if batched_own is not None:
+        return batched_own
+    one = spec.forward_for("numeric", np)
 
     def forward(batched: dict, dims) -> np.ndarray:
         rows = max(v.shape[0] for v in batched.values())

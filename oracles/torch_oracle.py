@@ -102,18 +102,13 @@ FORWARDS = {
 
 def forward_of(spec):
     """The op's forward ``(tensors, dims) -> out``: torch's own idiom where FORWARDS has
-    one, else the spec's own ``forwards["torch"]`` (a declared layer's), else the forward of
-    the op named by its ``forwards_of``, else its array-API ``reference`` run on torch tensors."""
-    if "torch" in spec.forwards:
-        return spec.forwards["torch"]
-    own = spec.forwards_of or spec.name
-    if own in FORWARDS:
-        return FORWARDS[own]
-    if spec.reference is None:
-        raise NotImplementedError(f"op {spec.name!r} has neither a torch forward nor a reference forward")
+    one, else the spec's (``OpSpec.forward_for``), run on torch tensors."""
+    own = spec.framework_forward(FORWARDS)
+    if own is not None:
+        return own
     from array_api_compat import torch as xp
 
-    return lambda tensors, dims: spec.reference(xp, tensors, dims)
+    return spec.forward_for("torch", xp)
 
 
 def available(device: str = "cpu") -> None:
