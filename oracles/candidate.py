@@ -55,20 +55,30 @@ def load_module(target: str) -> ModuleType:
         path = Path(target)
         if not path.is_file():
             raise ImportError(f"no such file: {target}")
-        package = _import_context(path)
-        name = f"{package}.{path.stem}" if package else f"{_FILE_PREFIX}{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
+        entries = _folders_on_path(path)
         try:
-            spec.loader.exec_module(module)
-        except SystemExit as exc:
-            del sys.modules[name]
-            raise _ended(target, exc) from None
-        except Exception as exc:
-            del sys.modules[name]
-            raise ImportError(f"importing {target} raised {type(exc).__name__}: {exc}{import_hint(exc)}") from exc
-        return module
+            package = _import_context(path)
+            name = f"{package}.{path.stem}" if package else f"{_FILE_PREFIX}{path.stem}"
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except SystemExit as exc:
+                del sys.modules[name]
+                raise _ended(target, exc) from None
+            except Exception as exc:
+                del sys.modules[name]
+                raise ImportError(f"importing {target} raised {type(exc).__name__}: {exc}{import_hint(exc)}") from exc
+            return module
+        finally:
+            # the candidate's folders stay importable (a sibling imported later, inside a
+            # function), but behind every installed package: a student's jax.py or torch.py
+            # must never stand in for the framework an oracle imports later in this process
+            for entry in entries:
+                while entry in sys.path:
+                    sys.path.remove(entry)
+                sys.path.append(entry)
     try:
         return importlib.import_module(target)
     except ImportError:
@@ -77,6 +87,23 @@ def load_module(target: str) -> ModuleType:
         raise _ended(target, exc) from None
     except Exception as exc:
         raise ImportError(f"importing {target} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _package_root(folder: Path) -> tuple[list, Path]:
+    """The packages a folder is inside (outermost first) and the folder above them."""
+    parts, root = [], folder
+    while (root / "__init__.py").is_file():
+        parts.insert(0, root.name)
+        root = root.parent
+    return parts, root
+
+
+def _folders_on_path(path: Path) -> list:
+    """The folders ``_import_context`` puts at the front of ``sys.path`` for a file, that
+    were not on it already."""
+    folder = path.resolve().parent
+    parts, root = _package_root(folder)
+    return [e for e in dict.fromkeys((str(folder), str(root)) if parts else (str(folder),)) if e not in sys.path]
 
 
 def _import_context(path: Path) -> str | None:
@@ -90,10 +117,7 @@ def _import_context(path: Path) -> str | None:
     the same name imported before from another folder is forgotten first.
     """
     folder = path.resolve().parent
-    parts, root = [], folder
-    while (root / "__init__.py").is_file():
-        parts.insert(0, root.name)
-        root = root.parent
+    parts, root = _package_root(folder)
     for entry in (str(folder), str(root)) if parts else (str(folder),):
         if entry not in sys.path:
             sys.path.insert(0, entry)

@@ -1,12 +1,16 @@
 """Never a false PASS: each way the harness once said "agree" for a wrong gradient, or
 mistreated correct code, as a test (issue "Never a false PASS", scenarios numbered there)."""
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import gradmatrix
 from gradmatrix import manual
-from gradmatrix.oracles.candidate import Candidate, candidate_name
+from gradmatrix.oracles.candidate import Candidate, candidate_name, load_module
 from gradmatrix.runner import Runner
 
 QUICK = dict(oracles=("torch", "numeric"), seeds=1, modes=["reverse"])
@@ -30,6 +34,18 @@ def test_a_candidate_named_like_an_oracle_is_still_checked(tmp_path, stem):
     mine = [r for r in result.document["comparisons"] if r["pair"][0] == name]
     assert {r["pair"][1] for r in mine} == {"torch", "numeric"}
     assert any("db (" in r["message"] for r in mine if r["verdict"] == "disagree")
+
+
+def test_a_candidates_folder_never_shadows_a_framework_imported_later(tmp_path):
+    # a student's folder holding a jax.py: after checking a file there, `import jax` in the
+    # same process (the JAX oracle, loaded later) must still find the installed framework
+    (tmp_path / "jax.py").write_text("raise ImportError('the student file, not the framework')\n")
+    (tmp_path / "helpers.py").write_text("def twice(x):\n    return 2 * x\n")
+    (tmp_path / "mine.py").write_text("from helpers import twice\n")
+    module = load_module(str(tmp_path / "mine.py"))
+    assert module.twice(3) == 6
+    assert Path(importlib.util.find_spec("jax").origin).parent != tmp_path
+    assert str(tmp_path) in sys.path  # still importable from, behind the installed packages
 
 
 def test_candidate_names_keep_out_of_the_oracles_namespace():
