@@ -143,16 +143,21 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
                     case_timeout=case_timeout)
     comparisons = default_plan(matrix, ops, dtypes, seeds, oracles, candidate, modes=modes)
     plan = documents.make_plan([c.id for c in comparisons])
+    runner.compile_ahead(comparisons)
     started = time.time()
     records, failures = [], 0
-    for i, comparison in enumerate(comparisons, 1):
-        kind = comparison.case.kind
-        only = (f"--modes {kind} " if kind in ("jvp", "hvp") else "") + f"--only {comparison.id}"
-        record = runner.run(comparison, reproduce=f"gradmatrix check {target or candidate.name} --matrix {matrix} {only}")
-        failures += record["verdict"] in (DISAGREE, ERROR)
-        records.append(record)
-        if progress:
-            progress(i, len(comparisons), failures)
+    try:
+        for i, comparison in enumerate(comparisons, 1):
+            kind = comparison.case.kind
+            only = (f"--modes {kind} " if kind in ("jvp", "hvp") else "") + f"--only {comparison.id}"
+            record = runner.run(comparison,
+                                reproduce=f"gradmatrix check {target or candidate.name} --matrix {matrix} {only}")
+            failures += record["verdict"] in (DISAGREE, ERROR)
+            records.append(record)
+            if progress:
+                progress(i, len(comparisons), failures)
+    finally:
+        runner.close()
     run = {"candidate": candidate.name, "candidate_module": target or candidate.name, "candidate_ops": candidate.ops,
            "candidate_functions": {op: list(c.functions) for op, c in candidate.contracts.items()},
            "matrix": matrix, "ops": list(ops) if ops else None, "dtypes": list(dtypes) if dtypes else None,

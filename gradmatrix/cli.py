@@ -125,12 +125,13 @@ def _progress_mode(requested: str) -> str:
 def _pytest_args(args, candidate: str, extra: list) -> list:
     # no:logging: the matrix logs nothing, and capturing logs around each of its thousands of
     # tiny tests took a fifth of a run; --assert=plain: the matrix test asserts nothing, and
-    # rewriting the modules it imports took a second
+    # rewriting the modules it imports took a second; no:hypothesispytest: the matrix draws
+    # its own inputs, and hypothesis's plugin (installed with the test extra) imports it
     # pytest's own report (a failure block per comparison, the short summary) is what the
     # findings condense: shown only when asked for, or when arguments go to pytest
     quiet = [] if args.pytest_output or extra else ["-q", "--no-summary"]
     argv = ["--pyargs", "gradmatrix.matrix_test", "-q", *quiet, "-p", "no:cacheprovider",
-            "-p", "no:logging", "--assert=plain",
+            "-p", "no:logging", "-p", "no:hypothesispytest", "--assert=plain",
             "--gm-matrix", args.matrix, "--gm-out", args.out, "--gm-candidate", candidate,
             "--gm-formats", ",".join(args.format), "--gm-progress", _progress_mode(args.progress)]
     for flag, value in (("--gm-ops", _list(args.ops)), ("--gm-dtypes", _list(args.dtypes)),

@@ -160,8 +160,12 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
     device = devices.resolve(device)
     comparisons = plan(matrix_cases("default", [spec.name], list(dtypes), seeds, modes), candidate.name, oracles, only)
     runner = Runner(candidate, oracles, device=device, strict_kinks=strict_kinks, matmul_precision=matmul_precision)
+    runner.compile_ahead(comparisons)
     started = time.time()
-    records = [runner.run(c, reproduce=f"check_layer(..., only={c.id!r})") for c in comparisons]
+    try:
+        records = [runner.run(c, reproduce=f"check_layer(..., only={c.id!r})") for c in comparisons]
+    finally:
+        runner.close()
     run = {"candidate": candidate.name, "candidate_module": f"check_layer({declaration.name})",
            "candidate_ops": candidate.ops, "matrix": None, "ops": [spec.name], "dtypes": list(dtypes),
            "oracles": list(oracles), "seeds": seeds, "modes": list(modes) if modes else None, "only": only,

@@ -2,14 +2,15 @@
 
 Installed as a ``pytest11`` entry point, so every pytest session in an environment with
 gradmatrix has the ``--gm-*`` options (``pytest --help``, section "gradmatrix") and the
-fixtures ``gm_comparison``, ``gm_runner`` and ``gm_reproduce``.  Loading it is cheap: it
-imports neither torch nor JAX, and it plans nothing.  A session pays for the matrix only
-when it collects a matrix test (one that takes ``gm_comparison``, such as
+fixtures ``gm_comparisons`` (the comparisons of one case), ``gm_runner`` and
+``gm_reproduce``.  Loading it is cheap: it imports neither torch nor JAX, and it plans
+nothing.  A session pays for the matrix only when it collects a matrix test (one that takes
+``gm_comparisons``, such as
 ``gradmatrix.matrix_test.test_agreement``, which a suite can import to collect it): only
 then is the candidate imported, the matrix planned and, when the session has run some of
 it, the agreement report written.  ``--collect-only`` writes no report.
 
-Each matrix test attaches its comparison record to its report as a user property; the
+Each matrix test (one per case) attaches its comparisons' records to its report as a user property; the
 controlling process (the only one, or pytest-xdist's controller) collects them from the
 reports, so no result is lost across workers, and writes the agreement reports when the
 session ends, interrupted (Ctrl-C or SIGTERM) or not.  The report records the run's plan
@@ -99,6 +100,8 @@ class MatrixSession:
             raise pytest.UsageError(str(exc)) from None
         self.matrix_ids: list = []
         self.comparisons = self._plan()
+        self.by_case = _by_case(self.comparisons)
+        self.in_test = {case.id: len(group) for case, group in self.by_case.items()}  # comparisons per test
         self.records: dict = {}
         self.expected: int | None = None
         self.started = time.time()
@@ -278,14 +281,29 @@ def _shape_group(case) -> str:
     return f"{case.op}-{case.kind}-{case.dims}-{case.dtype}"
 
 
+def _by_case(comparisons) -> dict:
+    """The comparisons grouped by case, in plan order: one matrix test each."""
+    groups: dict = {}
+    for comparison in comparisons:
+        groups.setdefault(comparison.case, []).append(comparison)
+    return groups
+
+
 def pytest_generate_tests(metafunc):
-    if "gm_comparison" not in metafunc.fixturenames:
+    if "gm_comparisons" not in metafunc.fixturenames:
         return
-    comparisons = _state(metafunc.config).comparisons
+    groups = _state(metafunc.config).by_case
     metafunc.parametrize(
-        "gm_comparison",
-        [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(_shape_group(c.case))) for c in comparisons],
+        "gm_comparisons",
+        [pytest.param(tuple(group), id=case.id, marks=pytest.mark.xdist_group(_shape_group(case)))
+         for case, group in groups.items()],
     )
+
+
+def _comparisons_in(config, nodeids) -> int:
+    """How many comparisons the collected matrix tests ``nodeids`` make."""
+    in_test = _state(config).in_test
+    return sum(in_test.get(i.rsplit("[", 1)[1].rstrip("]"), 0) for i in nodeids if TEST_NAME in i)
 
 
 @pytest.fixture(scope="session")
@@ -295,8 +313,14 @@ def gm_runner(request):
 
     state = _state(request.config)
     opt = request.config.option
-    return Runner(state.candidate, state.oracles, device=state.device, strict_kinks=opt.gm_strict_kinks,
-                  matmul_precision=opt.gm_matmul_precision, case_timeout=opt.gm_case_timeout)
+    runner = Runner(state.candidate, state.oracles, device=state.device, strict_kinks=opt.gm_strict_kinks,
+                    matmul_precision=opt.gm_matmul_precision, case_timeout=opt.gm_case_timeout)
+    if not hasattr(request.config, "workerinput"):
+        # one process runs the whole plan, in order: JAX can compile ahead of it (a
+        # pytest-xdist worker does not know which cases it will be sent)
+        runner.compile_ahead(state.comparisons)
+        request.addfinalizer(runner.close)
+    return runner
 
 
 @pytest.fixture
@@ -306,16 +330,15 @@ def gm_reproduce(request):
 
 
 def pytest_collection_finish(session):
-    count = sum(TEST_NAME in item.nodeid for item in session.items)
-    if count and not hasattr(session.config, "workerinput"):
+    if any(TEST_NAME in item.nodeid for item in session.items) and not hasattr(session.config, "workerinput"):
+        count = _comparisons_in(session.config, [item.nodeid for item in session.items])
         _set_expected(session.config, count)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node, ids):
-    count = sum(TEST_NAME in i for i in ids)
-    if count and _state(node.config).expected is None:
-        _set_expected(node.config, count)
+    if any(TEST_NAME in i for i in ids) and _state(node.config).expected is None:
+        _set_expected(node.config, _comparisons_in(node.config, ids))
 
 
 def _set_expected(config, count: int) -> None:

@@ -153,6 +153,26 @@ class Runner:
         self.unavailable = {name: r for name, impl in self.impls.items() if (r := unavailable_reason(impl))}
         self.mode_impls = {kind: modes.implementations(kind, self.impls, candidate.name) for kind in modes.MODE_KINDS}
         self._cache: OrderedDict = OrderedDict()
+        self._ahead: list = []  # background compilations (compile_ahead)
+
+    def compile_ahead(self, comparisons) -> None:
+        """Let the oracles that compile per shape (JAX) start on these comparisons' cases in
+        the background, in their order, while the run goes on (``oracles.jax_oracle``).
+        Only at the default matmul precision: the functions compiled ahead are keyed by it.
+        ``close()`` stops it."""
+        if self.precision != "default":
+            return
+        cases = list(dict.fromkeys(c.case for c in comparisons))
+        for name, impl in self.impls.items():
+            if name not in self.unavailable and hasattr(impl, "compile_ahead"):
+                ahead = impl.compile_ahead(cases)
+                if ahead is not None:
+                    self._ahead.append(ahead)
+
+    def close(self) -> None:
+        """Stop compiling ahead (after the function being compiled)."""
+        while self._ahead:
+            self._ahead.pop().stop()
 
     def _impl(self, case: Case, name: str):
         """The implementation called ``name`` in a case of this kind."""

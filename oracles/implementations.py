@@ -36,6 +36,12 @@ class Oracle:
     def evaluate(self, inputs):
         return self._load().evaluate(inputs, **self.options)
 
+    def compile_ahead(self, cases):
+        """Let an oracle that compiles per shape (JAX) start on ``cases`` in the background;
+        returns what to ``stop()`` when the run ends, or None."""
+        start = getattr(self._load(), "compile_ahead", None)
+        return start(cases, **self.options) if start is not None else None
+
     def call(self, function: str, inputs):
         """Another entry point of the oracle's module (``evaluate_jvp``, ``evaluate_hvp``)."""
         return getattr(self._load(), function)(inputs, **self.options)

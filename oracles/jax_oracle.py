@@ -11,12 +11,25 @@ lowering and XLA together) for the benchmarks.  Compiled code is also kept betwe
 JAX's persistent compilation cache, in ``$GRADMATRIX_JAX_CACHE`` (default
 ``~/.cache/gradmatrix/jax``; ``off`` disables it): a second run of the same matrix loads
 it instead of compiling again.
+
+Compilation is most of this oracle's cost (0.1 to 0.2 s per shape, against a few ms to run
+one), so two things make it cheaper, neither changing what is computed:
+* on the CPU, XLA compiles without its backend optimization passes (``CPU_COMPILER_OPTIONS``,
+  for these compilations only): about a third less compile time, and the cases are small;
+* ``compile_ahead(cases)`` compiles the functions a run will need, in its order, on a
+  background thread: XLA releases the GIL while it compiles, so on a machine with a core to
+  spare the compilation overlaps the other implementations' work.  An evaluation that
+  needs a function still being compiled waits for it; one not yet started is compiled by
+  the evaluation itself.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -200,38 +213,125 @@ def evaluate(inputs: CaseInputs, device: str = "cpu") -> Result:
         Unavailable: jax is not importable, or has no GPU for "cuda".
     """
     available(device)
+    arguments = _vjp_arguments(inputs, device)
+    out, grads = _executable("vjp", inputs.case.spec, *arguments)(*arguments[3:])
+    return Result("jax", np.asarray(out), {k: np.asarray(v) for k, v in grads.items()})
+
+
+def _vjp_arguments(inputs: CaseInputs, device: str) -> tuple:
+    """(dims, dtype, device, differentiable inputs, constant inputs, dout) of a case's vjp."""
     case = inputs.case
-    spec = case.spec
-    diff = _place({k: inputs.arrays[k] for k in spec.differentiable}, device)
+    diff = _place({k: inputs.arrays[k] for k in case.spec.differentiable}, device)
     const = _place({k: v for k, v in inputs.arrays.items() if k not in diff}, device)
     dout = None if inputs.dout is None else _place({"dout": inputs.dout}, device)["dout"]
     # every dim, derived ones included, as the other oracles see them: the forwards read
     # constants such as reg, p, eps, stride and pad from them (and jit traces per shape anyway)
-    dims = tuple(case.dim_map.items())
-    out, grads = _executable("vjp", spec, dims, case.dtype, device, diff, const, dout)(diff, const, dout)
-    return Result("jax", np.asarray(out), {k: np.asarray(v) for k, v in grads.items()})
+    return tuple(case.dim_map.items()), case.dtype, device, diff, const, dout
 
 
-_EXECUTABLES: dict = {}
+# XLA's CPU backend without its optimization passes (LLVM's included): the same operations,
+# compiled about a third faster; the matrix's cases are too small for optimization to pay.
+CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+_EXECUTABLES: dict = {}  # key -> (spec, Future of the compiled function)
+_EXECUTABLES_LOCK = threading.Lock()
 
 
-def _executable(kind: str, spec, dims: tuple, dtype: str, device: str, *args):
+def _executable(kind: str, spec, dims: tuple, dtype: str, device: str, *args, ahead: bool = False):
     """The compiled vjp, jvp or hvp of this op, dims, dtype and device, under the float32
     matmul precision in force: compiled ahead of time on first use (timed into
-    ``COMPILE_STATS``), then reused.
+    ``COMPILE_STATS``), then reused.  Thread-safe: a function being compiled by another
+    thread (``compile_ahead``) is waited for, never compiled twice.
 
     Keyed by the spec itself, not only its name: two layers a user declares under one name
     (a correct and a broken one, in one process) must never share compiled code.  The entry
     holds the spec, so its ``id`` is not reused while the entry exists.
     """
     key = (kind, spec.name, id(spec), dims, dtype, device, str(jax.config.jax_default_matmul_precision))
-    if key not in _EXECUTABLES:
+    with _EXECUTABLES_LOCK:
+        entry = _EXECUTABLES.get(key)
+        mine = entry is None
+        if mine:
+            entry = _EXECUTABLES[key] = (spec, Future())
+    future = entry[1]
+    if ahead and not mine:
+        return None
+    if mine:
         build = {"vjp": _compiled_vjp, "jvp": _compiled_jvp, "hvp": _compiled_hvp}[kind]
         start = time.perf_counter()
-        _EXECUTABLES[key] = (spec, build(spec, dims).lower(*args).compile())
-        COMPILE_STATS["compilations"] += 1
-        COMPILE_STATS["seconds"] += time.perf_counter() - start
-    return _EXECUTABLES[key][1]
+        try:
+            lowered = build(spec, dims).lower(*args)
+            future.set_result(lowered.compile(compiler_options=CPU_COMPILER_OPTIONS if device == "cpu" else None))
+        except BaseException as exc:  # an interrupted compilation (time limit, Ctrl-C) is retried next time
+            with _EXECUTABLES_LOCK:
+                _EXECUTABLES.pop(key, None)
+            future.set_exception(exc)
+            raise
+        with _EXECUTABLES_LOCK:
+            COMPILE_STATS["compilations"] += 1
+            COMPILE_STATS["seconds"] += time.perf_counter() - start
+    return future.result()
+
+
+class CompileAhead:
+    """The background compilation of ``compile_ahead``: ``stop()`` ends it after the function
+    being compiled (a process must not exit while XLA compiles on another thread: the
+    thread's cancellation aborts it)."""
+
+    def __init__(self, cases, device: str):
+        self._cases, self._device = cases, device
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="gradmatrix-jax-compile-ahead", daemon=True)
+        _AHEAD.add(self)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+        _AHEAD.discard(self)
+
+    def _work(self) -> None:
+        from gradmatrix.oracles.cases import draw_inputs
+
+        seen, device = set(), self._device
+        for case in self._cases:
+            if self._stop.is_set():
+                return
+            kind = case.kind if case.kind in ("jvp", "hvp") else "vjp"
+            key = (kind, id(case.spec), case.dims, case.dtype)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                inputs = draw_inputs(case)
+                if kind == "vjp":
+                    _executable("vjp", case.spec, *_vjp_arguments(inputs, device), ahead=True)
+                else:
+                    diff, const, tangents, dims = _split(inputs, device)
+                    _executable(kind, case.spec, dims, case.dtype, device, diff, const, tangents, ahead=True)
+            except Exception:  # noqa: BLE001  (the case's own evaluation meets it again and reports it)
+                continue
+
+
+_AHEAD: set = set()  # running CompileAhead threads, stopped before the interpreter exits
+atexit.register(lambda: [ahead.stop() for ahead in list(_AHEAD)])
+
+
+def compile_ahead(cases, device: str = "cpu") -> CompileAhead | None:
+    """Compile the functions ``cases`` will need, in their order, on a background thread
+    (see the module's docstring); None when there is nothing to gain (jax cannot run here,
+    or computes on a GPU).
+
+    Only on the CPU, where the float32 matmul precision setting changes nothing XLA
+    computes: a recheck at "highest" precision on the main thread while a function compiles
+    here cannot give it other arithmetic than its key says.  Each case's inputs are drawn
+    again for their shapes (cheap, and the same draw the run makes).  A failure here is
+    left for the case's own evaluation to meet and report.
+    """
+    if jax is None or device != "cpu":
+        return None
+    return CompileAhead(list(cases), device)
 
 
 # Forward mode and second order (``oracles.modes``): compiled once per op, dims and dtype,

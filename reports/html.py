@@ -90,10 +90,10 @@ def _finding_html(number: int, f: dict) -> str:
     return "".join(out)
 
 
-def _figure(png: bytes | None, alt: str) -> str:
-    if not png:
+def _figure(svg: bytes | None, alt: str) -> str:
+    if not svg:
         return ""
-    return f"<img alt='{e(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
+    return f"<img alt='{e(alt)}' src='data:image/svg+xml;base64,{base64.b64encode(svg).decode('ascii')}'>"
 
 
 MAX_ROWS = 200  # discrepancy rows on the page; agreement.json has them all

@@ -1,4 +1,4 @@
-"""Figures for the HTML report (matplotlib, Agg), returned as PNG bytes.
+"""Figures for the HTML report, as SVG bytes, and the agreement grid's cells.
 
 They read only the agreement document's records: the error per case, per op, one line per
 pair, log scale, with each dtype's tolerance drawn as a line.
@@ -6,10 +6,16 @@ pair, log scale, with each dtype's tolerance drawn as a line.
 
 from __future__ import annotations
 
-import io
+import math
 from collections import defaultdict
+from html import escape
+
 
 from gradmatrix.reports.document import worst_ratio
+
+
+def _e(text: str) -> str:
+    return escape(str(text), quote=True)
 
 
 def _record_error(record: dict) -> float | None:
@@ -37,18 +43,21 @@ def varying_dims(records: list) -> list:
 
 
 RAISED = 1e3  # where comparisons without an error (raised, wrong shape) are drawn: above every tolerance
+FLOOR = 1e-17  # where an error of exactly zero is drawn (log scale)
+
+# the figure's geometry, in SVG pixels
+PANEL_HEIGHT, PLOT_TOP, PLOT_BOTTOM, PLOT_LEFT, PLOT_RIGHT = 330, 34, 250, 64, 16
+LEGEND_WIDTH, STEP_PER_CASE = 260, 58
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+TOLERANCE_STYLE = {"autodiff": ("crimson", "6 4"), "other": ("darkorange", "2 3")}
 
 
 def error_by_case(document: dict, op: str) -> bytes | None:
-    """One PNG per op: the worst norm-wise relative error per case (its label names what varies),
-    one line per pair, a panel per dtype, tolerances dashed; comparisons that raised or
-    returned the wrong structure are marked with an x at the top instead of vanishing."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import ticker
-
+    """One SVG per op: the worst norm-wise relative error per case (its label names what
+    varies), one line per pair, a panel per dtype, log scale, tolerances dashed; comparisons
+    that raised or returned the wrong structure are marked with an x at the top instead of
+    vanishing.  Written directly as SVG text: drawing these with a plotting library cost a
+    third of a run's time."""
     records = [r for r in document["comparisons"] if r["op"] == op and r["case_kind"] == "random"
                and r["verdict"] != "skipped"]
     dtypes = sorted({r["dtype"] for r in records}, reverse=True)
@@ -57,9 +66,8 @@ def error_by_case(document: dict, op: str) -> bytes | None:
     varying = varying_dims(records)
     labels = list(dict.fromkeys(case_label(r, varying) for r in records))
     x_of = {label: i for i, label in enumerate(labels)}
-    fig, axes = plt.subplots(1, len(dtypes), figsize=(max(5.2, 1.1 * len(labels) + 2.5) * len(dtypes), 3.8),
-                             squeeze=False)
-    for ax, dtype in zip(axes[0], dtypes):
+    panels = []
+    for dtype in dtypes:
         series: dict = defaultdict(lambda: defaultdict(float))
         raised: dict = defaultdict(set)
         tolerances = {}
@@ -72,42 +80,98 @@ def error_by_case(document: dict, op: str) -> bytes | None:
             if err is None or r["verdict"] == "error" or any(t.get("problem") for t in r["tensors"]):
                 raised[pair].add(x)
                 continue
-            series[pair][x] = max(series[pair][x], max(err, 1e-17))  # zero error drawn at the floor
+            series[pair][x] = max(series[pair][x], max(err, FLOOR))  # zero error drawn at the floor
             if "tolerance" in r:
                 tolerances[r["kind"]] = r["tolerance"]["rtol"]
-        for pair in sorted(set(series) | set(raised)):
-            points = series.get(pair, {})
-            xs = sorted(points)
-            line = ax.plot(xs, [points[x] for x in xs], marker="o", label=pair, linewidth=1.2)
-            if raised.get(pair):
-                color = line[0].get_color()
-                ax.plot(sorted(raised[pair]), [RAISED] * len(raised[pair]), linestyle="none", marker="x",
-                        markersize=9, color=color, label=f"{pair}: raised or wrong structure")
-        for kind, rtol in sorted(tolerances.items()):
-            ax.axhline(rtol, color="crimson" if kind == "autodiff" else "darkorange",
-                       linestyle="--" if kind == "autodiff" else ":", linewidth=1.2, label=f"tolerance ({kind})")
-        ax.set_yscale("log")
-        ax.set_xticks(range(len(labels)))
-        ax.set_xticklabels(labels, fontsize=7, rotation=20, ha="right")
-        ax.set_xlim(-0.5, len(labels) - 0.5)
-        # plain tick labels (1e-08): matplotlib's default mathtext labels are parsed glyph by
-        # glyph and took most of the report's rendering time
-        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e+")))
-        ax.yaxis.set_minor_locator(ticker.NullLocator())
-        ax.yaxis.set_major_locator(ticker.LogLocator(numticks=7))
-        ax.set_xlabel("case (" + (", ".join(varying) if varying else "one shape") + "; worst over seeds)")
-        ax.set_ylabel("worst norm-wise relative error")
-        ax.set_title(f"{op}, {dtype}")
-        ax.grid(True, which="major", alpha=0.3)
-    handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="center right", fontsize=7, frameon=False)
-    # fixed margins: tight_layout measured every text's extent and took most of a run's
-    # report-writing time (0.7 s a figure)
-    fig.subplots_adjust(left=0.09, right=0.74, bottom=0.24, top=0.9, wspace=0.3)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
+        panels.append((dtype, series, raised, tolerances))
+    pairs = sorted({p for _, series, raised, _ in panels for p in (*series, *raised)})
+    color = {p: COLORS[i % len(COLORS)] for i, p in enumerate(pairs)}
+    width = max(300, STEP_PER_CASE * len(labels) + PLOT_LEFT + PLOT_RIGHT)
+    xlabel = "case (" + (", ".join(varying) if varying else "one shape") + "; worst over seeds)"
+    body = [_panel(i * width, width, op, labels, xlabel, *panel, color) for i, panel in enumerate(panels)]
+    body.append(_legend(len(panels) * width, pairs, panels, color))
+    total = len(panels) * width + LEGEND_WIDTH
+    svg = (f"<svg xmlns='http://www.w3.org/2000/svg' width='{total}' height='{PANEL_HEIGHT}' "
+           f"viewBox='0 0 {total} {PANEL_HEIGHT}' font-family='sans-serif' font-size='10'>"
+           f"<rect width='100%' height='100%' fill='white'/>{''.join(body)}</svg>")
+    return svg.encode("utf-8")
+
+
+def _decades(panel_values: list) -> tuple[int, int]:
+    """The log10 range of the y axis: every value, tolerance and the raised marks inside."""
+    logs = [math.log10(v) for v in panel_values if v > 0]
+    low, high = math.floor(min(logs)), math.ceil(max(logs))
+    return low, max(high, low + 1)
+
+
+def _panel(left: float, width: float, op: str, labels: list, xlabel: str, dtype: str, series: dict, raised: dict,
+           tolerances: dict, color: dict) -> str:
+    values = [v for points in series.values() for v in points.values()] + list(tolerances.values())
+    low, high = _decades(values + ([RAISED] if raised else []) + [1e-1])
+    plot_w = width - PLOT_LEFT - PLOT_RIGHT
+    x0 = left + PLOT_LEFT
+
+    def px(i: float) -> float:
+        return x0 + plot_w * (i + 0.5) / len(labels)
+
+    def py(v: float) -> float:
+        return PLOT_BOTTOM - (PLOT_BOTTOM - PLOT_TOP) * (math.log10(v) - low) / (high - low)
+
+    out = [f"<text x='{x0 + plot_w / 2:.1f}' y='20' text-anchor='middle' font-size='12'>{_e(op)}, {_e(dtype)}</text>",
+           f"<rect x='{x0}' y='{PLOT_TOP}' width='{plot_w}' height='{PLOT_BOTTOM - PLOT_TOP}' fill='none' stroke='#444'/>"]
+    every = max(1, math.ceil((high - low) / 7))  # at most about seven labelled decades
+    for k in range(low, high + 1, every):
+        y = py(10.0 ** k)
+        out.append(f"<line x1='{x0}' x2='{x0 + plot_w}' y1='{y:.1f}' y2='{y:.1f}' stroke='#ddd'/>"
+                   f"<text x='{x0 - 4}' y='{y + 3:.1f}' text-anchor='end'>1e{k:+d}</text>".replace("1e+", "1e"))
+    for i, label in enumerate(labels):
+        x, y = px(i), PLOT_BOTTOM + 12
+        out.append(f"<text x='{x:.1f}' y='{y}' font-size='8' text-anchor='end' "
+                   f"transform='rotate(-25 {x:.1f} {y})'>{_e(label)}</text>")
+    out.append(f"<text x='{x0 + plot_w / 2:.1f}' y='{PANEL_HEIGHT - 8}' text-anchor='middle'>{_e(xlabel)}</text>")
+    y_mid = (PLOT_TOP + PLOT_BOTTOM) / 2
+    out.append(f"<text x='{left + 12}' y='{y_mid}' text-anchor='middle' transform='rotate(-90 {left + 12} {y_mid})'>"
+               "worst norm-wise relative error</text>")
+    for kind, rtol in sorted(tolerances.items()):
+        stroke, dash = TOLERANCE_STYLE.get(kind, TOLERANCE_STYLE["other"])
+        out.append(f"<line x1='{x0}' x2='{x0 + plot_w}' y1='{py(rtol):.1f}' y2='{py(rtol):.1f}' stroke='{stroke}' "
+                   f"stroke-dasharray='{dash}' stroke-width='1.2'/>")
+    for pair in sorted(set(series) | set(raised)):
+        points = series.get(pair, {})
+        xy = [(px(x), py(points[x])) for x in sorted(points)]
+        if len(xy) > 1:
+            out.append(f"<polyline fill='none' stroke='{color[pair]}' stroke-width='1.2' "
+                       f"points='{' '.join(f'{x:.1f},{y:.1f}' for x, y in xy)}'/>")
+        out += [f"<circle cx='{x:.1f}' cy='{y:.1f}' r='3' fill='{color[pair]}'/>" for x, y in xy]
+        out += [_cross(px(x), py(RAISED), color[pair]) for x in sorted(raised.get(pair, ()))]
+    return "".join(out)
+
+
+def _cross(x: float, y: float, stroke: str, size: float = 4.5) -> str:
+    return (f"<path d='M{x - size:.1f},{y - size:.1f}L{x + size:.1f},{y + size:.1f}M{x - size:.1f},{y + size:.1f}"
+            f"L{x + size:.1f},{y - size:.1f}' stroke='{stroke}' stroke-width='1.5'/>")
+
+
+def _legend(left: float, pairs: list, panels: list, color: dict) -> str:
+    out, y = [], PLOT_TOP + 6
+    with_raised = {p for _, _, raised, _ in panels for p in raised}
+    kinds = sorted({k for _, _, _, tolerances in panels for k in tolerances})
+    for pair in pairs:
+        out.append(f"<line x1='{left + 8}' x2='{left + 28}' y1='{y - 3}' y2='{y - 3}' stroke='{color[pair]}'/>"
+                   f"<circle cx='{left + 18}' cy='{y - 3}' r='3' fill='{color[pair]}'/>"
+                   f"<text x='{left + 34}' y='{y}'>{_e(pair)}</text>")
+        y += 14
+        if pair in with_raised:
+            out.append(_cross(left + 18, y - 3, color[pair]) + f"<text x='{left + 34}' y='{y}'>{_e(pair)}: raised or "
+                       "wrong structure</text>")
+            y += 14
+    for kind in kinds:
+        stroke, dash = TOLERANCE_STYLE.get(kind, TOLERANCE_STYLE["other"])
+        out.append(f"<line x1='{left + 8}' x2='{left + 28}' y1='{y - 3}' y2='{y - 3}' stroke='{stroke}' "
+                   f"stroke-dasharray='{dash}' stroke-width='1.2'/><text x='{left + 34}' y='{y}'>tolerance ({_e(kind)})"
+                   "</text>")
+        y += 14
+    return "".join(out)
 
 
 def grid(document: dict, op: str) -> tuple[list, dict]:

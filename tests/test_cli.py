@@ -26,7 +26,7 @@ def test_run_writes_all_formats_and_shows_progress(tmp_path, read_report):
     doc = read_report(tmp_path / "out" / "agreement.json")
     assert doc["summary"]["passed"] and doc["summary"]["comparisons"] == doc["summary"]["expected"] > 0
     assert (tmp_path / "out" / "agreement.md").read_text().startswith("# gradmatrix agreement report")
-    assert "data:image/png;base64," in (tmp_path / "out" / "agreement.html").read_text()
+    assert "data:image/svg+xml;base64," in (tmp_path / "out" / "agreement.html").read_text()
 
 
 def test_run_usage_errors_exit_2_with_a_reason(tmp_path):
