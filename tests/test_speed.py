@@ -1,0 +1,86 @@
+"""What makes a run fast changes no result: compiled JAX functions stored whole and loaded
+back, compilation ahead of the run on a background thread, and the CPU compiler options.
+(The speed itself is measured in ``benchmarks/``, never asserted here.)"""
+
+import numpy as np
+import pytest
+
+from gradmatrix import manual
+from gradmatrix.oracles import jax_oracle
+from gradmatrix.oracles.candidate import Candidate
+from gradmatrix.oracles.cases import Case, draw_inputs, matrix_cases
+from gradmatrix.oracles.catalog import CATALOG
+from gradmatrix.runner import Runner, default_plan
+
+# softmax_loss included: XLA cannot reload its CPU executable (a fused kernel is lost on the
+# way), which must then be compiled again rather than stored (a stored one fails when called)
+CASES = list({(c.op, c.dtype): c for c in matrix_cases("default", ["softmax_loss", "conv", "batchnorm"], seeds=1)
+              if c.kind == "random"}.values())
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    """A fresh cache directory, no compiled function in memory and JAX's own persistent
+    cache off (what it returns is a reloaded executable already, which is not stored
+    again: it fails the round trip), all restored afterwards."""
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
+    saved = dict(jax_oracle._EXECUTABLES)
+    jax_oracle._EXECUTABLES.clear()
+    jax_cache = jax_oracle.jax.config.jax_enable_compilation_cache
+    jax_oracle.jax.config.update("jax_enable_compilation_cache", False)
+    yield tmp_path
+    jax_oracle.jax.config.update("jax_enable_compilation_cache", jax_cache)
+    jax_oracle._EXECUTABLES.clear()
+    jax_oracle._EXECUTABLES.update(saved)
+
+
+def _same(a, b) -> bool:
+    return np.array_equal(a.forward, b.forward) and a.grads.keys() == b.grads.keys() and all(
+        np.array_equal(a.grads[k], b.grads[k]) for k in a.grads)
+
+
+def test_a_stored_function_loads_back_and_computes_bitwise_the_same(empty_cache):
+    inputs = [draw_inputs(case) for case in CASES]
+    compiled = [jax_oracle.evaluate(i) for i in inputs]
+    stored = list((empty_cache / "executables").glob("*.pkl"))
+    assert 0 < len(stored) <= len(CASES)
+    jax_oracle._EXECUTABLES.clear()  # a new process: only what is on disk
+    loaded_before = jax_oracle.COMPILE_STATS["loaded"]
+    again = [jax_oracle.evaluate(i) for i in inputs]
+    assert jax_oracle.COMPILE_STATS["loaded"] - loaded_before == len(stored)
+    assert all(_same(a, b) for a, b in zip(compiled, again))
+
+
+def test_a_damaged_stored_function_is_compiled_again(empty_cache):
+    case = CASES[1]
+    first = jax_oracle.evaluate(draw_inputs(case))
+    (path,) = (empty_cache / "executables").glob("*.pkl")
+    path.write_bytes(b"not an executable")
+    jax_oracle._EXECUTABLES.clear()
+    assert _same(first, jax_oracle.evaluate(draw_inputs(case)))
+
+
+def test_only_the_catalogs_own_ops_are_stored():
+    spec = CATALOG["relu"]
+    args = jax_oracle._vjp_arguments(draw_inputs(Case("relu", (("N", 2), ("D", 3)), 0, "float64")), "cpu")
+    assert jax_oracle.store_key("vjp", spec, *args[:3], args[3:]) is not None
+    from dataclasses import replace
+    declared = replace(spec)  # the same op declared again (a user's layer of that name): not the catalog's
+    assert jax_oracle.store_key("vjp", declared, *args[:3], args[3:]) is None
+
+
+def test_compiling_ahead_gives_the_same_records_and_stops_with_the_run(empty_cache):
+    plan = default_plan(ops=["affine", "layernorm", "softmax_loss"], seeds=1)
+    ahead = Runner(Candidate(manual, "manual"))
+    ahead.compile_ahead(plan)
+    threads = list(ahead._ahead)
+    assert threads  # jax runs here, on the CPU
+    with_ahead = [ahead.run(c) for c in plan]
+    ahead.close()
+    assert not ahead._ahead and not any(t._thread.is_alive() for t in threads)
+    jax_oracle._EXECUTABLES.clear()
+    plain = Runner(Candidate(manual, "manual"))
+    without = [plain.run(c) for c in plan]
+    drop = ("duration_s",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in with_ahead] == \
+           [{k: v for k, v in r.items() if k not in drop} for r in without]
