@@ -7,10 +7,7 @@ in float32.
 
 The vjp of each op is compiled with ``jax.jit`` once per op, dims and dtype, and reused
 across seeds; ``COMPILE_STATS`` counts the compilations and their seconds (tracing,
-lowering and XLA together) for the benchmarks.  Compiled code is also kept between runs in
-JAX's persistent compilation cache, in ``$GRADMATRIX_JAX_CACHE`` (default
-``~/.cache/gradmatrix/jax``; ``off`` disables it): a second run of the same matrix loads
-it instead of compiling again.
+lowering and XLA together) for the benchmarks.
 
 Compilation is most of this oracle's cost (0.1 to 0.2 s per shape, against a few ms to run
 one), so two things make it cheaper, neither changing what is computed:
@@ -61,32 +58,12 @@ COMPILE_STATS = {"compilations": 0, "loaded": 0, "seconds": 0.0}  # loaded: stor
 
 
 def cache_dir() -> Path | None:
-    """Where compiled code persists between runs, or None when ``GRADMATRIX_JAX_CACHE=off``."""
+    """Where compiled functions persist between runs (``store_key``), or None when
+    ``GRADMATRIX_JAX_CACHE=off``."""
     setting = os.environ.get("GRADMATRIX_JAX_CACHE", "")
     if setting.lower() == "off":
         return None
     return Path(setting).expanduser() if setting else Path.home() / ".cache" / "gradmatrix" / "jax"
-
-
-def _enable_persistent_cache() -> None:
-    """Cache every compiled executable on disk, however small or quick it was to compile:
-    the matrix compiles many small functions, each costing 0.1 to 0.3 s, none of which
-    JAX's default thresholds (1 s of compilation) would keep.  A cache that cannot be
-    created only costs speed."""
-    where = cache_dir()
-    if where is None:
-        return
-    try:
-        where.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return
-    jax.config.update("jax_compilation_cache_dir", str(where))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-
-
-if jax is not None:
-    _enable_persistent_cache()
 
 
 def _relu(a, dims):

@@ -20,16 +20,11 @@ CASES = list({(c.op, c.dtype): c for c in matrix_cases("default", ["softmax_loss
 
 @pytest.fixture
 def empty_cache(tmp_path, monkeypatch):
-    """A fresh cache directory, no compiled function in memory and JAX's own persistent
-    cache off (what it returns is a reloaded executable already, which is not stored
-    again: it fails the round trip), all restored afterwards."""
+    """A fresh cache directory and no compiled function in memory (restored afterwards)."""
     monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
     saved = dict(jax_oracle._EXECUTABLES)
     jax_oracle._EXECUTABLES.clear()
-    jax_cache = jax_oracle.jax.config.jax_enable_compilation_cache
-    jax_oracle.jax.config.update("jax_enable_compilation_cache", False)
     yield tmp_path
-    jax_oracle.jax.config.update("jax_enable_compilation_cache", jax_cache)
     jax_oracle._EXECUTABLES.clear()
     jax_oracle._EXECUTABLES.update(saved)
 
