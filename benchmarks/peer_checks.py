@@ -118,6 +118,9 @@ def main(argv=None) -> int:
     timed("jax check_grads (rev, order 1)", jax_check)
     timed("gradmatrix (4 implementations, 6 pairs)", gradmatrix_check)
     base = wall["gradmatrix (4 implementations, 6 pairs)"]
+    from gradmatrix.oracles.jax_oracle import COMPILE_STATS, cache_dir
+    print(f"gradmatrix's JAX functions: {COMPILE_STATS['compilations']} compiled, {COMPILE_STATS['loaded']} loaded "
+          f"from the store in {cache_dir()} (GRADMATRIX_JAX_CACHE=off: always compiled)")
     print()
     for name, seconds in wall.items():
         if not name.startswith("gradmatrix"):

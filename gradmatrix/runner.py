@@ -221,7 +221,9 @@ class Runner:
                 default they are drawn from the case's generator.
         """
         case, (a, b) = comparison.case, comparison.pair
-        if inputs is not None:
+        if inputs is not None and self._cache.get((case, None)) is not inputs:
+            # new explicit inputs: results computed on other inputs are forgotten; the same
+            # inputs again (the next pair of the case) keep the results already computed
             self._cache = OrderedDict({(case, None): inputs})
         for name in (a, b):
             base = modes.base_name(name) if case.kind in self.mode_impls else name
