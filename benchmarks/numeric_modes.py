@@ -1,14 +1,15 @@
-"""The numeric oracle: the full per-element central difference against the fast
-directional mode (one random projection u^T J v in float64, with Richardson extrapolation
-over the steps t and t/2 and an error bound), on speed and on verdicts.
+"""The numeric oracle: the full per-element central difference against its projected mode
+(the gradient on 16 random Gaussian directions, what large inputs get, with the allowance
+and detection bound of ``reports.tolerances``) and the single directional difference
+u^T J v of the "jvp" cases, on speed and on verdicts.
 
 1. Speed at 10^4 parameters or more: the two-layer net at N=16, D=100, H=100, C=10
    (11,110 parameters; override with --dims), float64, median of --repeats calls each.
 2. Verdicts on the mutant corpus: every mutant of tests/mutants on its op's random cases
-   of the default matrix (float64 and float32, seeds 0 and 1), checked once against the
-   full numeric gradient and once through <u, J v> against the directional difference.
-   A mutant is caught by a mode when any of its comparisons there disagrees or errs; the
-   two modes should catch the same mutants.
+   of the default matrix (float64 and float32, seeds 0 and 1), checked against the full
+   numeric gradient, against the projected one (every input projected, whatever its size)
+   and through <u, J v>.  A mutant is caught by a mode when any of its comparisons there
+   disagrees or errs; the projected mode must catch every mutant the full mode catches.
 
     .venv/bin/python benchmarks/numeric_modes.py
 """
@@ -45,11 +46,20 @@ def speed(dims, repeats: int) -> None:
     inputs = draw_inputs(replace(random, kind="jvp"))  # the random case's arrays plus directions
     params = sum(inputs.arrays[k].size for k in random.spec.differentiable)
     timings = {}
-    for name, fn in (("full (per element)", lambda: numeric.evaluate(inputs)),
+
+    def projected():
+        limit, numeric.PER_ELEMENT_LIMIT = numeric.PER_ELEMENT_LIMIT, 0
+        try:
+            return numeric.evaluate(replace(inputs, case=random))
+        finally:
+            numeric.PER_ELEMENT_LIMIT = limit
+
+    for name, fn in (("full (per element)", lambda: numeric.evaluate(replace(inputs, case=random))),
+                     (f"projected ({numeric.DIRECTIONS} dirs)", projected),
                      ("directional (u^T J v)", lambda: numeric.directional_derivative(inputs))):
         fn()
         samples = []
-        for _ in range(repeats if name.startswith("directional") else max(1, repeats // 10)):
+        for _ in range(max(1, repeats // 10) if name.startswith("full") else repeats):
             start = time.perf_counter()
             fn()
             samples.append(time.perf_counter() - start)
@@ -61,7 +71,8 @@ def speed(dims, repeats: int) -> None:
     print(f"two-layer net N={n} D={d} H={h} C={c}: {params} parameters, float64")
     for name, s in timings.items():
         print(f"  {name:24} {1e3 * s:10.2f} ms")
-    print(f"  speed-up: {timings['full (per element)'] / timings['directional (u^T J v)']:.0f}x; "
+    print(f"  full / projected: {timings['full (per element)'] / timings[f'projected ({numeric.DIRECTIONS} dirs)']:.0f}x")
+    print(f"  full / directional: {timings['full (per element)'] / timings['directional (u^T J v)']:.0f}x; "
           f"<g_full, v> = {projected:.12g}, directional = {directional['value']:.12g} "
           f"(bound {directional['bound']:.1e})")
 
@@ -71,33 +82,42 @@ def verdicts() -> int:
     from gradmatrix.runner import Comparison, Runner, default_plan
     from gradmatrix.reports.compare import DISAGREE, ERROR
 
-    print("\nmutant corpus, full per-element vs directional numeric oracle:")
-    print(f"  {'mutant':42} {'full':>8} {'directional':>12}")
+    from gradmatrix.oracles import numeric
+
+    print("\nmutant corpus, full per-element vs projected vs directional numeric oracle:")
+    print(f"  {'mutant':42} {'full':>8} {'projected':>10} {'directional':>12}")
     same, total, start = 0, 0, time.perf_counter()
     rows = []
     for path in sorted((ROOT / "tests" / "mutants").glob("*.py")):
         op = op_of(path.name)
         candidate = Candidate(load_module(str(path)))
         runner = Runner(candidate, ("numeric",))
-        caught = {"full": False, "directional": False}
+        caught = {"full": False, "projected": False, "directional": False}
         for comparison in default_plan("default", [op], None, 2, ("numeric",), candidate, modes=["reverse"]):
             case = comparison.case
             if case.kind != "random":
                 continue
             full = runner.run(comparison)
+            limit, numeric.PER_ELEMENT_LIMIT = numeric.PER_ELEMENT_LIMIT, 0
+            try:
+                projected = Runner(candidate, ("numeric",)).run(comparison)
+            finally:
+                numeric.PER_ELEMENT_LIMIT = limit
+            caught["projected"] |= projected["verdict"] in (DISAGREE, ERROR)
             twin = Comparison(replace(case, kind="jvp"), (candidate.name, "numeric"))
             directional = runner.run(twin)
             caught["full"] |= full["verdict"] in (DISAGREE, ERROR)
             caught["directional"] |= directional["verdict"] in (DISAGREE, ERROR)
         total += 1
-        same += caught["full"] == caught["directional"]
+        same += caught["full"] == caught["projected"]
         rows.append((path.stem, caught))
-        print(f"  {path.stem:42} {'caught' if caught['full'] else 'passes':>8} "
-              f"{'caught' if caught['directional'] else 'passes':>12}", flush=True)
-    caught_full = sum(c["full"] for _, c in rows)
-    caught_dir = sum(c["directional"] for _, c in rows)
-    print(f"  {total} mutants: full catches {caught_full}, directional catches {caught_dir}, "
-          f"same verdict on {same} ({time.perf_counter() - start:.0f} s)")
+        word = {True: "caught", False: "passes"}
+        print(f"  {path.stem:42} {word[caught['full']]:>8} {word[caught['projected']]:>10} "
+              f"{word[caught['directional']]:>12}", flush=True)
+    counts = {mode: sum(c[mode] for _, c in rows) for mode in ("full", "projected", "directional")}
+    print(f"  {total} mutants: full catches {counts['full']}, projected {counts['projected']}, directional "
+          f"{counts['directional']}; projected and full give the same verdict on {same} "
+          f"({time.perf_counter() - start:.0f} s)")
     return 0 if same == total else 1
 
 

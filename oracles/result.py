@@ -41,6 +41,10 @@ class Result:
             that exceeds the value itself.  A directional derivative ``<u, J v>`` is a sum
             of products that can cancel to nearly 0, so its tolerance is relative to the
             size of what was summed (see ``oracles.modes``), not to the sum.
+        directions: per gradient given as projections (the numeric oracle's inputs too
+            large to difference element by element), the directions (K, *input shape) its
+            K values are projections on; a comparison projects the other side's gradient on
+            them (``reports.compare``).
         drawn: inputs a candidate drew itself (the course's dropout mask), recovered from its
             forward by its contract; the case's oracles are run on these (``gradmatrix.runner``).
     """
@@ -53,6 +57,7 @@ class Result:
     error_bounds: dict = field(default_factory=dict)
     scales: dict = field(default_factory=dict)
     drawn: dict = field(default_factory=dict)
+    directions: dict = field(default_factory=dict)
     lenient: bool = False
     # a candidate called through one of the course's contracts: a gradient of shape (1, D)
     # for (D,) or of float64 for a float32 case is a finding ("shape-only", "dtype-only"),

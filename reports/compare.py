@@ -20,7 +20,7 @@ from gradmatrix.oracles.cases import Case
 from gradmatrix.oracles.modes import JVP_TENSOR, hv_tensor
 from gradmatrix.oracles.result import Result
 from gradmatrix.reports.metrics import equals_transposed, proportional_ratio, tensor_metrics
-from gradmatrix.reports.tolerances import tolerance_for
+from gradmatrix.reports.tolerances import PROJECTION_Z, tolerance_for
 
 AGREE, DISAGREE, ERROR, SKIPPED = "agree", "disagree", "error", "skipped"
 CONVENTION = "convention"  # differs only at kink elements: reported, not failed (unless strict)
@@ -201,8 +201,9 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             findings.append(finding)
             value_a = np.reshape(np.asarray(value_a), expected_shape)
             side_a = replace(a, computes_in=str(value_a.dtype))
+        directions = b.directions.get(key) if role == "gradient" else None  # b given as projections
         problem = _check_structure(tensor, case, side_a, value_a, expected_shape) or _check_structure(
-            tensor, case, b, value_b, expected_shape
+            tensor, case, b, value_b, expected_shape if directions is None else (len(directions),)
         )
         if problem:
             structural = "non-finite" not in problem
@@ -219,13 +220,22 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             continue
         va, vb = np.asarray(value_a, dtype=np.float64), np.asarray(value_b, dtype=np.float64)
         bound = b.error_bounds.get(key, 0.0) if key is not None else 0.0
-        scale = max(float(np.max(np.abs(vb), initial=0.0)), a.scales.get(key, 0.0), b.scales.get(key, 0.0),
-                    _rounding_unit(case, key))
-        allowed_abs = tol.rtol * scale + bound
+        if directions is not None:
+            # a's gradient projected on b's directions; each element's allowance rtol * max|g|
+            # (max|g| from a: b has no elements), summed over the n elements as a Gaussian
+            # direction sums independent errors (reports.tolerances, PROJECTION_Z)
+            scale = max(float(np.max(np.abs(va), initial=0.0)), a.scales.get(key, 0.0), b.scales.get(key, 0.0),
+                        _rounding_unit(case, key))
+            va = directions.reshape(len(directions), -1) @ va.reshape(-1)
+            allowed_abs = PROJECTION_Z * tol.rtol * scale * np.sqrt(np.prod(expected_shape)) + bound
+        else:
+            scale = max(float(np.max(np.abs(vb), initial=0.0)), a.scales.get(key, 0.0), b.scales.get(key, 0.0),
+                        _rounding_unit(case, key))
+            allowed_abs = tol.rtol * scale + bound
         excess = np.abs(va - vb) - allowed_abs
         metrics = tensor_metrics(va, vb, excess)
         agree = bool(np.all(excess <= 0))
-        mask = (kink_masks or {}).get(key) if role == "gradient" else None
+        mask = (kink_masks or {}).get(key) if role == "gradient" and directions is None else None
         at_kink_only = bool(not agree and mask is not None and np.all(excess[~mask] <= 0))
         with np.errstate(divide="ignore", invalid="ignore"):
             used = np.where(np.abs(va - vb) == 0, 0.0, np.abs(va - vb) / allowed_abs)
@@ -236,6 +246,8 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             rtol=tol.rtol,
             max_bound=float(np.max(bound)) if np.ndim(bound) else float(bound),
         )
+        if directions is not None:
+            entry["projected_on"] = len(directions)  # values are <g, v_k> on that many random directions
         if not agree:
             entry["ratio"] = proportional_ratio(va, vb)  # a / b where constant: evidence for a finding's cause
             if va.ndim == 2 and va.shape[0] == va.shape[1] > 1:
@@ -254,6 +266,8 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
                 continue
         if not agree:
             where = f"at {metrics.worst_index}" if metrics.worst_index else "(scalar)"
+            if directions is not None:
+                where = f"projected on random direction {metrics.worst_index[0]} of {len(directions)}"
             failures.append(
                 f"{tensor} ({a.impl} vs {b.impl}, {case.dtype}): max rel err {metrics.normwise_rel_err:.1e} {where} "
                 f"({metrics.a_value:.6g} vs {metrics.b_value:.6g}), allowed {tol.rtol:.0e}"

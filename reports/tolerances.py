@@ -36,6 +36,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Projected gradients (the numeric oracle's large inputs, ``oracles.numeric``): the values
+# compared are <g, v_k> along Gaussian directions v_k.  A gradient within its elementwise
+# allowance A = rtol * max|g| at each of its n elements has an error e with |e|_2 <= A sqrt(n),
+# and <e, v> ~ N(0, |e|_2^2) over the random direction, so allowing PROJECTION_Z * A * sqrt(n)
+# per direction raises a false alarm with probability 2 Phi(-7) = 2.6e-12 a direction.  A
+# wrong gradient (error e) passes all K directions with probability at most
+# (sqrt(2/pi) * allowed / |e|_2)^K: for K = 16 and |e|_2 ten times the allowance, below 1e-17.
+PROJECTION_Z = 7.0
+
 @dataclass(frozen=True)
 class Tolerance:
     rtol: float

@@ -424,3 +424,41 @@ def test_writing_into_arguments_is_reported_and_corrupts_nothing_else(name, argu
     assert np.array_equal(inputs.dout, before.dout)
     for key, value in before.arrays.items():
         assert inputs.arrays[key].shape == value.shape and np.array_equal(inputs.arrays[key], value), key
+
+
+# --- the numeric oracle's projected mode (large inputs): what it catches ----------------------
+# An input above oracles.numeric.PER_ELEMENT_LIMIT elements is differentiated along random
+# directions; here every input is, whatever its size, on each mutant's own random cases.
+PROJECTION_BLIND = {
+    "softmax_lse_on_raw_scores": "a float32 precision loss of 1.7x the allowance at one element of 80: the projected "
+                                 "allowance sums 80 elements' (reports.tolerances); small inputs keep per-element "
+                                 "differences, and torch and JAX compare every element",
+}
+
+
+def _numeric_verdicts(candidate, op: str, limit: int, monkeypatch) -> bool:
+    """Whether any candidate~numeric comparison on the op's random cases (seeds 0, 1) fails."""
+    from gradmatrix.oracles import numeric
+    from gradmatrix.runner import default_plan
+
+    monkeypatch.setattr(numeric, "PER_ELEMENT_LIMIT", limit)
+    runner = Runner(candidate, ("numeric",))
+    plan = default_plan("default", [op], None, 2, ("numeric",), candidate, modes=["reverse"])
+    return any(runner.run(c)["verdict"] in ("disagree", "error") for c in plan if c.case.kind == "random")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("name", sorted(n.removesuffix(".py") for n in CORPUS))
+def test_the_projected_numeric_oracle_catches_what_the_per_element_one_does(name, monkeypatch):
+    from gradmatrix.oracles import numeric
+
+    candidate = Candidate(load_module(str(MUTANTS / f"{name}.py")))
+    op = op_of(name)
+    caught_per_element = _numeric_verdicts(candidate, op, numeric.PER_ELEMENT_LIMIT, monkeypatch)
+    caught_projected = _numeric_verdicts(candidate, op, 0, monkeypatch)
+    assert caught_projected == (caught_per_element and name not in PROJECTION_BLIND), PROJECTION_BLIND.get(name, "")
+
+
+@pytest.mark.parametrize("op", sorted(PREFIXES.values()))
+def test_the_projected_numeric_oracle_passes_manual(op, monkeypatch):
+    assert not _numeric_verdicts(Candidate(manual, "manual"), op, 0, monkeypatch)
