@@ -48,11 +48,11 @@ def speed(dims, repeats: int) -> None:
     timings = {}
 
     def projected():
-        limit, numeric.PER_ELEMENT_LIMIT = numeric.PER_ELEMENT_LIMIT, 0
+        limit, numeric.PER_ELEMENT_BUDGET = numeric.PER_ELEMENT_BUDGET, 0
         try:
             return numeric.evaluate(replace(inputs, case=random))
         finally:
-            numeric.PER_ELEMENT_LIMIT = limit
+            numeric.PER_ELEMENT_BUDGET = limit
 
     for name, fn in (("full (per element)", lambda: numeric.evaluate(replace(inputs, case=random))),
                      (f"projected ({numeric.DIRECTIONS} dirs)", projected),
@@ -98,11 +98,11 @@ def verdicts() -> int:
             if case.kind != "random":
                 continue
             full = runner.run(comparison)
-            limit, numeric.PER_ELEMENT_LIMIT = numeric.PER_ELEMENT_LIMIT, 0
+            limit, numeric.PER_ELEMENT_BUDGET = numeric.PER_ELEMENT_BUDGET, 0
             try:
                 projected = Runner(candidate, ("numeric",)).run(comparison)
             finally:
-                numeric.PER_ELEMENT_LIMIT = limit
+                numeric.PER_ELEMENT_BUDGET = limit
             caught["projected"] |= projected["verdict"] in (DISAGREE, ERROR)
             twin = Comparison(replace(case, kind="jvp"), (candidate.name, "numeric"))
             directional = runner.run(twin)

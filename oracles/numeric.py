@@ -24,9 +24,10 @@ The per-element loop is vectorized: each forward below takes every input with a 
 batch axis (1, or K perturbed copies) and returns terms of shape (K, ...).
 
 Per-element differences cost a forward of the whole op per element, quadratic in an input's
-size.  An input of a "random" case with more than PER_ELEMENT_LIMIT elements is therefore
-differentiated along DIRECTIONS random Gaussian directions v_k instead (``_projected``):
-4 forwards per direction, linear in its size.  The result then holds, for that input, the K
+size.  An input of a "random" case whose size times the case's size (its inputs and output:
+what one forward touches) exceeds PER_ELEMENT_BUDGET is therefore differentiated along
+DIRECTIONS random Gaussian directions v_k instead (``_projected``): 4 forwards per
+direction, linear in its size.  The result then holds, for that input, the K
 projections <g, v_k> with their bounds and the directions themselves (``Result.directions``);
 comparisons project the other side's gradient on the same directions, with the allowance
 and the detection probability stated in ``reports.tolerances`` (PROJECTION_Z).  Kink cases
@@ -44,9 +45,11 @@ from gradmatrix.oracles.result import Result
 
 RELATIVE_STEP = 1e-5
 CHUNK_ELEMENTS = 2_000_000  # batch rows of terms evaluated at once (memory bound)
-# above this many elements an input is differentiated along random directions (see above):
-# per element it would take 4 x 4096 forwards of the op, against 4 x DIRECTIONS
-PER_ELEMENT_LIMIT = 4096
+# above this, an input is differentiated along random directions (see above): the default
+# matrix's costliest input (conv's x, 648 elements of a 758-element case: 4.9e5) stays 8 times
+# below it, the full matrix's conv inputs of 2,000 to 4,000 elements (0.5 to 2.4 s each per
+# element) go above it
+PER_ELEMENT_BUDGET = 2 ** 22
 DIRECTIONS = 16
 
 
@@ -236,9 +239,10 @@ def evaluate(inputs: CaseInputs, step: float = RELATIVE_STEP) -> Result:
     forward = forward.sum() if dout is None or dout.ndim == 0 else forward  # terms -> 0-d value
 
     grads, bounds, directions = {}, {}, {}
+    case_size = terms_size + sum(v.size for v in inputs.arrays.values())
     for name in spec.differentiable:
         x = base[name][0]
-        if inputs.case.kind == "random" and x.size > PER_ELEMENT_LIMIT:
+        if inputs.case.kind == "random" and x.size * case_size > PER_ELEMENT_BUDGET:
             directions[name] = random_directions(inputs.case, name, x.shape)
             grads[name], bounds[name] = _projected(terms, base, name, directions[name], step, terms_size)
             continue

@@ -427,7 +427,7 @@ def test_writing_into_arguments_is_reported_and_corrupts_nothing_else(name, argu
 
 
 # --- the numeric oracle's projected mode (large inputs): what it catches ----------------------
-# An input above oracles.numeric.PER_ELEMENT_LIMIT elements is differentiated along random
+# An input above oracles.numeric.PER_ELEMENT_BUDGET (its size times the case's) is differentiated along random
 # directions; here every input is, whatever its size, on each mutant's own random cases.
 PROJECTION_BLIND = {
     "softmax_lse_on_raw_scores": "a float32 precision loss of 1.7x the allowance at one element of 80: the projected "
@@ -441,7 +441,7 @@ def _numeric_verdicts(candidate, op: str, limit: int, monkeypatch) -> bool:
     from gradmatrix.oracles import numeric
     from gradmatrix.runner import default_plan
 
-    monkeypatch.setattr(numeric, "PER_ELEMENT_LIMIT", limit)
+    monkeypatch.setattr(numeric, "PER_ELEMENT_BUDGET", limit)
     runner = Runner(candidate, ("numeric",))
     plan = default_plan("default", [op], None, 2, ("numeric",), candidate, modes=["reverse"])
     return any(runner.run(c)["verdict"] in ("disagree", "error") for c in plan if c.case.kind == "random")
@@ -454,7 +454,7 @@ def test_the_projected_numeric_oracle_catches_what_the_per_element_one_does(name
 
     candidate = Candidate(load_module(str(MUTANTS / f"{name}.py")))
     op = op_of(name)
-    caught_per_element = _numeric_verdicts(candidate, op, numeric.PER_ELEMENT_LIMIT, monkeypatch)
+    caught_per_element = _numeric_verdicts(candidate, op, numeric.PER_ELEMENT_BUDGET, monkeypatch)
     caught_projected = _numeric_verdicts(candidate, op, 0, monkeypatch)
     assert caught_projected == (caught_per_element and name not in PROJECTION_BLIND), PROJECTION_BLIND.get(name, "")
 
