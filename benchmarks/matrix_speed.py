@@ -6,6 +6,10 @@
     .venv/bin/python benchmarks/matrix_speed.py --full     # also the full matrix, cold, -n 0 and -n 2 (long)
     .venv/bin/python benchmarks/matrix_speed.py --skip-default --full-ops relu affine softmax_loss two_layer_net
 
+It also times ``gradmatrix check`` of a complete course ``layers.py`` (every function of
+``tests/cs231n/layers.py``, default options), cold and warm, and ends with each figure
+against the speed goals.
+
 Wall time includes starting Python, importing numpy, torch and jax, collecting the
 comparisons and writing the JSON, Markdown and HTML reports.
 """
@@ -38,11 +42,34 @@ def run(matrix: str, workers: str, cache: Path, out: Path, ops=None) -> tuple[fl
     return wall, json.loads((out / "agreement.json").read_text())["summary"]
 
 
+def check(cache: Path, out: Path) -> float:
+    """``gradmatrix check`` of the complete course layers.py in a fresh process; wall seconds."""
+    env = dict(os.environ, GRADMATRIX_JAX_CACHE=str(cache))
+    out.mkdir(parents=True)
+    cmd = [sys.executable, "-m", "gradmatrix", "check", str(ROOT / "tests" / "cs231n" / "layers.py"),
+           "--progress", "none", "--out", str(out / "report")]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=out, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"gradmatrix check failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return wall
+
+
+GOALS = [  # (what, key in the figures, goal in seconds)
+    ("default matrix, -n 0, cold", ("default", "0", "cold"), 12.0),
+    ("default matrix, -n 0, warm", ("default", "0", "warm"), 8.0),
+    ("check of a complete course layers.py (warm)", ("check", "0", "warm"), 15.0),
+    ("full matrix, -n 2, cold", ("full", "2", "cold"), 300.0),
+]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="also time the full matrix (cold, -n 0 and -n 2)")
     parser.add_argument("--full-ops", nargs="+", metavar="OP", help="limit the full matrix to these ops")
     parser.add_argument("--skip-default", action="store_true", help="time only the full matrix")
+    parser.add_argument("--skip-check", action="store_true", help="do not time gradmatrix check of layers.py")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="gradmatrix-bench-"))
     rows = []
@@ -57,6 +84,11 @@ def main(argv=None) -> int:
                 rows.append((matrix, workers, start, wall, summary))
                 print(f"{matrix:8} -n {workers}  {start:5} {wall:7.1f} s  {summary['comparisons']:6} comparisons  "
                       f"{summary['comparisons'] / wall:7.0f}/s  passed={summary['passed']}", flush=True)
+        if not args.skip_check:
+            for start in ("cold", "warm"):
+                seconds = check(work / "jax-check", work / f"check-{start}")
+                rows.append(("check", "0", start, seconds, {}))
+                print(f"check layers.py  {start:5} {seconds:7.1f} s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     wall = {(m, w, s): t for m, w, s, t, _ in rows}
@@ -64,11 +96,17 @@ def main(argv=None) -> int:
     for matrix in ("default", "full"):
         for start in ("cold", "warm"):
             if (matrix, "0", start) in wall and (matrix, "2", start) in wall:
-                print(f"{matrix} {start}: -n 2 is {wall[(matrix, '0', start)] / wall[(matrix, '2', start)]:.2f}x faster than -n 0")
+                print(f"{matrix} {start}: -n 2 is {wall[(matrix, '0', start)] / wall[(matrix, '2', start)]:.2f}x faster than "
+                      f"-n 0" + (" (goal: at least 1.6x)" if matrix == "full" else ""))
     for workers in ("0", "2"):
         if ("default", workers, "warm") in wall:
             print(f"default -n {workers}: warm is {wall[('default', workers, 'cold')] / wall[('default', workers, 'warm')]:.2f}x "
                   f"faster than cold")
+    print()
+    for what, key, goal in GOALS:
+        if key in wall:
+            verdict = "met" if wall[key] <= goal else "not met"
+            print(f"{what:45} {wall[key]:7.1f} s   goal {goal:5.0f} s: {verdict} ({wall[key] / goal:.2f} of it)")
     return 0
 
 

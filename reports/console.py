@@ -75,6 +75,12 @@ def finding_title(f: dict) -> str:
             f"{' and '.join(f['dtypes'])}){passing}")
 
 
+def shown(value, spec: str) -> str:
+    """A metric as the reports print it; a record stores an infinite one (a relative error
+    against a reference of exactly 0) as null, printed "inf"."""
+    return "inf" if value is None else format(value, spec)
+
+
 def worst_text(f: dict) -> str:
     w = f["worst"]
     if "candidate_value" in w:
@@ -82,7 +88,7 @@ def worst_text(f: dict) -> str:
         reference = next((n for n in w["pair"] if n in f["references"]), "the reference")
         a, b = _distinct(w["candidate_value"], w["reference_value"])
         return (f"{a} vs {b} ({reference}){index}, "
-                f"error {w['normwise_rel_err']:.1e} relative, allowed {w['rtol']:.0e}; in {w['id']}")
+                f"error {shown(w['normwise_rel_err'], '.1e')} relative, allowed {w['rtol']:.0e}; in {w['id']}")
     return w["message"]
 
 

@@ -12,7 +12,7 @@ import html
 from gradmatrix.reports import plots
 from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
 from gradmatrix.reports.document import precision_line, precision_note
-from gradmatrix.reports.console import finding_title, references_text, verdict_text, worst_text
+from gradmatrix.reports.console import finding_title, shown, references_text, verdict_text, worst_text
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1150px;color:#1d1d1f;padding:0 1rem}
@@ -68,7 +68,7 @@ def _grid_table(document: dict, op: str) -> str:
                            "</small></td>")
             else:
                 row.append(f"<td class='{_cell_class(cell['ratio'])}' title='{cell['ratio']:.2g} of the allowed error'>"
-                           f"{cell['error']:.1e}<br><small>{e(cell['tensor'])}</small></td>")
+                           f"{shown(cell['error'], '.1e')}<br><small>{e(cell['tensor'])}</small></td>")
         rows.append(f"<tr><th>{e(a)}</th>{''.join(row)}</tr>")
     rows.append("</table>")
     return "".join(rows)
@@ -172,8 +172,8 @@ def render(document: dict) -> str:
             for t in tensors:
                 m = t.get("metrics")
                 cells = (
-                    [e(m["worst_index"]), f"{m['a_value']:.9g} vs {m['b_value']:.9g}", f"{m['normwise_rel_err']:.3e}",
-                     f"{m['max_abs_err']:.3e}", f"{m['rel_error']:.3e}"] if m else [e(t.get("problem", "")), "", "", "", ""]
+                    [e(m["worst_index"]), f"{shown(m['a_value'], '.9g')} vs {shown(m['b_value'], '.9g')}", shown(m['normwise_rel_err'], '.3e'),
+                     shown(m['max_abs_err'], '.3e'), shown(m['rel_error'], '.3e')] if m else [e(t.get("problem", "")), "", "", "", ""]
                 )
                 out.append(f"<tr><td><code>{e(r['id'])}</code></td><td>{e(t['tensor'])}</td>"
                            + "".join(f"<td class='num'>{c}</td>" for c in cells)

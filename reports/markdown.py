@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
-from gradmatrix.reports.console import finding_title, plural, references_text, verdict_text, worst_text
+from gradmatrix.reports.console import finding_title, shown, plural, references_text, verdict_text, worst_text
 from gradmatrix.reports.document import precision_line, precision_note
 
 MAX_DETAILED = 10  # discrepancies shown one by one; agreement.json has them all
@@ -141,7 +141,7 @@ def render(document: dict) -> str:
                   "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
         for g in failing_groups:
             w = g["worst"]
-            worst = (f"{w['normwise_rel_err']:.1e}", f"{w['ratio']:.2g}", cell(w["tensor"])) if w else ("", "", "")
+            worst = (shown(w['normwise_rel_err'], '.1e'), shown(w['ratio'], '.2g'), cell(w["tensor"])) if w else ("", "", "")
             lines.append(
                 f"| {safe(g['op'])} | {cell(g['pair'])} | {g['dtype']} | {g[AGREE]} | {g[CONVENTION]} | {g[DISAGREE]} "
                 f"| {g[ERROR]} | {g[SKIPPED]} | {worst[0]} | {worst[1]} | {worst[2]} |")
@@ -181,8 +181,8 @@ def render(document: dict) -> str:
             m = t["metrics"]
             lines.append(
                 f"- {code(t['tensor'])}: worst element {m['worst_index']}: {m['a_value']:.9g} vs {m['b_value']:.9g}; "
-                f"max abs err {m['max_abs_err']:.3e}, norm-wise rel err {m['normwise_rel_err']:.3e} "
-                f"(allowed {t['rtol']:.0e}), CS231n rel_error {m['rel_error']:.3e}"
+                f"max abs err {shown(m['max_abs_err'], '.3e')}, norm-wise rel err {shown(m['normwise_rel_err'], '.3e')} "
+                f"(allowed {t['rtol']:.0e}), CS231n rel_error {shown(m['rel_error'], '.3e')}"
             )
         if r.get("traceback"):
             lines += ["", "```", r["traceback"].replace("```", "'''").rstrip(), "```"]

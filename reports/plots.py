@@ -77,7 +77,10 @@ def error_by_case(document: dict, op: str) -> bytes | None:
             pair = "~".join(r["pair"])
             x = x_of[case_label(r, varying)]
             err = _record_error(r)
-            if err is None or r["verdict"] == "error" or any(t.get("problem") for t in r["tensors"]):
+            # drawn at the top: raised, the wrong structure, or an infinite relative error (a
+            # reference of exactly 0)
+            if err is None or not math.isfinite(err) or r["verdict"] == "error" \
+                    or any(t.get("problem") for t in r["tensors"]):
                 raised[pair].add(x)
                 continue
             series[pair][x] = max(series[pair][x], max(err, FLOOR))  # zero error drawn at the floor
@@ -162,8 +165,8 @@ def _legend(left: float, pairs: list, panels: list, color: dict) -> str:
                    f"<text x='{left + 34}' y='{y}'>{_e(pair)}</text>")
         y += 14
         if pair in with_raised:
-            out.append(_cross(left + 18, y - 3, color[pair]) + f"<text x='{left + 34}' y='{y}'>{_e(pair)}: raised or "
-                       "wrong structure</text>")
+            out.append(_cross(left + 18, y - 3, color[pair]) + f"<text x='{left + 34}' y='{y}'>{_e(pair)}: raised, wrong "
+                       "structure or infinite error</text>")
             y += 14
     for kind in kinds:
         stroke, dash = TOLERANCE_STYLE.get(kind, TOLERANCE_STYLE["other"])
@@ -222,9 +225,10 @@ def grid_cells(document: dict, op: str) -> tuple[list, dict]:
                         and not (r["verdict"] == "convention" and t.get("kink_only"))]
             if not measured:
                 continue
-            t = max(measured, key=lambda t: t["of_allowed"])
-            cell = {"ratio": t["of_allowed"], "error": t["metrics"]["normwise_rel_err"], "tensor": t["tensor"],
-                    "problem": None}
+            # a share stored as null is infinite (an error against a reference of exactly 0)
+            t = max(measured, key=lambda t: math.inf if t["of_allowed"] is None else t["of_allowed"])
+            cell = {"ratio": math.inf if t["of_allowed"] is None else t["of_allowed"],
+                    "error": t["metrics"]["normwise_rel_err"], "tensor": t["tensor"], "problem": None}
         if key not in cells or cell["ratio"] > cells[key]["ratio"]:
             cells[key] = cell
     return names, cells

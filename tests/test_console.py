@@ -81,3 +81,26 @@ def test_progress_gives_no_time_estimate_from_the_first_comparisons():
     assert progress._status().startswith("100/1000 comparisons, 2 discrepancies, ") and "s left" in progress._status()
     progress.done = 1000
     assert "left" not in progress._status()
+
+
+def test_an_error_against_a_zero_reference_renders_in_every_format():
+    # the reference gradient is exactly 0, so the relative error is infinite (stored as null
+    # in agreement.json): every report still renders, and says "inf"
+    import numpy as np
+
+    import gradmatrix
+    from gradmatrix.reports import console, html, markdown
+    from gradmatrix.reports.schema import validate
+
+    def flat_forward(x):
+        return x * 0.0, None
+
+    def flat_backward(dout, cache):
+        return np.ones_like(dout)
+
+    result = gradmatrix.check_layer(flat_forward, flat_backward, {"x": (2, 3)}, seeds=1, dtypes=["float64"])
+    assert not result.passed
+    document = result.document
+    validate(document)
+    assert "error inf relative" in "\n".join(console.render(document, []))
+    assert "inf" in markdown.render(document) and "inf" in html.render(document)
