@@ -185,10 +185,26 @@ def _default_oracles() -> tuple:
     return ORACLES
 
 
+THREAD_SETTINGS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # torch's, NumPy's BLAS
+
+
+def _share_cores(workers: str | None) -> None:
+    """With pytest-xdist workers, each gets its share of the cores for its libraries' thread
+    pools (a setting the user made is kept): a worker whose torch and BLAS each start a
+    thread per core makes the workers wait on each other's threads."""
+    if workers in (None, "0"):
+        return
+    cores = os.cpu_count() or 1
+    count = cores if workers == "auto" else int(workers) if workers.isdigit() else 1
+    for name in THREAD_SETTINGS:
+        os.environ.setdefault(name, str(max(1, cores // max(1, count))))
+
+
 def _run_matrix(args, candidate: str, extra: list) -> dict:
     import pytest
 
     _plan_or_usage_error(args, candidate)
+    _share_cores(args.workers)
     code = pytest.main(_pytest_args(args, candidate, extra))
     plugin = sys.modules.get("gradmatrix.pytest_plugin")  # imported by pytest itself, for assertion rewriting
     document = getattr(plugin, "LAST_DOCUMENT", None)

@@ -65,8 +65,24 @@ def write_atomic(path: str | os.PathLike, text: str) -> Path:
 
 
 def to_json(document: dict) -> str:
-    """The document as stable, sorted JSON (non-finite floats written as null)."""
-    return json.dumps(_finite(document), indent=1, sort_keys=True) + "\n"
+    """The document as stable, sorted JSON (non-finite floats written as null): indented, with
+    one comparison record per line.  Records are encoded compactly, by the json module's C
+    encoder (indenting all of them took its pure-Python one several seconds on the full
+    matrix)."""
+    records = document.get("comparisons")
+    if not isinstance(records, list) or not records:
+        return json.dumps(_finite(document), indent=1, sort_keys=True) + "\n"
+    marker = json.dumps("\0comparisons\0")  # a JSON string no document holds: control characters are escaped
+    text = json.dumps(_finite({**document, "comparisons": "\0comparisons\0"}), indent=1, sort_keys=True)
+    lines = ",\n".join("  " + _record_json(record) for record in records)
+    return text.replace(marker, "[\n" + lines + "\n ]", 1) + "\n"
+
+
+def _record_json(record: dict) -> str:
+    try:  # most records hold only finite numbers: encoded as they are
+        return json.dumps(record, sort_keys=True, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(record), sort_keys=True)
 
 
 def _finite(value):
