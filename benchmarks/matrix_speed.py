@@ -7,8 +7,12 @@
     .venv/bin/python benchmarks/matrix_speed.py --skip-default --full-ops relu affine softmax_loss two_layer_net
 
 It also times ``gradmatrix check`` of a complete course ``layers.py`` (every function of
-``tests/cs231n/layers.py``, default options), cold and warm, and ends with each figure
-against the speed goals.
+``tests/cs231n/layers.py``, default options), cold and warm; with ``--peers``, runs
+``benchmarks/peer_checks.py`` (torch gradcheck and jax check_grads beside gradmatrix); with
+``--make-test``, times ``make test`` on a fresh clone of the repository's HEAD (setup
+apart); and ends with each figure against the speed goals.
+
+    .venv/bin/python benchmarks/matrix_speed.py --full --peers --make-test   # every figure, one run
 
 Wall time includes starting Python, importing numpy, torch and jax, collecting the
 comparisons and writing the JSON, Markdown and HTML reports.
@@ -56,11 +60,29 @@ def check(cache: Path, out: Path) -> float:
     return wall
 
 
+def make_test(work: Path) -> tuple[float, float]:
+    """(seconds of ``make setup``, seconds of ``make test`` after it) on a fresh clone of HEAD,
+    with an empty store of compiled JAX functions (as on a fresh machine)."""
+    clone = work / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    env = dict(os.environ, GRADMATRIX_JAX_CACHE=str(work / "jax-make-test"))
+    times = []
+    for target in ("setup", "test"):
+        start = time.perf_counter()
+        done = subprocess.run(["make", target], cwd=clone, env=env, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            sys.exit(f"make {target} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    return times[0], times[1]
+
+
 GOALS = [  # (what, key in the figures, goal in seconds)
     ("default matrix, -n 0, cold", ("default", "0", "cold"), 12.0),
     ("default matrix, -n 0, warm", ("default", "0", "warm"), 8.0),
     ("check of a complete course layers.py (warm)", ("check", "0", "warm"), 15.0),
     ("full matrix, -n 2, cold", ("full", "2", "cold"), 300.0),
+    ("make test on a fresh clone (after setup)", ("make", "test", "fresh"), 120.0),
 ]
 
 
@@ -70,6 +92,8 @@ def main(argv=None) -> int:
     parser.add_argument("--full-ops", nargs="+", metavar="OP", help="limit the full matrix to these ops")
     parser.add_argument("--skip-default", action="store_true", help="time only the full matrix")
     parser.add_argument("--skip-check", action="store_true", help="do not time gradmatrix check of layers.py")
+    parser.add_argument("--peers", action="store_true", help="also run benchmarks/peer_checks.py")
+    parser.add_argument("--make-test", action="store_true", help="also time make setup and make test on a fresh clone")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="gradmatrix-bench-"))
     rows = []
@@ -89,8 +113,15 @@ def main(argv=None) -> int:
                 seconds = check(work / "jax-check", work / f"check-{start}")
                 rows.append(("check", "0", start, seconds, {}))
                 print(f"check layers.py  {start:5} {seconds:7.1f} s", flush=True)
+        if args.make_test:
+            setup, test = make_test(work)
+            rows.append(("make", "test", "fresh", test, {}))
+            print(f"make setup {setup:7.1f} s, then make test {test:7.1f} s (fresh clone)", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if args.peers:
+        print(flush=True)
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peer_checks.py")], check=True)
     wall = {(m, w, s): t for m, w, s, t, _ in rows}
     print()
     for matrix in ("default", "full"):
