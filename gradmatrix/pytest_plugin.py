@@ -10,12 +10,13 @@ nothing.  A session pays for the matrix only when it collects a matrix test (one
 then is the candidate imported, the matrix planned and, when the session has run some of
 it, the agreement report written.  ``--collect-only`` writes no report.
 
-Each matrix test (one per case) attaches its comparisons' records to its report as a user property; the
-controlling process (the only one, or pytest-xdist's controller) collects them from the
-reports, so no result is lost across workers, and writes the agreement reports when the
-session ends, interrupted (Ctrl-C or SIGTERM) or not.  The report records the run's plan
-(its comparison ids, shard and matrix), and the report directory is marked in progress from
-the moment the matrix is collected until the reports are written (``reports.writers``).
+Each matrix test (one per case) attaches its comparisons' records to its report as user
+properties; the controlling process (the only one, or pytest-xdist's controller) collects
+them from the reports, so no result is lost across workers, and writes the agreement
+reports when the session ends, interrupted (Ctrl-C or SIGTERM) or not.  The report records
+the run's plan (its comparison ids, shard and matrix), and the report directory is marked
+in progress from the moment the matrix is collected until the reports are written
+(``reports.writers``).
 """
 
 from __future__ import annotations

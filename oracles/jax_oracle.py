@@ -9,8 +9,9 @@ The vjp of each op is compiled with ``jax.jit`` once per op, dims and dtype, and
 across seeds; ``COMPILE_STATS`` counts the compilations and their seconds (tracing,
 lowering and XLA together) for the benchmarks.
 
-Compilation is most of this oracle's cost (0.1 to 0.2 s per shape, against a few ms to run
-one), so two things make it cheaper, neither changing what is computed:
+Compilation is most of this oracle's cost (0.1 to 0.2 s per shape with XLA's defaults,
+against a few ms to run one), so three things make it cheaper, none changing the
+operations computed:
 * on the CPU, XLA compiles without its backend optimization passes and with its classic
   emitters (``CPU_COMPILER_OPTIONS``, for these compilations only): 3.5 times less compile
   time, and the cases are small;
@@ -19,12 +20,15 @@ one), so two things make it cheaper, neither changing what is computed:
   spare the compilation overlaps the other implementations' work.  An evaluation that
   needs a function still being compiled waits for it; one not yet started is compiled by
   the evaluation itself;
-* a catalog op's compiled functions are also stored whole, in ``executables/`` under the
-  cache directory (``store_key``), and loaded without tracing or lowering again (2 ms
-  against 40 ms a function).  Only catalog ops, whose code is gradmatrix's own: the key
-  fingerprints the oracles' source, the versions of JAX, jaxlib, NumPy and
-  array-api-compat, the host's CPU and every argument's shape and dtype.  A layer a user
-  declares goes through JAX's own cache, which keys on the traced program.
+* a catalog op's compiled functions are kept between runs, stored whole in
+  ``$GRADMATRIX_JAX_CACHE/executables`` (default ``~/.cache/gradmatrix/jax``; ``off``
+  disables it) and loaded back without tracing or lowering (2 ms against 40 ms a function).
+  Only catalog ops, whose code is gradmatrix's own: the key (``store_key``) fingerprints
+  the oracles' source, the versions of JAX, jaxlib, NumPy and array-api-compat, the host
+  CPU and every argument's shape and dtype.  A layer a user declares is compiled in each
+  process (its code is the user's, and may change between runs).  JAX's own persistent
+  cache is not used: XLA cannot store again an executable that cache returns, so a
+  function it held would never reach this store.
 """
 
 from __future__ import annotations
