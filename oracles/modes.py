@@ -13,9 +13,10 @@ derivative ``<u, (f(x + t v) - f(x - t v)) / 2t>`` in float64.  Each yields one 
 ``<u,Jv>``; the reduction is done here, in float64, so the harness adds no rounding of its
 own, and cast to the dtype the implementation returned its gradients (or J v) in.
 
-Second order ("hvp" cases, ops with ``second_order``: the losses).  ``torch.hvp`` and
-``jax.hvp`` are forward-over-reverse Hessian-vector products (jvp of grad) keyed by input
-name; ``<candidate>.fd`` is central differences of the candidate's own gradient along v in
+Second order ("hvp" cases, ops with ``second_order``: the losses).  ``torch.hvp``
+(reverse over reverse: the gradient of <grad, v>) and ``jax.hvp`` (forward over reverse:
+jvp of grad) are Hessian-vector products keyed by input name, by two methods;
+``<candidate>.fd`` is central differences of the candidate's own gradient along v in
 float64 (``manual.fd`` by default; with ``gradmatrix check mine.py`` it is ``mine.fd``, so
 a wrong hand gradient shows up as both HVPs disagreeing with it).  Labels and other
 non-differentiable inputs are held fixed.
@@ -152,7 +153,8 @@ class ForwardMode:
 
 
 class HessianVector:
-    """``torch.hvp`` / ``jax.hvp``: forward-over-reverse Hessian-vector products of a loss."""
+    """``torch.hvp`` / ``jax.hvp``: Hessian-vector products of a loss (torch reverse over
+    reverse, JAX forward over reverse)."""
 
     def __init__(self, framework):
         self.framework = framework

@@ -99,8 +99,9 @@ TOLERANCES: dict[tuple[str, str], Tolerance] = {
     ),
     ("float64", "hvp"): Tolerance(
         1e-10,
-        "torch and jax both differentiate their own gradient in forward mode (jvp of grad), "
-        "the same formula in another summation order: rounding only, as float64 autodiff.",
+        "torch differentiates <its gradient, v> in reverse mode, jax its gradient in forward "
+        "mode (jvp of grad): the same second derivatives in another summation order, rounding "
+        "only, as float64 autodiff.",
     ),
     ("float64", "hvp-fd"): Tolerance(
         1e-8,
@@ -116,7 +117,7 @@ TOLERANCES: dict[tuple[str, str], Tolerance] = {
     ),
     ("float32", "hvp-fd"): Tolerance(
         1e-4,
-        "float32 forward-over-reverse against the float64 differences of the gradient at the "
+        "a float32 Hessian-vector product against the float64 differences of the gradient at the "
         "same (float32-rounded) inputs: the float32 rounding dominates, as float32 numeric.",
     ),
 }
