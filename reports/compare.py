@@ -220,18 +220,17 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             continue
         va, vb = np.asarray(value_a, dtype=np.float64), np.asarray(value_b, dtype=np.float64)
         bound = b.error_bounds.get(key, 0.0) if key is not None else 0.0
+        # the size each element's rounding is judged against: max|b| (max|a| when b is given as
+        # projections: it has no elements), or the tensor's scales and rounding unit if larger
+        elements = va if directions is not None else vb
+        scale = max(float(np.max(np.abs(elements), initial=0.0)), a.scales.get(key, 0.0), b.scales.get(key, 0.0),
+                    _rounding_unit(case, key))
+        allowed_abs = tol.rtol * scale + bound
         if directions is not None:
-            # a's gradient projected on b's directions; each element's allowance rtol * max|g|
-            # (max|g| from a: b has no elements), summed over the n elements as a Gaussian
-            # direction sums independent errors (reports.tolerances, PROJECTION_Z)
-            scale = max(float(np.max(np.abs(va), initial=0.0)), a.scales.get(key, 0.0), b.scales.get(key, 0.0),
-                        _rounding_unit(case, key))
+            # a's gradient projected on b's directions, each element's allowance summed over the
+            # n elements as a Gaussian direction sums independent errors (PROJECTION_Z)
+            allowed_abs = PROJECTION_Z * tol.rtol * scale * np.sqrt(va.size) + bound
             va = directions.reshape(len(directions), -1) @ va.reshape(-1)
-            allowed_abs = PROJECTION_Z * tol.rtol * scale * np.sqrt(np.prod(expected_shape)) + bound
-        else:
-            scale = max(float(np.max(np.abs(vb), initial=0.0)), a.scales.get(key, 0.0), b.scales.get(key, 0.0),
-                        _rounding_unit(case, key))
-            allowed_abs = tol.rtol * scale + bound
         excess = np.abs(va - vb) - allowed_abs
         metrics = tensor_metrics(va, vb, excess)
         agree = bool(np.all(excess <= 0))
