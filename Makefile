@@ -18,8 +18,11 @@ setup: $(BIN)/.installed
 report: setup
 	$(BIN)/gradmatrix run -n 2
 
+# two workers on the machine's cores: each gets one core's worth of torch and BLAS threads
+# (as gradmatrix run -n does; a value already set is kept)
 test: setup
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} \
+	MKL_NUM_THREADS=$${MKL_NUM_THREADS:-1} $(BIN)/python -m pytest -n 2 --dist loadgroup
 
 clean:
 	rm -rf $(VENV) gradmatrix-report
