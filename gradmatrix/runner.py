@@ -29,7 +29,7 @@ from gradmatrix.oracles.implementations import ORACLES, oracle, unavailable_reas
 from gradmatrix.oracles import modes
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT, CandidateFault, CaseTimeout
 from gradmatrix.oracles.devices import PRECISIONS, matmul_precision
-from gradmatrix.reports.compare import DISAGREE, ERROR, SKIPPED, base_record, compare
+from gradmatrix.reports.compare import DISAGREE, ERROR, SKIPPED, base_record, compare, gradients_readable
 
 
 @dataclass(frozen=True)
@@ -237,10 +237,8 @@ class Runner:
             results[name] = result
         inputs = self._inputs(case)
         conventions, outside = {}, {}
-        if case.kind == "kink" and case.spec.kink_convention is not None:
-            dout = inputs.dout
-            conventions = {n: case.spec.kink_convention(results[n].grads, inputs.arrays, dout) for n in (a, b)}
         if case.kind == "kink":
+            conventions = {n: _convention(case, results[n], inputs) for n in (a, b)}
             outside = {n: _outside(case, results[n], inputs) for n in (a, b)}
         record = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, conventions,
                          outside)
@@ -292,13 +290,19 @@ def _time_limit(seconds: float, what: str):
 def _outside(case: Case, result, inputs) -> dict | None:
     """How far ``result``'s gradients lie outside the subdifferential at the case's kinks
     (``OpSpec.kink_subgradient``); None when the op declares none or the gradients cannot
-    be read that way (a wrong shape: the comparison names that problem itself)."""
-    if case.spec.kink_subgradient is None:
+    be read that way (a wrong shape or type: the comparison names that problem itself, so
+    a result outside nothing is never inside the subdifferential)."""
+    if case.spec.kink_subgradient is None or not gradients_readable(case, result):
         return None
-    try:
-        return case.spec.kink_subgradient(result.grads, inputs.arrays, inputs.dout)
-    except (KeyError, ValueError, IndexError, TypeError):
+    return case.spec.kink_subgradient(result.grads, inputs.arrays, inputs.dout)
+
+
+def _convention(case: Case, result, inputs) -> float | None:
+    """The derivative ``result`` takes at the case's kinks (``OpSpec.kink_convention``), for
+    the record; None when the op declares no convention or the gradients are unreadable."""
+    if case.spec.kink_convention is None or not gradients_readable(case, result):
         return None
+    return case.spec.kink_convention(result.grads, inputs.arrays, inputs.dout)
 
 
 def _describe(name: str, exc: BaseException, reproduce: str) -> str:

@@ -43,6 +43,23 @@ def expected_tensors(case: Case) -> list[tuple]:
     return tensors
 
 
+def gradients_readable(case: Case, result: Result) -> bool:
+    """Whether every gradient ``result`` owes ``case`` is there, numeric and of its expected
+    shape: what a kink judgement (``OpSpec.kink_convention``, ``kink_subgradient``) needs
+    before it indexes the gradients with the input's masks.  A result that fails this is
+    judged by ``compare`` alone, which names the structural problem as a finding."""
+    for tensor, role, key, shape in expected_tensors(case):
+        if role != "gradient":
+            continue
+        value = result.grads.get(key)
+        if value is None:
+            return False
+        value = np.asarray(value)
+        if value.shape != tuple(shape) or value.dtype.kind not in "fiu":
+            return False
+    return True
+
+
 def comparison_kind(case: Case, pair: tuple) -> str:
     """The tolerance kind of a pair on a case (``reports.tolerances``): "autodiff" or
     "numeric" in reverse mode, "jvp" or "jvp-numeric" in forward mode, "hvp" (two autodiff
