@@ -1,18 +1,19 @@
 """agreement.html: one self-contained page (inline CSS, figures embedded, no network).
 
-Everything that comes from a run (op names, module names, messages from candidate code)
-is escaped with ``html.escape``; nothing from a record is ever inserted unescaped.
+Every string that comes from the document (op and module names, ids, messages from candidate
+code, environment values, findings) goes through ``reports.escape.html_text``, in text and in
+quoted attributes alike; nothing from a record is ever inserted unescaped.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 
 from gradmatrix.reports import plots
 from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
 from gradmatrix.reports.document import precision_line, precision_note
 from gradmatrix.reports.console import finding_title, shown, references_text, verdict_text, worst_text
+from gradmatrix.reports.escape import html_text as e
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1150px;color:#1d1d1f;padding:0 1rem}
@@ -31,11 +32,6 @@ pre.cmd{white-space:pre;overflow-x:auto;background:#f4f4f6;padding:.4rem .6rem;b
 .ops{display:flex;flex-wrap:wrap;gap:1.5rem}.muted{color:#666;font-size:.85rem}
 img{max-width:100%;border:1px solid #eee}
 """
-
-
-def e(value) -> str:
-    """Escape anything for HTML text and attributes."""
-    return html.escape(str(value), quote=True)
 
 
 def _cell_class(ratio) -> str:

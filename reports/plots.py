@@ -1,21 +1,18 @@
 """Figures for the HTML report, as SVG bytes, and the agreement grid's cells.
 
 They read only the agreement document's records: the error per case, per op, one line per
-pair, log scale, with each dtype's tolerance drawn as a line.
+pair, log scale, with each dtype's tolerance drawn as a line. Every string from a record (op,
+dtype, pair, dims, kind) goes into the SVG through ``reports.escape.html_text``, which also
+keeps it well-formed XML.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from html import escape
-
 
 from gradmatrix.reports.document import worst_ratio
-
-
-def _e(text: str) -> str:
-    return escape(str(text), quote=True)
+from gradmatrix.reports.escape import html_text as _e
 
 
 def _record_error(record: dict) -> float | None:
