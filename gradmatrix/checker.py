@@ -14,12 +14,17 @@ with its worst element and the command that reproduces it.
 
 from __future__ import annotations
 
+import math
+import numbers
+import os
 import time
 from dataclasses import dataclass
 from types import ModuleType
 
 from gradmatrix.oracles import devices
 from gradmatrix.oracles.candidate import Candidate, account, load_module
+from gradmatrix.oracles.cases import MODES, count_option, names_option
+from gradmatrix.oracles.catalog import BATCH_SIZES, CATALOG, DTYPES
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
 from gradmatrix.runner import Runner, default_plan
@@ -107,16 +112,79 @@ class CheckResult:
         raise AssertionError("\n".join(lines))
 
 
+# --- the options of check and check_layer, validated where they enter: a wrong type or
+# value is a TypeError or ValueError naming the option, before anything is imported or run
+
+
+def option_choice(value, argument: str, choices) -> str:
+    """A one-name option (matrix, device, matmul_precision) among ``choices``.
+
+    Raises:
+        TypeError: not a str.
+        ValueError: not one of ``choices``.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{argument} must be a str, one of {list(choices)}, got {type(value).__name__} {value!r}")
+    if value not in choices:
+        raise ValueError(f"{argument}: unknown {value!r}; choose from {list(choices)}")
+    return value
+
+
+def option_flag(value, argument: str) -> bool:
+    """A True/False option (strict_kinks); a string such as "no" would be true.
+
+    Raises:
+        TypeError: not a bool.
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{argument} must be True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
+def option_seconds(value, argument: str) -> float:
+    """A time limit in seconds (case_timeout): a finite number >= 0, 0 for no limit.
+
+    Raises:
+        TypeError: not a real number (a bool, a string).
+        ValueError: negative, NaN or infinite (no limit is 0).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{argument} must be a number of seconds, got {type(value).__name__} {value!r}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{argument} must be a finite number of seconds >= 0 (0: no limit), got {value!r}")
+    return seconds
+
+
+def _module_argument(module) -> ModuleType | str:
+    """A module object, or a dotted name or path (str or ``os.PathLike``) as a str.
+
+    Raises:
+        TypeError: anything else.
+    """
+    if isinstance(module, ModuleType):
+        return module
+    if isinstance(module, os.PathLike):
+        module = os.fspath(module)
+    if not isinstance(module, str) or not module:
+        raise TypeError(f"module must be a module, a dotted module name or a path to a .py file, "
+                        f"got {type(module).__name__} {module!r}")
+    return module
+
+
 def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes=None, seeds=None,
           oracles=ORACLES, strict_kinks: bool = False, progress=None, modes=None, device: str = "cpu",
           matmul_precision: str = "default", case_timeout: float = DEFAULT_CASE_TIMEOUT) -> CheckResult:
     """Check a candidate module against the oracles across the matrix.
 
     Args:
-        module: the candidate, a module object, a dotted module name or a ``.py`` path.
+        module: the candidate, a module object, a dotted module name or a ``.py`` path
+            (a str or a ``pathlib.Path``).
         ops: ops to check (default: every op of the catalog the module provides).
         matrix, dtypes, seeds: as for ``gradmatrix run``.
-        oracles: oracles to compare with (default: torch, jax, numeric).
+        oracles: oracles to compare with (default, or None: torch, jax, numeric).
+        A list option (ops, dtypes, oracles, modes) takes one name as a str too
+        (``ops="relu"``); a name given twice counts once.
         strict_kinks: fail on differences at kinks instead of reporting the convention.
         modes: checks, of "reverse", "jvp", "hvp" (default: all).  In "jvp" the module's
             gradients meet forward mode; in "hvp" central differences of its gradient are
@@ -131,22 +199,40 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
         A CheckResult; its ``document`` is what ``agreement.json`` would hold.
 
     Raises:
+        TypeError: an argument of the wrong type, naming it (before the module is imported).
+        ValueError: an argument's value out of range or unknown, naming it (before the
+            module is imported); the module provides no op of the catalog, or an op asked
+            for is not provided.
         ImportError: the module cannot be imported.
-        ValueError: it provides no op of the catalog, or an op asked for is unknown or
-            not provided.
         oracles.devices.DeviceUnavailable: ``device="cuda"`` and torch sees no GPU.
     """
+    module = _module_argument(module)
+    ops = names_option(ops, "ops", None, "op")
+    option_choice(matrix, "matrix", BATCH_SIZES)
+    dtypes = names_option(dtypes, "dtypes", DTYPES, "dtype")
+    seeds = None if seeds is None else count_option(seeds, "seeds")
+    oracles = names_option(oracles, "oracles", ORACLES, "oracle") or list(ORACLES)
+    strict_kinks = option_flag(strict_kinks, "strict_kinks")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a function (done, total, failures) or None, got {type(progress).__name__}")
+    modes = names_option(modes, "modes", MODES, "mode")
+    option_choice(device, "device", devices.DEVICES)
+    option_choice(matmul_precision, "matmul_precision", devices.PRECISIONS)
+    case_timeout = option_seconds(case_timeout, "case_timeout")
     target = module if isinstance(module, str) else None
     candidate = Candidate(load_module(module) if isinstance(module, str) else module)
+    unknown = [o for o in ops or () if o not in CATALOG and o not in candidate.ops]
+    if unknown:
+        raise ValueError(f"ops: unknown op(s) {unknown}; choose from {list(dict.fromkeys([*CATALOG, *candidate.ops]))}")
     device = devices.resolve(device)
     runner = Runner(candidate, oracles, device=device, strict_kinks=strict_kinks, matmul_precision=matmul_precision,
                     case_timeout=case_timeout)
     comparisons = default_plan(matrix, ops, dtypes, seeds, oracles, candidate, modes=modes)
     plan = documents.make_plan([c.id for c in comparisons])
-    runner.compile_ahead(comparisons)
     started = time.time()
     records, failures = [], 0
     try:
+        runner.compile_ahead(comparisons)
         for i, comparison in enumerate(comparisons, 1):
             kind = comparison.case.kind
             only = (f"--modes {kind} " if kind in ("jvp", "hvp") else "") + f"--only {comparison.id}"

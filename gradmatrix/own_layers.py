@@ -23,10 +23,11 @@ import sys
 import time
 from types import ModuleType
 
-from gradmatrix.checker import CheckResult
+from gradmatrix.checker import CheckResult, option_choice, option_flag
 from gradmatrix.oracles import devices
 from gradmatrix.oracles.candidate import Candidate
-from gradmatrix.oracles.cases import matrix_cases
+from gradmatrix.oracles.cases import MODES, count_option, matrix_cases, names_option
+from gradmatrix.oracles.catalog import DTYPES
 from gradmatrix.oracles.declared import ATTRIBUTE, Declaration, DeclarationError, Floats, Integers, declare, spec_of
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.runner import Runner, plan
@@ -103,8 +104,10 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
         backward: ``backward(dout, cache)`` returning one gradient per argument of ``wrt``,
             in that order (one array for one), or a dict by argument name.  None: ``forward``
             is a loss.
-        shapes: ``{argument name: shape}``, or a list of such dicts to check several shapes.
-            A shape is a tuple of ints (float inputs, standard normal), ``Floats(shape,
+        shapes: ``{argument name: shape}``, or a list of such dicts to check several shapes
+            (a dict listed twice is checked once).  A shape is a tuple of positive ints
+            (float inputs, standard normal; a dimension of 0 is refused: an empty array has
+            no gradient to get wrong), ``Floats(shape,
             draw=lambda rng, shape: ...)`` for an input with a constraint (positive, off a
             kink), or ``Integers(shape, low, high)`` for labels and indices (never
             differentiated).  Arguments are passed in the order the forward's signature
@@ -122,10 +125,12 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
         name: the layer's name in ids and reports (default: the forward's name without
             ``_forward``).
         dtypes: the dtypes to check in ("float64", "float32").
-        seeds: draws per shape.
+        seeds: draws per shape, an int >= 1.
         oracles: of "torch", "jax", "numeric" (default: every one that has a forward).
         modes: of "reverse", "jvp", "hvp" (default: all that apply: forward-mode checks,
             and Hessian-vector products for a loss with a reference).
+        A list option (dtypes, oracles, modes) takes one name as a str too; a name given
+        twice counts once.
         strict_kinks, device, matmul_precision: as for ``gradmatrix.check``.
         only: run just the comparison with this id (from a failure message).
 
@@ -135,9 +140,21 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
     Raises:
         DeclarationError: an argument that cannot be used (naming it), an oracle that has
             no forward for the layer, or a forward that fails on inputs of the declared shapes.
-        ValueError: an unknown dtype, mode or ``only`` id.
+        TypeError: an option of the wrong type (dtypes, seeds, oracles, modes,
+            strict_kinks, only, device, matmul_precision), naming it, before anything runs.
+        ValueError: an unknown dtype, oracle, mode, device or precision, seeds below 1, or
+            an ``only`` id that is not in the plan, naming it.
     """
     __tracebackhide__ = True
+    dtypes = names_option(dtypes, "dtypes", DTYPES, "dtype") or list(DTYPES)
+    seeds = count_option(seeds, "seeds")
+    oracles = names_option(oracles, "oracles", ORACLES, "oracle")
+    modes = names_option(modes, "modes", MODES, "mode")
+    strict_kinks = option_flag(strict_kinks, "strict_kinks")
+    if only is not None and not isinstance(only, str):
+        raise TypeError(f"only must be a comparison id (str) from a failure message, got {type(only).__name__} {only!r}")
+    option_choice(device, "device", devices.DEVICES)
+    option_choice(matmul_precision, "matmul_precision", devices.PRECISIONS)
     try:
         declaration = _declared(forward) if (backward, shapes, params, reference, wrt, name) == (None,) * 6 else None
         if declaration is None:
@@ -152,17 +169,16 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
     if oracles is None:
         oracles = possible
     else:
-        oracles = [oracles] if isinstance(oracles, str) else list(oracles)
         missing = [o for o in oracles if o not in possible]
         if missing:
             raise DeclarationError(f"oracles: {missing} have no forward for {declaration.name!r} "
                                    f"(give reference= to make torch and JAX oracles); available: {possible}")
     device = devices.resolve(device)
-    comparisons = plan(matrix_cases("default", [spec.name], list(dtypes), seeds, modes), candidate.name, oracles, only)
+    comparisons = plan(matrix_cases("default", [spec.name], dtypes, seeds, modes), candidate.name, oracles, only)
     runner = Runner(candidate, oracles, device=device, strict_kinks=strict_kinks, matmul_precision=matmul_precision)
-    runner.compile_ahead(comparisons)
     started = time.time()
     try:
+        runner.compile_ahead(comparisons)
         records = [runner.run(c, reproduce=f"check_layer(..., only={c.id!r})") for c in comparisons]
     finally:
         runner.close()

@@ -9,6 +9,12 @@ An input pixel lies in up to HH * WW windows (fewer at the borders, more than on
 where windows overlap), so its gradient is a sum over the windows that read it: the
 backward passes accumulate into dx with ``+=``, one window offset at a time.
 Computation stays in the input's floating dtype.
+
+The sums over channels and window offsets are BLAS calls (``tensordot``), and BLAS picks
+its kernel, and with it the order of the sums, by the memory layout of its operands (and
+by the CPU).  So every array the convolution computes with is C-ordered first (no copy
+when it already is): a strided, Fortran-ordered or negatively strided argument gives the
+operands, the kernel and the bits of its C-contiguous copy.
 """
 
 from __future__ import annotations
@@ -82,9 +88,11 @@ def conv_forward(x, w, b, stride, pad):
     stride = _check_int(stride, "stride", 1)
     pad = _check_int(pad, "pad", 0)
     _check_conv_shapes(x, w, b, stride, pad)
-    xpad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    # C order (see the module's docstring): np.pad keeps a Fortran-ordered x Fortran, and
+    # tensordot hands w to BLAS transposed or not by its layout
+    xpad = np.pad(np.ascontiguousarray(x), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     windows = _windows(xpad, w.shape[2], w.shape[3], stride)  # (N, C, H', W', HH, WW)
-    out = np.tensordot(windows, w, axes=([1, 4, 5], [1, 2, 3]))  # (N, H', W', F)
+    out = np.tensordot(windows, np.ascontiguousarray(w), axes=([1, 4, 5], [1, 2, 3]))  # (N, H', W', F)
     out = out.transpose(0, 3, 1, 2) + b[:, None, None]
     return out, (x, w, b, (stride, pad))
 
@@ -142,9 +150,9 @@ def conv_backward(dout, cache):
     dout = as_float_array(dout, "dout", ndim=4)
     same_shape("dout", dout, (n, f, ho, wo), "the shape of out in conv_forward")
     same_dtype(dout=dout, x=x)
-    # tensordot's BLAS call sums in an order that depends on dout's memory layout; C order
-    # (no copy when it already is) gives the same gradients for every layout
-    dout = np.ascontiguousarray(dout)
+    # tensordot's BLAS calls sum in an order that depends on their operands' memory layout;
+    # C order (no copy when it already is) gives the same gradients for every layout
+    dout, x, w = np.ascontiguousarray(dout), np.ascontiguousarray(x), np.ascontiguousarray(w)
 
     xpad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     windows = _windows(xpad, hh, ww, stride)

@@ -18,9 +18,10 @@ differentiable input.  The random cases' draws are untouched by the modes.
 
 from __future__ import annotations
 
+import numbers
 import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 
@@ -30,6 +31,61 @@ from gradmatrix.oracles.declared import spec_of
 # which case kinds each mode of checking consists of (--modes on the command line)
 MODES: dict[str, tuple[str, ...]] = {"reverse": ("random", "kink"), "jvp": ("jvp",), "hvp": ("hvp",)}
 DIRECTIONAL = ("jvp", "hvp")  # kinds whose inputs are their random twin's plus directions v
+
+
+def names_option(value, argument: str, choices=None, noun: str = "name") -> list[str] | None:
+    """A user's list-of-names option (ops, dtypes, oracles, modes) as a list.
+
+    One name given as a string is a list of that one name (never split into its
+    characters); repeated names are kept once, in their first place.
+
+    Args:
+        value: None (the default, returned as None), a str, or an iterable of str.
+        argument: the option's name, for messages ("dtypes").
+        choices: the names allowed (None: any).
+        noun: what a name is, for messages ("dtype").
+
+    Returns:
+        The names, or None.
+
+    Raises:
+        TypeError: neither a str nor an iterable of str (a dict, a number, bytes, a list
+            holding something other than str).
+        ValueError: an empty list, or a name not among ``choices``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    elif isinstance(value, (bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
+        raise TypeError(f"{argument} must be one {noun} or a list of {noun}s, as str; got {type(value).__name__} {value!r}")
+    names = list(value)
+    wrong = [n for n in names if not isinstance(n, str)]
+    if wrong:
+        raise TypeError(f"{argument} must be one {noun} or a list of {noun}s, as str; got {type(wrong[0]).__name__} "
+                        f"{wrong[0]!r} in {names!r}")
+    if not names:
+        raise ValueError(f"{argument} is empty, which would check nothing; leave it out for the default")
+    names = list(dict.fromkeys(names))
+    if choices is not None:
+        unknown = [n for n in names if n not in choices]
+        if unknown:
+            raise ValueError(f"{argument}: unknown {noun}(s) {unknown}; choose from {list(choices)}")
+    return names
+
+
+def count_option(value, argument: str, least: int = 1) -> int:
+    """A user's count option (seeds) as an int >= ``least``.
+
+    Raises:
+        TypeError: not an integer (a bool, a float, a string).
+        ValueError: an integer below ``least``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{argument} must be an integer, got {type(value).__name__} {value!r}")
+    if value < least:
+        raise ValueError(f"{argument} must be at least {least}, got {value}")
+    return int(value)
 
 
 def _format_dim(value) -> str:
@@ -138,29 +194,27 @@ def matrix_cases(
         dtypes: dtype names to keep (default: float64 and float32).
         seeds: number of seeds per shape (default: the matrix's own).
         modes: which checks, of "reverse", "jvp", "hvp" (default: all).
+        A single name is a list of one (``names_option``); a name given twice counts once.
+
+    Returns:
+        The cases, each once (a case id names one case).
 
     Raises:
-        ValueError: an unknown matrix, op, dtype or mode.
+        TypeError: an option of the wrong type (``names_option``, ``count_option``).
+        ValueError: an unknown matrix, op, dtype or mode, or seeds below 1.
     """
-    modes = list(modes) if modes else list(MODES)
-    unknown = [m for m in modes if m not in MODES]
-    if unknown:
-        raise ValueError(f"unknown mode(s) {unknown}; choose from {list(MODES)}")
-    if matrix not in BATCH_SIZES:
+    # an empty list has always meant the default here (the command line's unset options)
+    modes = names_option(modes or None, "modes", MODES, "mode") or list(MODES)
+    if not isinstance(matrix, str) or matrix not in BATCH_SIZES:
         raise ValueError(f"unknown matrix {matrix!r}; choose from {sorted(BATCH_SIZES)}")
-    ops = list(ops) if ops else list(CATALOG)
-    dtypes = list(dtypes) if dtypes else list(DTYPES)
+    ops = names_option(ops or None, "ops", None, "op") or list(CATALOG)
+    dtypes = names_option(dtypes or None, "dtypes", DTYPES, "dtype") or list(DTYPES)
     for op in ops:
         try:
             spec_of(op)
         except KeyError:
             raise ValueError(f"unknown op {op!r}; choose from {sorted(CATALOG)}") from None
-    for dtype in dtypes:
-        if dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r}; choose from {list(DTYPES)}")
-    n_seeds = SEEDS[matrix] if seeds is None else seeds
-    if n_seeds < 1:
-        raise ValueError(f"seeds must be at least 1, got {n_seeds}")
+    n_seeds = SEEDS[matrix] if seeds is None else count_option(seeds, "seeds")
     cases = []
     for op in ops:
         spec = spec_of(op)
@@ -176,7 +230,25 @@ def matrix_cases(
             cases += _product(op, mode_shapes, MODE_BATCH_SIZES[matrix], mode_seeds, dtypes, "jvp")
         if "hvp" in modes and spec.second_order:
             cases += _product(op, mode_shapes, MODE_BATCH_SIZES[matrix], mode_seeds, dtypes, "hvp")
-    return cases
+    return _distinct(cases)
+
+
+def _distinct(cases: list) -> list:
+    """Each case once, in its first place.  A run records one result per comparison id,
+    so a case listed twice (one shape declared twice, an op asked for twice) would make
+    the run look incomplete; two different cases under one id would be worse, one
+    result standing for both, so that is refused.
+
+    Raises:
+        ValueError: two different cases whose ids are the same.
+    """
+    by_id: dict = {}
+    for case in dict.fromkeys(cases):
+        other = by_id.setdefault(case.id, case)
+        if other is not case:
+            raise ValueError(f"two cases share the id {case.id!r}: dims {other.dims} and {case.dims}; "
+                             f"give their dims values that print differently")
+    return list(by_id.values())
 
 
 def _mode_shapes(shapes: tuple) -> tuple:

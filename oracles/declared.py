@@ -11,7 +11,8 @@ What the spec gets:
 
 * inputs: one per array argument, in the order the forward takes them; the shapes
   themselves are the case's dims (one dim per input, ``x=(4, 5)``), with the parameters
-  beside them, so a case id reads ``huber-x4x3-y4x3-delta1-seed0-float64``;
+  beside them, so a case id reads ``huber-x4x3-y4x3-delta1-seed0-float64``; each case
+  draws with the draws of its own shape dict, and a shape dict listed twice is one case;
 * the contract (``oracles.contract``): ``Layer`` (``out, cache = forward(*arrays, **params)``,
   ``grads = backward(dout, cache)``) or, without a backward, ``Loss``
   (``loss, grads = f(*arrays, **params)``), the gradients of ``wrt`` in that order;
@@ -107,7 +108,12 @@ def _shape(value, where: str) -> tuple:
         value = (value,)
     if not isinstance(value, (tuple, list)) or not all(
             isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0 for d in value):
-        raise DeclarationError(f"{where}: a shape is a tuple of non-negative ints, got {value!r}")
+        raise DeclarationError(f"{where}: a shape is a tuple of positive ints, got {value!r}")
+    if 0 in value:
+        # an empty array has no element whose gradient could be wrong: a check of it
+        # would pass whatever the backward does
+        raise DeclarationError(f"{where}: a dimension of 0 leaves no element to check, got {tuple(value)!r}; "
+                               f"give every dimension a size of at least 1")
     return tuple(int(d) for d in value)
 
 
@@ -174,8 +180,8 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
     if bad:
         raise DeclarationError(f"shapes: argument names must be identifiers other than {RESERVED}, got {bad}")
     names = _argument_order(forward, names)
-    normalized = tuple({n: _input(s[n], f"shapes[{i}][{n!r}]" if len(many) > 1 else f"shapes[{n!r}]")
-                        for n in names} for i, s in enumerate(many))
+    normalized = _distinct_shapes(tuple({n: _input(s[n], f"shapes[{i}][{n!r}]" if len(many) > 1 else f"shapes[{n!r}]")
+                                         for n in names} for i, s in enumerate(many)))
     params = dict(params or {})
     for key, value in params.items():
         if not isinstance(key, str) or not key.isidentifier() or key in RESERVED or key in names:
@@ -203,6 +209,34 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
     if not wrt:
         raise DeclarationError(f"shapes declares no float argument to differentiate: {names}")
     return Declaration(forward, backward, normalized, params, reference, wrt, _name_of(forward, name))
+
+
+def _distinct_shapes(shapes: tuple) -> tuple:
+    """The shape dicts, each once, in their first place.
+
+    A case is known by its dims, the shape of each argument, so two dicts with the same
+    shapes are one case: identical ones are kept once; ones that differ in a draw or an
+    integer range would be two inputs under one case id, and are refused.  An argument
+    is floats in every dict or integers in every one (only floats have gradients).
+
+    Raises:
+        DeclarationError: naming the dicts and the argument.
+    """
+    kept: dict = {}
+    for i, dict_ in enumerate(shapes):
+        for name, value in dict_.items():
+            first = shapes[0][name]
+            if type(value) is not type(first):
+                raise DeclarationError(f"shapes[{i}][{name!r}] is {type(value).__name__} but shapes[0][{name!r}] is "
+                                       f"{type(first).__name__}: an argument is floats in every shape dict or "
+                                       f"integers in every one")
+        key = tuple((name, value.shape) for name, value in dict_.items())
+        j = kept.setdefault(key, i)
+        if j != i and shapes[j] != dict_:
+            differ = [n for n in dict_ if shapes[j][n] != dict_[n]]
+            raise DeclarationError(f"shapes[{j}] and shapes[{i}] declare the same shapes {dict(key)} but draw "
+                                   f"{differ} differently: their cases would share one id; declare each shape once")
+    return tuple(shapes[j] for j in kept.values())
 
 
 def declarations_in(module: ModuleType) -> list:
@@ -325,10 +359,16 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
         forwards["numeric"] = own
 
     dims_list = tuple({"N": None, **{n: s[n].shape for n in names}, **d.params} for s in d.shapes)
+    # each shape dict's own draws, found from a case's dims (the shapes of its arguments)
+    draws = {tuple(s[n].shape for n in names): {n: _draw_fn(n, s[n]) for n in names} for s in d.shapes}
+
+    def draw_of(name: str):
+        return lambda rng, shape, dims: draws[tuple(dims[n] for n in names)][name](rng, shape, dims)
+
     out_shapes = {}
     rng = np.random.default_rng(0)
-    for dims in dims_list:
-        arrays = {n: _draw_fn(n, s)(rng, s.shape, dims) for n, s in d.shapes[dims_list.index(dims)].items()}
+    for dims, declared in zip(dims_list, d.shapes):
+        arrays = {n: _draw_fn(n, s)(rng, s.shape, dims) for n, s in declared.items()}
         try:
             out, _ = _pair(call(d.forward, arrays, dims), forward_name, what)
             out = np.asarray(out)
@@ -341,13 +381,18 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
             raise DeclarationError(f"{forward_name} returned a loss of shape {out.shape}: a function without a "
                                    f"backward is a loss, (loss, grads) with a scalar loss; pass the layer's "
                                    f"backward as the second argument")
+        if out.size == 0:
+            given = ", ".join(f"{n} {arrays[n].shape}" for n in names)
+            raise DeclarationError(f"{forward_name} returned an empty output of shape {out.shape} (on float64 inputs "
+                                   f"{given}): no element of it depends on the inputs, so there is no gradient "
+                                   f"to check")
         out_shapes[_dims_key(dims, names, params)] = out.shape
 
     first_line = (inspect.getdoc(d.forward) or "").strip().splitlines()
     spec = OpSpec(
         name=d.name,
         doc=first_line[0] if first_line else f"declared layer {' / '.join(contract.functions)}",
-        inputs=tuple(InputSpec(n, (n,), differentiable=n in d.wrt, draw=_draw_fn(n, s), is_label=isinstance(s, Integers))
+        inputs=tuple(InputSpec(n, (n,), differentiable=n in d.wrt, draw=draw_of(n), is_label=isinstance(s, Integers))
                      for n, s in d.shapes[0].items()),
         output="loss" if is_loss else "out",
         output_shape=None if is_loss else (OUT_SHAPE,),

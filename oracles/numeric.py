@@ -235,7 +235,7 @@ def evaluate(inputs: CaseInputs, step: float = RELATIVE_STEP) -> Result:
 
     forward = forward_fn(base, dims)[0]
     terms_size = forward.size
-    chunk = max(1, CHUNK_ELEMENTS // terms_size)
+    chunk = max(1, CHUNK_ELEMENTS // max(1, terms_size))  # an empty output: no terms, nothing to divide
     forward = forward.sum() if dout is None or dout.ndim == 0 else forward  # terms -> 0-d value
 
     grads, bounds, directions = {}, {}, {}

@@ -20,21 +20,29 @@ added later (activations, gates, score_net, conv, pooling, norms, dropout) are i
 
 The good inputs (Python lists, non-contiguous, negatively strided, Fortran-ordered and
 read-only arrays, integer label dtypes other than int64, reg as a NumPy or Python scalar)
-must give exactly the result of the same call on plain C-contiguous arrays, and must not be
-modified.
+must give the result of the same call on plain C-contiguous arrays, and must not be
+modified.  "The result" is exact where the function is made of correctly rounded
+elementwise operations; where it sums, the order of the sums may follow the memory layout
+(NumPy's reductions, BLAS kernels chosen by layout and CPU), so the result must lie within
+the rounding those sums allow (``ROUNDING``): never a comparison whose outcome depends on
+the CPU.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import Callable
 
 import numpy as np
 import pytest
 
 from gradmatrix import manual
+from gradmatrix.reports.metrics import normwise_rel_error
+from gradmatrix.reports.tolerances import tolerance_for
 from bad_input_helpers import (
     DTYPE_MISMATCH,
     FLOATS,
@@ -509,6 +517,75 @@ ARG_NAMES = {"relu_forward": ["x"], "relu_backward": ["x", "dout"], "affine_forw
              "two_layer_net_loss": ["W1", "b1", "W2", "b2", "X", "y"], **OPS_ARG_NAMES}
 
 
+# ------------------------------------------------- how close a result from another layout is
+
+
+def gamma(k: int, dtype) -> float:
+    """Higham's gamma_k = k u / (1 - k u), u the unit roundoff (eps / 2) of ``dtype``: a sum
+    of k products computed in ``dtype``, in any order and with or without FMA, is within
+    gamma_k * (the sum of the |products|) of the exact sum (Accuracy and Stability of
+    Numerical Algorithms, section 3.1)."""
+    ku = k * float(np.finfo(dtype).eps) / 2
+    assert ku < 1, f"gamma_{k} of {np.dtype(dtype).name} is no bound"
+    return ku / (1 - ku)
+
+
+@dataclass(frozen=True)
+class Rounding:
+    """How far a function's result on another memory layout of the same values may be
+    from its result on C-contiguous arrays.
+
+    kind:
+        "exact": only correctly rounded elementwise operations, selections and sums in an
+            order the code fixes (not the layout): the same bits on every layout and CPU.
+        "summed": a multilinear function, every output a sum of at most ``terms`` products
+            of the arguments (a BLAS call, a reduction): two evaluations in different
+            orders differ by at most 2 gamma_K times the sum of the |products|, elementwise,
+            and that sum is the function itself on the arguments' absolute values.
+        "formula": nonlinear, with reductions and elementary functions (exp, tanh, sqrt)
+            whose order and SIMD path may follow the layout: within the project's tolerance
+            for one formula computed twice in one dtype, differing only by rounding and
+            summation order (``tolerance_for(dtype, "autodiff")``, norm-wise).
+    why: the reason, for a reader.
+    terms: for "summed", the length K of the longest sum, from the plain call's float arguments.
+    """
+
+    kind: str
+    why: str
+    terms: Callable | None = None
+
+
+EXACT = Rounding("exact", "elementwise, correctly rounded, or selections")
+FORMULA = Rounding("formula", "reductions and elementary functions in a layout-dependent order")
+ROUNDING = {
+    **{name: EXACT for name in ("relu_forward", "relu_backward", "add_forward", "add_backward", "multiply_forward",
+                                "multiply_backward", "max_forward", "max_backward", "max_pool_forward",
+                                "max_pool_backward", "dropout_forward", "dropout_backward")},
+    # out = x.reshape(N, D) @ w + b: D products and the bias
+    "affine_forward": Rounding("summed", "x @ w + b", lambda x, w, b: w.shape[0] + 1),
+    # dx = dout @ w.T sums M products, dw = X.T @ dout and db = sum(dout) sum N
+    "affine_backward": Rounding("summed", "dout @ w.T, x.T @ dout, sum(dout)",
+                                lambda x, w, b, dout: max(w.shape[1], x.shape[0])),
+    # out[n, f, i, j] = b[f] + C * HH * WW products
+    "conv_forward": Rounding("summed", "tensordot of windows and w, plus b", lambda x, w, b: w[0].size + 1),
+    # dx: F products at each of HH * WW offsets; dw and db: one per position, N * H' * W'
+    "conv_backward": Rounding("summed", "tensordots of dout with w and with the windows",
+                              lambda x, w, b, dout: max(w.shape[0] * w.shape[2] * w.shape[3], dout[:, 0].size)),
+    **{name: FORMULA for name in ("softmax_loss", "two_layer_net_loss", "sigmoid_forward", "sigmoid_backward",
+                                  "tanh_forward", "tanh_backward", "score_net_forward", "score_net_backward",
+                                  "batchnorm_forward", "batchnorm_backward", "layernorm_forward",
+                                  "layernorm_backward")},
+}
+
+
+def magnitude(fn, plain_args, plain_kwargs):
+    """The sum of the |products| behind each output of a multilinear ``fn``: ``fn`` itself
+    on the absolute values of its float arguments, in float64."""
+    absolute = [np.abs(a).astype(np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
+                for a in plain_args]
+    return fn(*absolute, **plain_kwargs)
+
+
 def good_rows():
     rows = []
     for name, fn, floats, labels in GOOD_CALLS:
@@ -549,7 +626,8 @@ def good_rows():
                              [PARAMS, X_NET, Y_NET], {"reg": 0.5}, {"reg": 0.5}, id="two_layer_net_loss-all-lists-reg-0.5"))
     # stride, pad, pool, eps, p and ds as NumPy or Python scalars
     rows.extend(OPS_GOOD_EXTRA)
-    return rows
+    # every row's id begins with its function's name, which says how close its result must be
+    return [pytest.param(*r.values, ROUNDING[r.id.split("-")[0]], id=r.id) for r in rows]
 
 
 def assert_unchanged(before, after, what):
@@ -565,33 +643,171 @@ def assert_unchanged(before, after, what):
         assert type(after) is type(before) and after == before, what
 
 
-def assert_same_result(got, want, what="result"):
+def allowed_difference(rounding: Rounding, fn, plain_args, plain_kwargs):
+    """For a "summed" function, the elementwise bound on |got - want|, shaped like the
+    result: 2 gamma_K of the computation's dtype times the sum of the |products| (itself
+    computed in float64, rounded down by at most gamma_K of float64, hence the division).
+    None for the other kinds."""
+    if rounding.kind != "summed":
+        return None
+    floats = [a for a in plain_args if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+    k = rounding.terms(*floats)
+    factor = 2 * gamma(k, floats[0].dtype) / (1 - gamma(k, np.float64))
+
+    def scaled(value):
+        if isinstance(value, tuple):
+            return tuple(scaled(v) for v in value)
+        if isinstance(value, dict):
+            return {key: scaled(v) for key, v in value.items()}
+        return np.asarray(value) * factor if np.asarray(value).dtype.kind == "f" else value
+
+    return scaled(magnitude(fn, plain_args, plain_kwargs))
+
+
+def assert_same_result(got, want, rounding: Rounding = EXACT, allowed=None, what="result"):
+    """Shape, then dtype, then values: exact, or within ``allowed`` ("summed", elementwise) or
+    the autodiff tolerance ("formula", norm-wise).  Integer and other non-float values are
+    always exact."""
     if isinstance(want, tuple):
         assert isinstance(got, tuple) and len(got) == len(want), what
         for i, (g, w) in enumerate(zip(got, want)):
-            assert_same_result(g, w, f"{what}[{i}]")
+            assert_same_result(g, w, rounding, None if allowed is None else allowed[i], f"{what}[{i}]")
     elif isinstance(want, dict):
         assert list(got) == list(want), what
         for k in want:
-            assert_same_result(got[k], want[k], f"{what}[{k!r}]")
+            assert_same_result(got[k], want[k], rounding, None if allowed is None else allowed[k], f"{what}[{k!r}]")
     else:
-        assert np.asarray(got).dtype == np.asarray(want).dtype, f"{what}: dtype {np.asarray(got).dtype} != {np.asarray(want).dtype}"
-        assert np.shape(got) == np.shape(want), what
-        np.testing.assert_array_equal(got, want, err_msg=what)
+        g, w = np.asarray(got), np.asarray(want)
+        assert g.shape == w.shape, f"{what}: shape {g.shape} != {w.shape}"
+        assert g.dtype == w.dtype, f"{what}: dtype {g.dtype} != {w.dtype}"
+        if w.dtype.kind != "f" or rounding.kind == "exact":
+            np.testing.assert_array_equal(g, w, err_msg=what)
+        elif rounding.kind == "summed":
+            diff = np.abs(g.astype(np.float64) - w.astype(np.float64))
+            limit = np.asarray(allowed, dtype=np.float64)
+            worst = np.unravel_index(np.argmax(diff - limit), diff.shape)
+            assert np.all(diff <= limit), (
+                f"{what} ({w.dtype}): |got - want| {diff[worst]:.3g} at {list(map(int, worst))}, allowed there "
+                f"{limit[worst]:.3g} (2 gamma_K x the sum of |products|: {rounding.why})")
+        else:
+            rtol = tolerance_for(w.dtype.name, "autodiff").rtol
+            error = normwise_rel_error(g, w)
+            assert error <= rtol, (f"{what} ({w.dtype}): norm-wise relative difference {error:.3g}, allowed {rtol:g} "
+                                   f"(the {w.dtype} autodiff tolerance: {rounding.why})")
 
 
-@pytest.mark.parametrize("fn, args, plain_args, kwargs, plain_kwargs", good_rows())
-def test_good_input_matches_plain_c_contiguous_call(fn, args, plain_args, kwargs, plain_kwargs):
+@pytest.mark.parametrize("fn, args, plain_args, kwargs, plain_kwargs, rounding", good_rows())
+def test_good_input_matches_plain_c_contiguous_call(fn, args, plain_args, kwargs, plain_kwargs, rounding):
     # the reference call on plain C-contiguous copies
     plain_args = [np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a for a in plain_args]
     before = copy.deepcopy((args, kwargs))
     flags = [a.flags.writeable for a in args if isinstance(a, np.ndarray)]
     got = fn(*args, **kwargs)
     want = fn(*plain_args, **plain_kwargs)
-    assert_same_result(got, want)
+    assert_same_result(got, want, rounding, allowed_difference(rounding, fn, plain_args, plain_kwargs))
     # nothing was written into the arguments (a read-only one would have raised)
     for i, (b, a) in enumerate(zip(before[0], args)):
         assert_unchanged(b, a, f"argument {i}")
     for k in kwargs:
         assert_unchanged(before[1][k], kwargs[k], f"argument {k}")
     assert flags == [a.flags.writeable for a in args if isinstance(a, np.ndarray)]
+
+
+# ------------------------------------------------ the comparison itself (it can fail, and how)
+
+
+def _good_call(name):
+    """(fn, arguments) of the good call ``name`` in float64, C-contiguous, labels last."""
+    fn, floats, labels = next((fn, floats, labels) for n, fn, floats, labels in GOOD_CALLS if n == name)
+    return fn, [a.astype(np.float64) for a in floats] + [labels[i] for i in sorted(labels)]
+
+
+def _read_in_the_wrong_order(a):
+    """The values of ``a`` as a layout bug would see them: a Fortran-ordered buffer read as
+    if it were C-ordered."""
+    return np.asfortranarray(a).ravel(order="K").reshape(a.shape)
+
+
+def test_every_good_call_says_how_close_its_result_must_be():
+    assert set(ROUNDING) == {name.split("-")[0] for name, *_ in GOOD_CALLS}
+
+
+@pytest.mark.parametrize("name, position", [("relu_forward", 0), ("conv_forward", 1), ("affine_backward", 3),
+                                            ("batchnorm_forward", 0)])
+def test_values_read_in_the_wrong_order_are_caught(name, position):
+    fn, plain = _good_call(name)
+    rounding = ROUNDING[name]
+    wrong = list(plain)
+    wrong[position] = _read_in_the_wrong_order(plain[position])
+    assert not np.array_equal(wrong[position], plain[position])
+    with pytest.raises(AssertionError):
+        assert_same_result(fn(*wrong), fn(*plain), rounding, allowed_difference(rounding, fn, plain, {}))
+
+
+@pytest.mark.parametrize("name", [n for n, rounding in ROUNDING.items() if rounding.kind != "exact"])
+def test_the_rounding_allowed_in_float64_is_below_float32_accuracy(name):
+    """A float64 result that is only float32-accurate (computed in float32 somewhere) fails:
+    the allowance is a few float64 ulps of what was summed, not a loose tolerance."""
+    fn, plain = _good_call(name)
+    rounding = ROUNDING[name]
+    want = fn(*plain)
+
+    def float32_accurate(value):
+        if isinstance(value, tuple):
+            return tuple(float32_accurate(v) for v in value)
+        if isinstance(value, dict):
+            return {k: float32_accurate(v) for k, v in value.items()}
+        value = np.asarray(value)
+        return value.astype(np.float32).astype(np.float64) if value.dtype == np.float64 else value
+
+    with pytest.raises(AssertionError):
+        assert_same_result(float32_accurate(want), want, rounding, allowed_difference(rounding, fn, plain, {}))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_the_rounding_allowed_admits_the_sums_in_any_order(dtype):
+    """out = x @ w + b summed front to back and back to front (elementwise NumPy, the same
+    bits on every CPU) rounds differently, and both lie within the bound around the BLAS
+    result, whatever order the CPU's BLAS kernel took."""
+    rng = np.random.default_rng(7)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((8, 64), (64, 5), (5,)))
+    orders = []
+    for ks in (range(64), reversed(range(64))):
+        acc = np.zeros((8, 5), dtype=dtype)
+        for k in ks:
+            acc += x[:, k, None] * w[k]
+        orders.append(acc + b)
+    assert not np.array_equal(*orders)  # the two orders do round differently
+    rounding = ROUNDING["affine_forward"]
+    allowed = allowed_difference(rounding, manual.affine_forward, [x, w, b], {})
+    want = manual.affine_forward(x, w, b)
+    for out in orders:
+        assert_same_result((out, (x, w, b)), want, rounding, allowed)
+
+
+def test_conv_hands_tensordot_the_same_operands_for_every_layout(monkeypatch):
+    """The convolution's sums are BLAS calls through tensordot, whose kernel (and order of
+    summation) follows its operands' layout: every layout of x, w and dout must reach it as
+    the C-contiguous call's operands do, so the result is the same bits on any CPU."""
+    seen: list = []
+    tensordot = np.tensordot
+
+    def spy(a, b, axes):
+        seen.append([(np.shape(v), np.asarray(v).strides, np.asarray(v).dtype) for v in (a, b)])
+        return tensordot(a, b, axes)
+
+    monkeypatch.setattr(np, "tensordot", spy)
+    fn, plain = _good_call("conv_backward")
+
+    def operands(arrays):
+        seen.clear()
+        fn(*arrays)
+        return list(seen)
+
+    want = operands(plain)
+    assert len(want) == 2 + 3 * 3  # conv_forward's one, dw's one, one per 3x3 offset for dx
+    for vid in ("strided", "negative-strides", "fortran"):
+        for i in range(len(plain)):
+            arrays = list(plain)
+            arrays[i] = VARIANTS[vid](plain[i])
+            assert operands(arrays) == want, f"{vid} {['x', 'w', 'b', 'dout'][i]}"

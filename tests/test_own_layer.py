@@ -229,7 +229,7 @@ def test_several_shapes_and_argument_order_from_the_signature():
 
 @pytest.mark.parametrize("kwargs, fragment", [
     ({}, "shapes is required"),
-    ({"shapes": {"x": (4, -1)}}, "shapes['x']: a shape is a tuple of non-negative ints"),
+    ({"shapes": {"x": (4, -1)}}, "shapes['x']: a shape is a tuple of positive ints"),
     ({"shapes": {"x": (4, 5)}, "params": {"w": np.ones(3)}}, "params['w'] is a ndarray"),
     ({"shapes": {"x": (4, 5)}, "name": "affine"}, "name 'affine' is an op of gradmatrix's catalog"),
     ({"shapes": {"x": (4, 5)}, "wrt": ["y"]}, "wrt: ['y']"),
