@@ -173,7 +173,8 @@ def _module_argument(module) -> ModuleType | str:
 
 
 def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes=None, seeds=None,
-          oracles=ORACLES, strict_kinks: bool = False, progress=None, modes=None, device: str = "cpu",
+          oracles=ORACLES, strict_kinks: bool = False, strict: bool = False, progress=None, modes=None,
+          device: str = "cpu",
           matmul_precision: str = "default", case_timeout: float = DEFAULT_CASE_TIMEOUT) -> CheckResult:
     """Check a candidate module against the oracles across the matrix.
 
@@ -186,6 +187,9 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
         A list option (ops, dtypes, oracles, modes) takes one name as a str too
         (``ops="relu"``); a name given twice counts once.
         strict_kinks: fail on differences at kinks instead of reporting the convention.
+        strict: fail on warnings too (``reports.severity``: a promoted dtype, a shape
+            differing by size-1 axes, a write into an argument, an overflow at extreme
+            inputs), which by default are shown and pass.
         modes: checks, of "reverse", "jvp", "hvp" (default: all).  In "jvp" the module's
             gradients meet forward mode; in "hvp" central differences of its gradient are
             the reference the frameworks' Hessian-vector products are compared with.
@@ -213,6 +217,7 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
     seeds = None if seeds is None else count_option(seeds, "seeds")
     oracles = names_option(oracles, "oracles", ORACLES, "oracle") or list(ORACLES)
     strict_kinks = option_flag(strict_kinks, "strict_kinks")
+    strict = option_flag(strict, "strict")
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be a function (done, total, failures) or None, got {type(progress).__name__}")
     modes = names_option(modes, "modes", MODES, "mode")
@@ -248,7 +253,7 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
            "candidate_functions": {op: list(c.functions) for op, c in candidate.contracts.items()},
            "matrix": matrix, "ops": list(ops) if ops else None, "dtypes": list(dtypes) if dtypes else None,
            "oracles": list(oracles), "seeds": seeds, "modes": list(modes) if modes else None, "only": None,
-           "strict_kinks": strict_kinks, "device": device, "matmul_precision": matmul_precision,
+           "strict_kinks": strict_kinks, "strict": strict, "device": device, "matmul_precision": matmul_precision,
            "case_timeout": case_timeout,
            "accounting": account(candidate)}
     with devices.matmul_precision(matmul_precision):

@@ -92,6 +92,7 @@ class LayerResult(CheckResult):
 
 def check_layer(forward, backward=None, shapes=None, *, params=None, reference=None, wrt=None, name=None,
                 dtypes=("float64", "float32"), seeds: int = 3, oracles=None, modes=None, strict_kinks: bool = False,
+                strict: bool = False,
                 only: str | None = None, device: str = "cpu", matmul_precision: str = "default") -> LayerResult:
     """Check a layer's backward (or a loss's gradients) against the oracles.
 
@@ -131,7 +132,7 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
             and Hessian-vector products for a loss with a reference).
         A list option (dtypes, oracles, modes) takes one name as a str too; a name given
         twice counts once.
-        strict_kinks, device, matmul_precision: as for ``gradmatrix.check``.
+        strict_kinks, strict, device, matmul_precision: as for ``gradmatrix.check``.
         only: run just the comparison with this id (from a failure message).
 
     Returns:
@@ -151,6 +152,7 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
     oracles = names_option(oracles, "oracles", ORACLES, "oracle")
     modes = names_option(modes, "modes", MODES, "mode")
     strict_kinks = option_flag(strict_kinks, "strict_kinks")
+    strict = option_flag(strict, "strict")
     if only is not None and not isinstance(only, str):
         raise TypeError(f"only must be a comparison id (str) from a failure message, got {type(only).__name__} {only!r}")
     option_choice(device, "device", devices.DEVICES)
@@ -185,7 +187,7 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
     run = {"candidate": candidate.name, "candidate_module": f"check_layer({declaration.name})",
            "candidate_ops": candidate.ops, "matrix": None, "ops": [spec.name], "dtypes": list(dtypes),
            "oracles": list(oracles), "seeds": seeds, "modes": list(modes) if modes else None, "only": only,
-           "strict_kinks": strict_kinks, "device": device, "matmul_precision": matmul_precision}
+           "strict_kinks": strict_kinks, "strict": strict, "device": device, "matmul_precision": matmul_precision}
     with devices.matmul_precision(matmul_precision):
         env = environment.collect(device, matmul_precision)
     return LayerResult(documents.build(records, env, run, expected=len(comparisons), started=started))

@@ -23,6 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 from gradmatrix.oracles.candidate import Candidate, provided_ops
+from gradmatrix.oracles.contract import ContractError
 from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES
 from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs, matrix_cases
 from gradmatrix.oracles.implementations import ORACLES, oracle, unavailable_reason
@@ -30,6 +31,7 @@ from gradmatrix.oracles import modes
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT, CandidateFault, CaseTimeout
 from gradmatrix.oracles.devices import PRECISIONS, matmul_precision
 from gradmatrix.reports.compare import DISAGREE, ERROR, SKIPPED, base_record, compare, gradients_readable
+from gradmatrix.reports.severity import extreme_inputs
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,8 @@ class Runner:
         for name in (a, b):
             result = self._result(case, name)
             if isinstance(result, BaseException):
-                return _record(comparison, ERROR, _describe(name, result, reproduce), _short_traceback(result))
+                return _record(comparison, ERROR, _describe(name, result, reproduce), _short_traceback(result),
+                               reproduce=reproduce, error={"impl": name, "exception": _raised(result)})
             results[name] = result
         inputs = self._inputs(case)
         conventions, outside = {}, {}
@@ -241,7 +244,7 @@ class Runner:
             conventions = {n: _convention(case, results[n], inputs) for n in (a, b)}
             outside = {n: _outside(case, results[n], inputs) for n in (a, b)}
         record = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, conventions,
-                         outside)
+                         outside, extreme=extreme_inputs(inputs.arrays, case.dtype))
         if record["verdict"] == DISAGREE and self._precision_may_explain(case, (a, b)):
             record["at_highest_precision"] = self._recheck_at_highest(comparison, reproduce)
         return record
@@ -263,7 +266,8 @@ class Runner:
             return {"verdict": ERROR, "message": _describe(failed[0], results[failed[0]], reproduce)}
         inputs = self._inputs(case)
         outside = {n: _outside(case, results[n], inputs) for n in (a, b)} if case.kind == "kink" else {}
-        again = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, None, outside)
+        again = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, None, outside,
+                        extreme=extreme_inputs(inputs.arrays, case.dtype))
         return {"verdict": again["verdict"], "message": again["message"]}
 
 
@@ -310,6 +314,16 @@ def _describe(name: str, exc: BaseException, reproduce: str) -> str:
     return f"{name} failed: {what}" + (f"; reproduce: {reproduce}" if reproduce else "")
 
 
+def _raised(exc: BaseException) -> str | None:
+    """The exception an implementation raised, by name: what a candidate's own code raised
+    (inside the ``CandidateFault`` that names the function), None where it broke the
+    contract without raising (a wrong return structure)."""
+    if isinstance(exc, CandidateFault):
+        cause = exc.__cause__
+        return None if cause is None or isinstance(cause, ContractError) else type(cause).__name__
+    return type(exc).__name__
+
+
 def _short_traceback(exc: BaseException, limit: int = 4) -> str:
     if getattr(exc, "user_traceback", None) is not None:  # the candidate's own frames (oracles.candidate)
         return exc.user_traceback
@@ -317,8 +331,15 @@ def _short_traceback(exc: BaseException, limit: int = 4) -> str:
     return "".join(traceback.format_exception(type(cause), cause, cause.__traceback__, limit=-limit))
 
 
-def _record(comparison: Comparison, verdict: str, message: str, trace: str = "") -> dict:
+def _record(comparison: Comparison, verdict: str, message: str, trace: str = "", reproduce: str = "",
+            error: dict | None = None) -> dict:
+    """A record that measured nothing; ``error``: which implementation failed and with what
+    exception, as data (the findings group by it, never by the message's words)."""
     record = base_record(comparison.case, comparison.pair, verdict, message)
     if trace:
         record["traceback"] = trace
+    if reproduce:
+        record["reproduce"] = reproduce
+    if error:
+        record["error"] = error
     return record

@@ -16,6 +16,7 @@ Candidate names live in their own namespace: a module whose name is an oracle's 
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 import importlib
 import inspect
 import importlib.util
@@ -26,15 +27,16 @@ from types import ModuleType
 
 import numpy as np
 
-from gradmatrix.oracles.cases import CaseInputs
+from gradmatrix.oracles.cases import CaseInputs, draw_inputs
 from gradmatrix.oracles.catalog import CATALOG
-from gradmatrix.oracles.contract import ContractError, signature_score
+from gradmatrix.oracles.contract import ContractError, Layer, signature_score
 from gradmatrix.oracles.declared import specs_of
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.oracles.modes import SUFFIXES
-from gradmatrix.oracles.result import CandidateFault, Result
+from gradmatrix.oracles.result import WROTE_INTO_ARGUMENT, CandidateFault, Result
 
 
+DECOY_SEED = 7919  # the decoy inputs of a case are those of seed + this (another draw, the same shapes)
 _FILE_PREFIX = "gradmatrix_candidate_"  # module names given to candidates loaded from files
 NAMESPACE = "candidate:"  # the prefix of a candidate name that would read as an oracle's
 
@@ -290,25 +292,30 @@ class Candidate:
         mine = inputs.copy()
         contract = self.contracts[spec.name]
         declared = self.functions.get(spec.name)
-        lookup = (lambda fn: _receiving(declared[fn])) if declared is not None else (lambda fn: getattr(self.module, fn))
+        writes: list = []  # (function, parameter, the array written), as the watched functions see them
+        if declared is not None:
+            lookup = lambda fn: _watching(_receiving(declared[fn]), fn, writes)  # noqa: E731
+        else:
+            lookup = lambda fn: _watching(getattr(self.module, fn), fn, writes)  # noqa: E731
         notes: list = []  # conventions the contract recognised (an L2 factor), for the report
+        order = {}
+        if isinstance(contract, Layer) and case.kind in ("random", "kink"):
+            # forward on a decoy between the forward and the backward judged, and backward twice
+            # (``Layer.call``): a backward reading state outside its cache shows
+            order = dict(decoy=draw_inputs(replace(case, seed=case.seed + DECOY_SEED)).arrays, repeats={})
         try:
-            forward, grads = contract.call(lookup, mine.arrays, mine.dout, case.dim_map, notes=notes)
+            forward, grads = contract.call(lookup, mine.arrays, mine.dout, case.dim_map, notes=notes, **order)
         except ContractError as exc:  # a wrong return structure, named by the contract
             raise CandidateFault(str(exc)) from exc
         except SystemExit as exc:  # sys.exit, or a test main run from inside a function
             raise CandidateFault(f"{' / '.join(contract.functions)} raised SystemExit({exc.code!r}): a candidate "
-                                 f"must return, not end the process") from None
+                                 f"must return, not end the process") from exc
         except Exception as exc:
             raise _fault(exc, contract.functions) from exc
-        written = [k for k, v in inputs.arrays.items() if not np.array_equal(v, mine.arrays[k])]
-        if inputs.dout is not None and not np.array_equal(inputs.dout, mine.dout):
-            written.append("dout")
-        if written:
-            raise CandidateFault(f"{' / '.join(contract.functions)} wrote into its argument(s) {', '.join(written)}")
+        warnings = _write_warnings(self.name, contract, writes, inputs, mine)
         try:  # copied again: a contract may return what the candidate returned inside a structure
             result = Result(self.name, np.array(forward), {k: np.array(v) for k, v in grads.items()}, notes=notes,
-                            lenient=getattr(contract, "course", False))
+                            warnings=warnings, repeats=order.get("repeats", {}))
         except Exception as exc:
             raise CandidateFault(f"{contract.functions[-1]} returned values that are not arrays: {exc}") from exc
         recover = getattr(contract, "recover", None)
@@ -319,6 +326,64 @@ class Candidate:
             except ContractError as exc:
                 raise CandidateFault(str(exc)) from exc
         return result
+
+
+def _unchanged(before: np.ndarray, after: np.ndarray) -> bool:
+    try:
+        return bool(np.array_equal(before, after, equal_nan=before.dtype.kind in "fc"))
+    except TypeError:  # an object array
+        return bool(np.array_equal(before, after))
+
+
+def _watching(function, name: str, writes: list):
+    """``function`` noting each array argument it writes into, by its own parameter name:
+    ``(name, parameter, the array)`` appended to ``writes`` (``dout[x <= 0] = 0`` in
+    ``relu_backward`` is a write into its parameter ``dout``)."""
+    if not callable(function) or isinstance(function, type):
+        return function
+
+    @functools.wraps(function)
+    def watched(*args, **kwargs):
+        before = [(i, a, a.copy()) for i, a in enumerate(args) if isinstance(a, np.ndarray)]
+        before += [(k, a, a.copy()) for k, a in kwargs.items() if isinstance(a, np.ndarray)]
+        value = function(*args, **kwargs)
+        for where, array, copy in before:
+            if not _unchanged(copy, array):
+                writes.append((name, _parameter_name(function, args, kwargs, where), array))
+        return value
+
+    return watched
+
+
+def _parameter_name(function, args: tuple, kwargs: dict, where) -> str:
+    """The name ``function`` gives its argument at position or keyword ``where``."""
+    if isinstance(where, str):
+        return where
+    try:
+        names = list(inspect.signature(function).bind(*args, **kwargs).arguments)
+        return names[where]
+    except (TypeError, ValueError, IndexError):  # no signature, or *args
+        return f"argument {where + 1}"
+
+
+def _write_warnings(impl: str, contract, writes: list, inputs: CaseInputs, mine: CaseInputs) -> list:
+    """The writes a candidate made, as warnings (``reports.severity``): each function and
+    parameter written once, then the inputs changed some other way (through the cache
+    ``backward`` received)."""
+    warnings, seen = [], set()
+    for function, parameter, _ in writes:
+        if (function, parameter) not in seen:
+            seen.add((function, parameter))
+            warnings.append({"kind": WROTE_INTO_ARGUMENT, "impl": impl, "function": function, "parameter": parameter})
+    changed = [(k, v, mine.arrays[k]) for k, v in inputs.arrays.items()]
+    if inputs.dout is not None:
+        changed.append(("dout", inputs.dout, mine.dout))
+    for key, original, own in changed:
+        if _unchanged(original, own) or any(np.shares_memory(array, own) for _, _, array in writes):
+            continue
+        warnings.append({"kind": WROTE_INTO_ARGUMENT, "impl": impl, "function": contract.functions[-1],
+                         "parameter": f"{key} (through its cache)" if key != "dout" else "the upstream gradient"})
+    return warnings
 
 
 _HARNESS = Path(__file__).resolve().parent  # the contracts live here; frames here are not the candidate's

@@ -158,21 +158,50 @@ class Layer:
         return (self.forward, self.backward)
 
     def call(self, lookup: Callable[[str], Callable], inputs: Mapping, dout, dims: Mapping,
-             notes: list | None = None) -> tuple:
-        """Run the contract: (forward value, {input name: gradient})."""
-        positional, keywords = _call_args(self.args, inputs, dims)
-        returned = lookup(self.forward)(*positional, **keywords)
-        if len(self.outputs) < 2:
-            out, cache = _pair(returned, self.forward, "out", "cache")
-            grads = lookup(self.backward)(dout, cache)
-            return out, name_gradients(grads, self.grads, self.backward)
-        # several outputs: the oracles see them joined along the last axis; the upstream
-        # gradient of the joined output is split back at the same places
-        outs, cache = _outputs_and_cache(returned, self.forward, self.outputs)
-        bounds = np.cumsum([o.shape[-1] for o in outs])[:-1]
-        upstream = np.split(dout, bounds, axis=-1)
-        grads = lookup(self.backward)(*upstream, cache)
-        return join_outputs(outs), name_gradients(grads, self.grads, self.backward)
+             notes: list | None = None, decoy: Mapping | None = None, repeats: dict | None = None) -> tuple:
+        """Run the contract: (forward value, {input name: gradient}).
+
+        With ``decoy`` (other inputs of the same shapes) and a ``repeats`` dict, the calls
+        follow an order a network makes and a single-layer test does not, so that a backward
+        that reads state outside its cache shows (as torch's gradcheck checks reentrancy):
+        ``forward(inputs)``, ``forward(decoy)``, then ``backward`` on the first cache: its
+        gradients are the ones returned.  ``repeats["again"]`` gets ``backward`` called a
+        second time on the same cache, and ``repeats["plain"]`` the gradients of a fresh
+        ``forward(inputs)`` followed at once by its ``backward`` (left out where the forward
+        draws randomness itself: a new draw may differ).  Each backward gets its own copy of
+        ``dout``.  Judging the differences is the comparison's (``reports.compare``).
+        """
+        upstream = np.array(dout, copy=True)
+        pristine = {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v for k, v in inputs.items()}
+
+        def forward(at):
+            positional, keywords = _call_args(self.args, at, dims)
+            return lookup(self.forward)(*positional, **keywords)
+
+        def backward(returned):
+            """(the forward's output, its gradients) from what forward returned."""
+            given = upstream.copy()
+            if len(self.outputs) < 2:
+                out, cache = _pair(returned, self.forward, "out", "cache")
+                return out, name_gradients(lookup(self.backward)(given, cache), self.grads, self.backward)
+            # several outputs: the oracles see them joined along the last axis; the upstream
+            # gradient of the joined output is split back at the same places
+            outs, cache = _outputs_and_cache(returned, self.forward, self.outputs)
+            bounds = np.cumsum([o.shape[-1] for o in outs])[:-1]
+            grads = lookup(self.backward)(*np.split(given, bounds, axis=-1), cache)
+            return join_outputs(outs), name_gradients(grads, self.grads, self.backward)
+
+        first = forward(inputs)
+        if decoy is None or repeats is None:
+            return backward(first)
+        forward(decoy)
+        out, grads = backward(first)
+        grads = {k: np.array(v, copy=True) for k, v in grads.items()}  # before the next call can change them
+        repeats["again"] = {k: np.array(v, copy=True) for k, v in backward(first)[1].items()}
+        if self.recover is None:
+            # on inputs as they were: a candidate that wrote into them is told apart (a warning)
+            repeats["plain"] = {k: np.array(v, copy=True) for k, v in backward(forward(pristine))[1].items()}
+        return out, grads
 
 
 def join_outputs(outputs) -> np.ndarray:

@@ -46,7 +46,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradmatrix.oracles.cases import CaseInputs
-from gradmatrix.oracles.result import CandidateFault, Result
+from gradmatrix.oracles.result import CandidateFault, Result, differs_by_size_1_axes
 
 MODE_KINDS = ("jvp", "hvp")  # the case kinds this module serves
 JVP_TENSOR = "<u,Jv>"  # the one tensor of a "jvp" comparison (besides the forward value)
@@ -115,6 +115,8 @@ def from_reverse(result: Result, inputs: CaseInputs) -> Result:
     value, scale, grads = 0.0, 0.0, []
     for name, v in inputs.directions.items():
         g = result.grads.get(name)
+        if g is not None and differs_by_size_1_axes(np.shape(g), v.shape):
+            g = np.reshape(g, v.shape)  # (1, D) for (D,): the same values (a warning in reverse mode)
         if g is None or np.shape(g) != v.shape:
             got = "no gradient" if g is None else f"shape {np.shape(g)}"
             raise CandidateFault(f"d{name}: {result.impl} returned {got}, expected shape {v.shape}")

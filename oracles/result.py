@@ -11,6 +11,18 @@ class Unavailable(Exception):
     """An implementation cannot run here (its framework is not installed, say); the reason says why."""
 
 
+# the kind of warning an implementation reports itself (``Result.warnings``; what warnings are
+# and why they do not fail: ``reports.severity``)
+WROTE_INTO_ARGUMENT = "wrote-into-argument"
+
+def differs_by_size_1_axes(shape, expected) -> bool:
+    """Whether ``shape`` holds the same elements as ``expected`` in the same order, with axes
+    of size 1 added or dropped (``(1, D)`` for ``(D,)``, ``()`` for ``(1,)``): comparable once
+    reshaped (a warning, ``reports.severity``)."""
+    shape, expected = tuple(shape), tuple(expected)
+    return shape != expected and [d for d in shape if d != 1] == [d for d in expected if d != 1]
+
+
 DEFAULT_CASE_TIMEOUT = 300.0  # seconds one implementation may take on one case: generous, a hang ends
 
 
@@ -58,7 +70,11 @@ class Result:
     scales: dict = field(default_factory=dict)
     drawn: dict = field(default_factory=dict)
     directions: dict = field(default_factory=dict)
-    lenient: bool = False
-    # a candidate called through one of the course's contracts: a gradient of shape (1, D)
-    # for (D,) or of float64 for a float32 case is a finding ("shape-only", "dtype-only"),
-    # its values still compared, not a failure (``reports.compare``)
+    repeats: dict = field(default_factory=dict)
+    # a layer's gradients again, called in another order (``oracles.contract.Layer.call``):
+    # "again" (backward a second time on the same cache), "plain" (a fresh forward and its
+    # backward, with no other forward between); compared with ``grads`` by ``reports.compare``
+    warnings: list = field(default_factory=list)
+    # what the implementation did that leaves its values right but is worth telling
+    # (``reports.severity``): {"kind", "impl", "function", "parameter", ...}, such as a write
+    # into an argument; the comparison adds the structural ones (a promoted dtype)

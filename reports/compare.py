@@ -19,6 +19,7 @@ import numpy as np
 from gradmatrix.oracles.cases import Case
 from gradmatrix.oracles.modes import JVP_TENSOR, hv_tensor
 from gradmatrix.oracles.result import Result
+from gradmatrix.reports import severity
 from gradmatrix.reports.metrics import equals_transposed, proportional_ratio, tensor_metrics
 from gradmatrix.reports.tolerances import PROJECTION_Z, tolerance_for
 
@@ -71,19 +72,77 @@ def comparison_kind(case: Case, pair: tuple) -> str:
     return "numeric" if "numeric" in pair else "autodiff"
 
 
-def _check_structure(tensor: str, case: Case, result: Result, value, expected_shape) -> str | None:
-    """The first structural problem of one side's tensor, or None."""
+def _check_structure(tensor: str, case: Case, result: Result, value, expected_shape) -> dict | None:
+    """The first structural problem of one side's tensor, as data: ``{"kind": "missing" |
+    "shape" | "dtype" | "non-finite", "impl", "message"}`` (and the shapes or dtypes), or None."""
+    impl = result.impl
     if value is None:
         what = "value" if tensor == JVP_TENSOR else "gradient" if tensor.startswith("d") else "Hessian-vector product"
-        return f"{tensor}: {result.impl} returned no {what} for {tensor!r}"
+        return {"kind": "missing", "impl": impl, "message": f"{tensor}: {impl} returned no {what} for {tensor!r}"}
     expected_dtype = result.computes_in or case.dtype
     value = np.asarray(value)
     if value.shape != tuple(expected_shape):
-        return f"{tensor}: {result.impl} returned shape {value.shape}, expected {tuple(expected_shape)}"
+        return {"kind": "shape", "impl": impl, "got": list(value.shape), "expected": list(expected_shape),
+                "message": f"{tensor}: {impl} returned shape {value.shape}, expected {tuple(expected_shape)}"}
     if value.dtype != np.dtype(expected_dtype):
-        return f"{tensor}: {result.impl} returned dtype {value.dtype} for a {case.dtype} case, expected {expected_dtype}"
+        return {"kind": "dtype", "impl": impl, "got": str(value.dtype), "expected": str(np.dtype(expected_dtype)),
+                "message": f"{tensor}: {impl} returned dtype {value.dtype} for a {case.dtype} case, "
+                           f"expected {expected_dtype}"}
     if not np.all(np.isfinite(value)):
-        return f"{tensor}: {result.impl} returned non-finite values"
+        return {"kind": "non-finite", "impl": impl, "message": f"{tensor}: {impl} returned non-finite values"}
+    return None
+
+
+def _compatible(tensor: str, case: Case, result: Result, value, expected_shape) -> tuple:
+    """A difference of structure that leaves every value comparable (``reports.severity``):
+    a shape differing only by axes of size 1, a float dtype more precise than the case's.
+
+    Returns:
+        (the value to compare, reshaped where it differed, the result with the dtype it
+        returned accepted, the warnings), unchanged with no warnings otherwise.
+    """
+    if value is None:
+        return value, result, []
+    array = np.asarray(value)
+    warnings = []
+    if severity.differs_by_size_1_axes(array.shape, expected_shape):
+        warnings.append({"kind": severity.SHAPE_SIZE_1, "impl": result.impl, "tensor": tensor,
+                         "got": list(array.shape), "expected": list(expected_shape)})
+        array = array.reshape(expected_shape)
+    wanted = result.computes_in or case.dtype
+    if severity.promoted(array.dtype, wanted) and result.computes_in is None:
+        warnings.append({"kind": severity.DTYPE_PROMOTED, "impl": result.impl, "tensor": tensor,
+                         "got": str(array.dtype), "expected": str(np.dtype(wanted))})
+        result = replace(result, computes_in=str(array.dtype))
+    return (array if warnings else value), result, warnings
+
+
+ORDER_PROBLEMS = {
+    # Result.repeats key -> the problem's kind and what it says of the backward
+    "plain": ("state-outside-cache", "backward reads state outside its cache: its gradient changed when another "
+                                     "forward ran between its forward and it"),
+    "again": ("not-repeatable", "backward gave another gradient when called again on the same cache (it changes its "
+                                "cache, or keeps state between calls)"),
+}
+
+
+def _order_problem(tensor: str, result: Result, key: str, rtol: float) -> dict | None:
+    """Whether ``result``'s gradient ``key`` depends on the order of the calls that made it
+    (``Result.repeats``): beyond the rounding allowed between two implementations of the
+    dtype, the gradient of another call order differs.  A problem as data, or None."""
+    given = np.asarray(result.grads.get(key), dtype=np.float64)
+    for order, (kind, what) in ORDER_PROBLEMS.items():
+        other = result.repeats.get(order, {}).get(key)
+        if other is None or np.shape(other) != given.shape:
+            continue
+        other = np.asarray(other, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            scale = max(float(np.max(np.abs(given), initial=0.0)), float(np.max(np.abs(other), initial=0.0)))
+            differs = ~(np.abs(given - other) <= rtol * scale) & ~(np.isnan(given) & np.isnan(other))
+        if np.any(differs):
+            where = [int(i) for i in np.unravel_index(int(np.argmax(differs)), given.shape)] if given.ndim else []
+            return {"kind": kind, "impl": result.impl, "order": order, "index": where,
+                    "message": f"{tensor}: {result.impl}'s {what} (first at {where})"}
     return None
 
 
@@ -120,32 +179,6 @@ def _shape_evidence(value_a, value_b, rtol: float) -> dict:
     return evidence
 
 
-def _structure_only(tensor: str, case: Case, result: Result, value, expected_shape) -> dict | None:
-    """A shape-only or dtype-only difference of a candidate following the course's contract
-    (``Result.lenient``): a finding ``{"class", "tensor", "message"}``, or None.
-
-    Shape-only: the same elements with size-1 axes added or dropped (dgamma of shape (1, D)
-    for (D,)).  Dtype-only: a float dtype more precise than the case's (float64 out for
-    float32 in).  A less precise dtype or any other shape stays a structural failure.
-    """
-    if not result.lenient or value is None:
-        return None
-    value = np.asarray(value)
-    expected = tuple(expected_shape)
-    if value.shape != expected and value.size == int(np.prod(expected)) and \
-            tuple(d for d in value.shape if d != 1) == tuple(d for d in expected if d != 1):
-        return {"class": "shape-only", "tensor": tensor,
-                "message": f"{tensor}: {result.impl} returned shape {value.shape} for {expected} (shape-only: "
-                           f"the same values, compared as {expected})"}
-    wanted = np.dtype(result.computes_in or case.dtype)
-    if value.shape == expected and value.dtype != wanted and value.dtype.kind == "f" and \
-            value.dtype.itemsize > wanted.itemsize:
-        return {"class": "dtype-only", "tensor": tensor,
-                "message": f"{tensor}: {result.impl} returned {value.dtype} for a {case.dtype} case (dtype-only: "
-                           f"values compared as they are)"}
-    return None
-
-
 def _rounding_unit(case: Case, key) -> float:
     """The catalog's rounding unit of a tensor (``OpSpec.rounding_units``), for every pair:
     a value that cancels to about 0 (a bias gradient before batchnorm) is judged against
@@ -175,7 +208,8 @@ def base_record(case: Case, pair: tuple, verdict: str, message: str = "") -> dic
 
 
 def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: dict | None = None,
-            strict_kinks: bool = False, conventions: dict | None = None, outside: dict | None = None) -> dict:
+            strict_kinks: bool = False, conventions: dict | None = None, outside: dict | None = None,
+            extreme: bool = False) -> dict:
     """Compare implementation ``a`` against reference ``b`` on ``case``.
 
     Args:
@@ -192,11 +226,13 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
         outside: implementation name -> {input: how far each gradient element lies outside
             the subdifferential} (``oracles.kinks``); an implementation missing here (the
             op declares no subdifferential) is never inside it.
+        extreme: the case's inputs are extreme (``reports.severity.extreme_inputs``): a's
+            non-finite result where b is finite is then a warning, not a failure.
 
     Returns:
         A JSON-ready record: the case and pair, the comparison kind and tolerance, a list of
         per-tensor entries (metrics, allowed error, agreement or the structural problem),
-        the verdict ("agree" or "disagree") and, on disagreement, a one-line message for the
+        the warnings (``reports.severity``: they leave the verdict as the values give it), the verdict ("agree" or "disagree") and, on disagreement, a one-line message for the
         first failing tensor.
 
     A tensor agrees when ``|a - b| <= rtol * scale + bound`` at every element: scale is
@@ -207,32 +243,39 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
     kind = comparison_kind(case, (a.impl, b.impl))
     tol = tolerance_for(case.dtype, kind)
 
-    entries, failures, kink_notes, findings = [], [], [], []
+    entries, failures, kink_notes, warnings = [], [], [], list(a.warnings) + list(b.warnings)
     for tensor, role, key, expected_shape in expected_tensors(case):
         entry = {"tensor": tensor, "role": role}
         value_a = a.forward if key is None else a.grads.get(key)
         value_b = b.forward if key is None else b.grads.get(key)
-        side_a = a
-        finding = _structure_only(tensor, case, a, value_a, expected_shape)
-        if finding:  # the course's contract: reported, the values compared as they are
-            findings.append(finding)
-            value_a = np.reshape(np.asarray(value_a), expected_shape)
-            side_a = replace(a, computes_in=str(value_a.dtype))
         directions = b.directions.get(key) if role == "gradient" else None  # b given as projections
+        # a shape differing by size-1 axes, a promoted dtype: a warning, the values still compared
+        value_a, side_a, compatible = _compatible(tensor, case, a, value_a, expected_shape)
+        side_b = b
+        if directions is None:
+            value_b, side_b, more = _compatible(tensor, case, b, value_b, expected_shape)
+            compatible += more
+        warnings += compatible
         problem = _check_structure(tensor, case, side_a, value_a, expected_shape) or _check_structure(
-            tensor, case, b, value_b, expected_shape if directions is None else (len(directions),)
+            tensor, case, side_b, value_b, expected_shape if directions is None else (len(directions),)
         )
+        other, other_value = (b.impl, value_b) if problem and problem["impl"] == a.impl else (a.impl, value_a)
+        if problem and problem["kind"] == "non-finite" and other_value is not None \
+                and np.all(np.isfinite(np.asarray(other_value, dtype=np.float64))):
+            # overflow (softmax without the max shift): a numerical instability, told apart
+            # from a wrong derivative; only a warning where the inputs are extreme
+            problem["message"] += f" where {other} is finite (numerical instability: overflow or 0/0)"
+            problem["instability"] = True
+            if extreme:
+                warnings.append({"kind": severity.NON_FINITE_AT_EXTREME, "impl": problem["impl"], "tensor": tensor})
+                entry.update(agree=True, warning=severity.NON_FINITE_AT_EXTREME, impl=problem["impl"])
+                entries.append(entry)
+                continue
         if problem:
-            structural = "non-finite" not in problem
-            if not structural and problem.startswith(f"{tensor}: {a.impl} ") and value_b is not None \
-                    and np.all(np.isfinite(np.asarray(value_b, dtype=np.float64))):
-                # overflow (softmax without the max shift at logits of 1e4): a numerical
-                # instability of the candidate, told apart from a wrong derivative
-                problem += f" where {b.impl} is finite (numerical instability: overflow or 0/0)"
-                findings.append({"class": "numerical-instability", "tensor": tensor, "message": problem})
-            entry.update(agree=False, problem=problem, structural=structural)
+            message = problem.pop("message")
+            entry.update(agree=False, problem=message, problem_detail=problem, structural=problem["kind"] != "non-finite")
             entry.update(_shape_evidence(value_a, value_b, tol.rtol))
-            failures.append(f"{problem} ({a.impl} vs {b.impl}, {case.dtype})")
+            failures.append((entry, f"{message} ({a.impl} vs {b.impl}, {case.dtype})"))
             entries.append(entry)
             continue
         va, vb = np.asarray(value_a, dtype=np.float64), np.asarray(value_b, dtype=np.float64)
@@ -244,9 +287,12 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
                     _rounding_unit(case, key))
         allowed_abs = tol.rtol * scale + bound
         if directions is not None:
-            # a's gradient projected on b's directions, each element's allowance summed over the
-            # n elements as a Gaussian direction sums independent errors (PROJECTION_Z)
-            allowed_abs = PROJECTION_Z * tol.rtol * scale * np.sqrt(va.size) + bound
+            # a's gradient projected on b's directions: the allowance is normwise, rtol times
+            # |a|_2 (or the scales and rounding unit over all n elements where larger), which a
+            # correct gradient's rounding stays far below and a float32-accurate float64 one
+            # exceeds (the bounds: PROJECTION_Z in reports.tolerances)
+            floor = max(a.scales.get(key, 0.0), b.scales.get(key, 0.0), _rounding_unit(case, key)) * np.sqrt(va.size)
+            allowed_abs = PROJECTION_Z * tol.rtol * max(float(np.linalg.norm(va.reshape(-1))), floor) + bound
             va = directions.reshape(len(directions), -1) @ va.reshape(-1)
         excess = np.abs(va - vb) - allowed_abs
         metrics = tensor_metrics(va, vb, excess)
@@ -274,8 +320,8 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             strays = _outside_subdifferential(outside, (a.impl, b.impl), key, mask, allowed_abs)
             entry["subgradient"] = not strays
             if strays:
-                failures.append(f"{tensor} ({a.impl} vs {b.impl}, {case.dtype}): at the kink "
-                                + "; ".join(strays) + " (a convention must lie in the subdifferential)")
+                failures.append((entry, f"{tensor} ({a.impl} vs {b.impl}, {case.dtype}): at the kink "
+                                 + "; ".join(strays) + " (a convention must lie in the subdifferential)"))
                 continue
             kink_notes.append(f"{tensor} differs only at the kink ({int(mask.sum())} element(s))")
             if not strict_kinks:
@@ -284,23 +330,42 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             where = f"at {metrics.worst_index}" if metrics.worst_index else "(scalar)"
             if directions is not None:
                 where = f"projected on random direction {metrics.worst_index[0]} of {len(directions)}"
-            failures.append(
+            failures.append((entry,
                 f"{tensor} ({a.impl} vs {b.impl}, {case.dtype}): max rel err {metrics.normwise_rel_err:.1e} {where} "
                 f"({metrics.a_value:.6g} vs {metrics.b_value:.6g}), allowed {tol.rtol:.0e}"
                 + (" + numeric error bound" if np.any(bound) else "")
-            )
+            ))
+    for (tensor, role, key, _), entry in zip(expected_tensors(case), entries):
+        problem = _order_problem(tensor, a, key, tol.rtol) if role == "gradient" and "problem" not in entry else None
+        if problem:
+            message = problem.pop("message")
+            entry.update(agree=False, problem=message, problem_detail=problem, structural=False)
+            failures.append((entry, f"{message} ({a.impl}, {case.dtype})"))
+    overflowed = [w["impl"] for w in warnings if w["kind"] == severity.NON_FINITE_AT_EXTREME
+                  and w["impl"] in (a.impl, b.impl)]
+    if overflowed:
+        # one side overflowed at extreme inputs (a non-finite tensor where the other is finite):
+        # the values it computed from the overflow are part of that warning, not wrong
+        # gradients of their own
+        for entry, _ in failures:
+            if "metrics" in entry:
+                entry.update(agree=True, warning=severity.NON_FINITE_AT_EXTREME, impl=overflowed[0])
+        failures = [(entry, message) for entry, message in failures if "metrics" not in entry]
+    failures = [message for _, message in failures]
     verdict = DISAGREE if failures else (CONVENTION if kink_notes else AGREE)
     record = base_record(case, (a.impl, b.impl), verdict)
     record.update(tolerance={"rtol": tol.rtol, "why": tol.why}, tensors=entries)
     if case.kind == "kink":
         record["conventions"] = {name: (conventions or {}).get(name) for name in (a.impl, b.impl)}
-    if findings:
-        record["findings"] = findings
+    if warnings:
+        record["warnings"] = list({severity.warning_key(w): w for w in warnings}.values())
     notes = sorted(set(a.notes) | set(b.notes))  # conventions an implementation follows (an L2 factor)
     if notes:
         record["notes"] = notes
     if kink_notes and not failures:
         record["message"] = f"convention difference ({a.impl} vs {b.impl}, {case.dtype}): " + "; ".join(kink_notes)
+    if reproduce:
+        record["reproduce"] = reproduce
     if failures:
         more = f" (+{len(failures) - 1} more tensor(s))" if len(failures) > 1 else ""
         record["message"] = failures[0] + more + (f"; reproduce: {reproduce}" if reproduce else "")

@@ -8,7 +8,11 @@ are the same mistake seen through another check.
 
 from __future__ import annotations
 
-MAX_BLOCKS = 3  # reverse-mode findings shown in full; the rest are counted, the report has them
+from gradmatrix.reports import severity
+
+MAX_BLOCKS = 3  # reverse-mode findings shown in full, then one line each up to MAX_LINES
+MAX_LINES = 12
+MAX_WARNING_ITEMS = 4  # what each warning line names before it counts the rest
 MAX_ALSO = 3
 
 
@@ -46,10 +50,15 @@ def verdict_text(document: dict) -> str:
         return f"FAIL: {name} disagrees with the references in {own['disagree']} of {plural(n, 'comparison')}"
     if not n:
         return "FAIL: no comparison of the candidate ran"
+    if not s.get("passed", True) and s.get("warnings") and document["run"].get("strict") and not s.get("problems"):
+        return (f"FAIL (strict): {name} agrees in all {plural(n, 'comparison')}, but with "
+                f"{plural(s['warnings'], 'warning')} (below), which --strict fails")
     if not s.get("passed", True):  # complete and agreeing, but the run does not pass (a skip, a problem)
         return f"NOT A PASS: {'; '.join(s.get('problems') or ['the run does not pass'])}"
     kinks = s.get("convention", 0)
     note = f" ({plural(kinks, 'comparison')} differ only at kinks, by convention)" if kinks else ""
+    if s.get("warnings"):
+        note += f"; {plural(s['warnings'], 'warning')}, below"
     return f"PASS: {name} agrees in all {plural(n, 'comparison')}" + note if n > 1 else f"PASS: {name} agrees in its 1 comparison{note}"
 
 
@@ -67,7 +76,9 @@ def references_text(document: dict) -> str | None:
 
 def finding_title(f: dict) -> str:
     what = {"values": "wrong values", "shape": "wrong shape", "shape, values": "wrong shape or values",
-            "dtype": "wrong dtype", "non-finite": "non-finite values", "missing": "missing"}.get(f["pattern"], f["pattern"])
+            "dtype": "wrong dtype", "non-finite": "non-finite values", "missing": "missing",
+            "state-outside-cache": "depends on state outside the cache",
+            "not-repeatable": "changes when backward runs again"}.get(f["pattern"], f["pattern"])
     tensor = f" {f['tensor']}" if f["tensor"] else ""
     mode = {"jvp": " (forward mode)", "hvp": " (second order)"}.get(f["family"], "")
     passing = f"; {len(f['passing_cases'])} agree" if f["passing_cases"] else ""
@@ -125,6 +136,21 @@ def finding_block(number: int, f: dict, where: str | None = None) -> list:
     return lines
 
 
+def warning_lines(document: dict) -> list:
+    """One line per kind of warning (``reports.severity``): what it means, then each
+    occurrence (op and tensor, or function and parameter), after every error."""
+    by_kind: dict = {}
+    for w in document.get("warnings") or ():
+        by_kind.setdefault(w["kind"], []).append(w)
+    lines = []
+    for kind, found in by_kind.items():
+        items = [f"{w['op']}: {severity.describe(w)}" for w in found]
+        more = f"; and {len(items) - MAX_WARNING_ITEMS} more" if len(items) > MAX_WARNING_ITEMS else ""
+        lines.append(f"warning ({kind}): {severity.WARNINGS.get(kind, kind)}: "
+                     f"{'; '.join(items[:MAX_WARNING_ITEMS])}{more}")
+    return lines
+
+
 def not_run_lines(document: dict) -> list:
     """One line per op of the run none of whose comparisons ran: such an op agrees in 0 of 0,
     which is not agreement, so it is named as not run."""
@@ -145,12 +171,19 @@ def render(document: dict, paths=()) -> list:
     for number, f in enumerate(main[:MAX_BLOCKS], 1):
         where = at_fault(f, found, functions) if f["impl"] == document["run"].get("candidate") else None
         lines += finding_block(number, f, where)
+    # every further reverse-mode error gets a line of its own: a real bug is never hidden
+    # behind a count (warnings, which leave the values right, are not findings: see below)
+    for number, f in enumerate(main[MAX_BLOCKS:MAX_LINES], MAX_BLOCKS + 1):
+        where = at_fault(f, found, functions) if f["impl"] == document["run"].get("candidate") else None
+        cause = f"; likely cause: {f['cause']['text']}" if f["cause"] else ""
+        lines.append(f"{number}. {finding_title(f)}" + (f", {where}" if where else "") + cause)
     for f in others[:MAX_ALSO]:
         cause = f" ({f['cause']['text']})" if f["cause"] else ""
         lines.append(f"   also: {finding_title(f)}{cause}")
-    hidden = len(main[MAX_BLOCKS:]) + len(others[MAX_ALSO:])
+    hidden = len(main[MAX_LINES:]) + len(others[MAX_ALSO:])
     if hidden:
         lines.append(f"   ... and {plural(hidden, 'more finding')} in the report")
+    lines += warning_lines(document)
     health = references_text(document)
     if health:
         lines.append(health)

@@ -21,9 +21,13 @@ from collections import Counter, defaultdict
 from gradmatrix.oracles.modes import base_name
 from gradmatrix.reports import findings
 from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, PASSING, SKIPPED
+from gradmatrix.reports import severity
+from gradmatrix.reports.severity import NON_FINITE_AT_EXTREME
 
 SCHEMA = "gradmatrix/agreement"
-SCHEMA_VERSION = 2  # 2: the run's plan is recorded and the summary lists why a run does not pass
+# 2: the run's plan is recorded and the summary lists why a run does not pass; 3: non-finite
+# numbers are written as {"$numberDouble": "Infinity"} (reports.writers), where 2 wrote null
+SCHEMA_VERSION = 3
 VERDICTS = (AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED)
 
 
@@ -48,6 +52,8 @@ def make_plan(ids, matrix_ids=None, shard: str | None = None) -> dict:
 def tensor_passes(tensor: dict) -> bool:
     """A tensor entry agrees by its own metrics: no problem, and its worst element within
     its allowance (``of_allowed`` <= 1), consistent with its ``agree`` flag."""
+    if tensor.get("warning") == NON_FINITE_AT_EXTREME and "problem" not in tensor:
+        return True  # a non-finite value only at extreme inputs: a warning (reports.severity)
     ratio = tensor.get("of_allowed")
     return bool(tensor.get("agree")) and "problem" not in tensor and ratio is not None and ratio <= 1.0
 
@@ -129,6 +135,7 @@ def summarize_run(records: list, run: dict, plan: dict, interrupted: str = "", p
             problems.append(f"{candidate} was compared with nothing for {', '.join(idle)}")
     if not records:
         problems.append("no comparison ran")
+    warnings = len(severity.collect(records))
     complete = missing == 0 and not interrupted and not repeated and not unplanned and (covers or not whole)
     return {
         "comparisons": len(records),
@@ -137,7 +144,11 @@ def summarize_run(records: list, run: dict, plan: dict, interrupted: str = "", p
         "complete": complete,
         "interrupted": interrupted,
         **counts,
-        "passed": complete and counts[DISAGREE] == 0 and counts[ERROR] == 0 and not problems,
+        "passed": complete and counts[DISAGREE] == 0 and counts[ERROR] == 0 and not problems
+                  and not (run.get("strict") and warnings),
+        # differences that leave every value right (reports.severity), each counted once per op;
+        # they fail only a strict run
+        "warnings": warnings,
         "unavailable": unavailable,
         "problems": problems,
         # functions and classes of the candidate module that were not checked (run.accounting)
@@ -275,6 +286,7 @@ def build(records: list, environment: dict, run: dict, expected: int | None = No
         # nothing skipped, every record consistent): never a pass the summary does not give
         "verdict": findings.verdict(records, run.get("candidate", ""), summary["passed"]),
         "findings": findings.build(records, run.get("candidate", "")),
+        "warnings": severity.collect(records),
         "comparisons": records,
     }
 
@@ -318,9 +330,8 @@ def check_status(document: dict) -> int:
     for record in document["comparisons"]:
         if not any(name in own for name in record["pair"]):
             continue
-        if record["verdict"] == ERROR and (record["pair"][0] == candidate
-                                           or record["message"].startswith(f"{candidate}.fd failed")):
+        if record["verdict"] == ERROR and (record.get("error") or {}).get("impl", record["pair"][0]) in own:
             return 2
-        if any(t.get("structural") and candidate in t.get("problem", "") for t in record["tensors"]):
+        if any(t.get("structural") and (t.get("problem_detail") or {}).get("impl") in own for t in record["tensors"]):
             return 2
     return 0 if document["summary"]["passed"] else 1

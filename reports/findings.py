@@ -27,10 +27,18 @@ from collections import defaultdict
 
 from gradmatrix.reports.compare import DISAGREE, ERROR, PASSING, SKIPPED
 
+# the causes of the call-order problems (reports.compare.ORDER_PROBLEMS), as the console says them
+ORDER_PROBLEMS = {
+    "state-outside-cache": "backward reads state outside its cache (a variable its forward sets, not the cache it "
+                           "returns): right in a single-layer test, wrong in a network of two such layers",
+    "not-repeatable": "backward changes its cache or keeps state between calls: a second call on the same cache "
+                      "gives another gradient",
+}
+
 # how close two ratios must be to be "the same"; ratios come from least-squares fits of
 # float32 or float64 values, so 1e-3 leaves room for float32 rounding and none for a real change
 _SAME = 1e-3
-_PATTERN_RANK = {"raised": 0, "wrote": 0, "missing": 1, "shape": 1, "dtype": 2, "non-finite": 3, "values": 4}
+_PATTERN_RANK = {"raised": 0, "error": 0, "missing": 1, "shape": 1, "dtype": 2, "non-finite": 3, "values": 4}
 
 
 def is_candidate(name: str, candidate: str) -> bool:
@@ -82,34 +90,31 @@ def verdict(document_records: list, candidate: str, complete: bool = True) -> di
 
 def _cannot_check(record: dict, candidate: str) -> bool:
     if record["verdict"] == ERROR:
-        return is_candidate(record["pair"][0], candidate) or record["message"].startswith(f"{candidate}.fd failed")
-    return any(t.get("structural") and f": {candidate} returned" in t.get("problem", "") for t in record["tensors"])
+        failed = (record.get("error") or {}).get("impl", record["pair"][0])
+        return is_candidate(failed, candidate)
+    return any(t.get("structural") and is_candidate(_problem(t).get("impl", ""), candidate) for t in record["tensors"])
+
+
+def _problem(entry: dict) -> dict:
+    """A tensor's structural problem as data (``reports.compare``): kind and implementation."""
+    return entry.get("problem_detail") or {}
 
 
 def _pattern(record: dict, entry: dict | None) -> str:
     if entry is None:
-        message = record["message"]
-        if "wrote into its argument" in message:
-            return "wrote into its arguments"
-        raised = re.search(r"raised (\w+)", message)
-        return f"raised {raised.group(1)}" if raised else "error"
-    problem = entry.get("problem", "")
-    if not problem:
+        exception = (record.get("error") or {}).get("exception")
+        return f"raised {exception}" if exception else "error"
+    if not entry.get("problem"):
         return "values"
-    for key, name in (("returned shape", "shape"), ("returned dtype", "dtype"), ("non-finite", "non-finite"),
-                      ("returned no", "missing")):
-        if key in problem:
-            return name
-    return "structure"
+    return _problem(entry).get("kind", "structure")
 
 
 def _owner(record: dict, entry: dict | None, candidate: str) -> str:
     """The implementation a failure belongs to: a structural problem names its culprit."""
     side = candidate_side(record, candidate)
-    if entry is not None and entry.get("problem"):
-        for name in record["pair"]:
-            if f": {name} returned" in entry["problem"]:
-                return name.split(".")[0] if is_candidate(name, candidate) else name
+    culprit = _problem(entry).get("impl") if entry is not None else None
+    if culprit in record["pair"]:
+        return culprit.split(".")[0] if is_candidate(culprit, candidate) else culprit
     return candidate if side is not None else "~".join(record["pair"])
 
 
@@ -130,8 +135,16 @@ def _failing_entries(record: dict):
     return beyond_kinks or failing
 
 
-def _reproduce(message: str) -> str:
-    return message.split("; reproduce: ", 1)[1] if "; reproduce: " in message else ""
+def _reproduce(record: dict) -> str:
+    return record.get("reproduce", "")
+
+
+def _headline(record: dict) -> str:
+    """The record's message without the command that reproduces it (kept apart)."""
+    reproduce = record.get("reproduce")
+    suffix = f"; reproduce: {reproduce}"
+    message = record["message"]
+    return message[:-len(suffix)] if reproduce and message.endswith(suffix) else message
 
 
 def build(records: list, candidate: str) -> list:
@@ -188,10 +201,16 @@ def _finding(key: tuple, items: list, records: list, candidate: str) -> dict:
     failing_cases = sorted({r["case"] for r, _ in items})
     same = [r for r in records if r["op"] == op and _family(r) == family and candidate_side(r, candidate) is not None
             and r["verdict"] != SKIPPED]
-    passing_cases = sorted({r["case"] for r in same} - set(failing_cases))
+    # a case agrees for this finding only where the tensor's values were compared and agree in
+    # every comparison of the candidate there: a case that raised, or whose tensor could not
+    # be compared, is evidence of nothing (cause inference reads value comparisons only)
+    measured: dict = defaultdict(list)
+    for r in same:
+        measured[r["case"]].append(_agrees_by_value(r, tensor))
+    passing_cases = sorted(c for c, seen in measured.items() if c not in failing_cases and seen and all(seen))
     worst_record, worst_entry = max(items, key=lambda it: _severity(it[1]))
-    worst = {"id": worst_record["id"], "message": worst_record["message"].split("; reproduce: ")[0],
-             "reproduce": _reproduce(worst_record["message"]), "pair": worst_record["pair"],
+    worst = {"id": worst_record["id"], "message": _headline(worst_record),
+             "reproduce": _reproduce(worst_record), "pair": worst_record["pair"],
              "of_allowed": None if worst_entry is None else worst_entry.get("of_allowed")}
     if worst_entry is not None and "metrics" in worst_entry:
         m = worst_entry["metrics"]
@@ -210,6 +229,16 @@ def _finding(key: tuple, items: list, records: list, candidate: str) -> dict:
     by_case = {r["case"]: r for r in same}
     finding["cause"] = diagnose(finding, items, [by_case[c] for c in passing_cases], candidate)
     return finding
+
+
+def _agrees_by_value(record: dict, tensor: str) -> bool:
+    """Whether ``record`` compared ``tensor``'s values (or, for a whole-comparison finding,
+    every tensor's) and they agree, a kink convention included."""
+    if record["verdict"] in (ERROR, SKIPPED):
+        return False
+    entries = [t for t in record["tensors"] if t["tensor"] == tensor] if tensor else record["tensors"]
+    return bool(entries) and all("problem" not in t and "warning" not in t and (t["agree"] or t.get("kink_only"))
+                                 for t in entries)
 
 
 def _severity(entry: dict | None) -> float:
@@ -441,6 +470,9 @@ def diagnose(finding: dict, items: list, passing: list, candidate: str) -> dict 
         candidate: the candidate's name, to orient ratios (candidate / reference).
     """
     tensor, pattern = finding["tensor"], finding["pattern"]
+    if pattern in ORDER_PROBLEMS:  # the call order is the evidence: no partition of cases needed
+        return {"kind": pattern, "text": ORDER_PROBLEMS[pattern],
+                "evidence": f"{tensor} differs between call orders in all {len(items)} failing comparisons"}
     cause = None
     if pattern == "shape":
         cause = _shape_cause(tensor, items, candidate)

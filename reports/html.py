@@ -12,7 +12,7 @@ import base64
 from gradmatrix.reports import plots
 from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
 from gradmatrix.reports.document import precision_line, precision_note
-from gradmatrix.reports.console import finding_title, shown, references_text, verdict_text, worst_text
+from gradmatrix.reports.console import finding_title, references_text, shown, verdict_text, warning_lines, worst_text
 from gradmatrix.reports.escape import html_text as e
 
 CSS = """
@@ -129,6 +129,11 @@ def render(document: dict) -> str:
         out.append(f"<h2 id='findings'>Findings ({len(found)})</h2><p class='muted'>Failing comparisons grouped by "
                    "implementation, op, tensor and failure pattern, worst first.</p>")
         out += [_finding_html(number, f) for number, f in enumerate(found, 1)]
+    warned = warning_lines(document)
+    if warned:
+        out.append(f"<h2 id='warnings'>Warnings ({len(document.get('warnings') or ())})</h2><p class='muted'>"
+                   "Differences that leave every value right: shown, not failed (they fail with --strict).</p>")
+        out.append("<ul>" + "".join(f"<li>{e(line)}</li>" for line in warned) + "</ul>")
     out += [
         f"<p>{e(note)}</p>" if note else "",
         "<h2>Summary</h2>",

@@ -11,7 +11,8 @@ backslash-escaped. No markup or raw HTML from a record gets through.
 from __future__ import annotations
 
 from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
-from gradmatrix.reports.console import finding_title, shown, plural, references_text, verdict_text, worst_text
+from gradmatrix.reports.console import (finding_title, plural, references_text, shown, verdict_text, warning_lines,
+                                        worst_text)
 from gradmatrix.reports.document import precision_line, precision_note
 from gradmatrix.reports.escape import markdown_block, markdown_code as code, markdown_text as text
 
@@ -91,6 +92,12 @@ def render(document: dict) -> str:
                   "Failing comparisons grouped by implementation, op, tensor and failure pattern, worst first.", ""]
         for number, f in enumerate(found, 1):
             lines += _finding_lines(number, f)
+        lines.append("")
+    warned = warning_lines(document)
+    if warned:
+        lines += [f"## Warnings ({len(document.get('warnings') or ())})", "",
+                  "Differences that leave every value right: shown, not failed (they fail with --strict).", ""]
+        lines += [f"- {text(line)}" for line in warned]
         lines.append("")
     # the float32 matmul-precision recheck matters where TF32 exists (a GPU); on a CPU it is noise
     note = precision_line(document) if env.get("device", "cpu") != "cpu" else None

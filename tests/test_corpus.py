@@ -101,13 +101,16 @@ def overlapping_windows(record: dict) -> bool:
 class Expect:
     """What checking one mutant must show."""
 
-    outcome: str  # "caught", "equivalent: <reason>" or "survives: <reason>"
-    evidence: str = ""  # caught: a fragment of some failing record's message
+    outcome: str  # "caught", "warned", "equivalent: <reason>" or "survives: <reason>"
+    evidence: str = ""  # caught: a fragment of some failing record's message; warned: the warning's kind
     only: Callable[[dict], bool] | None = None  # caught: true of every failing comparison (the exposing cases)
     gap: str = ""  # caught, but not by the default matrix: the case that would expose it (a strict xfail)
 
 
 CAUGHT = "caught"
+# right values, and a warning of the kind named (reports.severity): the check exits 0 and shows
+# it, --strict fails it; such a mutant is a robustness or hygiene mistake, not a wrong gradient
+WARNED = "warned"
 
 CORPUS: dict[str, Expect] = {
     # --- relu --------------------------------------------------------------------------
@@ -116,8 +119,8 @@ CORPUS: dict[str, Expect] = {
         "convention difference, which passes by default and fails with strict_kinks"),
     "relu_mask_from_dout.py": Expect(CAUGHT, "dx (relu_mask_from_dout vs"),
     "relu_ignores_dout.py": Expect(CAUGHT, "dx (relu_ignores_dout vs"),
-    "relu_inplace_dout.py": Expect(CAUGHT, "wrote into its argument(s) dout"),
-    "relu_cache_mutation.py": Expect(CAUGHT, "wrote into its argument(s) x"),
+    "relu_inplace_dout.py": Expect(WARNED, "wrote-into-argument"),
+    "relu_cache_mutation.py": Expect(WARNED, "wrote-into-argument"),
     # a derivative at the kink outside the subdifferential [0, 1] is no convention
     "relu_heaviside_17.py": Expect(CAUGHT, "relu_heaviside_17's derivative lies", kink_case),
     # --- affine ------------------------------------------------------------------------
@@ -127,12 +130,12 @@ CORPUS: dict[str, Expect] = {
     "affine_dx_flattened.py": Expect(CAUGHT, "dx: affine_dx_flattened returned shape", multi_dim_x),
     "affine_dw_in_float32.py": Expect(CAUGHT, "dw (affine_dw_in_float32 vs", float64_case),
     "affine_db_mean.py": Expect(CAUGHT, "db (affine_db_mean vs", n_above_1),
-    "affine_reshape_cache_in_place.py": Expect(CAUGHT, "wrote into its argument(s) x", multi_dim_x),
+    "affine_reshape_cache_in_place.py": Expect(WARNED, "wrote-into-argument", multi_dim_x),
     # --- softmax_loss ------------------------------------------------------------------
-    "softmax_no_max_shift.py": Expect(CAUGHT, "softmax_no_max_shift returned non-finite values", large_logits),
-    "softmax_global_max_shift.py": Expect(CAUGHT, "softmax_global_max_shift returned non-finite values",
-                                          large_logits_and_n_above_1),
-    "softmax_log_of_probs.py": Expect(CAUGHT, "softmax_log_of_probs returned non-finite values", large_logits),
+    # non-finite only at logits of 1e4, beyond where exp overflows: a robustness warning
+    "softmax_no_max_shift.py": Expect(WARNED, "non-finite-at-extreme-inputs", large_logits),
+    "softmax_global_max_shift.py": Expect(WARNED, "non-finite-at-extreme-inputs", large_logits_and_n_above_1),
+    "softmax_log_of_probs.py": Expect(WARNED, "non-finite-at-extreme-inputs", large_logits),
     "softmax_normaliser_axis0.py": Expect(CAUGHT, "(softmax_normaliser_axis0 vs"),
     "softmax_missing_1_over_n.py": Expect(CAUGHT, "dscores (softmax_missing_1_over_n vs", n_above_1),
     "softmax_1_over_n_twice.py": Expect(CAUGHT, "dscores (softmax_1_over_n_twice vs", n_above_1),
@@ -140,7 +143,8 @@ CORPUS: dict[str, Expect] = {
     "softmax_onehot_y_minus_1.py": Expect(CAUGHT, "dscores (softmax_onehot_y_minus_1 vs"),
     "softmax_labels_as_rows.py": Expect(CAUGHT, "dscores (softmax_labels_as_rows vs"),
     "softmax_divided_by_nc.py": Expect(CAUGHT, "dscores (softmax_divided_by_nc vs"),
-    "softmax_loss_python_float.py": Expect(CAUGHT, "returned dtype float64 for a float32 case", float32_case),
+    # float64 for float32 scores, every value right: a promoted dtype is a warning
+    "softmax_loss_python_float.py": Expect(WARNED, "dtype-promoted", float32_case),
     "softmax_probs_first.py": Expect(
         "equivalent: the same max-shifted softmax, the probabilities divided out instead of exponentiated from "
         "log-probabilities and the loss averaged with mean(); the results differ by rounding only"),
@@ -221,10 +225,6 @@ CAUSES: dict[str, str] = {
     "affine_dx_flattened.py": "reshape dx to",
     "affine_dw_in_float32.py": "float32 arithmetic inside a float64 computation",
     "affine_db_mean.py": "an extra 1/N",
-    "affine_reshape_cache_in_place.py": "fails only where Dx has several axes",
-    "softmax_no_max_shift.py": "fails only in the cases with scale or shift",
-    "softmax_global_max_shift.py": "fails only at scale = 10000",
-    "softmax_log_of_probs.py": "fails only at scale = 10000",
     "softmax_missing_1_over_n.py": "a missing 1/N: dscores is N times the reference",
     "softmax_1_over_n_twice.py": "an extra 1/N",
     "softmax_divided_by_nc.py": "an extra 1/C",
@@ -259,8 +259,8 @@ def first_cause(result) -> str:
 def test_diagnosis_accuracy():
     caught = [n for n, e in CORPUS.items() if e.outcome == CAUGHT and not e.gap]
     assert set(CAUSES) <= set(caught) and not MISLEADING & set(CAUSES)
-    # 30 of the 59 caught mutants get their cause stated, 1 more a true but misleading one
-    assert (len(caught), len(CAUSES), len(MISLEADING)) == (59, 30, 1)
+    # 26 of the 52 caught mutants get their cause stated, 1 more a true but misleading one
+    assert (len(caught), len(CAUSES), len(MISLEADING)) == (52, 26, 1)
 
 
 def op_of(name: str) -> str:
@@ -279,8 +279,9 @@ def test_corpus_table_lists_every_mutant_of_these_ops():
     assert files == set(CORPUS), f"not in CORPUS: {sorted(files - set(CORPUS))}; no such file: {sorted(set(CORPUS) - files)}"
     assert len(set(CORPUS) - PREEXISTING) >= 20
     for name, expect in CORPUS.items():
-        assert expect.outcome == CAUGHT or expect.outcome.startswith(("equivalent: ", "survives: ")), name
-        assert (expect.outcome == CAUGHT) == bool(expect.evidence), f"{name}: evidence is for caught mutants"
+        assert expect.outcome in (CAUGHT, WARNED) or expect.outcome.startswith(("equivalent: ", "survives: ")), name
+        assert (expect.outcome in (CAUGHT, WARNED)) == bool(expect.evidence), \
+            f"{name}: evidence is for caught and warned mutants"
         assert not expect.gap or expect.outcome == CAUGHT, f"{name}: a gap is a caught mutant the matrix misses"
         doc = load_module(str(MUTANTS / name)).__doc__ or ""
         assert doc.strip() and doc.strip().endswith("."), f"{name}: the docstring must state the mistake in a sentence"
@@ -297,17 +298,18 @@ def test_corpus_table_lists_every_mutant_of_these_ops():
 def catch_rate() -> tuple[int, int, int]:
     """(corpus size, genuinely wrong mutants, those the default matrix catches) by the table.
 
-    Equivalent mutants are not wrong and count in neither; "survives" and gap entries are wrong
-    but not caught.  test_mutant_outcome_with_default_settings holds every entry to its outcome.
+    Equivalent mutants are not wrong and count in neither, nor do warned ones (right values, a
+    warning shown); "survives" and gap entries are wrong but not caught.
+    test_mutant_outcome_with_default_settings holds every entry to its outcome.
     """
-    wrong = [e for e in CORPUS.values() if not e.outcome.startswith("equivalent: ")]
+    wrong = [e for e in CORPUS.values() if not e.outcome.startswith("equivalent: ") and e.outcome != WARNED]
     caught = [e for e in wrong if e.outcome == CAUGHT and not e.gap]
     return len(CORPUS), len(wrong), len(caught)
 
 
 def test_catch_rate():
     size, wrong, caught = catch_rate()
-    assert (size, wrong, caught) == (65, 59, 59)  # every wrong mutant is caught
+    assert (size, wrong, caught) == (65, 52, 52)  # every wrong mutant is caught; 7 more are warned
     assert caught / wrong > 0.9
 
 
@@ -324,6 +326,15 @@ def test_mutant_outcome_with_default_settings(name):
     assert mine
     others = [r for r in result.document["comparisons"] if r not in mine]
     assert all(r["verdict"] in ("agree", "convention") for r in others), "oracles disagreed among themselves"
+    if expect.outcome == WARNED:
+        assert result.status == 0, f"{name} (warned) failed: {[r['message'] for r in result.failures[:3]]}"
+        warned = [r for r in mine if any(w["kind"] == expect.evidence for w in r.get("warnings", ()))]
+        assert warned, f"{name}: no {expect.evidence} warning"
+        if expect.only is not None:
+            stray = [r["id"] for r in warned if not expect.only(r)]
+            assert not stray, f"{name} warned outside the cases that expose its mistake: {stray[:3]}"
+        assert not gradmatrix.check(str(MUTANTS / name), ops=[op_of(name)], strict=True).passed
+        return
     if expect.outcome != CAUGHT:
         assert result.status == 0, f"{name} ({expect.outcome}) was flagged: {[r['message'] for r in result.failures[:3]]}"
         return
@@ -393,20 +404,21 @@ def test_a_mutant_fails_only_its_own_op():
     assert all(v["verdict"] == "agree" for op, v in per_op.items() if op != "relu")
 
 
-@pytest.mark.parametrize("name, argument, case", [
-    pytest.param("relu_inplace_dout.py", "dout", Case("relu", (("N", 8), ("D", 7)), 0, "float64"), id="relu-dout"),
-    pytest.param("relu_cache_mutation.py", "x", Case("relu", (("N", 8), ("D", 7)), 0, "float32"), id="relu-x"),
-    pytest.param("affine_reshape_cache_in_place.py", "x", Case("affine", (("N", 8), ("Dx", (2, 3, 4)), ("M", 5)), 0,
-                                                               "float64"), id="affine-x-shape"),
+@pytest.mark.parametrize("name, function, parameter, case", [
+    pytest.param("relu_inplace_dout.py", "relu_backward", "dout", Case("relu", (("N", 8), ("D", 7)), 0, "float64"),
+                 id="relu-dout"),
+    pytest.param("relu_cache_mutation.py", "relu_backward", "x (through its cache)",
+                 Case("relu", (("N", 8), ("D", 7)), 0, "float32"), id="relu-x"),
+    pytest.param("affine_reshape_cache_in_place.py", "affine_backward", "x (through its cache)",
+                 Case("affine", (("N", 8), ("Dx", (2, 3, 4)), ("M", 5)), 0, "float64"), id="affine-x-shape"),
 ])
-def test_writing_into_arguments_is_reported_and_corrupts_nothing_else(name, argument, case, manual_result):
+def test_writing_into_arguments_is_a_warning_and_corrupts_nothing_else(name, function, parameter, case, manual_result):
     stem = name.removesuffix(".py")
     op = case.op
     result = gradmatrix.check(str(MUTANTS / name), ops=[op])
-    assert result.status == 2
-    written = [r for r in result.failures if r["pair"][0] == stem]
-    assert written and all(r["verdict"] == "error" for r in written)
-    assert any(f"wrote into its argument(s) {argument}" in r["message"] for r in written)
+    assert result.status == 0  # the values it returns are right: a warning, shown, not a failure
+    warned = [w for r in candidate_records(result, stem) for w in r.get("warnings", ())]
+    assert {(w["kind"], w["function"], w["parameter"]) for w in warned} == {("wrote-into-argument", function, parameter)}
     # the oracles, evaluated in the same run after the candidate, saw the original inputs:
     # their pairs agree and their metrics equal those of the run that checked manual
     reference = {r["id"]: r for r in manual_result.document["comparisons"]}
@@ -420,7 +432,7 @@ def test_writing_into_arguments_is_reported_and_corrupts_nothing_else(name, argu
     before = inputs.copy()
     runner = Runner(Candidate(load_module(str(MUTANTS / name)), stem), ("torch",))
     record = runner.run(Comparison(case, (stem, "torch")), inputs=inputs)
-    assert record["verdict"] == "error" and f"wrote into its argument(s) {argument}" in record["message"]
+    assert record["verdict"] == "agree" and [w["parameter"] for w in record["warnings"]] == [parameter]
     assert np.array_equal(inputs.dout, before.dout)
     for key, value in before.arrays.items():
         assert inputs.arrays[key].shape == value.shape and np.array_equal(inputs.arrays[key], value), key

@@ -1,0 +1,130 @@
+"""Severity (``reports.severity``): a difference that leaves every value right is a warning,
+shown and not failed; a wrong value is an error, named before any warning (issue "A verdict
+you can trust").  The correct files are written as students write them (tests/severity)."""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gradmatrix
+from gradmatrix.reports import console, severity
+
+HERE = Path(__file__).parent / "severity"
+KINDS = {severity.DTYPE_PROMOTED, severity.SHAPE_SIZE_1, severity.WROTE_INTO_ARGUMENT, severity.NON_FINITE_AT_EXTREME}
+
+
+@pytest.fixture(scope="module")
+def student():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the course's softmax logs 0 at logits of 1e4
+        return gradmatrix.check(str(HERE / "student_layers.py"))
+
+
+def test_correct_code_written_as_students_write_it_passes_with_a_warning_per_idiom(student):
+    document = student.document
+    assert student.status == 0 and student.passed
+    found = {(w["op"], w["kind"], w.get("tensor") or w.get("parameter")) for w in document["warnings"]}
+    assert {
+        ("relu", severity.WROTE_INTO_ARGUMENT, "dout"),  # dx = dout; dx[x <= 0] = 0
+        ("lstm_step", severity.WROTE_INTO_ARGUMENT, "dnext_c"),  # dnext_c += ..., its own parameter named
+        ("dropout_train", severity.DTYPE_PROMOTED, "dx"),  # (rand < p) / p is float64
+        ("batchnorm", severity.SHAPE_SIZE_1, "dgamma"), ("batchnorm", severity.SHAPE_SIZE_1, "dbeta"),
+        ("softmax_loss", severity.NON_FINITE_AT_EXTREME, "loss"),  # log(0) at logits of 1e4
+    } <= found
+    assert document["summary"]["warnings"] == len(document["warnings"])
+    assert not document["findings"]
+    # the values behind each warning were compared: every tensor of those ops was measured
+    for record in document["comparisons"]:
+        if record.get("warnings") and record["op"] != "softmax_loss":
+            assert all("metrics" in t for t in record["tensors"]), record["id"]
+
+
+def test_the_console_shows_one_line_per_kind_of_warning(student):
+    lines = console.render(student.document)
+    assert lines[0].startswith("PASS:") and "warnings, below" in lines[0]
+    shown = [line for line in lines if line.startswith("warning (")]
+    assert sorted(line.split(")")[0].removeprefix("warning (") for line in shown) == sorted(KINDS)
+    assert any("relu_backward wrote into its parameter dout" in line for line in shown)
+
+
+def test_strict_makes_warnings_fail():
+    result = gradmatrix.check(str(HERE / "student_layers.py"), ops=["relu"], modes=["reverse"], strict=True)
+    assert not result.passed and result.status == 1
+    assert console.render(result.document)[0].startswith("FAIL (strict)")
+
+
+def test_a_bug_among_warnings_is_an_error_shown_first():
+    result = gradmatrix.check(str(HERE / "one_bug_and_warnings.py"), modes=["reverse"])
+    assert result.status == 1
+    lines = console.render(result.document)
+    first_warning = next(i for i, line in enumerate(lines) if line.startswith("warning ("))
+    bug = next(i for i, line in enumerate(lines) if line.startswith("1. batchnorm dx"))
+    assert bug < first_warning and lines[0].startswith("FAIL")
+    assert "in batchnorm_backward" in lines[bug]
+    assert {w["kind"] for w in result.document["warnings"]} == {severity.WROTE_INTO_ARGUMENT, severity.DTYPE_PROMOTED}
+    # only the real bug is a finding: the warnings take no finding's place
+    assert {(f["op"], f["tensor"]) for f in result.document["findings"]} == {("batchnorm", "dx")}
+
+
+def test_a_backward_reading_state_outside_its_cache_is_caught():
+    result = gradmatrix.check(str(HERE / "relu_mask_in_global.py"), modes=["reverse"])
+    assert result.status == 1
+    first = result.document["findings"][0]
+    assert (first["op"], first["tensor"], first["pattern"]) == ("relu", "dx", "state-outside-cache")
+    assert first["cause"]["kind"] == "state-outside-cache"
+    lines = console.render(result.document)
+    assert "in relu_backward" in lines[1] and "backward reads state outside its cache" in lines[2]
+
+
+def test_a_backward_that_changes_its_cache_is_caught(tmp_path):
+    path = tmp_path / "relu_scales_cache.py"
+    path.write_text("import numpy as np\n\n"
+                    "def relu_forward(x):\n    return np.maximum(0, x), [x.copy(), 1.0]\n\n"
+                    "def relu_backward(dout, cache):\n"
+                    "    cache[1] *= 2.0  # a counter kept in the cache: the second call doubles\n"
+                    "    return dout * (cache[0] > 0) * (cache[1] / 2.0)\n")
+    result = gradmatrix.check(str(path), modes=["reverse"])
+    assert result.status == 1
+    assert result.document["findings"][0]["pattern"] == "not-repeatable"
+
+
+def _tanh_forward(x):
+    out = np.tanh(x)
+    return out, out
+
+
+def _tanh_backward_in_float32(dout, cache):
+    out = cache.astype(np.float32)
+    return ((1 - out * out) * dout.astype(np.float32)).astype(np.float64)
+
+
+@pytest.mark.parametrize("size", [20, 64, 200])
+def test_a_float64_gradient_computed_in_float32_fails_at_any_size(size):
+    # 20 x 20 is differenced element by element; 64 x 64 and 200 x 200 along random directions
+    result = gradmatrix.check_layer(_tanh_forward, _tanh_backward_in_float32, {"x": (size, size)},
+                                    dtypes=["float64"], seeds=1)
+    assert result.status == 1
+    ok = gradmatrix.check_layer(_tanh_forward, lambda dout, out: (1 - out * out) * dout, {"x": (size, size)},
+                                dtypes=["float64"], seeds=1)
+    assert ok.status == 0
+
+
+def _gelu_forward(x):
+    c = np.sqrt(2 / np.pi)  # a NumPy float64: float32 x times it is float64 under NumPy 2
+    inner = c * (x + 0.044715 * x ** 3)
+    return 0.5 * x * (1 + np.tanh(inner)), (x, inner, c)
+
+
+def _gelu_backward(dout, cache):
+    x, inner, c = cache
+    t = np.tanh(inner)
+    return dout * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x))
+
+
+def test_a_declared_layer_with_a_float64_constant_passes_with_a_warning():
+    result = gradmatrix.check_layer(_gelu_forward, _gelu_backward, {"x": (4, 5)}, modes=["reverse"])
+    assert result.status == 0
+    kinds = {(w["kind"], w["tensor"]) for w in result.document["warnings"]}
+    assert (severity.DTYPE_PROMOTED, "out") in kinds and (severity.DTYPE_PROMOTED, "dx") in kinds
