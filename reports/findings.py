@@ -481,6 +481,11 @@ def diagnose(finding: dict, items: list, passing: list, candidate: str) -> dict 
     elif pattern == "values":
         cause = _precision(items, passing) or _ratio_cause(tensor, items, candidate)
     elif pattern.startswith("raised"):
+        where = _partition(items, passing)
+        if where is not None and where.get("value") == 1 and where["kind"] == "fails-only-at":
+            # raised only where a dimension is 1 (a .squeeze() that drops the batch axis at
+            # N = 1): that, not the operands' shapes at the crash, is the evidence
+            return dict(where, text=f"{where['text']}: an axis of size 1 dropped (a squeeze?) or treated apart")
         cause = _raised_cause(items)
     where = _partition(items, passing, prefer=(cause or {}).get("dim", ""))
     if cause is None:

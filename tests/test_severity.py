@@ -128,3 +128,51 @@ def test_a_declared_layer_with_a_float64_constant_passes_with_a_warning():
     assert result.status == 0
     kinds = {(w["kind"], w["tensor"]) for w in result.document["warnings"]}
     assert (severity.DTYPE_PROMOTED, "out") in kinds and (severity.DTYPE_PROMOTED, "dx") in kinds
+
+
+def _record(case: str, dims: dict, verdict: str, tensors=(), error=None) -> dict:
+    record = {"id": f"{case}-mine~torch", "case": case, "op": "affine", "case_kind": "random", "dims": dims,
+              "seed": 0, "dtype": "float64", "pair": ["mine", "torch"], "kind": "autodiff",
+              "tensors": list(tensors), "verdict": verdict, "message": "m"}
+    if error:
+        record["error"] = {"impl": "mine", "exception": error}
+    return record
+
+
+def _values(tensor: str, agree: bool) -> dict:
+    metrics = {"max_abs_err": 0.0, "normwise_rel_err": 0.0 if agree else 0.5, "rel_error": 0.0, "worst_index": [0],
+               "a_value": 1.0, "b_value": 1.0 if agree else 2.0, "ref_scale": 1.0}
+    return {"tensor": tensor, "role": "gradient", "agree": agree, "metrics": metrics, "of_allowed": 0.0 if agree else 9.0,
+            "rtol": 1e-10}
+
+
+def test_cause_inference_reads_value_comparisons_only():
+    from gradmatrix.reports import findings
+
+    dtype_problem = {"tensor": "dx", "role": "gradient", "agree": False,
+                     "problem": "dx: mine returned dtype float32 for a float64 case",
+                     "problem_detail": {"kind": "dtype", "impl": "mine"}, "structural": True}
+    records = [
+        _record("a", {"N": 2, "pad": 0}, "disagree", [_values("dx", False)]),
+        _record("b", {"N": 4, "pad": 0}, "disagree", [_values("dx", False)]),
+        # dx could not be compared here: no evidence that dx agrees at pad = 1
+        _record("c", {"N": 3, "pad": 1}, "disagree", [dtype_problem]),
+        _record("d", {"N": 5, "pad": 2}, "agree", [_values("dx", True)]),
+    ]
+    values = next(f for f in findings.build(records, "mine") if f["pattern"] == "values")
+    assert values["passing_cases"] == ["d"]
+    assert "pad = 1" not in (values["cause"] or {}).get("text", "")
+
+
+def test_a_crash_only_at_a_size_of_one_is_said_so_not_a_transpose():
+    from gradmatrix.reports import findings
+
+    records = [
+        _record("n1", {"N": 1, "D": 4}, "error", error="ValueError"),
+        _record("n8", {"N": 8, "D": 4}, "agree", [_values("dw", True)]),
+        _record("n4", {"N": 4, "D": 3}, "agree", [_values("dw", True)]),
+    ]
+    records[0]["message"] = "mine raised ValueError: shapes (4,) and (3,) not aligned: 4 (dim 0) != 3 (dim 0)"
+    found = findings.build(records, "mine")[0]
+    assert found["pattern"] == "raised ValueError"
+    assert "N = 1" in found["cause"]["text"] and "transpose" not in found["cause"]["text"]
