@@ -5,48 +5,38 @@ every float64 comparison meaningless.  Importing this module therefore enables i
 deliberately: ``jax.config.update("jax_enable_x64", True)``.  float32 inputs still compute
 in float32.
 
-The vjp of each op is compiled with ``jax.jit`` once per op, dims and dtype, and reused
-across seeds; ``COMPILE_STATS`` counts the compilations and their seconds (tracing,
-lowering and XLA together) for the benchmarks.
+The vjp of each op (and the jvp and hvp of ``oracles.modes``) is compiled with ``jax.jit``
+once per op, dims and dtype, and reused across seeds; ``COMPILE_STATS`` counts the
+compilations, the functions loaded from the store and their seconds (tracing, lowering and
+XLA together) for the benchmarks.
 
 Compilation is most of this oracle's cost (0.1 to 0.2 s per shape with XLA's defaults,
 against a few ms to run one), so three things make it cheaper, none changing the
-operations computed:
+operations computed (``oracles.jax_store`` holds the machinery):
 * on the CPU, XLA compiles without its backend optimization passes and with its classic
-  emitters (``CPU_COMPILER_OPTIONS``, for these compilations only): 3.5 times less compile
-  time, and the cases are small;
+  emitters (``jax_store.CPU_COMPILER_OPTIONS``, for these compilations only): 3.5 times
+  less compile time, and the cases are small;
 * ``compile_ahead(cases)`` compiles the functions a run will need, in its order, on a
-  background thread: XLA releases the GIL while it compiles, so on a machine with a core to
-  spare the compilation overlaps the other implementations' work.  An evaluation that
-  needs a function still being compiled waits for it; one not yet started is compiled by
-  the evaluation itself;
-* a catalog op's compiled functions are kept between runs, stored whole in
-  ``$GRADMATRIX_JAX_CACHE/executables`` (default ``~/.cache/gradmatrix/jax``; ``off``
-  disables it) and loaded back without tracing or lowering (2 ms against 40 ms a function).
-  Only catalog ops, whose code is gradmatrix's own: the key (``store_key``) fingerprints
-  the oracles' source, the versions of JAX, jaxlib, NumPy and array-api-compat, the host
-  CPU and every argument's shape and dtype.  A layer a user declares is compiled in each
-  process (its code is the user's, and may change between runs).  JAX's own persistent
-  cache is not used: XLA cannot store again an executable that cache returns, so a
-  function it held would never reach this store.
+  background thread while the run goes on;
+* a catalog op's compiled functions are kept between runs in the store of compiled
+  functions (``$GRADMATRIX_JAX_CACHE/executables``, default ``~/.cache/gradmatrix/jax``;
+  ``off`` disables it) and loaded back without tracing or lowering.  A stored function
+  must prove it is the one asked for: its file carries its key in full and its payload's
+  digest, checked on load, and then ``check_loaded`` runs it on a probe of the same shapes
+  against the numeric oracle's float64 NumPy forward.  A rejected entry is compiled again
+  and stored anew, and the reason goes to the evaluation's ``Result.notes``.
 """
 
 from __future__ import annotations
 
-import atexit
-import functools
-import hashlib
-import os
-import pickle
-import platform
-import threading
-import time
-from concurrent.futures import Future
-from pathlib import Path
+import dataclasses
 
 import numpy as np
 
-from gradmatrix.oracles.cases import CaseInputs
+from gradmatrix.oracles import jax_store
+from gradmatrix.oracles.cases import CaseInputs, draw_inputs
+# the benchmarks read and reset these through this module
+from gradmatrix.oracles.jax_store import _EXECUTABLES, COMPILE_STATS, cache_dir  # noqa: F401
 from gradmatrix.oracles.result import Result, Unavailable
 
 try:
@@ -58,17 +48,6 @@ except ImportError as exc:  # reported, never fatal: its cases skip with this re
 else:
     _IMPORT_ERROR = ""
     jax.config.update("jax_enable_x64", True)
-
-COMPILE_STATS = {"compilations": 0, "loaded": 0, "seconds": 0.0}  # loaded: stored whole (below)
-
-
-def cache_dir() -> Path | None:
-    """Where compiled functions persist between runs (``store_key``), or None when
-    ``GRADMATRIX_JAX_CACHE=off``."""
-    setting = os.environ.get("GRADMATRIX_JAX_CACHE", "")
-    if setting.lower() == "off":
-        return None
-    return Path(setting).expanduser() if setting else Path.home() / ".cache" / "gradmatrix" / "jax"
 
 
 def _relu(a, dims):
@@ -194,228 +173,6 @@ def _compiled_vjp(spec, dims: tuple):
     return jax.jit(run)
 
 
-def evaluate(inputs: CaseInputs, device: str = "cpu") -> Result:
-    """Forward value and vjp gradients of a case.
-
-    Args:
-        inputs: the case's inputs.
-        device: "cpu" or "cuda" (the first GPU).
-
-    Raises:
-        Unavailable: jax is not importable, or has no GPU for "cuda".
-    """
-    available(device)
-    arguments = _vjp_arguments(inputs, device)
-    out, grads = _executable("vjp", inputs.case.spec, *arguments)(*arguments[3:])
-    return Result("jax", np.asarray(out), {k: np.asarray(v) for k, v in grads.items()})
-
-
-def _vjp_arguments(inputs: CaseInputs, device: str) -> tuple:
-    """(dims, dtype, device, differentiable inputs, constant inputs, dout) of a case's vjp."""
-    case = inputs.case
-    diff = _place({k: inputs.arrays[k] for k in case.spec.differentiable}, device)
-    const = _place({k: v for k, v in inputs.arrays.items() if k not in diff}, device)
-    dout = None if inputs.dout is None else _place({"dout": inputs.dout}, device)["dout"]
-    # every dim, derived ones included, as the other oracles see them: the forwards read
-    # constants such as reg, p, eps, stride and pad from them (and jit traces per shape anyway)
-    return tuple(case.dim_map.items()), case.dtype, device, diff, const, dout
-
-
-# XLA's CPU backend without its optimization passes (LLVM's included), with its classic
-# elemental emitters instead of the MLIR fusion emitters, and the module generated as one
-# piece: the same operations, compiled 3.5 times faster on the matrix's cases (0.11 s to 0.03 s
-# a function, measured on a vjp of 20 shapes), which are too small for optimization to pay.
-CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True,
-                        "xla_cpu_use_fusion_emitters": False, "xla_cpu_parallel_codegen_split_count": 1}
-
-_EXECUTABLES: dict = {}  # key -> (spec, Future of the compiled function)
-_EXECUTABLES_LOCK = threading.Lock()
-
-
-def _executable(kind: str, spec, dims: tuple, dtype: str, device: str, *args, ahead: bool = False):
-    """The compiled vjp, jvp or hvp of this op, dims, dtype and device, under the float32
-    matmul precision in force: compiled ahead of time on first use (timed into
-    ``COMPILE_STATS``), then reused.  Thread-safe: a function being compiled by another
-    thread (``compile_ahead``) is waited for, never compiled twice.
-
-    Keyed by the spec itself, not only its name: two layers a user declares under one name
-    (a correct and a broken one, in one process) must never share compiled code.  The entry
-    holds the spec, so its ``id`` is not reused while the entry exists.
-    """
-    key = (kind, spec.name, id(spec), dims, dtype, device, str(jax.config.jax_default_matmul_precision))
-    with _EXECUTABLES_LOCK:
-        entry = _EXECUTABLES.get(key)
-        mine = entry is None
-        if mine:
-            entry = _EXECUTABLES[key] = (spec, Future())
-    future = entry[1]
-    if ahead and not mine:
-        return None
-    if mine:
-        start = time.perf_counter()
-        stored = store_key(kind, spec, dims, dtype, device, args)
-        try:
-            compiled = _load(stored)
-            loaded = compiled is not None
-            if not loaded:
-                build = {"vjp": _compiled_vjp, "jvp": _compiled_jvp, "hvp": _compiled_hvp}[kind]
-                lowered = build(spec, dims).lower(*args)
-                compiled = lowered.compile(compiler_options=CPU_COMPILER_OPTIONS if device == "cpu" else None)
-                _store(stored, compiled, args)
-            future.set_result(compiled)
-        except BaseException as exc:  # an interrupted compilation (time limit, Ctrl-C) is retried next time
-            with _EXECUTABLES_LOCK:
-                _EXECUTABLES.pop(key, None)
-            future.set_exception(exc)
-            raise
-        with _EXECUTABLES_LOCK:
-            COMPILE_STATS["loaded" if loaded else "compilations"] += 1
-            COMPILE_STATS["seconds"] += time.perf_counter() - start
-    return future.result()
-
-
-def store_key(kind: str, spec, dims: tuple, dtype: str, device: str, args) -> Path | None:
-    """Where a catalog op's compiled function is stored whole (see the module's docstring),
-    or None: no cache directory, or a spec that is not the catalog's own."""
-    from gradmatrix.oracles.catalog import CATALOG
-
-    where = cache_dir()
-    if where is None or CATALOG.get(spec.name) is not spec:
-        return None
-    leaves, tree = jax.tree_util.tree_flatten(args)
-    described = repr((kind, spec.name, dims, dtype, device, str(jax.config.jax_default_matmul_precision),
-                      str(tree), [(tuple(v.shape), str(v.dtype)) for v in leaves],
-                      sorted(CPU_COMPILER_OPTIONS.items()) if device == "cpu" else None, _fingerprint()))
-    return where / "executables" / f"{hashlib.sha256(described.encode()).hexdigest()}.pkl"
-
-
-@functools.cache
-def _fingerprint() -> str:
-    """The code and the machine a stored function was compiled from: the oracles' source
-    files, the versions that trace and compile it, and the host CPU's model and features."""
-    import array_api_compat
-    import jaxlib
-
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
-    digest.update(repr((jax.__version__, jaxlib.__version__, np.__version__, array_api_compat.__version__,
-                        platform.machine(), _cpu())).encode())
-    return digest.hexdigest()
-
-
-def _cpu() -> str:
-    """The host CPU's model name and feature flags (XLA compiles for the CPU it runs on)."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            lines = [line for line in info if line.startswith(("model name", "flags", "Features", "CPU part"))]
-        return "".join(dict.fromkeys(lines))
-    except OSError:
-        return platform.processor()
-
-
-def _load(path: Path | None):
-    """The compiled function stored at ``path``, or None (none there, or unreadable)."""
-    if path is None or not path.is_file():
-        return None
-    from jax.experimental.serialize_executable import deserialize_and_load
-
-    try:
-        payload, in_tree, out_tree = pickle.loads(path.read_bytes())
-        return deserialize_and_load(payload, in_tree, out_tree)
-    except Exception:  # noqa: BLE001  (a damaged or foreign entry: compiled again, and replaced)
-        return None
-
-
-def _store(path: Path | None, compiled, args) -> None:
-    """Store a compiled function at ``path``, atomically, when it survives the trip: loaded
-    back, it must run on ``args`` and give bitwise the outputs of the original (XLA cannot
-    reload every CPU executable: some lose a fused kernel on the way).  A store that fails
-    or is refused costs only speed."""
-    if path is None:
-        return
-    from jax.experimental.serialize_executable import deserialize_and_load, serialize
-
-    try:
-        payload = pickle.dumps(serialize(compiled))
-        again = deserialize_and_load(*pickle.loads(payload))
-        expected, got = jax.tree_util.tree_leaves(compiled(*args)), jax.tree_util.tree_leaves(again(*args))
-        if len(expected) != len(got) or not all(np.array_equal(np.asarray(e), np.asarray(g), equal_nan=True)
-                                                for e, g in zip(expected, got)):
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        partial.write_bytes(payload)
-        os.replace(partial, path)
-    except Exception:  # noqa: BLE001
-        return
-
-
-class CompileAhead:
-    """The background compilation of ``compile_ahead``: ``stop()`` ends it after the function
-    being compiled (a process must not exit while XLA compiles on another thread: the
-    thread's cancellation aborts it)."""
-
-    def __init__(self, cases, device: str):
-        self._cases, self._device = cases, device
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="gradmatrix-jax-compile-ahead", daemon=True)
-        _AHEAD.add(self)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
-        _AHEAD.discard(self)
-
-    def _work(self) -> None:
-        from gradmatrix.oracles.cases import draw_inputs
-
-        seen, device = set(), self._device
-        for case in self._cases:
-            if self._stop.is_set():
-                return
-            kind = case.kind if case.kind in ("jvp", "hvp") else "vjp"
-            key = (kind, id(case.spec), case.dims, case.dtype)
-            if key in seen:
-                continue
-            seen.add(key)
-            try:
-                inputs = draw_inputs(case)
-                if kind == "vjp":
-                    _executable("vjp", case.spec, *_vjp_arguments(inputs, device), ahead=True)
-                else:
-                    diff, const, tangents, dims = _split(inputs, device)
-                    _executable(kind, case.spec, dims, case.dtype, device, diff, const, tangents, ahead=True)
-            except Exception:  # noqa: BLE001  (the case's own evaluation meets it again and reports it)
-                continue
-
-
-_AHEAD: set = set()  # running CompileAhead threads, stopped before the interpreter exits
-atexit.register(lambda: [ahead.stop() for ahead in list(_AHEAD)])
-
-
-def compile_ahead(cases, device: str = "cpu") -> CompileAhead | None:
-    """Compile the functions ``cases`` will need, in their order, on a background thread
-    (see the module's docstring); None when there is nothing to gain (jax cannot run here,
-    or computes on a GPU).
-
-    Only on the CPU, where the float32 matmul precision setting changes nothing XLA
-    computes: a recheck at "highest" precision on the main thread while a function compiles
-    here cannot give it other arithmetic than its key says.  Each case's inputs are drawn
-    again for their shapes (cheap, and the same draw the run makes).  A failure here is
-    left for the case's own evaluation to meet and report.
-    """
-    if jax is None or device != "cpu":
-        return None
-    return CompileAhead(list(cases), device)
-
-
-# Forward mode and second order (``oracles.modes``): compiled once per op, dims and dtype,
-# like the vjp above.
-
-
 def _compiled_jvp(spec, dims: tuple):
     """The jitted (forward, J v) of one op at fixed dims, by ``jax.jvp``."""
     forward = forward_of(spec)
@@ -440,35 +197,260 @@ def _compiled_hvp(spec, dims: tuple):
     return jax.jit(run)
 
 
-def _split(inputs: CaseInputs, device: str):
+_BUILDS = {"vjp": _compiled_vjp, "jvp": _compiled_jvp, "hvp": _compiled_hvp}
+
+
+def _arguments(kind: str, inputs: CaseInputs, device: str) -> tuple:
+    """(dims, (differentiable inputs, constant inputs, last)) of a case's ``kind`` function,
+    the inputs on ``device``; last is dout (vjp, None for a loss) or the directions v.
+
+    Every dim, derived ones included, as the other oracles see them: the forwards read
+    constants such as reg, p, eps, stride and pad from them (and jit traces per shape anyway).
+    """
     spec = inputs.case.spec
     diff = _place({k: inputs.arrays[k] for k in spec.differentiable}, device)
     const = _place({k: v for k, v in inputs.arrays.items() if k not in diff}, device)
-    tangents = _place({k: inputs.directions[k] for k in spec.differentiable}, device)
-    return diff, const, tangents, tuple(inputs.case.dim_map.items())
+    if kind == "vjp":
+        last = None if inputs.dout is None else _place({"dout": inputs.dout}, device)["dout"]
+    else:
+        last = _place({k: inputs.directions[k] for k in spec.differentiable}, device)
+    return tuple(inputs.case.dim_map.items()), (diff, const, last)
 
 
-def evaluate_jvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
-    """Forward value and forward-mode ``J v`` of a "jvp" case, as NumPy arrays.
+def _function(kind: str, case, device: str, dims: tuple, args: tuple, ahead: bool = False):
+    """(the compiled ``kind`` function of ``case``'s op, dims and dtype, notes): from the
+    store when it has one that passes ``check_loaded``, else compiled (``jax_store.executable``)."""
+    return jax_store.executable(kind, case.spec, dims, case.dtype, device, args,
+                                build=lambda: _BUILDS[kind](case.spec, dims),
+                                check=lambda loaded: check_loaded(kind, case, device, loaded), ahead=ahead)
+
+
+def evaluate(inputs: CaseInputs, device: str = "cpu") -> Result:
+    """Forward value and vjp gradients of a case.
+
+    Args:
+        inputs: the case's inputs.
+        device: "cpu" or "cuda" (the first GPU).
+
+    Returns:
+        A Result whose notes say when a stored compiled function was rejected and rebuilt.
 
     Raises:
         Unavailable: jax is not importable, or has no GPU for "cuda".
     """
     available(device)
-    diff, const, tangents, dims = _split(inputs, device)
-    run = _executable("jvp", inputs.case.spec, dims, inputs.case.dtype, device, diff, const, tangents)
-    out, jv = run(diff, const, tangents)
+    dims, args = _arguments("vjp", inputs, device)
+    function, notes = _function("vjp", inputs.case, device, dims, args)
+    out, grads = function(*args)
+    return Result("jax", np.asarray(out), {k: np.asarray(v) for k, v in grads.items()}, notes=notes)
+
+
+def evaluate_jvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
+    """Forward value and forward-mode ``J v`` of a "jvp" case, as NumPy arrays.  (A rejected
+    stored function is told as a ``jax_store.StoreWarning``: the tuple has no notes.)
+
+    Raises:
+        Unavailable: jax is not importable, or has no GPU for "cuda".
+    """
+    available(device)
+    dims, args = _arguments("jvp", inputs, device)
+    function, _ = _function("jvp", inputs.case, device, dims, args)
+    out, jv = function(*args)
     return np.asarray(out), np.asarray(jv)
 
 
 def evaluate_hvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
     """Loss and Hessian-vector product of an "hvp" case: (loss, {input name: (H v) there}).
+    (A rejected stored function is told as a ``jax_store.StoreWarning``.)
 
     Raises:
         Unavailable: jax is not importable, or has no GPU for "cuda".
     """
     available(device)
-    diff, const, tangents, dims = _split(inputs, device)
-    run = _executable("hvp", inputs.case.spec, dims, inputs.case.dtype, device, diff, const, tangents)
-    loss, hv = run(diff, const, tangents)
+    dims, args = _arguments("hvp", inputs, device)
+    function, _ = _function("hvp", inputs.case, device, dims, args)
+    loss, hv = function(*args)
     return np.asarray(loss), {k: np.asarray(v) for k, v in hv.items()}
+
+
+def _kind_of(case) -> str:
+    """The function a case evaluates: its own kind's, or the vjp (random and kink cases)."""
+    return case.kind if case.kind in ("jvp", "hvp") else "vjp"
+
+
+def compile_ahead(cases, device: str = "cpu") -> jax_store.CompileAhead | None:
+    """Compile the functions ``cases`` will need, in their order, on a background thread
+    (``jax_store.CompileAhead``); None when there is nothing to gain (jax cannot run here,
+    or computes on a GPU).
+
+    Only on the CPU, where the float32 matmul precision setting changes nothing XLA
+    computes: a recheck at "highest" precision on the main thread while a function compiles
+    there cannot give it other arithmetic than its key says.  Each case's inputs are drawn
+    again for their shapes (cheap, and the same draw the run makes).  A failure there is
+    left for the case's own evaluation to meet and report.
+    """
+    if jax is None or device != "cpu":
+        return None
+    jobs: dict = {}
+    for case in cases:
+        jobs.setdefault((_kind_of(case), id(case.spec), case.dims, case.dtype), case)
+
+    def compile_one(case) -> None:
+        kind = _kind_of(case)
+        dims, args = _arguments(kind, draw_inputs(case), device)
+        _function(kind, case, device, dims, args, ahead=True)
+
+    return jax_store.CompileAhead(jobs.values(), compile_one)
+
+
+# --- the check of a function loaded from the store --------------------------------------
+
+PROBE_SEED = 2 ** 31 - 1  # the seed of the probe's draw (no matrix draws it: seeds count from 0)
+# How far a loaded function may be from the float64 reference and still be this op's, relative
+# to the reference's own size.  Loose on purpose: the check asks whether it is this op's
+# function at all, not how accurate it is (the comparisons' business); another op's differs
+# by the order of the values themselves (relu and sigmoid by 0.5 at 0), a derivative off by a
+# factor of 1.5 by a third of it.
+IDENTITY_RTOL = 0.05
+# What rounding a right function may add, relative to the size of the terms a value sums:
+# float32 matrix products in TF32 on a GPU at the default precision (a 10-bit mantissa,
+# ~1e-3 a product, see oracles.devices) with room to spare; float64 computes in float64
+# everywhere (reports.tolerances measures ~3e-15 there).
+ROUNDING = {"float32": 1e-2, "float64": 1e-8}
+# The relative step of the mixed second differences (<w, H v>): with the step t along v and
+# w together, rounding grows as eps / t^2 (2e-8 of the loss's terms) and truncation as t^2
+# (cancelled to t^4 by Richardson); the points stay within the catalog's KINK_MARGIN (1e-3)
+# of the probe where |x| <= 5.  First differences take the numeric oracle's step (1e-5).
+SECOND_ORDER_STEP = 1e-4
+
+
+def check_loaded(kind: str, case, device: str, function) -> str | None:
+    """None when ``function``, loaded from the store as the ``kind`` function of ``case``'s
+    op, dims and dtype, computes that op; else what it got wrong (for the store's note).
+
+    It runs on a probe, the op's inputs at these dims drawn anew (``PROBE_SEED``) by the
+    catalog's own draws, so away from kinks (the case's own inputs may sit on one, where
+    differences cannot judge a derivative), and is compared with central differences of
+    the numeric oracle's float64 NumPy forward along a random direction v, a code path that
+    shares nothing with JAX (Richardson over t and t/2, as ``oracles.numeric``):
+    * the forward value, element by element;
+    * vjp: ``sum_k <g_k, v_k>`` against ``<u, J v>``, the upstream gradient u being the
+      drawn one plus J v itself, so that the sum does not cancel to a value rounding could
+      hide (a loss: u = 1);
+    * jvp: ``J v`` element by element;
+    * hvp: ``<w, H v>`` against mixed second differences along v and w = v plus a drawn
+      direction.
+    Each within ``IDENTITY_RTOL`` of the reference, plus ``ROUNDING`` of the size of what it
+    sums and the differences' error bound; shapes and dtypes first.  Its cost: one call of
+    the function (its first, which the evaluation would pay) and 5 (hvp: 9) batched NumPy
+    forwards, about 2 ms against the 10 ms of loading it.
+    """
+    probe = draw_inputs(dataclasses.replace(case, seed=PROBE_SEED, kind="jvp"))  # "jvp": with directions
+    names = case.spec.differentiable
+    dtype = np.dtype(case.dtype)
+    v = {k: probe.directions[k].astype(np.float64) for k in names}
+    if kind == "hvp":
+        rng = np.random.default_rng([PROBE_SEED, 1])
+        w = {k: (v[k] + rng.standard_normal(v[k].shape)).astype(dtype).astype(np.float64) for k in names}
+        forward, per_term, bound = _second_differences(probe, v, w)
+        reference, scale, what = per_term.sum(), np.abs(per_term).sum(), "<w, H v>"
+        _, args = _arguments("hvp", probe, device)
+    else:
+        forward, jv, bounds = _first_differences(probe, v)
+        u = probe.dout
+        if kind == "vjp" and u is not None and u.ndim > 0:
+            d = u.astype(np.float64)
+            size = float(np.sqrt(np.mean(jv ** 2)))
+            u = (d + jv * float(np.sqrt(np.mean(d ** 2))) / size if size > 0 else d).astype(dtype)
+            probe = dataclasses.replace(probe, dout=u)
+        weight = 1.0 if u is None else u.astype(np.float64)  # a loss, or a 0-d output: the terms sum to it
+        reference, scale, bound = (float(np.sum(weight * jv)), float(np.sum(np.abs(weight * jv))),
+                                   float(np.sum(np.abs(weight) * bounds)))
+        what = "sum_k <g_k, v_k>" if kind == "vjp" else "J v"
+        _, args = _arguments(kind, probe, device)
+    out, derivative = function(*args)
+    parts = derivative if isinstance(derivative, dict) else {"J v": derivative}
+    expected = {"J v": np.shape(out)} if kind == "jvp" else {k: probe.arrays[k].shape for k in names}
+    if {k: np.shape(p) for k, p in parts.items()} != expected or np.shape(out) != np.shape(forward) or any(
+            np.asarray(p).dtype != dtype for p in (out, *parts.values())):
+        return "on a probe its outputs have other shapes or dtypes than the op's"
+    parts = {k: np.asarray(p, dtype=np.float64) for k, p in parts.items()}
+    off = _off(np.asarray(out, dtype=np.float64), forward, 0.0)
+    if off:
+        return f"on a probe its forward differs from the op's float64 forward ({off})"
+    if kind == "jvp" and np.ndim(out) > 0:  # J v element by element
+        off = _off(parts["J v"], jv, ROUNDING[case.dtype] * float(np.max(np.abs(jv), initial=0.0)) + bounds)
+        return f"on a probe its J v differs from the op's differences ({off})" if off else None
+    if kind == "hvp":
+        got = sum(float(np.vdot(w[k], parts[k])) for k in names)
+    elif kind == "vjp":
+        got = sum(float(np.vdot(parts[k], v[k])) for k in names)
+    else:
+        got = float(parts["J v"]) * (1.0 if probe.dout is None else float(probe.dout))
+    if not abs(got - reference) <= IDENTITY_RTOL * abs(reference) + ROUNDING[case.dtype] * scale + bound:
+        return f"on a probe its {what} is {got:.6g} where the op's differences give {reference:.6g}"
+    return None
+
+
+def _off(got: np.ndarray, reference: np.ndarray, allowed) -> str:
+    """"" when ``got`` is within ``IDENTITY_RTOL`` of max|reference| plus ``allowed`` of
+    ``reference``, element by element; else by how much it is not."""
+    size = float(np.max(np.abs(reference), initial=0.0))
+    difference = np.abs(got - reference)
+    if np.all(difference <= IDENTITY_RTOL * size + allowed):  # NaN is never within
+        return ""
+    return f"by up to {float(np.max(difference)):.3g} where the values reach {size:.3g}"
+
+
+def _forward_at(probe: CaseInputs, v: dict, w: dict, steps: np.ndarray) -> np.ndarray:
+    """The numeric oracle's float64 forward of the probe's op at x + s v + r w, one row per
+    (s, r) of ``steps``: (rows, *out), or the terms (rows, T) that sum to a loss or 0-d output."""
+    from gradmatrix.oracles import numeric
+
+    base = {k: (a if a.dtype.kind in "iu" else a.astype(np.float64))[None] for k, a in probe.arrays.items()}
+    batched = dict(base)
+    for k in v:
+        shape = (-1,) + (1,) * v[k].ndim
+        batched[k] = base[k] + steps[:, 0].reshape(shape) * v[k] + steps[:, 1].reshape(shape) * w[k]
+    return np.asarray(numeric.forward_of(probe.case.spec)(batched, probe.case.dim_map), dtype=np.float64)
+
+
+def _step(probe: CaseInputs, relative: float, *directions: dict) -> float:
+    """The scalar step t along the directions: the largest element moves by ``relative``
+    times max(1, max|x|), as the numeric oracle's steps do."""
+    x_max = max(float(np.max(np.abs(probe.arrays[k]), initial=0.0)) for k in directions[0])
+    d_max = max(float(np.max(np.abs(d), initial=0.0)) for ds in directions for d in ds.values())
+    return relative * max(1.0, x_max) / d_max if d_max > 0 else relative
+
+
+def _first_differences(probe: CaseInputs, v: dict) -> tuple:
+    """(forward, J v, bound): the forward at x (a loss or 0-d output: the sum of its terms),
+    and per output element (per term) J v by Richardson's (4 D(t/2) - D(t)) / 3 of central
+    differences D, with the bound |D(t/2) - D(t)| plus twice the rounding."""
+    from gradmatrix.oracles import numeric
+
+    t = _step(probe, numeric.RELATIVE_STEP, v)
+    values = _forward_at(probe, v, v, np.array([(0.0, 0.0), (t, 0.0), (-t, 0.0), (t / 2, 0.0), (-t / 2, 0.0)]))
+    coarse, fine = (values[1] - values[2]) / (2 * t), (values[3] - values[4]) / t
+    rounding = np.finfo(np.float64).eps * (np.abs(values[3]) + np.abs(values[4])) / t
+    forward = values[0].sum() if probe.dout is None or probe.dout.ndim == 0 else values[0]
+    return forward, (4 * fine - coarse) / 3, np.abs(fine - coarse) + 2 * rounding
+
+
+def _second_differences(probe: CaseInputs, v: dict, w: dict) -> tuple:
+    """(loss, per-term <w, H v>, bound) of a loss by mixed central differences along v and w.
+
+    Per term T of the loss (its forward returns the terms that sum to it), D(t) =
+    (T(x + tv + tw) - T(x + tv - tw) - T(x - tv + tw) + T(x - tv - tw)) / 4t^2; Richardson's
+    (4 D(t/2) - D(t)) / 3 cancels the t^2 error; the bound is |D(t/2) - D(t)| summed over
+    the terms, plus twice the rounding.
+    """
+    t = _step(probe, SECOND_ORDER_STEP, v, w)
+    signs = np.array([(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)])
+    terms = _forward_at(probe, v, w, np.concatenate([np.zeros((1, 2)), t * signs, t / 2 * signs]))
+    terms = terms.reshape(len(terms), -1)
+    mix = np.array([1.0, -1.0, -1.0, 1.0])
+    coarse = mix @ terms[1:5] / (4 * t * t)
+    fine = mix @ terms[5:9] / (t * t)  # 4 (t/2)^2 = t^2
+    rounding = np.finfo(np.float64).eps * float(np.abs(terms[5:9]).sum()) / (t * t)
+    return terms[0].sum(), (4 * fine - coarse) / 3, abs(float(fine.sum() - coarse.sum())) + 2 * rounding

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gradmatrix import manual
-from gradmatrix.oracles import jax_oracle
+from gradmatrix.oracles import jax_oracle, jax_store
 from gradmatrix.oracles.candidate import Candidate
 from gradmatrix.oracles.cases import Case, draw_inputs, matrix_cases
 from gradmatrix.oracles.catalog import CATALOG
@@ -22,11 +22,11 @@ CASES = list({(c.op, c.dtype): c for c in matrix_cases("default", ["softmax_loss
 def empty_cache(tmp_path, monkeypatch):
     """A fresh cache directory and no compiled function in memory (restored afterwards)."""
     monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
-    saved = dict(jax_oracle._EXECUTABLES)
-    jax_oracle._EXECUTABLES.clear()
+    saved = dict(jax_store._EXECUTABLES)
+    jax_store._EXECUTABLES.clear()
     yield tmp_path
-    jax_oracle._EXECUTABLES.clear()
-    jax_oracle._EXECUTABLES.update(saved)
+    jax_store._EXECUTABLES.clear()
+    jax_store._EXECUTABLES.update(saved)
 
 
 def _same(a, b) -> bool:
@@ -37,31 +37,34 @@ def _same(a, b) -> bool:
 def test_a_stored_function_loads_back_and_computes_bitwise_the_same(empty_cache):
     inputs = [draw_inputs(case) for case in CASES]
     compiled = [jax_oracle.evaluate(i) for i in inputs]
-    stored = list((empty_cache / "executables").glob("*.pkl"))
+    stored = list((empty_cache / "executables").glob("*.jaxfn"))
     assert 0 < len(stored) <= len(CASES)
-    jax_oracle._EXECUTABLES.clear()  # a new process: only what is on disk
-    loaded_before = jax_oracle.COMPILE_STATS["loaded"]
+    jax_store._EXECUTABLES.clear()  # a new process: only what is on disk
+    loaded_before, rejected_before = jax_store.COMPILE_STATS["loaded"], jax_store.COMPILE_STATS["rejected"]
     again = [jax_oracle.evaluate(i) for i in inputs]
-    assert jax_oracle.COMPILE_STATS["loaded"] - loaded_before == len(stored)
-    assert all(_same(a, b) for a, b in zip(compiled, again))
+    assert jax_store.COMPILE_STATS["loaded"] - loaded_before == len(stored)
+    assert jax_store.COMPILE_STATS["rejected"] == rejected_before  # each passed its check on load
+    assert all(_same(a, b) and not b.notes for a, b in zip(compiled, again))
 
 
 def test_a_damaged_stored_function_is_compiled_again(empty_cache):
     case = CASES[1]
     first = jax_oracle.evaluate(draw_inputs(case))
-    (path,) = (empty_cache / "executables").glob("*.pkl")
+    (path,) = (empty_cache / "executables").glob("*.jaxfn")
     path.write_bytes(b"not an executable")
-    jax_oracle._EXECUTABLES.clear()
-    assert _same(first, jax_oracle.evaluate(draw_inputs(case)))
+    jax_store._EXECUTABLES.clear()
+    with pytest.warns(jax_store.StoreWarning):
+        again = jax_oracle.evaluate(draw_inputs(case))
+    assert _same(first, again) and "rebuilt" in again.notes[0]
 
 
 def test_only_the_catalogs_own_ops_are_stored():
     spec = CATALOG["relu"]
-    args = jax_oracle._vjp_arguments(draw_inputs(Case("relu", (("N", 2), ("D", 3)), 0, "float64")), "cpu")
-    assert jax_oracle.store_key("vjp", spec, *args[:3], args[3:]) is not None
+    dims, args = jax_oracle._arguments("vjp", draw_inputs(Case("relu", (("N", 2), ("D", 3)), 0, "float64")), "cpu")
+    assert jax_store.store_key("vjp", spec, dims, "float64", "cpu", args) is not None
     from dataclasses import replace
     declared = replace(spec)  # the same op declared again (a user's layer of that name): not the catalog's
-    assert jax_oracle.store_key("vjp", declared, *args[:3], args[3:]) is None
+    assert jax_store.store_key("vjp", declared, dims, "float64", "cpu", args) is None
 
 
 def test_compiling_ahead_gives_the_same_records_and_stops_with_the_run(empty_cache):
@@ -73,7 +76,7 @@ def test_compiling_ahead_gives_the_same_records_and_stops_with_the_run(empty_cac
     with_ahead = [ahead.run(c) for c in plan]
     ahead.close()
     assert not ahead._ahead and not any(t._thread.is_alive() for t in threads)
-    jax_oracle._EXECUTABLES.clear()
+    jax_store._EXECUTABLES.clear()
     plain = Runner(Candidate(manual, "manual"))
     without = [plain.run(c) for c in plan]
     drop = ("duration_s",)

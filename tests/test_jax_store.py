@@ -1,0 +1,224 @@
+"""The store of compiled JAX functions trusts no file: a stored file carries its key in full
+and its payload's digest, checked on load, and a loaded function is run on a probe against
+the numeric oracle's float64 forward before it is used.  Whatever is wrong with an entry
+(another op's file in its place, a truncated or damaged file, random bytes, an entry that
+cannot be read, another function sealed under the right key), the oracle's result is the
+op's own, the entry is compiled again and rewritten, and a note says so: never a wrong
+oracle, never a crash.  Real JAX, a temporary store (``GRADMATRIX_JAX_CACHE``)."""
+
+import pickle
+import re
+
+import numpy as np
+import pytest
+from jax.experimental.serialize_executable import deserialize_and_load
+
+from gradmatrix import manual
+from gradmatrix.oracles import jax_oracle, jax_store
+from gradmatrix.oracles.candidate import Candidate
+from gradmatrix.oracles.cases import Case, draw_inputs
+from gradmatrix.reports.tolerances import tolerance_for
+from gradmatrix.runner import Comparison, Runner
+
+DIMS = (("N", 8), ("D", 7))  # a default-matrix shape of both relu and sigmoid: same arguments
+SIGMOID = Case("sigmoid", DIMS, 0, "float32")
+RELU = Case("relu", DIMS, 0, "float32")
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """An empty store and no compiled function in memory (restored afterwards)."""
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
+    saved = dict(jax_store._EXECUTABLES)
+    jax_store._EXECUTABLES.clear()
+    yield tmp_path
+    jax_store._EXECUTABLES.clear()
+    jax_store._EXECUTABLES.update(saved)
+
+
+def _new_process() -> None:
+    """What a new process finds: nothing compiled in memory, only the store on disk."""
+    jax_store._EXECUTABLES.clear()
+
+
+def _key(case: Case, kind: str = "vjp") -> jax_store.StoreKey:
+    dims, args = jax_oracle._arguments(kind, draw_inputs(case), "cpu")
+    return jax_store.store_key(kind, case.spec, dims, case.dtype, "cpu", args)
+
+
+def _close(got, truth, dtype: str) -> bool:
+    """Within the float32 (or float64) tolerance against the float64 truth, relative to its largest value."""
+    rtol = tolerance_for(dtype, "numeric").rtol
+    return np.shape(got) == np.shape(truth) and \
+        float(np.max(np.abs(got - truth))) <= rtol * float(np.max(np.abs(truth)))
+
+
+def _is_sigmoid(result, inputs) -> bool:
+    """The result's forward and dx are sigmoid's, s = 1 / (1 + exp(-x)) and dout * s (1 - s)."""
+    s = 1 / (1 + np.exp(-inputs.arrays["x"].astype(np.float64)))
+    dx = inputs.dout.astype(np.float64) * s * (1 - s)
+    return _close(result.forward, s, "float32") and _close(result.grads["x"], dx, "float32")
+
+
+def _swap_in_relus_file(path, relu_key):
+    path.write_bytes(relu_key.path.read_bytes())
+
+
+def _truncate(path, relu_key):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _random_bytes(path, relu_key):
+    path.write_bytes(np.random.default_rng(0).bytes(path.stat().st_size))
+
+
+def _tamper_payload(path, relu_key):
+    data = bytearray(path.read_bytes())
+    data[-64:] = bytes(b ^ 0xFF for b in data[-64:])  # the payload's end; the header (and key) untouched
+    path.write_bytes(bytes(data))
+
+
+def _reseal_relus_payload(path, relu_key):
+    """relu's function sealed under sigmoid's key, with a digest that matches: only the
+    check on a probe can tell."""
+    payload = jax_store.unseal(relu_key.path.read_bytes(), relu_key)
+    path.write_bytes(jax_store.seal(_key(SIGMOID), payload))
+
+
+def _unreadable(path, relu_key):
+    path.unlink()
+    path.mkdir()  # read_bytes raises IsADirectoryError (the tests run as root: chmod would not stop a read)
+
+
+DAMAGE = [
+    pytest.param(_swap_in_relus_file, "its file holds relu's vjp (the key differs in op)",
+                 id="relus-file-over-sigmoids"),
+    pytest.param(_truncate, "truncated", id="truncated"),
+    pytest.param(_random_bytes, "not a stored function", id="random-bytes"),
+    pytest.param(_tamper_payload, "does not match the digest", id="tampered-payload-right-key"),
+    pytest.param(_reseal_relus_payload, "on a probe its forward differs", id="relus-function-resealed-right-key"),
+    pytest.param(_unreadable, "cannot be read", id="unreadable"),
+]
+
+
+@pytest.mark.parametrize("damage, reason", DAMAGE)
+def test_a_bad_entry_gives_the_ops_own_values_a_note_and_is_rewritten(store, damage, reason):
+    inputs = draw_inputs(SIGMOID)
+    jax_oracle.evaluate(draw_inputs(RELU))
+    first = jax_oracle.evaluate(inputs)
+    assert first.notes == [] and _is_sigmoid(first, inputs)
+    path = _key(SIGMOID).path
+    damage(path, _key(RELU))
+    _new_process()
+    rejected = jax_store.COMPILE_STATS["rejected"]
+    with pytest.warns(jax_store.StoreWarning, match=re.escape(reason)):
+        result = jax_oracle.evaluate(inputs)
+    assert _is_sigmoid(result, inputs), f"the rebuilt function is not sigmoid's: {result.forward.ravel()[:4]}"
+    assert jax_store.COMPILE_STATS["rejected"] == rejected + 1
+    (note,) = result.notes
+    assert note.startswith("jax: the stored vjp of sigmoid (N8-D7, float32) was rejected and rebuilt: ")
+    assert reason in note
+    assert note.endswith("compiled again and stored anew")
+    assert jax_store.unseal(path.read_bytes(), _key(SIGMOID))  # rewritten, sigmoid's own
+
+    _new_process()  # the next process loads the rewritten entry: no note, the same values
+    loaded = jax_store.COMPILE_STATS["loaded"]
+    again = jax_oracle.evaluate(inputs)
+    assert jax_store.COMPILE_STATS["loaded"] == loaded + 1 and again.notes == []
+    assert np.array_equal(again.forward, result.forward) and np.array_equal(again.grads["x"], result.grads["x"])
+
+
+def test_the_note_reaches_the_records_of_the_jax_pairs(store):
+    """Trusted, relu's file in sigmoid's place would make manual disagree with jax; rejected and
+    rebuilt, they agree, and the records of the pairs with jax say why it was compiled again."""
+    inputs = draw_inputs(SIGMOID)
+    jax_oracle.evaluate(inputs), jax_oracle.evaluate(draw_inputs(RELU))
+    relus = deserialize_and_load(*pickle.loads(jax_store.unseal(_key(RELU).path.read_bytes(), _key(RELU))))
+    out, _ = relus(*jax_oracle._arguments("vjp", inputs, "cpu")[1])
+    assert np.array_equal(out, np.maximum(inputs.arrays["x"], 0))  # relu's function runs on sigmoid's arguments
+    _swap_in_relus_file(_key(SIGMOID).path, _key(RELU))
+    _new_process()
+    runner = Runner(Candidate(manual, "manual"))
+    with pytest.warns(jax_store.StoreWarning):
+        records = [runner.run(Comparison(SIGMOID, pair)) for pair in (("manual", "jax"), ("jax", "numeric"))]
+    assert [r["verdict"] for r in records] == ["agree", "agree"], [r.get("message") for r in records]
+    assert all(any("relu's vjp" in n and "rebuilt" in n for n in r.get("notes", ())) for r in records)
+
+
+def test_a_bad_entry_met_while_compiling_ahead_leaves_its_note_for_the_evaluation(store):
+    inputs = draw_inputs(SIGMOID)
+    jax_oracle.evaluate(inputs), jax_oracle.evaluate(draw_inputs(RELU))
+    _swap_in_relus_file(_key(SIGMOID).path, _key(RELU))
+    _new_process()
+    with pytest.warns(jax_store.StoreWarning, match="relu's vjp"):
+        ahead = jax_oracle.compile_ahead([SIGMOID])
+        ahead._thread.join()  # its one job done
+    ahead.stop()
+    result = jax_oracle.evaluate(inputs)
+    assert _is_sigmoid(result, inputs) and len(result.notes) == 1 and "relu's vjp" in result.notes[0]
+    assert jax_oracle.evaluate(inputs).notes == []  # told once, to the first evaluation
+
+
+def test_unseal_names_only_what_it_checked():
+    """A foreign header's own words never reach a note: only a catalog op's name is quoted."""
+    key = jax_store.StoreKey({"kind": "vjp", "op": "sigmoid"}, root=None)
+    foreign = jax_store.StoreKey({"kind": "vjp", "op": "<script>alert(1)</script>"}, root=None)
+    with pytest.raises(jax_store.Rejected) as found:
+        jax_store.unseal(jax_store.seal(foreign, b"payload"), key)
+    assert "script" not in str(found.value) and "another function" in str(found.value)
+    assert jax_store.unseal(jax_store.seal(key, b"payload"), key) == b"payload"
+
+
+# The check on load itself, on the kinds of function the store holds: a right function passes
+# it (no false alarm: a rejected right function would be compiled in every run), one that is
+# wrong in its forward or in its derivative alone does not.
+
+CONV = (("N", 2), ("C", 3), ("HW", (5, 5)), ("F", 2), ("K", (3, 3)), ("stride", 1), ("pad", 1))
+NET = (("N", 8), ("D", 6), ("H", 6), ("C", 3), ("reg", 0.1))
+SCORES = (("N", 8), ("C", 10))
+KINDS = [pytest.param(kind, case, id=f"{kind}-{case.op}-{case.dtype}") for kind, case in (
+    ("vjp", Case("conv", CONV, 0, "float32")),
+    ("vjp", Case("layernorm", (("N", 8), ("D", 4), ("eps", 1e-5)), 0, "float64")),
+    ("jvp", Case("affine", (("N", 4), ("Dx", (2, 3)), ("M", 4)), 0, "float32", "jvp")),
+    ("jvp", Case("softmax_loss", SCORES, 0, "float64", "jvp")),
+    ("hvp", Case("two_layer_net", NET, 0, "float32", "hvp")),
+    ("hvp", Case("softmax_loss", SCORES, 0, "float64", "hvp")),
+)]
+
+
+def _compiled(kind: str, case: Case):
+    dims, args = jax_oracle._arguments(kind, draw_inputs(case), "cpu")
+    return jax_oracle._BUILDS[kind](case.spec, dims).lower(*args).compile()
+
+
+def _scaled(function, forward: float, derivative: float):
+    """``function`` with its forward and its derivative part multiplied (a wrong function
+    that keeps the right one's shapes and dtypes)."""
+    def wrong(*args):
+        out, part = function(*args)
+        part = {k: v * derivative for k, v in part.items()} if isinstance(part, dict) else part * derivative
+        return out * forward, part
+
+    return wrong
+
+
+@pytest.mark.parametrize("kind, case", KINDS)
+def test_the_check_on_load_passes_the_right_function_and_catches_a_wrong_forward_or_derivative(kind, case):
+    right = _compiled(kind, case)
+    assert jax_oracle.check_loaded(kind, case, "cpu", right) is None
+    assert "forward differs" in jax_oracle.check_loaded(kind, case, "cpu", _scaled(right, 1.5, 1.0))
+    what = {"vjp": "its sum_k <g_k, v_k> is", "jvp": "its J v", "hvp": "its <w, H v> is"}[kind]
+    assert what in jax_oracle.check_loaded(kind, case, "cpu", _scaled(right, 1.0, 1.5))
+
+
+def test_a_bad_hvp_entry_is_rebuilt_with_a_warning(store):
+    """jvp and hvp functions go through the same store and check (their evaluations return
+    tuples, without notes: the warning tells)."""
+    case = Case("softmax_loss", SCORES, 0, "float32", "hvp")
+    inputs = draw_inputs(case)
+    loss, hv = jax_oracle.evaluate_hvp(inputs)
+    _truncate(_key(case, "hvp").path, None)
+    _new_process()
+    with pytest.warns(jax_store.StoreWarning, match="the stored hvp of softmax_loss .* truncated"):
+        again = jax_oracle.evaluate_hvp(inputs)
+    assert np.array_equal(again[0], loss) and all(np.array_equal(again[1][k], hv[k]) for k in hv)
