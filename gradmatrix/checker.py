@@ -27,6 +27,7 @@ from gradmatrix.oracles.cases import MODES, count_option, names_option
 from gradmatrix.oracles.catalog import BATCH_SIZES, CATALOG, DTYPES
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
+from gradmatrix.isolation import accounting, open_candidate
 from gradmatrix.runner import Runner, default_plan
 from gradmatrix.reports import document as documents
 from gradmatrix.reports import environment
@@ -225,14 +226,19 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
     option_choice(matmul_precision, "matmul_precision", devices.PRECISIONS)
     case_timeout = option_seconds(case_timeout, "case_timeout")
     target = module if isinstance(module, str) else None
-    candidate = Candidate(load_module(module) if isinstance(module, str) else module)
-    unknown = [o for o in ops or () if o not in CATALOG and o not in candidate.ops]
-    if unknown:
-        raise ValueError(f"ops: unknown op(s) {unknown}; choose from {list(dict.fromkeys([*CATALOG, *candidate.ops]))}")
-    device = devices.resolve(device)
-    runner = Runner(candidate, oracles, device=device, strict_kinks=strict_kinks, matmul_precision=matmul_precision,
-                    case_timeout=case_timeout)
-    comparisons = default_plan(matrix, ops, dtypes, seeds, oracles, candidate, modes=modes)
+    candidate, isolated = open_candidate(module, case_timeout)
+    try:
+        unknown = [o for o in ops or () if o not in CATALOG and o not in candidate.ops]
+        if unknown:
+            raise ValueError(f"ops: unknown op(s) {unknown}; choose from "
+                             f"{list(dict.fromkeys([*CATALOG, *candidate.ops]))}")
+        device = devices.resolve(device)
+        runner = Runner(candidate, oracles, device=device, strict_kinks=strict_kinks,
+                        matmul_precision=matmul_precision, case_timeout=case_timeout)
+        comparisons = default_plan(matrix, ops, dtypes, seeds, oracles, candidate, modes=modes)
+    except BaseException:
+        getattr(candidate, "close", lambda: None)()
+        raise
     plan = documents.make_plan([c.id for c in comparisons])
     started = time.time()
     records, failures = [], 0
@@ -254,8 +260,8 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
            "matrix": matrix, "ops": list(ops) if ops else None, "dtypes": list(dtypes) if dtypes else None,
            "oracles": list(oracles), "seeds": seeds, "modes": list(modes) if modes else None, "only": None,
            "strict_kinks": strict_kinks, "strict": strict, "device": device, "matmul_precision": matmul_precision,
-           "case_timeout": case_timeout,
-           "accounting": account(candidate)}
+           "case_timeout": case_timeout, "isolated": isolated,
+           "accounting": accounting(candidate)}
     with devices.matmul_precision(matmul_precision):
         env = environment.collect(device, matmul_precision)
     return CheckResult(documents.build(records, env, run, started=started, plan=plan))

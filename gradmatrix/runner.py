@@ -172,9 +172,11 @@ class Runner:
                     self._ahead.append(ahead)
 
     def close(self) -> None:
-        """Stop compiling ahead (after the function being compiled)."""
+        """Stop compiling ahead (after the function being compiled), and the candidate's
+        worker process where it has one (``gradmatrix.isolation``)."""
         while self._ahead:
             self._ahead.pop().stop()
+        getattr(self.candidate, "close", lambda: None)()
 
     def _impl(self, case: Case, name: str):
         """The implementation called ``name`` in a case of this kind."""
@@ -319,6 +321,8 @@ def _raised(exc: BaseException) -> str | None:
     (inside the ``CandidateFault`` that names the function), None where it broke the
     contract without raising (a wrong return structure)."""
     if isinstance(exc, CandidateFault):
+        if hasattr(exc, "raised"):  # sent back by an isolated candidate's worker
+            return exc.raised
         cause = exc.__cause__
         return None if cause is None or isinstance(cause, ContractError) else type(cause).__name__
     return type(exc).__name__

