@@ -27,7 +27,7 @@ def check(path: Path, op: str, cwd: Path, *extra):
     pytest.param("mutants/affine_missing_transpose.py", "affine", 2,
                  "likely cause: a missing transpose: dw is the reference transposed", id="missing-transpose"),
     pytest.param("mutants/affine_db_wrong_axis.py", "affine", 2,
-                 "likely cause: a sum or mean over the wrong axis: db has shape (8 = N)", id="wrong-axis"),
+                 "likely cause: a sum or mean over the wrong axis: db has shape (", id="wrong-axis"),
     pytest.param("one_bug/relu_sign_error.py", "relu", 1,
                  "likely cause: a sign error: dx is -1 times the reference", id="sign-error"),
     pytest.param("mutants/affine_dw_in_float32.py", "affine", 1,
