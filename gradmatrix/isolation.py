@@ -21,9 +21,12 @@ in the judge's process, as ``check_layer`` always is, and says so (``IN_PROCESS_
 
 from __future__ import annotations
 
-import multiprocessing
 import signal
+import socket
+import subprocess
+import sys
 import traceback
+from multiprocessing.connection import Connection
 
 from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.contract import ContractError
@@ -143,12 +146,15 @@ class IsolatedCandidate:
                                           f"{self.case_timeout:g} s (--case-timeout); its process was stopped")
 
     def _load(self) -> dict:
-        context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of the judge's inherited
-        self._conn, theirs = context.Pipe()
-        self._process = context.Process(target=_serve, args=(theirs, self.target, tuple(self.timed_out)),
-                                        daemon=True, name="gradmatrix-candidate")
-        self._process.start()
+        # a fresh interpreter started as a command, not multiprocessing's spawn: that would
+        # import the judge's __main__ again (a user's script calling gradmatrix.check would run
+        # once more in the worker)
+        ours, theirs = socket.socketpair()
+        command = [sys.executable, "-m", "gradmatrix.isolation", str(theirs.fileno()), self.target,
+                   *self.timed_out]
+        self._process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         theirs.close()
+        self._conn = Connection(ours.detach())
         importing = max(IMPORT_TIME_LIMIT, self.case_timeout) if self.case_timeout else None
         probing = None
         while True:
@@ -185,11 +191,11 @@ class IsolatedCandidate:
         process, self._process = self._process, None
         if process is None:
             return "not running"
-        process.join(5)
-        code = process.exitcode
-        if code is None:
+        try:
+            code = process.wait(5)
+        except subprocess.TimeoutExpired:
             process.kill()
-            process.join()
+            process.wait()
             return "killed"
         return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
 
@@ -244,7 +250,7 @@ class IsolatedCandidate:
             self._conn = None
         if self._process is not None:
             self._process.kill()
-            self._process.join()
+            self._process.wait()
             self._process = None
 
     def __del__(self):
@@ -281,3 +287,7 @@ def accounting(candidate) -> list:
     from gradmatrix.oracles.candidate import account
 
     return candidate.accounting if hasattr(candidate, "accounting") else account(candidate)
+
+
+if __name__ == "__main__":  # the worker: python -m gradmatrix.isolation FD TARGET [OP ...]
+    _serve(Connection(int(sys.argv[1])), sys.argv[2], tuple(sys.argv[3:]))

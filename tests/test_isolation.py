@@ -100,3 +100,17 @@ def test_an_isolated_candidate_gives_the_same_records_as_one_in_process():
     named = ("message", "reproduce", "at_highest_precision")
     strip = lambda d: [{k: v for k, v in r.items() if k not in named} for r in d["comparisons"]]  # noqa: E731
     assert strip(isolated.document) == strip(in_process.document)
+
+
+def test_a_script_calling_check_without_a_main_guard_runs_once(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "my_check.py"
+    script.write_text("import gradmatrix\n"
+                      "print('top level')\n"
+                      f"r = gradmatrix.check({str(Path(__file__).parent / 'one_bug' / 'relu_sign_error.py')!r}, "
+                      "modes=['reverse'], oracles=('numeric',), seeds=1)\n"
+                      "print('status', r.status)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.stdout.splitlines() == ["top level", "status 1"], done.stdout + done.stderr
