@@ -17,20 +17,16 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import time
 from dataclasses import dataclass
 from types import ModuleType
 
+from gradmatrix.engine import Request, Session
 from gradmatrix.oracles import devices
-from gradmatrix.oracles.candidate import Candidate, account, load_module
 from gradmatrix.oracles.cases import MODES, count_option, names_option
-from gradmatrix.oracles.catalog import BATCH_SIZES, CATALOG, DTYPES
+from gradmatrix.oracles.catalog import BATCH_SIZES, DTYPES
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
-from gradmatrix.isolation import accounting, open_candidate
-from gradmatrix.runner import Runner, default_plan
 from gradmatrix.reports import document as documents
-from gradmatrix.reports import environment
 from gradmatrix.oracles import modes as modes_
 from gradmatrix.reports.compare import DISAGREE, ERROR, PASSING, SKIPPED
 
@@ -176,7 +172,8 @@ def _module_argument(module) -> ModuleType | str:
 def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes=None, seeds=None,
           oracles=ORACLES, strict_kinks: bool = False, strict: bool = False, progress=None, modes=None,
           device: str = "cpu",
-          matmul_precision: str = "default", case_timeout: float = DEFAULT_CASE_TIMEOUT) -> CheckResult:
+          matmul_precision: str = "default", case_timeout: float = DEFAULT_CASE_TIMEOUT,
+          workers: int = 0) -> CheckResult:
     """Check a candidate module against the oracles across the matrix.
 
     Args:
@@ -197,6 +194,8 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
         progress: optional callable ``(done, total, failures)`` called after each comparison.
         device: where the torch and JAX oracles compute: "cpu", "cuda" or "auto".
         matmul_precision: "default", "high" or "highest" for torch and JAX float32 matmuls.
+        workers: worker processes to split the matrix among (0: run it in this process);
+            each takes whole shapes, so JAX compiles each function once.
         case_timeout: seconds one implementation may take on one case before the
             comparison is an error (0: no limit; enforced in the main thread only).
 
@@ -225,43 +224,11 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
     option_choice(device, "device", devices.DEVICES)
     option_choice(matmul_precision, "matmul_precision", devices.PRECISIONS)
     case_timeout = option_seconds(case_timeout, "case_timeout")
-    target = module if isinstance(module, str) else None
-    candidate, isolated = open_candidate(module, case_timeout)
-    try:
-        unknown = [o for o in ops or () if o not in CATALOG and o not in candidate.ops]
-        if unknown:
-            raise ValueError(f"ops: unknown op(s) {unknown}; choose from "
-                             f"{list(dict.fromkeys([*CATALOG, *candidate.ops]))}")
-        device = devices.resolve(device)
-        runner = Runner(candidate, oracles, device=device, strict_kinks=strict_kinks,
-                        matmul_precision=matmul_precision, case_timeout=case_timeout)
-        comparisons = default_plan(matrix, ops, dtypes, seeds, oracles, candidate, modes=modes)
-    except BaseException:
-        getattr(candidate, "close", lambda: None)()
-        raise
-    plan = documents.make_plan([c.id for c in comparisons])
-    started = time.time()
-    records, failures = [], 0
-    try:
-        runner.compile_ahead(comparisons)
-        for i, comparison in enumerate(comparisons, 1):
-            kind = comparison.case.kind
-            only = (f"--modes {kind} " if kind in ("jvp", "hvp") else "") + f"--only {comparison.id}"
-            record = runner.run(comparison,
-                                reproduce=f"gradmatrix check {target or candidate.name} --matrix {matrix} {only}")
-            failures += record["verdict"] in (DISAGREE, ERROR)
-            records.append(record)
-            if progress:
-                progress(i, len(comparisons), failures)
-    finally:
-        runner.close()
-    run = {"candidate": candidate.name, "candidate_module": target or candidate.name, "candidate_ops": candidate.ops,
-           "candidate_functions": {op: list(c.functions) for op, c in candidate.contracts.items()},
-           "matrix": matrix, "ops": list(ops) if ops else None, "dtypes": list(dtypes) if dtypes else None,
-           "oracles": list(oracles), "seeds": seeds, "modes": list(modes) if modes else None, "only": None,
-           "strict_kinks": strict_kinks, "strict": strict, "device": device, "matmul_precision": matmul_precision,
-           "case_timeout": case_timeout, "isolated": isolated,
-           "accounting": accounting(candidate)}
-    with devices.matmul_precision(matmul_precision):
-        env = environment.collect(device, matmul_precision)
-    return CheckResult(documents.build(records, env, run, started=started, plan=plan))
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise TypeError(f"workers must be an int >= 0, got {type(workers).__name__} {workers!r}")
+    request = Request(target=module if isinstance(module, str) else getattr(module, "__name__", "module"),
+                      matrix=matrix, ops=tuple(ops) if ops else None, dtypes=tuple(dtypes) if dtypes else None,
+                      seeds=seeds, oracles=tuple(oracles), modes=tuple(modes) if modes else None,
+                      strict_kinks=strict_kinks, strict=strict, device=device, matmul_precision=matmul_precision,
+                      case_timeout=case_timeout, workers=workers)
+    return CheckResult(Session(request, module=None if isinstance(module, str) else module).run(progress))

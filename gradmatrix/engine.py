@@ -1,0 +1,274 @@
+"""One engine for every entry point: plan, run, records, document.
+
+::
+
+    Request (what to check, with which options)
+      -> plan: the candidate opened (its module in a worker process, gradmatrix.isolation),
+         the matrix's cases (oracles.cases) and their pairs (runner.default_plan), cut to
+         --only or a --shard
+      -> run: each comparison made by a Runner (oracles and comparison in this process), in
+         this process or split by shape among worker processes of the engine's own (-n)
+      -> records, one per comparison (reports.compare)
+      -> the document (reports.document.build): summary, verdict, findings, warnings
+
+``gradmatrix.check``, ``gradmatrix run`` / ``check`` and the pytest matrix are thin layers
+over it; the reports are written from the document (``reports.writers``).  No pytest runs on
+the command's path: a user's pytest configuration, plugins or version cannot change what
+``gradmatrix check`` decides.
+
+With ``workers`` > 0 the plan is split by shape group (an op, its dims, kind and dtype: the
+cases that share JAX's compiled functions) among that many processes, each ``python -m
+gradmatrix.engine`` running its part and sending its records back as JSON lines; each gets
+its share of the cores for torch's and BLAS's thread pools.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+from gradmatrix.isolation import accounting, open_candidate
+from gradmatrix.oracles import devices
+from gradmatrix.oracles.catalog import CATALOG
+from gradmatrix.oracles.implementations import ORACLES
+from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
+from gradmatrix.reports import document as documents
+from gradmatrix.reports import environment
+from gradmatrix.reports.compare import DISAGREE, ERROR
+from gradmatrix.runner import Runner, default_plan
+
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
+THREAD_SETTINGS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # torch's, NumPy's BLAS
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to check and how (validated where it enters: the command's parser, ``check``)."""
+
+    target: str = "gradmatrix.manual"  # a dotted module name or a .py path
+    verb: str = "check"  # "run" (manual) or "check", for the commands that reproduce a comparison
+    matrix: str = "default"
+    ops: tuple | None = None
+    dtypes: tuple | None = None
+    seeds: int | None = None
+    oracles: tuple = tuple(ORACLES)
+    modes: tuple | None = None
+    only: str | None = None
+    shard: str | None = None
+    strict_kinks: bool = False
+    strict: bool = False
+    device: str = "cpu"
+    matmul_precision: str = "default"
+    case_timeout: float = DEFAULT_CASE_TIMEOUT
+    workers: int = 0
+    part: tuple | None = field(default=None, compare=False)  # (i, n): the part a worker process runs
+
+
+def shard(comparisons: list, spec: str) -> list:
+    """The comparisons of shard ``I/N``: cases dealt round-robin in plan order.
+
+    Raises:
+        ValueError: a malformed spec, I outside [0, N), or a shard that gets no case.
+    """
+    try:
+        index, count = (int(v) for v in spec.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like I/N (for example 0/4), got {spec!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"--shard {spec}: need 0 <= I < N")
+    cases = list(dict.fromkeys(c.case for c in comparisons))
+    if index >= len(cases):
+        raise ValueError(f"--shard {spec}: the plan has {len(cases)} case(s), so shard {index} would get none; "
+                         f"use at most {len(cases)} shards")
+    mine = set(cases[index::count])
+    return [c for c in comparisons if c.case in mine]
+
+
+def shape_group(case) -> str:
+    """The cases that share JAX's compiled functions: an op, its dims, kind and dtype (not the seed)."""
+    return f"{case.op}-{case.kind}-{case.dims}-{case.dtype}"
+
+
+def parts(comparisons: list, count: int) -> list[list]:
+    """The comparisons split into ``count`` parts by shape group, each group whole, the
+    largest groups first onto the part with the fewest comparisons (deterministic)."""
+    groups: dict = {}
+    for c in comparisons:
+        groups.setdefault(shape_group(c.case), []).append(c)
+    split = [[] for _ in range(count)]
+    for group in sorted(groups.values(), key=len, reverse=True):
+        min(split, key=len).extend(group)
+    order = {c.id: i for i, c in enumerate(comparisons)}
+    return [sorted(p, key=lambda c: order[c.id]) for p in split if p]
+
+
+class Session:
+    """A request planned: its candidate open, its comparisons known.  ``run`` makes them."""
+
+    def __init__(self, request: Request, module=None):
+        """
+        Args:
+            request: what to check.
+            module: a module object to check in this process instead of ``request.target``.
+
+        Raises:
+            ImportError: the candidate cannot be imported.
+            ValueError: an option the plan refuses (an unknown op, an --only not in the
+                matrix, a shard with no case), or a layer the module declares cannot be built.
+            oracles.devices.DeviceUnavailable: a device asked for is not there.
+        """
+        self.request = request
+        self.candidate, self.isolated = open_candidate(module if module is not None else request.target,
+                                                       request.case_timeout)
+        try:
+            unknown = [o for o in request.ops or () if o not in CATALOG and o not in self.candidate.ops]
+            if unknown:
+                raise ValueError(f"ops: unknown op(s) {unknown}; choose from "
+                                 f"{list(dict.fromkeys([*CATALOG, *self.candidate.ops]))}")
+            self.device = devices.resolve(request.device)
+            matrix = default_plan(request.matrix, list(request.ops) if request.ops else None,
+                                  list(request.dtypes) if request.dtypes else None, request.seeds,
+                                  list(request.oracles), self.candidate,
+                                  modes=list(request.modes) if request.modes else None)
+            self.matrix_ids = [c.id for c in matrix]
+            comparisons = matrix
+            if request.only:
+                comparisons = [c for c in matrix if c.id == request.only]
+                if not comparisons:
+                    raise ValueError(f"no comparison {request.only!r} in this matrix (check --matrix, --ops, --dtypes, "
+                                     f"--seeds, --modes)")
+            if request.shard:
+                comparisons = shard(comparisons, request.shard)
+            self.comparisons = comparisons
+            self.run_info = self._run_info()
+        except BaseException:
+            self.close()
+            raise
+
+    def _run_info(self) -> dict:
+        r, c = self.request, self.candidate
+        return {"candidate": c.name, "candidate_module": r.target if isinstance(r.target, str) else c.name,
+                "candidate_ops": c.ops,
+                "candidate_functions": {op: list(contract.functions) for op, contract in c.contracts.items()},
+                "matrix": r.matrix, "ops": list(r.ops) if r.ops else None, "dtypes": list(r.dtypes) if r.dtypes else None,
+                "oracles": list(r.oracles), "seeds": r.seeds, "modes": list(r.modes) if r.modes else None,
+                "only": r.only, "shard": r.shard, "strict_kinks": r.strict_kinks, "strict": r.strict,
+                "device": self.device, "matmul_precision": r.matmul_precision, "case_timeout": r.case_timeout,
+                "isolated": self.isolated, "accounting": accounting(c)}
+
+    def plan(self) -> dict:
+        """The plan the report records (``reports.document.make_plan``)."""
+        whole = self.request.only is None
+        return documents.make_plan([c.id for c in self.comparisons], self.matrix_ids if whole else None,
+                                   self.request.shard)
+
+    def reproduce(self, comparison) -> str:
+        r = self.request
+        verb = "run" if r.verb == "run" else f"check {shlex.quote(r.target)}"
+        modes = "" if comparison.case.kind in ("random", "kink") else f" --modes {comparison.case.kind}"
+        return f"gradmatrix {verb} --matrix {r.matrix}{modes} --only {shlex.quote(comparison.id)}"
+
+    def records(self, comparisons=None, progress=None):
+        """Make ``comparisons`` (default: the plan's) in this process, yielding each record."""
+        comparisons = self.comparisons if comparisons is None else comparisons
+        r = self.request
+        runner = Runner(self.candidate, list(r.oracles), device=self.device, strict_kinks=r.strict_kinks,
+                        matmul_precision=r.matmul_precision, case_timeout=r.case_timeout)
+        try:
+            runner.compile_ahead(comparisons)
+            for comparison in comparisons:
+                yield runner.run(comparison, reproduce=self.reproduce(comparison))
+        finally:
+            runner.close()
+
+    def run(self, progress=None) -> dict:
+        """Make every comparison of the plan and return the document; Ctrl-C (or SIGTERM
+        raised as KeyboardInterrupt) ends the run with an incomplete document.
+
+        Args:
+            progress: optional ``(done, total, failures)``, called after each comparison.
+        """
+        started = time.time()
+        records, failures, interrupted = [], 0, ""
+        source = self._parallel() if self.request.workers > 0 and len(self.comparisons) > 1 else self.records()
+        try:
+            for record in source:
+                records.append(record)
+                failures += record["verdict"] in (DISAGREE, ERROR)
+                if progress:
+                    progress(len(records), len(self.comparisons), failures)
+        except KeyboardInterrupt:
+            interrupted = INTERRUPTED
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+            self.close()
+        with devices.matmul_precision(self.request.matmul_precision):
+            env = environment.collect(self.device, self.request.matmul_precision)
+        return documents.build(records, env, self.run_info, started=started, interrupted=interrupted,
+                               plan=self.plan())
+
+    def _parallel(self):
+        """The plan's records from worker processes, one per part (see the module docstring)."""
+        split = parts(self.comparisons, self.request.workers)
+        cores = os.cpu_count() or 1
+        env = dict(os.environ)
+        for name in THREAD_SETTINGS:
+            env.setdefault(name, str(max(1, cores // len(split))))
+        children = []
+        selector = selectors.DefaultSelector()
+        try:
+            for i in range(len(split)):
+                request = replace(self.request, workers=0, part=(i, len(split)))
+                child = subprocess.Popen([sys.executable, "-m", "gradmatrix.engine", json.dumps(asdict(request))],
+                                         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, text=True)
+                children.append(child)
+                selector.register(child.stdout, selectors.EVENT_READ, child)
+            open_streams = len(children)
+            while open_streams:
+                for key, _ in selector.select():
+                    line = key.fileobj.readline()
+                    if not line:
+                        selector.unregister(key.fileobj)
+                        open_streams -= 1
+                        continue
+                    yield json.loads(line)
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+                child.wait()
+            selector.close()
+
+    def close(self) -> None:
+        getattr(self.candidate, "close", lambda: None)()
+
+
+def _serve_part(request: Request) -> None:
+    """A worker process of ``Session.run``: the records of its part as JSON lines on stdout."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the engine's; it stops its workers
+    out = sys.stdout
+    sys.stdout = sys.stderr  # what the oracles or the candidate print must not mix with the records
+    session = Session(request)
+    try:
+        index, count = request.part
+        mine = parts(session.comparisons, count)[index]
+        for record in session.records(mine):
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+    finally:
+        session.close()
+
+
+if __name__ == "__main__":  # a worker process: python -m gradmatrix.engine REQUEST_JSON
+    fields = json.loads(sys.argv[1])
+    _serve_part(Request(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}))
