@@ -22,6 +22,11 @@ that joined output is split back for the backward.  A loss with an L2 term decla
 ``0.5 * reg * sum(W^2)`` in others, and a candidate whose term is exactly another declared
 convention is compared in the reference's and told so (``Result.notes``), not failed.
 
+A forward whose dict argument carries state from call to call (the course's ``bn_param``:
+batch norm's running averages) is checked in the mode that reads the state with
+``Stateful``: the calls a network makes, one dict shared by all, the last call's output
+compared and nothing differentiated.
+
 A wrong return structure is a ``ContractError`` saying what the contract expects, such as
 ``relu_forward must return (out, cache), got ndarray``.
 """
@@ -392,7 +397,78 @@ class Model:
 L2_FACTOR_TOLERANCE = 1e-3
 
 
-Contract = Layer | Loss | Model
+@dataclass(frozen=True)
+class Stateful:
+    """A forward whose dict argument keeps state between calls, checked by its last output.
+
+    The course's ``batchnorm_forward(x, gamma, beta, bn_param)`` updates the running averages
+    in ``bn_param`` on every training-mode call and normalises with them in test mode, so a
+    test-mode output depends on the calls before it.  The contract makes those calls as a
+    network does, with one dict for all of them: ``forward`` once per slice ``history[t]``
+    (the input named ``history``, stacked along its first axis) in the place of the argument
+    ``replaces``, then the fields of ``then`` set in the shared dict (``mode="test"``), then
+    ``forward`` on the case's own inputs, whose output is the value returned.
+
+    The shared dict is passed by its name (``bn_param=...``), so only a forward with a
+    parameter of that name fits (``signature_score``): ``batchnorm_forward(x, gamma, beta,
+    eps)``, which keeps no state, is not taken for the course's.
+
+    Forward only: the op's inputs are not differentiable, ``grads`` is empty, and only the
+    output is compared (``reports.compare.expected_tensors``).  The course's backward takes
+    a training-mode cache only, so a test-mode cache is never handed to it.
+    """
+
+    forward: str
+    positional: tuple  # of Arg: the arguments before the shared dict, in the forward's order
+    shared: Packed  # the dict argument every call gets the same object for, passed by its name
+    history: str  # the input whose slices along its first axis are the earlier calls' ``replaces``
+    replaces: str  # the argument the slices of ``history`` are passed as
+    then: tuple = ()  # ((key, input, dim or Const), ...) set in the shared dict before the last call
+
+    def __init__(self, forward: str, positional: tuple, shared: Packed, history: str, replaces: str, **then):
+        object.__setattr__(self, "forward", forward)
+        object.__setattr__(self, "positional", tuple(positional))
+        object.__setattr__(self, "shared", shared)
+        object.__setattr__(self, "history", history)
+        object.__setattr__(self, "replaces", replaces)
+        object.__setattr__(self, "then", tuple(then.items()))
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        return (self.forward,)
+
+    @property
+    def args(self) -> tuple:
+        """The forward's arguments as ``signature_score`` reads them: the shared dict by keyword."""
+        return (*self.positional, Keyword(self.shared.name))
+
+    @property
+    def grads(self) -> tuple[str, ...]:
+        """None: the last call's output is all that is compared."""
+        return ()
+
+    def call(self, lookup: Callable[[str], Callable], inputs: Mapping, dout, dims: Mapping,
+             notes: list | None = None) -> tuple:
+        """Run the calls: (the last call's output, {}).
+
+        Raises:
+            ContractError: a call returned something other than (out, cache).
+        """
+        state = {key: _value(source, inputs, dims) for key, source in self.shared.fields}
+        args = (*self.positional, Keyword(self.shared.name, Const(state)))  # the same dict in every call
+
+        def once(at: Mapping):
+            positional, keywords = _call_args(args, at, dims)
+            out, _ = _pair(lookup(self.forward)(*positional, **keywords), self.forward, "out", "cache")
+            return out
+
+        for earlier in inputs[self.history]:
+            once({**inputs, self.replaces: earlier})
+        state.update({key: _value(source, inputs, dims) for key, source in self.then})
+        return once(inputs), {}
+
+
+Contract = Layer | Loss | Model | Stateful
 
 
 def signature_score(contract: Contract, lookup: Callable[[str], Callable]) -> int | None:

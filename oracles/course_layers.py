@@ -15,7 +15,13 @@ the rest:
   Its contract recovers the mask from the candidate's own output (``out / x``), and the
   oracles use that mask.  The course changed the meaning of ``p`` over its years (the
   probability of dropping a unit in early versions, of keeping it later): the rescale the
-  code applies (1/p or 1/(1-p)) tells which it uses, and the run's records say so.
+  code applies (1/p or 1/(1-p)) tells which it uses, and the run's records say so;
+* ``dropout_forward`` in test mode (``dropout_test``), where inverted dropout, whichever
+  meaning of p it takes, returns x unchanged and ``dropout_backward`` returns dout.
+
+``max_pool_naive`` has tie cases of its own, drawn and judged by ``max_pool``'s functions
+(``oracles.kinks``): a backward that hands a window's gradient to every tied maximum passes
+every case without ties.
 
 Shapes stay within what the course promises and cover what its students get wrong: pad 0
 (``x[pad:-pad]`` is empty there) and pad > 0, stride 1 and 2, non-square inputs and outputs
@@ -33,6 +39,7 @@ from gradmatrix.oracles.catalog import (
     KINK_MARGIN, InputSpec, OpSpec, _register, _windows_out, away_from_zero, distinct, fan_in_rows, labels,
 )
 from gradmatrix.oracles.contract import Const, ContractError, Layer, Loss, Packed
+from gradmatrix.oracles.kinks import max_pool_convention, max_pool_kink_inputs, max_pool_subgradient
 
 _BN_PARAM = Packed("bn_param", mode=Const("train"), eps="eps")
 
@@ -262,6 +269,29 @@ _register(OpSpec(
 ))
 
 
+# --- dropout, test mode: inverted dropout leaves x as it is -----------------------------
+
+
+_register(OpSpec(
+    name="dropout_test",
+    doc="the course's dropout_forward(x, dropout_param), test mode: out = x, and dropout_backward gives dout",
+    inputs=(InputSpec("x", ("N", "D")),),
+    output="out",
+    output_shape=("N", "D"),
+    contracts=(Layer("dropout_forward", "dropout_backward",
+                     ("x", Packed("dropout_param", p="p", mode=Const("test"))), ("x",)),),
+    # inverted dropout rescales the kept units in training mode, whichever meaning of p the
+    # code takes (``dropout_train``), so test mode has nothing left to do: a test-mode output
+    # scaled by p or 1 - p is non-inverted dropout's, on top of an inverted training mode
+    reference=lambda xp, a, dims: a["x"],
+    shapes={
+        # p far from 0.5 and from 1: x * p and x * (1 - p) differ from x and from each other
+        "default": ({"N": 8, "D": 12, "p": 0.3}, {"N": 4, "D": 16, "p": 0.8}),
+        "full": ({"D": 30, "p": 0.3}, {"D": 16, "p": 0.8}),
+    },
+))
+
+
 # --- conv and max pooling, naive: our conv and max_pool on the course's shapes ----------
 
 
@@ -310,4 +340,12 @@ _register(OpSpec(
         "full": ({"C": 2, "HW": (4, 6), "pool": 2, "stride": 2}, {"C": 3, "HW": (7, 5), "pool": 3, "stride": 2},
                  {"C": 2, "HW": (8, 8), "pool": 2, "stride": 1}, {"C": 1, "HW": (9, 6), "pool": 3, "stride": 3}),
     },
+    # at the kink: ties within a window, drawn and judged as max_pool's are (pool_param has
+    # pool_height = pool_width = pool): each tied maximum takes a share t_i >= 0 of the
+    # window's upstream gradient, sum t_i = 1.  The windows tile x (pool == stride) in a
+    # 2 x 3 output, so a window's row and its column both count
+    kink_inputs=max_pool_kink_inputs,
+    kink_shapes=({"N": 2, "C": 2, "HW": (4, 6), "pool": 2, "stride": 2},),
+    kink_convention=max_pool_convention,
+    kink_subgradient=max_pool_subgradient,
 ))

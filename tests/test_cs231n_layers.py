@@ -23,6 +23,7 @@ from gradmatrix.oracles.candidate import Candidate, load_module
 from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.contract import ContractError, Packed
 from gradmatrix.oracles.course_layers import recover_dropout_mask
+from gradmatrix.reports.compare import PASSING
 from cli_helpers import gradmatrix as gradmatrix_cli
 
 COURSE = Path(__file__).parent / "cs231n"
@@ -41,6 +42,7 @@ RECOGNISED = {
     "spatial_batchnorm": ("spatial_batchnorm_forward", "spatial_batchnorm_backward"),
     "spatial_groupnorm": ("spatial_groupnorm_forward", "spatial_groupnorm_backward"),
     "dropout_train": ("dropout_forward", "dropout_backward"),
+    "dropout_test": ("dropout_forward", "dropout_backward"),
     "conv_naive": ("conv_forward_naive", "conv_backward_naive"),
     "max_pool_naive": ("max_pool_forward_naive", "max_pool_backward_naive"),
 }
@@ -52,12 +54,14 @@ MUTANTS = [
     Mutant("layernorm_backward_wrong_axis.py", "layernorm", "layernorm_backward", ("dx",)),
     Mutant("layernorm_over_batch_axis.py", "layernorm", "layernorm_forward", ("out",)),
     Mutant("max_pool_backward_assigns.py", "max_pool_naive", "max_pool_backward_naive", ("dx",)),
+    Mutant("max_pool_backward_every_tie.py", "max_pool_naive", "max_pool_backward_naive", ("dx",)),
     Mutant("conv_unpad_slice.py", "conv_naive", "conv_backward_naive", ("dx",)),
     Mutant("conv_backward_ignores_stride.py", "conv_naive", "conv_backward_naive", ("dx",)),
     Mutant("conv_backward_dw_zero.py", "conv_naive", "conv_backward_naive", ("dw",)),
     Mutant("conv_im2col_row_index.py", "conv_naive", "conv_forward_naive", ("out",)),
     Mutant("dropout_missing_rescale.py", "dropout_train", "dropout_forward", ("dx",)),
     Mutant("dropout_keeps_with_1_minus_p.py", "dropout_train", "dropout_forward", ("not inverted dropout",)),
+    Mutant("dropout_test_scales_by_p.py", "dropout_test", "dropout_forward", ("out",)),
     Mutant("batchnorm_alt_drops_variance_term.py", "batchnorm_alt", "batchnorm_backward_alt", ("dx",)),
     Mutant("spatial_batchnorm_reshape_without_transpose.py", "spatial_batchnorm", "spatial_batchnorm_backward",
            ("dx",)),
@@ -117,12 +121,14 @@ def test_a_mutant_is_caught_naming_its_function_and_gradient(mutant):
     named = {e["tensor"] for r in mine for e in r["tensors"] if not e.get("agree", True)}
     assert evidence in named or any(evidence in r["message"] for r in mine), [r["message"] for r in mine[:3]]
     others = [r for r in result.document["comparisons"] if stem not in r["pair"]]
-    assert others and all(r["verdict"] == "agree" for r in others), "the oracles disagreed among themselves"
+    # at a tie of max_pool_naive torch routes to the first maximum and the numeric oracle
+    # splits: both inside the subdifferential, a convention difference, not a disagreement
+    assert others and all(r["verdict"] in PASSING for r in others), "the oracles disagreed among themselves"
 
 
 def test_catch_rate():
     caught = [m.file for m in MUTANTS if (COURSE / "mutants" / m.file).is_file()]
-    assert len(caught) == len(set(caught)) == 13  # each caught by test_a_mutant_is_caught_naming_its_function_and_gradient
+    assert len(caught) == len(set(caught)) == 15  # each caught by test_a_mutant_is_caught_naming_its_function_and_gradient
     # every file of the shared mutants folder is in one table (this one, the RNN's, the classifiers')
     listed = [m.file for m in course_mutants()]
     assert sorted(listed) == sorted(p.name for p in (COURSE / "mutants").glob("*.py"))
@@ -143,12 +149,14 @@ def test_the_oracles_use_the_candidates_own_unseeded_mask(tmp_path):
         "import numpy as np\n\n"
         "def dropout_forward(x, dropout_param):\n"
         "    p = dropout_param['p']\n"
+        "    if dropout_param['mode'] == 'test':\n"
+        "        return x, None\n"
         "    mask = ((np.random.default_rng().random(x.shape) < p) / p).astype(x.dtype)\n"
         "    return x * mask, mask\n\n"
         "def dropout_backward(dout, cache):\n"
-        "    return dout * cache\n")
+        "    return dout if cache is None else dout * cache\n")
     result = gradmatrix.check(str(path), **FAST)
-    assert result.document["run"]["candidate_ops"] == ["dropout_train"]
+    assert result.document["run"]["candidate_ops"] == ["dropout_train", "dropout_test"]
     assert result.status == 0, [r["message"] for r in result.failures[:3]]
 
 
