@@ -226,7 +226,7 @@ def matrix_cases(
                         cases.append(Case(op, tuple(shape.items()), seed, dtype, kind="kink"))
         mode_seeds = min(n_seeds, MODE_SEEDS[matrix])
         mode_shapes = _mode_shapes(spec.shapes.get(matrix, ()))
-        if "jvp" in modes:
+        if "jvp" in modes and spec.differentiable:  # <u, J v> needs a direction v: none without a differentiable input
             cases += _product(op, mode_shapes, MODE_BATCH_SIZES[matrix], mode_seeds, dtypes, "jvp")
         if "hvp" in modes and spec.second_order:
             cases += _product(op, mode_shapes, MODE_BATCH_SIZES[matrix], mode_seeds, dtypes, "hvp")

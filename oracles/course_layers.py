@@ -17,7 +17,11 @@ the rest:
   probability of dropping a unit in early versions, of keeping it later): the rescale the
   code applies (1/p or 1/(1-p)) tells which it uses, and the run's records say so;
 * ``dropout_forward`` in test mode (``dropout_test``), where inverted dropout, whichever
-  meaning of p it takes, returns x unchanged and ``dropout_backward`` returns dout.
+  meaning of p it takes, returns x unchanged and ``dropout_backward`` returns dout;
+* ``batchnorm_forward`` in test mode (``batchnorm_test``) after training-mode calls on other
+  batches, all with one ``bn_param`` (``oracles.contract.Stateful``): the running averages
+  those calls leave, and the test-mode output normalised with them, compared by the
+  output only (the course's backward takes a training-mode cache only).
 
 ``max_pool_naive`` has tie cases of its own, drawn and judged by ``max_pool``'s functions
 (``oracles.kinks``): a backward that hands a window's gradient to every tied maximum passes
@@ -38,7 +42,7 @@ import numpy as np
 from gradmatrix.oracles.catalog import (
     KINK_MARGIN, InputSpec, OpSpec, _register, _windows_out, away_from_zero, distinct, fan_in_rows, labels,
 )
-from gradmatrix.oracles.contract import Const, ContractError, Layer, Loss, Packed
+from gradmatrix.oracles.contract import Const, ContractError, Layer, Loss, Packed, Stateful
 from gradmatrix.oracles.kinks import max_pool_convention, max_pool_kink_inputs, max_pool_subgradient
 
 _BN_PARAM = Packed("bn_param", mode=Const("train"), eps="eps")
@@ -111,6 +115,58 @@ _register(OpSpec(
     shapes={
         "default": ({"N": 4, "D": 3, "eps": 1e-5}, {"N": 8, "D": 8, "eps": 1e-5}),
         "full": ({"D": 3, "eps": 1e-5}, {"D": 8, "eps": 1e-5}, {"D": 64, "eps": 1e-5}),
+    },
+))
+
+
+# --- batch norm, test mode: the running averages of the training calls before -----------
+
+
+def _batchnorm_test(xp, a: dict, dims: Mapping):
+    """The course's batch norm in test mode after one training-mode call per batch of
+    ``batches`` (T, N, D), all with one bn_param: the running averages start at 0 and each
+    call updates them with its batch's mean and biased variance,
+
+        running_mean = momentum * running_mean + (1 - momentum) * mean(batch)
+        running_var  = momentum * running_var  + (1 - momentum) * var(batch),
+
+    and test mode normalises x (M, D) with them: gamma * (x - running_mean) /
+    sqrt(running_var + eps) + beta, gamma and beta (D,)."""
+    batches, momentum = a["batches"], dims["momentum"]
+    running_mean = running_var = xp.zeros_like(a["beta"])
+    for t in range(batches.shape[0]):
+        batch = batches[t, ...]
+        mean = xp.mean(batch, axis=0)
+        var = xp.mean((batch - mean) * (batch - mean), axis=0)
+        running_mean = momentum * running_mean + (1.0 - momentum) * mean
+        running_var = momentum * running_var + (1.0 - momentum) * var
+    return a["gamma"] * (a["x"] - running_mean) / xp.sqrt(running_var + dims["eps"]) + a["beta"]
+
+
+_register(OpSpec(
+    name="batchnorm_test",
+    doc="the course's batchnorm_forward in test mode, after training-mode calls on other batches with one bn_param",
+    inputs=(
+        # nothing differentiable: the course's batchnorm_backward takes a training-mode cache only
+        InputSpec("batches", ("T", "N", "D"), differentiable=False),
+        InputSpec("x", ("M", "D"), differentiable=False),
+        InputSpec("gamma", ("D",), differentiable=False),
+        InputSpec("beta", ("D",), differentiable=False),
+    ),
+    output="out",
+    output_shape=("M", "D"),
+    contracts=(Stateful("batchnorm_forward", ("x", "gamma", "beta"),
+                        Packed("bn_param", mode=Const("train"), eps="eps", momentum="momentum"),
+                        history="batches", replaces="x", mode=Const("test")),),
+    reference=_batchnorm_test,
+    shapes={
+        # momentum 0.9, the course's default: swapped weights (0.1 on the running average)
+        # keep mostly the last batch, far from the reference.  A test batch of another size
+        # than the training ones (M != N), down to one sample
+        "default": ({"N": 8, "T": 3, "M": 5, "D": 4, "eps": 1e-5, "momentum": 0.9},
+                    {"N": 4, "T": 2, "M": 1, "D": 6, "eps": 1e-5, "momentum": 0.9}),
+        "full": ({"T": 3, "M": 5, "D": 4, "eps": 1e-5, "momentum": 0.9},
+                 {"T": 5, "M": 8, "D": 8, "eps": 1e-5, "momentum": 0.7}),
     },
 ))
 

@@ -348,6 +348,14 @@ def check_loaded(kind: str, case, device: str, function) -> str | None:
     probe = draw_inputs(dataclasses.replace(case, seed=PROBE_SEED, kind="jvp"))  # "jvp": with directions
     names = case.spec.differentiable
     dtype = np.dtype(case.dtype)
+    if not names:  # an op compared by its forward only (oracles.contract.Stateful): that is all to check
+        _, args = _arguments(kind, probe, device)
+        out = np.asarray(function(*args)[0])
+        forward = _forward_at(probe, {}, {}, np.zeros((1, 2)))[0]
+        if np.shape(out) != np.shape(forward) or out.dtype != dtype:
+            return "on a probe its output has another shape or dtype than the op's"
+        off = _off(out.astype(np.float64), forward, ROUNDING[case.dtype] * float(np.max(np.abs(forward), initial=0.0)))
+        return f"on a probe its forward differs from the op's float64 forward ({off})" if off else None
     v = {k: probe.directions[k].astype(np.float64) for k in names}
     if kind == "hvp":
         rng = np.random.default_rng([PROBE_SEED, 1])

@@ -208,3 +208,13 @@ def test_stateful_gives_the_courses_test_mode_and_tells_swapped_momentum_weights
     assert np.max(np.abs(right - expected)) <= allowed
     wrong, _ = _BN.call({"batchnorm_forward": swapped}.__getitem__, inputs, None, dims)
     assert np.max(np.abs(wrong - expected)) > 0.1 * np.max(np.abs(expected))
+
+
+def test_the_courses_batchnorm_in_test_mode_passes_and_swapped_momentum_weights_are_caught():
+    right = gradmatrix.check(str(LAYERS), ops=["batchnorm_test"])
+    assert right.status == 0, [r["message"] for r in right.failures[:3]]
+    records = right.document["comparisons"]
+    assert records and all([t["tensor"] for t in r["tensors"]] == ["out"] for r in records)  # forward only
+    wrong = gradmatrix.check(str(MUTANTS / "batchnorm_running_momentum_swapped.py"), ops=["batchnorm_test"])
+    assert wrong.status == 1
+    assert _findings(wrong) == [("batchnorm_test", "out", "in batchnorm_forward")]

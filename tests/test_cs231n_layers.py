@@ -39,6 +39,7 @@ RECOGNISED = {
     "batchnorm": ("batchnorm_forward", "batchnorm_backward"),
     "svm_loss": ("svm_loss",),
     "batchnorm_alt": ("batchnorm_forward", "batchnorm_backward_alt"),
+    "batchnorm_test": ("batchnorm_forward",),
     "spatial_batchnorm": ("spatial_batchnorm_forward", "spatial_batchnorm_backward"),
     "spatial_groupnorm": ("spatial_groupnorm_forward", "spatial_groupnorm_backward"),
     "dropout_train": ("dropout_forward", "dropout_backward"),
@@ -63,6 +64,7 @@ MUTANTS = [
     Mutant("dropout_keeps_with_1_minus_p.py", "dropout_train", "dropout_forward", ("not inverted dropout",)),
     Mutant("dropout_test_scales_by_p.py", "dropout_test", "dropout_forward", ("out",)),
     Mutant("batchnorm_alt_drops_variance_term.py", "batchnorm_alt", "batchnorm_backward_alt", ("dx",)),
+    Mutant("batchnorm_running_momentum_swapped.py", "batchnorm_test", "batchnorm_forward", ("out",)),
     Mutant("spatial_batchnorm_reshape_without_transpose.py", "spatial_batchnorm", "spatial_batchnorm_backward",
            ("dx",)),
     Mutant("spatial_groupnorm_drops_mean_term.py", "spatial_groupnorm", "spatial_groupnorm_backward", ("dx",)),
@@ -128,7 +130,7 @@ def test_a_mutant_is_caught_naming_its_function_and_gradient(mutant):
 
 def test_catch_rate():
     caught = [m.file for m in MUTANTS if (COURSE / "mutants" / m.file).is_file()]
-    assert len(caught) == len(set(caught)) == 15  # each caught by test_a_mutant_is_caught_naming_its_function_and_gradient
+    assert len(caught) == len(set(caught)) == 16  # each caught by test_a_mutant_is_caught_naming_its_function_and_gradient
     # every file of the shared mutants folder is in one table (this one, the RNN's, the classifiers')
     listed = [m.file for m in course_mutants()]
     assert sorted(listed) == sorted(p.name for p in (COURSE / "mutants").glob("*.py"))
