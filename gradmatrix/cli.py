@@ -8,12 +8,21 @@ under test that ends its process (``os._exit(0)`` inside a function, a segfault)
 the command with a status it did not earn.  The child reports its verdict's status through a
 file; a child that ends without one is an error (status 2) naming what happened.  Ctrl-C and
 SIGTERM reach the child, which writes its incomplete report.
+
+A report directory has one writer at a time: ``run`` and ``check`` hold its lock
+(``reports.writers.lock``) from before the child starts until after it ends, and hand it to
+the child; ``report`` and ``merge`` hold it while they write.  A second command meanwhile is
+refused (status 2), naming the holder.  ``report``, ``diff`` and ``merge`` read reports through
+``reports.schema.read`` (bounded, exact, checked) and never change, move or replace a file
+they read.  Arguments are checked where they enter (argparse types, the plan before pytest
+starts), so that a bad one is a one-line reason, never an empty or failing run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import subprocess
@@ -43,6 +52,55 @@ class UsageError(Exception):
     """A usage or setup problem: exit status 2 with a one-line reason."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors are one line: what is wrong and why (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+def seconds(text: str) -> float:
+    """A time limit in seconds (``--case-timeout``): a finite number >= 0, 0 for none.
+
+    Raises:
+        argparse.ArgumentTypeError: anything else, saying why.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0 (0: no limit), got {text}")
+    return value
+
+
+def _factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 1:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 1 (how many times larger an error must "
+                                         f"become to count as grown), got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _workers(text: str) -> str:
+    if text in ("auto", "logical") or text.isdigit():
+        return text
+    raise argparse.ArgumentTypeError(f"must be a number of workers (0: none), auto or logical, got {text!r}")
+
+
 def _list(values) -> list | None:
     """Flatten ``--ops a b,c`` into ['a', 'b', 'c']."""
     if not values:
@@ -51,19 +109,20 @@ def _list(values) -> list | None:
 
 
 def _load(path: str) -> dict:
+    """The agreement report in ``path`` (``reports.schema.read``), unchanged on disk.
+
+    Raises:
+        UsageError: no such file, or not a report this gradmatrix can read (and why).
+    """
+    from gradmatrix.reports.schema import read
+    from gradmatrix.reports.writers import ReportError
+
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        return read(path)
     except FileNotFoundError:
         raise UsageError(f"no such file: {path}") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read {path} as an agreement report: {exc}") from None
-    try:
-        from gradmatrix.reports.schema import validate
-
-        validate(document)
-    except Exception as exc:  # jsonschema.ValidationError, with a long message: keep its first line
-        raise UsageError(f"{path} is not a valid agreement report: {str(exc).splitlines()[0]}") from None
-    return document
+    except ReportError as exc:
+        raise UsageError(f"{path} is not a valid agreement report: {exc}") from None
 
 
 def _writable(out) -> Path:
@@ -80,6 +139,32 @@ def _writable(out) -> Path:
         raise UsageError(f"cannot write reports to {out}: {exc.strerror or exc}") from None
 
 
+def _publish(document: dict, out, formats, what: str, inputs: list) -> list:
+    """Write a document in hand to ``out`` (``reports.writers.publish``), leaving its
+    ``inputs`` as they are, and print the paths written.
+
+    Raises:
+        UsageError: ``out`` cannot be written, another command is writing it, or writing it
+            would replace an input.
+    """
+    from gradmatrix.reports.writers import DirectoryBusy, publish
+
+    out = _writable(out)
+    try:
+        written, kept = publish(document, out, tuple(formats), what, inputs=[Path(p) for p in inputs])
+    except DirectoryBusy as exc:
+        raise UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write reports to {out}: {exc.strerror or exc}") from None
+    for path in written:
+        print(f"report: {path}")
+    if kept:
+        print(f"note: {kept}")
+    return written
+
+
 def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--op")) -> None:
     from gradmatrix.oracles.catalog import CATALOG, DTYPES, MATRICES
     from gradmatrix.oracles.implementations import ORACLES
@@ -87,12 +172,13 @@ def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--
     parser.add_argument(*ops_flags, dest="ops", nargs="+", metavar="OP", help=f"ops (default: all): {', '.join(CATALOG)}")
     parser.add_argument("--dtypes", nargs="+", metavar="DTYPE", help=f"dtypes (default: {' '.join(DTYPES)})")
     parser.add_argument("--oracles", nargs="+", metavar="ORACLE", help=f"oracles (default: {' '.join(ORACLES)})")
-    parser.add_argument("--seeds", type=int, metavar="N", help="seeds per shape (default: the matrix's own)")
+    parser.add_argument("--seeds", type=_count, metavar="N", help="seeds per shape (default: the matrix's own)")
     parser.add_argument("--modes", nargs="+", metavar="MODE",
                         help="checks: reverse (gradients), jvp (forward mode against reverse mode), hvp "
                              "(Hessian-vector products of the losses) (default: all three)")
     parser.add_argument("--matrix", choices=MATRICES, default="default", help="matrix size (default: default)")
-    parser.add_argument("-n", dest="workers", metavar="WORKERS", help="pytest-xdist workers (a number or auto)")
+    parser.add_argument("-n", dest="workers", type=_workers, metavar="WORKERS",
+                        help="pytest-xdist workers (a number or auto)")
     parser.add_argument("--out", default="gradmatrix-report", metavar="DIR", help="report directory (default: ./gradmatrix-report)")
     parser.add_argument("--only", metavar="ID", help="run only the comparison with this id (from a report)")
     parser.add_argument("--shard", metavar="I/N", help="run shard I of N (0-based) of the matrix, for CI job matrices")
@@ -110,7 +196,7 @@ def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--
     parser.add_argument("--matmul-precision", choices=("default", "high", "highest"), default="default",
                         help="float32 matmul precision for torch and JAX: each one's default, high (TF32 allowed "
                              "on GPUs) or highest (full float32) (default: default)")
-    parser.add_argument("--case-timeout", type=float, default=None, metavar="SECONDS",
+    parser.add_argument("--case-timeout", type=seconds, default=None, metavar="SECONDS",
                         help="time limit of one implementation on one case; past it that comparison is an error "
                              "and the run goes on (default: 300; 0: no limit)")
 
@@ -157,10 +243,12 @@ def _pytest_args(args, candidate: str, extra: list) -> list:
 
 
 def _plan_or_usage_error(args, candidate: str) -> None:
-    """Plan the run before pytest starts, so that a bad option or candidate is a one-line
-    usage error (exit 2) instead of a collection error inside pytest."""
+    """Plan the run before pytest starts, so that a bad option or candidate, or a selection
+    that compares nothing, is a one-line usage error saying why (exit 2) instead of a
+    collection error or an empty run inside pytest."""
     from gradmatrix.oracles import devices
     from gradmatrix.oracles.candidate import Candidate, load_module
+    from gradmatrix.pytest_plugin import nothing_selected, shard
     from gradmatrix.runner import default_plan
 
     try:
@@ -168,11 +256,13 @@ def _plan_or_usage_error(args, candidate: str) -> None:
     except ImportError as exc:
         raise UsageError(f"cannot import {candidate}: {exc}") from None
     try:
-        plan = default_plan(args.matrix, _list(args.ops), _list(args.dtypes), args.seeds,
-                            _list(args.oracles) or _default_oracles(), Candidate(module), args.only, _list(args.modes))
+        checked, oracles = Candidate(module), _list(args.oracles) or _default_oracles()
+        plan = default_plan(args.matrix, _list(args.ops), _list(args.dtypes), args.seeds, oracles, checked,
+                            args.only, _list(args.modes))
+        if not plan:
+            raise UsageError("nothing to compare: " + nothing_selected(
+                args.matrix, _list(args.ops), _list(args.dtypes), args.seeds, _list(args.modes), oracles, checked))
         if args.shard:
-            from gradmatrix.pytest_plugin import shard
-
             shard(plan, args.shard)
         devices.resolve(args.device)
     except (ValueError, devices.DeviceUnavailable) as exc:
@@ -289,44 +379,38 @@ def accounting_lines(candidate) -> tuple[list[str], Callable[[int], list[str]]]:
 def cmd_report(args, extra) -> int:
     from gradmatrix.reports.document import verify
     from gradmatrix.reports.markdown import verdict_line
-    from gradmatrix.reports.writers import publish
 
     document = verify(_load(args.results))  # the summary recomputed from records and plan, never trusted
-    written, kept = publish(document, _writable(args.out), tuple(args.format), "gradmatrix report")
-    for path in written:
-        print(f"report: {path}")
-    if kept:
-        print(f"note: {kept}")
+    _publish(document, args.out, args.format, "gradmatrix report", [args.results])
     print(verdict_line(document["summary"]).replace("**", ""))
     return 0 if document["summary"]["passed"] else 1
 
 
 def cmd_diff(args, extra) -> int:
     from gradmatrix.reports import diff
+    from gradmatrix.reports.writers import spelled
 
     result = diff.diff(_load(args.old), _load(args.new), factor=args.factor)
-    print(json.dumps(result, indent=1) if args.json else diff.render(result), end="" if not args.json else "\n")
+    if args.json:  # strict JSON, as agreement.json: an error that grew from 0 grew infinitely
+        print(json.dumps(spelled(result), indent=1, allow_nan=False))
+    else:
+        print(diff.render(result), end="")
     return 1 if result["worse"] else 0
 
 
 def cmd_merge(args, extra) -> int:
     from gradmatrix.reports.markdown import verdict_line
     from gradmatrix.reports.merge import merge
-    from gradmatrix.reports.writers import publish
 
+    out = Path(args.output)
+    if out.name != "agreement.json":
+        raise UsageError(f"-o must name a file agreement.json (its directory gets the other formats), got {out}")
     documents = [_load(p) for p in args.shards]
     try:
         merged = merge(documents, names=list(args.shards))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    out = Path(args.output)
-    if out.name != "agreement.json":
-        raise UsageError(f"-o must name a file agreement.json (its directory gets the other formats), got {out}")
-    written, kept = publish(merged, _writable(out.parent), tuple(args.format), "gradmatrix merge")
-    for path in written:
-        print(f"report: {path}")
-    if kept:
-        print(f"note: {kept}")
+    _publish(merged, out.parent, args.format, "gradmatrix merge", args.shards)
     m = merged["merge"]
     print(f"merged {len(documents)} shards: {merged['summary']['comparisons']} comparisons, "
           f"{len(m['overlaps'])} overlapping (identical), {len(m['conflicts'])} conflicting, "
@@ -349,7 +433,7 @@ def _verb(verbs, name: str, help: str, description: str, func):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gradmatrix", description="Cross-framework gradient verification: "
+    parser = _Parser(prog="gradmatrix", description="Cross-framework gradient verification: "
                                      "hand-derived gradients against PyTorch, JAX and numeric differences.")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     run = _verb(verbs, "run", "run the agreement matrix and write the reports",
@@ -375,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
                  "comparisons missing, environment differences. Exit 1 when something got worse.", cmd_diff)
     diff.add_argument("old")
     diff.add_argument("new")
-    diff.add_argument("--factor", type=float, default=10.0, help="an error grew when it is this many times larger (default 10)")
+    diff.add_argument("--factor", type=_factor, default=10.0,
+                      help="an error grew when it is this many times larger (default 10)")
     diff.add_argument("--json", action="store_true", help="print the diff as JSON")
     merge = _verb(verbs, "merge", "combine shards of one run into one report",
                   "Combine the agreement.json of shards of one matrix run (for example a CI job matrix, each "
@@ -388,16 +473,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _supervise(argv: list, args) -> int:
-    """Run this very command in a child process and stand by (see the module docstring).
+    """Run this very command in a child process and stand by (see the module docstring),
+    holding the output directory's lock (``reports.writers.lock``) from before the run
+    starts until after it ends, whatever the way it ends; the child shares it.
 
     Returns:
         The child's exit status, when it reported one; 2 with a message when it ended
         without a verdict.
+
+    Raises:
+        UsageError: the output directory cannot be written, or another command is writing it.
     """
-    from gradmatrix.reports.writers import IN_PROGRESS, abandon, begin
+    from gradmatrix.reports.writers import DirectoryBusy, lock
 
     existed = Path(args.out).exists()
     out = _writable(args.out)  # refused before anything runs
+    try:
+        held = lock(out, f"gradmatrix {args.verb}")
+    except DirectoryBusy as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        return _run_child(argv, args, out, held)
+    finally:
+        held.release()
+        if not existed:
+            try:
+                out.rmdir()  # made for this run, which wrote nothing there (a usage error)
+            except OSError:
+                pass
+
+
+def _run_child(argv: list, args, out: Path, held) -> int:
+    from gradmatrix.reports.writers import IN_PROGRESS, LOCK_FD, abandon, begin
+
     try:
         begin(out, f"gradmatrix {args.verb}")  # until the child finishes, no stale report passes for its verdict
     except OSError as exc:
@@ -405,7 +513,8 @@ def _supervise(argv: list, args) -> int:
     fd, verdict_file = tempfile.mkstemp(prefix="gradmatrix-verdict-", suffix=".txt")
     os.close(fd)
     os.unlink(verdict_file)
-    child = subprocess.Popen([sys.executable, "-m", "gradmatrix", *argv], env=dict(os.environ, **{CHILD: verdict_file}))
+    child = subprocess.Popen([sys.executable, "-m", "gradmatrix", *argv], pass_fds=(held.fd,),
+                             env=dict(os.environ, **{CHILD: verdict_file, LOCK_FD: str(held.fd)}))
 
     def forward(signum, frame):
         try:
@@ -431,7 +540,7 @@ def _supervise(argv: list, args) -> int:
               f"{out / IN_PROGRESS} marks the report directory as unfinished", file=sys.stderr)
         return 2
     if reported == 2 and (out / IN_PROGRESS).exists():
-        abandon(out, remove=not existed)  # a usage error before anything ran: the reports from before stand
+        abandon(out)  # a usage error before anything ran: the reports from before stand
     return reported if reported else code
 
 
@@ -459,7 +568,7 @@ def main(argv=None) -> int:
             return _supervise(given, args)
         code = args.func(args, extra)
     except UsageError as exc:
-        print(f"gradmatrix: error: {exc}", file=sys.stderr)
+        print(f"gradmatrix: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever it quotes
         code = 2
     except KeyboardInterrupt:
         print("gradmatrix: interrupted", file=sys.stderr)

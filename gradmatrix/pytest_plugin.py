@@ -14,9 +14,11 @@ Each matrix test (one per case) attaches its comparisons' records to its report 
 properties; the controlling process (the only one, or pytest-xdist's controller) collects
 them from the reports, so no result is lost across workers, and writes the agreement
 reports when the session ends, interrupted (Ctrl-C or SIGTERM) or not.  The report records
-the run's plan (its comparison ids, shard and matrix), and the report directory is marked
-in progress from the moment the matrix is collected until the reports are written
-(``reports.writers``).
+the run's plan (its comparison ids, shard and matrix), and the report directory is locked
+and marked in progress from the moment the matrix is collected until the reports are written
+(``reports.writers``): under ``gradmatrix run`` or ``check`` the lock is the command's, handed
+to this process; under plain pytest the session takes its own, and another writer of the
+directory meanwhile is a usage error.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import pytest
 
+from gradmatrix.cli import seconds
 from gradmatrix.oracles.cases import MODES
 from gradmatrix.oracles.catalog import DTYPES, MATRICES
 from gradmatrix.oracles.devices import DEVICES, PRECISIONS
@@ -69,7 +72,7 @@ def pytest_addoption(parser):
     group.addoption("--gm-no-report", action="store_true", help="write no report files")
     group.addoption("--gm-device", default="cpu", choices=DEVICES,
                     help="where the torch and JAX oracles compute; manual and numeric stay on the CPU (default: cpu)")
-    group.addoption("--gm-case-timeout", default=DEFAULT_CASE_TIMEOUT, type=float, metavar="SECONDS",
+    group.addoption("--gm-case-timeout", default=DEFAULT_CASE_TIMEOUT, type=seconds, metavar="SECONDS",
                     help=f"time limit of one implementation on one case; past it the comparison is an error "
                          f"(default: {DEFAULT_CASE_TIMEOUT:g}; 0: none)")
     group.addoption("--gm-matmul-precision", default="default", choices=PRECISIONS,
@@ -111,6 +114,7 @@ class MatrixSession:
         self.document: dict | None = None
         self.framework_import: threading.Thread | None = None
         self.out: Path | None = None  # the report directory, once marked in progress
+        self.lock = None  # the report directory's lock (reports.writers.DirectoryLock) while it is written
         self.kept = ""  # a sentence on a complete report kept beside this one
 
     def _plan(self):
@@ -122,6 +126,10 @@ class MatrixSession:
                                   self.oracles, self.candidate, None, self.modes)
             comparisons = default_plan(opt.gm_matrix, _csv(opt.gm_ops), _csv(opt.gm_dtypes), opt.gm_seeds,
                                        self.oracles, self.candidate, opt.gm_only, self.modes) if opt.gm_only else matrix
+            if not matrix:
+                raise ValueError("nothing to compare: " + nothing_selected(
+                    opt.gm_matrix, _csv(opt.gm_ops), _csv(opt.gm_dtypes), opt.gm_seeds, self.modes, self.oracles,
+                    self.candidate))
             self.matrix_ids = [c.id for c in matrix]  # the whole matrix, which a shard or --only is cut from
             return shard(comparisons, opt.gm_shard) if opt.gm_shard else comparisons
         except ValueError as exc:
@@ -166,7 +174,8 @@ def shard(comparisons: list, spec: str) -> list:
     """The comparisons of shard ``I/N``: cases dealt round-robin in plan order.
 
     Raises:
-        ValueError: a malformed spec or I outside [0, N).
+        ValueError: a malformed spec, I outside [0, N), or a shard that gets no case (N
+            larger than the number of cases).
     """
     try:
         index, count = (int(v) for v in spec.split("/"))
@@ -175,8 +184,37 @@ def shard(comparisons: list, spec: str) -> list:
     if count < 1 or not 0 <= index < count:
         raise ValueError(f"--shard {spec}: need 0 <= I < N")
     cases = list(dict.fromkeys(c.case for c in comparisons))
+    if index >= len(cases):
+        raise ValueError(f"--shard {spec}: the selection has {len(cases)} case(s), so shard {index} would run "
+                         f"nothing; split it into at most {len(cases)} shard(s)")
     mine = set(cases[index::count])
     return [c for c in comparisons if c.case in mine]
+
+
+def nothing_selected(matrix: str, ops, dtypes, seeds, modes, oracles, candidate) -> str:
+    """Why a selection that plans no comparison plans none.
+
+    Args:
+        matrix, ops, dtypes, seeds, modes, oracles: the selection, as ``runner.default_plan``
+            takes it (None: the default).
+        candidate: the ``oracles.candidate.Candidate`` checked.
+
+    Returns:
+        One sentence: the modes that make no case of these ops, or the oracles that make no pair.
+    """
+    from gradmatrix.oracles.cases import matrix_cases
+    from gradmatrix.oracles.catalog import CATALOG
+
+    ops = list(ops or candidate.ops)
+    modes = list(modes or MODES)
+    if not matrix_cases(matrix, ops, dtypes, seeds, modes):
+        why = f"--modes {' '.join(modes)} makes no case of {', '.join(ops)} in the {matrix} matrix"
+        if "hvp" in modes:
+            losses = [op for op, spec in CATALOG.items() if spec.second_order]
+            why += f" (hvp covers only the ops with a second-order loss: {', '.join(losses)})"
+        return why
+    return (f"the oracles chosen ({', '.join(oracles)}) make no pair with {candidate.name} on the "
+            f"{', '.join(modes)} cases of {', '.join(ops)}")
 
 
 class Progress:
@@ -349,15 +387,42 @@ def _set_expected(config, count: int) -> None:
         state.progress.total = count
     opt = config.option
     if not opt.collectonly and not opt.gm_no_report and state.out is None:
-        from gradmatrix.reports.writers import begin
-
-        state.out = Path(config.invocation_params.dir) / opt.gm_out
-        try:  # the directory says "in progress" until the reports are written: no stale PASS survives
-            begin(state.out, f"gradmatrix ({state.candidate.name})")
-        except OSError as exc:
-            state.out = None
-            raise pytest.UsageError(f"cannot write reports to {opt.gm_out}: {exc.strerror or exc}") from None
+        _take_out(config, state)
         _handle_termination()
+
+
+def _take_out(config, state: "MatrixSession") -> None:
+    """Take the report directory for this run: its lock (``reports.writers.hold``: the one the
+    ``gradmatrix`` command holds for this process, or one of its own), then mark it in
+    progress (``reports.writers.begin``) until the reports are written: no stale PASS survives.
+
+    Raises:
+        pytest.UsageError: it cannot be written, or another command is writing it.
+    """
+    from gradmatrix.reports.writers import DirectoryBusy, begin, check_writable, hold
+
+    opt = config.option
+    out = Path(config.invocation_params.dir) / opt.gm_out
+    what = f"gradmatrix ({state.candidate.name})"
+    try:
+        check_writable(out)
+        state.lock = hold(out, what)
+    except DirectoryBusy as exc:
+        raise pytest.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise pytest.UsageError(f"cannot write reports to {opt.gm_out}: {exc.strerror or exc}") from None
+    try:
+        begin(out, what)
+    except OSError as exc:
+        _release(state)
+        raise pytest.UsageError(f"cannot write reports to {opt.gm_out}: {exc.strerror or exc}") from None
+    state.out = out
+
+
+def _release(state: "MatrixSession") -> None:
+    if state.lock is not None:
+        state.lock.release()
+        state.lock = None
 
 
 def _handle_termination() -> None:
@@ -454,11 +519,22 @@ def pytest_sessionfinish(session, exitstatus):
     LAST_DOCUMENT = state.document
     opt = config.option
     if not opt.gm_no_report:
-        from gradmatrix.reports.writers import begin, finish
+        from gradmatrix.reports.writers import finish
 
-        if state.out is None:
-            state.out = begin(Path(config.invocation_params.dir) / opt.gm_out)
-        state.written, state.kept = finish(state.document, state.out, tuple(_csv(opt.gm_formats) or ("json",)))
+        try:
+            if state.out is None:
+                _take_out(config, state)
+            state.written, state.kept = finish(state.document, state.out, tuple(_csv(opt.gm_formats) or ("json",)))
+        except pytest.UsageError as exc:
+            state.kept = f"no report written: {exc}"
+        finally:
+            _release(state)
+
+
+def pytest_unconfigure(config):
+    state = config.stash.get(_KEY, None)
+    if state is not None:
+        _release(state)  # a session that ended before its reports: the directory is free again
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

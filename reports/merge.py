@@ -12,6 +12,7 @@ between shards are listed too.
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from gradmatrix.reports import document as documents
@@ -19,6 +20,7 @@ from gradmatrix.reports import document as documents
 # the options that make two runs the same run (the shard and timings may differ)
 SAME_RUN = ("candidate", "candidate_module", "matrix", "ops", "dtypes", "oracles", "seeds", "modes", "only",
             "strict_kinks")
+SHOWN = 10  # missing shards named in a problem; the others are counted
 
 
 def _comparable(record: dict) -> str:
@@ -56,11 +58,13 @@ def _coverage(shards: list, names: list) -> list:
         total = int(counts.pop())
         given = [int(s.split("/")[0]) for s in specs if s]
         twice = sorted({i for i in given if given.count(i) > 1})
-        absent = sorted(set(range(total)) - set(given))
+        absent = total - len({i for i in given if i < total})  # counted, not listed: N may be large
         if twice:
             problems.append(f"shard(s) {', '.join(f'{i}/{total}' for i in twice)} given more than once")
         if absent:
-            problems.append(f"shard(s) {', '.join(f'{i}/{total}' for i in absent)} missing")
+            first = list(itertools.islice((i for i in range(total) if i not in given), SHOWN))
+            problems.append(f"shard(s) {', '.join(f'{i}/{total}' for i in first)}"
+                            f"{f' and {absent - len(first)} more' if absent > len(first) else ''} missing")
     planned = [i for d in shards for i in d["plan"]["ids"]]
     if len(planned) != len(set(planned)) and not problems:
         problems.append("the shards' plans overlap")
