@@ -1,21 +1,21 @@
 """The ``gradmatrix`` command: run, check, report, diff, merge.
 
 Exit status everywhere: 0 all agree (or nothing got worse), 1 a discrepancy (or something
-got worse, or a run was incomplete), 2 a usage or setup error, with a one-line reason.
+got worse, or a run was incomplete), 2 a usage or setup error, or a candidate that could
+not be checked, with a one-line reason.
 
-``run`` and ``check`` run the matrix in a child process of their own and stand by: code
-under test that ends its process (``os._exit(0)`` inside a function, a segfault) cannot end
-the command with a status it did not earn.  The child reports its verdict's status through a
-file; a child that ends without one is an error (status 2) naming what happened.  Ctrl-C and
-SIGTERM reach the child, which writes its incomplete report.
+``run`` and ``check`` are thin layers over the engine (``gradmatrix.engine``), as
+``gradmatrix.check`` is: no pytest runs on their path, so a user's pytest configuration,
+plugins or version cannot change the verdict.  The code under test runs in a worker process
+of its own (``gradmatrix.isolation``): nothing it does reaches the verdict or the reports.
+Ctrl-C and SIGTERM end a run with its incomplete report written.
 
 A report directory has one writer at a time: ``run`` and ``check`` hold its lock
-(``reports.writers.lock``) from before the child starts until after it ends, and hand it to
-the child; ``report`` and ``merge`` hold it while they write.  A second command meanwhile is
-refused (status 2), naming the holder.  ``report``, ``diff`` and ``merge`` read reports through
-``reports.schema.read`` (bounded, exact, checked) and never change, move or replace a file
-they read.  Arguments are checked where they enter (argparse types, the plan before pytest
-starts), so that a bad one is a one-line reason, never an empty or failing run.
+(``reports.writers.lock``) for the whole run, ``report`` and ``merge`` while they write.  A
+second command meanwhile is refused (status 2), naming the holder.  ``report``, ``diff`` and
+``merge`` read reports through ``reports.schema.read`` (bounded, exact, checked) and never
+change, move or replace a file they read.  Arguments are checked where they enter, so that
+a bad one is a one-line reason, never an empty or failing run.
 """
 
 from __future__ import annotations
@@ -25,20 +25,17 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
-import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
-CHILD = "GRADMATRIX_VERDICT_FILE"  # set in the child that runs the matrix: where its exit status goes
 
 EXAMPLES = {
     "run": "examples:\n  gradmatrix run\n  gradmatrix run --ops relu affine --dtypes float32 -n 2\n"
            "  gradmatrix run --matrix full --out full-report --format json md html\n"
            "  gradmatrix run --modes jvp hvp                      (forward mode and second order only)\n"
-           "  gradmatrix run --shard 0/4 -n auto --out shard0     (one CI machine of four)\n"
-           "  gradmatrix run -- -x --junitxml=matrix.xml          (arguments after -- go to pytest)",
+           "  gradmatrix run --shard 0/4 -n auto --out shard0     (one CI machine of four)",
     "check": "examples:\n  gradmatrix check my_layers.py\n  gradmatrix check mypackage.layers --op affine softmax_loss\n"
              "  gradmatrix check my_layers.py --strict-kinks --dtypes float64",
     "report": "examples:\n  gradmatrix report gradmatrix-report/agreement.json --format html --out html-report",
@@ -178,7 +175,8 @@ def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--
                              "(Hessian-vector products of the losses) (default: all three)")
     parser.add_argument("--matrix", choices=MATRICES, default="default", help="matrix size (default: default)")
     parser.add_argument("-n", dest="workers", type=_workers, metavar="WORKERS",
-                        help="pytest-xdist workers (a number or auto)")
+                        help="worker processes to split the matrix among, by shape (a number, or auto: one per core; "
+                             "default: none)")
     parser.add_argument("--out", default="gradmatrix-report", metavar="DIR", help="report directory (default: ./gradmatrix-report)")
     parser.add_argument("--only", metavar="ID", help="run only the comparison with this id (from a report)")
     parser.add_argument("--shard", metavar="I/N", help="run shard I of N (0-based) of the matrix, for CI job matrices")
@@ -187,9 +185,9 @@ def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--
                         help="report formats (default: json md html)")
     parser.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto",
                         help="progress display (default: a bar on a terminal, lines otherwise or under CI)")
-    parser.add_argument("--pytest-output", action="store_true",
-                        help="also show pytest's own output: a failure block per failing comparison and its summary "
-                             "(default: only the findings; arguments after -- also show it)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on warnings too: a promoted dtype, a shape differing by axes of size 1, a write "
+                             "into an argument, an overflow at extreme inputs (default: shown, not failed)")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
                         help="where the torch and JAX oracles compute: cpu, cuda, or auto (cuda when torch sees a "
                              "GPU); manual and the numeric oracle stay on the CPU (default: cpu)")
@@ -208,139 +206,194 @@ def _progress_mode(requested: str) -> str:
     return "bar" if sys.stdout.isatty() and not os.environ.get("CI") else "lines"
 
 
-def _pytest_args(args, candidate: str, extra: list) -> list:
-    # no:logging: the matrix logs nothing, and capturing logs around each of its thousands of
-    # tiny tests took a fifth of a run; --assert=plain: the matrix test asserts nothing, and
-    # rewriting the modules it imports took a second; no:hypothesispytest: the matrix draws
-    # its own inputs, and hypothesis's plugin (installed with the test extra) imports it
-    # pytest's own report (a failure block per comparison, the short summary) is what the
-    # findings condense: shown only when asked for, or when arguments go to pytest
-    quiet = [] if args.pytest_output or extra else ["-q", "--no-summary"]
-    argv = ["--pyargs", "gradmatrix.matrix_test", "-q", *quiet, "-p", "no:cacheprovider",
-            "-p", "no:logging", "-p", "no:hypothesispytest", "--assert=plain",
-            "--gm-matrix", args.matrix, "--gm-out", args.out, "--gm-candidate", candidate,
-            "--gm-formats", ",".join(args.format), "--gm-progress", _progress_mode(args.progress)]
-    for flag, value in (("--gm-ops", _list(args.ops)), ("--gm-dtypes", _list(args.dtypes)),
-                        ("--gm-oracles", _list(args.oracles)), ("--gm-modes", _list(args.modes))):
-        if value:
-            argv += [flag, ",".join(value)]
-    for flag, value in (("--gm-seeds", args.seeds), ("--gm-only", args.only), ("--gm-shard", args.shard)):
-        if value is not None:
-            argv += [flag, str(value)]
-    if args.strict_kinks:
-        argv.append("--gm-strict-kinks")
-    argv += ["--gm-device", args.device, "--gm-matmul-precision", args.matmul_precision]
-    if args.case_timeout is not None:
-        argv += ["--gm-case-timeout", str(args.case_timeout)]
-    if args.workers not in (None, "0"):
-        argv += ["-n", args.workers, "--dist", "loadgroup"]
-        if not any(a.startswith("--max-worker-restart") for a in extra):
-            # a worker that dies (a candidate calling os._exit, a segfault) ends the run with
-            # an incomplete report; restarting workers only crashes them again, and
-            # pytest-xdist can hang rescheduling a dead worker's groups
-            argv += ["--max-worker-restart", "0"]
-    return argv + extra
+def _worker_count(value: str | None) -> int:
+    """-n as a number of worker processes: "auto" and "logical" are the machine's cores."""
+    if value in (None, "0"):
+        return 0
+    return os.cpu_count() or 1 if value in ("auto", "logical") else int(value)
 
 
-def _plan_or_usage_error(args, candidate: str) -> None:
-    """Plan the run before pytest starts, so that a bad option or candidate, or a selection
-    that compares nothing, is a one-line usage error saying why (exit 2) instead of a
-    collection error or an empty run inside pytest."""
+def _request(args, target: str, verb: str):
+    """The engine's request from the command's arguments (each already checked by its type)."""
+    from gradmatrix.engine import Request
+    from gradmatrix.oracles.implementations import ORACLES
+    from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
+
+    def names(values):
+        listed = _list(values)
+        return tuple(dict.fromkeys(listed)) if listed else None
+
+    return Request(target=target, verb=verb, matrix=args.matrix, ops=names(args.ops), dtypes=names(args.dtypes),
+                   seeds=args.seeds, oracles=names(args.oracles) or tuple(ORACLES), modes=names(args.modes),
+                   only=args.only, shard=args.shard, strict_kinks=args.strict_kinks, strict=args.strict,
+                   device=args.device, matmul_precision=args.matmul_precision,
+                   case_timeout=DEFAULT_CASE_TIMEOUT if args.case_timeout is None else args.case_timeout,
+                   workers=_worker_count(args.workers))
+
+
+class Progress:
+    """Comparisons done of total and discrepancies so far: a bar redrawn a few times a second
+    on a terminal (at most 80 columns), or a line every ``LINE_EVERY`` seconds otherwise."""
+
+    LINE_EVERY = 15.0
+    REDRAW_EVERY = 0.2
+
+    def __init__(self, mode: str):
+        self.mode = _progress_mode(mode)
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.drawn = False
+
+    def __call__(self, done: int, total: int, failures: int) -> None:
+        if self.mode == "none":
+            return
+        now = time.monotonic()
+        every = self.REDRAW_EVERY if self.mode == "bar" else self.LINE_EVERY
+        if done not in (1, total) and now - self.last < every:
+            return
+        self.last = now
+        text = (f"{done}/{total} comparisons, {failures} {'discrepancy' if failures == 1 else 'discrepancies'}, "
+                f"{now - self.started:.0f} s")
+        if self.mode == "bar":
+            filled = int(20 * done / total) if total else 0
+            sys.stdout.write(f"\r[{'#' * filled}{'.' * (20 - filled)}] {text}"[:79].ljust(79))
+            sys.stdout.flush()
+            self.drawn = True
+        elif done < total or done == 1:
+            print(f"gradmatrix: {text}", flush=True)
+
+    def close(self) -> None:
+        if self.drawn:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
+def _terminate_as_interrupt():
+    """SIGTERM ends the run as Ctrl-C does (an incomplete report is written); returns the
+    handler it replaced."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+def plan(request, out: Path | None = None):
+    """The engine's session for ``request``: the candidate opened and the plan made.
+
+    Args:
+        out: the report directory, held by this command: a candidate that cannot be imported
+            (it raises, ends its process or calls sys.exit at import) leaves it marked as a
+            run without a verdict, the earlier complete report kept in ``previous/``; a bad
+            option leaves it untouched.
+
+    Raises:
+        UsageError: a candidate that cannot be imported, an option the plan refuses.
+        engine.NothingToCheck: a candidate that provides nothing to check.
+    """
+    from gradmatrix.engine import NothingToCheck, Session
     from gradmatrix.oracles import devices
-    from gradmatrix.oracles.candidate import Candidate, load_module
-    from gradmatrix.pytest_plugin import nothing_selected, shard
-    from gradmatrix.runner import default_plan
+    from gradmatrix.oracles.declared import DeclarationError
+    from gradmatrix.reports.writers import begin
 
     try:
-        module = load_module(candidate)
+        return Session(request)
+    except NothingToCheck:
+        raise
     except ImportError as exc:
-        raise UsageError(f"cannot import {candidate}: {exc}") from None
-    try:
-        checked, oracles = Candidate(module), _list(args.oracles) or _default_oracles()
-        plan = default_plan(args.matrix, _list(args.ops), _list(args.dtypes), args.seeds, oracles, checked,
-                            args.only, _list(args.modes))
-        if not plan:
-            raise UsageError("nothing to compare: " + nothing_selected(
-                args.matrix, _list(args.ops), _list(args.dtypes), args.seeds, _list(args.modes), oracles, checked))
-        if args.shard:
-            shard(plan, args.shard)
-        devices.resolve(args.device)
+        if out is not None:
+            begin(out, f"gradmatrix {request.verb} (which could not import {request.target})")
+        raise UsageError(f"cannot import {request.target}: {exc}") from None
+    except DeclarationError as exc:  # a layer the module declares cannot be checked
+        raise UsageError(f"{request.target}: {exc}") from None
     except (ValueError, devices.DeviceUnavailable) as exc:
         raise UsageError(str(exc)) from None
 
 
-def _default_oracles() -> tuple:
-    from gradmatrix.oracles.implementations import ORACLES
+def _run_matrix(args, target: str, verb: str, announce=None) -> tuple[dict, object]:
+    """Run the matrix for ``target`` with the engine (``gradmatrix.engine``), writing the
+    reports into ``--out``, which is resolved and locked before anything of the user's is
+    imported and marked in progress until the reports are written: a run that ends without
+    a verdict (a module that cannot be imported, Ctrl-C before any record) leaves it marked,
+    the earlier complete report kept in ``previous/``.
 
-    return ORACLES
+    Args:
+        announce: called with the session before it runs (``check`` names what it checks).
 
+    Returns:
+        (the document, the session).
 
-THREAD_SETTINGS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # torch's, NumPy's BLAS
+    Raises:
+        UsageError: a bad option, an output directory that cannot be written or is busy, a
+            candidate that cannot be imported or provides nothing to compare.
+    """
+    from gradmatrix.reports import console
+    from gradmatrix.reports.writers import DirectoryBusy, begin, finish, lock
 
-
-def _share_cores(workers: str | None) -> None:
-    """With pytest-xdist workers, each gets its share of the cores for its libraries' thread
-    pools (a setting the user made is kept): a worker whose torch and BLAS each start a
-    thread per core makes the workers wait on each other's threads."""
-    if workers in (None, "0"):
-        return
-    cores = os.cpu_count() or 1
-    count = cores if workers == "auto" else int(workers) if workers.isdigit() else 1
-    for name in THREAD_SETTINGS:
-        os.environ.setdefault(name, str(max(1, cores // max(1, count))))
-
-
-def _run_matrix(args, candidate: str, extra: list) -> dict:
-    import pytest
-
-    _plan_or_usage_error(args, candidate)
-    _share_cores(args.workers)
-    code = pytest.main(_pytest_args(args, candidate, extra))
-    plugin = sys.modules.get("gradmatrix.pytest_plugin")  # imported by pytest itself, for assertion rewriting
-    document = getattr(plugin, "LAST_DOCUMENT", None)
-    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR) or document is None:
-        if code == pytest.ExitCode.NO_TESTS_COLLECTED:
-            raise UsageError("no comparison was selected (check --only, --shard and the pytest arguments after --)")
-        raise UsageError("the matrix did not run" + ("; see the messages above" if args.pytest_output or extra
-                                                      else "; --pytest-output shows pytest's messages"))
-    return document
+    request = _request(args, target, verb)
+    existed = Path(args.out).exists()
+    out = _writable(args.out).resolve()  # before any of the user's code can change directory
+    try:
+        held = lock(out, f"gradmatrix {verb}")
+    except DirectoryBusy as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        session = plan(request, out)
+        begin(out, f"gradmatrix {verb}")  # until the reports are written, no earlier report passes for this run's
+        if announce is not None:
+            announce(session)
+        progress = Progress(args.progress)
+        previous = _terminate_as_interrupt()
+        try:
+            document = session.run(progress)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            progress.close()
+        written, kept = finish(document, out, tuple(args.format))
+    finally:
+        held.release()
+        if not existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # made for a run refused before it touched anything
+    for line in console.render(document, written):
+        print(line)
+    if kept:
+        print(f"note: {kept}")
+    return document, session
 
 
 def cmd_run(args, extra) -> int:
-    document = _run_matrix(args, "gradmatrix.manual", extra)
+    document, _ = _run_matrix(args, "gradmatrix.manual", "run")
     return 0 if document["summary"]["passed"] else 1
 
 
 def cmd_check(args, extra) -> int:
-    from gradmatrix.oracles.candidate import Candidate, load_module
     from gradmatrix.checker import CheckResult
+    from gradmatrix.engine import NothingToCheck
+    from gradmatrix.oracles.catalog import CATALOG
+
+    closing = []
+
+    def announce(session) -> None:
+        candidate = session.candidate
+        before, after = accounting_lines(candidate)
+        checking = list(session.request.ops or candidate.ops)
+        named = [f"{op} ({', '.join(candidate.contracts[op].functions)})" for op in candidate.ops]
+        print(f"gradmatrix check: {candidate.name} provides {'; '.join(named)}"
+              + (f"; checking {', '.join(checking)}" if checking != candidate.ops else ""), flush=True)
+        for line in before:
+            print(line, flush=True)
+        closing.append(after)
 
     try:
-        candidate = Candidate(load_module(args.module))
-    except ImportError as exc:
-        raise UsageError(f"cannot import {args.module}: {exc}") from None
-    except ValueError as exc:  # a layer it declares cannot be checked (oracles.declared.DeclarationError)
-        raise UsageError(f"{args.module}: {exc}") from None
-    if not candidate.ops:
-        from gradmatrix.oracles.catalog import CATALOG
-
-        before, closing = accounting_lines(candidate)
-        for line in before + closing(2):
+        document, _ = _run_matrix(args, args.module, "check", announce)
+    except NothingToCheck as exc:
+        before, after = accounting_lines(exc.candidate)
+        for line in before + after(2):
             print(line)
-
         wanted = "; ".join(dict.fromkeys(" + ".join(spec.functions) for spec in CATALOG.values()))
         raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted}) and declares "
-                         f"no layer of its own (@gradmatrix.layer)")
-    checking = _list(args.ops) or candidate.ops
-    named = [f"{op} ({', '.join(candidate.contracts[op].functions)})" for op in candidate.ops]
-    print(f"gradmatrix check: {candidate.name} provides {'; '.join(named)}"
-          + (f"; checking {', '.join(checking)}" if checking != candidate.ops else ""), flush=True)
-    # the verdict and the findings are printed by the pytest plugin's summary, from the document
-    before, closing = accounting_lines(candidate)
-    for line in before:
-        print(line, flush=True)
-    result = CheckResult(_run_matrix(args, args.module, extra))
-    for line in closing(result.status):
+                         f"no layer of its own (@gradmatrix.layer)") from None
+    result = CheckResult(document)
+    for line in closing[0](result.status) if closing else ():
         print(line)
     return result.status
 
@@ -354,9 +407,9 @@ def accounting_lines(candidate) -> tuple[list[str], Callable[[int], list[str]]]:
     Returns:
         (lines to print now, a function of the run's exit status giving the closing lines).
     """
-    from gradmatrix.oracles.candidate import account
+    from gradmatrix.isolation import accounting
 
-    entries = account(candidate)
+    entries = accounting(candidate)
     skipped = [e for e in entries if not e["checked"]]
     checked = len(entries) - len(skipped)
     now = []
@@ -437,8 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "hand-derived gradients against PyTorch, JAX and numeric differences.")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     run = _verb(verbs, "run", "run the agreement matrix and write the reports",
-                "Run the agreement matrix for manual against torch, jax and numeric differences, through pytest "
-                "(-k, markers and pytest-xdist work; arguments after -- go to pytest), and write agreement.json, "
+                "Run the agreement matrix for manual against torch, jax and numeric differences, and write "
+                "agreement.json, "
                 ".md and .html. Exit 0 when everything agrees, 1 on a discrepancy, 2 on a usage error.", cmd_run)
     _add_matrix_options(run)
     check = _verb(verbs, "check", "check your own module against every oracle",
@@ -472,85 +525,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _supervise(argv: list, args) -> int:
-    """Run this very command in a child process and stand by (see the module docstring),
-    holding the output directory's lock (``reports.writers.lock``) from before the run
-    starts until after it ends, whatever the way it ends; the child shares it.
-
-    Returns:
-        The child's exit status, when it reported one; 2 with a message when it ended
-        without a verdict.
-
-    Raises:
-        UsageError: the output directory cannot be written, or another command is writing it.
-    """
-    from gradmatrix.reports.writers import DirectoryBusy, lock
-
-    existed = Path(args.out).exists()
-    out = _writable(args.out)  # refused before anything runs
-    try:
-        held = lock(out, f"gradmatrix {args.verb}")
-    except DirectoryBusy as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        return _run_child(argv, args, out, held)
-    finally:
-        held.release()
-        if not existed:
-            try:
-                out.rmdir()  # made for this run, which wrote nothing there (a usage error)
-            except OSError:
-                pass
-
-
-def _run_child(argv: list, args, out: Path, held) -> int:
-    from gradmatrix.reports.writers import IN_PROGRESS, LOCK_FD, abandon, begin
-
-    try:
-        begin(out, f"gradmatrix {args.verb}")  # until the child finishes, no stale report passes for its verdict
-    except OSError as exc:
-        raise UsageError(f"cannot write reports to {args.out}: {exc.strerror or exc}") from None
-    fd, verdict_file = tempfile.mkstemp(prefix="gradmatrix-verdict-", suffix=".txt")
-    os.close(fd)
-    os.unlink(verdict_file)
-    child = subprocess.Popen([sys.executable, "-m", "gradmatrix", *argv], pass_fds=(held.fd,),
-                             env=dict(os.environ, **{CHILD: verdict_file, LOCK_FD: str(held.fd)}))
-
-    def forward(signum, frame):
-        try:
-            child.send_signal(signum)
-        except ProcessLookupError:
-            pass
-
-    handlers = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        code = child.wait()
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-    try:
-        reported = int(Path(verdict_file).read_text(encoding="ascii"))
-        os.unlink(verdict_file)
-    except (OSError, ValueError):
-        reported = None
-    if reported is None:
-        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-        print(f"gradmatrix: error: the run ended without a verdict ({how}): something in the process ended it "
-              f"before it finished (code under test calling os._exit or sys.exit, a crash, a kill); "
-              f"{out / IN_PROGRESS} marks the report directory as unfinished", file=sys.stderr)
-        return 2
-    if reported == 2 and (out / IN_PROGRESS).exists():
-        abandon(out)  # a usage error before anything ran: the reports from before stand
-    return reported if reported else code
-
-
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    given = list(argv)  # as typed, pytest arguments after -- included: what a child process gets
-    extra = []
     if "--" in argv:
-        i = argv.index("--")
-        argv, extra = argv[:i], argv[i + 1:]
+        print("gradmatrix: error: gradmatrix runs no pytest and takes no pytest arguments after --; to run the "
+              "matrix under pytest, run pytest itself (pytest --pyargs gradmatrix.matrix_test, options under "
+              "\"gradmatrix\" in pytest --help)", file=sys.stderr)
+        return 2
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -559,24 +540,14 @@ def main(argv=None) -> int:
     if args.verb is None:
         parser.print_help()
         return 2
-    if extra and args.verb not in ("run", "check"):
-        print(f"gradmatrix: error: {args.verb} takes no pytest arguments after --", file=sys.stderr)
-        return 2
-    verdict_file = os.environ.pop(CHILD, None)  # popped: pytest-xdist workers must not report too
     try:
-        if args.verb in ("run", "check") and verdict_file is None:
-            return _supervise(given, args)
-        code = args.func(args, extra)
+        return args.func(args, [])
     except UsageError as exc:
         print(f"gradmatrix: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever it quotes
-        code = 2
+        return 2
     except KeyboardInterrupt:
         print("gradmatrix: interrupted", file=sys.stderr)
-        code = 1
-    if verdict_file is not None:
-        sys.stdout.flush()
-        Path(verdict_file).write_text(str(code), encoding="ascii")
-    return code
+        return 1
 
 
 if __name__ == "__main__":

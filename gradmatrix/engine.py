@@ -74,7 +74,8 @@ def shard(comparisons: list, spec: str) -> list:
     """The comparisons of shard ``I/N``: cases dealt round-robin in plan order.
 
     Raises:
-        ValueError: a malformed spec, I outside [0, N), or a shard that gets no case.
+        ValueError: a malformed spec, I outside [0, N), or a shard that gets no case (N
+            larger than the number of cases).
     """
     try:
         index, count = (int(v) for v in spec.split("/"))
@@ -84,10 +85,35 @@ def shard(comparisons: list, spec: str) -> list:
         raise ValueError(f"--shard {spec}: need 0 <= I < N")
     cases = list(dict.fromkeys(c.case for c in comparisons))
     if index >= len(cases):
-        raise ValueError(f"--shard {spec}: the plan has {len(cases)} case(s), so shard {index} would get none; "
-                         f"use at most {len(cases)} shards")
+        raise ValueError(f"--shard {spec}: the selection has {len(cases)} case(s), so shard {index} would run "
+                         f"nothing; split it into at most {len(cases)} shard(s)")
     mine = set(cases[index::count])
     return [c for c in comparisons if c.case in mine]
+
+
+def nothing_selected(matrix: str, ops, dtypes, seeds, modes, oracles, candidate) -> str:
+    """Why a selection that plans no comparison plans none.
+
+    Args:
+        matrix, ops, dtypes, seeds, modes, oracles: the selection, as ``runner.default_plan``
+            takes it (None: the default).
+        candidate: the ``oracles.candidate.Candidate`` checked.
+
+    Returns:
+        One sentence: the modes that make no case of these ops, or the oracles that make no pair.
+    """
+    from gradmatrix.oracles.cases import MODES, matrix_cases
+
+    ops = list(ops or candidate.ops)
+    modes = list(modes or MODES)
+    if not matrix_cases(matrix, ops, dtypes, seeds, modes):
+        why = f"--modes {' '.join(modes)} makes no case of {', '.join(ops)} in the {matrix} matrix"
+        if "hvp" in modes:
+            losses = [op for op, spec in CATALOG.items() if spec.second_order]
+            why += f" (hvp covers only the ops with a second-order loss: {', '.join(losses)})"
+        return why
+    return (f"the oracles chosen ({', '.join(oracles)}) make no pair with {candidate.name} on the "
+            f"{', '.join(modes)} cases of {', '.join(ops)}")
 
 
 def shape_group(case) -> str:
@@ -106,6 +132,15 @@ def parts(comparisons: list, count: int) -> list[list]:
         min(split, key=len).extend(group)
     order = {c.id: i for i, c in enumerate(comparisons)}
     return [sorted(p, key=lambda c: order[c.id]) for p in split if p]
+
+
+class NothingToCheck(ValueError):
+    """The candidate provides no op of the catalog and declares no layer: ``candidate`` says
+    what it holds instead (its accounting)."""
+
+    def __init__(self, candidate):
+        super().__init__(f"{candidate.name} provides no op of the catalog and declares no layer of its own")
+        self.candidate = candidate
 
 
 class Session:
@@ -127,6 +162,8 @@ class Session:
         self.candidate, self.isolated = open_candidate(module if module is not None else request.target,
                                                        request.case_timeout)
         try:
+            if not self.candidate.ops:
+                raise NothingToCheck(self.candidate)
             unknown = [o for o in request.ops or () if o not in CATALOG and o not in self.candidate.ops]
             if unknown:
                 raise ValueError(f"ops: unknown op(s) {unknown}; choose from "
@@ -136,6 +173,10 @@ class Session:
                                   list(request.dtypes) if request.dtypes else None, request.seeds,
                                   list(request.oracles), self.candidate,
                                   modes=list(request.modes) if request.modes else None)
+            if not matrix:
+                raise ValueError("nothing to compare: " + nothing_selected(
+                    request.matrix, request.ops, request.dtypes, request.seeds, request.modes, request.oracles,
+                    self.candidate))
             self.matrix_ids = [c.id for c in matrix]
             comparisons = matrix
             if request.only:

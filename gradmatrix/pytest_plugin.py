@@ -118,6 +118,7 @@ class MatrixSession:
         self.kept = ""  # a sentence on a complete report kept beside this one
 
     def _plan(self):
+        from gradmatrix.engine import nothing_selected, shard
         from gradmatrix.runner import default_plan
 
         opt = self.config.option
@@ -168,53 +169,6 @@ class MatrixSession:
             "matmul_precision": opt.gm_matmul_precision,
             "case_timeout": opt.gm_case_timeout,
         }
-
-
-def shard(comparisons: list, spec: str) -> list:
-    """The comparisons of shard ``I/N``: cases dealt round-robin in plan order.
-
-    Raises:
-        ValueError: a malformed spec, I outside [0, N), or a shard that gets no case (N
-            larger than the number of cases).
-    """
-    try:
-        index, count = (int(v) for v in spec.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard must look like I/N (for example 0/4), got {spec!r}") from None
-    if count < 1 or not 0 <= index < count:
-        raise ValueError(f"--shard {spec}: need 0 <= I < N")
-    cases = list(dict.fromkeys(c.case for c in comparisons))
-    if index >= len(cases):
-        raise ValueError(f"--shard {spec}: the selection has {len(cases)} case(s), so shard {index} would run "
-                         f"nothing; split it into at most {len(cases)} shard(s)")
-    mine = set(cases[index::count])
-    return [c for c in comparisons if c.case in mine]
-
-
-def nothing_selected(matrix: str, ops, dtypes, seeds, modes, oracles, candidate) -> str:
-    """Why a selection that plans no comparison plans none.
-
-    Args:
-        matrix, ops, dtypes, seeds, modes, oracles: the selection, as ``runner.default_plan``
-            takes it (None: the default).
-        candidate: the ``oracles.candidate.Candidate`` checked.
-
-    Returns:
-        One sentence: the modes that make no case of these ops, or the oracles that make no pair.
-    """
-    from gradmatrix.oracles.cases import matrix_cases
-    from gradmatrix.oracles.catalog import CATALOG
-
-    ops = list(ops or candidate.ops)
-    modes = list(modes or MODES)
-    if not matrix_cases(matrix, ops, dtypes, seeds, modes):
-        why = f"--modes {' '.join(modes)} makes no case of {', '.join(ops)} in the {matrix} matrix"
-        if "hvp" in modes:
-            losses = [op for op, spec in CATALOG.items() if spec.second_order]
-            why += f" (hvp covers only the ops with a second-order loss: {', '.join(losses)})"
-        return why
-    return (f"the oracles chosen ({', '.join(oracles)}) make no pair with {candidate.name} on the "
-            f"{', '.join(modes)} cases of {', '.join(ops)}")
 
 
 class Progress:
@@ -462,9 +416,16 @@ def pytest_report_teststatus(report, config):
 
 
 def pytest_runtest_logreport(report):
+    if TEST_NAME not in report.nodeid:
+        return  # only the records of our own matrix test: another test's record_property is its own business
     for name, value in getattr(report, "user_properties", ()):
         if name == PROPERTY and report.when in ("call", "setup"):
-            record = json.loads(value)
+            try:
+                record = json.loads(value)
+            except (TypeError, ValueError):
+                continue
+            if not isinstance(record, dict) or not isinstance(record.get("id"), str) or "verdict" not in record:
+                continue
             if record["id"] not in _CONFIG_RECORDS and _PROGRESS:
                 _PROGRESS[0].update(record["verdict"])
             _CONFIG_RECORDS[record["id"]] = record

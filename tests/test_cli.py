@@ -156,11 +156,10 @@ def test_every_verb_has_help_with_an_example(tmp_path):
         assert result.returncode == 0 and "examples:" in result.stdout and f"gradmatrix {verb}" in result.stdout
 
 
-def test_junitxml_passes_through(tmp_path):
+def test_arguments_for_pytest_are_refused_with_the_way_to_run_pytest(tmp_path):
     run = gradmatrix("run", *SMALL, "--format", "json", "--", "--junitxml=matrix.xml", cwd=tmp_path)
-    assert run.returncode == 0
-    xml = (tmp_path / "matrix.xml").read_text()
-    assert "testsuite" in xml and "relu-N1-D1-seed0-float64-manual~torch" in xml
+    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1
+    assert "pytest --pyargs gradmatrix.matrix_test" in run.stderr and not (tmp_path / "matrix.xml").exists()
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
