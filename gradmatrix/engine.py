@@ -28,6 +28,7 @@ import json
 import os
 import selectors
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -159,6 +160,8 @@ class Session:
             oracles.devices.DeviceUnavailable: a device asked for is not there.
         """
         self.request = request
+        self._lost: list = []  # worker processes of -n that ended before their part was done
+        self._stopping = False
         self.candidate, self.isolated = open_candidate(module if module is not None else request.target,
                                                        request.case_timeout)
         try:
@@ -205,9 +208,7 @@ class Session:
 
     def plan(self) -> dict:
         """The plan the report records (``reports.document.make_plan``)."""
-        whole = self.request.only is None
-        return documents.make_plan([c.id for c in self.comparisons], self.matrix_ids if whole else None,
-                                   self.request.shard)
+        return documents.make_plan([c.id for c in self.comparisons], self.matrix_ids, self.request.shard)
 
     def reproduce(self, comparison) -> str:
         r = self.request
@@ -246,11 +247,14 @@ class Session:
                     progress(len(records), len(self.comparisons), failures)
         except KeyboardInterrupt:
             interrupted = INTERRUPTED
+            self._stopping = True
         finally:
             close = getattr(source, "close", None)
             if close is not None:
                 close()
             self.close()
+        if self._lost and not interrupted:
+            interrupted = "; ".join(self._lost)
         with devices.matmul_precision(self.request.matmul_precision):
             env = environment.collect(self.device, self.request.matmul_precision)
         return documents.build(records, env, self.run_info, started=started, interrupted=interrupted,
@@ -258,6 +262,7 @@ class Session:
 
     def _parallel(self):
         """The plan's records from worker processes, one per part (see the module docstring)."""
+        self.close()  # the candidate's worker of the plan: each part opens its own
         split = parts(self.comparisons, self.request.workers)
         cores = os.cpu_count() or 1
         env = dict(os.environ)
@@ -282,10 +287,14 @@ class Session:
                         continue
                     yield json.loads(line)
         finally:
-            for child in children:
+            for i, child in enumerate(children):
                 if child.poll() is None:
                     child.terminate()
-                child.wait()
+                code = child.wait()
+                if code and not self._stopping:
+                    how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+                    self._lost.append(f"worker process {i + 1} of {len(children)} ended ({how}) before its part "
+                                      f"of the plan was done")
             selector.close()
 
     def close(self) -> None:
@@ -294,8 +303,6 @@ class Session:
 
 def _serve_part(request: Request) -> None:
     """A worker process of ``Session.run``: the records of its part as JSON lines on stdout."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the engine's; it stops its workers
     out = sys.stdout
     sys.stdout = sys.stderr  # what the oracles or the candidate print must not mix with the records

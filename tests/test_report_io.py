@@ -275,12 +275,12 @@ def test_the_lock_goes_with_its_process_however_it_ends(runs, tmp_path):
     assert (busy / LOCK).exists()
     code, out, err = cli("report", runs["whole"]["path"], "--out", busy)
     assert code == 1 and (busy / "agreement.md").exists(), out + err
-    # run and check release it on a usage error found by the child, and when the child dies
+    # run and check release it on a usage error, and when the candidate's process dies
     (tmp_path / "nomask.py").write_text(NO_MASK)
     (tmp_path / "quits.py").write_text(NO_MASK.replace("    return dout.copy()", "    os._exit(0)")
                                        .replace("from gradmatrix", "import os\nfrom gradmatrix"))
     for module, extra, reason in (("nomask.py", ["--modes", "hvp"], "nothing to compare"),
-                                  ("quits.py", [], "the run ended without a verdict")):
+                                  ("quits.py", [], "ended its process (exit status 0)")):
         result = gradmatrix("check", module, *SLICE, *extra, "--out", "r", cwd=tmp_path)
         assert result.returncode == 2 and reason in result.stderr, result.stdout + result.stderr
         assert not (tmp_path / "r" / LOCK).exists()

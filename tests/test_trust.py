@@ -224,31 +224,35 @@ def test_a_candidate_ending_the_process_is_an_error_and_leaves_no_stale_pass(tmp
     (tmp_path / "good.py").write_text(GOOD)
     assert gradmatrix_cli("check", "good.py", *RELU, cwd=tmp_path).returncode == 0
     assert json.loads((tmp_path / "gradmatrix-report" / "agreement.json").read_text())["summary"]["passed"]
-    (tmp_path / "quits.py").write_text(_backward("    if dout.shape[0] == 8:\n        os._exit(0)\n"))
+    # os._exit in a function ends the candidate's worker process, not the check: its cases are errors
+    (tmp_path / "quits.py").write_text(_backward("    if dout.shape[0] > 1:\n        os._exit(0)\n"))
     run = gradmatrix_cli("check", "quits.py", *RELU, cwd=tmp_path)
     assert run.returncode == 2, run.stdout + run.stderr
-    assert "the run ended without a verdict (exit status 0)" in run.stderr
     out = tmp_path / "gradmatrix-report"
-    assert not (out / "agreement.json").exists()  # the PASS of the run before is no longer the directory's verdict
-    assert (out / "agreement.in-progress").exists() and (out / "previous" / "agreement.json").exists()
+    doc = json.loads((out / "agreement.json").read_text())
+    errors = [r for r in doc["comparisons"] if r["verdict"] == "error"]
+    assert errors and all("process ended (exit status 0)" in r["message"] or "not run" in r["message"] for r in errors)
+    assert not doc["summary"]["passed"] and not (out / "agreement.in-progress").exists()
+    # ending the process at import: no verdict, and the directory says so
     for name, body in (("exits.py", "import sys\nsys.exit(0)\n"),
                        ("tests_main.py", "import unittest\nunittest.main()\n")):
         (tmp_path / name).write_text(GOOD + body)
         run = gradmatrix_cli("check", name, *RELU, cwd=tmp_path)
-        assert run.returncode == 2 and "raised SystemExit(" in run.stderr, run.stdout + run.stderr
+        assert run.returncode == 2 and "SystemExit(" in run.stderr, run.stdout + run.stderr
+        assert not (out / "agreement.json").exists() and (out / "agreement.in-progress").exists()
     (tmp_path / "exits_late.py").write_text(_backward("    sys.exit(0)\n"))
     run = gradmatrix_cli("check", "exits_late.py", *RELU, cwd=tmp_path)
     assert run.returncode == 2 and "a candidate must return, not end the process" in run.stdout, run.stdout
 
 
 def test_a_hanging_candidate_becomes_an_error_record(tmp_path):
-    (tmp_path / "hangs.py").write_text(_backward("    while dout.shape[0] == 8:\n        pass\n"))
+    (tmp_path / "hangs.py").write_text(_backward("    while dout.shape[0] > 1:\n        pass\n"))
     run = gradmatrix_cli("check", "hangs.py", *RELU, "--case-timeout", "2", cwd=tmp_path)
     assert run.returncode == 2, run.stdout + run.stderr
     doc = json.loads((tmp_path / "gradmatrix-report" / "agreement.json").read_text())
     errors = [r for r in doc["comparisons"] if r["verdict"] == "error"]
-    assert errors and all(r["dims"]["N"] == 8 for r in errors)
-    assert all("took longer than the time limit of 2 s" in r["message"] for r in errors)
+    assert errors and all(r["dims"]["N"] > 1 for r in errors)
+    assert all("time limit of 2 s" in r["message"] for r in errors)
     assert doc["summary"]["complete"] and doc["summary"]["agree"] > 0 and not doc["summary"]["passed"]
 
 
