@@ -53,7 +53,7 @@ class Request:
     """What to check and how (validated where it enters: the command's parser, ``check``)."""
 
     target: str = "gradmatrix.manual"  # a dotted module name or a .py path
-    verb: str = "check"  # "run" (manual) or "check", for the commands that reproduce a comparison
+    verb: str = "check"  # "run" (manual), "check" or "check_layer": how a comparison is reproduced
     matrix: str = "default"
     ops: tuple | None = None
     dtypes: tuple | None = None
@@ -147,11 +147,13 @@ class NothingToCheck(ValueError):
 class Session:
     """A request planned: its candidate open, its comparisons known.  ``run`` makes them."""
 
-    def __init__(self, request: Request, module=None):
+    def __init__(self, request: Request, module=None, candidate=None):
         """
         Args:
             request: what to check.
             module: a module object to check in this process instead of ``request.target``.
+            candidate: a candidate already made (``check_layer``'s declared layer), checked
+                in this process.
 
         Raises:
             ImportError: the candidate cannot be imported.
@@ -162,8 +164,11 @@ class Session:
         self.request = request
         self._lost: list = []  # worker processes of -n that ended before their part was done
         self._stopping = False
-        self.candidate, self.isolated = open_candidate(module if module is not None else request.target,
-                                                       request.case_timeout)
+        if candidate is not None:
+            self.candidate, self.isolated = candidate, False
+        else:
+            self.candidate, self.isolated = open_candidate(module if module is not None else request.target,
+                                                           request.case_timeout)
         try:
             if not self.candidate.ops:
                 raise NothingToCheck(self.candidate)
@@ -212,6 +217,8 @@ class Session:
 
     def reproduce(self, comparison) -> str:
         r = self.request
+        if r.verb == "check_layer":
+            return f"check_layer(..., only={comparison.id!r})"
         verb = "run" if r.verb == "run" else f"check {shlex.quote(r.target)}"
         modes = "" if comparison.case.kind in ("random", "kink") else f" --modes {comparison.case.kind}"
         return f"gradmatrix {verb} --matrix {r.matrix}{modes} --only {shlex.quote(comparison.id)}"

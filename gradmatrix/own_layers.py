@@ -20,20 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from types import ModuleType
 
 from gradmatrix.checker import CheckResult, option_choice, option_flag
 from gradmatrix.oracles import devices
 from gradmatrix.oracles.candidate import Candidate
-from gradmatrix.oracles.cases import MODES, count_option, matrix_cases, names_option
+from gradmatrix.oracles.cases import MODES, count_option, names_option
 from gradmatrix.oracles.catalog import DTYPES
 from gradmatrix.oracles.declared import ATTRIBUTE, Declaration, DeclarationError, Floats, Integers, declare, spec_of
 from gradmatrix.oracles.implementations import ORACLES
-from gradmatrix.runner import Runner, plan
-from gradmatrix.reports import document as documents
-from gradmatrix.reports import environment
-from gradmatrix.reports.compare import DISAGREE, ERROR
+from gradmatrix.engine import Request, Session
 
 CANDIDATE = "candidate"  # the name your functions go by in ids and messages ("dx (candidate vs numeric, ...)")
 
@@ -175,22 +171,13 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
         if missing:
             raise DeclarationError(f"oracles: {missing} have no forward for {declaration.name!r} "
                                    f"(give reference= to make torch and JAX oracles); available: {possible}")
-    device = devices.resolve(device)
-    comparisons = plan(matrix_cases("default", [spec.name], dtypes, seeds, modes), candidate.name, oracles, only)
-    runner = Runner(candidate, oracles, device=device, strict_kinks=strict_kinks, matmul_precision=matmul_precision)
-    started = time.time()
-    try:
-        runner.compile_ahead(comparisons)
-        records = [runner.run(c, reproduce=f"check_layer(..., only={c.id!r})") for c in comparisons]
-    finally:
-        runner.close()
-    run = {"candidate": candidate.name, "candidate_module": f"check_layer({declaration.name})",
-           "candidate_ops": candidate.ops, "matrix": None, "ops": [spec.name], "dtypes": list(dtypes),
-           "oracles": list(oracles), "seeds": seeds, "modes": list(modes) if modes else None, "only": only,
-           "strict_kinks": strict_kinks, "strict": strict, "device": device, "matmul_precision": matmul_precision}
-    with devices.matmul_precision(matmul_precision):
-        env = environment.collect(device, matmul_precision)
-    return LayerResult(documents.build(records, env, run, expected=len(comparisons), started=started))
+    request = Request(target=f"check_layer({declaration.name})", verb="check_layer", ops=(spec.name,),
+                      dtypes=tuple(dtypes), seeds=seeds, oracles=tuple(oracles), modes=tuple(modes) if modes else None,
+                      only=only, strict_kinks=strict_kinks, strict=strict, device=device,
+                      matmul_precision=matmul_precision)
+    session = Session(request, candidate=candidate)
+    session.run_info.update(matrix=None, dtypes=list(dtypes), seeds=seeds)
+    return LayerResult(session.run())
 
 
 def _declared(forward) -> Declaration | None:
