@@ -166,7 +166,9 @@ _register(OpSpec(
     output_shape=("N", "D"),
     contracts=(Layer("relu_forward", "relu_backward", ("x",), ("x",)),),
     shapes={
-        "default": ({"N": 1, "D": 1}, {"N": 8, "D": 7}, {"N": 4, "D": (3, 4)}),
+        # N = 32: past a batch of 16 (a slice of the first rows, a fixed-size buffer), with few
+        # features: the numeric oracle's per-element cost is (size of x) x (size of the case)
+        "default": ({"N": 1, "D": 1}, {"N": 32, "D": 3}, {"N": 4, "D": (3, 4)}),
         "full": ({"D": 1}, {"D": 7}, {"D": 64}, {"D": (3, 4)}, {"D": (2, 3, 5)}, {"D": 512}),
         "large": ({"N": 4096, "D": 4096},),
     },
@@ -193,7 +195,8 @@ _register(OpSpec(
     shapes={
         # D = M gives square weights (a missing transpose still has the right shape there)
         # multi-dimensional x with D = 6 != M: non-square weights and a reshape to undo
-        "default": ({"N": 1, "Dx": 1, "M": 1}, {"N": 8, "Dx": 5, "M": 5}, {"N": 4, "Dx": (2, 3), "M": 4}),
+        # N = 32: db or dw summed over only the first 16 rows shows
+        "default": ({"N": 1, "Dx": 1, "M": 1}, {"N": 32, "Dx": 5, "M": 5}, {"N": 4, "Dx": (2, 3), "M": 4}),
         "full": ({"Dx": 1, "M": 1}, {"Dx": 5, "M": 5}, {"Dx": 6, "M": 3}, {"Dx": 3, "M": 8},
                  {"Dx": (2, 3, 4), "M": 5}, {"Dx": 128, "M": 32}, {"Dx": 64, "M": 64}),
         "large": ({"N": 4096, "Dx": 4096, "M": 4096}, {"N": 1024, "Dx": 4096, "M": 1000}),
@@ -212,8 +215,9 @@ _register(OpSpec(
     contracts=(Loss("softmax_loss", ("scores", "y"), ("scores",)),),
     shapes={
         # scale 1e4: exp overflows without the max shift; shift 1e4: large logits within a
-        # few units of each other, where float32 keeps only ~1e-3 of log-sum-exp(scores)
-        "default": ({"N": 1, "C": 2}, {"N": 8, "C": 10}, {"N": 8, "C": 10, "scale": 1e4},
+        # few units of each other, where float32 keeps only ~1e-3 of log-sum-exp(scores);
+        # N = 32 with an odd C = 7 (the forward-mode and second-order shape: the largest N)
+        "default": ({"N": 1, "C": 2}, {"N": 32, "C": 7}, {"N": 8, "C": 10, "scale": 1e4},
                     {"N": 8, "C": 10, "shift": 1e4}),
         "full": ({"C": 2}, {"C": 3}, {"C": 10}, {"C": 100}, {"C": 10, "scale": 30.0}, {"C": 10, "scale": 1e4}),
         "large": ({"N": 4096, "C": 1000},),
@@ -243,7 +247,7 @@ _register(OpSpec(
     finalize=net_off_kinks,
     shapes={
         "default": ({"N": 1, "D": 3, "H": 4, "C": 2, "reg": 0.0}, {"N": 8, "D": 6, "H": 6, "C": 3, "reg": 0.1},
-                    {"N": 16, "D": 10, "H": 8, "C": 5, "reg": 0.5}),
+                    {"N": 32, "D": 10, "H": 8, "C": 5, "reg": 0.5}),
         "full": ({"D": 3, "H": 4, "C": 2, "reg": 0.0}, {"D": 6, "H": 6, "C": 3, "reg": 0.1},
                  {"D": 10, "H": 8, "C": 5, "reg": 0.5}, {"D": 32, "H": 16, "C": 10, "reg": 0.05}),
         "large": ({"N": 4096, "D": 4096, "H": 4096, "C": 1000, "reg": 0.01},
@@ -311,7 +315,7 @@ _register(OpSpec(
     contracts=(Layer("sigmoid_forward", "sigmoid_backward", ("x",), ("x",)),),
     shapes={
         # scale 10: saturated units, where s (1 - s) is tiny and float32 loses 1 - s
-        "default": ({"N": 8, "D": 7}, {"N": 4, "D": 7, "scale": 10.0}),
+        "default": ({"N": 32, "D": 3}, {"N": 4, "D": 7, "scale": 10.0}),
         "full": ({"D": 1}, {"D": 7}, {"D": (3, 4)}, {"D": 64, "scale": 10.0}, {"D": 512}),
     },
 ))
@@ -324,14 +328,15 @@ _register(OpSpec(
     output_shape=("N", "D"),
     contracts=(Layer("tanh_forward", "tanh_backward", ("x",), ("x",)),),
     shapes={
-        "default": ({"N": 8, "D": 7}, {"N": 4, "D": 7, "scale": 10.0}),
+        "default": ({"N": 32, "D": 3}, {"N": 4, "D": 7, "scale": 10.0}),
         "full": ({"D": 1}, {"D": 7}, {"D": (3, 4)}, {"D": 64, "scale": 10.0}, {"D": 512}),
     },
 ))
 
 _GATE_SHAPES = {
-    # N = 1, D = 1 (the smallest batch) is seed 001's scalar graph
-    "default": ({"N": 1, "D": 1}, {"N": 8, "D": 7}),
+    # N = 1, D = 1 (the smallest batch) is seed 001's scalar graph; N = 32 a batch past 16
+    # (few features, as relu's)
+    "default": ({"N": 1, "D": 1}, {"N": 32, "D": 3}),
     "full": ({"D": 1}, {"D": 7}, {"D": 64}, {"D": 512}),
 }
 
@@ -405,7 +410,9 @@ _register(OpSpec(
     output_shape=("N", "D"),
     contracts=(Layer("dropout_forward", "dropout_backward", ("x", "mask", "p"), ("x",)),),
     shapes={
-        "default": ({"N": 8, "D": 6, "p": 0.5}, {"N": 1, "D": 10, "p": 0.2}),
+        # p = 0.5 and 0.2: scales 1 / (1 - p) of 2 and 1.25; at 0.2, unlike 0.5, p taken for
+        # the keep probability (1 / p) shows
+        "default": ({"N": 32, "D": 6, "p": 0.5}, {"N": 1, "D": 9, "p": 0.2}),
         "full": ({"D": 1, "p": 0.5}, {"D": 6, "p": 0.5}, {"D": 10, "p": 0.2}, {"D": 7, "p": 0.0},
                  {"D": 64, "p": 0.9}),
     },
@@ -421,7 +428,9 @@ _register(OpSpec(
                Layer("layernorm_forward", "layernorm_backward", ("x", "gamma", "beta", Packed("ln_param", eps="eps")),
                      ("x", "gamma", "beta"))),  # the course's
     shapes={
-        "default": ({"N": 8, "D": 4, "eps": 1e-5}, {"N": 1, "D": 10, "eps": 1e-5}),
+        # eps 1e-5 (negligible against the O(1) variances drawn) and 0.1 (a tenth of them):
+        # eps left out, or added outside the square root, shows in both dtypes
+        "default": ({"N": 32, "D": 4, "eps": 1e-5}, {"N": 1, "D": 9, "eps": 0.1}),
         # D = 1: xhat = 0, out = beta and dx = 0
         "full": ({"D": 1, "eps": 1e-5}, {"D": 4, "eps": 1e-5}, {"D": 10, "eps": 1e-5}, {"D": 10, "eps": 1e-3},
                  {"D": 64, "eps": 1e-5}),
@@ -447,7 +456,8 @@ _register(OpSpec(
         # N = 1 (from the batch sizes): var = 0, out = beta and dx = 0
         # not N = 2: there x_hat = +-1 whatever x, dx is a cancellation about 1e-3 of its
         # terms, and float32 results (every framework's) differ from float64 by ~5e-4
-        "default": ({"N": 4, "D": 3, "eps": 1e-5}, {"N": 8, "D": 8, "eps": 1e-5}),
+        # eps 0.1 and 1e-5, as layernorm's
+        "default": ({"N": 5, "D": 3, "eps": 0.1}, {"N": 32, "D": 4, "eps": 1e-5}),
         "full": ({"D": 1, "eps": 1e-5}, {"D": 3, "eps": 1e-5}, {"D": 8, "eps": 1e-5}, {"D": 8, "eps": 1e-3},
                  {"D": 64, "eps": 1e-5}),
     },
@@ -471,10 +481,17 @@ _register(OpSpec(
     contracts=(Layer("conv_forward", "conv_backward", ("x", "w", "b", "stride", "pad"), ("x", "w", "b")),),
     derived={"HWo": _windows_out("K", pad="pad")},
     shapes={
-        # HW: (H, W) of x; K: (HH, WW) of the filters.  The second is non-square, strided and
-        # padded, and no window reads x's last row ((9 + 2 - 3) % 3 = 2 > pad): its dx is 0
-        "default": ({"N": 1, "C": 2, "HW": (5, 5), "F": 3, "K": (3, 3), "stride": 1, "pad": 1},
-                    {"N": 4, "C": 3, "HW": (9, 6), "F": 2, "K": (3, 2), "stride": 3, "pad": 1}),
+        # HW: (H, W) of x; K: (HH, WW) of the filters.  Every x is non-square; pad 1, 0 and 2
+        # (a pad hard-coded to any one value fails somewhere), stride 3, 2 and 1.  In the first
+        # two, rows or columns of x are read by no window (dx is 0 there): (6 + 2 - 3) % 3 = 2
+        # > pad 1, and stride 3 > WW = 2 skips a column between windows; (8 - 3) % 2 = 1 >
+        # pad 0.  The third: N = 32, the "same" convolution of 5x5 filters (pad 2, stride 1),
+        # filters larger than x.  The windows overlap in the last two.  x and out stay small
+        # where N is large: the numeric oracle's per-element cost is (size of x) x (size of
+        # the case)
+        "default": ({"N": 1, "C": 2, "HW": (6, 5), "F": 3, "K": (3, 2), "stride": 3, "pad": 1},
+                    {"N": 4, "C": 1, "HW": (8, 5), "F": 2, "K": (3, 3), "stride": 2, "pad": 0},
+                    {"N": 32, "C": 1, "HW": (3, 2), "F": 2, "K": (5, 5), "stride": 1, "pad": 2}),
         # (6, 6), K 3, stride 2, no padding: the last row and column are read by no window
         "full": ({"C": 1, "HW": (1, 1), "F": 1, "K": (1, 1), "stride": 1, "pad": 0},
                  {"C": 2, "HW": (5, 5), "F": 3, "K": (3, 3), "stride": 1, "pad": 1},
@@ -493,8 +510,14 @@ _register(OpSpec(
     contracts=(Layer("max_pool_forward", "max_pool_backward", ("x", "pool", "stride"), ("x",)),),
     derived={"HWo": _windows_out("pool")},
     shapes={
-        # pool 3, stride 2: overlapping windows, where a pixel can be the maximum of two
-        "default": ({"N": 1, "C": 2, "HW": (4, 4), "pool": 2, "stride": 2}, {"N": 4, "C": 2, "HW": (7, 7), "pool": 3, "stride": 2}),
+        # pool 2, stride 2 on a non-square x: windows that do not overlap, and no window reads
+        # the last row ((5 - 2) % 2 = 1), whose dx is 0.  Overlapping windows, where a pixel
+        # can be the maximum of several, at stride 2 (pool 3) and at stride 1 (pool 2, N = 32,
+        # a small x: the numeric oracle's per-element cost is (size of x) x (size of the
+        # case)).  Stride 1 has a case to itself: a stride hard-coded to 2 fails there only
+        "default": ({"N": 1, "C": 2, "HW": (5, 6), "pool": 2, "stride": 2},
+                    {"N": 4, "C": 1, "HW": (7, 7), "pool": 3, "stride": 2},
+                    {"N": 32, "C": 1, "HW": (3, 3), "pool": 2, "stride": 1}),
         "full": ({"C": 1, "HW": (2, 2), "pool": 2, "stride": 2}, {"C": 2, "HW": (4, 4), "pool": 2, "stride": 2},
                  {"C": 2, "HW": (7, 7), "pool": 3, "stride": 2}, {"C": 3, "HW": (8, 8), "pool": 2, "stride": 1},
                  {"C": 2, "HW": (9, 7), "pool": 3, "stride": 3}),

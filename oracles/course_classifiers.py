@@ -81,10 +81,10 @@ _INPUTS = (
     InputSpec("X", ("N", "D"), differentiable=False),
     InputSpec("y", ("N",), differentiable=False, draw=labels, is_label=True),
 )
-# N = 1 and N > 1 (a missing 1/N), reg > 0 in both (reg left out of the loss or the
-# gradient), D != C (a transposed dW has the wrong shape)
+# N = 1 and N = 32 (a missing 1/N; a sum over only part of a batch), reg > 0 in both (reg
+# left out of the loss or the gradient), D != C (a transposed dW has the wrong shape)
 _SHAPES = {
-    "default": ({"N": 1, "D": 5, "C": 3, "reg": 0.1}, {"N": 8, "D": 6, "C": 4, "reg": 0.25}),
+    "default": ({"N": 1, "D": 5, "C": 3, "reg": 0.1}, {"N": 32, "D": 6, "C": 4, "reg": 0.25}),
     "full": ({"N": 1, "D": 5, "C": 3, "reg": 0.1}, {"N": 8, "D": 6, "C": 4, "reg": 0.25},
              {"N": 16, "D": 10, "C": 10, "reg": 0.0}, {"N": 32, "D": 20, "C": 10, "reg": 2.5e-2}),
 }

@@ -196,7 +196,7 @@ _register(OpSpec(
     finalize=_off_kinks(_affine_relu, "x"),
     reference=lambda xp, a, dims: _affine_relu(xp, a, dims),
     shapes={
-        "default": ({"N": 6, "Dx": 5, "M": 4}, {"N": 3, "Dx": (2, 3), "M": 5}),
+        "default": ({"N": 32, "Dx": 5, "M": 4}, {"N": 3, "Dx": (2, 3), "M": 5}),
         "full": ({"Dx": 5, "M": 4}, {"Dx": (2, 3), "M": 5}, {"Dx": 32, "M": 16}),
     },
 ))
@@ -214,9 +214,12 @@ _register(OpSpec(
     finalize=_off_kinks(_conv_relu, "x"),
     reference=lambda xp, a, dims: _conv_relu(xp, a, dims),
     shapes={
-        # non-square x and filters, pad 1 stride 1; then stride 2 with (5 + 2 - 3) % 2 == 0
+        # pad 1, 0 and 2, stride 1 and 2 on non-square x; the windows tile the padded x
+        # ((H + 2 pad - HH) % stride == 0), as the course's fast layers require; N = 32 with a
+        # small x (the numeric oracle's per-element cost is (size of x) x (size of the case))
         "default": ({"N": 2, "C": 2, "HW": (6, 4), "F": 3, "K": (3, 3), "stride": 1, "pad": 1},
-                    {"N": 2, "C": 1, "HW": (5, 5), "F": 2, "K": (3, 3), "stride": 2, "pad": 1}),
+                    {"N": 3, "C": 3, "HW": (5, 7), "F": 2, "K": (3, 3), "stride": 2, "pad": 0},
+                    {"N": 32, "C": 1, "HW": (3, 3), "F": 2, "K": (3, 3), "stride": 2, "pad": 2}),
         "full": ({"C": 2, "HW": (6, 4), "F": 3, "K": (3, 3), "stride": 1, "pad": 1},
                  {"C": 1, "HW": (5, 5), "F": 2, "K": (3, 3), "stride": 2, "pad": 1},
                  {"C": 3, "HW": (5, 7), "F": 2, "K": (1, 3), "stride": 1, "pad": 0}),
@@ -238,9 +241,11 @@ _register(OpSpec(
     finalize=_off_kinks(_conv_relu_pool, "x"),
     reference=lambda xp, a, dims: _conv_relu_pool(xp, a, dims),
     shapes={
-        # the course's fast pooling tiles: conv outputs divisible by the pool
-        "default": ({"N": 2, "C": 2, "HW": (6, 4), "F": 3, "K": (3, 3), "stride": 1, "pad": 1, "pool": 2},
-                    {"N": 2, "C": 1, "HW": (8, 8), "F": 2, "K": (3, 3), "stride": 1, "pad": 0, "pool": 2}),
+        # the course's fast pooling tiles: conv outputs divisible by the pool.  Conv pad 0 and
+        # 1, stride 2 and 1, pool 2 and 3 (the pool's windows, stride = pool, never overlap);
+        # N = 32 with a small x
+        "default": ({"N": 3, "C": 2, "HW": (9, 5), "F": 3, "K": (3, 3), "stride": 2, "pad": 0, "pool": 2},
+                    {"N": 32, "C": 1, "HW": (3, 6), "F": 2, "K": (3, 3), "stride": 1, "pad": 1, "pool": 3}),
         "full": ({"C": 2, "HW": (6, 4), "F": 3, "K": (3, 3), "stride": 1, "pad": 1, "pool": 2},
                  {"C": 1, "HW": (8, 8), "F": 2, "K": (3, 3), "stride": 1, "pad": 0, "pool": 2}),
     },
@@ -264,7 +269,8 @@ _register(OpSpec(
     rounding_units=lambda dims: {"b": 1.0},
     reference=lambda xp, a, dims: _affine_bn_relu(xp, a, dims),
     shapes={
-        "default": ({"N": 6, "D": 5, "M": 4, "eps": 1e-5}, {"N": 4, "D": 3, "M": 6, "eps": 1e-5}),
+        # eps 1e-5 and 0.1 (a tenth of the O(1) variances drawn), as the catalog's batchnorm
+        "default": ({"N": 32, "D": 5, "M": 4, "eps": 1e-5}, {"N": 4, "D": 3, "M": 6, "eps": 0.1}),
         "full": ({"N": 6, "D": 5, "M": 4, "eps": 1e-5}, {"N": 16, "D": 8, "M": 8, "eps": 1e-5}),
     },
 ))
@@ -294,7 +300,10 @@ _register(OpSpec(
     rounding_units=lambda dims: {"b": 1.0},
     reference=lambda xp, a, dims: _conv_bn_relu(xp, a, dims),
     shapes={
-        "default": ({"N": 2, "C": 2, "HW": (6, 4), "F": 3, "K": (3, 3), "stride": 1, "pad": 1, "eps": 1e-5},),
+        # pad 1, stride 1, eps 1e-5; then pad 0, stride 2, eps 0.1 and N = 32 (windows tiling
+        # the padded x, as the course's fast layers require)
+        "default": ({"N": 2, "C": 2, "HW": (6, 4), "F": 3, "K": (3, 3), "stride": 1, "pad": 1, "eps": 1e-5},
+                    {"N": 32, "C": 1, "HW": (5, 3), "F": 2, "K": (3, 3), "stride": 2, "pad": 0, "eps": 0.1}),
         "full": ({"N": 2, "C": 2, "HW": (6, 4), "F": 3, "K": (3, 3), "stride": 1, "pad": 1, "eps": 1e-5},
                  {"N": 4, "C": 1, "HW": (5, 5), "F": 2, "K": (3, 3), "stride": 2, "pad": 1, "eps": 1e-5}),
     },
@@ -337,7 +346,7 @@ _register(OpSpec(
     finalize=_off_kinks(_two_layer_net, "X"),
     reference=lambda xp, a, dims: _two_layer_net(xp, a, dims),
     shapes={
-        "default": ({"N": 5, "D": 4, "H": 6, "C": 3, "reg": 0.0}, {"N": 8, "D": 6, "H": 5, "C": 4, "reg": 0.1}),
+        "default": ({"N": 5, "D": 4, "H": 6, "C": 3, "reg": 0.0}, {"N": 32, "D": 6, "H": 5, "C": 4, "reg": 0.1}),
         "full": ({"D": 4, "H": 6, "C": 3, "reg": 0.0}, {"D": 6, "H": 5, "C": 4, "reg": 0.1},
                  {"D": 10, "H": 8, "C": 5, "reg": 0.5}),
     },
@@ -363,9 +372,10 @@ def _fc_net(normalization: str | None):
 
 _FC_WEIGHTS = ("W1", "W2", "W3")
 _FC_SHAPES = {
-    # N >= 4: batch statistics of fewer samples are nearly degenerate (see batchnorm in the catalog)
+    # N >= 4: batch statistics of fewer samples are nearly degenerate (see batchnorm in the
+    # catalog).  eps stays the course's default, 1e-5: the model's constructor takes none
     "default": ({"N": 6, "D": 5, "H1": 6, "H2": 4, "C": 3, "reg": 0.0, "eps": 1e-5},
-                {"N": 8, "D": 4, "H1": 5, "H2": 6, "C": 4, "reg": 0.1, "eps": 1e-5}),
+                {"N": 32, "D": 4, "H1": 5, "H2": 6, "C": 4, "reg": 0.1, "eps": 1e-5}),
     "full": ({"N": 6, "D": 5, "H1": 6, "H2": 4, "C": 3, "reg": 0.0, "eps": 1e-5},
              {"N": 8, "D": 4, "H1": 5, "H2": 6, "C": 4, "reg": 0.1, "eps": 1e-5},
              {"N": 16, "D": 10, "H1": 8, "H2": 8, "C": 5, "reg": 0.5, "eps": 1e-5}),
@@ -450,7 +460,7 @@ _register(OpSpec(
     shapes={
         # non-square images; filter 3 (pad 1) and 5 (pad 2)
         "default": ({"N": 3, "Ch": 2, "HW": (6, 4), "F": 3, "K": 3, "Hd": 5, "C": 4, "reg": 0.0},
-                    {"N": 4, "Ch": 1, "HW": (4, 4), "F": 2, "K": 5, "Hd": 4, "C": 3, "reg": 0.1}),
+                    {"N": 32, "Ch": 1, "HW": (4, 4), "F": 2, "K": 5, "Hd": 4, "C": 3, "reg": 0.1}),
         "full": ({"N": 3, "Ch": 2, "HW": (6, 4), "F": 3, "K": 3, "Hd": 5, "C": 4, "reg": 0.0},
                  {"N": 4, "Ch": 1, "HW": (4, 4), "F": 2, "K": 5, "Hd": 4, "C": 3, "reg": 0.1},
                  {"N": 8, "Ch": 3, "HW": (8, 8), "F": 4, "K": 3, "Hd": 10, "C": 5, "reg": 0.05}),

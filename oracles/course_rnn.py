@@ -170,6 +170,9 @@ def _register(spec: OpSpec) -> None:
     CATALOG[spec.name] = spec
 
 
+# Each op's default shapes: N = 1, and N = 32 (past a batch of 16: a sum over part of the
+# batch shows); D != H (or M) where an op has both (a transposed weight has the wrong shape).
+
 _register(OpSpec(
     name="rnn_step",
     doc="vanilla RNN step, next_h = tanh(x Wx + prev_h Wh + b)",
@@ -179,7 +182,7 @@ _register(OpSpec(
     contracts=(Layer("rnn_step_forward", "rnn_step_backward", ("x", "prev_h", *_WEIGHT_NAMES),
                      ("x", "prev_h", *_WEIGHT_NAMES)),),
     shapes={
-        "default": ({"N": 1, "D": 4, "H": 3}, {"N": 3, "D": 5, "H": 4}),
+        "default": ({"N": 1, "D": 4, "H": 3}, {"N": 32, "D": 5, "H": 4}),
         "full": ({"N": 1, "D": 4, "H": 3}, {"N": 3, "D": 5, "H": 4}, {"N": 8, "D": 12, "H": 10}),
     },
     reference=rnn_step,
@@ -193,7 +196,7 @@ _register(OpSpec(
     output_shape=("N", "T", "H"),
     contracts=(Layer("rnn_forward", "rnn_backward", ("x", "h0", *_WEIGHT_NAMES), ("x", "h0", *_WEIGHT_NAMES)),),
     shapes={
-        "default": ({"N": 1, "T": 3, "D": 4, "H": 3}, {"N": 3, "T": 4, "D": 5, "H": 4}),
+        "default": ({"N": 1, "T": 3, "D": 4, "H": 3}, {"N": 32, "T": 4, "D": 3, "H": 4}),
         "full": ({"N": 1, "T": 3, "D": 4, "H": 3}, {"N": 3, "T": 4, "D": 5, "H": 4},
                  {"N": 2, "T": 10, "D": 3, "H": 5}),
     },
@@ -211,7 +214,7 @@ _register(OpSpec(
     output_shape=("N", "T", "D"),
     contracts=(Layer("word_embedding_forward", "word_embedding_backward", ("x", "W"), ("W",)),),
     shapes={
-        "default": ({"N": 1, "T": 4, "V": 5, "D": 3}, {"N": 3, "T": 4, "V": 6, "D": 3}),
+        "default": ({"N": 1, "T": 4, "V": 5, "D": 3}, {"N": 32, "T": 4, "V": 6, "D": 3}),
         "full": ({"N": 1, "T": 4, "V": 5, "D": 3}, {"N": 3, "T": 4, "V": 6, "D": 3},
                  {"N": 8, "T": 5, "V": 50, "D": 7}),
     },
@@ -230,7 +233,7 @@ _register(OpSpec(
     output_shape=("N", "T", "M"),
     contracts=(Layer("temporal_affine_forward", "temporal_affine_backward", ("x", "w", "b"), ("x", "w", "b")),),
     shapes={
-        "default": ({"N": 1, "T": 3, "D": 4, "M": 5}, {"N": 3, "T": 2, "D": 5, "M": 3}),
+        "default": ({"N": 1, "T": 3, "D": 4, "M": 5}, {"N": 32, "T": 2, "D": 5, "M": 3}),
         "full": ({"N": 1, "T": 3, "D": 4, "M": 5}, {"N": 3, "T": 2, "D": 5, "M": 3}, {"N": 6, "T": 4, "D": 8, "M": 6}),
     },
     reference=temporal_affine,
@@ -248,7 +251,7 @@ _register(OpSpec(
     output_shape=None,
     contracts=(Loss("temporal_softmax_loss", ("x", "y", "mask"), ("x",)),),
     shapes={
-        "default": ({"N": 1, "T": 4, "V": 5}, {"N": 4, "T": 3, "V": 6}),
+        "default": ({"N": 1, "T": 4, "V": 5}, {"N": 32, "T": 3, "V": 4}),
         "full": ({"N": 1, "T": 4, "V": 5}, {"N": 4, "T": 3, "V": 6}, {"N": 8, "T": 5, "V": 12}),
     },
     # like softmax_loss: dx = mask (p - onehot(y)) / N, terms of size up to 1/N
@@ -267,7 +270,7 @@ _register(OpSpec(
                      ("x", "prev_h", "prev_c", *_WEIGHT_NAMES), outputs=("next_h", "next_c")),),
     derived={"H4": _four_h, "H2": _two_h},
     shapes={
-        "default": ({"N": 1, "D": 4, "H": 3}, {"N": 3, "D": 5, "H": 2}),
+        "default": ({"N": 1, "D": 4, "H": 3}, {"N": 32, "D": 5, "H": 2}),
         "full": ({"N": 1, "D": 4, "H": 3}, {"N": 3, "D": 5, "H": 2}, {"N": 6, "D": 8, "H": 5}),
     },
     reference=lstm_step,
@@ -282,7 +285,7 @@ _register(OpSpec(
     contracts=(Layer("lstm_forward", "lstm_backward", ("x", "h0", *_WEIGHT_NAMES), ("x", "h0", *_WEIGHT_NAMES)),),
     derived={"H4": _four_h},
     shapes={
-        "default": ({"N": 1, "T": 3, "D": 4, "H": 3}, {"N": 3, "T": 3, "D": 5, "H": 2}),
+        "default": ({"N": 1, "T": 3, "D": 4, "H": 3}, {"N": 32, "T": 3, "D": 3, "H": 2}),
         "full": ({"N": 1, "T": 3, "D": 4, "H": 3}, {"N": 3, "T": 3, "D": 5, "H": 2}, {"N": 2, "T": 8, "D": 3, "H": 4}),
     },
     reference=lstm,
