@@ -50,14 +50,6 @@ def test_one_bug_module_console_names_the_cause_in_few_lines(module, op, status,
     assert "test_agreement[" not in result.stdout and "exit status" not in result.stdout + result.stderr
 
 
-def test_pytest_output_when_asked_for(tmp_path):
-    result = check(HERE / "one_bug/relu_sign_error.py", "relu", tmp_path, "--pytest-output", "--modes", "reverse",
-                   "--dtypes", "float64", "--oracles", "torch", "--seeds", "1")
-    assert result.returncode == 1
-    assert "FAILURES" in result.stdout and "test_agreement[" in result.stdout
-    assert "likely cause: a sign error" in result.stdout  # the findings still close the output
-
-
 def test_plurals_and_verdicts():
     assert plural(1, "comparison") == "1 comparison" and plural(2, "comparison") == "2 comparisons"
     one = {"summary": {"complete": True, "comparisons": 2, "expected": 2, "missing": 0, "agree": 2, "convention": 0,
