@@ -94,7 +94,7 @@ _register(OpSpec(
     finalize=_svm_off_kinks,
     reference=_svm_loss,
     shapes={
-        "default": ({"N": 1, "C": 3}, {"N": 8, "C": 5}),
+        "default": ({"N": 1, "C": 3}, {"N": 32, "C": 5}),
         "full": ({"C": 2}, {"C": 5}, {"C": 10}, {"C": 10, "scale": 10.0}),
     },
 ))
@@ -113,7 +113,8 @@ _register(OpSpec(
                      ("x", "gamma", "beta")),),
     forwards_of="batchnorm",
     shapes={
-        "default": ({"N": 4, "D": 3, "eps": 1e-5}, {"N": 8, "D": 8, "eps": 1e-5}),
+        # a batch of 32 and a large eps (0.1: its place in the normaliser shows)
+        "default": ({"N": 4, "D": 3, "eps": 1e-5}, {"N": 32, "D": 5, "eps": 0.1}),
         "full": ({"D": 3, "eps": 1e-5}, {"D": 8, "eps": 1e-5}, {"D": 64, "eps": 1e-5}),
     },
 ))
@@ -163,8 +164,8 @@ _register(OpSpec(
         # momentum 0.9, the course's default: swapped weights (0.1 on the running average)
         # keep mostly the last batch, far from the reference.  A test batch of another size
         # than the training ones (M != N), down to one sample
-        "default": ({"N": 8, "T": 3, "M": 5, "D": 4, "eps": 1e-5, "momentum": 0.9},
-                    {"N": 4, "T": 2, "M": 1, "D": 6, "eps": 1e-5, "momentum": 0.9}),
+        "default": ({"N": 32, "T": 3, "M": 5, "D": 3, "eps": 1e-5, "momentum": 0.9},
+                    {"N": 4, "T": 2, "M": 1, "D": 6, "eps": 0.1, "momentum": 0.9}),
         "full": ({"T": 3, "M": 5, "D": 4, "eps": 1e-5, "momentum": 0.9},
                  {"T": 5, "M": 8, "D": 8, "eps": 1e-5, "momentum": 0.7}),
     },
@@ -194,7 +195,7 @@ _register(OpSpec(
                      ("x", "gamma", "beta")),),
     reference=_spatial_batchnorm,
     shapes={
-        "default": ({"N": 2, "C": 3, "HW": (2, 3), "eps": 1e-5}, {"N": 4, "C": 2, "HW": (3, 2), "eps": 1e-5}),
+        "default": ({"N": 2, "C": 3, "HW": (2, 3), "eps": 1e-5}, {"N": 32, "C": 2, "HW": (3, 2), "eps": 0.1}),
         "full": ({"C": 3, "HW": (4, 5), "eps": 1e-5}, {"C": 1, "HW": (2, 2), "eps": 1e-5},
                  {"C": 8, "HW": (6, 6), "eps": 1e-5}),
     },
@@ -224,7 +225,7 @@ _register(OpSpec(
         # C / G = 2 != G = 3: channels grouped in the wrong order show; G = 1: one group
         # of all channels per sample (layer norm over C, H, W)
         "default": ({"N": 2, "C": 6, "HW": (2, 3), "G": 3, "eps": 1e-5},
-                    {"N": 2, "C": 4, "HW": (3, 2), "G": 1, "eps": 1e-5}),
+                    {"N": 32, "C": 4, "HW": (3, 2), "G": 1, "eps": 0.1}),
         "full": ({"C": 6, "HW": (3, 4), "G": 3, "eps": 1e-5}, {"C": 4, "HW": (2, 2), "G": 1, "eps": 1e-5},
                  {"C": 4, "HW": (3, 3), "G": 4, "eps": 1e-5}, {"C": 12, "HW": (5, 4), "G": 4, "eps": 1e-5}),
     },
@@ -319,7 +320,7 @@ _register(OpSpec(
         # p far from 0.5, where 1/p and 1/(1-p) tell the two meanings apart, and enough
         # units that a mask keeping 1 - p instead of p is KEPT_FRACTION_SIGMAS away (96
         # units at p = 0.3: 0.4 apart in the kept fraction, 5 sigmas are 0.23)
-        "default": ({"N": 8, "D": 12, "p": 0.3}, {"N": 4, "D": 16, "p": 0.8}),
+        "default": ({"N": 8, "D": 13, "p": 0.3}, {"N": 32, "D": 16, "p": 0.8}),
         "full": ({"D": 30, "p": 0.3}, {"D": 16, "p": 0.8}, {"D": 64, "p": 0.1}),
     },
 ))
@@ -342,7 +343,7 @@ _register(OpSpec(
     reference=lambda xp, a, dims: a["x"],
     shapes={
         # p far from 0.5 and from 1: x * p and x * (1 - p) differ from x and from each other
-        "default": ({"N": 8, "D": 12, "p": 0.3}, {"N": 4, "D": 16, "p": 0.8}),
+        "default": ({"N": 8, "D": 13, "p": 0.3}, {"N": 32, "D": 16, "p": 0.8}),
         "full": ({"D": 30, "p": 0.3}, {"D": 16, "p": 0.8}),
     },
 ))
@@ -369,7 +370,7 @@ _register(OpSpec(
         # (H + 2 pad - HH) % stride == 0 along both axes, as the course promises; outputs
         # 3 x 4 (stride 2, pad 1) and 2 x 5 (stride 1, pad 0, a non-square filter)
         "default": ({"N": 2, "C": 3, "HW": (5, 7), "F": 2, "K": (3, 3), "stride": 2, "pad": 1},
-                    {"N": 3, "C": 2, "HW": (4, 6), "F": 3, "K": (3, 2), "stride": 1, "pad": 0}),
+                    {"N": 32, "C": 2, "HW": (4, 6), "F": 3, "K": (3, 2), "stride": 1, "pad": 0}),
         "full": ({"C": 3, "HW": (5, 7), "F": 2, "K": (3, 3), "stride": 2, "pad": 1},
                  {"C": 2, "HW": (4, 6), "F": 3, "K": (3, 2), "stride": 1, "pad": 0},
                  {"C": 3, "HW": (8, 8), "F": 4, "K": (3, 3), "stride": 1, "pad": 1},
@@ -391,8 +392,10 @@ _register(OpSpec(
     shapes={
         # non-overlapping 2 x 2 windows, and overlapping 3 x 3 windows at stride 2 (a pixel
         # can be the maximum of two windows: its gradients add up); both non-square
+        # and 2 x 2 windows at stride 1, overlapping, on a batch of 32
         "default": ({"N": 2, "C": 2, "HW": (4, 6), "pool": 2, "stride": 2},
-                    {"N": 2, "C": 3, "HW": (7, 5), "pool": 3, "stride": 2}),
+                    {"N": 2, "C": 3, "HW": (7, 5), "pool": 3, "stride": 2},
+                    {"N": 32, "C": 1, "HW": (3, 4), "pool": 2, "stride": 1}),
         "full": ({"C": 2, "HW": (4, 6), "pool": 2, "stride": 2}, {"C": 3, "HW": (7, 5), "pool": 3, "stride": 2},
                  {"C": 2, "HW": (8, 8), "pool": 2, "stride": 1}, {"C": 1, "HW": (9, 6), "pool": 3, "stride": 3}),
     },
