@@ -400,14 +400,22 @@ def _partition(items: list, passing: list, prefer: str = "") -> dict | None:
         return {"kind": "only-at", "dim": name, "value": value, "text": text,
                 "evidence": f"the cases that agree have {name} = {_fmt(value)}" + (f" (and {also})" if also else "")
                             + f"; those that fail {name} = {', '.join(_fmt(v) for v in sorted(bad, key=_order))}"}
-    for name in dims:  # the other way round: every failing case has one value no passing case has
+    only = []  # the other way round: every failing case has one value no passing case has
+    for name in dims:
         bad = {_hashable(r["dims"].get(name)) for r in failing}
         ok = {_hashable(r["dims"].get(name)) for r in passing}
         if len(bad) == 1 and None not in bad and not bad & ok and not isinstance(next(iter(bad)), tuple):
-            value = next(iter(bad))
-            return {"kind": "fails-only-at", "dim": name, "value": value,
-                    "text": f"fails only at {name} = {_fmt(value)}",
-                    "evidence": f"every failing case has {name} = {_fmt(value)}; the cases without it agree"}
+            only.append((name, next(iter(bad))))
+    if only:
+        # several dims may set the failing cases apart together (N = 32 comes with Dx = 5): the
+        # batch first, as a mistake that depends on the batch size is the commoner, the
+        # others named beside it, so the cause is never one coincidence alone
+        only.sort(key=lambda item: (item[0] != "N", item[0]))
+        (name, value), rest = only[0], only[1:]
+        also = f" (and {', '.join(f'{n} = {_fmt(v)}' for n, v in rest)})" if rest else ""
+        return {"kind": "fails-only-at", "dim": name, "value": value,
+                "text": f"fails only at {name} = {_fmt(value)}{also}",
+                "evidence": f"every failing case has {name} = {_fmt(value)}{also}; the cases without it agree"}
     # dimensions only some shapes set (large logits: scale, shift): every failing case sets one
     unset = [d for d in dims if all(d not in r["dims"] for r in passing)]
     if unset and all(any(d in r["dims"] for d in unset) for r in failing):

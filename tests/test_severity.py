@@ -177,3 +177,16 @@ def test_a_crash_only_at_a_size_of_one_is_said_so_not_a_transpose():
     found = findings.build(records, "mine")[0]
     assert found["pattern"] == "raised ValueError"
     assert "N = 1" in found["cause"]["text"] and "transpose" not in found["cause"]["text"]
+
+
+def test_the_command_exits_0_on_the_student_file_and_shows_each_kind_of_warning(tmp_path):
+    from cli_helpers import gradmatrix as gradmatrix_cli
+
+    run = gradmatrix_cli("check", HERE / "student_layers.py", "--progress", "none", "--format", "json", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    shown = {line.split(")")[0].removeprefix("warning (") for line in run.stdout.splitlines()
+             if line.startswith("warning (")}
+    assert shown == KINDS
+    strict = gradmatrix_cli("check", HERE / "student_layers.py", "--ops", "relu", "--strict", "--progress", "none",
+                            "--format", "json", cwd=tmp_path)
+    assert strict.returncode == 1 and "FAIL (strict)" in strict.stdout
