@@ -229,7 +229,9 @@ def test_a_second_run_into_a_busy_directory_is_refused_and_the_first_report_stay
     first = start("check", "wrong.py", *SLICE, "--out", "shared", cwd=tmp_path, env=env)
     try:
         deadline = time.time() + 120
-        while not (tmp_path / "shared" / IN_PROGRESS).exists() and first.poll() is None and time.time() < deadline:
+        # the first run holds the directory from before it imports its candidate (whose probe
+        # then waits at the gate), and marks it in progress once the plan is made
+        while not (tmp_path / "shared" / LOCK).exists() and first.poll() is None and time.time() < deadline:
             time.sleep(0.05)
         assert first.poll() is None, first.communicate()
         second = gradmatrix("check", "right.py", *SLICE, "--out", "shared", cwd=tmp_path, env=env)
