@@ -190,3 +190,29 @@ def test_the_command_exits_0_on_the_student_file_and_shows_each_kind_of_warning(
     strict = gradmatrix_cli("check", HERE / "student_layers.py", "--ops", "relu", "--strict", "--progress", "none",
                             "--format", "json", cwd=tmp_path)
     assert strict.returncode == 1 and "FAIL (strict)" in strict.stdout
+
+
+def test_a_conv_slicing_pad_to_minus_pad_is_blamed_on_pad_0_not_on_a_dtype(tmp_path):
+    # x[pad:-pad] is empty at pad = 0; the module also promotes float32 to float64 (a warning):
+    # the promoted cases are value comparisons, so no "agrees only where pad = 1" can follow
+    path = tmp_path / "conv_slices.py"
+    path.write_text(
+        "import numpy as np\n"
+        "from gradmatrix.manual import conv_forward as _cf, conv_backward as _cb\n\n"
+        "def conv_forward(x, w, b, stride, pad):\n"
+        "    out, cache = _cf(x, w, b, stride, pad)\n"
+        "    return out * np.float64(1.0), cache\n\n"
+        "def conv_backward(dout, cache):\n"
+        "    x, w, b, (stride, pad) = cache[0], cache[1], cache[2], cache[3]\n"
+        "    dx, dw, db = _cb(dout, cache)\n"
+        "    padded = np.pad(dx, ((0, 0), (0, 0), (pad, pad), (pad, pad)))\n"
+        "    return padded[:, :, pad:-pad, pad:-pad], dw, db\n")
+    result = gradmatrix.check(str(path), modes=["reverse"], oracles=("torch", "numeric"), seeds=1)
+    assert result.status in (1, 2)
+    first = result.document["findings"][0]
+    assert (first["op"], first["tensor"]) == ("conv", "dx")
+    failing = [r for r in result.document["comparisons"] if r["case"] in first["cases"]]
+    assert failing and all(r["dims"]["pad"] == 0 for r in failing)
+    cause = (first["cause"] or {}).get("text", "")
+    assert "pad = 1" not in cause and "agrees only" not in cause, cause
+    assert {w["kind"] for w in result.document["warnings"]} == {severity.DTYPE_PROMOTED}
