@@ -424,9 +424,10 @@ def documents(draw, runs):
         document["plan"]["ids"] = draw(st.permutations(document["plan"]["ids"]))
         return kind, _dumps(draw, document), runs[name]["doc"], name
     if kind == "crafted":
-        paths = [p for p in _paths(document["comparisons"])]
         for _ in range(draw(st.integers(1, 5))):
-            path = ("comparisons",) + draw(st.sampled_from(paths))
+            # the paths of the document as it is now: an earlier change may have replaced a
+            # list or an object that a path drawn before it went into
+            path = ("comparisons",) + draw(st.sampled_from(list(_paths(document["comparisons"]))))
             inner = document
             for key in path[:-1]:
                 inner = inner[key]
