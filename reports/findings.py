@@ -387,7 +387,7 @@ def _partition(items: list, passing: list, prefer: str = "") -> dict | None:
             return {"kind": "only-at", "dim": name, "value": "one axis",
                     "text": f"fails only where {name} has several axes", "evidence": f"cases with a single {name} agree"}
     if separating:
-        separating.sort(key=lambda s: (s[0] != prefer, s[1] not in _NEUTRAL, s[1], s[0]))
+        separating.sort(key=lambda s: (s[0] != prefer, s[1] not in _NEUTRAL, _order(s[1]), s[0]))
         name, value, bad = separating[0]
         also = ", ".join(f"{n} = {_fmt(v)}" for n, v, _ in separating[1:])
         neutral = [(n, v) for n, v, _ in separating if v in _NEUTRAL]

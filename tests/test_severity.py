@@ -216,3 +216,15 @@ def test_a_conv_slicing_pad_to_minus_pad_is_blamed_on_pad_0_not_on_a_dtype(tmp_p
     cause = (first["cause"] or {}).get("text", "")
     assert "pad = 1" not in cause and "agrees only" not in cause, cause
     assert {w["kind"] for w in result.document["warnings"]} == {severity.DTYPE_PROMOTED}
+
+
+def test_a_cause_over_dims_of_numbers_and_words_is_stated_not_a_crash():
+    # a declared layer's params may be words (mode="same") beside numbers: the partition that
+    # names where a finding agrees orders both kinds
+    from gradmatrix.reports import findings
+
+    records = [_record("a", {"N": 2, "mode": "same"}, "disagree", [_values("dx", False)]),
+               _record("b", {"N": 3, "mode": "same"}, "disagree", [_values("dx", False)]),
+               _record("c", {"N": 4, "mode": "valid"}, "agree", [_values("dx", True)])]
+    cause = findings.build(records, "mine")[0]["cause"]
+    assert cause["kind"] == "only-at" and {cause["dim"], cause["value"]} in ({"N", 4}, {"mode", "valid"})
