@@ -45,6 +45,7 @@ from gradmatrix.reports.compare import DISAGREE, ERROR
 from gradmatrix.runner import Runner, default_plan
 
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
+WORKER_EXIT_WAIT = 60.0  # seconds a worker process that sent all its records may take to exit
 THREAD_SETTINGS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # torch's, NumPy's BLAS
 
 
@@ -276,6 +277,7 @@ class Session:
         for name in THREAD_SETTINGS:
             env.setdefault(name, str(max(1, cores // len(split))))
         children = []
+        done = False
         selector = selectors.DefaultSelector()
         try:
             for i in range(len(split)):
@@ -293,11 +295,16 @@ class Session:
                         open_streams -= 1
                         continue
                     yield json.loads(line)
+            done = True  # every part sent all it had: each worker is ending on its own
         finally:
             for i, child in enumerate(children):
-                if child.poll() is None:
-                    child.terminate()
-                code = child.wait()
+                if child.poll() is None and not done:
+                    child.terminate()  # stopped early (Ctrl-C, an error here): the workers too
+                try:
+                    code = child.wait(WORKER_EXIT_WAIT if done else None)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    code = child.wait()
                 if code and not self._stopping:
                     how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
                     self._lost.append(f"worker process {i + 1} of {len(children)} ended ({how}) before its part "
@@ -311,8 +318,11 @@ class Session:
 def _serve_part(request: Request) -> None:
     """A worker process of ``Session.run``: the records of its part as JSON lines on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the engine's; it stops its workers
-    out = sys.stdout
-    sys.stdout = sys.stderr  # what the oracles or the candidate print must not mix with the records
+    # the records get a descriptor of their own; what the oracles, the candidate or its worker
+    # process (which inherits descriptor 1) print goes to stderr, never among the records
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     session = Session(request)
     try:
         index, count = request.part

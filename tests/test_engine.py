@@ -142,3 +142,13 @@ def test_worker_processes_give_the_records_of_one_process(tmp_path):
     assert two.document["summary"]["complete"]
     strip = lambda d: [{k: v for k, v in r.items() if k != "at_highest_precision"} for r in d["comparisons"]]  # noqa: E731
     assert strip(one.document) == strip(two.document)
+
+
+def test_worker_processes_keep_what_a_candidate_prints_out_of_the_records(tmp_path):
+    path = tmp_path / "chatty.py"
+    path.write_text("import numpy as np\nprint('at import {')\n\n"
+                    "def relu_forward(x):\n    print('forward', x.shape)\n    return np.maximum(0, x), x\n\n"
+                    "def relu_backward(dout, cache):\n    print('backward {')\n    return dout * (cache > 0)\n")
+    result = gradmatrix.check(str(path), workers=2, ops="relu", seeds=1, oracles=("numeric",), modes="reverse")
+    summary = result.document["summary"]
+    assert result.status == 0 and summary["complete"] and not summary["interrupted"], summary
