@@ -210,7 +210,9 @@ def _worker_count(value: str | None) -> int:
     """-n as a number of worker processes: "auto" and "logical" are the machine's cores."""
     if value in (None, "0"):
         return 0
-    return os.cpu_count() or 1 if value in ("auto", "logical") else int(value)
+    if value in ("auto", "logical"):
+        return os.cpu_count() or 1
+    return int(value)
 
 
 def _request(args, target: str, verb: str):

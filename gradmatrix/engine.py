@@ -224,7 +224,7 @@ class Session:
         modes = "" if comparison.case.kind in ("random", "kink") else f" --modes {comparison.case.kind}"
         return f"gradmatrix {verb} --matrix {r.matrix}{modes} --only {shlex.quote(comparison.id)}"
 
-    def records(self, comparisons=None, progress=None):
+    def records(self, comparisons=None):
         """Make ``comparisons`` (default: the plan's) in this process, yielding each record."""
         comparisons = self.comparisons if comparisons is None else comparisons
         r = self.request

@@ -16,7 +16,7 @@ Loading the module and probing its stubs run under the same limit.
 
 Layers declared with ``@gradmatrix.layer`` carry the user's own forward, which the oracles
 run too (the numeric oracle differentiates it); a module that declares layers is checked
-in the judge's process, as ``check_layer`` always is, and says so (``IN_PROCESS_NOTE``).
+in the judge's process, as ``check_layer`` always is; the report records it (``run.isolated``).
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ from gradmatrix.oracles.contract import ContractError
 from gradmatrix.oracles.result import CandidateFault, CaseTimeout
 
 IMPORT_TIME_LIMIT = 60.0  # seconds a worker may take to start and import the candidate, at least
-IN_PROCESS_NOTE = ("the module declares layers of its own (@gradmatrix.layer), whose forwards the oracles run: "
-                   "it was checked in the judge's process")
 
 
 class DeclaresLayers(Exception):

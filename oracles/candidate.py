@@ -292,11 +292,13 @@ class Candidate:
         """A loaded module is always available; ops it lacks are filtered by ``ops``."""
 
     def evaluate(self, inputs: CaseInputs) -> Result:
-        """Run the candidate on private copies of the inputs.
+        """Run the candidate on private copies of the inputs.  A layer's backward is also run
+        after a forward on other inputs (a decoy) and twice on one cache (``Result.repeats``);
+        a write into an argument or the upstream gradient is a warning (``Result.warnings``).
 
         Raises:
-            CandidateFault: the candidate raised, returned the wrong structure, or wrote into
-                an input or the upstream gradient.
+            CandidateFault: the candidate raised, ended the process, or returned the wrong
+                structure.
         """
         case = inputs.case
         spec = case.spec

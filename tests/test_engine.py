@@ -152,3 +152,10 @@ def test_worker_processes_keep_what_a_candidate_prints_out_of_the_records(tmp_pa
     result = gradmatrix.check(str(path), workers=2, ops="relu", seeds=1, oracles=("numeric",), modes="reverse")
     summary = result.document["summary"]
     assert result.status == 0 and summary["complete"] and not summary["interrupted"], summary
+
+
+def test_n_names_how_many_worker_processes():
+    from gradmatrix import cli
+
+    assert [cli._worker_count(v) for v in (None, "0", "1", "3")] == [0, 0, 1, 3]
+    assert cli._worker_count("auto") == (os.cpu_count() or 1)

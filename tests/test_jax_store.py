@@ -25,15 +25,6 @@ SIGMOID = Case("sigmoid", DIMS, 0, "float32")
 RELU = Case("relu", DIMS, 0, "float32")
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    """An empty store and no compiled function in memory (restored afterwards)."""
-    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
-    saved = dict(jax_store._EXECUTABLES)
-    jax_store._EXECUTABLES.clear()
-    yield tmp_path
-    jax_store._EXECUTABLES.clear()
-    jax_store._EXECUTABLES.update(saved)
 
 
 def _new_process() -> None:
@@ -102,7 +93,7 @@ DAMAGE = [
 
 
 @pytest.mark.parametrize("damage, reason", DAMAGE)
-def test_a_bad_entry_gives_the_ops_own_values_a_note_and_is_rewritten(store, damage, reason):
+def test_a_bad_entry_gives_the_ops_own_values_a_note_and_is_rewritten(empty_store, damage, reason):
     inputs = draw_inputs(SIGMOID)
     jax_oracle.evaluate(draw_inputs(RELU))
     first = jax_oracle.evaluate(inputs)
@@ -128,7 +119,7 @@ def test_a_bad_entry_gives_the_ops_own_values_a_note_and_is_rewritten(store, dam
     assert np.array_equal(again.forward, result.forward) and np.array_equal(again.grads["x"], result.grads["x"])
 
 
-def test_the_note_reaches_the_records_of_the_jax_pairs(store):
+def test_the_note_reaches_the_records_of_the_jax_pairs(empty_store):
     """Trusted, relu's file in sigmoid's place would make manual disagree with jax; rejected and
     rebuilt, they agree, and the records of the pairs with jax say why it was compiled again."""
     inputs = draw_inputs(SIGMOID)
@@ -145,7 +136,7 @@ def test_the_note_reaches_the_records_of_the_jax_pairs(store):
     assert all(any("relu's vjp" in n and "rebuilt" in n for n in r.get("notes", ())) for r in records)
 
 
-def test_a_bad_entry_met_while_compiling_ahead_leaves_its_note_for_the_evaluation(store):
+def test_a_bad_entry_met_while_compiling_ahead_leaves_its_note_for_the_evaluation(empty_store):
     inputs = draw_inputs(SIGMOID)
     jax_oracle.evaluate(inputs), jax_oracle.evaluate(draw_inputs(RELU))
     _swap_in_relus_file(_key(SIGMOID).path, _key(RELU))
@@ -211,7 +202,7 @@ def test_the_check_on_load_passes_the_right_function_and_catches_a_wrong_forward
     assert what in jax_oracle.check_loaded(kind, case, "cpu", _scaled(right, 1.0, 1.5))
 
 
-def test_a_bad_hvp_entry_is_rebuilt_with_a_warning(store):
+def test_a_bad_hvp_entry_is_rebuilt_with_a_warning(empty_store):
     """jvp and hvp functions go through the same store and check (their evaluations return
     tuples, without notes: the warning tells)."""
     case = Case("softmax_loss", SCORES, 0, "float32", "hvp")

@@ -18,15 +18,6 @@ CASES = list({(c.op, c.dtype): c for c in matrix_cases("default", ["softmax_loss
               if c.kind == "random"}.values())
 
 
-@pytest.fixture
-def empty_cache(tmp_path, monkeypatch):
-    """A fresh cache directory and no compiled function in memory (restored afterwards)."""
-    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
-    saved = dict(jax_store._EXECUTABLES)
-    jax_store._EXECUTABLES.clear()
-    yield tmp_path
-    jax_store._EXECUTABLES.clear()
-    jax_store._EXECUTABLES.update(saved)
 
 
 def _same(a, b) -> bool:
@@ -34,10 +25,10 @@ def _same(a, b) -> bool:
         np.array_equal(a.grads[k], b.grads[k]) for k in a.grads)
 
 
-def test_a_stored_function_loads_back_and_computes_bitwise_the_same(empty_cache):
+def test_a_stored_function_loads_back_and_computes_bitwise_the_same(empty_store):
     inputs = [draw_inputs(case) for case in CASES]
     compiled = [jax_oracle.evaluate(i) for i in inputs]
-    stored = list((empty_cache / "executables").glob("*.jaxfn"))
+    stored = list((empty_store / "executables").glob("*.jaxfn"))
     assert 0 < len(stored) <= len(CASES)
     jax_store._EXECUTABLES.clear()  # a new process: only what is on disk
     loaded_before, rejected_before = jax_store.COMPILE_STATS["loaded"], jax_store.COMPILE_STATS["rejected"]
@@ -47,10 +38,10 @@ def test_a_stored_function_loads_back_and_computes_bitwise_the_same(empty_cache)
     assert all(_same(a, b) and not b.notes for a, b in zip(compiled, again))
 
 
-def test_a_damaged_stored_function_is_compiled_again(empty_cache):
+def test_a_damaged_stored_function_is_compiled_again(empty_store):
     case = CASES[1]
     first = jax_oracle.evaluate(draw_inputs(case))
-    (path,) = (empty_cache / "executables").glob("*.jaxfn")
+    (path,) = (empty_store / "executables").glob("*.jaxfn")
     path.write_bytes(b"not an executable")
     jax_store._EXECUTABLES.clear()
     with pytest.warns(jax_store.StoreWarning):
@@ -67,7 +58,7 @@ def test_only_the_catalogs_own_ops_are_stored():
     assert jax_store.store_key("vjp", declared, dims, "float64", "cpu", args) is None
 
 
-def test_compiling_ahead_gives_the_same_records_and_stops_with_the_run(empty_cache):
+def test_compiling_ahead_gives_the_same_records_and_stops_with_the_run(empty_store):
     plan = default_plan(ops=["affine", "layernorm", "softmax_loss"], seeds=1)
     ahead = Runner(Candidate(manual, "manual"))
     ahead.compile_ahead(plan)
