@@ -26,7 +26,7 @@ from gradmatrix.oracles.candidate import Candidate, provided_ops
 from gradmatrix.oracles.contract import ContractError
 from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES
 from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs, matrix_cases
-from gradmatrix.oracles.implementations import ORACLES, oracle, unavailable_reason
+from gradmatrix.oracles.implementations import ON_DEVICE, ORACLES, oracle, unavailable_reason  # ON_DEVICE: the oracles --device moves
 from gradmatrix.oracles import modes
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT, CandidateFault, CaseTimeout
 from gradmatrix.oracles.devices import PRECISIONS, matmul_precision
@@ -105,14 +105,15 @@ def default_plan(matrix="default", ops=None, dtypes=None, seeds=None, oracles=OR
         ops = provided_ops(importlib.import_module("gradmatrix.manual"))
     name = candidate.name if candidate is not None else "manual"
     oracles = [o for o in oracles if o not in SKIPS_ORACLES.get(matrix, ())]
-    return plan(matrix_cases(matrix, ops, dtypes, seeds, modes), name, oracles, only)
+    # the run's catalog: the catalog's ops and the layers the candidate declares
+    catalog = getattr(candidate, "catalog", None) or CATALOG
+    return plan(matrix_cases(matrix, ops, dtypes, seeds, modes, catalog=catalog), name, oracles, only)
 
 
 def _contracts() -> str:
     return ", ".join("/".join(spec.functions) for spec in CATALOG.values())
 
 
-ON_DEVICE = ("torch", "jax")  # the oracles --device moves; manual and numeric stay on the CPU
 
 
 class Runner:

@@ -28,7 +28,7 @@ from types import ModuleType
 import numpy as np
 
 from gradmatrix.oracles.cases import CaseInputs, draw_inputs
-from gradmatrix.oracles.catalog import CATALOG
+from gradmatrix.oracles.catalog import CATALOG, join
 from gradmatrix.oracles.contract import ContractError, Layer, signature_score
 from gradmatrix.oracles.declared import specs_of
 from gradmatrix.oracles.implementations import ORACLES
@@ -285,8 +285,11 @@ class Candidate:
                 self.unchecked[op] = reason
         self.contracts = {op: c for op, c in self.contracts.items() if op not in self.unchecked}
         self.ops = list(self.contracts)
+        declared = specs_of(module)
         # a declared layer's functions by the names its contract calls them (a lambda has none of its own)
-        self.functions = {name: functions for name, (_, functions) in specs_of(module).items()}
+        self.functions = {name: functions for name, (_, functions) in declared.items()}
+        # this run's catalog: the catalog's ops and the layers the module declares
+        self.catalog = join((spec for spec, _ in declared.values()), base=CATALOG)
 
     def available(self) -> None:
         """A loaded module is always available; ops it lacks are filtered by ``ops``."""

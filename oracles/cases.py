@@ -105,11 +105,14 @@ class Case:
     seed: int
     dtype: str  # "float32" or "float64"
     kind: str = "random"  # "random", "kink" (special values), "jvp" or "hvp" (see the module's docstring)
+    # the op's entry, carried by the case (a planned case always has it): the catalog's, or a
+    # layer its user declared; a case built by hand from an op's name finds it in the catalog
+    entry: OpSpec | None = field(default=None, compare=False, repr=False)
 
     @property
     def spec(self) -> OpSpec:
-        """The op's spec: the catalog's, or a layer its user declared (``oracles.declared``)."""
-        return spec_of(self.op)
+        """The op's spec: the one the case carries, else the catalog's entry of its name."""
+        return self.entry if self.entry is not None else spec_of(self.op)
 
     @property
     def dim_map(self) -> dict:
@@ -176,6 +179,7 @@ def matrix_cases(
     dtypes: Iterable[str] | None = None,
     seeds: int | None = None,
     modes: Iterable[str] | None = None,
+    catalog: Mapping[str, OpSpec] | None = None,
 ) -> list[Case]:
     """All cases of a matrix: ops x shapes x batch sizes x seeds x dtypes, then the kink cases,
     then the forward-mode and second-order cases.
@@ -194,6 +198,8 @@ def matrix_cases(
         dtypes: dtype names to keep (default: float64 and float32).
         seeds: number of seeds per shape (default: the matrix's own).
         modes: which checks, of "reverse", "jvp", "hvp" (default: all).
+        catalog: the run's catalog, where ``ops`` are looked up (default: ``CATALOG`` and the
+            layers declared so far); each case carries its op's entry from it.
         A single name is a list of one (``names_option``); a name given twice counts once.
 
     Returns:
@@ -207,29 +213,31 @@ def matrix_cases(
     modes = names_option(modes or None, "modes", MODES, "mode") or list(MODES)
     if not isinstance(matrix, str) or matrix not in BATCH_SIZES:
         raise ValueError(f"unknown matrix {matrix!r}; choose from {sorted(BATCH_SIZES)}")
-    ops = names_option(ops or None, "ops", None, "op") or list(CATALOG)
+    lookup = spec_of if catalog is None else catalog.__getitem__
+    ops = names_option(ops or None, "ops", None, "op") or list(CATALOG if catalog is None else catalog)
     dtypes = names_option(dtypes or None, "dtypes", DTYPES, "dtype") or list(DTYPES)
+    specs = {}
     for op in ops:
         try:
-            spec_of(op)
+            specs[op] = lookup(op)
         except KeyError:
-            raise ValueError(f"unknown op {op!r}; choose from {sorted(CATALOG)}") from None
+            raise ValueError(f"unknown op {op!r}; choose from {sorted(CATALOG if catalog is None else catalog)}") \
+                from None
     n_seeds = SEEDS[matrix] if seeds is None else count_option(seeds, "seeds")
     cases = []
-    for op in ops:
-        spec = spec_of(op)
+    for op, spec in specs.items():
         if "reverse" in modes:
-            cases += _product(op, spec.shapes.get(matrix, ()), BATCH_SIZES[matrix], n_seeds, dtypes, "random")
+            cases += _product(spec, spec.shapes.get(matrix, ()), BATCH_SIZES[matrix], n_seeds, dtypes, "random")
             for shape in spec.kink_shapes if matrix != "large" else ():
                 for seed in range(n_seeds):
                     for dtype in dtypes:
-                        cases.append(Case(op, tuple(shape.items()), seed, dtype, kind="kink"))
+                        cases.append(Case(op, tuple(shape.items()), seed, dtype, kind="kink", entry=spec))
         mode_seeds = min(n_seeds, MODE_SEEDS[matrix])
         mode_shapes = _mode_shapes(spec.shapes.get(matrix, ()))
         if "jvp" in modes and spec.differentiable:  # <u, J v> needs a direction v: none without a differentiable input
-            cases += _product(op, mode_shapes, MODE_BATCH_SIZES[matrix], mode_seeds, dtypes, "jvp")
+            cases += _product(spec, mode_shapes, MODE_BATCH_SIZES[matrix], mode_seeds, dtypes, "jvp")
         if "hvp" in modes and spec.second_order:
-            cases += _product(op, mode_shapes, MODE_BATCH_SIZES[matrix], mode_seeds, dtypes, "hvp")
+            cases += _product(spec, mode_shapes, MODE_BATCH_SIZES[matrix], mode_seeds, dtypes, "hvp")
     return _distinct(cases)
 
 
@@ -263,11 +271,11 @@ def _mode_shapes(shapes: tuple) -> tuple:
     return ([s for s in fixed if (s["N"] or 0) == largest][-1],)
 
 
-def _product(op: str, shapes, batch_sizes, n_seeds: int, dtypes, kind: str) -> list[Case]:
+def _product(spec: OpSpec, shapes, batch_sizes, n_seeds: int, dtypes, kind: str) -> list[Case]:
     """Cases of one kind: shapes x batch sizes x seeds x dtypes, in that nesting; a shape that
     fixes N itself is not crossed with the batch sizes, and one with N None (a declared
     layer's, whose inputs have their own shapes) has no N dim at all."""
-    return [Case(op, (*((("N", n),) if n is not None else ()), *((k, v) for k, v in shape.items() if k != "N")),
-                 seed, dtype, kind)
+    return [Case(spec.name, (*((("N", n),) if n is not None else ()), *((k, v) for k, v in shape.items() if k != "N")),
+                 seed, dtype, kind, entry=spec)
             for shape in shapes for n in ((shape["N"],) if "N" in shape else batch_sizes)
             for seed in range(n_seeds) for dtype in dtypes]

@@ -10,7 +10,7 @@ The L2 term is a convention of the course's years: ``0.5 * reg * np.sum(W * W)``
 in the newer.  The reference uses ``reg * sum(W^2)``; the contract's ``L2Penalty`` accepts a
 term that is exactly the other convention and reports it as such (``oracles.contract``).
 
-Each op is registered in ``CATALOG`` on import; ``oracles.catalog`` imports this module.
+The ops are this module's ``ENTRIES``; ``oracles.catalog`` joins them with the other families'.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Mapping
 import numpy as np
 from array_api_compat import device as device_of
 
-from gradmatrix.oracles.catalog import CATALOG, KINK_MARGIN, InputSpec, OpSpec, labels, scaled_weights
+from gradmatrix.oracles.draws import KINK_MARGIN, labels, scaled_weights
+from gradmatrix.oracles.spec import InputSpec, OpSpec
 from gradmatrix.oracles.contract import L2Penalty, Loss
 
 
@@ -88,6 +89,7 @@ _SHAPES = {
     "full": ({"N": 1, "D": 5, "C": 3, "reg": 0.1}, {"N": 8, "D": 6, "C": 4, "reg": 0.25},
              {"N": 16, "D": 10, "C": 10, "reg": 0.0}, {"N": 32, "D": 20, "C": 10, "reg": 2.5e-2}),
 }
+ENTRIES: list[OpSpec] = []  # the course's classifier losses, in the order reports list them
 _ARGS = ("W", "X", "y", "reg")  # the course's order: f(W, X, y, reg)
 _PENALTY = L2Penalty("reg", ("W",))
 
@@ -98,7 +100,7 @@ for _name, _doc, _reference, _finalize in (
     ("svm_loss_naive", "multiclass SVM loss f(W, X, y, reg), loops", svm_classifier, _margins_off_kinks),
     ("svm_loss_vectorized", "multiclass SVM loss f(W, X, y, reg), vectorized", svm_classifier, _margins_off_kinks),
 ):
-    CATALOG[_name] = OpSpec(
+    ENTRIES.append(OpSpec(
         name=_name,
         doc=_doc + "; L2 term reg * sum(W^2) (0.5 * reg * sum(W^2) reported as a convention)",
         inputs=_INPUTS,
@@ -108,4 +110,4 @@ for _name, _doc, _reference, _finalize in (
         shapes=_SHAPES,
         finalize=_finalize,
         reference=_reference,
-    )
+    ))

@@ -39,11 +39,12 @@ from typing import Mapping
 
 import numpy as np
 
-from gradmatrix.oracles.catalog import (
-    KINK_MARGIN, InputSpec, OpSpec, _register, _windows_out, away_from_zero, distinct, fan_in_rows, labels,
-)
+from gradmatrix.oracles.draws import KINK_MARGIN, away_from_zero, distinct, fan_in_rows, labels
 from gradmatrix.oracles.contract import Const, ContractError, Layer, Loss, Packed, Stateful
+from gradmatrix.oracles.spec import InputSpec, OpSpec, windows_out
 from gradmatrix.oracles.kinks import max_pool_convention, max_pool_kink_inputs, max_pool_subgradient
+
+ENTRIES: list[OpSpec] = []  # the course's layers, in the order reports list them
 
 _BN_PARAM = Packed("bn_param", mode=Const("train"), eps="eps")
 
@@ -81,7 +82,7 @@ def _svm_off_kinks(inputs: dict, dims: Mapping, rng: np.random.Generator) -> dic
     raise RuntimeError("could not draw svm_loss scores away from the hinge's kink")
 
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="svm_loss",
     doc="the course's svm_loss(x, y): mean multiclass hinge loss, margin 1",
     inputs=(
@@ -104,7 +105,7 @@ _register(OpSpec(
 # --- batch norm's second backward, spatial batch norm, group norm -----------------------
 
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="batchnorm_alt",
     doc="the course's batchnorm_forward with batchnorm_backward_alt, its simplified backward",
     inputs=(InputSpec("x", ("N", "D")), InputSpec("gamma", ("D",)), InputSpec("beta", ("D",))),
@@ -145,7 +146,7 @@ def _batchnorm_test(xp, a: dict, dims: Mapping):
     return a["gamma"] * (a["x"] - running_mean) / xp.sqrt(running_var + dims["eps"]) + a["beta"]
 
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="batchnorm_test",
     doc="the course's batchnorm_forward in test mode, after training-mode calls on other batches with one bn_param",
     inputs=(
@@ -186,7 +187,7 @@ def _spatial_batchnorm(xp, a: dict, dims: Mapping):
     return xhat * xp.reshape(a["gamma"], (1, c, 1, 1)) + xp.reshape(a["beta"], (1, c, 1, 1))
 
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="spatial_batchnorm",
     doc="the course's spatial batch norm, training mode: each channel of (N, C, H, W) over N, H, W",
     inputs=(InputSpec("x", ("N", "C", "HW")), InputSpec("gamma", ("C",)), InputSpec("beta", ("C",))),
@@ -213,7 +214,7 @@ def _spatial_groupnorm(xp, a: dict, dims: Mapping):
     return xhat * a["gamma"] + a["beta"]
 
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="spatial_groupnorm",
     doc="the course's spatial group norm: G groups of contiguous channels per sample, gamma (1, C, 1, 1)",
     inputs=(InputSpec("x", ("N", "C", "HW")), InputSpec("gamma", (1, "C", 1, 1)), InputSpec("beta", (1, "C", 1, 1))),
@@ -304,7 +305,7 @@ def recover_dropout_mask(out: np.ndarray, inputs: dict, dims: Mapping) -> tuple[
     return {"mask": mask}, [note]
 
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="dropout_train",
     doc="the course's dropout_forward(x, dropout_param), training mode: the candidate's own mask, x * mask",
     inputs=(
@@ -330,7 +331,7 @@ _register(OpSpec(
 # --- dropout, test mode: inverted dropout leaves x as it is -----------------------------
 
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="dropout_test",
     doc="the course's dropout_forward(x, dropout_param), test mode: out = x, and dropout_backward gives dout",
     inputs=(InputSpec("x", ("N", "D")),),
@@ -353,7 +354,7 @@ _register(OpSpec(
 # --- conv and max pooling, naive: our conv and max_pool on the course's shapes ----------
 
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="conv_naive",
     doc="the course's conv_forward_naive(x, w, b, conv_param): conv on sizes the stride divides",
     inputs=(
@@ -366,7 +367,7 @@ _register(OpSpec(
     contracts=(Layer("conv_forward_naive", "conv_backward_naive",
                      ("x", "w", "b", Packed("conv_param", stride="stride", pad="pad")), ("x", "w", "b")),),
     forwards_of="conv",
-    derived={"HWo": _windows_out("K", pad="pad")},
+    derived={"HWo": windows_out("K", pad="pad")},
     shapes={
         # (H + 2 pad - HH) % stride == 0 along both axes, as the course promises; outputs
         # 3 x 4 (stride 2, pad 1) and 1 x 4 (stride 1, pad 0, a non-square filter, a batch of 32)
@@ -380,7 +381,7 @@ _register(OpSpec(
     },
 ))
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="max_pool_naive",
     doc="the course's max_pool_forward_naive(x, pool_param): max pooling on sizes the stride divides",
     inputs=(InputSpec("x", ("N", "C", "HW"), draw=distinct),),
@@ -389,7 +390,7 @@ _register(OpSpec(
     contracts=(Layer("max_pool_forward_naive", "max_pool_backward_naive",
                      ("x", Packed("pool_param", pool_height="pool", pool_width="pool", stride="stride")), ("x",)),),
     forwards_of="max_pool",
-    derived={"HWo": _windows_out("pool")},
+    derived={"HWo": windows_out("pool")},
     shapes={
         # non-overlapping 2 x 2 windows, and overlapping 3 x 3 windows at stride 2 (a pixel
         # can be the maximum of two windows: its gradients add up); both non-square

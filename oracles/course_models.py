@@ -27,16 +27,11 @@ from typing import Mapping
 
 import numpy as np
 
-from gradmatrix.oracles.catalog import KINK_MARGIN, InputSpec, OpSpec, fan_in_rows, labels, scaled_weights
-from gradmatrix.oracles.catalog import _register as _register_in_catalog
+from gradmatrix.oracles.draws import KINK_MARGIN, fan_in_rows, labels, scaled_weights
+from gradmatrix.oracles.spec import InputSpec, OpSpec
 from gradmatrix.oracles.contract import Const, Keyword, Layer, Model, Packed
 
-OPS: list[str] = []  # the ops this module declares, in order
-
-
-def _register(spec: OpSpec) -> None:
-    OPS.append(spec.name)
-    _register_in_catalog(spec)
+ENTRIES: list[OpSpec] = []  # the course's models, in the order reports list them
 
 
 # --- forwards against the array API ------------------------------------------------------------
@@ -185,7 +180,7 @@ def _prod(values) -> int:
 
 _CONV_PARAM = Packed("conv_param", stride="stride", pad="pad")
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="affine_relu",
     doc="layer_utils sandwich: affine then ReLU",
     inputs=(InputSpec("x", ("N", "Dx")), InputSpec("w", ("D", "M"), draw=scaled_weights), InputSpec("b", ("M",))),
@@ -201,7 +196,7 @@ _register(OpSpec(
     },
 ))
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="conv_relu",
     doc="layer_utils sandwich: convolution (conv_param stride, pad) then ReLU",
     inputs=(InputSpec("x", ("N", "C", "HW")), InputSpec("w", ("F", "C", "K"), draw=fan_in_rows),
@@ -226,7 +221,7 @@ _register(OpSpec(
     },
 ))
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="conv_relu_pool",
     doc="layer_utils sandwich: convolution, ReLU, then max pooling (pool_param pool x pool, stride pool)",
     inputs=(InputSpec("x", ("N", "C", "HW")), InputSpec("w", ("F", "C", "K"), draw=fan_in_rows),
@@ -254,7 +249,7 @@ _register(OpSpec(
 _BN_PARAM = Packed("bn_param", mode=Const("train"), eps="eps")
 _BN_GRADS = ("x", "w", "b", "gamma", "beta")
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="affine_bn_relu",
     doc="layer_utils sandwich: affine, batchnorm (training mode), ReLU",
     inputs=(InputSpec("x", ("N", "D")), InputSpec("w", ("D", "M"), draw=scaled_weights), InputSpec("b", ("M",)),
@@ -285,7 +280,7 @@ def _conv_bn_relu(xp, a, dims, trace=None):
     return _relu(xp, _trace(trace, "relu", z))
 
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="conv_bn_relu",
     doc="layer_utils sandwich (2016-2017): convolution, spatial batchnorm (training mode), ReLU",
     inputs=(InputSpec("x", ("N", "C", "HW")), InputSpec("w", ("F", "C", "K"), draw=fan_in_rows),
@@ -324,7 +319,7 @@ _NET_INPUTS = (
 )
 _TWO_LAYER_PARAMS = ("W1", "b1", "W2", "b2")
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="TwoLayerNet",
     doc="the course's TwoLayerNet class (assignment 1 neural_net.py, assignment 2 fc_net.py): "
         "affine - relu - affine - softmax, plus reg * sum(W**2) (0.5 * reg: a convention)",
@@ -390,7 +385,7 @@ def _fc_contracts(params: tuple, *options) -> tuple:
                  for option in options or ((),))
 
 
-def _register_fc(name: str, normalization: str | None, *options) -> None:
+def _fc_entry(name: str, normalization: str | None, *options) -> OpSpec:
     params = ("W1", "b1", "W2", "b2", "W3", "b3")
     inputs = _NET_INPUTS + (
         InputSpec("W1", ("D", "H1"), draw=scaled_weights), InputSpec("b1", ("H1",)),
@@ -402,7 +397,7 @@ def _register_fc(name: str, normalization: str | None, *options) -> None:
         inputs += (InputSpec("gamma1", ("H1",)), InputSpec("beta1", ("H1",)),
                    InputSpec("gamma2", ("H2",)), InputSpec("beta2", ("H2",)))
     forward = _fc_net(normalization)
-    _register(OpSpec(
+    return OpSpec(
         name=name,
         doc=f"the course's FullyConnectedNet, two hidden layers, {normalization or 'no normalization'}, no dropout",
         inputs=inputs,
@@ -417,13 +412,15 @@ def _register_fc(name: str, normalization: str | None, *options) -> None:
         else None,
         reference=lambda xp, a, dims: forward(xp, a, dims),
         shapes=_FC_SHAPES,
-    ))
+    )
 
 
-_register_fc("fc_net", None)
-_register_fc("fc_net_batchnorm", "batchnorm",
-             (Keyword("normalization", Const("batchnorm")),), (Keyword("use_batchnorm", Const(True)),))
-_register_fc("fc_net_layernorm", "layernorm", (Keyword("normalization", Const("layernorm")),))
+ENTRIES += [
+    _fc_entry("fc_net", None),
+    _fc_entry("fc_net_batchnorm", "batchnorm",
+              (Keyword("normalization", Const("batchnorm")),), (Keyword("use_batchnorm", Const(True)),)),
+    _fc_entry("fc_net_layernorm", "layernorm", (Keyword("normalization", Const("layernorm")),)),
+]
 
 
 def _three_layer_convnet(xp, a, dims, trace=None):
@@ -437,7 +434,7 @@ def _three_layer_convnet(xp, a, dims, trace=None):
     return _softmax_loss(xp, scores, a["y"]) + dims["reg"] * _l2(xp, a, ("W1", "W2", "W3"))
 
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="ThreeLayerConvNet",
     doc="the course's ThreeLayerConvNet (cnn.py): conv (stride 1, same padding) - relu - 2x2 max pool - "
         "affine - relu - affine - softmax",

@@ -20,7 +20,7 @@ The course's contract, by name and signature (its years 2016 to 2023 agree on th
   the initial cell state 0.
 The affine layer the file also holds is the catalog's ``affine``.
 
-Each op is registered in ``CATALOG`` on import; ``oracles.catalog`` imports this module.
+The ops are this module's ``ENTRIES``; ``oracles.catalog`` joins them with the other families'.
 The references are written once against the Python array API (torch, JAX and the float64
 numeric oracle run them); the time loops unroll, T being small.
 """
@@ -32,7 +32,8 @@ from typing import Mapping
 import numpy as np
 from array_api_compat import device as device_of
 
-from gradmatrix.oracles.catalog import CATALOG, InputSpec, OpSpec, scaled_weights
+from gradmatrix.oracles.draws import scaled_weights
+from gradmatrix.oracles.spec import InputSpec, OpSpec
 from gradmatrix.oracles.contract import Layer, Loss
 
 # --- draws -----------------------------------------------------------------------------------
@@ -166,14 +167,13 @@ def _two_h(d):
     return 2 * d["H"]
 
 
-def _register(spec: OpSpec) -> None:
-    CATALOG[spec.name] = spec
+ENTRIES: list[OpSpec] = []  # the course's recurrent layers, in the order reports list them
 
 
 # Each op's default shapes: N = 1, and N = 32 (past a batch of 16: a sum over part of the
 # batch shows); D != H (or M) where an op has both (a transposed weight has the wrong shape).
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="rnn_step",
     doc="vanilla RNN step, next_h = tanh(x Wx + prev_h Wh + b)",
     inputs=(InputSpec("x", ("N", "D")), InputSpec("prev_h", ("N", "H")), *_RNN_WEIGHTS),
@@ -188,7 +188,7 @@ _register(OpSpec(
     reference=rnn_step,
 ))
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="rnn",
     doc="vanilla RNN over a sequence, hidden states (N, T, H) from h0",
     inputs=(InputSpec("x", ("N", "T", "D")), InputSpec("h0", ("N", "H")), *_RNN_WEIGHTS),
@@ -203,7 +203,7 @@ _register(OpSpec(
     reference=rnn,
 ))
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="word_embedding",
     doc="word embedding lookup out[n, t] = W[x[n, t]], repeated indices",
     inputs=(
@@ -221,7 +221,7 @@ _register(OpSpec(
     reference=word_embedding,
 ))
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="temporal_affine",
     doc="affine layer at every time step, x (N, T, D) @ w + b",
     inputs=(
@@ -239,7 +239,7 @@ _register(OpSpec(
     reference=temporal_affine,
 ))
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="temporal_softmax_loss",
     doc="masked softmax cross-entropy summed over time steps, divided by N",
     inputs=(
@@ -259,7 +259,7 @@ _register(OpSpec(
     reference=temporal_softmax,
 ))
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="lstm_step",
     doc="LSTM step, gates i, f, o, g; outputs (next_h, next_c) joined as (N, 2H)",
     inputs=(InputSpec("x", ("N", "D")), InputSpec("prev_h", ("N", "H")), InputSpec("prev_c", ("N", "H")),
@@ -276,7 +276,7 @@ _register(OpSpec(
     reference=lstm_step,
 ))
 
-_register(OpSpec(
+ENTRIES.append(OpSpec(
     name="lstm",
     doc="LSTM over a sequence, hidden states (N, T, H) from h0 and a zero cell state",
     inputs=(InputSpec("x", ("N", "T", "D")), InputSpec("h0", ("N", "H")), *_LSTM_WEIGHTS),

@@ -44,11 +44,11 @@ import numpy as np
 
 from gradmatrix.oracles.catalog import CATALOG, InputSpec, OpSpec, normal
 from gradmatrix.oracles.contract import Keyword, Layer, Loss
+from gradmatrix.oracles.implementations import REFERENCE_KEYS  # per-framework reference -> oracle
 
 ATTRIBUTE = "__gradmatrix_layer__"  # where the decorator keeps a function's declaration
 OUT_SHAPE = "out_shape"  # the derived dim holding the output's shape
 RESERVED = ("N", OUT_SHAPE)  # dim names a declared input or parameter cannot take
-REFERENCE_KEYS = {"torch": "torch", "jax": "jax", "numpy": "numeric"}  # per-framework reference -> oracle
 PARAM_TYPES = (bool, int, float, str, type(None), tuple)  # parameters are dims: hashable, printable
 
 LAYERS: dict[str, OpSpec] = {}  # declared specs by name, the last one built under each name

@@ -1,7 +1,9 @@
 """The implementations a run compares: candidates (``manual`` first) and the oracles.
 
 Each has ``name``, ``available()`` (raises ``Unavailable`` with the reason) and
-``evaluate(CaseInputs) -> Result``.  Frameworks are imported lazily, so that a run which
+``evaluate(CaseInputs) -> Result``.  The oracles are classes in one registry (``REGISTRY``),
+each saying what it provides: reverse mode, forward mode, second order, devices, and which
+forward it runs.  Frameworks are imported lazily, so that a run which
 does not ask for jax never imports it.
 """
 
@@ -11,30 +13,48 @@ import importlib
 
 from gradmatrix.oracles.result import Unavailable
 
-ORACLES = ("torch", "jax", "numeric")
-# the order of names in a pair: candidates first, then autodiff oracles, numeric (the truth) last
-ORDER = ("manual", "torch", "jax", "numeric")
-_MODULES = {"torch": "gradmatrix.oracles.torch_oracle", "jax": "gradmatrix.oracles.jax_oracle", "numeric": "gradmatrix.oracles.numeric"}
-
-
 class Oracle:
-    """A framework oracle, imported the first time it is used."""
+    """An oracle: what it provides, said once, and its module, imported the first time it is
+    used.  A framework is one subclass here plus its module (``available``, ``evaluate`` and,
+    where it provides them, ``evaluate_jvp``, ``evaluate_hvp``, ``compile_ahead``); the
+    runner, the modes, the devices and declared layers read these attributes, never a name.
+    """
 
-    def __init__(self, name: str, **options):
-        self.name = name
+    name: str = ""
+    module: str = ""  # the module that computes: gradmatrix.oracles.<name>_oracle
+    forward_mode: bool = False  # jvp: forward-mode <u, J v> ("jvp" cases)
+    second_order: bool = False  # hvp: Hessian-vector products of a loss ("hvp" cases)
+    on_device: bool = False  # follows --device (cuda); False: always on the CPU
+    # the key of a declared layer's per-framework reference (``reference={"torch": f}``)
+    # that is this oracle's forward
+    reference_key: str = ""
+    # what forward it differentiates: an op's forward in this framework (its module's FORWARDS,
+    # else the op's array-API reference), or float64 NumPy differences of one
+    runs: str = ""
+
+    def __init__(self, **options):
         self.options = options
         self._module = None
 
     def _load(self):
         if self._module is None:
-            self._module = importlib.import_module(_MODULES[self.name])
+            self._module = importlib.import_module(self.module)
         return self._module
 
     def available(self) -> None:
         self._load().available(**self.options)
 
     def evaluate(self, inputs):
+        """Reverse mode: the forward and the gradients of a case (``Result``)."""
         return self._load().evaluate(inputs, **self.options)
+
+    def jvp(self, inputs) -> tuple:
+        """``(out, J v)`` of a "jvp" case (``forward_mode`` oracles)."""
+        return self._load().evaluate_jvp(inputs, **self.options)
+
+    def hvp(self, inputs) -> tuple:
+        """``(loss, {input: H v})`` of an "hvp" case (``second_order`` oracles)."""
+        return self._load().evaluate_hvp(inputs, **self.options)
 
     def compile_ahead(self, cases):
         """Let an oracle that compiles per shape (JAX) start on ``cases`` in the background;
@@ -42,9 +62,39 @@ class Oracle:
         start = getattr(self._load(), "compile_ahead", None)
         return start(cases, **self.options) if start is not None else None
 
-    def call(self, function: str, inputs):
-        """Another entry point of the oracle's module (``evaluate_jvp``, ``evaluate_hvp``)."""
-        return getattr(self._load(), function)(inputs, **self.options)
+
+class Torch(Oracle):
+    name = "torch"
+    module = "gradmatrix.oracles.torch_oracle"
+    forward_mode = second_order = on_device = True
+    reference_key = "torch"
+    runs = "the op's forward in torch, float32 or float64 as the case (reverse, torch.func.jvp, reverse over reverse)"
+
+
+class Jax(Oracle):
+    name = "jax"
+    module = "gradmatrix.oracles.jax_oracle"
+    forward_mode = second_order = on_device = True
+    reference_key = "jax"
+    runs = "the op's forward in JAX, compiled per shape (jax.vjp, jax.jvp, forward over reverse)"
+
+
+class Numeric(Oracle):
+    name = "numeric"
+    module = "gradmatrix.oracles.numeric"
+    reference_key = "numpy"
+    runs = "central differences of the op's float64 NumPy forward, with their error bound"
+
+
+# the registry: every oracle, in the order pairs and reports name them (numeric, the truth, last)
+REGISTRY: dict[str, type[Oracle]] = {cls.name: cls for cls in (Torch, Jax, Numeric)}
+ORACLES = tuple(REGISTRY)
+# the order of names in a pair: candidates first, then autodiff oracles, numeric (the truth) last
+ORDER = ("manual", *ORACLES)
+FORWARD_MODE = tuple(name for name, cls in REGISTRY.items() if cls.forward_mode)  # oracles with jvp
+SECOND_ORDER = tuple(name for name, cls in REGISTRY.items() if cls.second_order)  # oracles with hvp
+ON_DEVICE = tuple(name for name, cls in REGISTRY.items() if cls.on_device)  # the oracles --device moves
+REFERENCE_KEYS = {cls.reference_key: name for name, cls in REGISTRY.items()}  # reference={key: f} -> oracle
 
 
 def oracle(name: str, **options) -> Oracle:
@@ -53,9 +103,9 @@ def oracle(name: str, **options) -> Oracle:
     Raises:
         ValueError: an unknown oracle name.
     """
-    if name not in _MODULES:
+    if name not in REGISTRY:
         raise ValueError(f"unknown oracle {name!r}; choose from {list(ORACLES)}")
-    return Oracle(name, **options)
+    return REGISTRY[name](**options)
 
 
 def unavailable_reason(impl) -> str | None:

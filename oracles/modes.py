@@ -46,11 +46,13 @@ from __future__ import annotations
 import numpy as np
 
 from gradmatrix.oracles.cases import CaseInputs
+from gradmatrix.oracles.implementations import FORWARD_MODE, SECOND_ORDER
 from gradmatrix.oracles.result import CandidateFault, Result, differs_by_size_1_axes
 
 MODE_KINDS = ("jvp", "hvp")  # the case kinds this module serves
 JVP_TENSOR = "<u,Jv>"  # the one tensor of a "jvp" comparison (besides the forward value)
-FRAMEWORKS = ("torch", "jax")  # the oracles with forward mode
+# the oracles that serve each kind of case, as the registry (oracles.implementations) says
+FRAMEWORKS = {"jvp": FORWARD_MODE, "hvp": SECOND_ORDER}
 SUFFIXES = (".jvp", ".hvp", ".fd")
 
 
@@ -69,7 +71,9 @@ def base_name(name: str) -> str:
 
 def mode_pairs(kind: str, candidate: str, oracles) -> list[tuple]:
     """The pairs of a "jvp" or "hvp" case (see the module's docstring for why these)."""
-    frameworks = [f for f in FRAMEWORKS if f in oracles]
+    if kind not in FRAMEWORKS:
+        raise ValueError(f"not a mode case kind: {kind!r}")
+    frameworks = [f for f in FRAMEWORKS[kind] if f in oracles]
     if not frameworks:
         # no forward mode to meet: the candidate's <g, v> meets the float64 directional
         # difference directly (a layer declared without a reference has only that oracle)
@@ -80,12 +84,9 @@ def mode_pairs(kind: str, candidate: str, oracles) -> list[tuple]:
         if "numeric" in oracles:
             pairs.append((first, "numeric"))
         return pairs + [(f, f"{f}.jvp") for f in frameworks[1:]]
-    if kind == "hvp":
-        pairs = [(f"{f}.hvp", f"{candidate}.fd") for f in frameworks]
-        if len(frameworks) == 2:
-            pairs.append(("torch.hvp", "jax.hvp"))
-        return pairs
-    raise ValueError(f"not a mode case kind: {kind!r}")
+    pairs = [(f"{f}.hvp", f"{candidate}.fd") for f in frameworks]  # "hvp"
+    # the frameworks' products among themselves: each after the first against the first
+    return pairs + [(f"{frameworks[0]}.hvp", f"{f}.hvp") for f in frameworks[1:]]
 
 
 def _dtype_of(arrays) -> np.dtype:
@@ -150,7 +151,7 @@ class ForwardMode:
         self.framework.available()
 
     def evaluate(self, inputs: CaseInputs) -> Result:
-        out, jv = self.framework.call("evaluate_jvp", inputs)
+        out, jv = self.framework.jvp(inputs)
         return from_forward_mode(self.name, out, jv, inputs)
 
 
@@ -166,7 +167,7 @@ class HessianVector:
         self.framework.available()
 
     def evaluate(self, inputs: CaseInputs) -> Result:
-        loss, hv = self.framework.call("evaluate_hvp", inputs)
+        loss, hv = self.framework.hvp(inputs)
         return Result(self.name, np.asarray(loss), hv)
 
 
@@ -224,15 +225,15 @@ class FromReverse:
 def implementations(kind: str, impls: dict, candidate: str) -> dict:
     """The implementations of a "jvp" or "hvp" case, by name, built on the run's own
     (``impls``: the candidate and the oracles, by name)."""
-    frameworks = [impls[f] for f in FRAMEWORKS if f in impls]
+    if kind not in FRAMEWORKS:
+        raise ValueError(f"not a mode case kind: {kind!r}")
+    frameworks = [impls[f] for f in FRAMEWORKS[kind] if f in impls]
     if kind == "jvp":
         out = {name: FromReverse(impl) for name, impl in impls.items() if name != "numeric"}
         out.update({f"{f.name}.jvp": ForwardMode(f) for f in frameworks})
         if "numeric" in impls:
             out["numeric"] = NumericDirectional()
         return out
-    if kind == "hvp":
-        out = {f"{f.name}.hvp": HessianVector(f) for f in frameworks}
-        out[f"{candidate}.fd"] = GradientDifferences(impls[candidate])
-        return out
-    raise ValueError(f"not a mode case kind: {kind!r}")
+    out = {f"{f.name}.hvp": HessianVector(f) for f in frameworks}  # "hvp"
+    out[f"{candidate}.fd"] = GradientDifferences(impls[candidate])
+    return out
