@@ -109,6 +109,12 @@ class Case:
     # layer its user declared; a case built by hand from an op's name finds it in the catalog
     entry: OpSpec | None = field(default=None, compare=False, repr=False)
 
+    def __reduce__(self):
+        # to another process (the candidate's worker), a case travels as its name and dims:
+        # an entry holds functions (draws, references) that need not pickle, and the
+        # catalog's ops, the only ones sent, are found by name there
+        return (Case, (self.op, self.dims, self.seed, self.dtype, self.kind))
+
     @property
     def spec(self) -> OpSpec:
         """The op's spec: the one the case carries, else the catalog's entry of its name."""
