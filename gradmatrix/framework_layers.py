@@ -148,6 +148,8 @@ class _Extra:
                                      self._directions(self.cases[0]), "float64", self.params)
             except NoSecondOrder as exc:
                 return {"checked": False, "why": str(exc)}
+            except Exception as exc:  # noqa: BLE001  the first-order checks record what the function raised
+                return {"checked": False, "why": f"the double backward raised {type(exc).__name__}: {exc}"}
         return {"checked": True}
 
     def _directions(self, case: Case) -> dict:

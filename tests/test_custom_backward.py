@@ -88,9 +88,10 @@ def test_jax_custom_vjp_rules_are_judged(rule, right):
         assert caught == {("candidate", "jax"), ("candidate", "numeric")}  # the oracles agree among themselves
 
 
-def test_a_bfloat16_kernel_passes_at_bfloat16_with_its_bound_printed():
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_bfloat16_kernel_passes_at_bfloat16_with_its_bound_printed(device):
     result = gradmatrix.check_layer(cb.SoftmaxBf16.apply, None, {"x": (4, 16)}, framework="torch",
-                                    reference=cb.softmax_reference, dtypes="bfloat16")
+                                    reference=cb.softmax_reference, dtypes="bfloat16", device=device)
     assert result.passed, str(result)
     low = records(result, LOW_PRECISION)
     assert len(low) == 3 and all(r["dtype"] == "bfloat16" for r in low)
@@ -102,9 +103,10 @@ def test_a_bfloat16_kernel_passes_at_bfloat16_with_its_bound_printed():
         assert entry["metrics"]["max_abs_err"] <= allowance["allowed"] < 0.1 * allowance["size"]
 
 
-def test_the_same_kernel_with_a_wrong_formula_fails_at_bfloat16():
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_same_kernel_with_a_wrong_formula_fails_at_bfloat16(device):
     result = gradmatrix.check_layer(cb.SoftmaxBf16WrongFormula.apply, None, {"x": (4, 16)}, framework="torch",
-                                    reference=cb.softmax_reference, dtypes="bfloat16")
+                                    reference=cb.softmax_reference, dtypes="bfloat16", device=device)
     assert not result.passed
     assert all(r["verdict"] == DISAGREE for r in records(result, LOW_PRECISION))
     assert failing_tensors(result) == {"dx"}  # its forward is the right one
