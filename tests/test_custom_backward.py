@@ -152,13 +152,8 @@ def test_a_vacuous_allowance_cannot_decide_and_never_passes():
     assert result.document["verdict"]["verdict"] == "incomplete"
 
 
-class NondeterministicLinear(torch.autograd.Function):
+class NondeterministicLinear(cb.LinearNoTranspose):
     """out = x w; dw sums the rows of x^T dout in a random order, as atomics on a GPU do."""
-
-    @staticmethod
-    def forward(ctx, x, w):
-        ctx.save_for_backward(x, w)
-        return x @ w
 
     @staticmethod
     def backward(ctx, dout):
