@@ -30,6 +30,7 @@ from gradmatrix.oracles.catalog import DTYPES
 from gradmatrix.oracles.declared import ATTRIBUTE, Declaration, DeclarationError, Floats, Integers, declare, spec_of
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.engine import Request, Session
+from gradmatrix.reports.framework_checks import low_precision_bounds
 
 CANDIDATE = "candidate"  # the name your functions go by in ids and messages ("dx (candidate vs numeric, ...)")
 
@@ -86,14 +87,36 @@ class LayerResult(CheckResult):
         return self._text(10)
 
 
+class FrameworkLayerResult(LayerResult):
+    """A ``LayerResult`` of a framework function (``framework=``), whose text also gives
+    the allowance of each low-precision check (``reports.framework_checks``)."""
+
+    def bounds(self) -> list:
+        """Each float16 / bfloat16 tensor's error and allowance, in words."""
+        return low_precision_bounds(self.document["comparisons"])
+
+    def __str__(self) -> str:
+        return "\n".join([super().__str__(), *(f"  {line}" for line in self.bounds())])
+
+
 def check_layer(forward, backward=None, shapes=None, *, params=None, reference=None, wrt=None, name=None,
                 dtypes=("float64", "float32"), seeds: int = 3, oracles=None, modes=None, strict_kinks: bool = False,
                 strict: bool = False,
-                only: str | None = None, device: str = "cpu", matmul_precision: str = "default") -> LayerResult:
+                only: str | None = None, device: str = "cpu", matmul_precision: str = "default",
+                framework: str | None = None, **framework_options) -> LayerResult:
     """Check a layer's backward (or a loss's gradients) against the oracles.
 
     A forward declared with ``@gradmatrix.layer`` is checked as declared by
     ``check_layer(gelu_forward)`` alone.
+
+    With ``framework="torch"`` or ``"jax"``, ``forward`` is a function of that framework's
+    arrays with a backward of its own (a ``torch.autograd.Function.apply``, a
+    ``jax.custom_vjp`` function), ``backward`` is None and ``reference`` a plain function of
+    the framework computing the same values; see ``gradmatrix.framework_layers`` and the
+    README's "Custom backward passes in PyTorch and JAX".  Its further options:
+    ``nondet_tol`` (absolute difference allowed between runs of the backward, default 0),
+    ``runs`` (default 3) and ``second_order`` (None: where the backward can be
+    differentiated); ``dtypes`` may also name "float16" and "bfloat16".
 
     Args:
         forward: ``forward(*arrays, **params) -> (out, cache)``, the course's layer contract;
@@ -143,6 +166,24 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
             an ``only`` id that is not in the plan, naming it.
     """
     __tracebackhide__ = True
+    declared = getattr(getattr(forward, ATTRIBUTE, None), "framework", None)  # @gradmatrix.layer(framework=...)
+    if framework is None and declared is not None and (backward, shapes, params, reference, wrt, name) == (None,) * 6:
+        declaration = getattr(forward, ATTRIBUTE)
+        fw, function, reference = declared
+        framework, forward, shapes = fw.name, function, list(declaration.shapes)
+        params, wrt, name = declaration.params, declaration.wrt, declaration.name
+    if framework is not None:
+        if backward is not None:
+            raise DeclarationError(f"backward: a {framework} function's backward is its own rule; pass None")
+        from gradmatrix import framework_layers
+
+        return framework_layers.check(forward, shapes, framework=framework, reference=reference, params=params,
+                                      wrt=wrt, name=name, dtypes=dtypes, seeds=seeds, oracles=oracles, modes=modes,
+                                      strict_kinks=strict_kinks, strict=strict, only=only, device=device,
+                                      matmul_precision=matmul_precision, **framework_options)
+    if framework_options:
+        raise TypeError(f"check_layer got {sorted(framework_options)}: options of a framework function; give "
+                        f"framework='torch' or 'jax'")
     dtypes = names_option(dtypes, "dtypes", DTYPES, "dtype") or list(DTYPES)
     seeds = count_option(seeds, "seeds")
     oracles = names_option(oracles, "oracles", ORACLES, "oracle")
@@ -195,7 +236,8 @@ def _declared(forward) -> Declaration | None:
     return declaration
 
 
-def layer(forward=None, backward=None, *, shapes=None, params=None, reference=None, wrt=None, name=None):
+def layer(forward=None, backward=None, *, shapes=None, params=None, reference=None, wrt=None, name=None,
+          framework=None):
     """Declare a layer in its module, for ``gradmatrix check mymodule.py``.
 
     As a decorator on the forward (the module keeps the function as it is)::
@@ -210,11 +252,18 @@ def layer(forward=None, backward=None, *, shapes=None, params=None, reference=No
     shapes={"x": (4, 5)})``.  A forward named ``<name>_forward`` without ``backward=`` is
     paired with ``<name>_backward`` of its module; any other is a loss.  The other
     arguments are ``check_layer``'s; the dtypes, seeds and oracles come from the command.
+    With ``framework="torch"`` or ``"jax"`` the function is a framework function with its own
+    backward (``check_layer``'s ``framework=``).
 
     Raises:
         DeclarationError: an argument that cannot be used, naming it.
     """
     def declaration_of(function):
+        if framework is not None:
+            from gradmatrix.framework_layers import framework_declaration
+
+            return framework_declaration(function, shapes, framework=framework, reference=reference, params=params,
+                                         wrt=wrt, name=name)[0]
         paired = backward
         stem = getattr(function, "__name__", "")
         if paired is None and stem.endswith("_forward"):

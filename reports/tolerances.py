@@ -136,3 +136,35 @@ def tolerance_for(dtype: str, kind: str) -> Tolerance:
         kind: "autodiff", "numeric", "jvp", "jvp-numeric", "hvp" or "hvp-fd".
     """
     return TOLERANCES[(dtype, kind)]
+
+
+# --- Low precision: functions with their own backward in float16 and bfloat16 -------------------
+# (``reports.framework_checks``; the inputs and dout are the same dtype-rounded values for all)
+#
+# No fixed rtol serves half precision: the rounding of a gradient grows with the reductions it
+# sums, and a fixed bound can exceed the gradient itself (a bfloat16 atol of 7.85e-3 above a
+# signal of 6.9e-3 passed an all-zeros gradient).  So the allowance is measured per case, as
+# FlashAttention's tests do: the reference (plain autodiff) run in the same dtype on the same
+# inputs is compared with the float64 ground truth (the reference in float64), and
+#
+#     max|candidate - truth| <= LOW_PRECISION_K * max|reference - truth|
+#                               + LOW_PRECISION_FLOOR_ULPS * EPS[dtype] * max|truth|
+#
+# K = 2 is FlashAttention's factor: a kernel may round differently from the plain
+# implementation (another summation order, fused steps, a float32 accumulator or none), and
+# twice the plain implementation's error covers that while a wrong formula (a sign, a factor,
+# a transpose) is off by O(1) of the gradient.  The floor, two units in the last place of the
+# gradient's largest element, is for a reference whose own error happens to be ~0 on a case
+# (an elementwise op whose float64 result rounds to the same value): a kernel one rounding away
+# from it is not wrong.
+LOW_PRECISION_K = 2.0
+LOW_PRECISION_FLOOR_ULPS = 2.0
+# Machine epsilon (spacing of the dtype at 1.0): float16 has 10 fraction bits, bfloat16 7.
+EPS = {"float64": 2.0 ** -52, "float32": 2.0 ** -23, "float16": 2.0 ** -10, "bfloat16": 2.0 ** -7}
+# An allowance at least this share of the gradient's largest element cannot tell a wrong
+# formula from rounding (a missing factor 1/2 moves the gradient by 50% of its size, a missing
+# 1/N for N >= 2 by more, a sign error by 200%; 10% leaves a factor of 5 below the smallest of
+# these): the check says it cannot decide at that dtype instead of passing.  An all-zeros
+# gradient is off by 100% of the size, so it either fails or meets an undecidable allowance:
+# it never passes.
+VACUOUS_FRACTION = 0.1

@@ -1,0 +1,222 @@
+"""``check_layer(..., framework="torch" | "jax")``: a function with its own backward in a framework.
+
+::
+
+    gradmatrix.check_layer(MyGelu.apply, None, {"x": (4, 5)}, framework="torch",
+                           reference=gelu_reference, dtypes=("float64", "float32", "bfloat16"))
+
+At float64 and float32 the function goes the declared-layer path (``own_layers``): its
+gradient by its own rule (``oracles.framework.Framework.contract``) against float64 numeric
+differences of the same function, the reference's plain autodiff (torch autograd,
+``jax.vjp``) and their forward modes.  Beside those records this module adds the checks of
+``reports.framework_checks``: low precision (float16, bfloat16) judged by the reference's own
+error at that dtype, the backward run again on the same inputs (``nondet_tol``), and, where
+the backward can be differentiated, the gradient of ``<grad, v>`` against the reference's.
+One document holds them all, so the console, the reports and ``raise_for_failures`` read
+them as any check's.
+"""
+
+from __future__ import annotations
+
+import time
+
+from gradmatrix.oracles import devices
+from gradmatrix.oracles.cases import Case, count_option, draw_inputs, matrix_cases, names_option
+from gradmatrix.oracles.catalog import CATALOG, DTYPES
+from gradmatrix.oracles.declared import DeclarationError, Integers, _argument_order, build, declare
+from gradmatrix.oracles.framework import LOW_PRECISION, NoSecondOrder, framework_of, function_name
+from gradmatrix.reports import document as documents
+from gradmatrix.reports import environment
+from gradmatrix.reports import framework_checks as checks
+
+DEFAULT_RUNS = 3  # runs of the backward on the same inputs (the first, and two more)
+
+
+def framework_declaration(function, shapes, *, framework: str, reference=None, params=None, wrt=None, name=None,
+                          device: str = "cpu"):
+    """A framework function as a declared layer: ``(declaration, framework)``.
+
+    The declaration's forward and backward run ``function`` through its own rule
+    (``Framework.contract``); ``reference`` becomes that framework's plain-autodiff oracle
+    and the numeric oracle differentiates ``function`` itself.
+
+    Raises:
+        ValueError: an unknown framework.
+        DeclarationError: an argument that cannot be used, naming it.
+    """
+    fw = framework_of(framework, device)
+    if not callable(function):
+        raise DeclarationError(f"forward must be a function of {framework} arrays, got {type(function).__name__}")
+    if reference is not None and not callable(reference):
+        raise DeclarationError(f"reference must be a {framework} function (*arrays, **params) -> out computing the "
+                               f"same values by plain autodiff, got {type(reference).__name__}")
+    if name is None:
+        name = function_name(function)
+        name = f"{name}_layer" if name in CATALOG else name
+    if isinstance(shapes, dict):  # the order the function takes its arguments in, where it names them
+        shapes = {n: shapes[n] for n in _argument_order(function, list(shapes))}
+    probe = declare(function, None, shapes, params=params, wrt=wrt, name=name)  # validates shapes, params, wrt
+    forward, backward = fw.contract(function, probe.name, tuple(probe.shapes[0]), probe.wrt)
+    declaration = declare(forward, backward, shapes, params=params,
+                          reference=None if reference is None else {framework: reference}, wrt=probe.wrt,
+                          name=probe.name)
+    declaration.framework = (fw, function, reference)
+    return declaration, fw
+
+
+def check(function, shapes, *, framework: str, reference=None, params=None, wrt=None, name=None,
+          dtypes=("float64", "float32"), seeds: int = 3, oracles=None, modes=None, strict_kinks=False, strict=False,
+          only=None, device="cpu", matmul_precision="default", nondet_tol: float = 0.0, runs: int = DEFAULT_RUNS,
+          second_order: bool | None = None):
+    """``check_layer`` for a framework function; see ``own_layers.check_layer``."""
+    from gradmatrix.own_layers import FrameworkLayerResult, check_layer
+
+    dtypes = names_option(dtypes, "dtypes", (*DTYPES, *LOW_PRECISION), "dtype") or list(DTYPES)
+    seeds = count_option(seeds, "seeds")
+    runs = count_option(runs, "runs", least=1)
+    if isinstance(nondet_tol, bool) or not isinstance(nondet_tol, (int, float)) or not nondet_tol >= 0:
+        raise TypeError(f"nondet_tol must be a number >= 0 (the absolute difference allowed between runs), "
+                        f"got {nondet_tol!r}")
+    if second_order not in (None, True, False):
+        raise TypeError(f"second_order must be True, False or None (where the backward supports it), "
+                        f"got {second_order!r}")
+    devices.resolve(device)
+    declaration, fw = framework_declaration(function, shapes, framework=framework, reference=reference,
+                                            params=params, wrt=wrt, name=name, device=device)
+    low = [d for d in dtypes if d in LOW_PRECISION]
+    if low and reference is None:
+        raise DeclarationError(f"dtypes: {low} need reference=: at low precision the allowance is the reference's "
+                               f"own error at that dtype against float64 (numeric differences of a {low[0]} "
+                               f"function are no ground truth)")
+    if second_order and reference is None:
+        raise DeclarationError("second_order: checking the double backward needs reference= to compare with")
+    started = time.time()
+    spec, _ = build(declaration)
+    extra = _Extra(declaration, fw, spec, seeds, dtypes, nondet_tol, runs, second_order)
+    standard = [d for d in dtypes if d in DTYPES]
+    own_only = only is not None and only in extra.ids
+    if only is not None and not own_only and not standard:
+        raise ValueError(f"only: no comparison {only!r} in this check")
+    document = None
+    if standard and not own_only:
+        result = check_layer(declaration.forward, declaration.backward, list(declaration.shapes),
+                             params=declaration.params, reference=declaration.reference, wrt=declaration.wrt,
+                             name=declaration.name, dtypes=standard, seeds=seeds, oracles=oracles, modes=modes,
+                             strict_kinks=strict_kinks, strict=strict, only=only, device=device,
+                             matmul_precision=matmul_precision)
+        document = result.document
+    records = [] if only is not None and not own_only else extra.records(only)
+    if document is None:
+        env = environment.collect(devices.resolve(device), matmul_precision)
+        run = {"candidate": "candidate", "candidate_module": f"check_layer({declaration.name})",
+               "candidate_ops": [declaration.name], "ops": None, "oracles": [fw.name], "seeds": seeds,
+               "only": only, "strict_kinks": strict_kinks, "strict": strict, "device": device,
+               "matmul_precision": matmul_precision, "isolated": False}
+        ids, interrupted = [], ""
+    else:
+        env, run, ids = document["environment"], dict(document["run"]), list(document["plan"]["ids"])
+        interrupted = document["summary"].get("interrupted", "")
+    run.update(matrix=None, dtypes=list(dtypes), framework=fw.name, nondet_tol=nondet_tol, runs=runs,
+               second_order=extra.second_order_note)
+    ids += [r["id"] for r in records]
+    document = documents.build(records + (document["comparisons"] if document else []), env, run, started=started,
+                               interrupted=interrupted, plan=documents.make_plan(ids))
+    return FrameworkLayerResult(document)
+
+
+class _Extra:
+    """The framework-only checks of one declared function, planned (``ids``) and made (``records``)."""
+
+    def __init__(self, declaration, fw, spec, seeds, dtypes, nondet_tol, runs, second_order):
+        _, self.function, self.reference = declaration.framework
+        self.fw, self.spec, self.params = fw, spec, declaration.params
+        self.wrt = declaration.wrt
+        self.dtypes, self.nondet_tol, self.runs = dtypes, nondet_tol, runs
+        self.cases = matrix_cases("default", [spec.name], ["float64"], seeds, ["reverse"])
+        self.second_order_note = self._second_order_support(second_order)
+        self.ids = [case_id for case_id, _ in self._plan()]
+
+    def _second_order_support(self, asked) -> dict:
+        """Whether the double backward is checked, and why not where it is not."""
+        if asked is False or self.reference is None or not self.cases:
+            why = "not asked" if asked is False else "no reference to compare with"
+            return {"checked": False, "why": why}
+        if asked is None:
+            inputs = draw_inputs(self.cases[0])
+            try:
+                self.fw.second_order(self.function, inputs.arrays, self.wrt, inputs.dout,
+                                     self._directions(self.cases[0]), "float64", self.params)
+            except NoSecondOrder as exc:
+                return {"checked": False, "why": str(exc)}
+            except Exception as exc:  # noqa: BLE001  the first-order checks record what the function raised
+                return {"checked": False, "why": f"the double backward raised {type(exc).__name__}: {exc}"}
+        return {"checked": True}
+
+    def _directions(self, case: Case) -> dict:
+        rng = Case(case.op, case.dims, case.seed, case.dtype, checks.SECOND_ORDER).rng()
+        shapes = {s.name: s.shape for s in self.spec.inputs}
+        dims = case.dim_map
+        return {n: rng.standard_normal(self.spec.shape_of(shapes[n], dims)) for n in self.wrt}
+
+    def _plan(self) -> list:
+        """(comparison id, (what, case at its dtype)) for each check."""
+        planned = []
+        for case in self.cases:
+            for dtype in self.dtypes:
+                if self.runs > 1:
+                    at = Case(case.op, case.dims, case.seed, dtype, checks.RERUN)
+                    planned.append((f"{at.id}-candidate{checks.RERUN_SUFFIX}~candidate", (checks.RERUN, case, at)))
+                if dtype in LOW_PRECISION:
+                    at = Case(case.op, case.dims, case.seed, dtype, checks.LOW_PRECISION)
+                    planned.append((f"{at.id}-candidate~{self.fw.name}", (checks.LOW_PRECISION, case, at)))
+                elif self.second_order_note["checked"]:
+                    at = Case(case.op, case.dims, case.seed, dtype, checks.SECOND_ORDER)
+                    planned.append((f"{at.id}-candidate~{self.fw.name}", (checks.SECOND_ORDER, case, at)))
+        return planned
+
+    def records(self, only: str | None = None) -> list:
+        made = []
+        for case_id, (what, case, at) in self._plan():
+            if only is not None and case_id != only:
+                continue
+            reproduce = f"check_layer(..., only={case_id!r})"
+            try:
+                made.append(self._record(what, case, at, reproduce))
+            except Exception as exc:  # the candidate (or reference) failed: an error record, and the rest goes on
+                made.append(_error_record(at, case_id, exc, reproduce))
+        return made
+
+    def _record(self, what: str, case: Case, at: Case, reproduce: str) -> dict:
+        inputs = draw_inputs(case)  # float64 draws; rounded to the dtype below
+        fw, dtype = self.fw, at.dtype
+        arrays = {n: (fw.rounded(a, dtype) if a.dtype.kind == "f" else a) for n, a in inputs.arrays.items()}
+        dout = fw.rounded(inputs.dout, dtype)
+        if what == checks.RERUN:
+            runs = [fw.value_and_grads(self.function, arrays, self.wrt, dout, dtype, self.params)[1]
+                    for _ in range(self.runs)]
+            return checks.rerun_record(at, "candidate", runs, self.nondet_tol, reproduce)
+        if what == checks.SECOND_ORDER:
+            directions = {n: fw.rounded(v, dtype) for n, v in self._directions(case).items()}
+            mine = fw.second_order(self.function, arrays, self.wrt, dout, directions, dtype, self.params)
+            theirs = fw.second_order(self.reference, arrays, self.wrt, dout, directions, dtype, self.params)
+            return checks.second_order_record(at, "candidate", fw.name, mine, theirs, reproduce)
+        out, grads = fw.value_and_grads(self.function, arrays, self.wrt, dout, dtype, self.params)
+        ref_out, ref_grads = fw.value_and_grads(self.reference, arrays, self.wrt, dout, dtype, self.params)
+        true_out, true_grads = fw.value_and_grads(self.reference, arrays, self.wrt, dout, "float64", self.params)
+        tensors = [(self.spec.output, "forward", out, ref_out, true_out)]
+        tensors += [(f"d{n}", "gradient", grads[n], ref_grads[n], true_grads[n]) for n in self.wrt]
+        return checks.low_precision_record(at, "candidate", fw.name, tensors, reproduce)
+
+
+def _error_record(case: Case, case_id: str, exc: Exception, reproduce: str) -> dict:
+    from gradmatrix.reports.compare import ERROR, base_record
+
+    pair = case_id[len(case.id) + 1:].split("~")
+    record = base_record(case, tuple(pair), ERROR, f"{pair[0]} failed: {type(exc).__name__}: {exc}; "
+                                                   f"reproduce: {reproduce}")
+    record.update(kind=case.kind, reproduce=reproduce,
+                  error={"impl": pair[0].split(".")[0], "exception": type(exc).__name__})
+    return record
+
+
+__all__ = ["check", "framework_declaration", "Integers"]
