@@ -156,7 +156,6 @@ class Layer:
     # itself (``InputSpec.drawn_by_candidate``: the course's dropout mask), recovered from
     # its output; raises ContractError when they cannot be
     outputs: tuple[str, ...] = ()  # two or more: forward returns (*outputs, cache), joined on the last axis
-    course: bool = False  # the course's contract: shape-only and dtype-only differences do not fail
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -224,22 +223,31 @@ def join_outputs(outputs) -> np.ndarray:
 
 @dataclass(frozen=True)
 class L2Penalty:
-    """The L2 term of a loss, ``factor * reg * sum(W^2)`` summed over ``weights``.
+    """The L2 term of a loss, ``factor * reg * sum(W^2)`` summed over ``weights``: the one
+    rule for the course's L2 conventions, for a ``Loss`` and a ``Model`` alike.
 
     The reference forward uses ``factors[0]``; the other factors are conventions a candidate
     may follow instead (the course's years differ: ``0.5 * reg * sum(W * W)`` with gradient
     ``reg * W``, or ``reg * sum(W * W)`` with ``2 * reg * W``).  The contract calls the
-    candidate once more with ``reg = 0``; the difference is its L2 term in the loss and in
-    the gradients.  Each is read as the nearest factor (loss: term / (reg sum W^2);
-    gradients: <term, W> / (2 reg sum W^2)).  Only where both read as the same other
-    factor is the term rescaled to ``factors[0]``, and a note says so: any other term
-    (missing from the loss, inconsistent between loss and gradient, a wrong factor) stays
-    as returned, or becomes a rescaled wrong value, and the comparison fails on it.
+    candidate once more with ``reg = 0``; the difference is its L2 term.  The loss says which
+    convention the candidate follows: its term read as a factor (term / (reg sum W^2)).
+    Where that is another convention, within ``L2_FACTOR_TOLERANCE``, the term is rescaled
+    to ``factors[0]`` in the loss and in the gradients alike, and a note says so; gradients
+    that do not follow their own loss's convention then fail, named by the gradient.  A
+    term that is no convention (missing from the loss or on one weight, a wrong factor)
+    stays as returned, a note gives the factor measured, and the loss fails.
     """
 
     reg: str  # the dim holding the strength
     weights: tuple[str, ...]  # the inputs the term sums over
     factors: tuple[float, ...] = (1.0, 0.5)
+
+
+# How close a measured L2 factor must be to a convention: the loss difference is exact to
+# about 1e-6 relative in float32 at the strengths the cases use (reg >= 0.025), while a term
+# missing on one of two weights, or a gradient factor of 2 on a loss factor of 1, is off by
+# tens of percent.
+L2_FACTOR_TOLERANCE = 1e-3
 
 
 def _l2_convention(penalty: L2Penalty, call, inputs: Mapping, dims: Mapping, loss, grads: dict,
@@ -252,17 +260,14 @@ def _l2_convention(penalty: L2Penalty, call, inputs: Mapping, dims: Mapping, los
         return loss, grads
     loss0, grads0 = call({**dims, penalty.reg: 0.0})
     term = float(np.asarray(loss, dtype=np.float64) - np.asarray(loss0, dtype=np.float64))
-    term_grads = {w: np.asarray(grads[w], dtype=np.float64) - np.asarray(grads0[w], dtype=np.float64)
-                  for w in penalty.weights}
-    in_loss = term / (reg * squares)
-    in_grads = sum(float(np.sum(term_grads[w] * np.asarray(inputs[w], dtype=np.float64)))
-                   for w in penalty.weights) / (2 * reg * squares)
-
-    def nearest(value):
-        return min(penalty.factors, key=lambda f: abs(value - f))
-
-    factor = nearest(in_loss)
-    if factor == penalty.factors[0] or nearest(in_grads) != factor:
+    measured = term / (reg * squares)
+    factor = next((f for f in penalty.factors if abs(measured / f - 1.0) < L2_FACTOR_TOLERANCE), None)
+    if factor is None:
+        if notes is not None:
+            notes.append(f"{function}: L2 term in the loss measured as {measured:.2g} * reg * sum(W^2), none of "
+                         f"the conventions {', '.join(f'{f:g}' for f in penalty.factors)}")
+        return loss, grads
+    if factor == penalty.factors[0]:
         return loss, grads
     scale = penalty.factors[0] / factor
     loss = _rescaled(loss0, loss, scale)
@@ -314,13 +319,9 @@ class Model:
     """A model class: ``model = cls(**init)``, its ``params`` dict set from the case's inputs,
     then ``loss, grads = model.loss(*loss)`` with ``grads`` a dict keyed by param name.
 
-    The L2 penalty is written two ways in the course's years, ``reg * sum(W**2)`` and
-    ``0.5 * reg * sum(W**2)`` (with gradients ``2 * reg * W`` and ``reg * W``).  The case's
-    ``reg`` means the first; the model's own factor c is measured (loss at reg minus loss at
-    reg = 0, over reg * sum(W**2) of the ``weights``), and, when it is one of
-    ``l2_conventions``, the model is run at reg / c, so both conventions are held to the same
-    values, and the factor is reported as a convention.  A factor that is neither is left
-    as it is, and the values disagree.
+    The L2 penalty over ``weights`` (strength: the dim ``reg``) is written two ways in the
+    course's years; the one rule of ``L2Penalty`` (as for a ``Loss``) reads the model's own
+    factor and compares a term that is exactly another convention in the reference's.
     """
 
     cls: str
@@ -329,9 +330,7 @@ class Model:
     loss: tuple  # of Arg: the loss method's arguments
     weights: tuple[str, ...] = ()  # the params the L2 penalty covers
     reg: str = "reg"  # the dim holding the L2 strength, wherever the model takes it
-    l2_conventions: tuple = (1.0, 0.5)  # accepted factors c of c * reg * sum(W**2)
     dtype: str | None = None  # the constructor keyword taking the dtype to compute in (the case's)
-    course: bool = True  # the course's contract: shape-only and dtype-only differences do not fail
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -371,30 +370,11 @@ class Model:
     def call(self, lookup: Callable[[str], Callable], inputs: Mapping, dout, dims: Mapping,
              notes: list | None = None) -> tuple:
         """Run the model: (loss, {param: gradient}); the L2 convention found goes to ``notes``."""
-        notes = [] if notes is None else notes
-        reg = dims.get(self.reg, 0.0)
         loss, grads = self._run(lookup, inputs, dims)
-        if not reg or not self.weights:
+        if not self.weights:
             return loss, grads
-        unregularized, _ = self._run(lookup, inputs, {**dims, self.reg: 0.0})
-        penalty = reg * sum(float(np.sum(np.asarray(inputs[w], dtype=np.float64) ** 2)) for w in self.weights)
-        factor = (float(loss) - float(unregularized)) / penalty
-        found = [c for c in self.l2_conventions if abs(factor / c - 1.0) < L2_FACTOR_TOLERANCE]
-        if not found:
-            notes.append(f"{self.cls}: L2 penalty measured as {factor:.4g} * reg * sum(W**2), "
-                         f"none of the conventions {', '.join(f'{c:g}' for c in self.l2_conventions)}")
-            return loss, grads
-        note = f"{self.cls}: L2 convention {found[0]:g} * reg * sum(W**2)"
-        if found[0] == 1.0:
-            notes.append(note)
-            return loss, grads
-        notes.append(note + f" (run at reg / {found[0]:g})")
-        return self._run(lookup, inputs, {**dims, self.reg: reg / found[0]})
-
-
-# How close the measured L2 factor must be to a convention: the loss difference is exact to
-# about 1e-6 relative in float32, while a penalty missing one of two weights is off by ~0.5.
-L2_FACTOR_TOLERANCE = 1e-3
+        return _l2_convention(L2Penalty(self.reg, self.weights), lambda at: self._run(lookup, inputs, at), inputs,
+                              dims, loss, grads, f"{self.cls}.loss", notes)
 
 
 @dataclass(frozen=True)

@@ -186,7 +186,7 @@ ENTRIES.append(OpSpec(
     inputs=(InputSpec("x", ("N", "Dx")), InputSpec("w", ("D", "M"), draw=scaled_weights), InputSpec("b", ("M",))),
     output="out",
     output_shape=("N", "M"),
-    contracts=(Layer("affine_relu_forward", "affine_relu_backward", ("x", "w", "b"), ("x", "w", "b"), course=True),),
+    contracts=(Layer("affine_relu_forward", "affine_relu_backward", ("x", "w", "b"), ("x", "w", "b")),),
     derived={"D": lambda d: _prod(d["Dx"])},
     finalize=_off_kinks(_affine_relu, "x"),
     reference=lambda xp, a, dims: _affine_relu(xp, a, dims),
@@ -203,8 +203,7 @@ ENTRIES.append(OpSpec(
             InputSpec("b", ("F",))),
     output="out",
     output_shape=("N", "F", "HWo"),
-    contracts=(Layer("conv_relu_forward", "conv_relu_backward", ("x", "w", "b", _CONV_PARAM), ("x", "w", "b"),
-                     course=True),),
+    contracts=(Layer("conv_relu_forward", "conv_relu_backward", ("x", "w", "b", _CONV_PARAM), ("x", "w", "b")),),
     derived={"HWo": _conv_out("K")},
     finalize=_off_kinks(_conv_relu, "x"),
     reference=lambda xp, a, dims: _conv_relu(xp, a, dims),
@@ -231,7 +230,7 @@ ENTRIES.append(OpSpec(
     contracts=(Layer("conv_relu_pool_forward", "conv_relu_pool_backward",
                      ("x", "w", "b", _CONV_PARAM, Packed("pool_param", pool_height="pool", pool_width="pool",
                                                          stride="pool")),
-                     ("x", "w", "b"), course=True),),
+                     ("x", "w", "b")),),
     derived={"HWo": _conv_out("K"), "HWp": lambda d: tuple(s // d["pool"] for s in _conv_out("K")(d))},
     finalize=_off_kinks(_conv_relu_pool, "x"),
     reference=lambda xp, a, dims: _conv_relu_pool(xp, a, dims),
@@ -256,8 +255,7 @@ ENTRIES.append(OpSpec(
             InputSpec("gamma", ("M",)), InputSpec("beta", ("M",))),
     output="out",
     output_shape=("N", "M"),
-    contracts=tuple(Layer(f"{name}_forward", f"{name}_backward", ("x", "w", "b", "gamma", "beta", _BN_PARAM), _BN_GRADS,
-                          course=True)
+    contracts=tuple(Layer(f"{name}_forward", f"{name}_backward", ("x", "w", "b", "gamma", "beta", _BN_PARAM), _BN_GRADS)
                     for name in ("affine_bn_relu", "affine_norm_relu", "affine_batchnorm_relu")),
     finalize=_off_kinks(_affine_bn_relu, "x"),
     # batchnorm removes the mean, so db is a sum of terms of size |dout| ~ 1 that cancels to 0
@@ -288,7 +286,7 @@ ENTRIES.append(OpSpec(
     output="out",
     output_shape=("N", "F", "HWo"),
     contracts=(Layer("conv_bn_relu_forward", "conv_bn_relu_backward",
-                     ("x", "w", "b", "gamma", "beta", _CONV_PARAM, _BN_PARAM), _BN_GRADS, course=True),),
+                     ("x", "w", "b", "gamma", "beta", _CONV_PARAM, _BN_PARAM), _BN_GRADS),),
     derived={"HWo": _conv_out("K")},
     finalize=_off_kinks(_conv_bn_relu, "x"),
     # batchnorm removes the per-channel mean, so db sums terms of size |dout| ~ 1 to 0

@@ -59,10 +59,12 @@ def test_each_mutant_is_caught_on_its_function_and_gradient(mutant):
 
 
 def test_reg_left_out_of_the_loss_is_not_taken_for_a_convention():
-    # its L2 term reads as 0 in the loss and 1 in the gradient: no convention, the loss fails, dW agrees
+    # its L2 term reads as 0 in the loss: no convention, the loss fails, dW agrees, and the
+    # note gives the factor measured
     result = check_mutant(MUTANTS[0])
     assert result.wrong_tensors("softmax_loss_naive") == ["loss"]
-    assert not result.per_op()["softmax_loss_naive"]["notes"]
+    notes = result.per_op()["softmax_loss_naive"]["notes"]
+    assert notes and all("measured as 0 * reg * sum(W^2), none of the conventions 1, 0.5" in n for n in notes)
 
 
 def test_the_command_names_the_function_and_the_gradient(tmp_path):
@@ -107,9 +109,9 @@ def _svm_data_part(W, X, y):
 @pytest.mark.parametrize("factor, grad_factor, converted", [
     (1.0, 1.0, False),  # the reference's convention
     (0.5, 0.5, True),  # the older convention, consistently
-    (0.5, 1.0, False),  # inconsistent: left as returned, the loss fails
-    (0.0, 1.0, False),  # reg left out of the loss
-    (0.6, 0.6, True),  # nearest to 0.5, rescaled to 1.2: still wrong, the comparison fails it
+    (0.5, 1.0, True),  # the loss's convention is 0.5; dW, rescaled with it to 4 reg W, fails
+    (0.0, 1.0, False),  # reg left out of the loss: no convention, the loss fails
+    (0.6, 0.6, False),  # no convention: left as returned, the comparison fails it
 ])
 def test_an_l2_term_is_rescaled_only_when_it_reads_as_the_other_convention(factor, grad_factor, converted):
     case, inputs = _svm_inputs()
@@ -123,7 +125,9 @@ def test_an_l2_term_is_rescaled_only_when_it_reads_as_the_other_convention(facto
     scale = 2.0 if converted else 1.0
     assert loss == pytest.approx(data_loss + scale * factor * reg * squares, rel=1e-14)
     np.testing.assert_allclose(grads["W"], data_dW + scale * grad_factor * 2 * reg * a["W"], rtol=1e-13)
-    assert bool(notes) == converted
+    said = {"none" if "none of the conventions" in n else "convention" if "a convention of the course" in n else n
+            for n in notes}
+    assert said == ({"convention"} if converted else set() if factor == 1.0 else {"none"})
 
 
 def test_a_rescaled_l2_term_keeps_the_candidates_dtype():
