@@ -371,6 +371,7 @@ def cmd_check(args, extra) -> int:
     from gradmatrix.checker import CheckResult
     from gradmatrix.engine import NothingToCheck
     from gradmatrix.oracles.catalog import CATALOG
+    from gradmatrix.reports import console
 
     closing = []
 
@@ -383,6 +384,9 @@ def cmd_check(args, extra) -> int:
               + (f"; checking {', '.join(checking)}" if checking != candidate.ops else ""), flush=True)
         for line in before:
             print(line, flush=True)
+        skipped = console.skipped_line(session.run_info)
+        if skipped:
+            print(skipped, flush=True)
         closing.append(after)
 
     try:
