@@ -13,7 +13,8 @@ trains, plots, reads data files that are not there, or ends the process.
 - definitions run: ``def``, ``class``, ``import`` (in a script, an import that fails is
   skipped: the plotting or data library its training code needs);
 - simple statements run guarded: an assignment (``EPS = 1e-8``, ``rng =
-  np.random.default_rng(0)``), an ``if`` or ``try`` made only of such statements; one that
+  np.random.default_rng(0)``, ``globals().update(...)``), an ``if`` or ``try`` made only
+  of such statements; one that
   raises, ends the process (``sys.exit``) or runs past ``STATEMENT_TIME_LIMIT`` is skipped;
 - the rest is skipped, never run: calls (``nnfs.init()``, ``plt.show()``,
   ``solver.train()``), loops, ``with`` blocks, assertions, IPython magics, and assignments
@@ -184,6 +185,15 @@ def _simple(statement: ast.stmt, own: set) -> bool:
     return False
 
 
+def _defines_names(statement: ast.stmt) -> bool:
+    """A top-level call that defines the module's names (``globals().update(...)``): run
+    guarded, as an assignment is."""
+    call = statement.value if isinstance(statement, ast.Expr) else None
+    return (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "update"
+            and isinstance(call.func.value, ast.Call) and isinstance(call.func.value.func, ast.Name)
+            and call.func.value.func.id in ("globals", "vars") and not call.func.value.args)
+
+
 def plan(tree: ast.Module) -> list:
     """Each top-level statement with what to do with it: ``(statement, RUN | GUARD | SKIP,
     reason, detail)`` (see the module docstring); ``if __name__ == "__main__":`` is left out."""
@@ -200,7 +210,8 @@ def plan(tree: ast.Module) -> list:
         elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and _called_own(statement, own):
             planned.append((statement, SKIP, "test or training code",
                             f"calls {_called_own(statement, own)}, defined in this file"))
-        elif _simple(statement, own) and not isinstance(statement, ast.Expr):  # a call at top level: skipped
+        elif (_simple(statement, own) and not isinstance(statement, ast.Expr)  # a call at top level: skipped
+              or _defines_names(statement) and not _called_own(statement, own)):
             planned.append((statement, GUARD, "", ""))
         else:
             planned.append((statement, SKIP, _KIND.get(type(statement), "top-level code"), ""))

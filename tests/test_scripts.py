@@ -47,6 +47,13 @@ def test_a_notebook_export_is_checked_on_its_definitions(tmp_path):
     assert document["run"]["candidate_ops"] == ["relu", "affine"]
 
 
+def test_names_defined_by_globals_update_are_kept(tmp_path):
+    module, skipped = _skipped(tmp_path, "from gradmatrix import manual\n"
+                               "globals().update({k: getattr(manual, k) for k in ('relu_forward', 'relu_backward')})\n"
+                               "print(relu_forward)\n")
+    assert Candidate(module).ops == ["relu"] and set(skipped) == {3}
+
+
 def test_a_clean_module_is_imported_as_it_is(tmp_path):
     module, skipped = _skipped(tmp_path, RELU + "EPS = 1e-8\nif __name__ == '__main__':\n    print(1)\n")
     assert skipped == {} and module.EPS == 1e-8
