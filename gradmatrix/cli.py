@@ -402,7 +402,9 @@ def cmd_check(args, extra) -> int:
         document, _ = _run_matrix(args, args.module, "check", announce)
     except NothingToCheck as exc:
         before, after = accounting_lines(exc.candidate)
-        for line in before + after(2):
+        skipped = console.skipped_line({"candidate": exc.candidate.name,
+                                         "skipped_statements": getattr(exc.candidate, "skipped", [])})
+        for line in before + after(2) + ([skipped] if skipped else []):
             print(line)
         wanted = "; ".join(dict.fromkeys(" + ".join(spec.functions) for spec in CATALOG.values()))
         raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted}) and declares "
