@@ -37,7 +37,9 @@ EXAMPLES = {
            "  gradmatrix run --modes jvp hvp                      (forward mode and second order only)\n"
            "  gradmatrix run --shard 0/4 -n auto --out shard0     (one CI machine of four)",
     "check": "examples:\n  gradmatrix check my_layers.py\n  gradmatrix check mypackage.layers --op affine softmax_loss\n"
-             "  gradmatrix check my_layers.py --strict-kinks --dtypes float64",
+             "  gradmatrix check my_layers.py --strict-kinks --dtypes float64\n"
+             "  gradmatrix check submissions/*/layers.py -n 2 --out class-report     (a class: course staff)\n"
+             "  gradmatrix check --class submissions/ --file layers.py -n 4",
     "report": "examples:\n  gradmatrix report gradmatrix-report/agreement.json --format html --out html-report",
     "diff": "examples:\n  gradmatrix diff before/agreement.json after/agreement.json\n"
             "  gradmatrix diff old.json new.json --factor 100 --json",
@@ -371,6 +373,7 @@ def cmd_check(args, extra) -> int:
     from gradmatrix.checker import CheckResult
     from gradmatrix.engine import NothingToCheck
     from gradmatrix.oracles.catalog import CATALOG
+    from gradmatrix.reports import console
 
     closing = []
 
@@ -383,13 +386,25 @@ def cmd_check(args, extra) -> int:
               + (f"; checking {', '.join(checking)}" if checking != candidate.ops else ""), flush=True)
         for line in before:
             print(line, flush=True)
+        skipped = console.skipped_line(session.run_info)
+        if skipped:
+            print(skipped, flush=True)
         closing.append(after)
 
+    if args.class_folder is not None or len(args.module) > 1:
+        return cmd_class(args)
+    if len(args.module) != 1:
+        raise UsageError("check needs a module (a dotted name or a .py file), several files, or --class FOLDER")
+    if args.file is not None:
+        raise UsageError("--file names each submission's file in --class FOLDER; give a single file as it is")
+    args.module = args.module[0]
     try:
         document, _ = _run_matrix(args, args.module, "check", announce)
     except NothingToCheck as exc:
         before, after = accounting_lines(exc.candidate)
-        for line in before + after(2):
+        skipped = console.skipped_line({"candidate": exc.candidate.name,
+                                         "skipped_statements": getattr(exc.candidate, "skipped", [])})
+        for line in before + after(2) + ([skipped] if skipped else []):
             print(line)
         wanted = "; ".join(dict.fromkeys(" + ".join(spec.functions) for spec in CATALOG.values()))
         raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted}) and declares "
@@ -398,6 +413,60 @@ def cmd_check(args, extra) -> int:
     for line in closing[0](result.status) if closing else ():
         print(line)
     return result.status
+
+
+def _submission_options(args) -> list:
+    """The ``check`` options every submission of a class is checked with."""
+    options = ["--matrix", args.matrix]
+    for flag, values in (("--ops", args.ops), ("--dtypes", args.dtypes), ("--oracles", args.oracles),
+                         ("--modes", args.modes)):
+        if values:
+            options += [flag, *values]
+    if args.seeds:
+        options += ["--seeds", str(args.seeds)]
+    if args.case_timeout is not None:
+        options += ["--case-timeout", f"{args.case_timeout:g}"]
+    options += ["--device", args.device, "--matmul-precision", args.matmul_precision]
+    return options + ["--strict"] * args.strict + ["--strict-kinks"] * args.strict_kinks
+
+
+def cmd_class(args) -> int:
+    """``check`` over a class: the files given, or each submission in ``--class FOLDER``,
+    ``-n`` at a time (``gradmatrix.classroom``); exit 0 once the class's tables are written,
+    whatever the submissions' verdicts (they are in the tables)."""
+    from gradmatrix import classroom
+
+    if args.only or args.shard:
+        raise UsageError("--only and --shard pick comparisons of one check; a class checks every submission whole")
+    if args.class_folder is not None and args.module:
+        raise UsageError("give either files or --class FOLDER, not both")
+    try:
+        if args.class_folder is not None:
+            submissions = classroom.from_folder(args.class_folder, args.file)
+        else:
+            if args.file is not None:
+                raise UsageError("--file names each submission's file in --class FOLDER")
+            submissions = classroom.from_paths(args.module)
+    except classroom.ClassError as exc:
+        raise UsageError(str(exc)) from None
+    out = _writable(args.out)
+    workers = max(1, _worker_count(args.workers))
+    print(f"gradmatrix check: a class of {len(submissions)} submissions, {workers} at a time", flush=True)
+    started = time.monotonic()
+    rows = classroom.run_class(submissions, out, _submission_options(args), workers,
+                               classroom.DEFAULT_SUBMISSION_TIMEOUT if args.submission_timeout is None
+                               else args.submission_timeout, echo=lambda line: print(line, flush=True))
+    from gradmatrix.reports.classroom import ERROR, FAIL, NOT_CHECKED, PASS, class_functions, submission_verdict
+
+    ops = class_functions(rows)
+    counts = {v: sum(submission_verdict(r, ops) == v for r in rows) for v in (PASS, FAIL, ERROR, NOT_CHECKED)}
+    print(f"class: {counts[PASS]} pass, {counts[FAIL]} fail, {counts[ERROR]} error, {counts[NOT_CHECKED]} could not "
+          f"be checked, of "
+          f"{len(rows)} submissions ({len(ops)} functions each) in {time.monotonic() - started:.0f} s")
+    for name in ("class.csv", "class.html", "class.json"):
+        print(f"report: {out / name}")
+    print(f"report: {out / 'submissions'}/NAME/results.json (Gradescope) and agreement.json, .html")
+    return 0
 
 
 def accounting_lines(candidate) -> tuple[list[str], Callable[[int], list[str]]]:
@@ -502,8 +571,19 @@ def build_parser() -> argparse.ArgumentParser:
                   "verdict per op with its worst discrepancy, and write the reports. Exit 0 all agree, 1 something "
                   "disagrees, 2 it cannot be checked (import error, no known op, a function that raises or returns "
                   "the wrong structure, shape or dtype).", cmd_check)
-    check.add_argument("module", help="dotted module name or path to a .py file")
+    check.add_argument("module", nargs="*", help="dotted module name or path to a .py file; several files: a class "
+                                                 "of submissions (see --class)")
     _add_matrix_options(check, ops_flags=("--op", "--ops"))
+    staff = check.add_argument_group("course staff: a class of submissions (several files, or --class FOLDER)")
+    staff.add_argument("--class", dest="class_folder", metavar="FOLDER",
+                       help="check each submission in FOLDER (a .py file, or a folder per submission), -n at a "
+                            "time; writes class.csv, class.html and each submission's results.json (Gradescope) "
+                            "into --out")
+    staff.add_argument("--file", metavar="NAME", help="the file to check in each submission folder (default: its only "
+                                                      ".py file)")
+    staff.add_argument("--submission-timeout", type=seconds, default=None, metavar="SECONDS",
+                       help="time limit of one submission's whole check; past it the submission is stopped and "
+                            "the class goes on (default: 900; 0: no limit)")
     report = _verb(verbs, "report", "render a saved run again",
                    "Render a saved agreement.json as Markdown, HTML or JSON.", cmd_report)
     report.add_argument("results", help="an agreement.json")

@@ -210,7 +210,8 @@ class Session:
                 "oracles": list(r.oracles), "seeds": r.seeds, "modes": list(r.modes) if r.modes else None,
                 "only": r.only, "shard": r.shard, "strict_kinks": r.strict_kinks, "strict": r.strict,
                 "device": self.device, "matmul_precision": r.matmul_precision, "case_timeout": r.case_timeout,
-                "isolated": self.isolated, "accounting": accounting(c)}
+                "isolated": self.isolated, "accounting": accounting(c),
+                "skipped_statements": list(getattr(c, "skipped", ()))}
 
     def plan(self) -> dict:
         """The plan the report records (``reports.document.make_plan``)."""

@@ -72,6 +72,7 @@ def _serve(conn, target: str, skip_probe=()) -> None:
             "contracts": {op: CATALOG[op].contracts.index(c) for op, c in candidate.contracts.items()},
             "unchecked": candidate.unchecked,
             "accounting": account(candidate),
+            "skipped": candidate.skipped,
         }
     except ImportError as exc:
         conn.send(("import-error", str(exc)))
@@ -130,6 +131,7 @@ class IsolatedCandidate:
         self.contracts = {op: CATALOG[op].contracts[i] for op, i in info["contracts"].items()}
         self.unchecked = info["unchecked"]
         self.accounting = info["accounting"]
+        self.skipped = info["skipped"]  # a script's top-level statements not run (oracles.scripts)
 
     def _start(self) -> dict:
         """Start a worker and load the candidate in it: the import within ``IMPORT_TIME_LIMIT``

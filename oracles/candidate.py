@@ -15,6 +15,7 @@ Candidate names live in their own namespace: a module whose name is an oracle's 
 
 from __future__ import annotations
 
+import ast
 import functools
 from dataclasses import replace
 import importlib
@@ -34,6 +35,7 @@ from gradmatrix.oracles.declared import specs_of
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.oracles.modes import SUFFIXES
 from gradmatrix.oracles.result import WROTE_INTO_ARGUMENT, CandidateFault, Result
+from gradmatrix.oracles import scripts
 
 
 DECOY_SEED = 7919  # the decoy inputs of a case are those of seed + this (another draw, the same shapes)
@@ -57,6 +59,7 @@ def load_module(target: str) -> ModuleType:
         path = Path(target)
         if not path.is_file():
             raise ImportError(f"no such file: {target}")
+        script = _script(path)  # Python2Source (an ImportError) for a Python 2 file
         entries = _folders_on_path(path)
         try:
             package = _import_context(path)
@@ -65,7 +68,12 @@ def load_module(target: str) -> ModuleType:
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
             try:
-                spec.loader.exec_module(module)
+                if script is None:
+                    spec.loader.exec_module(module)
+                else:  # a script: its definitions only (oracles.scripts), what was skipped on the module
+                    tree, planned, source, skipped = script
+                    setattr(module, scripts.SKIPPED, skipped)
+                    scripts.execute(module, tree, planned, source, path, skipped)
             except SystemExit as exc:
                 del sys.modules[name]
                 raise _ended(target, exc) from None
@@ -89,6 +97,34 @@ def load_module(target: str) -> ModuleType:
         raise _ended(target, exc) from None
     except Exception as exc:
         raise ImportError(f"importing {target} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _script(path: Path):
+    """How to load the file at ``path``: None to import it as it is (a module: nothing at
+    its top level but definitions and assignments that call nothing), or ``(tree, planned,
+    source, skipped)`` for ``oracles.scripts.execute`` (``skipped`` holds the IPython magic
+    lines blanked), where a statement that fails is skipped and said.
+
+    Raises:
+        oracles.scripts.Python2Source: a file written for Python 2.
+    """
+    source = importlib.util.decode_source(path.read_bytes())
+    try:
+        tree, skipped = scripts.parse(source, path)
+    except scripts.Python2Source:
+        raise
+    except (SyntaxError, ValueError):  # the import reports it, as Python says it
+        return None
+    planned = scripts.plan(tree)
+    kept = [statement for statement, action, _, _ in planned if action != scripts.SKIP]
+    python2 = scripts.python2_names(tree, kept, path, source)
+    if python2:
+        raise scripts.Python2Source(python2)
+    calls = [statement for statement, action, _, _ in planned if action == scripts.GUARD
+             and any(isinstance(node, ast.Call) for node in ast.walk(statement))]
+    if not skipped and not calls and all(action != scripts.SKIP for _, action, _, _ in planned):
+        return None
+    return tree, planned, source, skipped
 
 
 def _package_root(folder: Path) -> tuple[list, Path]:
@@ -290,6 +326,8 @@ class Candidate:
         self.functions = {name: functions for name, (_, functions) in declared.items()}
         # this run's catalog: the catalog's ops and the layers the module declares
         self.catalog = join((spec for spec, _ in declared.values()), base=CATALOG)
+        # a script's top-level statements that were not run (oracles.scripts), as data
+        self.skipped = list(getattr(module, scripts.SKIPPED, ()))
 
     def available(self) -> None:
         """A loaded module is always available; ops it lacks are filtered by ``ops``."""

@@ -191,3 +191,18 @@ def render(document: dict, paths=()) -> list:
     lines += [f"convention: {n}" for n in notes]  # what the candidate's contract found out (an L2 factor, dropout's p)
     lines += [f"report: {p}" for p in paths]
     return lines
+
+
+def skipped_line(run: dict) -> str | None:
+    """One line on a script's top-level statements that were not run (``run.skipped_statements``,
+    ``oracles.scripts``): how many, their lines and why; None for a file imported as it is."""
+    skipped = run.get("skipped_statements") or []
+    if not skipped:
+        return None
+    lines = sorted({e["line"] for e in skipped})
+    at = ", ".join(str(n) for n in lines[:8]) + (f" and {len(lines) - 8} more" if len(lines) > 8 else "")
+    reasons = list(dict.fromkeys(e["reason"] for e in skipped))
+    why = "; ".join(reasons[:4]) + ("; ..." if len(reasons) > 4 else "")
+    return (f"gradmatrix check: {run.get('candidate', 'the file')} is a script: its definitions were loaded, "
+            f"{plural(len(skipped), 'top-level statement')} not run (line{'s' if len(lines) > 1 else ''} {at}: "
+            f"{why}); see skipped_statements in the report")

@@ -52,7 +52,8 @@ def test_check_reports_per_op_verdicts_and_exit_codes(tmp_path, read_report):
     result = gradmatrix("check", nothing, cwd=tmp_path)
     assert result.returncode == 2 and "provides no op" in result.stderr
     broken = tmp_path / "broken.py"
-    broken.write_text("raise RuntimeError('boom')\n")
+    # a definition that raises (a top-level raise statement of a script is not run: oracles/scripts.py)
+    broken.write_text("class Layer:\n    raise RuntimeError('boom')\n")
     result = gradmatrix("check", broken, cwd=tmp_path)
     assert result.returncode == 2 and "boom" in result.stderr
 

@@ -104,9 +104,12 @@ def test_a_hang_ends_at_the_time_limit(tmp_path, module):
 @pytest.mark.parametrize("body", ["import sys\nsys.exit(0)\n", "import unittest\nunittest.main()\n"],
                          ids=["sys-exit", "unittest-main"])
 def test_ending_the_process_at_import_leaves_no_unmarked_pass(tmp_path, body):
+    # the process ends in a module the file imports (a top-level call of the file itself is
+    # not run: oracles/scripts.py)
     (tmp_path / "good.py").write_text(GOOD)
     assert gradmatrix_cli("check", "good.py", *QUICK, cwd=tmp_path).returncode == 0
-    (tmp_path / "good.py").write_text(GOOD + body)
+    (tmp_path / "quits.py").write_text(body)
+    (tmp_path / "good.py").write_text(GOOD + "import quits\n")
     run = gradmatrix_cli("check", "good.py", *QUICK, cwd=tmp_path)
     assert run.returncode == 2 and "SystemExit" in run.stderr, run.stdout + run.stderr
     out = tmp_path / "gradmatrix-report"

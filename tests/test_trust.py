@@ -236,7 +236,9 @@ def test_a_candidate_ending_the_process_is_an_error_and_leaves_no_stale_pass(tmp
     # ending the process at import: no verdict, and the directory says so
     for name, body in (("exits.py", "import sys\nsys.exit(0)\n"),
                        ("tests_main.py", "import unittest\nunittest.main()\n")):
-        (tmp_path / name).write_text(GOOD + body)
+        # in a module the file imports: its own top-level calls are not run (oracles/scripts.py)
+        (tmp_path / f"quits_{name}").write_text(body)
+        (tmp_path / name).write_text(GOOD + f"import quits_{name[:-3]}\n")
         run = gradmatrix_cli("check", name, *RELU, cwd=tmp_path)
         assert run.returncode == 2 and "SystemExit(" in run.stderr, run.stdout + run.stderr
         assert not (out / "agreement.json").exists() and (out / "agreement.in-progress").exists()
