@@ -565,6 +565,31 @@ class Stateful:
         return once(inputs), {}
 
 
+@dataclass(frozen=True)
+class Function:
+    """``out = function(*args)``, a function without a gradient of its own (CS224n's
+    ``sigmoid``, ``softmax``, ``sigmoid_grad``): its values are compared, nothing is
+    differentiated."""
+
+    function: str
+    args: tuple  # of Arg, in the function's order
+    numpy_seed: int | None = None
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        return (self.function,)
+
+    @property
+    def grads(self) -> tuple[str, ...]:
+        return ()
+
+    def call(self, lookup: Callable[[str], Callable], inputs: Mapping, dout, dims: Mapping,
+             notes: list | None = None) -> tuple:
+        """Run the function: (its value, {})."""
+        positional, keywords = _call_args(self.args, inputs, dims)
+        return seeding(lookup, self.numpy_seed, notes)(self.function)(*positional, **keywords), {}
+
+
 UPSTREAM = "dout"  # in ``ClassLayer.backward_args``: the upstream gradient
 SELF = "self."  # in ``ClassLayer.backward_args``: an attribute of the object (``self.output``)
 
@@ -679,7 +704,7 @@ def _takes(method, parameter: str) -> bool:
         return False
 
 
-Contract = Layer | Loss | Model | Stateful | ClassLayer
+Contract = Layer | Loss | Model | Stateful | ClassLayer | Function
 
 
 def signature_score(contract: Contract, lookup: Callable[[str], Callable]) -> int | None:

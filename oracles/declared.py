@@ -44,7 +44,7 @@ import numpy as np
 
 from gradmatrix.oracles.catalog import CATALOG, InputSpec, OpSpec, normal
 from gradmatrix.oracles.contract import (
-    SELF, UPSTREAM, BatchMean, ClassLayer, Const, Fresh, Keyword, Layer, Loss, loss_and_gradients,
+    SELF, UPSTREAM, BatchMean, ClassLayer, Const, Fresh, Function, Keyword, Layer, Loss, loss_and_gradients,
 )
 
 ATTRIBUTE = "__gradmatrix_layer__"  # where the decorator keeps a function's declaration
@@ -132,7 +132,11 @@ def spec_of(op: str) -> OpSpec:
     """
     if op in CATALOG:
         return CATALOG[op]
-    return LAYERS[op]
+    if op in LAYERS:
+        return LAYERS[op]
+    from gradmatrix.oracles.contracts import COURSE_SPECS  # the courses' declarations (built on import)
+
+    return COURSE_SPECS[op]
 
 
 def _shape(value, where: str) -> tuple:
@@ -250,7 +254,12 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
             raise DeclarationError(f"reference: keys are {list(REFERENCE_KEYS)} and values functions "
                                    f"(*arrays, **params) -> out; got keys {list(reference)}")
     floats = [n for n in names if isinstance(normalized[0][n], Floats)]
-    if wrt is None:
+    values_only = wrt is not None and not isinstance(wrt, str) and len(tuple(wrt)) == 0
+    if values_only and backward is not None:
+        raise DeclarationError("wrt=() declares a function compared by its values alone: it takes no backward")
+    if values_only:
+        wrt = ()
+    elif wrt is None:
         wrt = tuple(floats)
     else:
         wrt = (wrt,) if isinstance(wrt, str) else tuple(wrt)
@@ -258,7 +267,7 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
         if bad or not wrt:
             raise DeclarationError(f"wrt: {bad or 'nothing'}: wrt names the float arguments whose gradients "
                                    f"backward returns, of {floats}")
-    if not wrt:
+    if not wrt and not values_only:
         raise DeclarationError(f"shapes declares no float argument to differentiate: {names}")
     fixed = dict(fixed or {})
     for key in fixed:
@@ -360,7 +369,7 @@ def specs_of(module: ModuleType) -> dict:
 
 def _function_names(forward: Callable, backward: Callable | None) -> tuple[str, str | None]:
     """The names a layer's functions go by in messages (``gelu_forward``), told apart."""
-    first = getattr(forward, "__name__", "forward")
+    first = _label(forward)
     if backward is None:
         return first, None
     second = getattr(backward, "__name__", "backward")
@@ -426,6 +435,10 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
         contract = _class_contract(d, backward, names)
         is_loss = contract.is_loss
         functions = {} if named else {d.forward.__name__: d.forward}
+    elif not d.wrt:  # compared by its values alone
+        forward_name, is_loss = _label(d.forward), False
+        contract = Function(forward_name, arguments, numpy_seed=d.numpy_seed)
+        functions = {} if named else {forward_name: d.forward}
     else:
         forward_name, backward_name = _function_names(d.forward, backward)
         is_loss = backward is None
@@ -456,7 +469,10 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
 
             positional, keywords = _call_args(contract.args, copies, dims)
             value = seeding(lambda fn: d.forward, d.numpy_seed, None)(label)(*positional, **keywords)
-            out = loss_and_gradients(value, d.wrt, label)[0] if is_loss else _pair(value, label, what)[0]
+            if isinstance(contract, Function):
+                out = value
+            else:
+                out = loss_and_gradients(value, d.wrt, label)[0] if is_loss else _pair(value, label, what)[0]
         out = np.asarray(out, dtype=np.float64)
         return out.reshape(()) if is_loss and out.size == 1 else out
 
