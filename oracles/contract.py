@@ -605,7 +605,9 @@ class ClassLayer:
     ``backward_args`` are ``"dout"`` (the upstream gradient), an input's name, or
     ``"self.<attribute>"`` (``self.output``: the softmax output the combined softmax and
     cross-entropy's backward takes).  Without ``"dout"`` the class is a loss: its loss is
-    the mean of what forward returned (the per-sample losses of ``Loss_*.forward``).
+    the mean of what forward returned (the per-sample losses of ``Loss_*.forward``), or
+    ``sum(w * output)`` with ``weighted_by`` naming the input ``w`` that backward gets as
+    its upstream gradient (a layer with a ``penalty``).
     ``penalty(inputs, dims) -> float``: a term the backward's gradients hold and the
     forward's output does not (a layer's regularizer, whose loss the course computes
     elsewhere): the contract adds it to the loss, so the gradients are judged with it.
@@ -619,6 +621,7 @@ class ClassLayer:
     gradients: tuple  # ((input, attribute), ...): where each gradient is read
     numpy_seed: int | None = None  # seed NumPy's global generator before each call (``seeding``)
     penalty: Callable | None = None
+    weighted_by: str | None = None  # a loss form's input w: the loss is sum(w * output), not its mean
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -657,7 +660,8 @@ class ClassLayer:
         return obj, np.array(out, copy=True)  # before backward can change it
 
     def _loss(self, out, inputs: Mapping, dims: Mapping):
-        loss = np.mean(np.asarray(out, dtype=np.result_type(out, np.float32)))
+        out = np.asarray(out, dtype=np.result_type(out, np.float32))
+        loss = np.sum(out * inputs[self.weighted_by]) if self.weighted_by else np.mean(out)
         if self.penalty is not None:
             loss = loss + loss.dtype.type(self.penalty(inputs, dims))
         return loss

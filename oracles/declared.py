@@ -87,15 +87,17 @@ class Methods:
     the arrays of ``attributes`` set on the object, the other arrays passed to ``forward``,
     then ``backward(*backward_args)`` (``"dout"``: the upstream gradient; an array's name;
     ``"self.output"``: an attribute), each gradient read from ``gradients[array]`` (default
-    ``"d" + array``: ``dinputs``, ``dweights``).  Without ``"dout"`` the class is a loss
-    (the mean of what forward returns).  ``penalty(arrays, params) -> float``: a regularizer
-    the backward's gradients hold and the output does not, added to the loss."""
+    ``dinputs`` for the first array forward takes, ``"d" + array`` for the others: ``dweights``).  Without ``"dout"`` the class is a loss
+    (the mean of what forward returns, or ``sum(w * output)`` with ``weighted_by="w"``, the
+    array backward takes as its upstream gradient).  ``penalty(arrays, params) -> float``: a
+    regularizer the backward's gradients hold and the output does not, added to the loss."""
 
     init: Mapping = field(default_factory=dict)
     attributes: tuple = ()
     backward_args: tuple = (UPSTREAM,)
     gradients: Mapping = field(default_factory=dict)
     penalty: Callable | None = None
+    weighted_by: str | None = None  # the array backward gets as upstream in a loss form: loss = sum(it * output)
 
 
 @dataclass(frozen=True)
@@ -573,14 +575,17 @@ def _class_contract(d: Declaration, methods: Methods, names: list) -> ClassLayer
     """The ``ClassLayer`` contract of a class declaration (``Methods``)."""
     init = tuple(Keyword(k, v.name if isinstance(v, Param) else v if isinstance(v, Fresh) else Const(v))
                  for k, v in methods.init.items())
-    forward_args = tuple(n for n in names if n not in methods.attributes)
-    gradients = tuple((g, methods.gradients.get(g, f"d{g}")) for g in d.wrt)
+    forward_args = tuple(n for n in names if n not in methods.attributes and n != methods.weighted_by)
+    # the first array forward takes is the layer's input: its gradient is dinputs whatever
+    # its name (the book's losses call it y_pred); a parameter's is d<name> (dweights)
+    default = {n: "dinputs" if forward_args and n == forward_args[0] else f"d{n}" for n in d.wrt}
+    gradients = tuple((g, methods.gradients.get(g, default[g])) for g in d.wrt)
     penalty = None
     if methods.penalty is not None:
         user = methods.penalty
         penalty = lambda arrays, dims: float(user(arrays, {p: dims[p] for p in d.params}))  # noqa: E731
     return ClassLayer(_label(d.forward), init, tuple(methods.attributes), forward_args, tuple(methods.backward_args),
-                      gradients, numpy_seed=d.numpy_seed, penalty=penalty)
+                      gradients, numpy_seed=d.numpy_seed, penalty=penalty, weighted_by=methods.weighted_by)
 
 
 def _dims_key(dims: Mapping, names: list, params: list) -> tuple:
