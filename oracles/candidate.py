@@ -464,7 +464,25 @@ def _stub_reason(module: ModuleType, op: str, contract) -> str | None:
         return None
     if forward is None or any(g is None for g in grads.values()):
         return "unimplemented stub: returns None"
+    if _zeros_where_reference_is_not(inputs, forward, grads):
+        return "unimplemented stub: returns zeros (the reference's output is not zero)"
     return None
+
+
+def _zeros_where_reference_is_not(inputs, forward, grads: dict) -> bool:
+    """Whether everything returned is zero (``loss = 0.0; grad = np.zeros(...)``, the
+    starter code left as it was) on a case where the op's reference forward is not."""
+    try:
+        returned = [np.asarray(forward, dtype=np.float64), *(np.asarray(g, dtype=np.float64) for g in grads.values())]
+    except (TypeError, ValueError):
+        return False
+    if any(np.any(r != 0) for r in returned):
+        return False
+    try:
+        reference = inputs.case.spec.forward_for("numeric", np)(inputs.arrays, inputs.case.dim_map)
+    except Exception:  # no reference forward of the spec's own (the catalog's per-oracle ones): no judgement
+        return False
+    return bool(np.any(np.asarray(reference) != 0))
 
 
 def account(candidate: "Candidate") -> list[dict]:
