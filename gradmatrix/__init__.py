@@ -44,11 +44,16 @@ def layer(forward=None, backward=None, **declaration):
 def __getattr__(name):
     # the input kinds of check_layer's shapes, imported only when asked for (the package
     # stays cheap to import for the pytest plugin)
-    if name in ("Floats", "Integers", "DeclarationError"):
+    if name in ("Floats", "Integers", "Methods", "Param", "DeclarationError"):
         from gradmatrix.oracles import declared
 
         return getattr(declared, name)
+    if name == "Fresh":
+        from gradmatrix.oracles.contract import Fresh
+
+        return Fresh
     raise AttributeError(f"module 'gradmatrix' has no attribute {name!r}")
 
 
-__all__ = ["check", "check_layer", "layer", "Floats", "Integers", "DeclarationError", "__version__"]
+__all__ = ["check", "check_layer", "layer", "Floats", "Integers", "Fresh", "Methods", "Param", "DeclarationError",
+           "__version__"]

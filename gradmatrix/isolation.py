@@ -28,7 +28,7 @@ import sys
 import traceback
 from multiprocessing.connection import Connection
 
-from gradmatrix.oracles.catalog import CATALOG
+from gradmatrix.oracles.declared import spec_of
 from gradmatrix.oracles.contract import ContractError
 from gradmatrix.oracles.result import CandidateFault, CaseTimeout
 
@@ -68,8 +68,8 @@ def _serve(conn, target: str, skip_probe=()) -> None:
         info = {
             "name": candidate.name,
             "ops": candidate.ops,
-            # catalog ops only (no declared layers here): a contract by its place in the op's entry
-            "contracts": {op: CATALOG[op].contracts.index(c) for op, c in candidate.contracts.items()},
+            # catalog and course ops only (no declared layers here): a contract by its place in the op's entry
+            "contracts": {op: spec_of(op).contracts.index(c) for op, c in candidate.contracts.items()},
             "unchecked": candidate.unchecked,
             "accounting": account(candidate),
             "skipped": candidate.skipped,
@@ -128,7 +128,7 @@ class IsolatedCandidate:
         info = self._start()
         self.name = info["name"]
         self.ops = info["ops"]
-        self.contracts = {op: CATALOG[op].contracts[i] for op, i in info["contracts"].items()}
+        self.contracts = {op: spec_of(op).contracts[i] for op, i in info["contracts"].items()}
         self.unchecked = info["unchecked"]
         self.accounting = info["accounting"]
         self.skipped = info["skipped"]  # a script's top-level statements not run (oracles.scripts)

@@ -27,14 +27,17 @@ from gradmatrix.oracles import devices
 from gradmatrix.oracles.candidate import Candidate
 from gradmatrix.oracles.cases import MODES, count_option, names_option
 from gradmatrix.oracles.catalog import DTYPES
-from gradmatrix.oracles.declared import ATTRIBUTE, Declaration, DeclarationError, Floats, Integers, declare, spec_of
+from gradmatrix.oracles.contract import Fresh
+from gradmatrix.oracles.declared import (
+    ATTRIBUTE, Declaration, DeclarationError, Floats, Integers, Methods, Param, declare, spec_of,
+)
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.engine import Request, Session
 from gradmatrix.reports.framework_checks import low_precision_bounds
 
 CANDIDATE = "candidate"  # the name your functions go by in ids and messages ("dx (candidate vs numeric, ...)")
 
-__all__ = ["check_layer", "layer", "LayerResult", "Floats", "Integers", "DeclarationError"]
+__all__ = ["check_layer", "layer", "LayerResult", "Floats", "Integers", "Fresh", "Methods", "Param", "DeclarationError"]
 
 
 def _first_shown(record: dict) -> tuple:
@@ -100,6 +103,7 @@ class FrameworkLayerResult(LayerResult):
 
 
 def check_layer(forward, backward=None, shapes=None, *, params=None, reference=None, wrt=None, name=None,
+                fixed=None, positional=None, numpy_seed=None, batch_axis=None, mean_over_batch=(), methods=None,
                 dtypes=("float64", "float32"), seeds: int = 3, oracles=None, modes=None, strict_kinks: bool = False,
                 strict: bool = False,
                 only: str | None = None, device: str = "cpu", matmul_precision: str = "default",
@@ -144,6 +148,17 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
             argument, in order).
         name: the layer's name in ids and reports (default: the forward's name without
             ``_forward``).
+        fixed: arguments of any type that are not dims (objects, dicts, strings, functions),
+            passed by keyword to the forward and the reference; ``Fresh(make)`` is made anew
+            for every call (a sampler whose draws replay from their start).
+        positional: the arguments passed by position, in order (default: the arrays).
+        numpy_seed: seed NumPy's global generator with it before each call of the forward,
+            the backward and the reference (a dropout mask drawn with ``np.random``).
+        batch_axis: the axis of the first array that holds the examples (-1: examples in
+            columns); the case's N.
+        mean_over_batch: arguments whose gradients backward returns divided by the batch
+            size (deeplearning.ai's ``dW``): compared times it, said as a convention.
+        methods: ``Methods(...)`` for a layer written as a class (``forward`` a class).
         dtypes: the dtypes to check in ("float64", "float32").
         seeds: draws per shape, an int >= 1.
         oracles: of "torch", "jax", "numeric" (default: every one that has a forward).
@@ -197,7 +212,9 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
     try:
         declaration = _declared(forward) if (backward, shapes, params, reference, wrt, name) == (None,) * 6 else None
         if declaration is None:
-            declaration = declare(forward, backward, shapes, params=params, reference=reference, wrt=wrt, name=name)
+            declaration = declare(forward, backward, shapes, params=params, reference=reference, wrt=wrt, name=name,
+                                  fixed=fixed, positional=positional, numpy_seed=numpy_seed, batch_axis=batch_axis,
+                                  mean_over_batch=mean_over_batch, methods=methods)
         module = ModuleType(f"gradmatrix_layer_{declaration.name}")
         module.layer = declaration
         candidate = Candidate(module, name=CANDIDATE)
@@ -237,7 +254,7 @@ def _declared(forward) -> Declaration | None:
 
 
 def layer(forward=None, backward=None, *, shapes=None, params=None, reference=None, wrt=None, name=None,
-          framework=None):
+          framework=None, **declaration):
     """Declare a layer in its module, for ``gradmatrix check mymodule.py``.
 
     As a decorator on the forward (the module keeps the function as it is)::
@@ -268,7 +285,8 @@ def layer(forward=None, backward=None, *, shapes=None, params=None, reference=No
         stem = getattr(function, "__name__", "")
         if paired is None and stem.endswith("_forward"):
             paired = stem[: -len("_forward")] + "_backward"
-        return declare(function, paired, shapes, params=params, reference=reference, wrt=wrt, name=name)
+        return declare(function, paired, shapes, params=params, reference=reference, wrt=wrt, name=name,
+                       **declaration)
 
     if forward is not None:
         return declaration_of(forward)

@@ -31,6 +31,7 @@ import numpy as np
 from gradmatrix.oracles.cases import CaseInputs, draw_inputs
 from gradmatrix.oracles.catalog import CATALOG, join
 from gradmatrix.oracles.contract import ContractError, Layer, signature_score
+from gradmatrix.oracles.contracts import COURSE_SPECS
 from gradmatrix.oracles.declared import specs_of
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.oracles.modes import SUFFIXES
@@ -257,6 +258,15 @@ def contracts_of(module: ModuleType) -> dict:
                   and _defines_any(module, c.functions)]
         if scored:
             found[name] = max(scored, key=lambda t: (t[0], -t[1]))[2]
+    courses = {name: spec.contracts[0] for name, spec in COURSE_SPECS.items()
+               if signature_score(spec.contracts[0], lambda fn: getattr(module, fn)) is not None
+               and _defines_any(module, spec.contracts[0].functions)}
+    for name, contract in courses.items():
+        # a name two courses use (``sigmoid``, ``relu_backward``): the contract that uses more of
+        # the module's functions is the one it follows (deeplearning.ai's ``sigmoid(Z)`` comes
+        # with ``sigmoid_backward(dA, cache)``, CS224n's alone)
+        if not any(set(contract.functions) < set(other.functions) for other in courses.values()):
+            found[name] = contract
     for name, (spec, _) in specs_of(module).items():
         found[name] = spec.contracts[0]
     return found
@@ -495,7 +505,25 @@ def _stub_reason(module: ModuleType, op: str, contract) -> str | None:
         return None
     if forward is None or any(g is None for g in grads.values()):
         return "unimplemented stub: returns None"
+    if _zeros_where_reference_is_not(inputs, forward, grads):
+        return "unimplemented stub: returns zeros (the reference's output is not zero)"
     return None
+
+
+def _zeros_where_reference_is_not(inputs, forward, grads: dict) -> bool:
+    """Whether everything returned is zero (``loss = 0.0; grad = np.zeros(...)``, the
+    starter code left as it was) on a case where the op's reference forward is not."""
+    try:
+        returned = [np.asarray(forward, dtype=np.float64), *(np.asarray(g, dtype=np.float64) for g in grads.values())]
+    except (TypeError, ValueError):
+        return False
+    if any(np.any(r != 0) for r in returned):
+        return False
+    try:
+        reference = inputs.case.spec.forward_for("numeric", np)(inputs.arrays, inputs.case.dim_map)
+    except Exception:  # no reference forward of the spec's own (the catalog's per-oracle ones): no judgement
+        return False
+    return bool(np.any(np.asarray(reference) != 0))
 
 
 def account(candidate: "Candidate") -> list[dict]:
@@ -510,7 +538,8 @@ def account(candidate: "Candidate") -> list[dict]:
             checked[fn] = f"{checked[fn]}, {op}" if fn in checked else op
     stubbed = {fn: (op, candidate.unchecked[op]) for op in candidate.unchecked
                for fn in contracts_of(module)[op].functions} if candidate.unchecked else {}
-    known = {fn: (op, spec) for op, spec in CATALOG.items() for c in spec.contracts for fn in c.functions}
+    known = {fn: (op, spec) for op, spec in (*CATALOG.items(), *COURSE_SPECS.items())
+             for c in spec.contracts for fn in c.functions}
     entries = []
     for name, value in vars(module).items():
         if not (inspect.isfunction(value) or inspect.isclass(value)) or not defined_here(module, name):

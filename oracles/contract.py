@@ -76,15 +76,89 @@ class Packed:
         object.__setattr__(self, "fields", tuple(fields.items()))
 
 
+@dataclass(frozen=True)
+class Fresh:
+    """A fixed argument made anew by ``make()`` for every call (a sampler object whose
+    draws must replay from their start at each call, so that every implementation and every
+    numeric step sees the same draws)."""
+
+    make: Callable[[], Any]
+
+
 Arg = str | Keyword | Packed | Const
 
 
 def _value(source, inputs: Mapping, dims: Mapping):
+    if isinstance(source, Fresh):
+        return source.make()
     if isinstance(source, Const):
         return source.value
     if source in inputs:
-        return inputs[source]
+        value = inputs[source]
+        # an integer input of shape () (a word index) arrives as the Python int a function
+        # written for one expects (a dict key, range(), a list index)
+        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
+            return int(value)
+        return value
     return dims[source]
+
+
+def seeding(lookup: Callable[[str], Callable], seed: int | None, notes: list | None) -> Callable:
+    """``lookup`` whose functions seed NumPy's global generator with ``seed`` before each
+    call (randomness drawn with ``np.random`` inside the function, a dropout mask, made the
+    same in every call); the lookup itself where ``seed`` is None.  Says so in ``notes``."""
+    if seed is None:
+        return lookup
+    if notes is not None:
+        notes.append(f"np.random seeded with {seed} before each call (the function draws from NumPy's global "
+                     f"generator), so every call and every oracle sees the same draws")
+
+    def seeded_lookup(name: str):
+        function = lookup(name)
+        if not callable(function) or isinstance(function, type):
+            return function
+
+        def seeded(*args, **kwargs):
+            np.random.seed(seed)
+            return function(*args, **kwargs)
+
+        return seeded
+
+    return seeded_lookup
+
+
+def _fresh_note(args: tuple, notes: list | None) -> None:
+    """Say in ``notes`` which arguments are made anew for every call (``Fresh``)."""
+    if notes is None:
+        return
+    for arg in args:
+        if isinstance(arg, Keyword) and isinstance(arg.source, Fresh):
+            notes.append(f"{arg.name}: made anew for every call, so its draws replay from their start "
+                         f"(every implementation and every numeric step sees the same sequence)")
+
+
+@dataclass(frozen=True)
+class BatchMean:
+    """The gradients of ``grads`` are returned divided by the batch size, the size of input
+    ``input`` along ``axis`` (deeplearning.ai's ``dW = 1/m dZ A_prev.T`` in
+    ``linear_backward``, which takes the cost's mean there): compared times that size, and
+    said as a convention."""
+
+    grads: tuple[str, ...]
+    input: str
+    axis: int = 0
+
+
+def _undo_batch_mean(mean: BatchMean | None, function: str, inputs: Mapping, grads: dict,
+                     notes: list | None) -> dict:
+    if mean is None:
+        return grads
+    m = np.shape(inputs[mean.input])[mean.axis]
+    if notes is not None:
+        names = ", ".join(f"d{g}" for g in mean.grads)
+        notes.append(f"{function} returns {names} divided by the batch size m (the course's convention: the "
+                     f"cost's 1/m taken there); compared times m")
+    return {k: (np.asarray(v) * m if k in mean.grads else v) for k, v in grads.items()}
 
 
 def _call_args(args: tuple, inputs: Mapping, dims: Mapping) -> tuple[list, dict]:
@@ -156,6 +230,8 @@ class Layer:
     # itself (``InputSpec.drawn_by_candidate``: the course's dropout mask), recovered from
     # its output; raises ContractError when they cannot be
     outputs: tuple[str, ...] = ()  # two or more: forward returns (*outputs, cache), joined on the last axis
+    numpy_seed: int | None = None  # seed NumPy's global generator before each call (``seeding``)
+    batch_mean: BatchMean | None = None  # gradients returned divided by the batch size (``BatchMean``)
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -177,6 +253,8 @@ class Layer:
         """
         upstream = np.array(dout, copy=True)
         pristine = {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v for k, v in inputs.items()}
+        lookup = seeding(lookup, self.numpy_seed, notes)
+        _fresh_note(self.args, notes)
 
         def forward(at):
             positional, keywords = _call_args(self.args, at, dims)
@@ -187,7 +265,8 @@ class Layer:
             given = upstream.copy()
             if len(self.outputs) < 2:
                 out, cache = _pair(returned, self.forward, "out", "cache")
-                return out, name_gradients(lookup(self.backward)(given, cache), self.grads, self.backward)
+                grads = name_gradients(lookup(self.backward)(given, cache), self.grads, self.backward)
+                return out, _undo_batch_mean(self.batch_mean, self.backward, inputs, grads, None)
             # several outputs: the oracles see them joined along the last axis; the upstream
             # gradient of the joined output is split back at the same places
             outs, cache = _outputs_and_cache(returned, self.forward, self.outputs)
@@ -195,6 +274,8 @@ class Layer:
             grads = lookup(self.backward)(*np.split(given, bounds, axis=-1), cache)
             return join_outputs(outs), name_gradients(grads, self.grads, self.backward)
 
+        if self.batch_mean is not None:
+            _undo_batch_mean(self.batch_mean, self.backward, inputs, {}, notes)  # the note, once
         first = forward(inputs)
         if decoy is None or repeats is None:
             return backward(first)
@@ -287,6 +368,14 @@ def _rescaled(without, with_term, scale: float):
     return (base.astype(dtype) + (value.astype(dtype) - base.astype(dtype)) * dtype.type(scale)).astype(dtype)
 
 
+def loss_and_gradients(value, grads: tuple[str, ...], function: str) -> tuple:
+    """(loss, grads) from what a loss returned: the pair, or the flat ``(loss, dA, dB, ...)``
+    with one entry per gradient due (told apart by length where two or more are due)."""
+    if len(grads) >= 2 and isinstance(value, (tuple, list)) and len(value) == len(grads) + 1:
+        return value[0], tuple(value[1:])
+    return _pair(value, function, "loss", "grads")
+
+
 @dataclass(frozen=True)
 class Loss:
     """``loss, grads = function(*args)``."""
@@ -295,6 +384,7 @@ class Loss:
     args: tuple  # of Arg, in the function's order
     grads: tuple[str, ...]  # the inputs whose gradients it returns, in its order (or keys of a dict)
     penalty: L2Penalty | None = None  # an L2 term whose factor is a convention (see L2Penalty)
+    numpy_seed: int | None = None  # seed NumPy's global generator before each call (``seeding``)
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -302,10 +392,17 @@ class Loss:
 
     def call(self, lookup: Callable[[str], Callable], inputs: Mapping, dout, dims: Mapping,
              notes: list | None = None) -> tuple:
-        """Run the contract: (loss, {input name: gradient}); remarks for the report go to ``notes``."""
+        """Run the contract: (loss, {input name: gradient}); remarks for the report go to ``notes``.
+
+        The gradients come as ``(loss, grads)`` or flat, ``(loss, dA, dB)`` (CS224n's
+        ``naiveSoftmaxLossAndGradient``), where two or more are due."""
+        lookup = seeding(lookup, self.numpy_seed, notes)
+        _fresh_note(self.args, notes)
+
         def once(at_dims):
             positional, keywords = _call_args(self.args, inputs, at_dims)
-            loss, grads = _pair(lookup(self.function)(*positional, **keywords), self.function, "loss", "grads")
+            loss, grads = loss_and_gradients(lookup(self.function)(*positional, **keywords), self.grads,
+                                             self.function)
             return loss, name_gradients(grads, self.grads, self.function)
 
         loss, grads = once(dims)
@@ -448,7 +545,150 @@ class Stateful:
         return once(inputs), {}
 
 
-Contract = Layer | Loss | Model | Stateful
+@dataclass(frozen=True)
+class Function:
+    """``out = function(*args)``, a function without a gradient of its own (CS224n's
+    ``sigmoid``, ``softmax``, ``sigmoid_grad``): its values are compared, nothing is
+    differentiated."""
+
+    function: str
+    args: tuple  # of Arg, in the function's order
+    numpy_seed: int | None = None
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        return (self.function,)
+
+    @property
+    def grads(self) -> tuple[str, ...]:
+        return ()
+
+    def call(self, lookup: Callable[[str], Callable], inputs: Mapping, dout, dims: Mapping,
+             notes: list | None = None) -> tuple:
+        """Run the function: (its value, {})."""
+        positional, keywords = _call_args(self.args, inputs, dims)
+        return seeding(lookup, self.numpy_seed, notes)(self.function)(*positional, **keywords), {}
+
+
+UPSTREAM = "dout"  # in ``ClassLayer.backward_args``: the upstream gradient
+SELF = "self."  # in ``ClassLayer.backward_args``: an attribute of the object (``self.output``)
+
+
+@dataclass(frozen=True)
+class ClassLayer:
+    """A layer written as a class ("Neural Networks from Scratch"): ``obj = cls(*init)``,
+    the arrays of ``attributes`` set on it (``obj.weights = W``), ``obj.forward(*forward_args)``
+    (with ``training=True`` where ``forward`` takes it), its output the value returned or,
+    where that is None, ``obj.output``; then ``obj.backward(*backward_args)`` and each
+    gradient read from an attribute (``obj.dweights``).
+
+    ``backward_args`` are ``"dout"`` (the upstream gradient), an input's name, or
+    ``"self.<attribute>"`` (``self.output``: the softmax output the combined softmax and
+    cross-entropy's backward takes).  Without ``"dout"`` the class is a loss: its loss is
+    the mean of what forward returned (the per-sample losses of ``Loss_*.forward``), or
+    ``sum(w * output)`` with ``weighted_by`` naming the input ``w`` that backward gets as
+    its upstream gradient (a layer with a ``penalty``).
+    ``penalty(inputs, dims) -> float``: a term the backward's gradients hold and the
+    forward's output does not (a layer's regularizer, whose loss the course computes
+    elsewhere): the contract adds it to the loss, so the gradients are judged with it.
+    """
+
+    cls: str
+    init: tuple  # of Arg: the constructor's arguments
+    attributes: tuple[str, ...]  # inputs set as attributes of the object, by their names
+    forward_args: tuple  # of Arg: forward's arguments
+    backward_args: tuple[str, ...]  # "dout", an input name or "self.<attribute>"
+    gradients: tuple  # ((input, attribute), ...): where each gradient is read
+    numpy_seed: int | None = None  # seed NumPy's global generator before each call (``seeding``)
+    penalty: Callable | None = None
+    weighted_by: str | None = None  # a loss form's input w: the loss is sum(w * output), not its mean
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        return (self.cls,)
+
+    @property
+    def grads(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.gradients)
+
+    @property
+    def args(self) -> tuple:
+        return self.init
+
+    @property
+    def is_loss(self) -> bool:
+        return UPSTREAM not in self.backward_args
+
+    def _forward(self, lookup: Callable[[str], Callable], inputs: Mapping, dims: Mapping) -> tuple:
+        """(the object, a copy of its output) after ``forward``."""
+        if self.numpy_seed is not None:
+            np.random.seed(self.numpy_seed)
+        positional, keywords = _call_args(self.init, inputs, dims)
+        obj = lookup(self.cls)(*positional, **keywords)
+        for name in self.attributes:
+            setattr(obj, name, inputs[name])
+        for method in ("forward", "backward"):
+            if not callable(getattr(obj, method, None)):
+                raise ContractError(f"{self.cls} must have a {method} method")
+        positional, keywords = _call_args(self.forward_args, inputs, dims)
+        if _takes(obj.forward, "training"):
+            keywords["training"] = True
+        returned = obj.forward(*positional, **keywords)
+        out = returned if returned is not None else getattr(obj, "output", None)
+        if out is None:
+            raise ContractError(f"{self.cls}.forward must return its output or set self.output, did neither")
+        return obj, np.array(out, copy=True)  # before backward can change it
+
+    def _loss(self, out, inputs: Mapping, dims: Mapping):
+        out = np.asarray(out, dtype=np.result_type(out, np.float32))
+        loss = np.sum(out * inputs[self.weighted_by]) if self.weighted_by else np.mean(out)
+        if self.penalty is not None:
+            loss = loss + loss.dtype.type(self.penalty(inputs, dims))
+        return loss
+
+    def forward_value(self, lookup: Callable[[str], Callable], inputs: Mapping, dims: Mapping):
+        """The output (or the loss) alone: the forward a numeric oracle differentiates."""
+        _, out = self._forward(lookup, inputs, dims)
+        return self._loss(out, inputs, dims) if self.is_loss else out
+
+    def call(self, lookup: Callable[[str], Callable], inputs: Mapping, dout, dims: Mapping,
+             notes: list | None = None) -> tuple:
+        """Run the object: (output, or the loss; {input name: gradient}).
+
+        Raises:
+            ContractError: a method or a gradient attribute is missing, or the output is None.
+        """
+        _fresh_note(self.init, notes)
+        if self.numpy_seed is not None:
+            seeding(lambda name: None, self.numpy_seed, notes)  # the note
+        obj, out = self._forward(lookup, inputs, dims)
+
+        def source(arg):
+            if arg == UPSTREAM:
+                return np.array(dout, copy=True)
+            if arg.startswith(SELF):
+                return np.array(getattr(obj, arg[len(SELF):]), copy=True)
+            return _value(arg, inputs, dims)
+
+        obj.backward(*[source(a) for a in self.backward_args])
+        grads = {}
+        for name, attribute in self.gradients:
+            if not hasattr(obj, attribute):
+                found = sorted(a for a in vars(obj) if a.startswith("d"))
+                raise ContractError(f"{self.cls}.backward must set self.{attribute}, the gradient of {name}; "
+                                    f"it set {found or 'none'}")
+            grads[name] = getattr(obj, attribute)
+        return (self._loss(out, inputs, dims) if self.is_loss else out), grads
+
+
+def _takes(method, parameter: str) -> bool:
+    try:
+        return parameter in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+Contract = Layer | Loss | Model | Stateful | ClassLayer | Function
 
 
 def signature_score(contract: Contract, lookup: Callable[[str], Callable]) -> int | None:
@@ -462,6 +702,12 @@ def signature_score(contract: Contract, lookup: Callable[[str], Callable]) -> in
         return None
     if not all(callable(f) for f in functions):
         return None
+    if isinstance(contract, ClassLayer):
+        cls = functions[0]
+        if not isinstance(cls, type) or not all(callable(getattr(cls, m, None)) for m in ("forward", "backward")):
+            return None
+    elif any(isinstance(f, type) for f in functions) and not isinstance(contract, Model):
+        return None  # a class where a function is due
     try:
         signature = inspect.signature(functions[0])
     except (TypeError, ValueError):  # builtins without a signature: take them on trust

@@ -43,7 +43,9 @@ from typing import Callable
 import numpy as np
 
 from gradmatrix.oracles.catalog import CATALOG, InputSpec, OpSpec, normal
-from gradmatrix.oracles.contract import Keyword, Layer, Loss
+from gradmatrix.oracles.contract import (
+    SELF, UPSTREAM, BatchMean, ClassLayer, Const, Fresh, Function, Keyword, Layer, Loss, loss_and_gradients,
+)
 from gradmatrix.oracles.implementations import REFERENCE_KEYS  # per-framework reference -> oracle
 
 ATTRIBUTE = "__gradmatrix_layer__"  # where the decorator keeps a function's declaration
@@ -78,17 +80,49 @@ class Integers:
     high: int
 
 
+@dataclass(frozen=True)
+class Methods:
+    """How a layer written as a class is called (``oracles.contract.ClassLayer``): built
+    with ``init`` (constructor keywords: values, or a parameter's name as ``Param(name)``),
+    the arrays of ``attributes`` set on the object, the other arrays passed to ``forward``,
+    then ``backward(*backward_args)`` (``"dout"``: the upstream gradient; an array's name;
+    ``"self.output"``: an attribute), each gradient read from ``gradients[array]`` (default
+    ``dinputs`` for the first array forward takes, ``"d" + array`` for the others: ``dweights``).  Without ``"dout"`` the class is a loss
+    (the mean of what forward returns, or ``sum(w * output)`` with ``weighted_by="w"``, the
+    array backward takes as its upstream gradient).  ``penalty(arrays, params) -> float``: a
+    regularizer the backward's gradients hold and the output does not, added to the loss."""
+
+    init: Mapping = field(default_factory=dict)
+    attributes: tuple = ()
+    backward_args: tuple = (UPSTREAM,)
+    gradients: Mapping = field(default_factory=dict)
+    penalty: Callable | None = None
+    weighted_by: str | None = None  # the array backward gets as upstream in a loss form: loss = sum(it * output)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A constructor argument of a class layer taken from the declaration's ``params``."""
+
+    name: str
+
+
 @dataclass(eq=False)
 class Declaration:
     """What a user declared about a layer (validated by ``declare``)."""
 
-    forward: Callable
-    backward: Callable | str | None  # None: a loss; a str: a function of the declaring module
+    forward: Callable | str  # a str: a function (or class) of the checked module, by name
+    backward: Callable | str | Methods | None  # None: a loss; a str: a function of the declaring module
     shapes: tuple  # of {argument name: Floats | Integers}, one per shape to check
     params: dict  # keyword parameters, passed to the forward and the reference
     reference: Callable | Mapping | None
     wrt: tuple  # the arguments whose gradients are returned, in order
     name: str
+    fixed: dict = field(default_factory=dict)  # arguments of any type, not dims (``Fresh``: made per call)
+    positional: tuple = ()  # the arguments passed by position, in order (default: the arrays)
+    numpy_seed: int | None = None  # NumPy's global generator seeded before each call
+    batch_axis: int | None = None  # the examples' axis of the first array: N
+    mean_over_batch: tuple = ()  # gradients returned divided by the batch size (``BatchMean``)
     _built: dict = field(default_factory=dict, repr=False)  # id(module) -> (spec, functions)
 
 
@@ -100,7 +134,11 @@ def spec_of(op: str) -> OpSpec:
     """
     if op in CATALOG:
         return CATALOG[op]
-    return LAYERS[op]
+    if op in LAYERS:
+        return LAYERS[op]
+    from gradmatrix.oracles.contracts import COURSE_SPECS  # the courses' declarations (built on import)
+
+    return COURSE_SPECS[op]
 
 
 def _shape(value, where: str) -> tuple:
@@ -149,23 +187,43 @@ def _name_of(forward: Callable, name: str | None) -> str:
         if name in CATALOG:
             raise DeclarationError(f"name {name!r} is an op of gradmatrix's catalog; give your layer another name")
         return name
-    stem = getattr(forward, "__name__", "")
+    stem = forward if isinstance(forward, str) else getattr(forward, "__name__", "")
     stem = stem[: -len("_forward")] if stem.endswith("_forward") else stem
     stem = stem if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", stem or "") else "layer"
     return f"{stem}_layer" if stem in CATALOG else stem
 
 
 def declare(forward, backward=None, shapes=None, *, params=None, reference=None, wrt=None,
-            name=None) -> Declaration:
+            name=None, fixed=None, positional=None, numpy_seed=None, batch_axis=None,
+            mean_over_batch=(), methods=None) -> Declaration:
     """Validate a layer's declaration (the arguments of ``gradmatrix.check_layer``).
+
+    ``forward`` may be a function's or class's name: the function of that name in the
+    module being checked (a course's contract), which needs a ``reference``.  A class (or
+    ``methods=``) is a layer written as a class (``Methods``).
 
     Raises:
         DeclarationError: an argument that cannot be used, naming it.
     """
-    if not callable(forward):
-        raise DeclarationError(f"forward must be a function, got {type(forward).__name__}")
-    if backward is not None and not callable(backward) and not isinstance(backward, str):
+    if not callable(forward) and not (isinstance(forward, str) and forward.isidentifier()):
+        raise DeclarationError(f"forward must be a function, a class or a function's name, got {type(forward).__name__}")
+    if methods is None and isinstance(forward, type):
+        methods = Methods()
+    if methods is not None:
+        if not isinstance(methods, Methods):
+            raise DeclarationError(f"methods must be gradmatrix.Methods(...), got {type(methods).__name__}")
+        if backward is not None:
+            raise DeclarationError("backward: a class layer's backward is its method; give methods= instead")
+        backward = methods
+    if backward is not None and not callable(backward) and not isinstance(backward, (str, Methods)):
         raise DeclarationError(f"backward must be a function (or None for a loss), got {type(backward).__name__}")
+    if isinstance(forward, str) and reference is None:
+        raise DeclarationError(f"forward {forward!r} is a name: its reference= is required (it gives the oracles "
+                               f"their forward and the output's shape)")
+    if numpy_seed is not None and (not isinstance(numpy_seed, int) or isinstance(numpy_seed, bool)):
+        raise DeclarationError(f"numpy_seed must be an int or None, got {numpy_seed!r}")
+    if batch_axis is not None and (not isinstance(batch_axis, int) or isinstance(batch_axis, bool)):
+        raise DeclarationError(f"batch_axis must be an int (0, or -1 for examples in columns) or None, got {batch_axis!r}")
     if shapes is None:
         raise DeclarationError("shapes is required: {argument name: shape} for each array argument, or a list of such dicts")
     many = shapes if isinstance(shapes, (list, tuple)) else [shapes]
@@ -198,7 +256,12 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
             raise DeclarationError(f"reference: keys are {list(REFERENCE_KEYS)} and values functions "
                                    f"(*arrays, **params) -> out; got keys {list(reference)}")
     floats = [n for n in names if isinstance(normalized[0][n], Floats)]
-    if wrt is None:
+    values_only = wrt is not None and not isinstance(wrt, str) and len(tuple(wrt)) == 0
+    if values_only and backward is not None:
+        raise DeclarationError("wrt=() declares a function compared by its values alone: it takes no backward")
+    if values_only:
+        wrt = ()
+    elif wrt is None:
         wrt = tuple(floats)
     else:
         wrt = (wrt,) if isinstance(wrt, str) else tuple(wrt)
@@ -206,9 +269,41 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
         if bad or not wrt:
             raise DeclarationError(f"wrt: {bad or 'nothing'}: wrt names the float arguments whose gradients "
                                    f"backward returns, of {floats}")
-    if not wrt:
+    if not wrt and not values_only:
         raise DeclarationError(f"shapes declares no float argument to differentiate: {names}")
-    return Declaration(forward, backward, normalized, params, reference, wrt, _name_of(forward, name))
+    fixed = dict(fixed or {})
+    for key in fixed:
+        if not isinstance(key, str) or not key.isidentifier() or key in RESERVED or key in names or key in params:
+            raise DeclarationError(f"fixed: {key!r} must be an identifier other than the array arguments, "
+                                   f"the params and {RESERVED}")
+    known = [*names, *fixed, *params]
+    positional = tuple(names) if positional is None else tuple(positional)
+    unknown = [p for p in positional if p not in known]
+    if unknown:
+        raise DeclarationError(f"positional: {unknown} are not declared arguments ({known})")
+    mean_over_batch = (mean_over_batch,) if isinstance(mean_over_batch, str) else tuple(mean_over_batch)
+    if mean_over_batch and (batch_axis is None or any(g not in wrt for g in mean_over_batch)):
+        raise DeclarationError(f"mean_over_batch: {list(mean_over_batch)} must name arguments of wrt {list(wrt)}, "
+                               f"with batch_axis= saying where the examples are")
+    if isinstance(backward, Methods):
+        _check_methods(backward, names, wrt, params)
+    return Declaration(forward, backward, normalized, params, reference, wrt, _name_of(forward, name), fixed,
+                       positional, numpy_seed, batch_axis, mean_over_batch)
+
+
+def _check_methods(methods: Methods, names: list, wrt: tuple, params: dict) -> None:
+    bad = [a for a in methods.attributes if a not in names]
+    if bad:
+        raise DeclarationError(f"methods.attributes: {bad} are not array arguments ({names})")
+    bad = [a for a in methods.backward_args if a != UPSTREAM and not a.startswith(SELF) and a not in names]
+    if bad:
+        raise DeclarationError(f"methods.backward_args: {bad} are neither 'dout', an array argument nor 'self.<attribute>'")
+    bad = [g for g in methods.gradients if g not in wrt]
+    if bad:
+        raise DeclarationError(f"methods.gradients: {bad} are not arguments of wrt ({list(wrt)})")
+    bad = [v.name for v in methods.init.values() if isinstance(v, Param) and v.name not in params]
+    if bad:
+        raise DeclarationError(f"methods.init: Param({bad[0]!r}) is not in params ({list(params)})")
 
 
 def _distinct_shapes(shapes: tuple) -> tuple:
@@ -276,7 +371,7 @@ def specs_of(module: ModuleType) -> dict:
 
 def _function_names(forward: Callable, backward: Callable | None) -> tuple[str, str | None]:
     """The names a layer's functions go by in messages (``gelu_forward``), told apart."""
-    first = getattr(forward, "__name__", "forward")
+    first = _label(forward)
     if backward is None:
         return first, None
     second = getattr(backward, "__name__", "backward")
@@ -315,50 +410,108 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
         module: the declaring module, where a backward given by name is looked up.
 
     Returns:
-        (spec, {function name: callable}) for ``spec.contracts[0].call``.
+        (spec, {function name: callable}) for ``spec.contracts[0].call``; a forward given by
+        name is not among them (it is the checked module's).
 
     Raises:
-        DeclarationError: the backward is not found, or the forward fails (raises, returns
-            the wrong structure, a non-scalar loss) on float64 inputs of a declared shape.
+        DeclarationError: the backward is not found, or the forward (the reference's, for a
+            forward given by name) fails (raises, returns the wrong structure, a loss of more
+            than one element) on float64 inputs of a declared shape.
     """
     d = declaration
     backward = d.backward
+    named = isinstance(d.forward, str)
     if isinstance(backward, str):
         backward = getattr(module, backward, None) if module is not None else None
         if not callable(backward):
-            raise DeclarationError(f"{d.forward.__name__}: no function {d.backward!r} in "
+            raise DeclarationError(f"{_label(d.forward)}: no function {d.backward!r} in "
                                    f"{getattr(module, '__name__', 'its module')} to be its backward "
                                    f"(give backward= to the declaration)")
-    forward_name, backward_name = _function_names(d.forward, backward)
     names = list(d.shapes[0])
     params = list(d.params)
-    is_loss = backward is None
+    fixed = {k: v if isinstance(v, Fresh) else Const(v) for k, v in d.fixed.items()}
+    arguments = tuple(a if a in names else Keyword(a, fixed[a]) if a in fixed else Keyword(a) for a in d.positional)
+    arguments = _positional(arguments) + tuple(
+        Keyword(a, fixed.get(a, a)) for a in (*names, *params, *fixed) if a not in d.positional)
+    if isinstance(backward, Methods):
+        contract = _class_contract(d, backward, names)
+        is_loss = contract.is_loss
+        functions = {} if named else {d.forward.__name__: d.forward}
+    elif not d.wrt:  # compared by its values alone
+        forward_name, is_loss = _label(d.forward), False
+        contract = Function(forward_name, arguments, numpy_seed=d.numpy_seed)
+        functions = {} if named else {forward_name: d.forward}
+    else:
+        forward_name, backward_name = _function_names(d.forward, backward)
+        is_loss = backward is None
+        mean = BatchMean(d.mean_over_batch, names[0], d.batch_axis) if d.mean_over_batch else None
+        contract = (Loss(forward_name, arguments, d.wrt, numpy_seed=d.numpy_seed) if is_loss else
+                    Layer(forward_name, backward_name, arguments, d.wrt, numpy_seed=d.numpy_seed, batch_mean=mean))
+        functions = {} if named else {forward_name: d.forward}
+        if not is_loss:
+            functions[backward_name] = backward
     what = "(loss, grads)" if is_loss else "(out, cache)"
-    args = tuple(names) + tuple(Keyword(p) for p in params)
-    contract = Loss(forward_name, args, d.wrt) if is_loss else Layer(forward_name, backward_name, args, d.wrt)
-    functions = {forward_name: d.forward} if is_loss else {forward_name: d.forward, backward_name: backward}
+    label = _label(d.forward)
+
+    def extra() -> dict:
+        # a Fresh argument made anew for each call: the same draws in every call
+        return {k: v.make() if isinstance(v, Fresh) else v for k, v in d.fixed.items()}
 
     def call(call_forward, arrays: Mapping, dims: Mapping):
-        return call_forward(*[arrays[n] for n in names], **{p: dims[p] for p in params})
+        return call_forward(*[arrays[n] for n in names], **{p: dims[p] for p in params}, **extra())
 
     def own(arrays: Mapping, dims: Mapping):
-        # copies: a forward that writes into its arguments must not move the numeric oracle's points
-        out, _ = _pair(call(d.forward, {k: np.array(v) for k, v in arrays.items()}, dims), forward_name, what)
-        return np.asarray(out, dtype=np.float64)
+        # the user's own forward through its contract, on copies: a forward that writes into
+        # its arguments must not move the numeric oracle's points
+        copies = {k: np.array(v) for k, v in arrays.items()}
+        if isinstance(contract, ClassLayer):
+            out = contract.forward_value(lambda fn: d.forward, copies, dims)
+        else:
+            from gradmatrix.oracles.contract import _call_args, seeding
+
+            positional, keywords = _call_args(contract.args, copies, dims)
+            value = seeding(lambda fn: d.forward, d.numpy_seed, None)(label)(*positional, **keywords)
+            if isinstance(contract, Function):
+                out = value
+            else:
+                out = loss_and_gradients(value, d.wrt, label)[0] if is_loss else _pair(value, label, what)[0]
+        out = np.asarray(out, dtype=np.float64)
+        return out.reshape(()) if is_loss and out.size == 1 else out
+
+    def seeded(f):
+        if d.numpy_seed is None:
+            return f
+
+        def with_seed(*a, **k):
+            np.random.seed(d.numpy_seed)
+            return f(*a, **k)
+
+        return with_seed
 
     reference, forwards, oracles = None, {}, ("numeric",)
     if callable(d.reference):
         user_reference = d.reference
-        reference = lambda xp, arrays, dims: call(lambda *a, **p: user_reference(xp, *a, **p), arrays, dims)  # noqa: E731
+        reference = lambda xp, arrays, dims: call(seeded(lambda *a, **p: user_reference(xp, *a, **p)), arrays, dims)  # noqa: E731
         oracles = None
     elif d.reference is not None:
         for key, fn in d.reference.items():
-            forwards[REFERENCE_KEYS[key]] = (lambda f: lambda arrays, dims: call(f, arrays, dims))(fn)
+            forwards[REFERENCE_KEYS[key]] = (lambda f: lambda arrays, dims: call(seeded(f), arrays, dims))(fn)
         oracles = tuple(o for o in ("torch", "jax", "numeric") if o in forwards or o == "numeric")
     if reference is None and "numeric" not in forwards:
+        if named:
+            raise DeclarationError(f"reference for {label!r}: a forward given by name needs a NumPy forward "
+                                   f"(an array-API reference, or a 'numpy' one)")
         forwards["numeric"] = own
 
+    def numpy_forward(arrays, dims):
+        if named:
+            value = reference(np, arrays, dims) if reference is not None else forwards["numeric"](arrays, dims)
+            return np.asarray(value)
+        return own(arrays, dims)
+
     dims_list = tuple({"N": None, **{n: s[n].shape for n in names}, **d.params} for s in d.shapes)
+    if d.batch_axis is not None:
+        dims_list = tuple({**dims, "N": s[names[0]].shape[d.batch_axis]} for dims, s in zip(dims_list, d.shapes))
     # each shape dict's own draws, found from a case's dims (the shapes of its arguments)
     draws = {tuple(s[n].shape for n in names): {n: _draw_fn(n, s[n]) for n in names} for s in d.shapes}
 
@@ -370,25 +523,25 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
     for dims, declared in zip(dims_list, d.shapes):
         arrays = {n: _draw_fn(n, s)(rng, s.shape, dims) for n, s in declared.items()}
         try:
-            out, _ = _pair(call(d.forward, arrays, dims), forward_name, what)
-            out = np.asarray(out)
+            out = np.asarray(numpy_forward(arrays, dims))
         except DeclarationError:
             raise
         except Exception as exc:
             shapes = ", ".join(f"{n} {arrays[n].shape}" for n in names)
-            raise DeclarationError(f"{forward_name} raised {type(exc).__name__}: {exc} (on float64 inputs {shapes})") from exc
-        if is_loss and out.ndim != 0:
-            raise DeclarationError(f"{forward_name} returned a loss of shape {out.shape}: a function without a "
+            who = f"the reference of {label}" if named else label
+            raise DeclarationError(f"{who} raised {type(exc).__name__}: {exc} (on float64 inputs {shapes})") from exc
+        if is_loss and out.size != 1:
+            raise DeclarationError(f"{label} returned a loss of shape {out.shape}: a function without a "
                                    f"backward is a loss, (loss, grads) with a scalar loss; pass the layer's "
                                    f"backward as the second argument")
         if out.size == 0:
             given = ", ".join(f"{n} {arrays[n].shape}" for n in names)
-            raise DeclarationError(f"{forward_name} returned an empty output of shape {out.shape} (on float64 inputs "
+            raise DeclarationError(f"{label} returned an empty output of shape {out.shape} (on float64 inputs "
                                    f"{given}): no element of it depends on the inputs, so there is no gradient "
                                    f"to check")
         out_shapes[_dims_key(dims, names, params)] = out.shape
 
-    first_line = (inspect.getdoc(d.forward) or "").strip().splitlines()
+    first_line = ("" if named else inspect.getdoc(d.forward) or "").strip().splitlines()
     spec = OpSpec(
         name=d.name,
         doc=first_line[0] if first_line else f"declared layer {' / '.join(contract.functions)}",
@@ -406,6 +559,33 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
     )
     LAYERS[spec.name] = spec
     return spec, functions
+
+
+def _label(forward) -> str:
+    return forward if isinstance(forward, str) else getattr(forward, "__name__", "forward")
+
+
+def _positional(arguments: tuple) -> tuple:
+    """The positional arguments of a contract: an array by its name, a fixed value or a
+    parameter as its source (``Keyword`` is for the ones passed by name)."""
+    return tuple(a.source if isinstance(a, Keyword) else a for a in arguments)
+
+
+def _class_contract(d: Declaration, methods: Methods, names: list) -> ClassLayer:
+    """The ``ClassLayer`` contract of a class declaration (``Methods``)."""
+    init = tuple(Keyword(k, v.name if isinstance(v, Param) else v if isinstance(v, Fresh) else Const(v))
+                 for k, v in methods.init.items())
+    forward_args = tuple(n for n in names if n not in methods.attributes and n != methods.weighted_by)
+    # the first array forward takes is the layer's input: its gradient is dinputs whatever
+    # its name (the book's losses call it y_pred); a parameter's is d<name> (dweights)
+    default = {n: "dinputs" if forward_args and n == forward_args[0] else f"d{n}" for n in d.wrt}
+    gradients = tuple((g, methods.gradients.get(g, default[g])) for g in d.wrt)
+    penalty = None
+    if methods.penalty is not None:
+        user = methods.penalty
+        penalty = lambda arrays, dims: float(user(arrays, {p: dims[p] for p in d.params}))  # noqa: E731
+    return ClassLayer(_label(d.forward), init, tuple(methods.attributes), forward_args, tuple(methods.backward_args),
+                      gradients, numpy_seed=d.numpy_seed, penalty=penalty, weighted_by=methods.weighted_by)
 
 
 def _dims_key(dims: Mapping, names: list, params: list) -> tuple:

@@ -1,0 +1,32 @@
+"""Courses beyond CS231n, each one module of declarations (``oracles.declared.declare``).
+
+A course module declares, with the same API a user has (``gradmatrix.layer``), the
+functions and classes its students write, by name: their arguments, shapes, fixed values,
+how randomness is replayed, and the course's reference forward, which every oracle runs.
+A module checked by ``gradmatrix check`` is matched against these declarations by name and
+signature (``oracles.candidate.contracts_of``), as the catalog's ops are; nothing here is a
+catalog entry.  ``COURSE_SPECS`` holds their specs by op name, built once at import (the
+reference forwards give the outputs' shapes), the same in the judge's process and in a
+candidate's worker.
+"""
+
+from __future__ import annotations
+
+from gradmatrix.oracles.contracts import cs224n, nnfs
+from gradmatrix.oracles.declared import build, declarations_in
+
+COURSES = {"cs224n": cs224n, "nnfs": nnfs}  # course -> its module of declarations
+
+
+def _specs() -> dict:
+    specs = {}
+    for course, module in COURSES.items():
+        for declaration in declarations_in(module):
+            spec, _ = build(declaration, module)
+            specs[spec.name] = spec
+    return specs
+
+
+COURSE_SPECS = _specs()  # op name -> OpSpec
+COURSE_OF = {name: course for course, module in COURSES.items()
+             for name in COURSE_SPECS if name.startswith(f"{course}_")}  # op name -> course
