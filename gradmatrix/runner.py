@@ -105,8 +105,9 @@ def default_plan(matrix="default", ops=None, dtypes=None, seeds=None, oracles=OR
         ops = provided_ops(importlib.import_module("gradmatrix.manual"))
     name = candidate.name if candidate is not None else "manual"
     oracles = [o for o in oracles if o not in SKIPS_ORACLES.get(matrix, ())]
-    # the run's catalog: the catalog's ops and the layers the candidate declares
-    catalog = getattr(candidate, "catalog", None) or CATALOG
+    # the run's catalog: the catalog's ops, the courses' and the layers the candidate declares
+    # (None: the catalog and the courses, a candidate in another process declaring none)
+    catalog = getattr(candidate, "catalog", None)
     return plan(matrix_cases(matrix, ops, dtypes, seeds, modes, catalog=catalog), name, oracles, only)
 
 

@@ -334,8 +334,9 @@ class Candidate:
         declared = specs_of(module)
         # a declared layer's functions by the names its contract calls them (a lambda has none of its own)
         self.functions = {name: functions for name, (_, functions) in declared.items()}
-        # this run's catalog: the catalog's ops and the layers the module declares
-        self.catalog = join((spec for spec, _ in declared.values()), base=CATALOG)
+        # this run's catalog: the catalog's ops, the courses' it follows and the layers it declares
+        self.catalog = join([COURSE_SPECS[op] for op in self.ops if op in COURSE_SPECS],
+                            [spec for spec, _ in declared.values()], base=CATALOG)
         # a script's top-level statements that were not run (oracles.scripts), as data
         self.skipped = list(getattr(module, scripts.SKIPPED, ()))
 

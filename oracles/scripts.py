@@ -13,7 +13,8 @@ trains, plots, reads data files that are not there, or ends the process.
 - definitions run: ``def``, ``class``, ``import`` (in a script, an import that fails is
   skipped: the plotting or data library its training code needs);
 - simple statements run guarded: an assignment (``EPS = 1e-8``, ``rng =
-  np.random.default_rng(0)``, ``globals().update(...)``), an ``if`` or ``try`` made only
+  np.random.default_rng(0)``, ``globals().update(...)``, ``sys.path.insert(0, ...)``), an
+  ``if`` or ``try`` made only
   of such statements; one that
   raises, ends the process (``sys.exit``) or runs past ``STATEMENT_TIME_LIMIT`` is skipped;
 - the rest is skipped, never run: calls (``nnfs.init()``, ``plt.show()``,
@@ -185,13 +186,32 @@ def _simple(statement: ast.stmt, own: set) -> bool:
     return False
 
 
-def _defines_names(statement: ast.stmt) -> bool:
-    """A top-level call that defines the module's names (``globals().update(...)``): run
-    guarded, as an assignment is."""
+def _completes_own(statement: ast.stmt, own: set) -> bool:
+    """A top-level call of a method of a function or class the file defines, with nothing
+    else of the file's called in its arguments: it completes that definition
+    (``centre.defvjp(fwd, bwd)`` after ``@jax.custom_vjp def centre``, ``gelu.defjvps(...)``,
+    ``Layer.register(...)``), as a decorator would, so it runs guarded; ``model.train()``
+    calls a method of a value, not of a definition, and stays skipped."""
     call = statement.value if isinstance(statement, ast.Expr) else None
-    return (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "update"
-            and isinstance(call.func.value, ast.Call) and isinstance(call.func.value.func, ast.Name)
-            and call.func.value.func.id in ("globals", "vars") and not call.func.value.args)
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+            and isinstance(call.func.value, ast.Name) and call.func.value.id in own):
+        return False
+    return all(_called_own(argument, own) is None for argument in [*call.args, *(k.value for k in call.keywords)])
+
+
+def _defines_names(statement: ast.stmt) -> bool:
+    """A top-level call that the definitions depend on: one that defines the module's names
+    (``globals().update(...)``) or sets where its imports are found (``sys.path.insert(0,
+    ...)``, before ``from word2vec import sigmoid``): run guarded, as an assignment is."""
+    call = statement.value if isinstance(statement, ast.Expr) else None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+        return False
+    target = call.func.value
+    if call.func.attr == "update":
+        return (isinstance(target, ast.Call) and isinstance(target.func, ast.Name)
+                and target.func.id in ("globals", "vars") and not target.args)
+    return (call.func.attr in ("insert", "append", "extend") and isinstance(target, ast.Attribute)
+            and target.attr == "path" and isinstance(target.value, ast.Name) and target.value.id == "sys")
 
 
 def plan(tree: ast.Module) -> list:
@@ -211,7 +231,8 @@ def plan(tree: ast.Module) -> list:
             planned.append((statement, SKIP, "test or training code",
                             f"calls {_called_own(statement, own)}, defined in this file"))
         elif (_simple(statement, own) and not isinstance(statement, ast.Expr)  # a call at top level: skipped
-              or _defines_names(statement) and not _called_own(statement, own)):
+              or _defines_names(statement) and not _called_own(statement, own)
+              or _completes_own(statement, own)):
             planned.append((statement, GUARD, "", ""))
         else:
             planned.append((statement, SKIP, _KIND.get(type(statement), "top-level code"), ""))

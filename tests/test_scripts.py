@@ -9,6 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -52,6 +53,23 @@ def test_names_defined_by_globals_update_are_kept(tmp_path):
                                "globals().update({k: getattr(manual, k) for k in ('relu_forward', 'relu_backward')})\n"
                                "print(relu_forward)\n")
     assert Candidate(module).ops == ["relu"] and set(skipped) == {3}
+
+
+def test_calls_the_definitions_depend_on_are_kept(tmp_path):
+    # a sibling module found through sys.path.insert, and a custom_vjp rule completed by
+    # defvjp: both run; the training call on a value and the print beside them do not
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "shared.py").write_text(RELU)
+    module, skipped = _skipped(tmp_path, "import os, sys\n"
+                               "sys.path.insert(0, os.path.join(os.path.dirname(__file__), 'helpers'))\n"
+                               "from shared import relu_forward, relu_backward\n"
+                               "import jax, jax.numpy as jnp\n\n"
+                               "@jax.custom_vjp\ndef scale(x):\n    return 2 * x\n\n"
+                               "scale.defvjp(lambda x: (2 * x, None), lambda _, g: (2 * g,))\n"
+                               "model = {}\nmodel.clear()\nprint(scale(1.0))\n")
+    assert Candidate(module).ops == ["relu"]
+    assert float(jax.grad(module.scale)(1.0)) == 2.0  # the rule was defined
+    assert set(skipped) == {12, 13}
 
 
 def test_a_clean_module_is_imported_as_it_is(tmp_path):
