@@ -490,6 +490,9 @@ def _verb(verbs, name: str, help: str, description: str, func):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gradmatrix", description="Cross-framework gradient verification: "
                                      "hand-derived gradients against PyTorch, JAX and numeric differences.")
+    from gradmatrix import __version__
+
+    parser.add_argument("--version", action="version", version=f"gradmatrix {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     run = _verb(verbs, "run", "run the agreement matrix and write the reports",
                 "Run the agreement matrix for manual against torch, jax and numeric differences, and write "

@@ -12,7 +12,9 @@ import base64
 from gradmatrix.reports import plots
 from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
 from gradmatrix.reports.document import precision_line, precision_note
-from gradmatrix.reports.console import finding_title, references_text, shown, verdict_text, warning_lines, worst_text
+from gradmatrix.reports.console import (at_fault, finding_title, references_text, shown, verdict_text, warning_lines,
+                                        worst_text)
+from gradmatrix.reports.per_op import per_op
 from gradmatrix.reports.escape import html_text as e
 
 CSS = """
@@ -70,8 +72,10 @@ def _grid_table(document: dict, op: str) -> str:
     return "".join(rows)
 
 
-def _finding_html(number: int, f: dict) -> str:
+def _finding_html(number: int, f: dict, where: str | None = None) -> str:
     out = [f"<div class='finding'><h3>{number}. {e(finding_title(f))}</h3>"]
+    if where:
+        out.append(f"<p class='where'>{e(where[0].upper() + where[1:])}</p>")
     if f["cause"]:
         out.append(f"<p class='cause'>Likely cause: <b>{e(f['cause']['text'])}</b></p>"
                    f"<p class='muted'>Evidence: {e(f['cause']['evidence'])}</p>")
@@ -84,6 +88,39 @@ def _finding_html(number: int, f: dict) -> str:
     out.append(f"<details><summary>cases</summary><p>Fails in: {e(cases)}</p>"
                + (f"<p>Agrees in: {e(agree)}</p>" if agree else "") + "</details></div>")
     return "".join(out)
+
+
+def _findings(document: dict) -> list:
+    """Each finding's block, naming the candidate's function at fault as the console does."""
+    found = document.get("findings") or []
+    functions = document["run"].get("candidate_functions") or {}
+    candidate = document["run"].get("candidate")
+    return [_finding_html(number, f, at_fault(f, found, functions) if f["impl"] == candidate else None)
+            for number, f in enumerate(found, 1)]
+
+
+def _verdict_per_op(document: dict) -> str:
+    rows = [f"<tr><td>{e(op)}</td><td class='{'' if v['verdict'] == 'agree' else 'bad'}'>{e(v['verdict'])}</td>"
+            f"<td class='num'>{v['agreeing']} of {v['comparisons']}</td><td>{e(v['line'].split(' (', 1)[1][:-1] if ' (' in v['line'] else '')}</td></tr>"
+            for op, v in per_op(document).items()]
+    return ("<div class='scroll'><table><tr><th>op</th><th>verdict</th><th>agree</th><th>worst</th></tr>"
+            + "".join(rows) + "</table></div>")
+
+
+def summary(document: dict) -> str:
+    """A notebook's view of a result: the verdict, the findings and a verdict per op, with
+    the report's styles scoped to it (nothing else on the notebook's page changes)."""
+    passed = document["summary"]["passed"]
+    return "\n".join([f"<div class='gradmatrix'><style>{_scoped(CSS)}</style>",
+                      f"<div class='verdict {'pass' if passed else 'fail'}'>{e(verdict_text(document))}</div>",
+                      *_findings(document)[:3], _verdict_per_op(document), "</div>"])
+
+
+def _scoped(css: str) -> str:
+    """The report's CSS with each rule under ``.gradmatrix`` (the body's rule left out)."""
+    rules = [rule for rule in css.replace("\n", "").split("}") if rule.strip() and not rule.startswith("body")]
+    return "".join(".gradmatrix " + ",.gradmatrix ".join(rule.split("{")[0].split(",")) + "{" + rule.split("{", 1)[1] + "}"
+                   for rule in rules)
 
 
 def _figure(svg: bytes | None, alt: str) -> str:
@@ -128,7 +165,7 @@ def render(document: dict) -> str:
     if found:
         out.append(f"<h2 id='findings'>Findings ({len(found)})</h2><p class='muted'>Failing comparisons grouped by "
                    "implementation, op, tensor and failure pattern, worst first.</p>")
-        out += [_finding_html(number, f) for number, f in enumerate(found, 1)]
+        out += _findings(document)
     warned = warning_lines(document)
     if warned:
         out.append(f"<h2 id='warnings'>Warnings ({len(document.get('warnings') or ())})</h2><p class='muted'>"
