@@ -42,6 +42,8 @@ EXAMPLES = {
     "diff": "examples:\n  gradmatrix diff before/agreement.json after/agreement.json\n"
             "  gradmatrix diff old.json new.json --factor 100 --json",
     "merge": "examples:\n  gradmatrix merge shard0/agreement.json shard1/agreement.json -o all/agreement.json",
+    "cache": "examples:\n  gradmatrix cache\n  gradmatrix cache clear\n"
+             "  XDG_CACHE_HOME=/scratch/cache gradmatrix check my_layers.py   (the store under /scratch/cache/gradmatrix)",
 }
 
 
@@ -437,6 +439,18 @@ def cmd_merge(args, extra) -> int:
     return 0 if merged["summary"]["passed"] else 1
 
 
+def cmd_cache(args, extra) -> int:
+    from gradmatrix.oracles import cache
+
+    found = cache.clear() if args.action == "clear" else cache.usage()
+    if found["path"] is None:
+        print("gradmatrix cache: off (GRADMATRIX_JAX_CACHE=off): compiled functions are not stored")
+        return 0
+    size = f"{found['entries']} compiled functions, {found['bytes'] / 1e6:.1f} MB"
+    print(f"gradmatrix cache: {found['path']}: " + (f"removed {size}" if args.action == "clear" else size))
+    return 0
+
+
 def _verb(verbs, name: str, help: str, description: str, func):
     parser = verbs.add_parser(name, help=help, description=description, epilog=EXAMPLES[name],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -484,6 +498,12 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("shards", nargs="+", metavar="SHARD.json")
     merge.add_argument("-o", "--output", required=True, metavar="ALL.json", help="the merged agreement.json to write")
     merge.add_argument("--format", nargs="+", default=["json", "md", "html"], choices=["json", "md", "html"])
+    cache = _verb(verbs, "cache", "show or clear the store of compiled functions",
+                  "Show where gradmatrix stores the JAX functions it compiled (so that later runs load them instead "
+                  "of compiling: the platform's cache directory, $XDG_CACHE_HOME/gradmatrix/jax on Linux, or "
+                  "$GRADMATRIX_JAX_CACHE), how many and their size; clear removes them.", cmd_cache)
+    cache.add_argument("action", nargs="?", choices=("show", "clear"), default="show",
+                       help="show (default) or clear")
     return parser
 
 
