@@ -121,8 +121,9 @@ def summary(document: dict) -> str:
 
 
 def _scoped(css: str) -> str:
-    """The report's CSS with each rule under ``.gradmatrix`` (the body's rule left out)."""
-    rules = [rule for rule in css.replace("\n", "").split("}") if rule.strip() and not rule.startswith("body")]
+    """The report's CSS with each rule under ``.gradmatrix`` (the body's rule and the page's
+    media queries left out)."""
+    rules = [rule for rule in css.split("@media")[0].replace("\n", "").split("}") if rule.strip() and not rule.startswith("body")]
     return "".join(".gradmatrix " + ",.gradmatrix ".join(rule.split("{")[0].split(",")) + "{" + rule.split("{", 1)[1] + "}"
                    for rule in rules)
 
