@@ -19,41 +19,27 @@ The packages, in the direction data flows:
 __version__ = "0.1.0"
 
 
-def check(module, ops=None, **options):
-    """Check a candidate module against the oracles; see ``gradmatrix.checker.check``."""
-    from gradmatrix.checker import check as _check
-
-    return _check(module, ops, **options)
-
-
-def check_layer(forward, backward=None, shapes=None, **options):
-    """Check your own layer's backward (or loss) against the oracles; see ``gradmatrix.own_layers.check_layer``."""
-    __tracebackhide__ = True
-    from gradmatrix.own_layers import check_layer as _check_layer
-
-    return _check_layer(forward, backward, shapes, **options)
+# check, check_layer and layer are the functions themselves (so help() and an IDE see their
+# keyword arguments), imported when first asked for: the package stays cheap to import for
+# the pytest plugin
+_LAZY = {"check": "gradmatrix.checker", "CheckResult": "gradmatrix.checker",
+         "check_layer": "gradmatrix.own_layers", "layer": "gradmatrix.own_layers", "LayerResult": "gradmatrix.own_layers",
+         "Floats": "gradmatrix.oracles.declared", "Integers": "gradmatrix.oracles.declared",
+         "Methods": "gradmatrix.oracles.declared", "Param": "gradmatrix.oracles.declared",
+         "DeclarationError": "gradmatrix.oracles.declared", "Fresh": "gradmatrix.oracles.contract"}
 
 
-def layer(forward=None, backward=None, **declaration):
-    """Declare a layer in its module for ``gradmatrix check``; see ``gradmatrix.own_layers.layer``."""
-    from gradmatrix.own_layers import layer as _layer
-
-    return _layer(forward, backward, **declaration)
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def __getattr__(name):
-    # the input kinds of check_layer's shapes, imported only when asked for (the package
-    # stays cheap to import for the pytest plugin)
-    if name in ("Floats", "Integers", "Methods", "Param", "DeclarationError"):
-        from gradmatrix.oracles import declared
+    if name in _LAZY:
+        import importlib
 
-        return getattr(declared, name)
-    if name == "Fresh":
-        from gradmatrix.oracles.contract import Fresh
-
-        return Fresh
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'gradmatrix' has no attribute {name!r}")
 
 
-__all__ = ["check", "check_layer", "layer", "Floats", "Integers", "Fresh", "Methods", "Param", "DeclarationError",
-           "__version__"]
+__all__ = ["check", "check_layer", "layer", "CheckResult", "LayerResult", "Floats", "Integers", "Fresh", "Methods",
+           "Param", "DeclarationError", "__version__"]

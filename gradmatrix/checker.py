@@ -8,8 +8,9 @@ signatures; it goes through exactly the path ``manual`` does.  Inside your own t
     def test_my_layers():
         gradmatrix.check("my_layers.py", ops=["affine"]).raise_for_failures()
 
-``raise_for_failures`` raises an ``AssertionError`` that lists each failing comparison
-with its worst element and the command that reproduces it.
+``raise_for_failures`` raises an ``AssertionError`` with what the console prints: the
+findings grouped by mistake, each with the function at fault, its likely cause, its worst
+element and the command that reproduces it, and a verdict line per op.
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ from gradmatrix.oracles.catalog import BATCH_SIZES, DTYPES
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
 from gradmatrix.reports import document as documents
-from gradmatrix.oracles import modes as modes_
-from gradmatrix.reports.compare import DISAGREE, ERROR, PASSING, SKIPPED
+from gradmatrix.reports import console, html
+from gradmatrix.reports.compare import DISAGREE, ERROR
+from gradmatrix.reports.per_op import per_op as per_op_verdicts
+
+REPR_LINES = 15  # repr(result) in a REPL or notebook
+MAX_FAILURE_LINES = 30  # the AssertionError of raise_for_failures
 
 
-@dataclass
+@dataclass(repr=False)
 class CheckResult:
     """The outcome of checking a candidate: the agreement document and helpers to read it."""
 
@@ -51,37 +56,18 @@ class CheckResult:
         return [r for r in self.document["comparisons"] if r["verdict"] in (DISAGREE, ERROR)]
 
     def per_op(self) -> dict:
-        """op -> {"verdict": ..., "comparisons": n, "failures": n, "agreeing": n, "worst": record or None}.
+        """op -> {"verdict": ..., "comparisons": n, "failures": n, "agreeing": n, "worst": record
+        or None, "notes": [...], "line": the op's verdict line}.
 
         The verdict is "agree", "disagree" or "error" by the op's records; "not run" when
         none of its comparisons ran, "skipped" when the candidate was compared with nothing
         (every comparison it is in skipped), "incomplete" when what ran agrees but the run
         as a whole is incomplete or has problems (``summary.problems``): never "agree" for 0/0.
+        ``worst`` is the comparison using the largest share of its allowance (errors and the
+        candidate's plain gradients first, as the console's first finding); its ``message``
+        is never empty, for a passing op too.
         """
-        ops: dict = {}
-        run = self.document["run"]
-        summary = self.document["summary"]
-        candidate = run.get("candidate")
-        for op in run.get("ops") or run["candidate_ops"]:
-            records = [r for r in self.document["comparisons"] if r["op"] == op]
-            bad = [r for r in records if r["verdict"] in (DISAGREE, ERROR)]
-            measured = [r for r in records if r["verdict"] != SKIPPED
-                        and candidate in {modes_.base_name(n) for n in r["pair"]}]
-            worst = max(records, key=lambda r: documents.worst_ratio(r) or 0.0, default=None)
-            verdict = ERROR if any(r["verdict"] == ERROR for r in bad) else (DISAGREE if bad else "agree")
-            if verdict == "agree" and not records:
-                verdict = "not run"
-            elif verdict == "agree" and not measured:
-                verdict = SKIPPED  # the candidate was compared with nothing
-            elif verdict == "agree" and (any(r["verdict"] == SKIPPED for r in records)
-                                         or not summary["complete"] or summary["problems"]):
-                verdict = "incomplete"  # what ran agrees, but not all of it ran: never a pass
-            # a plain gradient's failure names its element; forward mode's <u,Jv> is one scalar
-            telling = next((r for r in bad if r.get("case_kind") in ("random", "kink")), bad[0]) if bad else worst
-            ops[op] = {"verdict": verdict, "comparisons": len(records), "failures": len(bad),
-                       "agreeing": sum(r["verdict"] in PASSING for r in records), "worst": telling,
-                       "notes": sorted({n for r in records for n in r.get("notes", ())})}
-        return ops
+        return per_op_verdicts(self.document)
 
     def wrong_tensors(self, op: str) -> list[str]:
         """The tensors of ``op`` (its output, ``dx``, ...) that disagree in some comparison,
@@ -93,20 +79,34 @@ class CheckResult:
                           and e["tensor"] not in wrong]
         return wrong
 
-    def raise_for_failures(self, limit: int = 10) -> "CheckResult":
-        """Raise an ``AssertionError`` listing the failures (at most ``limit``); else return self."""
+    def lines(self, limit: int | None = None) -> list[str]:
+        """What the console prints for this result (``reports.console.render``, the ops that
+        pass on one line), cut to ``limit`` lines with a last line saying how many more."""
+        lines = console.render(self.document, compact=True)
+        if limit is not None and len(lines) > limit:
+            lines = lines[: limit - 1] + [f"... {len(lines) - limit + 1} more lines: print(result) shows them all"]
+        return lines
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def __repr__(self) -> str:
+        """At most ``REPR_LINES`` lines: the verdict, the first findings, a line per op."""
+        return "\n".join([f"<CheckResult of {self.document['run'].get('candidate')}: status {self.status}>"]
+                         + self.lines(REPR_LINES - 1))
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the HTML report's verdict, findings and verdict per op."""
+        return html.summary(self.document)
+
+    def raise_for_failures(self, limit: int = MAX_FAILURE_LINES) -> "CheckResult":
+        """Raise an ``AssertionError`` with what the console prints (grouped findings, the
+        function at fault, the likely cause, a line per op), at most ``limit`` lines; else
+        return self.  In a pytest test the failure shows this text, not gradmatrix's frames."""
+        __tracebackhide__ = True
         if self.passed:
             return self
-        s = self.document["summary"]
-        lines = [f"{s['disagree']} disagreeing and {s['error']} failing of {s['comparisons']} comparisons "
-                 f"for candidate {self.document['run']['candidate']}:"]
-        lines += [f"  {r['message']}" for r in self.failures[:limit]]
-        lines += [f"  not a pass: {p}" for p in s.get("problems", [])]
-        if not s["complete"]:
-            lines.append(f"  incomplete: {s['missing']} of {s['expected']} comparisons missing")
-        if len(self.failures) > limit:
-            lines.append(f"  ... and {len(self.failures) - limit} more")
-        raise AssertionError("\n".join(lines))
+        raise AssertionError("\n".join(self.lines(limit)))
 
 
 # --- the options of check and check_layer, validated where they enter: a wrong type or

@@ -44,6 +44,8 @@ EXAMPLES = {
     "diff": "examples:\n  gradmatrix diff before/agreement.json after/agreement.json\n"
             "  gradmatrix diff old.json new.json --factor 100 --json",
     "merge": "examples:\n  gradmatrix merge shard0/agreement.json shard1/agreement.json -o all/agreement.json",
+    "cache": "examples:\n  gradmatrix cache\n  gradmatrix cache clear\n"
+             "  XDG_CACHE_HOME=/scratch/cache gradmatrix check my_layers.py   (the store under /scratch/cache/gradmatrix)",
 }
 
 
@@ -186,7 +188,8 @@ def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--
     parser.add_argument("--format", nargs="+", default=["json", "md", "html"], choices=["json", "md", "html"],
                         help="report formats (default: json md html)")
     parser.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto",
-                        help="progress display (default: a bar on a terminal, lines otherwise or under CI)")
+                        help="progress display (default: a bar on a terminal, redrawn 4 times a second in 80 "
+                             "columns; otherwise or under CI a line every 5 s; NO_COLOR turns colour off)")
     parser.add_argument("--strict", action="store_true",
                         help="fail on warnings too: a promoted dtype, a shape differing by axes of size 1, a write "
                              "into an argument, an overflow at extreme inputs (default: shown, not failed)")
@@ -199,13 +202,6 @@ def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--
     parser.add_argument("--case-timeout", type=seconds, default=None, metavar="SECONDS",
                         help="time limit of one implementation on one case; past it that comparison is an error "
                              "and the run goes on (default: 300; 0: no limit)")
-
-
-def _progress_mode(requested: str) -> str:
-    """'auto' becomes a live bar on a terminal and plain lines otherwise or under CI."""
-    if requested != "auto":
-        return requested
-    return "bar" if sys.stdout.isatty() and not os.environ.get("CI") else "lines"
 
 
 def _worker_count(value: str | None) -> int:
@@ -233,43 +229,6 @@ def _request(args, target: str, verb: str):
                    device=args.device, matmul_precision=args.matmul_precision,
                    case_timeout=DEFAULT_CASE_TIMEOUT if args.case_timeout is None else args.case_timeout,
                    workers=_worker_count(args.workers))
-
-
-class Progress:
-    """Comparisons done of total and discrepancies so far: a bar redrawn a few times a second
-    on a terminal (at most 80 columns), or a line every ``LINE_EVERY`` seconds otherwise."""
-
-    LINE_EVERY = 15.0
-    REDRAW_EVERY = 0.2
-
-    def __init__(self, mode: str):
-        self.mode = _progress_mode(mode)
-        self.started = time.monotonic()
-        self.last = 0.0
-        self.drawn = False
-
-    def __call__(self, done: int, total: int, failures: int) -> None:
-        if self.mode == "none":
-            return
-        now = time.monotonic()
-        every = self.REDRAW_EVERY if self.mode == "bar" else self.LINE_EVERY
-        if done not in (1, total) and now - self.last < every:
-            return
-        self.last = now
-        text = (f"{done}/{total} comparisons, {failures} {'discrepancy' if failures == 1 else 'discrepancies'}, "
-                f"{now - self.started:.0f} s")
-        if self.mode == "bar":
-            filled = int(20 * done / total) if total else 0
-            sys.stdout.write(f"\r[{'#' * filled}{'.' * (20 - filled)}] {text}"[:79].ljust(79))
-            sys.stdout.flush()
-            self.drawn = True
-        elif done < total or done == 1:
-            print(f"gradmatrix: {text}", flush=True)
-
-    def close(self) -> None:
-        if self.drawn:
-            sys.stdout.write("\n")
-            sys.stdout.flush()
 
 
 def _terminate_as_interrupt():
@@ -330,6 +289,7 @@ def _run_matrix(args, target: str, verb: str, announce=None) -> tuple[dict, obje
         UsageError: a bad option, an output directory that cannot be written or is busy, a
             candidate that cannot be imported or provides nothing to compare.
     """
+    from gradmatrix.progress import Progress, print_lines
     from gradmatrix.reports import console
     from gradmatrix.reports.writers import DirectoryBusy, begin, finish, lock
 
@@ -357,8 +317,7 @@ def _run_matrix(args, target: str, verb: str, announce=None) -> tuple[dict, obje
         held.release()
         if not existed and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # made for a run refused before it touched anything
-    for line in console.render(document, written):
-        print(line)
+    print_lines(console.render(document, written))
     if kept:
         print(f"note: {kept}")
     return document, session
@@ -549,6 +508,18 @@ def cmd_merge(args, extra) -> int:
     return 0 if merged["summary"]["passed"] else 1
 
 
+def cmd_cache(args, extra) -> int:
+    from gradmatrix.oracles import cache
+
+    found = cache.clear() if args.action == "clear" else cache.usage()
+    if found["path"] is None:
+        print("gradmatrix cache: off (GRADMATRIX_JAX_CACHE=off): compiled functions are not stored")
+        return 0
+    size = f"{found['entries']} compiled functions, {found['bytes'] / 1e6:.1f} MB"
+    print(f"gradmatrix cache: {found['path']}: " + (f"removed {size}" if args.action == "clear" else size))
+    return 0
+
+
 def _verb(verbs, name: str, help: str, description: str, func):
     parser = verbs.add_parser(name, help=help, description=description, epilog=EXAMPLES[name],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -559,6 +530,9 @@ def _verb(verbs, name: str, help: str, description: str, func):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gradmatrix", description="Cross-framework gradient verification: "
                                      "hand-derived gradients against PyTorch, JAX and numeric differences.")
+    from gradmatrix import __version__
+
+    parser.add_argument("--version", action="version", version=f"gradmatrix {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     run = _verb(verbs, "run", "run the agreement matrix and write the reports",
                 "Run the agreement matrix for manual against torch, jax and numeric differences, and write "
@@ -604,6 +578,12 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("shards", nargs="+", metavar="SHARD.json")
     merge.add_argument("-o", "--output", required=True, metavar="ALL.json", help="the merged agreement.json to write")
     merge.add_argument("--format", nargs="+", default=["json", "md", "html"], choices=["json", "md", "html"])
+    cache = _verb(verbs, "cache", "show or clear the store of compiled functions",
+                  "Show where gradmatrix stores the JAX functions it compiled (so that later runs load them instead "
+                  "of compiling: the platform's cache directory, $XDG_CACHE_HOME/gradmatrix/jax on Linux, or "
+                  "$GRADMATRIX_JAX_CACHE), how many and their size; clear removes them.", cmd_cache)
+    cache.add_argument("action", nargs="?", choices=("show", "clear"), default="show",
+                       help="show (default) or clear")
     return parser
 
 

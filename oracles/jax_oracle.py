@@ -19,7 +19,7 @@ operations computed (``oracles.jax_store`` holds the machinery):
 * ``compile_ahead(cases)`` compiles the functions a run will need, in its order, on a
   background thread while the run goes on;
 * a catalog op's compiled functions are kept between runs in the store of compiled
-  functions (``$GRADMATRIX_JAX_CACHE/executables``, default ``~/.cache/gradmatrix/jax``;
+  functions (``oracles.cache``: the platform's cache directory, or ``$GRADMATRIX_JAX_CACHE``;
   ``off`` disables it) and loaded back without tracing or lowering.  A stored function
   must prove it is the one asked for: its file carries its key in full and its payload's
   digest, checked on load, and then ``check_loaded`` runs it on a probe of the same shapes

@@ -2,8 +2,9 @@
 
 A function of the JAX oracle (the vjp, jvp or hvp of one op at fixed dims, dtype and
 device) is compiled once per process (``executable``) and, for the catalog's own ops,
-stored whole in ``$GRADMATRIX_JAX_CACHE/executables`` (default ``~/.cache/gradmatrix/jax``;
-``off`` disables it), so that a later process loads it back without tracing, lowering or
+stored whole in the platform's cache directory (``oracles.cache``: ``$XDG_CACHE_HOME/gradmatrix/jax``
+on Linux; ``$GRADMATRIX_JAX_CACHE`` names another, ``off`` disables it; ``gradmatrix cache``
+shows and clears it), so that a later process loads it back without tracing, lowering or
 compiling (a few ms against 40 ms a function).
 
 A stored function must prove it is the one asked for before it is used:
@@ -52,6 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from gradmatrix.oracles.cache import ENTRIES, cache_dir  # noqa: F401  (jax_oracle and tests read it here)
+
 import numpy as np
 
 try:
@@ -82,14 +85,6 @@ class Rejected(Exception):
     """A stored entry is not the function asked for; the message says why, for a note."""
 
 
-def cache_dir() -> Path | None:
-    """Where compiled functions persist between runs, or None when ``GRADMATRIX_JAX_CACHE=off``."""
-    setting = os.environ.get("GRADMATRIX_JAX_CACHE", "")
-    if setting.lower() == "off":
-        return None
-    return Path(setting).expanduser() if setting else Path.home() / ".cache" / "gradmatrix" / "jax"
-
-
 def _canonical(value) -> str:
     """One text per value: JSON with sorted keys (tuples as lists, anything else by repr)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
@@ -108,7 +103,7 @@ class StoreKey:
 
     @property
     def path(self) -> Path:
-        return self.root / "executables" / f"{hashlib.sha256(self.text.encode()).hexdigest()}.jaxfn"
+        return self.root / ENTRIES / f"{hashlib.sha256(self.text.encode()).hexdigest()}.jaxfn"
 
 
 def store_key(kind: str, spec, dims: tuple, dtype: str, device: str, args) -> StoreKey | None:

@@ -20,7 +20,7 @@ from gradmatrix.oracles.cases import Case
 from gradmatrix.oracles.modes import JVP_TENSOR, hv_tensor
 from gradmatrix.oracles.result import Result
 from gradmatrix.reports import severity
-from gradmatrix.reports.metrics import equals_transposed, proportional_ratio, tensor_metrics
+from gradmatrix.reports.metrics import constant_down_columns, equals_transposed, proportional_ratio, tensor_metrics
 from gradmatrix.reports.tolerances import PROJECTION_Z, tolerance_for
 
 AGREE, DISAGREE, ERROR, SKIPPED = "agree", "disagree", "error", "skipped"
@@ -314,6 +314,9 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             entry["ratio"] = proportional_ratio(va, vb)  # a / b where constant: evidence for a finding's cause
             if va.ndim == 2 and va.shape[0] == va.shape[1] > 1:
                 entry["transposed"] = equals_transposed(va, vb, float(np.max(allowed_abs)))
+            if directions is None and entry["ratio"] is None and constant_down_columns(va, vb, float(np.max(allowed_abs))):
+                # evidence of a term missing along axis 0 (a mean's branch): the rows it spans
+                entry["constant_down_columns"] = int(va.shape[0])
         entries.append(entry)
         if at_kink_only:
             entry["kink_only"] = True

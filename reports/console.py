@@ -9,6 +9,7 @@ are the same mistake seen through another check.
 from __future__ import annotations
 
 from gradmatrix.reports import severity
+from gradmatrix.reports.per_op import op_lines
 
 MAX_BLOCKS = 3  # reverse-mode findings shown in full, then one line each up to MAX_LINES
 MAX_LINES = 12
@@ -160,9 +161,10 @@ def not_run_lines(document: dict) -> list:
             if op not in ran]
 
 
-def render(document: dict, paths=()) -> list:
-    """The console lines of a run: verdict, ops that did not run, findings (worst first),
-    references' health, paths."""
+def render(document: dict, paths=(), compact: bool = False) -> list:
+    """The console lines of a run: verdict, ops that did not run, findings (worst first), a
+    verdict line per op (``compact``: the ops that pass share one), warnings, references'
+    health, paths.  A pytest failure, ``repr`` and the notebook view show these same lines."""
     lines = [verdict_text(document)] + not_run_lines(document)
     found = document.get("findings") or []
     main = [f for f in found if f["family"] == "reverse"] or found[:MAX_BLOCKS]
@@ -183,6 +185,7 @@ def render(document: dict, paths=()) -> list:
     hidden = len(main[MAX_LINES:]) + len(others[MAX_ALSO:])
     if hidden:
         lines.append(f"   ... and {plural(hidden, 'more finding')} in the report")
+    lines += op_lines(document, compact)
     lines += warning_lines(document)
     health = references_text(document)
     if health:

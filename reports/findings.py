@@ -457,6 +457,23 @@ def _precision(items: list, passing: list) -> dict | None:
     return None
 
 
+def _column_cause(tensor: str, items: list) -> dict | None:
+    """An error the same in every row (``reports.metrics.constant_down_columns``) in every
+    failing comparison of values: a term that depends on the column only is missing."""
+    measured = [(r, e) for r, e in items if e is not None and "metrics" in e and r["case_kind"] != "kink"]
+    if len(measured) < 2 or not all(e.get("constant_down_columns") for _, e in measured):
+        return None
+    sizes = sorted({e["constant_down_columns"] for _, e in measured})
+    named = {name for r, e in measured for name, v in _scalar_dims(r).items() if v == e["constant_down_columns"]}
+    rows = f"{next(iter(named))} rows ({next(iter(named))} = {', '.join(map(str, sizes))})" if len(named) == 1 else \
+        f"rows ({', '.join(map(str, sizes))})"
+    return {"kind": "constant-down-columns",
+            "text": f"a missing term that is the same in every row of {tensor}, such as the branch through a mean "
+                    f"over axis 0 (batchnorm's -mean(dxhat)/std)",
+            "evidence": f"{tensor} minus the reference is one row repeated down its {rows} in all "
+                        f"{len(measured)} failing comparisons"}
+
+
 def _raised_cause(items: list) -> dict | None:
     """A matrix product of operands whose inner sizes differ: one of them wants a transpose."""
     message = items[0][0]["message"]
@@ -487,7 +504,7 @@ def diagnose(finding: dict, items: list, passing: list, candidate: str) -> dict 
         if cause is not None:
             return cause  # the shapes tell where it shows
     elif pattern == "values":
-        cause = _precision(items, passing) or _ratio_cause(tensor, items, candidate)
+        cause = _precision(items, passing) or _ratio_cause(tensor, items, candidate) or _column_cause(tensor, items)
     elif pattern.startswith("raised"):
         where = _partition(items, passing)
         if where is not None and where.get("value") == 1 and where["kind"] == "fails-only-at":

@@ -11,12 +11,12 @@ backslash-escaped. No markup or raw HTML from a record gets through.
 from __future__ import annotations
 
 from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
-from gradmatrix.reports.console import (finding_title, plural, references_text, shown, verdict_text, warning_lines,
+from gradmatrix.reports.console import (at_fault, finding_title, plural, references_text, shown, verdict_text, warning_lines,
                                         worst_text)
-from gradmatrix.reports.document import precision_line, precision_note
+from gradmatrix.reports.document import precision_line, precision_note, worst_ratio
 from gradmatrix.reports.escape import markdown_block, markdown_code as code, markdown_text as text
 
-MAX_DETAILED = 10  # discrepancies shown one by one; agreement.json has them all
+MAX_DETAILED = 10  # groups of like discrepancies shown, one block each; agreement.json has them all
 
 
 def cell(value) -> str:
@@ -64,8 +64,8 @@ def _more(items: list, first: int = 4) -> str:
     return spans + (f" and {len(items) - first} more" if len(items) > first else "")
 
 
-def _finding_lines(number: int, f: dict) -> list:
-    lines = [f"{number}. **{text(finding_title(f))}**"]
+def _finding_lines(number: int, f: dict, where: str | None = None) -> list:
+    lines = [f"{number}. **{text(finding_title(f))}**" + (f", {text(where)}" if where else "")]
     if f["cause"]:
         lines += [f"   - likely cause: {text(f['cause']['text'])}", f"   - evidence: {text(f['cause']['evidence'])}"]
     lines.append(f"   - worst: {code(worst_text(f))}")
@@ -75,6 +75,31 @@ def _finding_lines(number: int, f: dict) -> list:
     if f["passing_cases"]:
         lines.append(f"   - agrees in: {_more(f['passing_cases'])}")
     return lines
+
+
+def _alike_groups(groups: list) -> list:
+    """Failing (op, pair, dtype) tallies that differ only in the pair, merged: one row for the
+    candidate against three references that fail alike."""
+    merged: dict = {}
+    for g in groups:
+        key = (g["op"], g["dtype"], g[AGREE], g[CONVENTION], g[DISAGREE], g[ERROR], g[SKIPPED],
+               (g["worst"] or {}).get("tensor"), g["pair"].split("~")[0])
+        merged.setdefault(key, []).append(g)
+    return list(merged.values())
+
+
+def _alike_records(bad: list) -> list:
+    """The failing records grouped by op, verdict and failing tensors (one mistake seen
+    against each reference in each dtype), each group worst first, the worst groups first."""
+    def severity(r):
+        return float("inf") if r["verdict"] == ERROR else (worst_ratio(r) or 0.0)
+
+    groups: dict = {}
+    for r in bad:
+        failing = tuple(t["tensor"] for t in r["tensors"] if not t.get("agree"))
+        groups.setdefault((r["op"], r["verdict"], failing), []).append(r)
+    ordered = [sorted(g, key=severity, reverse=True) for g in groups.values()]
+    return sorted(ordered, key=lambda g: severity(g[0]), reverse=True)
 
 
 def render(document: dict) -> str:
@@ -90,8 +115,10 @@ def render(document: dict) -> str:
     if found:
         lines += [f"## Findings ({len(found)})", "",
                   "Failing comparisons grouped by implementation, op, tensor and failure pattern, worst first.", ""]
+        functions = run.get("candidate_functions") or {}
         for number, f in enumerate(found, 1):
-            lines += _finding_lines(number, f)
+            where = at_fault(f, found, functions) if f["impl"] == run.get("candidate") else None
+            lines += _finding_lines(number, f, where)
         lines.append("")
     warned = warning_lines(document)
     if warned:
@@ -128,13 +155,16 @@ def render(document: dict) -> str:
         "",
     ]
     if failing_groups:
-        lines += ["| op | pair | dtype | agree | at kinks | disagree | error | skipped | worst error | of allowed | worst tensor |",
+        lines += ["| op | pairs | dtype | agree | at kinks | disagree | error | skipped | worst error | of allowed | worst tensor |",
                   "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-        for g in failing_groups:
-            w = g["worst"]
+        for merged in _alike_groups(failing_groups):
+            g = merged[0]
+            w = max((m["worst"] for m in merged if m["worst"]), key=lambda w: w["ratio"] or 0.0, default=None)
             worst = (shown(w['normwise_rel_err'], '.1e'), shown(w['ratio'], '.2g'), cell(w["tensor"])) if w else ("", "", "")
+            pairs = cell(g["pair"]) if len(merged) == 1 else (
+                cell(g["pair"].split("~")[0] + "~") + " " + ", ".join(cell(m["pair"].split("~", 1)[1]) for m in merged))
             lines.append(
-                f"| {text(g['op'])} | {cell(g['pair'])} | {text(g['dtype'])} | {g[AGREE]} | {g[CONVENTION]} | {g[DISAGREE]} "
+                f"| {text(g['op'])} | {pairs} | {text(g['dtype'])} | {g[AGREE]} | {g[CONVENTION]} | {g[DISAGREE]} "
                 f"| {g[ERROR]} | {g[SKIPPED]} | {worst[0]} | {worst[1]} | {worst[2]} |")
         lines.append("")
     if passing_groups:
@@ -158,7 +188,9 @@ def render(document: dict) -> str:
     lines += ["", f"## Discrepancies ({len(bad)})", ""]
     if not bad:
         lines.append("None.")
-    for r in bad[:MAX_DETAILED]:
+    alike = _alike_records(bad)
+    for group in alike[:MAX_DETAILED]:
+        r = group[0]
         lines += [f"### {code(r['id'])}", "", f"- verdict: **{text(r['verdict'])}**", f"- message: {code(r['message'])}"]
         note = precision_note(r)
         if note:
@@ -177,7 +209,10 @@ def render(document: dict) -> str:
             )
         if r.get("traceback"):
             lines += ["", markdown_block(r["traceback"].rstrip())]
+        if len(group) > 1:
+            lines.append(f"- and {plural(len(group) - 1, 'more comparison')} like it ({text(', '.join(sorted({x['dtype'] for x in group})))}; "
+                         f"against {text(', '.join(sorted({p for x in group for p in x['pair'] if p not in r['pair'][:1]})))})")
         lines.append("")
-    if len(bad) > MAX_DETAILED:
-        lines.append(f"... and {len(bad) - MAX_DETAILED} more, each in agreement.json; the findings above group them all.")
+    if len(alike) > MAX_DETAILED:
+        lines.append(f"... and {plural(len(alike) - MAX_DETAILED, 'more group')}, each in agreement.json; the findings above group them all.")
     return "\n".join(lines).rstrip() + "\n"

@@ -106,6 +106,28 @@ def proportional_ratio(a: np.ndarray, b: np.ndarray, fit: float = 1e-3) -> float
     return c
 
 
+def constant_down_columns(a: np.ndarray, b: np.ndarray, allowed: float) -> bool:
+    """Whether the error ``a - b`` is one row repeated: the same in every row (down each
+    column, along axis 0), within ``allowed``, and larger than ``allowed`` somewhere.
+
+    A term that depends on the column only, missing or extra, leaves such an error: the
+    gradient through a mean over the batch axis (batchnorm's ``-mean(dxhat) / std``) is the
+    classic one.  Needs at least two rows.
+
+    Args:
+        a, b: same-shape arrays of at least 2 dimensions, a the one under test.
+        allowed: the largest difference between rows still called the same (absolute).
+    """
+    a64 = np.asarray(a, dtype=np.float64)
+    b64 = np.asarray(b, dtype=np.float64)
+    if a64.ndim < 2 or a64.shape[0] < 2 or a64.shape != b64.shape:
+        return False
+    error = a64 - b64
+    if not np.all(np.isfinite(error)) or float(np.max(np.abs(error))) <= allowed:
+        return False
+    return float(np.max(np.abs(error - error[:1]))) <= allowed
+
+
 def equals_transposed(a: np.ndarray, b: np.ndarray, allowed: float) -> bool:
     """Whether ``a`` is ``b`` transposed, within ``allowed`` at every element (2-D, b not
     symmetric-shaped away: shapes (m, n) and (n, m))."""

@@ -40,12 +40,14 @@ def varying_dims(records: list) -> list:
 
 
 RAISED = 1e3  # where comparisons without an error (raised, wrong shape) are drawn: above every tolerance
-FLOOR = 1e-17  # where an error of exactly zero is drawn (log scale)
+ZERO_MARK = "0"  # an error of exactly zero: drawn hollow on a row of its own below the decades
 
 # the figure's geometry, in SVG pixels
 PANEL_HEIGHT, PLOT_TOP, PLOT_BOTTOM, PLOT_LEFT, PLOT_RIGHT = 330, 34, 250, 64, 16
 LEGEND_WIDTH, STEP_PER_CASE = 260, 58
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+MARKERS = ("circle", "square", "triangle", "diamond")
+PAIR_SHIFT = 3.0  # pixels between the points of pairs at one case
 TOLERANCE_STYLE = {"autodiff": ("crimson", "6 4"), "other": ("darkorange", "2 3")}
 
 
@@ -80,16 +82,19 @@ def error_by_case(document: dict, op: str) -> bytes | None:
                     or any(t.get("problem") for t in r["tensors"]):
                 raised[pair].add(x)
                 continue
-            series[pair][x] = max(series[pair][x], max(err, FLOOR))  # zero error drawn at the floor
+            series[pair][x] = max(series[pair][x], err)  # 0: exactly equal, drawn on the row for zero
             if "tolerance" in r:
                 tolerances[r["kind"]] = r["tolerance"]["rtol"]
         panels.append((dtype, series, raised, tolerances))
     pairs = sorted({p for _, series, raised, _ in panels for p in (*series, *raised)})
     color = {p: COLORS[i % len(COLORS)] for i, p in enumerate(pairs)}
+    # pairs that agree exactly draw on top of each other: each gets its own marker, and a
+    # small sideways shift, so that three coinciding lines are seen as three
+    style = {p: (MARKERS[i % len(MARKERS)], (i - (len(pairs) - 1) / 2) * PAIR_SHIFT) for i, p in enumerate(pairs)}
     width = max(300, STEP_PER_CASE * len(labels) + PLOT_LEFT + PLOT_RIGHT)
     xlabel = "case (" + (", ".join(varying) if varying else "one shape") + "; worst over seeds)"
-    body = [_panel(i * width, width, op, labels, xlabel, *panel, color) for i, panel in enumerate(panels)]
-    body.append(_legend(len(panels) * width, pairs, panels, color))
+    body = [_panel(i * width, width, op, labels, xlabel, *panel, color, style) for i, panel in enumerate(panels)]
+    body.append(_legend(len(panels) * width, pairs, panels, color, style))
     total = len(panels) * width + LEGEND_WIDTH
     svg = (f"<svg xmlns='http://www.w3.org/2000/svg' width='{total}' height='{PANEL_HEIGHT}' "
            f"viewBox='0 0 {total} {PANEL_HEIGHT}' font-family='sans-serif' font-size='10'>"
@@ -105,9 +110,12 @@ def _decades(panel_values: list) -> tuple[int, int]:
 
 
 def _panel(left: float, width: float, op: str, labels: list, xlabel: str, dtype: str, series: dict, raised: dict,
-           tolerances: dict, color: dict) -> str:
-    values = [v for points in series.values() for v in points.values()] + list(tolerances.values())
+           tolerances: dict, color: dict, style: dict) -> str:
+    values = [v for points in series.values() for v in points.values() if v > 0] + list(tolerances.values())
     low, high = _decades(values + ([RAISED] if raised else []) + [1e-1])
+    zeros = any(v == 0 for points in series.values() for v in points.values())
+    if zeros:
+        low -= 1  # the bottom row holds the errors of exactly 0, labelled "0"
     plot_w = width - PLOT_LEFT - PLOT_RIGHT
     x0 = left + PLOT_LEFT
 
@@ -115,15 +123,17 @@ def _panel(left: float, width: float, op: str, labels: list, xlabel: str, dtype:
         return x0 + plot_w * (i + 0.5) / len(labels)
 
     def py(v: float) -> float:
-        return PLOT_BOTTOM - (PLOT_BOTTOM - PLOT_TOP) * (math.log10(v) - low) / (high - low)
+        at = low if v == 0 else math.log10(v)
+        return PLOT_BOTTOM - (PLOT_BOTTOM - PLOT_TOP) * (at - low) / (high - low)
 
     out = [f"<text x='{x0 + plot_w / 2:.1f}' y='20' text-anchor='middle' font-size='12'>{_e(op)}, {_e(dtype)}</text>",
            f"<rect x='{x0}' y='{PLOT_TOP}' width='{plot_w}' height='{PLOT_BOTTOM - PLOT_TOP}' fill='none' stroke='#444'/>"]
     every = max(1, math.ceil((high - low) / 7))  # at most about seven labelled decades
     for k in range(low, high + 1, every):
         y = py(10.0 ** k)
+        label = ZERO_MARK if zeros and k == low else f"1e{k:+d}".replace("1e+", "1e")
         out.append(f"<line x1='{x0}' x2='{x0 + plot_w}' y1='{y:.1f}' y2='{y:.1f}' stroke='#ddd'/>"
-                   f"<text x='{x0 - 4}' y='{y + 3:.1f}' text-anchor='end'>1e{k:+d}</text>".replace("1e+", "1e"))
+                   f"<text x='{x0 - 4}' y='{y + 3:.1f}' text-anchor='end'>{label}</text>")
     for i, label in enumerate(labels):
         x, y = px(i), PLOT_BOTTOM + 12
         out.append(f"<text x='{x:.1f}' y='{y}' font-size='8' text-anchor='end' "
@@ -138,13 +148,27 @@ def _panel(left: float, width: float, op: str, labels: list, xlabel: str, dtype:
                    f"stroke-dasharray='{dash}' stroke-width='1.2'/>")
     for pair in sorted(set(series) | set(raised)):
         points = series.get(pair, {})
-        xy = [(px(x), py(points[x])) for x in sorted(points)]
+        marker, shift = style[pair]
+        xy = [(px(x) + shift, py(points[x]), points[x] == 0) for x in sorted(points)]
         if len(xy) > 1:
             out.append(f"<polyline fill='none' stroke='{color[pair]}' stroke-width='1.2' "
-                       f"points='{' '.join(f'{x:.1f},{y:.1f}' for x, y in xy)}'/>")
-        out += [f"<circle cx='{x:.1f}' cy='{y:.1f}' r='3' fill='{color[pair]}'/>" for x, y in xy]
-        out += [_cross(px(x), py(RAISED), color[pair]) for x in sorted(raised.get(pair, ()))]
+                       f"points='{' '.join(f'{x:.1f},{y:.1f}' for x, y, _ in xy)}'/>")
+        out += [_marker(marker, x, y, color[pair], hollow=zero) for x, y, zero in xy]
+        out += [_cross(px(x) + shift, py(RAISED), color[pair]) for x in sorted(raised.get(pair, ()))]
     return "".join(out)
+
+
+def _marker(kind: str, x: float, y: float, stroke: str, hollow: bool = False, size: float = 3.2) -> str:
+    fill = "white" if hollow else stroke
+    if kind == "square":
+        shape = f"<rect x='{x - size:.1f}' y='{y - size:.1f}' width='{2 * size:.1f}' height='{2 * size:.1f}'"
+    elif kind == "triangle":
+        shape = f"<path d='M{x:.1f},{y - size - 1:.1f}L{x + size + 1:.1f},{y + size:.1f}L{x - size - 1:.1f},{y + size:.1f}Z'"
+    elif kind == "diamond":
+        shape = f"<path d='M{x:.1f},{y - size - 1:.1f}L{x + size + 1:.1f},{y:.1f}L{x:.1f},{y + size + 1:.1f}L{x - size - 1:.1f},{y:.1f}Z'"
+    else:
+        shape = f"<circle cx='{x:.1f}' cy='{y:.1f}' r='{size:.1f}'"
+    return f"{shape} fill='{fill}' stroke='{stroke}' stroke-width='1.2'/>"
 
 
 def _cross(x: float, y: float, stroke: str, size: float = 4.5) -> str:
@@ -152,14 +176,14 @@ def _cross(x: float, y: float, stroke: str, size: float = 4.5) -> str:
             f"L{x + size:.1f},{y - size:.1f}' stroke='{stroke}' stroke-width='1.5'/>")
 
 
-def _legend(left: float, pairs: list, panels: list, color: dict) -> str:
+def _legend(left: float, pairs: list, panels: list, color: dict, style: dict) -> str:
     out, y = [], PLOT_TOP + 6
     with_raised = {p for _, _, raised, _ in panels for p in raised}
     kinds = sorted({k for _, _, _, tolerances in panels for k in tolerances})
     for pair in pairs:
         out.append(f"<line x1='{left + 8}' x2='{left + 28}' y1='{y - 3}' y2='{y - 3}' stroke='{color[pair]}'/>"
-                   f"<circle cx='{left + 18}' cy='{y - 3}' r='3' fill='{color[pair]}'/>"
-                   f"<text x='{left + 34}' y='{y}'>{_e(pair)}</text>")
+                   + _marker(style[pair][0], left + 18, y - 3, color[pair])
+                   + f"<text x='{left + 34}' y='{y}'>{_e(pair)}</text>")
         y += 14
         if pair in with_raised:
             out.append(_cross(left + 18, y - 3, color[pair]) + f"<text x='{left + 34}' y='{y}'>{_e(pair)}: raised, wrong "
@@ -199,20 +223,20 @@ def grid(document: dict, op: str) -> tuple[list, dict]:
 
 
 def grid_cells(document: dict, op: str) -> tuple[list, dict]:
-    """Implementations and, per pair (a, b), its worst comparison for an op's agreement grid:
-    {"ratio": share of the allowed error (inf: raised or wrong structure), "error": its
-    norm-wise relative error, "tensor": the tensor, "problem": a structural problem}."""
+    """The pairs compared for an op and, per (pair, dtype), its worst comparison: {"ratio":
+    share of the allowed error (inf: raised or wrong structure), "error": its norm-wise
+    relative error, "tensor": the tensor, "problem": a structural problem}.  Each dtype apart:
+    float32's 1e-07 is a pass there and would be a failure in float64."""
     cells: dict = {}
     names: list = []
     for r in document["comparisons"]:
         if r["op"] != op:
             continue
-        for name in r["pair"]:
-            if name not in names:
-                names.append(name)
+        if tuple(r["pair"]) not in names:
+            names.append(tuple(r["pair"]))
         if r["verdict"] == "skipped":
             continue
-        key = tuple(r["pair"])
+        key = (tuple(r["pair"]), r["dtype"])
         if r["verdict"] == "error" or any(t.get("problem") for t in r["tensors"]):
             problem = next((t["problem"] for t in r["tensors"] if t.get("problem")), r["message"].split("; reproduce")[0])
             tensor = next((t["tensor"] for t in r["tensors"] if t.get("problem")), "")

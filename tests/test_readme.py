@@ -14,6 +14,8 @@ of the same kind, and a README command that checks a module the table does not k
 """
 
 import glob
+import os
+import re
 import shlex
 import subprocess
 import sys
@@ -34,6 +36,7 @@ STAND_INS = {
     "my_layers.py": "my_layers.py",  # provides manual's functions under their own names
     "mine.py": "my_layers.py",
     "mypackage.layers": "gradmatrix.manual",
+    "tests/mutants/batchnorm_missing_mean_branch.py": TESTS / "mutants" / "batchnorm_missing_mean_branch.py",
     "mymodule.py": TESTS / "layers" / "gelu.py",  # a layer declared with @gradmatrix.layer
     "layers.py": TESTS / "cs231n" / "layers.py",  # assignment 2's layers.py
     "cs231n/rnn_layers.py": TESTS / "cs231n" / "rnn_layers.py",
@@ -157,6 +160,42 @@ def test_readme_command_works(command, argv, saved, monkeypatch):
         return
     if verb == "diff":  # the README's "after a torch/jax upgrade": two runs that agree
         argv = ["diff", "before/agreement.json", "after/agreement.json", *argv[3:]]
+    # the store of compiled functions in the saved run's folder: gradmatrix cache clear must
+    # not empty this machine's own
+    env = {k: v for k, v in os.environ.items() if k != "GRADMATRIX_JAX_CACHE"}
+    env["XDG_CACHE_HOME"] = str(saved / "cache")
     result = subprocess.run([sys.executable, "-m", "gradmatrix", *argv], cwd=saved, capture_output=True, text=True,
-                            timeout=600)
+                            timeout=600, env=env)
     assert result.returncode == 0, (command, result.stdout + result.stderr)
+    if argv[0] == "cache":
+        assert str(saved / "cache" / "gradmatrix" / "jax") in result.stdout
+
+
+def _example_after(marker: str) -> list:
+    """The lines of the README's first unlabelled block after ``marker`` (a console example)."""
+    text = README.read_text(encoding="utf-8")
+    after = text[text.index(marker):]
+    block = after[after.index("\n```\n") + 5:]
+    return block[:block.index("\n```")].splitlines()
+
+
+EXAMPLES = {"batchnorm_missing_mean_branch.py": "Read the finding:",  # the quick start
+            "softmax_missing_1_over_n.py": "`tests/mutants/softmax_missing_1_over_n.py`:"}
+
+
+@pytest.mark.parametrize("module", list(EXAMPLES))
+def test_readme_console_examples_are_what_prints(module, tmp_path):
+    """The console examples, as the README shows them, line by line (``...`` stands for what
+    varies: times, ids, the absolute path of the reports)."""
+    shown = _example_after(EXAMPLES[module])
+    (tmp_path / "tests" / "mutants").mkdir(parents=True)
+    (tmp_path / "tests" / "mutants" / module).write_bytes((TESTS / "mutants" / module).read_bytes())
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    run = subprocess.run([sys.executable, "-m", "gradmatrix", "check", f"tests/mutants/{module}", "--progress", "lines"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    printed = run.stdout.splitlines()
+    printed = [line for line in printed if not line.startswith("gradmatrix: ") or line.startswith("gradmatrix: 1/")]
+    assert run.returncode == 1 and len(printed) == len(shown), "\n".join(printed)
+    for readme_line, line in zip(shown, printed):
+        pattern = ".*".join(re.escape(part) for part in readme_line.split("..."))
+        assert re.fullmatch(pattern, line), f"README: {readme_line}\nprints: {line}"
