@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field, replace
 from gradmatrix import framework_layers
 from gradmatrix.isolation import accounting, open_candidate
 from gradmatrix.oracles import devices
+from gradmatrix.oracles.cases import LOW_PRECISION_KIND
 from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
@@ -237,7 +238,10 @@ class Session:
         if r.verb == "check_layer":
             return f"check_layer(..., only={comparison.id!r})"
         verb = "run" if r.verb == "run" else f"check {shlex.quote(r.target)}"
-        modes = "" if comparison.case.kind in ("random", "kink") else f" --modes {comparison.case.kind}"
+        kind = comparison.case.kind
+        modes = "" if kind in ("random", "kink") else f" --modes {kind}"
+        if kind == LOW_PRECISION_KIND:  # asked for by its dtype, never a default
+            modes = f" --dtypes {comparison.case.dtype}"
         return f"gradmatrix {verb} --matrix {r.matrix}{modes} --only {shlex.quote(comparison.id)}"
 
     def records(self, comparisons=None):
