@@ -25,6 +25,7 @@ from gradmatrix.engine import Request, Session
 from gradmatrix.oracles import devices
 from gradmatrix.oracles.cases import MODES, count_option, names_option
 from gradmatrix.oracles.catalog import BATCH_SIZES, DTYPES
+from gradmatrix.oracles.framework import LOW_PRECISION
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
 from gradmatrix.reports import document as documents
@@ -180,7 +181,8 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
         module: the candidate, a module object, a dotted module name or a ``.py`` path
             (a str or a ``pathlib.Path``).
         ops: ops to check (default: every op of the catalog the module provides).
-        matrix, dtypes, seeds: as for ``gradmatrix run``.
+        matrix, dtypes, seeds: as for ``gradmatrix run`` ("float16" and "bfloat16" are
+            low-precision cases, judged by the frameworks' own error at that dtype).
         oracles: oracles to compare with (default, or None: torch, jax, numeric).
         A list option (ops, dtypes, oracles, modes) takes one name as a str too
         (``ops="relu"``); a name given twice counts once.
@@ -213,7 +215,7 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
     module = _module_argument(module)
     ops = names_option(ops, "ops", None, "op")
     option_choice(matrix, "matrix", BATCH_SIZES)
-    dtypes = names_option(dtypes, "dtypes", DTYPES, "dtype")
+    dtypes = names_option(dtypes, "dtypes", (*DTYPES, *LOW_PRECISION), "dtype")
     seeds = None if seeds is None else count_option(seeds, "seeds")
     oracles = names_option(oracles, "oracles", ORACLES, "oracle") or list(ORACLES)
     strict_kinks = option_flag(strict_kinks, "strict_kinks")

@@ -171,7 +171,9 @@ def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--
     from gradmatrix.oracles.implementations import ORACLES
 
     parser.add_argument(*ops_flags, dest="ops", nargs="+", metavar="OP", help=f"ops (default: all): {', '.join(CATALOG)}")
-    parser.add_argument("--dtypes", nargs="+", metavar="DTYPE", help=f"dtypes (default: {' '.join(DTYPES)})")
+    parser.add_argument("--dtypes", nargs="+", metavar="DTYPE",
+                        help=f"dtypes (default: {' '.join(DTYPES)}); float16 and bfloat16 make low-precision cases, "
+                             f"judged by the frameworks' own error at that dtype")
     parser.add_argument("--oracles", nargs="+", metavar="ORACLE", help=f"oracles (default: {' '.join(ORACLES)})")
     parser.add_argument("--seeds", type=_count, metavar="N", help="seeds per shape (default: the matrix's own)")
     parser.add_argument("--modes", nargs="+", metavar="MODE",

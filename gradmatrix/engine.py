@@ -24,6 +24,7 @@ its share of the cores for torch's and BLAS's thread pools.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import selectors
@@ -34,8 +35,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 
+from gradmatrix import framework_layers
 from gradmatrix.isolation import accounting, open_candidate
 from gradmatrix.oracles import devices
+from gradmatrix.oracles.cases import LOW_PRECISION_KIND
 from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
@@ -182,21 +185,34 @@ class Session:
                                   list(request.dtypes) if request.dtypes else None, request.seeds,
                                   list(request.oracles), self.candidate,
                                   modes=list(request.modes) if request.modes else None)
-            if not matrix:
+            # framework functions the module declares: their own checks beside the matrix
+            # (gradmatrix.framework_layers), run in this process after it
+            self.extras = framework_layers.declared_checks(
+                self.candidate, request.ops, request.dtypes, request.seeds, request.modes) if not request.part else []
+            extra_ids = [i for extra in self.extras for i in extra.ids]
+            at = {extra.spec.name: extra.dtypes for extra in self.extras}  # a framework function's dtypes
+            matrix = [c for c in matrix if c.case.op not in at or c.case.dtype in at[c.case.op]]
+            if not matrix and not extra_ids:
                 raise ValueError("nothing to compare: " + nothing_selected(
                     request.matrix, request.ops, request.dtypes, request.seeds, request.modes, request.oracles,
                     self.candidate))
-            self.matrix_ids = [c.id for c in matrix]
+            self.matrix_ids = [c.id for c in matrix] + extra_ids
             comparisons = matrix
+            self.extra_ids = extra_ids
             if request.only:
                 comparisons = [c for c in matrix if c.id == request.only]
-                if not comparisons:
+                self.extra_ids = [i for i in extra_ids if i == request.only]
+                if not comparisons and not self.extra_ids:
                     raise ValueError(f"no comparison {request.only!r} in this matrix (check --matrix, --ops, --dtypes, "
                                      f"--seeds, --modes)")
             if request.shard:
-                comparisons = shard(comparisons, request.shard)
+                comparisons = shard(comparisons, request.shard) if comparisons else []
+                if not request.shard.startswith("0/"):
+                    self.extra_ids = []  # the framework functions' own checks are shard 0's
             self.comparisons = comparisons
             self.run_info = self._run_info()
+            if self.extras:
+                self.run_info["framework_checks"] = {extra.spec.name: extra.describe() for extra in self.extras}
         except BaseException:
             self.close()
             raise
@@ -215,14 +231,18 @@ class Session:
 
     def plan(self) -> dict:
         """The plan the report records (``reports.document.make_plan``)."""
-        return documents.make_plan([c.id for c in self.comparisons], self.matrix_ids, self.request.shard)
+        return documents.make_plan([c.id for c in self.comparisons] + self.extra_ids, self.matrix_ids,
+                                   self.request.shard)
 
     def reproduce(self, comparison) -> str:
         r = self.request
         if r.verb == "check_layer":
             return f"check_layer(..., only={comparison.id!r})"
         verb = "run" if r.verb == "run" else f"check {shlex.quote(r.target)}"
-        modes = "" if comparison.case.kind in ("random", "kink") else f" --modes {comparison.case.kind}"
+        kind = comparison.case.kind
+        modes = "" if kind in ("random", "kink") else f" --modes {kind}"
+        if kind == LOW_PRECISION_KIND:  # asked for by its dtype, never a default
+            modes = f" --dtypes {comparison.case.dtype}"
         return f"gradmatrix {verb} --matrix {r.matrix}{modes} --only {shlex.quote(comparison.id)}"
 
     def records(self, comparisons=None):
@@ -248,12 +268,13 @@ class Session:
         started = time.time()
         records, failures, interrupted = [], 0, ""
         source = self._parallel() if self.request.workers > 0 and len(self.comparisons) > 1 else self.records()
+        total = len(self.comparisons) + len(self.extra_ids)
         try:
-            for record in source:
+            for record in itertools.chain(source, self._extra_records()):
                 records.append(record)
                 failures += record["verdict"] in (DISAGREE, ERROR)
                 if progress:
-                    progress(len(records), len(self.comparisons), failures)
+                    progress(len(records), total, failures)
         except KeyboardInterrupt:
             interrupted = INTERRUPTED
             self._stopping = True
@@ -268,6 +289,18 @@ class Session:
             env = environment.collect(self.device, self.request.matmul_precision)
         return documents.build(records, env, self.run_info, started=started, interrupted=interrupted,
                                plan=self.plan())
+
+    def _extra_records(self):
+        """The records of the framework functions' own checks planned (``extra_ids``)."""
+        wanted = set(self.extra_ids)
+        for extra in self.extras:
+            for case_id in extra.ids:
+                if case_id in wanted:
+                    yield from extra.records(case_id, reproduce=self._reproduce_id)
+
+    def _reproduce_id(self, case_id: str) -> str:
+        r = self.request
+        return f"gradmatrix check {shlex.quote(r.target)} --matrix {r.matrix} --only {shlex.quote(case_id)}"
 
     def _parallel(self):
         """The plan's records from worker processes, one per part (see the module docstring)."""

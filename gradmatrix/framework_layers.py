@@ -32,13 +32,58 @@ from gradmatrix.reports import framework_checks as checks
 DEFAULT_RUNS = 3  # runs of the backward on the same inputs (the first, and two more)
 
 
+def check_options(dtypes=None, nondet_tol: float = 0.0, runs: int = DEFAULT_RUNS, second_order=None) -> dict:
+    """The options of a framework function's own checks, validated where they enter
+    (``check_layer`` and ``gradmatrix.layer``).
+
+    Args:
+        dtypes: the dtypes to check in, of "float64", "float32", "float16", "bfloat16"
+            (None: float64 and float32, or the command's ``--dtypes``).
+        nondet_tol: the absolute difference allowed between runs of the backward.
+        runs: runs of the backward on the same inputs, >= 1.
+        second_order: True, False or None (wherever the backward can be differentiated).
+
+    Returns:
+        {"dtypes": [...] or None, "nondet_tol", "runs", "second_order"}.
+
+    Raises:
+        TypeError, ValueError: an option of the wrong type or value, naming it.
+    """
+    dtypes = names_option(dtypes, "dtypes", (*DTYPES, *LOW_PRECISION), "dtype")
+    runs = count_option(runs, "runs", least=1)
+    if isinstance(nondet_tol, bool) or not isinstance(nondet_tol, (int, float)) or not nondet_tol >= 0:
+        raise TypeError(f"nondet_tol must be a number >= 0 (the absolute difference allowed between runs), "
+                        f"got {nondet_tol!r}")
+    if second_order not in (None, True, False):
+        raise TypeError(f"second_order must be True, False or None (where the backward supports it), "
+                        f"got {second_order!r}")
+    return {"dtypes": dtypes, "nondet_tol": float(nondet_tol), "runs": runs, "second_order": second_order}
+
+
+def _needs_reference(name: str, low: list, second_order, reference) -> None:
+    """Refuse checks that have nothing to compare with.
+
+    Raises:
+        DeclarationError: low-precision dtypes or second_order=True without a reference.
+    """
+    if low and reference is None:
+        raise DeclarationError(f"dtypes: {low} need reference= for {name}: at low precision the allowance is the "
+                               f"reference's own error at that dtype against float64 (numeric differences of a "
+                               f"{low[0]} function are no ground truth)")
+    if second_order and reference is None:
+        raise DeclarationError(f"second_order: checking the double backward of {name} needs reference= to "
+                               f"compare with")
+
+
 def framework_declaration(function, shapes, *, framework: str, reference=None, params=None, wrt=None, name=None,
-                          device: str = "cpu"):
+                          device: str = "cpu", checks_asked: dict | None = None):
     """A framework function as a declared layer: ``(declaration, framework)``.
 
     The declaration's forward and backward run ``function`` through its own rule
     (``Framework.contract``); ``reference`` becomes that framework's plain-autodiff oracle
-    and the numeric oracle differentiates ``function`` itself.
+    and the numeric oracle differentiates ``function`` itself.  ``checks_asked``
+    (``check_options``) is what ``gradmatrix check`` runs beside the matrix
+    (``declared_checks``): low precision at its dtypes, runs again, second order.
 
     Raises:
         ValueError: an unknown framework.
@@ -61,6 +106,9 @@ def framework_declaration(function, shapes, *, framework: str, reference=None, p
                           reference=None if reference is None else {framework: reference}, wrt=probe.wrt,
                           name=probe.name)
     declaration.framework = (fw, function, reference)
+    declaration.framework_checks = checks_asked or check_options()
+    _needs_reference(declaration.name, declaration.framework_checks["dtypes"] or [],
+                     declaration.framework_checks["second_order"], reference)
     return declaration, fw
 
 
@@ -71,25 +119,14 @@ def check(function, shapes, *, framework: str, reference=None, params=None, wrt=
     """``check_layer`` for a framework function; see ``own_layers.check_layer``."""
     from gradmatrix.own_layers import FrameworkLayerResult, check_layer
 
-    dtypes = names_option(dtypes, "dtypes", (*DTYPES, *LOW_PRECISION), "dtype") or list(DTYPES)
+    options = check_options(dtypes, nondet_tol, runs, second_order)
+    dtypes, runs = options["dtypes"] or list(DTYPES), options["runs"]
     seeds = count_option(seeds, "seeds")
-    runs = count_option(runs, "runs", least=1)
-    if isinstance(nondet_tol, bool) or not isinstance(nondet_tol, (int, float)) or not nondet_tol >= 0:
-        raise TypeError(f"nondet_tol must be a number >= 0 (the absolute difference allowed between runs), "
-                        f"got {nondet_tol!r}")
-    if second_order not in (None, True, False):
-        raise TypeError(f"second_order must be True, False or None (where the backward supports it), "
-                        f"got {second_order!r}")
     devices.resolve(device)
     declaration, fw = framework_declaration(function, shapes, framework=framework, reference=reference,
-                                            params=params, wrt=wrt, name=name, device=device)
-    low = [d for d in dtypes if d in LOW_PRECISION]
-    if low and reference is None:
-        raise DeclarationError(f"dtypes: {low} need reference=: at low precision the allowance is the reference's "
-                               f"own error at that dtype against float64 (numeric differences of a {low[0]} "
-                               f"function are no ground truth)")
-    if second_order and reference is None:
-        raise DeclarationError("second_order: checking the double backward needs reference= to compare with")
+                                            params=params, wrt=wrt, name=name, device=device,
+                                            checks_asked={**options, "dtypes": None})
+    _needs_reference(declaration.name, [d for d in dtypes if d in LOW_PRECISION], second_order, reference)
     started = time.time()
     spec, _ = build(declaration)
     extra = _Extra(declaration, fw, spec, seeds, dtypes, nondet_tol, runs, second_order)
@@ -127,14 +164,20 @@ def check(function, shapes, *, framework: str, reference=None, params=None, wrt=
 class _Extra:
     """The framework-only checks of one declared function, planned (``ids``) and made (``records``)."""
 
-    def __init__(self, declaration, fw, spec, seeds, dtypes, nondet_tol, runs, second_order):
+    def __init__(self, declaration, fw, spec, seeds, dtypes, nondet_tol, runs, second_order, name="candidate"):
         _, self.function, self.reference = declaration.framework
+        self.name = name  # the candidate's name in ids and pairs
         self.fw, self.spec, self.params = fw, spec, declaration.params
         self.wrt = declaration.wrt
         self.dtypes, self.nondet_tol, self.runs = dtypes, nondet_tol, runs
         self.cases = matrix_cases("default", [spec.name], ["float64"], seeds, ["reverse"])
         self.second_order_note = self._second_order_support(second_order)
         self.ids = [case_id for case_id, _ in self._plan()]
+
+    def describe(self) -> dict:
+        """What the report records of these checks (``run.framework_checks``)."""
+        return {"framework": self.fw.name, "dtypes": list(self.dtypes), "nondet_tol": self.nondet_tol,
+                "runs": self.runs, "second_order": self.second_order_note}
 
     def _second_order_support(self, asked) -> dict:
         """Whether the double backward is checked, and why not where it is not."""
@@ -165,26 +208,41 @@ class _Extra:
             for dtype in self.dtypes:
                 if self.runs > 1:
                     at = Case(case.op, case.dims, case.seed, dtype, checks.RERUN)
-                    planned.append((f"{at.id}-candidate{checks.RERUN_SUFFIX}~candidate", (checks.RERUN, case, at)))
+                    planned.append((f"{at.id}-{self.name}{checks.RERUN_SUFFIX}~{self.name}", (checks.RERUN, case, at)))
                 if dtype in LOW_PRECISION:
                     at = Case(case.op, case.dims, case.seed, dtype, checks.LOW_PRECISION)
-                    planned.append((f"{at.id}-candidate~{self.fw.name}", (checks.LOW_PRECISION, case, at)))
+                    planned.append((f"{at.id}-{self.name}~{self.fw.name}", (checks.LOW_PRECISION, case, at)))
                 elif self.second_order_note["checked"]:
                     at = Case(case.op, case.dims, case.seed, dtype, checks.SECOND_ORDER)
-                    planned.append((f"{at.id}-candidate~{self.fw.name}", (checks.SECOND_ORDER, case, at)))
+                    planned.append((f"{at.id}-{self.name}~{self.fw.name}", (checks.SECOND_ORDER, case, at)))
         return planned
 
-    def records(self, only: str | None = None) -> list:
+    def records(self, only: str | None = None, reproduce=None) -> list:
+        """The records of the planned checks (of the one with id ``only``).
+
+        Args:
+            only: a comparison id, or None for all.
+            reproduce: ``reproduce(id) -> str``, the call quoted in messages (default:
+                ``check_layer(..., only=id)``).
+        """
         made = []
         for case_id, (what, case, at) in self._plan():
             if only is not None and case_id != only:
                 continue
-            reproduce = f"check_layer(..., only={case_id!r})"
+            again = reproduce(case_id) if reproduce is not None else f"check_layer(..., only={case_id!r})"
             try:
-                made.append(self._record(what, case, at, reproduce))
+                made.append(self._record(what, case, at, again))
             except Exception as exc:  # the candidate (or reference) failed: an error record, and the rest goes on
-                made.append(_error_record(at, case_id, exc, reproduce))
+                made.append(_error_record(at, case_id, exc, again))
         return made
+
+    def _reference(self, call, *args):
+        """``call(self.reference, *args)``; an exception there is the reference's, never the
+        candidate's (``ReferenceFailed``)."""
+        try:
+            return call(self.reference, *args)
+        except Exception as exc:
+            raise ReferenceFailed(self.fw.name, exc) from exc
 
     def _record(self, what: str, case: Case, at: Case, reproduce: str) -> dict:
         inputs = draw_inputs(case)  # float64 draws; rounded to the dtype below
@@ -194,29 +252,83 @@ class _Extra:
         if what == checks.RERUN:
             runs = [fw.value_and_grads(self.function, arrays, self.wrt, dout, dtype, self.params)[1]
                     for _ in range(self.runs)]
-            return checks.rerun_record(at, "candidate", runs, self.nondet_tol, reproduce)
+            return checks.rerun_record(at, self.name, runs, self.nondet_tol, reproduce)
         if what == checks.SECOND_ORDER:
             directions = {n: fw.rounded(v, dtype) for n, v in self._directions(case).items()}
+            theirs = self._reference(fw.second_order, arrays, self.wrt, dout, directions, dtype, self.params)
             mine = fw.second_order(self.function, arrays, self.wrt, dout, directions, dtype, self.params)
-            theirs = fw.second_order(self.reference, arrays, self.wrt, dout, directions, dtype, self.params)
-            return checks.second_order_record(at, "candidate", fw.name, mine, theirs, reproduce)
+            return checks.second_order_record(at, self.name, fw.name, mine, theirs, reproduce)
+        ref_out, ref_grads = self._reference(fw.value_and_grads, arrays, self.wrt, dout, dtype, self.params)
+        true_out, true_grads = self._reference(fw.value_and_grads, arrays, self.wrt, dout, "float64", self.params)
         out, grads = fw.value_and_grads(self.function, arrays, self.wrt, dout, dtype, self.params)
-        ref_out, ref_grads = fw.value_and_grads(self.reference, arrays, self.wrt, dout, dtype, self.params)
-        true_out, true_grads = fw.value_and_grads(self.reference, arrays, self.wrt, dout, "float64", self.params)
         tensors = [(self.spec.output, "forward", out, ref_out, true_out)]
         tensors += [(f"d{n}", "gradient", grads[n], ref_grads[n], true_grads[n]) for n in self.wrt]
-        return checks.low_precision_record(at, "candidate", fw.name, tensors, reproduce)
+        return checks.low_precision_record(at, self.name, fw.name, tensors, reproduce)
+
+
+class ReferenceFailed(Exception):
+    """The reference raised in a check of its own: the error is the reference's."""
+
+    def __init__(self, impl: str, exc: Exception):
+        super().__init__(f"{type(exc).__name__}: {exc}")
+        self.impl, self.exception = impl, exc
 
 
 def _error_record(case: Case, case_id: str, exc: Exception, reproduce: str) -> dict:
     from gradmatrix.reports.compare import ERROR, base_record
 
     pair = case_id[len(case.id) + 1:].split("~")
-    record = base_record(case, tuple(pair), ERROR, f"{pair[0]} failed: {type(exc).__name__}: {exc}; "
+    if isinstance(exc, ReferenceFailed):  # the reference raised: blame it, not the candidate
+        impl, raised = exc.impl, exc.exception
+        what = f"the reference {impl} failed"
+    else:
+        impl, raised = pair[0].split(".")[0], exc
+        what = f"{pair[0]} failed"
+    record = base_record(case, tuple(pair), ERROR, f"{what}: {type(raised).__name__}: {raised}; "
                                                    f"reproduce: {reproduce}")
-    record.update(kind=case.kind, reproduce=reproduce,
-                  error={"impl": pair[0].split(".")[0], "exception": type(exc).__name__})
+    record.update(kind=case.kind, reproduce=reproduce, error={"impl": impl, "exception": type(raised).__name__})
     return record
 
 
-__all__ = ["check", "framework_declaration", "Integers"]
+def declared_checks(candidate, ops=None, dtypes=None, seeds=None, modes=None) -> list:
+    """The framework functions a candidate module declares (``@gradmatrix.layer(...,
+    framework=...)``), each with its own checks planned as ``gradmatrix check`` runs them
+    beside the matrix, at the declaration's ``dtypes`` (the command's ``--dtypes`` choose
+    among them), else at the command's: at float64 / float32, rerun and second order; at
+    float16 / bfloat16, low precision and rerun.  ``_Extra.dtypes`` are the dtypes the
+    layer is checked at (the matrix's cases of other dtypes are not its).
+
+    Args:
+        candidate: an ``oracles.candidate.Candidate`` (declaring modules run in-process).
+        ops, dtypes, seeds, modes: the command's selection (None: its default); the checks
+            are part of reverse mode, so ``modes`` without "reverse" plans none.
+
+    Returns:
+        A list of ``_Extra``, each with ``ids`` and ``records(only, reproduce)``.
+
+    Raises:
+        DeclarationError: a low-precision dtype asked for a function without a reference.
+    """
+    from gradmatrix.oracles.declared import declarations_in
+
+    if modes and "reverse" not in modes:
+        return []
+    source = getattr(candidate, "source", None)
+    found = []
+    for declaration in declarations_in(source) if source is not None else ():
+        framework = getattr(declaration, "framework", None)
+        if framework is None or declaration.name not in candidate.ops or (ops and declaration.name not in ops):
+            continue
+        asked = declaration.framework_checks
+        wanted = asked["dtypes"] or list(dtypes or DTYPES)
+        wanted = [d for d in wanted if not dtypes or d in dtypes]
+        if not wanted:
+            continue
+        _needs_reference(declaration.name, [d for d in wanted if d in LOW_PRECISION], None, framework[2])
+        spec = candidate.catalog[declaration.name]
+        found.append(_Extra(declaration, framework[0], spec, seeds, wanted, asked["nondet_tol"], asked["runs"],
+                            asked["second_order"], name=candidate.name))
+    return found
+
+
+__all__ = ["check", "check_options", "declared_checks", "framework_declaration", "Integers"]

@@ -19,6 +19,7 @@ cases, runner, comparison, tolerances, documents and reports as a catalog op.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import sys
 from types import ModuleType
 
@@ -33,6 +34,7 @@ from gradmatrix.oracles.declared import (
 )
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.engine import Request, Session
+from gradmatrix.framework_layers import check_options
 from gradmatrix.reports.framework_checks import low_precision_bounds
 
 CANDIDATE = "candidate"  # the name your functions go by in ids and messages ("dx (candidate vs numeric, ...)")
@@ -254,7 +256,7 @@ def _declared(forward) -> Declaration | None:
 
 
 def layer(forward=None, backward=None, *, shapes=None, params=None, reference=None, wrt=None, name=None,
-          framework=None, **declaration):
+          framework=None, **options):
     """Declare a layer in its module, for ``gradmatrix check mymodule.py``.
 
     As a decorator on the forward (the module keeps the function as it is)::
@@ -270,23 +272,35 @@ def layer(forward=None, backward=None, *, shapes=None, params=None, reference=No
     paired with ``<name>_backward`` of its module; any other is a loss.  The other
     arguments are ``check_layer``'s; the dtypes, seeds and oracles come from the command.
     With ``framework="torch"`` or ``"jax"`` the function is a framework function with its own
-    backward (``check_layer``'s ``framework=``).
+    backward (``check_layer``'s ``framework=``), and ``gradmatrix check`` also runs its own
+    checks, as ``check_layer`` does, with its options: ``dtypes`` (the dtypes the function
+    is for, such as ``("bfloat16",)`` for a bfloat16 kernel; float16 and bfloat16 need a
+    reference; the command's ``--dtypes`` choose among them), ``nondet_tol``, ``runs``,
+    ``second_order``.
 
     Raises:
         DeclarationError: an argument that cannot be used, naming it.
+        TypeError, ValueError: a framework option of the wrong type or value, naming it.
     """
+    framework_only = sorted(set(options) & set(inspect.signature(check_options).parameters))
+    if framework is None and framework_only:
+        raise TypeError(f"layer got {framework_only}: options of a framework function; give "
+                        f"framework='torch' or 'jax'")
+    if framework is not None:
+        asked = check_options(**options)
+
     def declaration_of(function):
         if framework is not None:
             from gradmatrix.framework_layers import framework_declaration
 
             return framework_declaration(function, shapes, framework=framework, reference=reference, params=params,
-                                         wrt=wrt, name=name)[0]
+                                         wrt=wrt, name=name, checks_asked=asked)[0]
         paired = backward
         stem = getattr(function, "__name__", "")
         if paired is None and stem.endswith("_forward"):
             paired = stem[: -len("_forward")] + "_backward"
         return declare(function, paired, shapes, params=params, reference=reference, wrt=wrt, name=name,
-                       **declaration)
+                       **options)
 
     if forward is not None:
         return declaration_of(forward)

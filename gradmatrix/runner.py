@@ -22,15 +22,18 @@ from contextlib import contextmanager
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from gradmatrix.oracles.candidate import Candidate, provided_ops
 from gradmatrix.oracles.contract import ContractError
 from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES
-from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs, matrix_cases
+from gradmatrix.oracles.cases import LOW_PRECISION_KIND, Case, CaseInputs, draw_inputs, matrix_cases
 from gradmatrix.oracles.implementations import ON_DEVICE, ORACLES, oracle, unavailable_reason  # ON_DEVICE: the oracles --device moves
 from gradmatrix.oracles import modes
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT, CandidateFault, CaseTimeout
 from gradmatrix.oracles.devices import PRECISIONS, matmul_precision
 from gradmatrix.reports.compare import DISAGREE, ERROR, SKIPPED, base_record, compare, gradients_readable
+from gradmatrix.reports.framework_checks import low_precision_record
 from gradmatrix.reports.severity import extreme_inputs
 
 
@@ -53,8 +56,13 @@ def pairs(candidate: str, oracles, kind: str = "random") -> list[tuple]:
     the pairs of ``oracles.modes.mode_pairs``."""
     if kind in modes.MODE_KINDS:
         return modes.mode_pairs(kind, candidate, oracles)
+    if kind == LOW_PRECISION_KIND:  # the candidate against each framework at its dtype (numeric is float64 only)
+        return [(candidate, o) for o in ORACLES if o in oracles and o in LOW_PRECISION_REFERENCES]
     names = [candidate] + [o for o in ORACLES if o in oracles]
     return list(itertools.combinations(names, 2))
+
+
+LOW_PRECISION_REFERENCES = ("torch", "jax")  # oracles that compute in float16 and bfloat16
 
 
 def plan(cases, candidate: str, oracles, only: str | None = None) -> list[Comparison]:
@@ -235,6 +243,8 @@ class Runner:
             base = modes.base_name(name) if case.kind in self.mode_impls else name
             if base in self.unavailable:
                 return _record(comparison, SKIPPED, f"{name} unavailable: {self.unavailable[base]}")
+        if case.kind == LOW_PRECISION_KIND:
+            return self._low_precision(comparison, reproduce)
         results = {}
         for name in (a, b):
             result = self._result(case, name)
@@ -252,6 +262,54 @@ class Runner:
         if record["verdict"] == DISAGREE and self._precision_may_explain(case, (a, b)):
             record["at_highest_precision"] = self._recheck_at_highest(comparison, reproduce)
         return record
+
+    def _low_precision(self, comparison: Comparison, reproduce: str) -> dict:
+        """A float16 / bfloat16 comparison: the candidate and the reference at the dtype
+        against the reference in float64 on the same dtype-rounded inputs (the truth), the
+        candidate allowed K times the reference's own error (``reports.framework_checks``).
+        An exception in the reference or the truth is the reference's."""
+        case, (a, b) = comparison.case, comparison.pair
+        truth_case = replace(case, dtype="float64", kind="random")
+        inputs = self._inputs(case)
+        labels = {s.name for s in case.spec.inputs if s.is_label}
+        rounded = CaseInputs(truth_case, {k: v if k in labels else v.astype(np.float64)
+                                          for k, v in inputs.arrays.items()},
+                             None if inputs.dout is None else inputs.dout.astype(np.float64))
+        key = (case, b, "truth")
+        if key not in self._cache:
+            try:
+                with matmul_precision("highest"), _time_limit(self.case_timeout, f"{b} on {truth_case.id}"):
+                    self._cache[key] = self._impl(truth_case, b).evaluate(rounded)
+            except (Exception, CaseTimeout) as exc:
+                self._cache[key] = exc
+        results = {a: self._result(case, a), b: self._result(case, b), "truth": self._cache[key]}
+        for name, result in results.items():
+            if isinstance(result, BaseException):
+                blamed = b if name == "truth" else name
+                return _record(comparison, ERROR, _describe(blamed, result, reproduce), _short_traceback(result),
+                               reproduce=reproduce, error={"impl": blamed, "exception": _raised(result)})
+        mine, truth = results[a], results["truth"]
+        # the reference's own error is the larger of the frameworks' at this dtype: torch's CPU
+        # half-precision kernels compute elementwise steps in float32, which is no measure of
+        # the rounding of code that rounds every step in the dtype (NumPy, a fused kernel)
+        references = [results[b]] + [r for o in LOW_PRECISION_REFERENCES if o not in (a, b) and o in self.impls
+                                     and o not in self.unavailable
+                                     and not isinstance(r := self._result(case, o), BaseException)]
+        spec = case.spec
+
+        def worst(of):  # the reference value farthest from the truth
+            return max((of(r) for r in references), key=lambda v: _distance(v, of(truth)))
+
+        tensors = [(spec.output, "forward", mine.forward, worst(lambda r: r.forward), truth.forward)]
+        tensors += [(f"d{n}", "gradient", mine.grads.get(n), worst(lambda r, n=n: r.grads.get(n)), truth.grads.get(n))
+                    for n in spec.differentiable]
+        for tensor, _, value, _, expected in tensors:
+            shape = None if value is None else np.shape(value)
+            if shape != np.shape(expected):
+                return _record(comparison, ERROR, f"{tensor} ({a}, {case.dtype}): shape {shape}, expected "
+                                                  f"{np.shape(expected)}; reproduce: {reproduce}",
+                               reproduce=reproduce, error={"impl": a, "exception": None})
+        return low_precision_record(case, a, b, tensors, reproduce)
 
     def _precision_may_explain(self, case: Case, pair: tuple) -> bool:
         """A float32 disagreement involving torch or JAX while they may use reduced-precision
@@ -335,6 +393,14 @@ def _short_traceback(exc: BaseException, limit: int = 4) -> str:
         return exc.user_traceback
     cause = exc.__cause__ or exc
     return "".join(traceback.format_exception(type(cause), cause, cause.__traceback__, limit=-limit))
+
+
+def _distance(value, truth) -> float:
+    """max |value - truth| in float64 (inf where they cannot be compared)."""
+    value, truth = np.asarray(value, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    if value.shape != truth.shape:
+        return float("inf")
+    return float(np.max(np.abs(value - truth), initial=0.0))
 
 
 def _record(comparison: Comparison, verdict: str, message: str, trace: str = "", reproduce: str = "",

@@ -9,8 +9,10 @@ Decisions, documented once here:
 * Array-likes (lists, tuples, NumPy scalars) are converted with ``np.asarray``; a list of
   Python floats becomes float64.  Non-contiguous, Fortran-ordered and read-only arrays are
   accepted as they are; nothing in ``manual`` writes into its arguments.
-* Floating arguments must be float32 or float64, all of one dtype within a call: mixing
-  float32 and float64 would silently promote, so it is a ``TypeError``.
+* Floating arguments must be float64, float32, float16 or bfloat16 (the ``ml_dtypes`` type
+  JAX brings; recognised by its name, so ``manual`` needs no import of it), all of one dtype
+  within a call: mixing float32 and float64 would silently promote, so it is a ``TypeError``.
+  Each layer computes in its inputs' dtype, so a float16 call rounds as a float16 kernel does.
 * Labels must be an integer array (not bool) of shape ``(N,)`` with values in ``[0, C)``.
 * Values must be finite: a NaN or Inf in the input makes every gradient meaningless.
 * A ``cache`` must be the tuple the matching forward returned: a tuple of the right length
@@ -30,11 +32,11 @@ import numbers
 
 import numpy as np
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+FLOAT_NAMES = ("float64", "float32", "float16", "bfloat16")  # dtype names a float argument may have
 
 
 def as_float_array(value, name: str, ndim: int | None = None, min_ndim: int | None = None) -> np.ndarray:
-    """Return ``value`` as a float32/float64 array, or raise naming ``name``.
+    """Return ``value`` as a float64/float32/float16/bfloat16 array, or raise naming ``name``.
 
     Args:
         value: the argument as passed by the caller.
@@ -46,7 +48,7 @@ def as_float_array(value, name: str, ndim: int | None = None, min_ndim: int | No
         The argument as an ``np.ndarray`` (the same object when it already is one).
 
     Raises:
-        TypeError: not array-like, or not of a floating dtype float32/float64.
+        TypeError: not array-like, or not of a floating dtype (``FLOAT_NAMES``).
         ValueError: wrong number of dimensions, an empty axis, or a non-finite value.
     """
     if isinstance(value, dict) or value is None or isinstance(value, (str, bytes)):
@@ -55,8 +57,9 @@ def as_float_array(value, name: str, ndim: int | None = None, min_ndim: int | No
         array = np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be an array of float32 or float64: {exc}") from None
-    if array.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype float32 or float64, got {array.dtype} with shape {array.shape}")
+    if array.dtype.kind not in "fV" or array.dtype.name not in FLOAT_NAMES:  # bfloat16's kind is "V"
+        raise TypeError(f"{name} must have a float dtype (float64, float32, float16, bfloat16), got {array.dtype} "
+                        f"with shape {array.shape}")
     if ndim is not None and array.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
     if min_ndim is not None and array.ndim < min_ndim:
@@ -168,4 +171,5 @@ def real_scalar(value, name: str, expected: str) -> float:
 
 def fits_dtype(value: float, dtype: np.dtype) -> bool:
     """Whether the finite float ``value`` stays finite when cast to ``dtype``."""
-    return bool(np.isfinite(value)) and abs(value) <= float(np.finfo(dtype).max)
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(value)) and bool(np.isfinite(np.asarray(value).astype(dtype)))

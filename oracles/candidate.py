@@ -32,7 +32,7 @@ from gradmatrix.oracles.cases import CaseInputs, draw_inputs
 from gradmatrix.oracles.catalog import CATALOG, join
 from gradmatrix.oracles.contract import ContractError, Layer, signature_score
 from gradmatrix.oracles.contracts import COURSE_SPECS
-from gradmatrix.oracles.declared import specs_of
+from gradmatrix.oracles.declared import declarations_in, specs_of
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.oracles.modes import SUFFIXES
 from gradmatrix.oracles.result import WROTE_INTO_ARGUMENT, CandidateFault, Result
@@ -541,6 +541,7 @@ def account(candidate: "Candidate") -> list[dict]:
                for fn in contracts_of(module)[op].functions} if candidate.unchecked else {}
     known = {fn: (op, spec) for op, spec in (*CATALOG.items(), *COURSE_SPECS.items())
              for c in spec.contracts for fn in c.functions}
+    helpers = _declared_helpers(module, candidate.ops)
     entries = []
     for name, value in vars(module).items():
         if not (inspect.isfunction(value) or inspect.isclass(value)) or not defined_here(module, name):
@@ -550,6 +551,8 @@ def account(candidate: "Candidate") -> list[dict]:
         entry = {"name": name, "kind": "class" if inspect.isclass(value) else "function"}
         if name in checked:
             entry.update(checked=True, op=checked[name])
+        elif name in helpers:
+            entry.update(checked=True, op=helpers[name])
         elif name in stubbed:
             entry.update(checked=False, op=stubbed[name][0], reason=stubbed[name][1])
         elif name in known:
@@ -563,3 +566,26 @@ def account(candidate: "Candidate") -> list[dict]:
             entry.update(checked=False, op=None, reason="unknown name: no op of gradmatrix's catalog uses it")
         entries.append(entry)
     return entries
+
+
+def _declared_helpers(module: ModuleType, ops) -> dict:
+    """name -> layer, for what a checked declared layer runs besides its own functions: its
+    reference forwards (the oracles run them) and the class of a ``Function.apply`` it
+    declares (``gradmatrix.layer(MyGelu.apply, ...)``: the class's forward and backward are
+    the ones checked)."""
+    used = {}
+    for declaration in declarations_in(module):
+        if declaration.name not in ops:
+            continue
+        reference = declaration.reference
+        functions = list(reference.values()) if isinstance(reference, dict) else [reference]
+        framework = getattr(declaration, "framework", None)
+        if framework is not None:
+            functions += [framework[1], framework[2]]
+        for function in functions:
+            owner = getattr(function, "__self__", None)  # Function.apply is bound to its class
+            function = owner if isinstance(owner, type) else function
+            name = getattr(function, "__name__", None)
+            if name and getattr(module, name, None) is function:
+                used.setdefault(name, declaration.name)
+    return used

@@ -27,10 +27,15 @@ import numpy as np
 
 from gradmatrix.oracles.catalog import BATCH_SIZES, CATALOG, DTYPES, MODE_BATCH_SIZES, MODE_SEEDS, SEEDS, OpSpec
 from gradmatrix.oracles.declared import spec_of
+from gradmatrix.oracles.framework import LOW_PRECISION
 
 # which case kinds each mode of checking consists of (--modes on the command line)
 MODES: dict[str, tuple[str, ...]] = {"reverse": ("random", "kink"), "jvp": ("jvp",), "hvp": ("hvp",)}
 DIRECTIONAL = ("jvp", "hvp")  # kinds whose inputs are their random twin's plus directions v
+# float16 / bfloat16 cases: asked for by name (--dtypes float16 bfloat16), never in a matrix's
+# default dtypes; the random cases' shapes and draws, judged by the reference's own error at
+# that dtype (``reports.framework_checks``; ``gradmatrix.runner``)
+LOW_PRECISION_KIND = "low-precision"
 
 
 def names_option(value, argument: str, choices=None, noun: str = "name") -> list[str] | None:
@@ -133,7 +138,8 @@ class Case:
 
     def rng(self) -> np.random.Generator:
         """A fresh generator for this case, seeded from its op, dims, kind and seed."""
-        kind = "random" if self.kind in DIRECTIONAL else self.kind  # a mode case shares its twin's inputs
+        # a mode case, and a low-precision one, share their random twin's inputs
+        kind = "random" if self.kind in (*DIRECTIONAL, LOW_PRECISION_KIND) else self.kind
         key = zlib.crc32(f"{self.op}|{kind}|{self.dims}".encode())
         return np.random.default_rng([self.seed, key])
 
@@ -173,10 +179,19 @@ def draw_inputs(case: Case) -> CaseInputs:
     directions = {}
     if case.kind in DIRECTIONAL:  # drawn last: the inputs and dout stay those of the random twin
         directions = {s.name: rng.standard_normal(spec.shape_of(s.shape, dims)) for s in spec.inputs if s.differentiable}
-    dtype = np.dtype(case.dtype)
+    dtype = numpy_dtype(case.dtype)
     cast = {s.name: (arrays[s.name] if s.is_label else arrays[s.name].astype(dtype)) for s in spec.inputs}
     return CaseInputs(case, cast, None if dout is None else dout.astype(dtype), masks,
                       {k: v.astype(dtype) for k, v in directions.items()})
+
+
+def numpy_dtype(name: str) -> np.dtype:
+    """The NumPy dtype called ``name``; "bfloat16" is ``ml_dtypes``' (installed with JAX)."""
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
 
 
 def matrix_cases(
@@ -201,7 +216,8 @@ def matrix_cases(
         matrix: "default" or "full".
         ops: op names to keep (default: every op in the catalog); a layer declared by its
             user (``oracles.declared``) is named here too.
-        dtypes: dtype names to keep (default: float64 and float32).
+        dtypes: dtype names to keep (default: float64 and float32); "float16" and
+            "bfloat16" make "low-precision" cases (reverse mode, the random cases' shapes).
         seeds: number of seeds per shape (default: the matrix's own).
         modes: which checks, of "reverse", "jvp", "hvp" (default: all).
         catalog: the run's catalog, where ``ops`` are looked up (default: ``CATALOG`` and the
@@ -221,7 +237,9 @@ def matrix_cases(
         raise ValueError(f"unknown matrix {matrix!r}; choose from {sorted(BATCH_SIZES)}")
     lookup = spec_of if catalog is None else catalog.__getitem__
     ops = names_option(ops or None, "ops", None, "op") or list(CATALOG if catalog is None else catalog)
-    dtypes = names_option(dtypes or None, "dtypes", DTYPES, "dtype") or list(DTYPES)
+    dtypes = names_option(dtypes or None, "dtypes", (*DTYPES, *LOW_PRECISION), "dtype") or list(DTYPES)
+    low = [d for d in dtypes if d in LOW_PRECISION]
+    dtypes = [d for d in dtypes if d in DTYPES]
     specs = {}
     for op in ops:
         try:
@@ -234,6 +252,8 @@ def matrix_cases(
     for op, spec in specs.items():
         if "reverse" in modes:
             cases += _product(spec, spec.shapes.get(matrix, ()), BATCH_SIZES[matrix], n_seeds, dtypes, "random")
+            cases += _product(spec, spec.shapes.get(matrix, ()), BATCH_SIZES[matrix], n_seeds, low,
+                              LOW_PRECISION_KIND)
             for shape in spec.kink_shapes if matrix != "large" else ():
                 for seed in range(n_seeds):
                     for dtype in dtypes:

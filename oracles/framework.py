@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 
 FRAMEWORKS = ("torch", "jax")
-LOW_PRECISION = ("float16", "bfloat16")  # dtypes only a framework function is checked in
+LOW_PRECISION = ("float16", "bfloat16")  # dtypes judged by the reference's own error there, asked for by name
 
 
 class NoSecondOrder(Exception):

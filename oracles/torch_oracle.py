@@ -159,10 +159,8 @@ def _one_thread(wanted: bool):
 def _evaluate(inputs: CaseInputs, device: str) -> Result:
     spec = inputs.case.spec
     differentiable = set(spec.differentiable)
-    tensors = {
-        name: torch.tensor(array, device=device, requires_grad=name in differentiable)
-        for name, array in inputs.arrays.items()
-    }
+    tensors = {name: _tensor(array, device).requires_grad_(name in differentiable)
+               for name, array in inputs.arrays.items()}
     out = forward_of(spec)(tensors, inputs.case.dim_map)
     if not spec.differentiable:  # an op compared by its forward only (oracles.contract.Stateful)
         pass
@@ -172,12 +170,30 @@ def _evaluate(inputs: CaseInputs, device: str) -> Result:
         # backward of sum(out * dout) from its scalar: the gradient reaching out is 1 * dout,
         # exactly dout, as out.backward(dout) would pass it; passing a gradient tensor makes
         # torch import its symbolic-shapes module (and sympy) to check its size: 2 s a process
-        (out * torch.tensor(inputs.dout, device=device)).sum().backward()
+        (out * _tensor(inputs.dout, device)).sum().backward()
     grads = {}
     for name in spec.differentiable:
         grad = tensors[name].grad
-        grads[name] = np.zeros_like(inputs.arrays[name]) if grad is None else grad.detach().cpu().numpy()
-    return Result("torch", out.detach().cpu().numpy(), grads)
+        grads[name] = np.zeros_like(inputs.arrays[name]) if grad is None else _array(grad)
+    return Result("torch", _array(out), grads)
+
+
+def _tensor(array: np.ndarray, device: str):
+    """A NumPy array as a tensor of its dtype; torch takes no ``ml_dtypes`` bfloat16 array,
+    so one goes through float32 (which holds every bfloat16 value exactly)."""
+    if array.dtype.name == "bfloat16":
+        return torch.tensor(array.astype(np.float32), device=device).to(torch.bfloat16)
+    return torch.tensor(array, device=device)
+
+
+def _array(tensor) -> np.ndarray:
+    """A tensor as a NumPy array of its dtype (bfloat16 as ``ml_dtypes``', through float32)."""
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        import ml_dtypes
+
+        return tensor.float().numpy().astype(ml_dtypes.bfloat16)
+    return tensor.numpy()
 
 
 @contextlib.contextmanager

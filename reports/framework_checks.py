@@ -35,9 +35,10 @@ UNDECIDED = "undecided"  # a tensor's problem kind where the allowance is vacuou
 def _entry(tensor: str, role: str, a: np.ndarray, b: np.ndarray, allowed_abs: float, rtol: float) -> tuple:
     """A measured tensor entry: ``|a - b| <= allowed_abs`` at every element (b the reference)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    diff = np.abs(a - b)
-    excess = diff - allowed_abs
-    metrics = tensor_metrics(a, b, excess)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf where a value overflowed: nan, never agree
+        diff = np.abs(a - b)
+        excess = diff - allowed_abs
+        metrics = tensor_metrics(a, b, excess)
     with np.errstate(divide="ignore", invalid="ignore"):
         used = np.where(diff == 0, 0.0, diff / allowed_abs)
     used = np.where(np.isnan(used), np.inf, used)
@@ -91,16 +92,19 @@ def low_precision_record(case: Case, candidate: str, reference: str, tensors: li
         floor = LOW_PRECISION_FLOOR_ULPS * EPS[dtype] * size
         allowed = LOW_PRECISION_K * reference_error + floor
         entry, metrics = _entry(tensor, role, value, truth, allowed, allowed / size if size else float("inf"))
+        # vacuous: comparable to the value's size, or not finite (the reference overflowed); a
+        # value that is exactly 0 in the truth and in the reference is held to exactly 0
+        vacuous = not np.isfinite(allowed) or (allowed > 0 and allowed >= VACUOUS_FRACTION * size)
         entry["allowance"] = {"k": LOW_PRECISION_K, "reference_error": reference_error, "floor": floor,
-                              "allowed": allowed, "size": size, "vacuous": allowed >= VACUOUS_FRACTION * size}
+                              "allowed": allowed, "size": size, "vacuous": vacuous}
         bound = (f"allowed {allowed:.1e} = {LOW_PRECISION_K:g} x the reference's own {dtype} error "
                  f"{reference_error:.1e} + {LOW_PRECISION_FLOOR_ULPS:g} ulps {floor:.1e}")
         entry["bound"] = bound
-        if not entry["agree"]:
+        if not entry["agree"] and np.isfinite(allowed):
             failures.append(f"{tensor} ({candidate} vs {reference}, {dtype}): max abs err {metrics.max_abs_err:.1e} "
                             f"{_where(metrics)} ({metrics.a_value:.6g} vs float64 truth {metrics.b_value:.6g}), "
                             f"{bound}")
-        elif entry["allowance"]["vacuous"]:
+        elif vacuous:
             # within an allowance that could hide a wrong formula (an all-zeros gradient): no pass
             message = (f"{tensor} ({candidate} vs {reference}, {dtype}): cannot decide at {dtype}: the "
                        f"reference's own error makes the allowance {allowed:.1e}, {allowed / size if size else 1:.0%} "

@@ -12,8 +12,8 @@ import pytest
 
 
 FLOATS = (np.float32, np.float64)
-# dtypes that are not float32/float64; longdouble only where it differs from float64
-BAD_DTYPES = [np.int8, np.int32, np.int64, np.uint8, np.bool_, np.float16, np.complex64, np.complex128, object, "U8"]
+# dtypes that are not float64/float32/float16/bfloat16; longdouble only where it differs from float64
+BAD_DTYPES = [np.int8, np.int32, np.int64, np.uint8, np.bool_, np.complex64, np.complex128, object, "U8"]
 if np.dtype(np.longdouble) != np.dtype(np.float64):
     BAD_DTYPES.append(np.longdouble)
 NOT_ARRAYS = [
@@ -25,7 +25,7 @@ NOT_ARRAYS = [
     ("object", object()),
     ("list-of-str", ["a", "b"]),
 ]
-NOT_ARRAY_MSG = "must (be an array of|have dtype) float32 or float64"
+NOT_ARRAY_MSG = r"must (be an array of float32 or float64|have a float dtype \(float64, float32, float16, bfloat16\))"
 DTYPE_MISMATCH = "arguments must share one floating dtype, got "
 
 
@@ -86,13 +86,13 @@ def not_array_rows(fn, base, arg):
 
 
 def dtype_rows(fn, base, arg, dtypes=BAD_DTYPES):
-    """Integer, bool, float16, complex, object, str, longdouble arrays: TypeError."""
+    """Integer, bool, complex, object, str, longdouble arrays: TypeError."""
     rows = []
     for dtype in dtypes:
         bad = arg.value.astype(dtype)
         args, kwargs = put(*base, arg.where, bad)
         rows.append(row(f"{fn}-{arg.id}-dtype-{bad.dtype.name}", args, TypeError,
-                        rf"^{arg.name_rx} must have dtype float32 or float64, got {re.escape(str(bad.dtype))}", kwargs))
+                        rf"^{arg.name_rx} must have a float dtype \(float64, float32, float16, bfloat16\), got {re.escape(str(bad.dtype))}", kwargs))
     return rows
 
 
@@ -100,7 +100,7 @@ def int_list_rows(fn, base, arg):
     """A list of Python ints becomes int64: TypeError (no silent conversion to float)."""
     args, kwargs = put(*base, arg.where, np.rint(arg.value).astype(int).tolist())
     return [row(f"{fn}-{arg.id}-list-of-int", args, TypeError,
-                rf"^{arg.name_rx} must have dtype float32 or float64, got int64", kwargs)]
+                rf"^{arg.name_rx} must have a float dtype \(float64, float32, float16, bfloat16\), got int64", kwargs)]
 
 
 def nonfinite_rows(fn, base, arg, dtypes=FLOATS):
@@ -220,8 +220,8 @@ def common_cache_cases(good, other, forward_output, entry_names, forward, forwar
         ("forward-output", forward_output, TypeError, forward_output_match),
         ("entry-None", (None, *good[1:]), TypeError, c0 + f"must be the array returned by {forward}, got NoneType"),
         ("entry-list", (first.tolist(), *good[1:]), TypeError, c0 + f"must be the array returned by {forward}, got list"),
-        ("entry-int", (first.astype(int), *good[1:]), TypeError, c0 + "must have dtype float32 or float64, got int64"),
-        ("entry-float16", (first.astype(np.float16), *good[1:]), TypeError, c0 + "must have dtype float32 or float64, got float16"),
+        ("entry-int", (first.astype(int), *good[1:]), TypeError, c0 + r"must have a float dtype \(float64, float32, float16, bfloat16\), got int64"),
+        ("entry-longdouble", (first.astype(np.longdouble), *good[1:]), TypeError, c0 + r"must have a float dtype \(float64, float32, float16, bfloat16\), got float128"),
         ("entry-nan", (with_nonfinite(first, (0,) * first.ndim, np.nan), *good[1:]), ValueError,
          c0 + rf"must be finite, found nan at index {rx((0,) * first.ndim)}"),
         ("entry-empty", (np.ones((0,) * first.ndim), *good[1:]), ValueError, c0 + r"must not be empty, got shape"),

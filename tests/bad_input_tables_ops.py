@@ -53,7 +53,7 @@ from bad_input_helpers import (
     with_nonfinite,
 )
 
-FEW_DTYPES = [np.int64, np.bool_, np.float16, np.complex128]
+FEW_DTYPES = [np.int64, np.bool_, np.longdouble, np.complex128]
 RNG = np.random.default_rng(20240301)
 
 
@@ -101,7 +101,7 @@ def unary_forward_rows(fn):
         *empty_rows(fn, base, x, [(0,), (0, 3), (2, 0), (2, 0, 3)]),
         row(f"{fn}-x-empty-list", ([],), ValueError, r"^x must not be empty, got shape \(0,\)"),
         *nonfinite_rows(fn, base, x),
-        *[row(f"{fn}-x-{vid}", (v,), TypeError, rf"^x must have dtype float32 or float64, got {dt}") for vid, v, dt in [
+        *[row(f"{fn}-x-{vid}", (v,), TypeError, rf"^x must have a float dtype \(float64, float32, float16, bfloat16\), got {dt}") for vid, v, dt in [
             ("set", {1.0, 2.0}, "object"), ("range", range(1, 3), "int64"),
             ("list-with-None", [[1.0, None]], "object"), ("list-of-complex", [1.0, 2j], "complex128"),
             ("list-of-bool", [True, False], "bool"),
@@ -159,7 +159,7 @@ def gate_forward_rows(fn):
     want = r"^y must have shape {want} \(the shape of x; gates do not broadcast\), got {got}"
     return [
         *[r for a in (x, y) for r in not_array_rows(fn, base, a)],
-        *[r for a in (x, y) for r in dtype_rows(fn, base, a, [np.int64, np.bool_, np.float16, np.complex128, object])],
+        *[r for a in (x, y) for r in dtype_rows(fn, base, a, [np.int64, np.bool_, np.longdouble, np.complex128, object])],
         *int_list_rows(fn, base, x),
         *ndim_rows(fn, base, x, [()], "at least 1"),
         *ndim_rows(fn, base, y, [()], "at least 1"),
@@ -184,7 +184,7 @@ def gate_backward_rows(fn, forward):
     c = r"^cache\[{i}\] \({n}\) "
     return [
         *not_array_rows(fn, base, dout),
-        *dtype_rows(fn, base, dout, [np.int64, np.bool_, np.float16, np.complex128, object]),
+        *dtype_rows(fn, base, dout, [np.int64, np.bool_, np.longdouble, np.complex128, object]),
         *int_list_rows(fn, base, dout),
         *shape_rows(fn, base, dout, [(s, want + rx(s)) for s in [(3, 2), (2, 1), (1, 3), (6,), (2, 3, 1), ()]]),
         *empty_rows(fn, base, dout, [(0, 3), (2, 0)]),
@@ -262,10 +262,10 @@ SCORE_NET_BACKWARD_BAD = [
     *value_rows(_fn, _base, 0, "ds", [
         ("None", None, TypeError, r"^ds must be an array of float32 or float64, got NoneType"),
         ("str", "1.0", TypeError, r"^ds must be an array of float32 or float64, got str"),
-        ("bool", True, TypeError, r"^ds must have dtype float32 or float64, got bool"),
-        ("complex", 1j, TypeError, r"^ds must have dtype float32 or float64, got complex128"),
-        ("decimal", Decimal("1.0"), TypeError, r"^ds must have dtype float32 or float64, got object"),
-        ("np-int", np.int64(1), TypeError, r"^ds must have dtype float32 or float64, got int64"),
+        ("bool", True, TypeError, r"^ds must have a float dtype \(float64, float32, float16, bfloat16\), got bool"),
+        ("complex", 1j, TypeError, r"^ds must have a float dtype \(float64, float32, float16, bfloat16\), got complex128"),
+        ("decimal", Decimal("1.0"), TypeError, r"^ds must have a float dtype \(float64, float32, float16, bfloat16\), got object"),
+        ("np-int", np.int64(1), TypeError, r"^ds must have a float dtype \(float64, float32, float16, bfloat16\), got int64"),
         ("np-float32", np.float32(1.0), TypeError, r"^ds must have the dtype of the cache, float64, got float32"),
         ("array-f32-0d", np.array(1.0, dtype=np.float32), TypeError, r"^ds must have the dtype of the cache, float64, got float32"),
         ("list", [1.0], ValueError, r"^ds must have 0 dimension\(s\), got shape \(1,\)"),
@@ -405,7 +405,7 @@ _base = ((X_POOL, 2, 2), {})
 _px = Arg(0, "x", X_POOL, "x")
 MAX_POOL_FORWARD_BAD = [
     *not_array_rows(_fn, _base, _px),
-    *dtype_rows(_fn, _base, _px, [np.int64, np.uint8, np.bool_, np.float16, np.complex128, object]),
+    *dtype_rows(_fn, _base, _px, [np.int64, np.uint8, np.bool_, np.longdouble, np.complex128, object]),
     *int_list_rows(_fn, _base, _px),
     *ndim_rows(_fn, _base, _px, [(), (4, 4), (2, 4, 4), (2, 2, 4, 4, 1)], "4"),
     *empty_rows(_fn, _base, _px, [(0, 2, 4, 4), (2, 0, 4, 4), (2, 2, 0, 4), (2, 2, 4, 0)]),
@@ -569,7 +569,7 @@ DROPOUT_FORWARD_BAD = [
     *not_array_rows(_fn, _base, _dm)[:4],
     *dtype_rows(_fn, _base, _dx, FEW_DTYPES),
     # a boolean or integer mask is refused like any other non-float argument
-    *dtype_rows(_fn, _base, _dm, [np.bool_, np.int64, np.uint8, np.float16]),
+    *dtype_rows(_fn, _base, _dm, [np.bool_, np.int64, np.uint8, np.longdouble]),
     *int_list_rows(_fn, _base, _dx),
     *ndim_rows(_fn, _base, _dx, [()], "at least 1"),
     *ndim_rows(_fn, _base, _dm, [()], "at least 1"),

@@ -9,7 +9,7 @@ added later (activations, gates, score_net, conv, pooling, norms, dropout) are i
 ``bad_input_tables_ops.py``; the decisions they encode are documented in
 ``manual/validation.py``:
 
-* only float32/float64 arrays (float16, complex, integer, bool, object, str: TypeError),
+* only float64/float32/float16/bfloat16 arrays (longdouble, complex, integer, bool, object, str: TypeError),
   all of one dtype within a call (mixing float32 and float64: TypeError);
 * no empty axis, no NaN or Inf (ValueError);
 * labels: an integer, non-bool array of shape (N,) with values in [0, C) (TypeError for the
@@ -103,7 +103,7 @@ RELU_FORWARD_BAD = [
     row(f"{_fn}-x-empty-list", ([],), ValueError, r"^x must not be empty, got shape \(0,\)"),
     *nonfinite_rows(_fn, _base, _x),
     # array-likes NumPy turns into object, str or complex arrays
-    *[row(f"{_fn}-x-{vid}", (v,), TypeError, rf"^x must have dtype float32 or float64, got {dt}") for vid, v, dt in [
+    *[row(f"{_fn}-x-{vid}", (v,), TypeError, rf"^x must have a float dtype \(float64, float32, float16, bfloat16\), got {dt}") for vid, v, dt in [
         ("set", {1.0, 2.0}, "object"), ("range", range(1, 3), "int64"),
         ("list-with-None", [[1.0, None]], "object"), ("list-with-str", [1.0, "2"], "<U32"),
         ("list-of-complex", [1.0, 2j], "complex128"), ("list-of-bool", [True, False], "bool"),
@@ -141,8 +141,8 @@ RELU_BACKWARD_BAD = [
         ("forward-output", manual.relu_forward(X_RELU), TypeError, None),
         ("entry-None", (None,), TypeError, r"^cache\[0\] \(x\) must be the array returned by relu_forward, got NoneType"),
         ("entry-list", (X_RELU.tolist(),), TypeError, r"^cache\[0\] \(x\) must be the array returned by relu_forward, got list"),
-        ("entry-int", (X_RELU.astype(int),), TypeError, r"^cache\[0\] \(x\) must have dtype float32 or float64, got int64"),
-        ("entry-float16", (X_RELU.astype(np.float16),), TypeError, r"^cache\[0\] \(x\) must have dtype float32 or float64, got float16"),
+        ("entry-int", (X_RELU.astype(int),), TypeError, r"^cache\[0\] \(x\) must have a float dtype \(float64, float32, float16, bfloat16\), got int64"),
+        ("entry-longdouble", (X_RELU.astype(np.longdouble),), TypeError, r"^cache\[0\] \(x\) must have a float dtype \(float64, float32, float16, bfloat16\), got float128"),
         ("entry-0d", (np.array(1.0),), ValueError, r"^cache\[0\] \(x\) must have at least 1 dimension\(s\), got shape \(\)"),
         ("entry-nan", (with_nonfinite(X_RELU, (1, 1), np.nan),), ValueError, r"^cache\[0\] \(x\) must be finite, found nan at index \(1, 1\)"),
     ], ("x",), "relu_forward"),
@@ -157,7 +157,7 @@ _w_rows = r"^w must have shape \({d}, M\) to match x of shape {xs} \(D = {d}\), 
 _b_cols = r"^b must have shape {bs} \(one bias per column of w {ws}\), got {got}"
 AFFINE_FORWARD_BAD = [
     *[r for a in (_ax, _aw, _ab) for r in not_array_rows(_fn, _base, a)],
-    *[r for a in (_ax, _aw, _ab) for r in dtype_rows(_fn, _base, a, [np.int64, np.bool_, np.float16, np.complex128, object])],
+    *[r for a in (_ax, _aw, _ab) for r in dtype_rows(_fn, _base, a, [np.int64, np.bool_, np.longdouble, np.complex128, object])],
     *int_list_rows(_fn, _base, _ax),
     *ndim_rows(_fn, _base, _ax, [(), (3,)], "at least 2"),
     *ndim_rows(_fn, _base, _aw, [(), (3,), (3, 4, 1)], "2"),
@@ -213,7 +213,7 @@ AFFINE_BACKWARD_BAD = [
         ("dict", dict(zip("xwb", AFF_CACHE)), TypeError, None),
         ("entry-None", (None, W_AFF, B_AFF), TypeError, _c.format(i=0, n="x") + "must be the array returned by affine_forward, got NoneType"),
         ("entry-list", (X_AFF, W_AFF.tolist(), B_AFF), TypeError, _c.format(i=1, n="w") + "must be the array returned by affine_forward, got list"),
-        ("entry-int", (X_AFF, W_AFF, B_AFF.astype(int)), TypeError, _c.format(i=2, n="b") + "must have dtype float32 or float64, got int64"),
+        ("entry-int", (X_AFF, W_AFF, B_AFF.astype(int)), TypeError, _c.format(i=2, n="b") + r"must have a float dtype \(float64, float32, float16, bfloat16\), got int64"),
         ("entry-mixed", (X_AFF, W_AFF.astype(np.float32), B_AFF), TypeError,
          re.escape(DTYPE_MISMATCH) + r"cache\[0\] \(x\): float64, cache\[1\] \(w\): float32, cache\[2\] \(b\): float64"),
         ("entry-nan", (X_AFF, W_AFF, with_nonfinite(B_AFF, (2,), np.nan)), ValueError, _c.format(i=2, n="b") + r"must be finite, found nan at index \(2,\)"),
@@ -303,7 +303,7 @@ NET_BAD = [
         _keys.format(m=re.escape("['W1']"), u=re.escape("['w1']"))),
     # each parameter: not an array, bad dtypes, wrong ndim, empty, non-finite
     *[r for k, a in _p.items() for r in not_array_rows(_fn, _base, a)[:4]],
-    *[r for a in _p.values() for r in dtype_rows(_fn, _base, a, [np.int64, np.bool_, np.float16, np.complex128])],
+    *[r for a in _p.values() for r in dtype_rows(_fn, _base, a, [np.int64, np.bool_, np.longdouble, np.complex128])],
     *ndim_rows(_fn, _base, _p["W1"], [(3,), (3, 4, 1)], "2"),
     *ndim_rows(_fn, _base, _p["b1"], [(1, 4)], "1"),
     *ndim_rows(_fn, _base, _p["W2"], [(4,)], "2"),
@@ -318,7 +318,7 @@ NET_BAD = [
     *shape_rows(_fn, _base, _p["b2"], [((4,), r"^params\['b2'\] must have shape \(2,\) to match W2 \(4, 2\), got \(4,\)")]),
     # X
     *not_array_rows(_fn, _base, _X)[:5],
-    *dtype_rows(_fn, _base, _X, [np.int64, np.bool_, np.float16, np.complex128, object]),
+    *dtype_rows(_fn, _base, _X, [np.int64, np.bool_, np.longdouble, np.complex128, object]),
     *ndim_rows(_fn, _base, _X, [(3,), (5, 3, 1)], "2"),
     *shape_rows(_fn, _base, _X, [((5, 2), r"^X must have shape \(N, 3\) to match W1 \(3, 4\), got \(5, 2\)"),
                                  ((5, 4), r"^X must have shape \(N, 3\) to match W1 \(3, 4\), got \(5, 4\)"),

@@ -7,6 +7,7 @@ transpose, a saved tensor changed in place, a wrong sign, a missing 1/N), the do
 gradient at every dtype, a vacuous allowance) and runs that differ (a nondeterministic sum).
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -216,3 +217,54 @@ def test_the_command_checks_a_module_declaring_framework_functions():
     assert sorted(result.document["run"]["candidate_ops"]) == ["centring", "gelu"]
     checked = {e["name"] for e in result.document["run"]["accounting"] if e["checked"]}
     assert "gelu" in checked
+
+
+LAYERS = Path(__file__).resolve().parent / "layers"
+
+
+def test_the_command_runs_a_declared_function_s_own_checks_and_passes_a_right_module(tmp_path):
+    from cli_helpers import gradmatrix as command
+
+    run = command("check", LAYERS / "framework_functions_right.py", "--seeds", "1", "--progress", "none",
+                  "--out", tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "PASS: framework_functions_right agrees in all" in run.stdout
+    document = json.loads((tmp_path / "agreement.json").read_text())
+    kinds = {(r["op"], r["case_kind"], r["dtype"]) for r in document["comparisons"]}
+    assert {("gelu", LOW_PRECISION, "bfloat16"), ("gelu", SECOND_ORDER, "float64"), ("gelu", RERUN, "float32"),
+            ("centring", LOW_PRECISION, "bfloat16"), ("softmax_kernel", LOW_PRECISION, "bfloat16")} <= kinds
+    # the bfloat16 kernel is declared for bfloat16 only: no float64 case judges it as a float64 function
+    assert {d for op, _, d in kinds if op == "softmax_kernel"} == {"bfloat16"}
+    assert document["summary"]["complete"] and document["run"]["framework_checks"]["gelu"]["framework"] == "torch"
+
+
+def test_the_command_fails_a_wrong_double_backward_and_a_wrong_bfloat16_kernel(tmp_path):
+    from cli_helpers import gradmatrix as command
+
+    run = command("check", LAYERS / "framework_functions_wrong.py", "--seeds", "1", "--progress", "none",
+                  "--out", tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "FAIL: framework_functions_wrong disagrees with the references" in run.stdout
+    assert "gelu_saved_tanh d<grad,v>/dx: wrong values" in run.stdout
+    assert "softmax_wrong dx: wrong values in 1 case (1 comparison, bfloat16)" in run.stdout
+    # the reproduce line quoted reruns that one check
+    only = "softmax_wrong-low-precision-x4x16-seed0-bfloat16-framework_functions_wrong~torch"
+    assert f"--only '{only}'" in run.stdout
+    again = command("check", LAYERS / "framework_functions_wrong.py", "--only", only, "--progress", "none",
+                    "--out", tmp_path / "again")
+    assert again.returncode == 1, again.stdout + again.stderr
+    (record,) = json.loads((tmp_path / "again" / "agreement.json").read_text())["comparisons"]
+    assert record["id"] == only and record["verdict"] == DISAGREE
+
+
+def raising_reference(x):
+    raise RuntimeError("the reference's own bug")
+
+
+def test_a_reference_that_raises_in_a_check_of_its_own_is_blamed_not_the_candidate():
+    result = gradmatrix.check_layer(cb.Gelu.apply, None, {"x": (4, 5)}, framework="torch",
+                                    reference=raising_reference,
+                                    dtypes="bfloat16", seeds=1, runs=1)
+    (record,) = records(result, LOW_PRECISION)
+    assert record["verdict"] == ERROR and record["error"]["impl"] == "torch"
+    assert record["message"].startswith("the reference torch failed: RuntimeError: the reference's own bug")
