@@ -214,6 +214,14 @@ def _defines_names(statement: ast.stmt) -> bool:
             and target.attr == "path" and isinstance(target.value, ast.Name) and target.value.id == "sys")
 
 
+def _ipython(statement: ast.stmt) -> bool:
+    """A call into IPython (``get_ipython().run_line_magic(...)``), which only a notebook has."""
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "get_ipython":
+            return True
+    return False
+
+
 def plan(tree: ast.Module) -> list:
     """Each top-level statement with what to do with it: ``(statement, RUN | GUARD | SKIP,
     reason, detail)`` (see the module docstring); ``if __name__ == "__main__":`` is left out."""
@@ -227,15 +235,20 @@ def plan(tree: ast.Module) -> list:
             planned.append((statement, RUN, "", ""))
         elif i == 0 and isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
             planned.append((statement, RUN, "", ""))  # the module's docstring
-        elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and _called_own(statement, own):
+        elif _ipython(statement):
+            planned.append((statement, SKIP, "an IPython call", ""))
+        elif not (_simple(statement, own) or isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign,
+                                                                      ast.AugAssign))):
+            planned.append((statement, SKIP, _KIND.get(type(statement), "top-level code"), ""))
+        elif _called_own(statement, own) and not _completes_own(statement, own):
+            # the file's own functions or classes called at top level: its tests or training
             planned.append((statement, SKIP, "test or training code",
                             f"calls {_called_own(statement, own)}, defined in this file"))
-        elif (_simple(statement, own) and not isinstance(statement, ast.Expr)  # a call at top level: skipped
-              or _defines_names(statement) and not _called_own(statement, own)
-              or _completes_own(statement, own)):
-            planned.append((statement, GUARD, "", ""))
         else:
-            planned.append((statement, SKIP, _KIND.get(type(statement), "top-level code"), ""))
+            # assignments and calls of other code (sys.path.insert, loading a sibling file,
+            # defvjp, a plot): run guarded, skipped where they raise, end the process, run
+            # too long or change numpy for the whole process
+            planned.append((statement, GUARD, "", ""))
     return planned
 
 
@@ -303,19 +316,47 @@ def _future_flags(tree: ast.Module) -> int:
     return flags
 
 
+def _numpy_state() -> tuple:
+    """What a statement could change in numpy for every later caller: its functions (``nnfs.init()``
+    replaces ``np.dot`` with one computing in float32) and its floating-point error handling."""
+    import numpy
+
+    return dict(vars(numpy)), numpy.geterr()
+
+
+def _restore_numpy(before: tuple) -> str:
+    """Undo a change to numpy since ``before``; the change in words ("" for none)."""
+    import numpy
+
+    names, errors = before
+    replaced = sorted(k for k, v in names.items() if vars(numpy).get(k) is not v)
+    for k in replaced:
+        setattr(numpy, k, names[k])
+    said = [f"replaces numpy.{', numpy.'.join(replaced[:3])}{' ...' if len(replaced) > 3 else ''}"] if replaced else []
+    if numpy.geterr() != errors:
+        numpy.seterr(**errors)
+        said.append("sets numpy.seterr")
+    return "; ".join(said)
+
+
 def execute(module: ModuleType, tree: ast.Module, planned: list, source: str, path: Path, skipped: list) -> None:
     """Run the planned statements of a file into ``module``, appending to ``skipped`` each one
     not run and why.  A definition that raises propagates (the module is not loaded), as does
-    a failing import unless the file is a script (it has statements to skip)."""
+    a failing import unless the file is a script (top-level code beyond definitions)."""
     lines = source.splitlines()
     flags = _future_flags(tree)
-    script = bool(skipped) or any(action == SKIP for _, action, _, _ in planned)
+    # a script: top-level code beyond definitions and plain assignments (a module's failing
+    # import is its error, as Python gives it; a script's is skipped)
+    script = bool(skipped) or any(action == SKIP or action == GUARD and any(isinstance(n, ast.Call)
+                                                                             for n in ast.walk(statement))
+                                  for statement, action, _, _ in planned)
     for statement, action, reason, detail in planned:
         text = "\n".join(lines[statement.lineno - 1:statement.end_lineno])
         if action == SKIP:
             skipped.append(entry(statement.lineno, text, reason, detail))
             continue
         code = compile(ast.Module([statement], type_ignores=[]), str(path), "exec", flags=flags, dont_inherit=True)
+        before = _numpy_state()
         if action == RUN:
             try:
                 exec(code, module.__dict__)  # noqa: S102  (the candidate's own definitions)
@@ -323,10 +364,18 @@ def execute(module: ModuleType, tree: ast.Module, planned: list, source: str, pa
                 if not script or not isinstance(statement, (ast.Import, ast.ImportFrom)):
                     raise  # a module's import error: as Python gives it
                 skipped.append(entry(statement.lineno, text, "the import failed", f"{type(exc).__name__}: {exc}"))
+            changed = _restore_numpy(before)  # a sibling imported that changes numpy (calls nnfs.init())
+            if changed:
+                skipped.append(entry(statement.lineno, text, "it changes numpy for the whole process",
+                                     f"{changed}; undone"))
             continue
         try:
             with _time_limit(STATEMENT_TIME_LIMIT):
                 exec(code, module.__dict__)  # noqa: S102
+            changed = _restore_numpy(before)
+            if changed:
+                skipped.append(entry(statement.lineno, text, "it changes numpy for the whole process",
+                                     f"{changed}; undone"))
         except _TimeUp:
             skipped.append(entry(statement.lineno, text, "it ran too long", f"stopped after {STATEMENT_TIME_LIMIT:g} s"))
         except SystemExit as exc:
