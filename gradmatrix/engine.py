@@ -111,7 +111,7 @@ def nothing_selected(matrix: str, ops, dtypes, seeds, modes, oracles, candidate)
 
     ops = list(ops or candidate.ops)
     modes = list(modes or MODES)
-    if not matrix_cases(matrix, ops, dtypes, seeds, modes):
+    if not matrix_cases(matrix, ops, dtypes, seeds, modes, catalog=getattr(candidate, "catalog", None)):
         why = f"--modes {' '.join(modes)} makes no case of {', '.join(ops)} in the {matrix} matrix"
         if "hvp" in modes:
             losses = [op for op, spec in CATALOG.items() if spec.second_order]

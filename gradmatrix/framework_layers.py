@@ -19,6 +19,7 @@ them as any check's.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from gradmatrix.oracles import devices
 from gradmatrix.oracles.cases import Case, count_option, draw_inputs, matrix_cases, names_option
@@ -170,7 +171,7 @@ class _Extra:
         self.fw, self.spec, self.params = fw, spec, declaration.params
         self.wrt = declaration.wrt
         self.dtypes, self.nondet_tol, self.runs = dtypes, nondet_tol, runs
-        self.cases = matrix_cases("default", [spec.name], ["float64"], seeds, ["reverse"])
+        self.cases = matrix_cases("default", [spec.name], ["float64"], seeds, ["reverse"], catalog={spec.name: spec})
         self.second_order_note = self._second_order_support(second_order)
         self.ids = [case_id for case_id, _ in self._plan()]
 
@@ -196,7 +197,7 @@ class _Extra:
         return {"checked": True}
 
     def _directions(self, case: Case) -> dict:
-        rng = Case(case.op, case.dims, case.seed, case.dtype, checks.SECOND_ORDER).rng()
+        rng = replace(case, kind=checks.SECOND_ORDER).rng()
         shapes = {s.name: s.shape for s in self.spec.inputs}
         dims = case.dim_map
         return {n: rng.standard_normal(self.spec.shape_of(shapes[n], dims)) for n in self.wrt}
@@ -207,13 +208,13 @@ class _Extra:
         for case in self.cases:
             for dtype in self.dtypes:
                 if self.runs > 1:
-                    at = Case(case.op, case.dims, case.seed, dtype, checks.RERUN)
+                    at = replace(case, dtype=dtype, kind=checks.RERUN)
                     planned.append((f"{at.id}-{self.name}{checks.RERUN_SUFFIX}~{self.name}", (checks.RERUN, case, at)))
                 if dtype in LOW_PRECISION:
-                    at = Case(case.op, case.dims, case.seed, dtype, checks.LOW_PRECISION)
+                    at = replace(case, dtype=dtype, kind=checks.LOW_PRECISION)
                     planned.append((f"{at.id}-{self.name}~{self.fw.name}", (checks.LOW_PRECISION, case, at)))
                 elif self.second_order_note["checked"]:
-                    at = Case(case.op, case.dims, case.seed, dtype, checks.SECOND_ORDER)
+                    at = replace(case, dtype=dtype, kind=checks.SECOND_ORDER)
                     planned.append((f"{at.id}-{self.name}~{self.fw.name}", (checks.SECOND_ORDER, case, at)))
         return planned
 

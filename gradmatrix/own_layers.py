@@ -30,7 +30,7 @@ from gradmatrix.oracles.cases import MODES, count_option, names_option
 from gradmatrix.oracles.catalog import DTYPES
 from gradmatrix.oracles.contract import Fresh
 from gradmatrix.oracles.declared import (
-    ATTRIBUTE, Declaration, DeclarationError, Floats, Integers, Methods, Param, declare, spec_of,
+    ATTRIBUTE, Declaration, DeclarationError, Floats, Integers, Methods, Param, declare,
 )
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.engine import Request, Session
@@ -52,7 +52,11 @@ class LayerResult(CheckResult):
     """The outcome of ``check_layer``: ``passed``, ``status`` (0 all agree, 1 something
     disagrees, 2 your functions could not be checked), ``failures`` (the failing comparison
     records, each with its ``message``), ``document`` (what ``agreement.json`` would hold:
-    ``gradmatrix.reports.writers.write_reports`` renders it) and ``raise_for_failures``."""
+    ``gradmatrix.reports.writers.write_reports`` renders it) and ``raise_for_failures``;
+    ``spec``, the layer's ``OpSpec`` (to draw a record's inputs again:
+    ``draw_inputs(Case(..., entry=result.spec))``)."""
+
+    spec = None  # set by check_layer
 
     @property
     def failures(self) -> list:
@@ -222,7 +226,7 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
         candidate = Candidate(module, name=CANDIDATE)
     except DeclarationError as exc:
         raise DeclarationError(str(exc)) from None  # the message, without gradmatrix's frames
-    spec = spec_of(declaration.name)
+    spec = candidate.catalog[declaration.name]
     possible = [o for o in ORACLES if spec.oracles is None or o in spec.oracles]
     if oracles is None:
         oracles = possible
@@ -237,7 +241,9 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
                       matmul_precision=matmul_precision)
     session = Session(request, candidate=candidate)
     session.run_info.update(matrix=None, dtypes=list(dtypes), seeds=seeds)
-    return LayerResult(session.run())
+    result = LayerResult(session.run())
+    result.spec = spec
+    return result
 
 
 def _declared(forward) -> Declaration | None:

@@ -318,6 +318,10 @@ class Candidate:
         self.module = _Receiving(module)  # what the adapters call: results copied on receipt
         self.name = candidate_name(name) if name else display_name(module)
         self.contracts = contracts_of(module)
+        declared = specs_of(module)
+        # this run's catalog: the catalog's ops, the courses' it follows and the layers it declares
+        self.catalog = join([COURSE_SPECS[op] for op in self.contracts if op in COURSE_SPECS],
+                            [spec for spec, _ in declared.values()], base=CATALOG)
         # ops whose functions are unimplemented stubs (or need what the course's notebook
         # needs too, such as the compiled im2col extension): op -> reason; not checked
         self.unchecked = {}
@@ -326,17 +330,13 @@ class Candidate:
                 continue
             if on_probe is not None:
                 on_probe(op)
-            reason = _stub_reason(module, op, contract)
+            reason = _stub_reason(module, op, contract, self.catalog)
             if reason:
                 self.unchecked[op] = reason
         self.contracts = {op: c for op, c in self.contracts.items() if op not in self.unchecked}
         self.ops = list(self.contracts)
-        declared = specs_of(module)
         # a declared layer's functions by the names its contract calls them (a lambda has none of its own)
         self.functions = {name: functions for name, (_, functions) in declared.items()}
-        # this run's catalog: the catalog's ops, the courses' it follows and the layers it declares
-        self.catalog = join([COURSE_SPECS[op] for op in self.ops if op in COURSE_SPECS],
-                            [spec for spec, _ in declared.values()], base=CATALOG)
         # a script's top-level statements that were not run (oracles.scripts), as data
         self.skipped = list(getattr(module, scripts.SKIPPED, ()))
 
@@ -479,7 +479,7 @@ def _fault(exc: Exception, functions: tuple) -> CandidateFault:
 # --- accounting: every function and class of a candidate module, checked or not, and why -------
 
 
-def _stub_reason(module: ModuleType, op: str, contract) -> str | None:
+def _stub_reason(module: ModuleType, op: str, contract, catalog) -> str | None:
     """Why an op's functions cannot be checked as written, from one call on the op's first
     case: an unimplemented stub (raises NotImplementedError, returns None, or a model whose
     params or gradients are still empty), or a dependency the course's notebook needs as
@@ -487,7 +487,7 @@ def _stub_reason(module: ModuleType, op: str, contract) -> str | None:
     function that raises otherwise is reported by the run)."""
     from gradmatrix.oracles.cases import draw_inputs, matrix_cases
 
-    inputs = draw_inputs(matrix_cases("default", [op], ["float64"], 1, ["reverse"])[0])
+    inputs = draw_inputs(matrix_cases("default", [op], ["float64"], 1, ["reverse"], catalog=catalog)[0])
     try:
         forward, grads = contract.call(lambda fn: getattr(module, fn), inputs.arrays, inputs.dout,
                                            inputs.case.dim_map)

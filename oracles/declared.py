@@ -4,8 +4,8 @@ A catalog op and a user's layer differ only in who declared them.  A ``Declarati
 what a user says about a layer: its functions, the shape of each array argument, its
 parameters and, optionally, a reference forward.  ``build`` turns it into an ``OpSpec``
 that cases, oracles, the comparison and the reports read exactly as they read a catalog
-entry, and registers it in ``LAYERS`` under its name, so that a case finds its spec by name
-(``spec_of``) whoever declared it.
+entry.  Nothing is registered anywhere: the layers a module declares join the catalog of
+the run that checks it (``Candidate.catalog``), and each case planned carries its spec.
 
 What the spec gets:
 
@@ -26,16 +26,15 @@ What the spec gets:
 
 Names never shadow the catalog: a name taken from a function (``affine_forward`` ->
 ``affine``) that is a catalog op becomes ``affine_layer``; a ``name=`` that is one is an
-error.  Two declarations under one name replace each other in ``LAYERS`` (the last one
-built is the one being checked); the JAX oracle keys its compiled code by the spec object,
-so they never share it.
+error.  Two declarations under one name in one module are refused; in two runs they are two
+specs, and the JAX oracle keys its compiled code by the spec object, so they never share it.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Callable
@@ -53,7 +52,6 @@ OUT_SHAPE = "out_shape"  # the derived dim holding the output's shape
 RESERVED = ("N", OUT_SHAPE)  # dim names a declared input or parameter cannot take
 PARAM_TYPES = (bool, int, float, str, type(None), tuple)  # parameters are dims: hashable, printable
 
-LAYERS: dict[str, OpSpec] = {}  # declared specs by name, the last one built under each name
 
 
 class DeclarationError(ValueError):
@@ -127,15 +125,14 @@ class Declaration:
 
 
 def spec_of(op: str) -> OpSpec:
-    """The spec called ``op``: a catalog op, else a declared layer.
+    """The spec called ``op``: a catalog op, else a course's (a layer a user declares is in
+    its run's catalog, ``Candidate.catalog``, and its cases carry it).
 
     Raises:
         KeyError: no such op or layer.
     """
     if op in CATALOG:
         return CATALOG[op]
-    if op in LAYERS:
-        return LAYERS[op]
     from gradmatrix.oracles.contracts import COURSE_SPECS  # the courses' declarations (built on import)
 
     return COURSE_SPECS[op]
@@ -349,8 +346,7 @@ def declarations_in(module: ModuleType) -> list:
 
 def specs_of(module: ModuleType) -> dict:
     """name -> (spec, {function name: callable}) for each layer ``module`` declares, each
-    spec built once and registered in ``LAYERS`` (again) so that the module's layers are the
-    ones found by name while it is checked.
+    spec built once per module.
 
     Raises:
         DeclarationError: a declaration that cannot be built, or two under one name.
@@ -364,7 +360,6 @@ def specs_of(module: ModuleType) -> dict:
         if spec.name in found:
             raise DeclarationError(f"{getattr(module, '__name__', 'the module')} declares two layers named "
                                    f"{spec.name!r}; give one a name=")
-        LAYERS[spec.name] = spec
         found[spec.name] = (spec, functions)
     return found
 
@@ -403,7 +398,7 @@ def _draw_fn(name: str, spec):
 
 
 def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
-    """The ``OpSpec`` of a declaration, registered in ``LAYERS``, and its functions by name.
+    """The ``OpSpec`` of a declaration and its functions by name.
 
     Args:
         declaration: from ``declare``.
@@ -557,7 +552,6 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
         forwards=forwards,
         oracles=oracles,
     )
-    LAYERS[spec.name] = spec
     return spec, functions
 
 

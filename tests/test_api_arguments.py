@@ -138,7 +138,8 @@ def test_each_shape_dict_draws_with_its_own_draw():
                           [{"x": gradmatrix.Floats((3,), small)}, {"x": gradmatrix.Floats((2, 2), large)}],
                           name="each_its_own_draw")
     spec, _ = build(declaration)
-    drawn = {c.id: draw_inputs(c).arrays["x"] for c in matrix_cases("default", [spec.name], ["float64"], 2, ["reverse"])}
+    drawn = {c.id: draw_inputs(c).arrays["x"]
+             for c in matrix_cases("default", [spec.name], ["float64"], 2, ["reverse"], catalog={spec.name: spec})}
     assert sorted(drawn) == ["each_its_own_draw-x2x2-seed0-float64", "each_its_own_draw-x2x2-seed1-float64",
                              "each_its_own_draw-x3-seed0-float64", "each_its_own_draw-x3-seed1-float64"]
     for case_id, x in drawn.items():

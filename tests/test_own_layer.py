@@ -33,9 +33,10 @@ QKV = {"q": (2, 3, 4), "k": (2, 3, 4), "v": (2, 3, 4)}
 XY = {"x": (4, 3), "y": (4, 3)}
 
 
-def _case(record: dict) -> Case:
+def _case(record: dict, spec) -> Case:
+    """The case of a record of a declared layer, whose spec the run's catalog held."""
     dims = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in record["dims"].items())
-    return Case(record["op"], dims, record["seed"], record["dtype"], record["case_kind"])
+    return Case(record["op"], dims, record["seed"], record["dtype"], record["case_kind"], entry=spec)
 
 
 def _first_failure(result, pair=("candidate", "numeric"), dtype="float64") -> dict:
@@ -43,11 +44,11 @@ def _first_failure(result, pair=("candidate", "numeric"), dtype="float64") -> di
                 and r["case_kind"] == "random")
 
 
-def _expected_worst(record: dict, grads_of, tensor: str) -> tuple[list, float]:
+def _expected_worst(record: dict, spec, grads_of, tensor: str) -> tuple[list, float]:
     """The elements (several where the error ties: Huber's linear piece) and the norm-wise
     size of the error of the wrong gradient of ``tensor`` on the record's case, from the
     correct and the wrong backward in float64."""
-    inputs = draw_inputs(_case(record))
+    inputs = draw_inputs(_case(record, spec))
     right, wrong = grads_of({k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in inputs.arrays.items()},
                             None if inputs.dout is None else inputs.dout.astype(np.float64))
     diff = np.abs(wrong[tensor] - right[tensor])
@@ -55,8 +56,8 @@ def _expected_worst(record: dict, grads_of, tensor: str) -> tuple[list, float]:
     return [[int(i) for i in index] for index in worst], float(diff.max() / np.abs(right[tensor]).max())
 
 
-def _assert_names_the_error(record: dict, tensor: str, grads_of, candidate="candidate"):
-    indices, size = _expected_worst(record, grads_of, tensor)
+def _assert_names_the_error(record: dict, spec, tensor: str, grads_of, candidate="candidate"):
+    indices, size = _expected_worst(record, spec, grads_of, tensor)
     assert any(record["message"].startswith(f"d{tensor} ({candidate} vs numeric, float64): max rel err {size:.1e} at {index} ")
                for index in indices), (record["message"], indices, size)
 
@@ -72,7 +73,7 @@ def test_gelu_without_reference():
         _, cache = gelu.gelu_forward(a["x"])
         return {"x": gelu.gelu_backward(dout, cache)}, {"x": gelu.gelu_backward_wrong_sign(dout, cache)}
 
-    _assert_names_the_error(_first_failure(bad), "x", grads)
+    _assert_names_the_error(_first_failure(bad), bad.spec, "x", grads)
     # only the numeric oracle has a forward: no torch or jax pair, and forward mode meets the differences
     assert {tuple(r["pair"]) for r in bad.document["comparisons"]} == {("candidate", "numeric")}
     assert {r["case_kind"] for r in bad.document["comparisons"]} == {"random", "jvp"}
@@ -90,7 +91,7 @@ def test_attention_without_reference(mistake, tensor):
         return (dict(zip("qkv", attention.attention_backward(dout, cache))),
                 dict(zip("qkv", wrong_backward(dout, cache))))
 
-    _assert_names_the_error(_first_failure(bad), tensor, grads)
+    _assert_names_the_error(_first_failure(bad), bad.spec, tensor, grads)
 
 
 def test_huber_loss_without_reference():
@@ -102,7 +103,7 @@ def test_huber_loss_without_reference():
     def grads(a, dout):
         return ({"x": huber.huber_loss(a["x"], a["y"], 1.0)[1]}, {"x": huber.huber_loss_missing_1_over_n(a["x"], a["y"], 1.0)[1]})
 
-    _assert_names_the_error(record, "x", grads)
+    _assert_names_the_error(record, bad.spec, "x", grads)
     assert "max rel err 3.0e+00" in record["message"]  # N = 4: the gradient is 4 times too large
 
 
@@ -203,7 +204,7 @@ def test_integer_inputs_with_their_range():
     assert gradmatrix.check_layer(embedding_forward, embedding_backward, shapes).passed
     bad = gradmatrix.check_layer(embedding_forward, embedding_backward_overwrites, shapes)
     assert bad.failures[0]["message"].startswith("dw (candidate vs numeric")
-    inputs = draw_inputs(_case(bad.failures[0]))
+    inputs = draw_inputs(_case(bad.failures[0], bad.spec))
     assert inputs.arrays["idx"].dtype == np.int64 and set(inputs.arrays["idx"]) <= {0, 1, 2, 3}
 
 
@@ -366,13 +367,13 @@ def test_gradmatrix_check_names_a_mistake(tmp_path, read_report):
     assert worst.endswith("--only 'gelu_broken-x4x5-seed0-float64-my_layers~numeric'")
     record = {"op": "gelu_broken", "dims": {"x": [4, 5]}, "seed": 0, "dtype": "float64", "case_kind": "random",
               "message": worst}
-    Candidate(load_module(str(module)))  # declares gelu_broken in this process too, to draw its case's inputs
+    catalog = Candidate(load_module(str(module))).catalog  # gelu_broken's spec, to draw its case's inputs
 
     def grads(a, dout):
         _, cache = gelu.gelu_forward(a["x"])
         return {"x": gelu.gelu_backward(dout, cache)}, {"x": gelu.gelu_backward_wrong_sign(dout, cache)}
 
-    _assert_names_the_error(record, "x", grads, candidate="my_layers")
+    _assert_names_the_error(record, catalog["gelu_broken"], "x", grads, candidate="my_layers")
 
 
 def test_gradmatrix_check_a_layer_that_cannot_be_checked(tmp_path):
