@@ -261,7 +261,10 @@ def contracts_of(module: ModuleType) -> dict:
     courses = {name: spec.contracts[0] for name, spec in COURSE_SPECS.items()
                if signature_score(spec.contracts[0], lambda fn: getattr(module, fn)) is not None
                and _defines_any(module, spec.contracts[0].functions)}
+    taken = {fn for contract in found.values() for fn in contract.functions}
     for name, contract in courses.items():
+        if taken.intersection(contract.functions):
+            continue  # a function a catalog op checks (CS231n's relu_backward) is that op's, not a course's
         # a name two courses use (``sigmoid``, ``relu_backward``): the contract that uses more of
         # the module's functions is the one it follows (deeplearning.ai's ``sigmoid(Z)`` comes
         # with ``sigmoid_backward(dA, cache)``, CS224n's alone)
