@@ -135,6 +135,13 @@ def summarize_run(records: list, run: dict, plan: dict, interrupted: str = "", p
             problems.append(f"{candidate} was compared with nothing for {', '.join(idle)}")
     if not records:
         problems.append("no comparison ran")
+    # a run restricted to some ops (--ops, --only, a shard) answers for those alone
+    wanted = None if run.get("only") or run.get("shard") else run.get("ops")
+    restricted = bool(run.get("only") or run.get("shard"))
+    stubs = [e["name"] for e in run.get("accounting") or ()
+             if e.get("stub") and not restricted and (wanted is None or e.get("op") in wanted)]
+    if stubs:  # a function left as the starter's stub: the module is not done, whatever the rest does
+        problems.append(f"{', '.join(stubs)}: unimplemented (the starter's stub), not a pass")
     warnings = len(severity.collect(records))
     complete = missing == 0 and not interrupted and not repeated and not unplanned and (covers or not whole)
     return {
@@ -153,6 +160,7 @@ def summarize_run(records: list, run: dict, plan: dict, interrupted: str = "", p
         "problems": problems,
         # functions and classes of the candidate module that were not checked (run.accounting)
         "unchecked": sum(1 for e in run.get("accounting") or () if not e["checked"]),
+        "stubs": stubs,  # functions left as the starter's stubs: each fails the module
     }
 
 
