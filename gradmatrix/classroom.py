@@ -136,8 +136,9 @@ def row_of(name: str, file: str, status: int, seconds: float, document: dict | N
                                 "cause": cause, "reproduce": reproduce}
     for entry in run.get("accounting") or []:  # stubs: an op found but not checked
         op = entry.get("op")
-        if not entry["checked"] and op and op not in row["functions"] and "stub" in entry.get("reason", ""):
-            row["functions"][op] = {"functions": [entry["name"]], "verdict": classroom.NOT_CHECKED,
+        if not entry["checked"] and op and op not in row["functions"] and entry.get("stub"):
+            # the starter's stub left in: a failing function of the submission, not an unchecked one
+            row["functions"][op] = {"functions": [entry["name"]], "verdict": classroom.FAIL,
                                     "cause": entry["reason"], "reproduce": ""}
     return row
 

@@ -367,6 +367,10 @@ def cmd_check(args, extra) -> int:
                                          "skipped_statements": getattr(exc.candidate, "skipped", [])})
         for line in before + after(2) + ([skipped] if skipped else []):
             print(line)
+        from gradmatrix.isolation import accounting
+
+        if any(e.get("stub") for e in accounting(exc.candidate)):
+            return 1  # every function it provides is the starter's stub: a failing file, said above
         wanted = "; ".join(dict.fromkeys(" + ".join(spec.functions) for spec in CATALOG.values()))
         raise UsageError(f"{args.module} provides no op gradmatrix knows (looked for: {wanted}) and declares "
                          f"no layer of its own (@gradmatrix.layer)") from None
@@ -448,11 +452,14 @@ def accounting_lines(candidate) -> tuple[list[str], Callable[[int], list[str]]]:
     if skipped:
         now = [f"gradmatrix check: {len(entries)} functions and classes in {candidate.name}: "
                f"{checked} checked, {len(skipped)} not checked"]
-        now += [f"  {e['name']} ({e['kind']}): NOT CHECKED: {e['reason']}" for e in skipped]
+        now += [f"  {e['name']} ({e['kind']}): {'FAIL' if e.get('stub') else 'NOT CHECKED'}: {e['reason']}"
+                for e in skipped]
 
     def closing(status: int) -> list[str]:
+        stubs = [e["name"] for e in entries if e.get("stub")]
         if entries and checked == 0:
-            return [f"gradmatrix check: nothing in {candidate.name} was checked"]
+            return [f"gradmatrix check: nothing in {candidate.name} was checked"
+                    + (f"; FAIL: {', '.join(stubs)} unimplemented (the starter's stubs)" if stubs else "")]
         if status == 0 and skipped:
             return [f"gradmatrix check: the {checked} checked agree, but {len(skipped)} of {len(entries)} were not "
                     f"checked: not a pass for the whole module"]

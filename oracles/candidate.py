@@ -261,7 +261,10 @@ def contracts_of(module: ModuleType) -> dict:
     courses = {name: spec.contracts[0] for name, spec in COURSE_SPECS.items()
                if signature_score(spec.contracts[0], lambda fn: getattr(module, fn)) is not None
                and _defines_any(module, spec.contracts[0].functions)}
+    taken = {fn for contract in found.values() for fn in contract.functions}
     for name, contract in courses.items():
+        if taken.intersection(contract.functions):
+            continue  # a function a catalog op checks (CS231n's relu_backward) is that op's, not a course's
         # a name two courses use (``sigmoid``, ``relu_backward``): the contract that uses more of
         # the module's functions is the one it follows (deeplearning.ai's ``sigmoid(Z)`` comes
         # with ``sigmoid_backward(dA, cache)``, CS224n's alone)
@@ -323,16 +326,20 @@ class Candidate:
         self.catalog = join([COURSE_SPECS[op] for op in self.contracts if op in COURSE_SPECS],
                             [spec for spec, _ in declared.values()], base=CATALOG)
         # ops whose functions are unimplemented stubs (or need what the course's notebook
-        # needs too, such as the compiled im2col extension): op -> reason; not checked
+        # needs too, such as the compiled im2col extension): op -> reason; not checked.
+        # A stub fails the module (``stubs``); a missing dependency only leaves the op unchecked
         self.unchecked = {}
+        self.stubs = set()
         for op, contract in self.contracts.items():
             if op in skip_probe:
                 continue
             if on_probe is not None:
                 on_probe(op)
-            reason = _stub_reason(module, op, contract, self.catalog)
-            if reason:
-                self.unchecked[op] = reason
+            found = _stub_reason(module, op, contract, self.catalog)
+            if found:
+                self.unchecked[op], stub = found
+                if stub:
+                    self.stubs.add(op)
         self.contracts = {op: c for op, c in self.contracts.items() if op not in self.unchecked}
         self.ops = list(self.contracts)
         # a declared layer's functions by the names its contract calls them (a lambda has none of its own)
@@ -479,12 +486,12 @@ def _fault(exc: Exception, functions: tuple) -> CandidateFault:
 # --- accounting: every function and class of a candidate module, checked or not, and why -------
 
 
-def _stub_reason(module: ModuleType, op: str, contract, catalog) -> str | None:
+def _stub_reason(module: ModuleType, op: str, contract, catalog) -> tuple[str, bool] | None:
     """Why an op's functions cannot be checked as written, from one call on the op's first
     case: an unimplemented stub (raises NotImplementedError, returns None, or a model whose
     params or gradients are still empty), or a dependency the course's notebook needs as
     well (the compiled ``im2col_cython``).  None when the call says nothing of the kind (a
-    function that raises otherwise is reported by the run)."""
+    function that raises otherwise is reported by the run); with it, whether it is a stub."""
     from gradmatrix.oracles.cases import draw_inputs, matrix_cases
 
     inputs = draw_inputs(matrix_cases("default", [op], ["float64"], 1, ["reverse"], catalog=catalog)[0])
@@ -492,22 +499,22 @@ def _stub_reason(module: ModuleType, op: str, contract, catalog) -> str | None:
         forward, grads = contract.call(lambda fn: getattr(module, fn), inputs.arrays, inputs.dout,
                                            inputs.case.dim_map)
     except NotImplementedError:
-        return "unimplemented: raises NotImplementedError"
+        return "unimplemented stub: raises NotImplementedError", True
     except ContractError as exc:
         if "has []" in str(exc) or "gradients for []" in str(exc):
-            return f"unimplemented stub: {exc}"
+            return f"unimplemented stub: {exc}", True
         return None
     except NameError as exc:
         if "cython" in str(exc).lower():
             return (f"needs the course's compiled Cython extension, as the notebook does ({exc}); "
-                    "build it in cs231n/ (python setup.py build_ext --inplace)")
+                    "build it in cs231n/ (python setup.py build_ext --inplace)"), False
         return None
     except (Exception, SystemExit):  # the run reports it, SystemExit included, as an error record
         return None
     if forward is None or any(g is None for g in grads.values()):
-        return "unimplemented stub: returns None"
+        return "unimplemented stub: returns None", True
     if _zeros_where_reference_is_not(inputs, forward, grads):
-        return "unimplemented stub: returns zeros (the reference's output is not zero)"
+        return "unimplemented stub: returns zeros (the reference's output is not zero)", True
     return None
 
 
@@ -537,7 +544,7 @@ def account(candidate: "Candidate") -> list[dict]:
     for op, c in candidate.contracts.items():  # a model class may serve several ops (its options)
         for fn in c.functions:
             checked[fn] = f"{checked[fn]}, {op}" if fn in checked else op
-    stubbed = {fn: (op, candidate.unchecked[op]) for op in candidate.unchecked
+    stubbed = {fn: (op, candidate.unchecked[op], op in getattr(candidate, "stubs", ())) for op in candidate.unchecked
                for fn in contracts_of(module)[op].functions} if candidate.unchecked else {}
     known = {fn: (op, spec) for op, spec in (*CATALOG.items(), *COURSE_SPECS.items())
              for c in spec.contracts for fn in c.functions}
@@ -555,6 +562,8 @@ def account(candidate: "Candidate") -> list[dict]:
             entry.update(checked=True, op=helpers[name])
         elif name in stubbed:
             entry.update(checked=False, op=stubbed[name][0], reason=stubbed[name][1])
+            if stubbed[name][2]:  # a function left as the starter's stub fails the module
+                entry["stub"] = True
         elif name in known:
             op, spec = known[name]
             partners = sorted({fn for c in spec.contracts if name in c.functions for fn in c.functions} - {name})

@@ -189,10 +189,11 @@ def name_gradients(grads, names: tuple[str, ...], function: str) -> dict:
     """
     due = ", ".join(f"d{n}" for n in names)
     if isinstance(grads, Mapping):
-        missing = [n for n in names if n not in grads]
+        # keyed by the input's name (CS231n's grads["W1"]) or by its gradient's (deeplearning.ai's grads["dW1"])
+        missing = [n for n in names if n not in grads and f"d{n}" not in grads]
         if missing:
             raise ContractError(f"{function} returned gradients for {sorted(grads)}, missing {missing}")
-        return {n: grads[n] for n in names}
+        return {n: grads[n] if n in grads else grads[f"d{n}"] for n in names}
     if len(names) == 1 and not isinstance(grads, (tuple, list)):
         return {names[0]: grads}
     if isinstance(grads, Sequence) and not isinstance(grads, (str, bytes)) and len(grads) == len(names):
@@ -232,6 +233,12 @@ class Layer:
     outputs: tuple[str, ...] = ()  # two or more: forward returns (*outputs, cache), joined on the last axis
     numpy_seed: int | None = None  # seed NumPy's global generator before each call (``seeding``)
     batch_mean: BatchMean | None = None  # gradients returned divided by the batch size (``BatchMean``)
+    # backward's arguments: "dout", "cache", "out" (what forward returned as its output), or an
+    # Arg (an input, ``Const``): ``linear_activation_backward(dA, cache, "relu")``
+    backward_args: tuple = ("dout", "cache")
+    # (out, inputs) -> the scalar the layer is judged as, for a backward that starts from a
+    # loss of its own (deeplearning.ai's ``L_model_backward(AL, Y, caches)``); None: the output
+    loss: Callable | None = None
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -265,8 +272,12 @@ class Layer:
             given = upstream.copy()
             if len(self.outputs) < 2:
                 out, cache = _pair(returned, self.forward, "out", "cache")
-                grads = name_gradients(lookup(self.backward)(given, cache), self.grads, self.backward)
-                return out, _undo_batch_mean(self.batch_mean, self.backward, inputs, grads, None)
+                given = {"dout": given, "cache": cache, "out": out}
+                args = [given[a] if isinstance(a, str) and a in given else _value(a, inputs, dims)
+                        for a in self.backward_args]
+                grads = name_gradients(lookup(self.backward)(*args), self.grads, self.backward)
+                value = out if self.loss is None else self.loss(np.array(out, copy=True), inputs)
+                return value, _undo_batch_mean(self.batch_mean, self.backward, inputs, grads, None)
             # several outputs: the oracles see them joined along the last axis; the upstream
             # gradient of the joined output is split back at the same places
             outs, cache = _outputs_and_cache(returned, self.forward, self.outputs)

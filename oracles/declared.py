@@ -43,7 +43,7 @@ import numpy as np
 
 from gradmatrix.oracles.catalog import CATALOG, InputSpec, OpSpec, normal
 from gradmatrix.oracles.contract import (
-    SELF, UPSTREAM, BatchMean, ClassLayer, Const, Fresh, Function, Keyword, Layer, Loss, loss_and_gradients,
+    SELF, UPSTREAM, BatchMean, ClassLayer, Const, Fresh, Function, Keyword, Layer, Loss, Packed, loss_and_gradients,
 )
 from gradmatrix.oracles.implementations import REFERENCE_KEYS  # per-framework reference -> oracle
 
@@ -121,6 +121,8 @@ class Declaration:
     numpy_seed: int | None = None  # NumPy's global generator seeded before each call
     batch_axis: int | None = None  # the examples' axis of the first array: N
     mean_over_batch: tuple = ()  # gradients returned divided by the batch size (``BatchMean``)
+    backward_args: tuple | None = None  # a function backward's arguments (``Layer.backward_args``)
+    loss: Callable | None = None  # (out, arrays) -> the scalar a layer is judged as (``Layer.loss``)
     _built: dict = field(default_factory=dict, repr=False)  # id(module) -> (spec, functions)
 
 
@@ -192,12 +194,17 @@ def _name_of(forward: Callable, name: str | None) -> str:
 
 def declare(forward, backward=None, shapes=None, *, params=None, reference=None, wrt=None,
             name=None, fixed=None, positional=None, numpy_seed=None, batch_axis=None,
-            mean_over_batch=(), methods=None) -> Declaration:
+            mean_over_batch=(), methods=None, backward_args=None, loss=None) -> Declaration:
     """Validate a layer's declaration (the arguments of ``gradmatrix.check_layer``).
 
     ``forward`` may be a function's or class's name: the function of that name in the
     module being checked (a course's contract), which needs a ``reference``.  A class (or
-    ``methods=``) is a layer written as a class (``Methods``).
+    ``methods=``) is a layer written as a class (``Methods``).  ``positional`` may hold a
+    ``Packed(name, key=array, ...)``: a dict of arrays passed as one argument (deeplearning.ai's
+    ``parameters``).  ``backward_args``: what a backward function takes, of ``"dout"``,
+    ``"cache"``, ``"out"`` and the declared arguments (default ``("dout", "cache")``);
+    ``loss(out, arrays) -> float``: the scalar the layer is judged as, where the backward
+    starts from a loss of its own instead of an upstream gradient.
 
     Raises:
         DeclarationError: an argument that cannot be used, naming it.
@@ -275,7 +282,8 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
                                    f"the params and {RESERVED}")
     known = [*names, *fixed, *params]
     positional = tuple(names) if positional is None else tuple(positional)
-    unknown = [p for p in positional if p not in known]
+    unknown = [p for p in positional if not isinstance(p, Packed) and p not in known]
+    unknown += [s for p in positional if isinstance(p, Packed) for _, s in p.fields if s not in known]
     if unknown:
         raise DeclarationError(f"positional: {unknown} are not declared arguments ({known})")
     mean_over_batch = (mean_over_batch,) if isinstance(mean_over_batch, str) else tuple(mean_over_batch)
@@ -284,8 +292,16 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
                                f"with batch_axis= saying where the examples are")
     if isinstance(backward, Methods):
         _check_methods(backward, names, wrt, params)
+    if backward_args is not None:
+        backward_args = tuple(backward_args)
+        bad = [a for a in backward_args if a not in ("dout", "cache", "out") and a not in known]
+        if bad or not callable(backward) and not isinstance(backward, str):
+            raise DeclarationError(f"backward_args: {bad or list(backward_args)}: a backward function's arguments "
+                                   f"are 'dout', 'cache', 'out' and declared arguments ({known})")
+    if loss is not None and (not callable(loss) or backward is None or isinstance(backward, Methods)):
+        raise DeclarationError("loss must be a function (out, arrays) -> float, for a layer with a backward function")
     return Declaration(forward, backward, normalized, params, reference, wrt, _name_of(forward, name), fixed,
-                       positional, numpy_seed, batch_axis, mean_over_batch)
+                       positional, numpy_seed, batch_axis, mean_over_batch, backward_args, loss)
 
 
 def _check_methods(methods: Methods, names: list, wrt: tuple, params: dict) -> None:
@@ -369,7 +385,7 @@ def _function_names(forward: Callable, backward: Callable | None) -> tuple[str, 
     first = _label(forward)
     if backward is None:
         return first, None
-    second = getattr(backward, "__name__", "backward")
+    second = backward if isinstance(backward, str) else getattr(backward, "__name__", "backward")
     return (first, second) if first != second else (f"{first} (forward)", f"{second} (backward)")
 
 
@@ -416,7 +432,9 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
     d = declaration
     backward = d.backward
     named = isinstance(d.forward, str)
-    if isinstance(backward, str):
+    if isinstance(backward, str) and named:
+        pass  # a forward given by name: its backward is the checked module's function of that name too
+    elif isinstance(backward, str):
         backward = getattr(module, backward, None) if module is not None else None
         if not callable(backward):
             raise DeclarationError(f"{_label(d.forward)}: no function {d.backward!r} in "
@@ -425,9 +443,13 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
     names = list(d.shapes[0])
     params = list(d.params)
     fixed = {k: v if isinstance(v, Fresh) else Const(v) for k, v in d.fixed.items()}
-    arguments = tuple(a if a in names else Keyword(a, fixed[a]) if a in fixed else Keyword(a) for a in d.positional)
+    arguments = tuple(a if isinstance(a, Packed) or a in names else Keyword(a, fixed[a]) if a in fixed else Keyword(a)
+                      for a in d.positional)
+    given = {a for a in d.positional if not isinstance(a, Packed)}
+    given |= {s for a in d.positional if isinstance(a, Packed) for _, s in a.fields}
+    given |= set(d.backward_args or ())  # an argument of the backward alone (L_model_backward's Y)
     arguments = _positional(arguments) + tuple(
-        Keyword(a, fixed.get(a, a)) for a in (*names, *params, *fixed) if a not in d.positional)
+        Keyword(a, fixed.get(a, a)) for a in (*names, *params, *fixed) if a not in given)
     if isinstance(backward, Methods):
         contract = _class_contract(d, backward, names)
         is_loss = contract.is_loss
@@ -438,12 +460,15 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
         functions = {} if named else {forward_name: d.forward}
     else:
         forward_name, backward_name = _function_names(d.forward, backward)
-        is_loss = backward is None
+        is_loss = backward is None or d.loss is not None
         mean = BatchMean(d.mean_over_batch, names[0], d.batch_axis) if d.mean_over_batch else None
-        contract = (Loss(forward_name, arguments, d.wrt, numpy_seed=d.numpy_seed) if is_loss else
-                    Layer(forward_name, backward_name, arguments, d.wrt, numpy_seed=d.numpy_seed, batch_mean=mean))
+        fixed_args = {a: fixed[a] if a in fixed else a for a in d.backward_args or ()}
+        backward_args = tuple(fixed_args.get(a, a) for a in d.backward_args or ("dout", "cache"))
+        contract = (Loss(forward_name, arguments, d.wrt, numpy_seed=d.numpy_seed) if backward is None else
+                    Layer(forward_name, backward_name, arguments, d.wrt, numpy_seed=d.numpy_seed, batch_mean=mean,
+                          backward_args=backward_args, loss=d.loss))
         functions = {} if named else {forward_name: d.forward}
-        if not is_loss:
+        if backward is not None and not named:
             functions[backward_name] = backward
     what = "(loss, grads)" if is_loss else "(out, cache)"
     label = _label(d.forward)
@@ -469,7 +494,10 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
             if isinstance(contract, Function):
                 out = value
             else:
-                out = loss_and_gradients(value, d.wrt, label)[0] if is_loss else _pair(value, label, what)[0]
+                if d.loss is not None:  # a layer judged by a loss of its output
+                    out = d.loss(np.array(_pair(value, label, "(out, cache)")[0]), copies)
+                else:
+                    out = loss_and_gradients(value, d.wrt, label)[0] if is_loss else _pair(value, label, what)[0]
         out = np.asarray(out, dtype=np.float64)
         return out.reshape(()) if is_loss and out.size == 1 else out
 

@@ -49,6 +49,9 @@ def verdict_text(document: dict) -> str:
                 + (f"; {rest} more disagree" if rest > 0 else ""))
     if own["disagree"]:
         return f"FAIL: {name} disagrees with the references in {own['disagree']} of {plural(n, 'comparison')}"
+    if s.get("stubs"):
+        return (f"FAIL: {name} leaves {', '.join(s['stubs'])} unimplemented (the starter's stub); "
+                f"the rest agrees in {plural(n, 'comparison')}")
     if not n:
         return "FAIL: no comparison of the candidate ran"
     if not s.get("passed", True) and s.get("warnings") and document["run"].get("strict") and not s.get("problems"):

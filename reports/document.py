@@ -135,6 +135,11 @@ def summarize_run(records: list, run: dict, plan: dict, interrupted: str = "", p
             problems.append(f"{candidate} was compared with nothing for {', '.join(idle)}")
     if not records:
         problems.append("no comparison ran")
+    # a run restricted to some ops (--ops, --only, a shard) answers for those alone
+    wanted = None if run.get("only") or run.get("shard") else run.get("ops")
+    restricted = bool(run.get("only") or run.get("shard"))
+    stubs = [e["name"] for e in run.get("accounting") or ()
+             if e.get("stub") and not restricted and (wanted is None or e.get("op") in wanted)]
     warnings = len(severity.collect(records))
     complete = missing == 0 and not interrupted and not repeated and not unplanned and (covers or not whole)
     return {
@@ -144,7 +149,8 @@ def summarize_run(records: list, run: dict, plan: dict, interrupted: str = "", p
         "complete": complete,
         "interrupted": interrupted,
         **counts,
-        "passed": complete and counts[DISAGREE] == 0 and counts[ERROR] == 0 and not problems
+        # a function left as the starter's stub fails the module, whatever the rest does
+        "passed": complete and counts[DISAGREE] == 0 and counts[ERROR] == 0 and not problems and not stubs
                   and not (run.get("strict") and warnings),
         # differences that leave every value right (reports.severity), each counted once per op;
         # they fail only a strict run
@@ -153,6 +159,7 @@ def summarize_run(records: list, run: dict, plan: dict, interrupted: str = "", p
         "problems": problems,
         # functions and classes of the candidate module that were not checked (run.accounting)
         "unchecked": sum(1 for e in run.get("accounting") or () if not e["checked"]),
+        "stubs": stubs,  # functions left as the starter's stubs: each fails the module
     }
 
 

@@ -45,6 +45,7 @@ def verdict_parts(summary: dict) -> tuple[str, str]:
     if not summary["complete"]:
         why = f": {summary['interrupted']}" if summary["interrupted"] else ""
         parts.append(f"INCOMPLETE, {summary['missing']} of {plural(summary['expected'], 'comparison')} missing{why}")
+    parts += [f"{name} unimplemented (the starter's stub)" for name in summary.get("stubs", ())]
     parts += summary.get("problems", [])  # why else it is not a pass (skips, inconsistent records, ...)
     if not parts:
         parts.append("no comparison ran")

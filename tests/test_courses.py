@@ -2,11 +2,15 @@
 
 Correct files in each course's style pass and name every function; one-function mutants
 of real bug classes (``tests/courses/<course>/mutants/``) fail naming the function and the
-gradient; a stub is reported as one.  Mutants are checked in float64 only, to stay fast.
+gradient; a function left as the starter's stub fails the file, naming it, while the others
+are still checked.  Mutants are checked in float64, on their own op, one seed, reverse mode
+only, to stay fast.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +31,10 @@ COURSES = Path(__file__).parent / "courses"
     pytest.param("cs224n/q2_neural.py", ["forward_backward_prop"], id="cs224n-2017-q2_neural"),
     pytest.param("cs224n/q2_sigmoid.py", ["sigmoid", "sigmoid_grad"], id="cs224n-2017-q2_sigmoid"),
     pytest.param("cs224n/q1_softmax.py", ["softmax"], id="cs224n-2017-q1_softmax"),
+    pytest.param("dlai/step_by_step.py", ["linear_forward", "linear_backward", "linear_activation_forward",
+                                          "linear_activation_backward", "sigmoid", "sigmoid_backward", "relu",
+                                          "relu_backward", "L_model_forward", "L_model_backward", "compute_cost"],
+                 id="dlai-step_by_step"),
     pytest.param("nnfs/network.py", ["Layer_Dense", "Layer_Dropout", "Activation_ReLU", "Activation_Softmax",
                                      "Activation_Sigmoid", "Activation_Linear", "Loss_CategoricalCrossentropy",
                                      "Loss_BinaryCrossentropy", "Loss_MeanSquaredError", "Loss_MeanAbsoluteError",
@@ -36,36 +44,65 @@ def test_a_correct_course_file_passes_naming_every_function(path, functions, tmp
     run = gradmatrix("check", COURSES / path, "--dtypes", "float64", cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     first = run.stdout.splitlines()[0]
-    missing = [f for f in functions if f"({f})" not in first]
+    named = {f for group in re.findall(r"\(([^)]*)\)", first) for f in group.split(", ")}
+    missing = [f for f in functions if f not in named]
     assert not missing, f"not recognised: {missing}\n{first}"
     assert "PASS" in run.stdout
 
 
-MUTANTS = [
-    ("cs224n", "neg_sampling_fancy_index", "negSamplingLossAndGradient doutsideVectors"),
-    ("cs224n", "sigmoid_wrong_sign", "cs224n_sigmoid out"),
-    ("cs224n", "naive_softmax_no_minus", "naiveSoftmaxLossAndGradient loss"),
-    ("cs224n", "naive_softmax_delta_statement", "naiveSoftmaxLossAndGradient dcenterWordVec"),
-    ("cs224n", "skipgram_skips_center", "cs224n_skipgram dcenterWordVectors"),
-    ("cs224n", "sigmoid_grad_of_x", "cs224n_sigmoid_grad out"),
-    ("nnfs", "dense_regularizer_unused", "nnfs_Layer_Dense_regularized dweights"),
-    ("nnfs", "dense_l2_of_dweights", "nnfs_Layer_Dense_regularized dweights"),
-    ("nnfs", "softmax_wrong_attribute", "nnfs_Activation_Softmax dinputs"),
-    ("nnfs", "dropout_no_rescale", "nnfs_Layer_Dropout dinputs"),
+QUICK = ("--dtypes", "float64", "--seeds", "1", "--modes", "reverse")  # one case per shape: enough for a value bug
+MUTANTS = [  # (course, mutant file, the op it breaks, the finding: op and gradient, in the function named)
+    ("cs224n", "neg_sampling_fancy_index", "cs224n_negSamplingLossAndGradient", "negSamplingLossAndGradient doutsideVectors"),
+    ("cs224n", "sigmoid_wrong_sign", "cs224n_sigmoid", "cs224n_sigmoid out"),
+    ("cs224n", "naive_softmax_no_minus", "cs224n_naiveSoftmaxLossAndGradient", "naiveSoftmaxLossAndGradient loss"),
+    ("cs224n", "naive_softmax_delta_statement", "cs224n_naiveSoftmaxLossAndGradient",
+     "naiveSoftmaxLossAndGradient dcenterWordVec"),
+    ("cs224n", "skipgram_skips_center", "cs224n_skipgram", "cs224n_skipgram dcenterWordVectors"),
+    ("cs224n", "sigmoid_grad_of_x", "cs224n_sigmoid_grad", "cs224n_sigmoid_grad out"),
+    ("dlai", "L_model_backward_dAL_to_every_layer", "dlai_L_model", "dlai_L_model dW1"),
+    ("dlai", "sigmoid_backward_for_relu", "dlai_linear_activation_relu", "dlai_linear_activation_relu dA_prev"),
+    ("dlai", "linear_backward_no_mean", "dlai_linear", "dlai_linear dW"),
+    ("dlai", "L_model_backward_dAL_sign", "dlai_L_model", "dlai_L_model dA0"),
+    ("nnfs", "dense_regularizer_unused", "nnfs_Layer_Dense_regularized", "nnfs_Layer_Dense_regularized dweights"),
+    ("nnfs", "dense_l2_of_dweights", "nnfs_Layer_Dense_regularized", "nnfs_Layer_Dense_regularized dweights"),
+    ("nnfs", "softmax_wrong_attribute", "nnfs_Activation_Softmax", "nnfs_Activation_Softmax dinputs"),
+    ("nnfs", "dropout_no_rescale", "nnfs_Layer_Dropout", "nnfs_Layer_Dropout dinputs"),
 ]
 
 
-@pytest.mark.parametrize("course, mutant, finding", [pytest.param(*m, id=f"{m[0]}-{m[1]}") for m in MUTANTS])
-def test_a_one_function_mutant_fails_naming_the_function_and_the_gradient(course, mutant, finding, tmp_path):
-    run = gradmatrix("check", COURSES / course / "mutants" / f"{mutant}.py", "--dtypes", "float64", cwd=tmp_path)
+@pytest.mark.parametrize("course, mutant, op, finding", [pytest.param(*m, id=f"{m[0]}-{m[1]}") for m in MUTANTS])
+def test_a_one_function_mutant_fails_naming_the_function_and_the_gradient(course, mutant, op, finding, tmp_path):
+    run = gradmatrix("check", COURSES / course / "mutants" / f"{mutant}.py", "--ops", op, *QUICK, cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
     assert any(finding in line for line in run.stdout.splitlines() if line[:1].isdigit()), run.stdout
 
 
-def test_a_stub_returning_zeros_is_reported_as_a_stub(tmp_path):
+def test_a_file_whose_every_function_is_a_stub_fails_naming_it(tmp_path):
     run = gradmatrix("check", COURSES / "cs224n" / "mutants" / "cbow_stub.py", "--dtypes", "float64", cwd=tmp_path)
-    assert run.returncode != 0
-    assert "cbow (function): NOT CHECKED: unimplemented stub: returns zeros" in run.stdout, run.stdout
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "cbow (function): FAIL: unimplemented stub: returns zeros" in run.stdout, run.stdout
+    assert "PASS" not in run.stdout
+
+
+def test_one_stub_in_a_correct_file_fails_it_in_the_console_reports_and_gradescope(tmp_path):
+    from gradmatrix import classroom as runner
+    from gradmatrix.reports import classroom
+
+    stub = COURSES / "dlai" / "mutants" / "compute_cost_stub.py"
+    run = gradmatrix("check", stub, *QUICK, "--oracles", "numeric", "--out", tmp_path / "r", "--format", "json", "md",
+                     cwd=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "compute_cost (function): FAIL: unimplemented stub: raises NotImplementedError" in run.stdout
+    assert "FAIL: compute_cost_stub leaves compute_cost unimplemented" in run.stdout, run.stdout
+    assert "dlai_L_model: PASS" in run.stdout  # the other functions are still checked, and named
+    document = json.loads((tmp_path / "r" / "agreement.json").read_text())
+    assert document["summary"]["stubs"] == ["compute_cost"] and not document["summary"]["passed"]
+    assert "compute_cost unimplemented" in (tmp_path / "r" / "agreement.md").read_text()
+    row = runner.row_of("s1", str(stub), run.returncode, 1.0, document, "")
+    tests = {t["name"]: t for t in classroom.gradescope(row, classroom.class_functions([row]))["tests"]}
+    cost = tests["dlai_compute_cost (compute_cost)"]
+    assert cost["status"] == "failed" and cost["score"] == 0 and "unimplemented stub" in cost["output"]
+    assert tests["dlai_L_model (L_model_forward, L_model_backward)"]["status"] == "passed"
 
 
 def _flat_loss(x, w, dataset):

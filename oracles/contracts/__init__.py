@@ -12,10 +12,10 @@ candidate's worker.
 
 from __future__ import annotations
 
-from gradmatrix.oracles.contracts import cs224n, nnfs
+from gradmatrix.oracles.contracts import cs224n, dlai, nnfs
 from gradmatrix.oracles.declared import build, declarations_in
 
-COURSES = {"cs224n": cs224n, "nnfs": nnfs}  # course -> its module of declarations
+COURSES = {"cs224n": cs224n, "dlai": dlai, "nnfs": nnfs}  # course -> its module of declarations
 
 
 def _specs() -> dict:
