@@ -155,7 +155,8 @@ def test_readme_command_works(command, argv, saved, monkeypatch):
         return  # parsed; a class run is exercised on a real class in tests/test_class_mode.py
     if verb in ("run", "check", "watch") and "--help" not in argv:  # watch: planned as check, it never ends
         args = cli.build_parser().parse_args(argv)
-        module = args.module if verb == "watch" else (args.module or [None])[0]
+        module = getattr(args, "module", None)
+        module = module if verb == "watch" or module is None else module[0]
         candidate = "gradmatrix.manual" if verb == "run" else str(STAND_INS[module])
         verb = "check" if verb == "watch" else verb
         cli.plan(cli._request(args, candidate, verb)).close()  # raises UsageError on anything the command refuses
