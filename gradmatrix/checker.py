@@ -32,6 +32,7 @@ from gradmatrix.reports import document as documents
 from gradmatrix.reports import console, html
 from gradmatrix.reports.compare import DISAGREE, ERROR
 from gradmatrix.reports.per_op import per_op as per_op_verdicts
+from gradmatrix.reports.tolerances import VACUOUS_FRACTION
 
 REPR_LINES = 15  # repr(result) in a REPL or notebook
 MAX_FAILURE_LINES = 30  # the AssertionError of raise_for_failures
@@ -154,6 +155,62 @@ def option_seconds(value, argument: str) -> float:
     return seconds
 
 
+OVERRIDE_DTYPES = DTYPES  # the dtypes the table has entries for (float16 and bfloat16 are judged otherwise)
+
+
+def _bound(value, argument: str) -> float | dict | None:
+    """One bound of an override: None, a finite number >= 0, or a dict by dtype name."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in OVERRIDE_DTYPES]
+        if unknown:
+            raise ValueError(f"{argument}: unknown dtype(s) {unknown}; an override names {list(OVERRIDE_DTYPES)} "
+                             f"(float16 and bfloat16 are judged by the frameworks' own error)")
+        return {k: _bound(v, f"{argument}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{argument} must be a number or a dict by dtype such as {{'float32': 1e-4}}, "
+                        f"got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{argument} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def tolerance_override(rtol=None, atol=None, reason=None, scope: str = "call") -> dict | None:
+    """A tolerance override as data, ``{"rtol", "atol", "reason", "scope"}``, or None when
+    neither bound is given.  Merged into the table's tolerance by the larger bound
+    (``reports.tolerances.tolerance_for``) and recorded with its reason in every record it
+    loosens and in the run section.
+
+    Args:
+        rtol: relative to the tensor's largest element, as the table's: a number for every
+            dtype, or ``{"float32": 1e-3}`` for some; below ``VACUOUS_FRACTION`` (0.1).
+        atol: an absolute allowance per element, the same forms.
+        reason: why the table's tolerance does not fit, required with either bound.
+        scope: "call" (``check``, ``check_layer``, the command) or "layer"
+            (``@gradmatrix.layer``).
+
+    Raises:
+        TypeError: a bound that is not a number or a dict, a reason that is not a str.
+        ValueError: a negative, infinite or vacuous bound (rtol >= 0.1 would pass an all-zeros
+            gradient), an unknown dtype, a bound without a reason or a reason without a bound.
+    """
+    rtol, atol = _bound(rtol, "rtol"), _bound(atol, "atol")
+    if rtol is None and atol is None:
+        if reason is not None:
+            raise ValueError("reason is given without rtol or atol: it explains an override")
+        return None
+    if reason is None or not isinstance(reason, str) or not reason.strip():
+        raise TypeError(f"reason must be given with rtol or atol (a str saying why the table's tolerance does not "
+                        f"fit, shown in the report), got {reason!r}")
+    for value in (rtol.values() if isinstance(rtol, dict) else [rtol]):
+        if value is not None and value >= VACUOUS_FRACTION:
+            raise ValueError(f"rtol {value:g} allows {VACUOUS_FRACTION:.0%} or more of a gradient's largest element: "
+                             f"it cannot tell a wrong gradient (an all-zeros one is off by 100%) from rounding; "
+                             f"give rtol below {VACUOUS_FRACTION:g}")
+    return {"rtol": rtol, "atol": atol, "reason": reason.strip(), "scope": scope}
+
+
 def _module_argument(module) -> ModuleType | str:
     """A module object, or a dotted name or path (str or ``os.PathLike``) as a str.
 
@@ -174,7 +231,7 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
           oracles=ORACLES, strict_kinks: bool = False, strict: bool = False, progress=None, modes=None,
           device: str = "cpu",
           matmul_precision: str = "default", case_timeout: float = DEFAULT_CASE_TIMEOUT,
-          workers: int = 0) -> CheckResult:
+          workers: int = 0, rtol=None, atol=None, reason: str | None = None) -> CheckResult:
     """Check a candidate module against the oracles across the matrix.
 
     Args:
@@ -200,6 +257,9 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
             each takes whole shapes, so JAX compiles each function once.
         case_timeout: seconds one implementation may take on one case before the
             comparison is an error (0: no limit; enforced in the main thread only).
+        rtol, atol, reason: a tolerance override for this call (``tolerance_override``): a
+            number, or a dict by dtype (``{"float32": 1e-3}``), with the reason required;
+            merged with the table by the larger bound and recorded with its reason.
 
     Returns:
         A CheckResult; its ``document`` is what ``agreement.json`` would hold.
@@ -228,9 +288,10 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
     case_timeout = option_seconds(case_timeout, "case_timeout")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise TypeError(f"workers must be an int >= 0, got {type(workers).__name__} {workers!r}")
+    tolerance = tolerance_override(rtol, atol, reason)
     request = Request(target=module if isinstance(module, str) else getattr(module, "__name__", "module"),
                       matrix=matrix, ops=tuple(ops) if ops else None, dtypes=tuple(dtypes) if dtypes else None,
                       seeds=seeds, oracles=tuple(oracles), modes=tuple(modes) if modes else None,
                       strict_kinks=strict_kinks, strict=strict, device=device, matmul_precision=matmul_precision,
-                      case_timeout=case_timeout, workers=workers)
+                      case_timeout=case_timeout, workers=workers, tolerance=tolerance)
     return CheckResult(Session(request, module=None if isinstance(module, str) else module).run(progress))

@@ -44,6 +44,8 @@ EXAMPLES = {
     "diff": "examples:\n  gradmatrix diff before/agreement.json after/agreement.json\n"
             "  gradmatrix diff old.json new.json --factor 100 --json",
     "merge": "examples:\n  gradmatrix merge shard0/agreement.json shard1/agreement.json -o all/agreement.json",
+    "watch": "examples:\n  gradmatrix watch my_layers.py\n  gradmatrix watch my_layers.py --op affine --dtypes float64\n"
+             "  gradmatrix watch my_layers.py --rtol float32=1e-3 --reason \"float32 matmul on a GPU\"",
     "cache": "examples:\n  gradmatrix cache\n  gradmatrix cache clear\n"
              "  XDG_CACHE_HOME=/scratch/cache gradmatrix check my_layers.py   (the store under /scratch/cache/gradmatrix)",
 }
@@ -215,6 +217,51 @@ def _worker_count(value: str | None) -> int:
     return int(value)
 
 
+def _bound(text: str):
+    """One value of --rtol / --atol: a number (every dtype) or DTYPE=NUMBER."""
+    dtype, _, number = text.rpartition("=")
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number or DTYPE=NUMBER (float32=1e-3), got {text!r}") from None
+    return (dtype or None, value)
+
+
+def _add_tolerance_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("tolerance override (recorded in the report with its reason)")
+    group.add_argument("--rtol", nargs="+", type=_bound, metavar="[DTYPE=]RTOL",
+                       help="loosen the relative tolerance (the larger of it and the table's is used), for every "
+                            "dtype or per dtype (float32=1e-3); below 0.1")
+    group.add_argument("--atol", nargs="+", type=_bound, metavar="[DTYPE=]ATOL",
+                       help="an absolute allowance per element, the same forms")
+    group.add_argument("--reason", metavar="TEXT", help="why the table's tolerance does not fit (required with "
+                                                        "--rtol or --atol)")
+
+
+def _tolerance(args) -> dict | None:
+    """The override --rtol / --atol / --reason give (``gradmatrix.checker.tolerance_override``).
+
+    Raises:
+        UsageError: an override that is refused (no reason, a vacuous rtol, an unknown dtype).
+    """
+    from gradmatrix.checker import tolerance_override
+
+    def bound(values):
+        if not values:
+            return None
+        if len(values) == 1 and values[0][0] is None:
+            return values[0][1]
+        if any(dtype is None for dtype, _ in values):
+            raise UsageError("give one number for every dtype, or DTYPE=NUMBER for each")
+        return dict(values)
+
+    try:
+        return tolerance_override(bound(getattr(args, "rtol", None)), bound(getattr(args, "atol", None)),
+                                  getattr(args, "reason", None))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--rtol/--atol/--reason: {exc}") from None
+
+
 def _request(args, target: str, verb: str):
     """The engine's request from the command's arguments (each already checked by its type)."""
     from gradmatrix.engine import Request
@@ -230,7 +277,7 @@ def _request(args, target: str, verb: str):
                    only=args.only, shard=args.shard, strict_kinks=args.strict_kinks, strict=args.strict,
                    device=args.device, matmul_precision=args.matmul_precision,
                    case_timeout=DEFAULT_CASE_TIMEOUT if args.case_timeout is None else args.case_timeout,
-                   workers=_worker_count(args.workers))
+                   workers=_worker_count(args.workers), tolerance=_tolerance(args))
 
 
 def _terminate_as_interrupt():
@@ -378,6 +425,53 @@ def cmd_check(args, extra) -> int:
     for line in closing[0](result.status) if closing else ():
         print(line)
     return result.status
+
+
+WATCH_POLL = 0.2  # seconds between looks at the file's modification time
+
+
+def _changed(path: Path, since) -> bool:
+    try:
+        return path.stat().st_mtime_ns != since
+    except FileNotFoundError:  # an editor that saves by rename: the file is back in a moment
+        return False
+
+
+def _mtime(path: Path):
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def cmd_watch(args, extra) -> int:
+    """Check the file, then again each time it is saved, until Ctrl-C.  The frameworks stay
+    loaded in this process and JAX's compiled functions in memory, so a check after the
+    first skips their start-up; the candidate runs in a worker process started anew per
+    check, so the saved file is imported afresh."""
+    path = Path(args.module)
+    if not path.is_file():
+        raise UsageError(f"watch needs a .py file to watch, got {args.module!r}")
+    print(f"gradmatrix watch: {args.module} (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            seen = _mtime(path)
+            started = time.perf_counter()
+            try:
+                document, _ = _run_matrix(args, args.module, "check")
+                interrupted = document["summary"].get("interrupted")
+            except UsageError as exc:  # a file that does not import yet: say so, wait for the next save
+                print(f"gradmatrix: error: {' '.join(str(exc).split())}", flush=True)
+                interrupted = ""
+            if interrupted:
+                raise KeyboardInterrupt
+            print(f"checked in {time.perf_counter() - started:.1f} s; watching {args.module} for changes", flush=True)
+            while not _changed(path, seen):
+                time.sleep(WATCH_POLL)
+            time.sleep(WATCH_POLL)  # let the editor finish writing
+    except KeyboardInterrupt:
+        print("gradmatrix watch: stopped", flush=True)
+        return 0
 
 
 def _submission_options(args) -> list:
@@ -557,6 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("module", nargs="*", help="dotted module name or path to a .py file; several files: a class "
                                                  "of submissions (see --class)")
     _add_matrix_options(check, ops_flags=("--op", "--ops"))
+    _add_tolerance_options(check)
     staff = check.add_argument_group("course staff: a class of submissions (several files, or --class FOLDER)")
     staff.add_argument("--class", dest="class_folder", metavar="FOLDER",
                        help="check each submission in FOLDER (a .py file, or a folder per submission), -n at a "
@@ -567,6 +662,15 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument("--submission-timeout", type=seconds, default=None, metavar="SECONDS",
                        help="time limit of one submission's whole check; past it the submission is stopped and "
                             "the class goes on (default: 900; 0: no limit)")
+    watch = _verb(verbs, "watch", "check a file again each time it is saved",
+                  "Check FILE as gradmatrix check does, then again each time it is saved (its modification time is "
+                  "looked at 5 times a second), printing the verdict lines and the time each check took, until "
+                  "Ctrl-C. NumPy, torch and JAX stay loaded and JAX's compiled functions in memory between checks; "
+                  "the file runs in a worker process started anew for each check, so every save is imported afresh. "
+                  "The reports are rewritten into --out after each check.", cmd_watch)
+    watch.add_argument("module", help="the .py file to watch")
+    _add_matrix_options(watch, ops_flags=("--op", "--ops"))
+    _add_tolerance_options(watch)
     report = _verb(verbs, "report", "render a saved run again",
                    "Render a saved agreement.json as Markdown, HTML or JSON.", cmd_report)
     report.add_argument("results", help="an agreement.json")

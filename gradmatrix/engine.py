@@ -72,6 +72,7 @@ class Request:
     matmul_precision: str = "default"
     case_timeout: float = DEFAULT_CASE_TIMEOUT
     workers: int = 0
+    tolerance: dict | None = None  # the call's override (gradmatrix.checker.tolerance_override)
     part: tuple | None = field(default=None, compare=False)  # (i, n): the part a worker process runs
 
 
@@ -226,7 +227,7 @@ class Session:
                 "oracles": list(r.oracles), "seeds": r.seeds, "modes": list(r.modes) if r.modes else None,
                 "only": r.only, "shard": r.shard, "strict_kinks": r.strict_kinks, "strict": r.strict,
                 "device": self.device, "matmul_precision": r.matmul_precision, "case_timeout": r.case_timeout,
-                "isolated": self.isolated, "accounting": accounting(c),
+                "isolated": self.isolated, "accounting": accounting(c), "tolerance_override": r.tolerance,
                 "skipped_statements": list(getattr(c, "skipped", ()))}
 
     def plan(self) -> dict:
@@ -250,7 +251,7 @@ class Session:
         comparisons = self.comparisons if comparisons is None else comparisons
         r = self.request
         runner = Runner(self.candidate, list(r.oracles), device=self.device, strict_kinks=r.strict_kinks,
-                        matmul_precision=r.matmul_precision, case_timeout=r.case_timeout)
+                        matmul_precision=r.matmul_precision, case_timeout=r.case_timeout, tolerance=r.tolerance)
         try:
             runner.compile_ahead(comparisons)
             for comparison in comparisons:

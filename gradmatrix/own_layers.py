@@ -23,14 +23,16 @@ import inspect
 import sys
 from types import ModuleType
 
-from gradmatrix.checker import CheckResult, option_choice, option_flag
+import numpy as np
+
+from gradmatrix.checker import CheckResult, option_choice, option_flag, tolerance_override
 from gradmatrix.oracles import devices
 from gradmatrix.oracles.candidate import Candidate
 from gradmatrix.oracles.cases import MODES, count_option, names_option
 from gradmatrix.oracles.catalog import DTYPES
 from gradmatrix.oracles.contract import Fresh
 from gradmatrix.oracles.declared import (
-    ATTRIBUTE, Declaration, DeclarationError, Floats, Integers, Methods, Param, declare,
+    ATTRIBUTE, Declaration, DeclarationError, Floats, Given, Integers, Methods, Param, declare,
 )
 from gradmatrix.oracles.implementations import ORACLES
 from gradmatrix.engine import Request, Session
@@ -110,10 +112,11 @@ class FrameworkLayerResult(LayerResult):
 
 def check_layer(forward, backward=None, shapes=None, *, params=None, reference=None, wrt=None, name=None,
                 fixed=None, positional=None, numpy_seed=None, batch_axis=None, mean_over_batch=(), methods=None,
-                dtypes=("float64", "float32"), seeds: int = 3, oracles=None, modes=None, strict_kinks: bool = False,
+                dtypes=None, seeds: int = 3, oracles=None, modes=None, strict_kinks: bool = False,
                 strict: bool = False,
                 only: str | None = None, device: str = "cpu", matmul_precision: str = "default",
-                framework: str | None = None, **framework_options) -> LayerResult:
+                framework: str | None = None, rtol=None, atol=None, reason: str | None = None,
+                inputs=None, **framework_options) -> LayerResult:
     """Check a layer's backward (or a loss's gradients) against the oracles.
 
     A forward declared with ``@gradmatrix.layer`` is checked as declared by
@@ -165,7 +168,8 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
         mean_over_batch: arguments whose gradients backward returns divided by the batch
             size (deeplearning.ai's ``dW``): compared times it, said as a convention.
         methods: ``Methods(...)`` for a layer written as a class (``forward`` a class).
-        dtypes: the dtypes to check in ("float64", "float32").
+        dtypes: the dtypes to check in (default: "float64" and "float32"; with ``inputs``,
+            the float dtypes of the arrays given).
         seeds: draws per shape, an int >= 1.
         oracles: of "torch", "jax", "numeric" (default: every one that has a forward).
         modes: of "reverse", "jvp", "hvp" (default: all that apply: forward-mode checks,
@@ -174,6 +178,12 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
         twice counts once.
         strict_kinks, strict, device, matmul_precision: as for ``gradmatrix.check``.
         only: run just the comparison with this id (from a failure message).
+        rtol, atol, reason: a tolerance override for this call, as for ``gradmatrix.check``
+            (merged with the table and with the layer's own by the larger bound).
+        inputs: ``{argument name: array}``, or a list of such dicts: check at these arrays
+            instead of drawn ones (``shapes`` is then taken from them and must not be
+            given).  Each dict is one case per dtype of ``dtypes``: float arrays are cast to
+            it (integer ones stay), one seed; ids read ``<layer>-inputs<i>-...``.
 
     Returns:
         A ``LayerResult``.
@@ -193,7 +203,11 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
         fw, function, reference = declared
         framework, forward, shapes = fw.name, function, list(declaration.shapes)
         params, wrt, name = declaration.params, declaration.wrt, declaration.name
+    tolerance = tolerance_override(rtol, atol, reason)
     if framework is not None:
+        if tolerance is not None or inputs is not None:
+            raise TypeError("rtol, atol, reason and inputs are not options of a framework function's check (its "
+                            "low-precision checks measure their own allowance)")
         if backward is not None:
             raise DeclarationError(f"backward: a {framework} function's backward is its own rule; pass None")
         from gradmatrix import framework_layers
@@ -205,6 +219,14 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
     if framework_options:
         raise TypeError(f"check_layer got {sorted(framework_options)}: options of a framework function; give "
                         f"framework='torch' or 'jax'")
+    given = None
+    if inputs is not None:
+        if shapes is not None:
+            raise DeclarationError("inputs and shapes: give one (with inputs, the shapes are the arrays' own)")
+        shapes, given = given_inputs(inputs)
+        seeds = 1  # the user's values: nothing to draw again
+        if dtypes is None:
+            dtypes = given
     dtypes = names_option(dtypes, "dtypes", DTYPES, "dtype") or list(DTYPES)
     seeds = count_option(seeds, "seeds")
     oracles = names_option(oracles, "oracles", ORACLES, "oracle")
@@ -238,12 +260,47 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
     request = Request(target=f"check_layer({declaration.name})", verb="check_layer", ops=(spec.name,),
                       dtypes=tuple(dtypes), seeds=seeds, oracles=tuple(oracles), modes=tuple(modes) if modes else None,
                       only=only, strict_kinks=strict_kinks, strict=strict, device=device,
-                      matmul_precision=matmul_precision)
+                      matmul_precision=matmul_precision, tolerance=tolerance)
     session = Session(request, candidate=candidate)
     session.run_info.update(matrix=None, dtypes=list(dtypes), seeds=seeds)
+    if inputs is not None:  # the report says whose inputs these were
+        session.run_info["inputs"] = {"given_by": "user", "dicts": [
+            {n: {"shape": list(v.shape), "dtype": str(v.array.dtype)} for n, v in d.items()} for d in shapes]}
     result = LayerResult(session.run())
     result.spec = spec
     return result
+
+
+def given_inputs(inputs) -> tuple[list, list]:
+    """``check_layer``'s ``inputs``: a dict ``{argument name: array}`` or a list of them, as
+    shape dicts of ``Given`` values, and the float dtypes the arrays have (float64 first).
+
+    Raises:
+        DeclarationError: not a dict or a non-empty list of dicts, a value that is not a
+            numeric array, an empty array, a float array of a dtype other than float32 or
+            float64, naming the argument.
+    """
+    many = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    if not many or not all(isinstance(d, dict) and d for d in many):
+        raise DeclarationError(f"inputs must be a dict {{argument name: array}} or a non-empty list of them, "
+                               f"got {type(inputs).__name__}")
+    dicts, dtypes = [], set()
+    for i, d in enumerate(many):
+        where = f"inputs[{i}]" if isinstance(inputs, (list, tuple)) else "inputs"
+        converted = {}
+        for name, value in d.items():
+            array = np.asarray(value)
+            if array.dtype.kind not in "fiub" or array.size == 0:
+                raise DeclarationError(f"{where}[{name!r}]: a non-empty array of numbers, got {array.dtype} "
+                                       f"of shape {array.shape}")
+            if array.dtype.kind == "f":
+                if array.dtype.name not in DTYPES:
+                    raise DeclarationError(f"{where}[{name!r}] is {array.dtype}: inputs are float64 or float32 "
+                                           f"(or integers, for labels)")
+                dtypes.add(array.dtype.name)
+            converted[name] = Given(array.copy())  # a copy: later writes by the caller change nothing
+        dicts.append(converted)
+    return dicts, [d for d in DTYPES if d in dtypes]
 
 
 def _declared(forward) -> Declaration | None:
@@ -262,7 +319,7 @@ def _declared(forward) -> Declaration | None:
 
 
 def layer(forward=None, backward=None, *, shapes=None, params=None, reference=None, wrt=None, name=None,
-          framework=None, **options):
+          framework=None, rtol=None, atol=None, reason=None, **options):
     """Declare a layer in its module, for ``gradmatrix check mymodule.py``.
 
     As a decorator on the forward (the module keeps the function as it is)::
@@ -282,12 +339,19 @@ def layer(forward=None, backward=None, *, shapes=None, params=None, reference=No
     checks, as ``check_layer`` does, with its options: ``dtypes`` (the dtypes the function
     is for, such as ``("bfloat16",)`` for a bfloat16 kernel; float16 and bfloat16 need a
     reference; the command's ``--dtypes`` choose among them), ``nondet_tol``, ``runs``,
-    ``second_order``.
+    ``second_order``.  ``rtol``, ``atol`` and ``reason`` are the layer's own tolerance
+    override (``gradmatrix.checker.tolerance_override``), scoped to its comparisons in every
+    check of it, merged with a call's by the larger bound.
 
     Raises:
         DeclarationError: an argument that cannot be used, naming it.
-        TypeError, ValueError: a framework option of the wrong type or value, naming it.
+        TypeError, ValueError: a framework option or an override of the wrong type or value,
+            naming it.
     """
+    tolerance = tolerance_override(rtol, atol, reason, scope="layer")
+    if framework is not None and tolerance is not None:
+        raise TypeError("rtol, atol and reason are not options of a framework function (its low-precision checks "
+                        "measure their own allowance)")
     framework_only = sorted(set(options) & set(inspect.signature(check_options).parameters))
     if framework is None and framework_only:
         raise TypeError(f"layer got {framework_only}: options of a framework function; give "
@@ -306,7 +370,7 @@ def layer(forward=None, backward=None, *, shapes=None, params=None, reference=No
         if paired is None and stem.endswith("_forward"):
             paired = stem[: -len("_forward")] + "_backward"
         return declare(function, paired, shapes, params=params, reference=reference, wrt=wrt, name=name,
-                       **options)
+                       tolerance=tolerance, **options)
 
     if forward is not None:
         return declaration_of(forward)

@@ -131,7 +131,8 @@ class Runner:
     CACHE_SIZE = 64  # results kept; a case's pairs run one after another
 
     def __init__(self, candidate: Candidate, oracles=ORACLES, device: str = "cpu", strict_kinks: bool = False,
-                 matmul_precision: str = "default", case_timeout: float = DEFAULT_CASE_TIMEOUT):
+                 matmul_precision: str = "default", case_timeout: float = DEFAULT_CASE_TIMEOUT,
+                 tolerance: dict | None = None):
         """
         Args:
             candidate: the implementation under test.
@@ -144,6 +145,7 @@ class Runner:
             case_timeout: seconds one implementation may take on one case before its
                 comparisons become errors (0: no limit).  Enforced with SIGALRM, so only
                 when the runner runs in the main thread (as under pytest and the CLI).
+            tolerance: the call's tolerance override (``reports.compare.compare``'s ``override``).
         """
         if matmul_precision not in PRECISIONS:
             raise ValueError(f"unknown matmul precision {matmul_precision!r}; choose from {', '.join(PRECISIONS)}")
@@ -153,6 +155,7 @@ class Runner:
                              f"oracles.candidate.candidate_name")
         self.candidate = candidate
         self.strict_kinks = strict_kinks
+        self.tolerance = tolerance
         self.device = device
         self.precision = matmul_precision
         if case_timeout < 0:
@@ -258,7 +261,7 @@ class Runner:
             conventions = {n: _convention(case, results[n], inputs) for n in (a, b)}
             outside = {n: _outside(case, results[n], inputs) for n in (a, b)}
         record = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, conventions,
-                         outside, extreme=extreme_inputs(inputs.arrays, case.dtype))
+                         outside, extreme=extreme_inputs(inputs.arrays, case.dtype), override=self.tolerance)
         if record["verdict"] == DISAGREE and self._precision_may_explain(case, (a, b)):
             record["at_highest_precision"] = self._recheck_at_highest(comparison, reproduce)
         return record
@@ -329,7 +332,7 @@ class Runner:
         inputs = self._inputs(case)
         outside = {n: _outside(case, results[n], inputs) for n in (a, b)} if case.kind == "kink" else {}
         again = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, None, outside,
-                        extreme=extreme_inputs(inputs.arrays, case.dtype))
+                        extreme=extreme_inputs(inputs.arrays, case.dtype), override=self.tolerance)
         return {"verdict": again["verdict"], "message": again["message"]}
 
 

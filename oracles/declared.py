@@ -78,6 +78,24 @@ class Integers:
     high: int
 
 
+@dataclass(frozen=True, eq=False)
+class Given:
+    """An argument's value supplied by the user (``check_layer(inputs=...)``): a float array
+    (cast to each case's dtype) or an integer one (labels, never differentiated).  Cases of
+    given inputs have a dim ``inputs`` (the dict's place in the list), so two dicts of the
+    same shapes are two cases."""
+
+    array: np.ndarray
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.array.shape)
+
+    @property
+    def is_integer(self) -> bool:
+        return self.array.dtype.kind in "iub"
+
+
 @dataclass(frozen=True)
 class Methods:
     """How a layer written as a class is called (``oracles.contract.ClassLayer``): built
@@ -123,6 +141,7 @@ class Declaration:
     mean_over_batch: tuple = ()  # gradients returned divided by the batch size (``BatchMean``)
     backward_args: tuple | None = None  # a function backward's arguments (``Layer.backward_args``)
     loss: Callable | None = None  # (out, arrays) -> the scalar a layer is judged as (``Layer.loss``)
+    tolerance: dict | None = None  # {"rtol", "atol", "reason", "scope": "layer"}: OpSpec.tolerance
     _built: dict = field(default_factory=dict, repr=False)  # id(module) -> (spec, functions)
 
 
@@ -155,7 +174,10 @@ def _shape(value, where: str) -> tuple:
 
 
 def _input(value, where: str):
-    """A shape dict's value as ``Floats`` or ``Integers``."""
+    """A shape dict's value as ``Floats``, ``Integers`` or ``Given``."""
+    if isinstance(value, Given):
+        _shape(value.shape, where)
+        return value
     if isinstance(value, Integers):
         if not value.high > value.low:
             raise DeclarationError(f"{where}: Integers needs low < high, got [{value.low}, {value.high})")
@@ -194,7 +216,7 @@ def _name_of(forward: Callable, name: str | None) -> str:
 
 def declare(forward, backward=None, shapes=None, *, params=None, reference=None, wrt=None,
             name=None, fixed=None, positional=None, numpy_seed=None, batch_axis=None,
-            mean_over_batch=(), methods=None, backward_args=None, loss=None) -> Declaration:
+            mean_over_batch=(), methods=None, backward_args=None, loss=None, tolerance=None) -> Declaration:
     """Validate a layer's declaration (the arguments of ``gradmatrix.check_layer``).
 
     ``forward`` may be a function's or class's name: the function of that name in the
@@ -205,6 +227,8 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
     ``"cache"``, ``"out"`` and the declared arguments (default ``("dout", "cache")``);
     ``loss(out, arrays) -> float``: the scalar the layer is judged as, where the backward
     starts from a loss of its own instead of an upstream gradient.
+
+    ``tolerance`` is an override already validated (``gradmatrix.checker.tolerance_override``).
 
     Raises:
         DeclarationError: an argument that cannot be used, naming it.
@@ -259,7 +283,8 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
         if unknown or not all(callable(f) for f in reference.values()):
             raise DeclarationError(f"reference: keys are {list(REFERENCE_KEYS)} and values functions "
                                    f"(*arrays, **params) -> out; got keys {list(reference)}")
-    floats = [n for n in names if isinstance(normalized[0][n], Floats)]
+    floats = [n for n in names if isinstance(normalized[0][n], Floats)
+              or isinstance(normalized[0][n], Given) and not normalized[0][n].is_integer]
     values_only = wrt is not None and not isinstance(wrt, str) and len(tuple(wrt)) == 0
     if values_only and backward is not None:
         raise DeclarationError("wrt=() declares a function compared by its values alone: it takes no backward")
@@ -301,7 +326,7 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
     if loss is not None and (not callable(loss) or backward is None or isinstance(backward, Methods)):
         raise DeclarationError("loss must be a function (out, arrays) -> float, for a layer with a backward function")
     return Declaration(forward, backward, normalized, params, reference, wrt, _name_of(forward, name), fixed,
-                       positional, numpy_seed, batch_axis, mean_over_batch, backward_args, loss)
+                       positional, numpy_seed, batch_axis, mean_over_batch, backward_args, loss, tolerance=tolerance)
 
 
 def _check_methods(methods: Methods, names: list, wrt: tuple, params: dict) -> None:
@@ -339,6 +364,8 @@ def _distinct_shapes(shapes: tuple) -> tuple:
                                        f"{type(first).__name__}: an argument is floats in every shape dict or "
                                        f"integers in every one")
         key = tuple((name, value.shape) for name, value in dict_.items())
+        if any(isinstance(value, Given) for value in dict_.values()):
+            key += (("inputs", i),)  # the user's values: a case of their own whatever their shapes
         j = kept.setdefault(key, i)
         if j != i and shapes[j] != dict_:
             differ = [n for n in dict_ if shapes[j][n] != dict_[n]]
@@ -398,6 +425,9 @@ def _pair(value, function: str, what: str) -> tuple:
 
 def _draw_fn(name: str, spec):
     """The catalog-style draw ``(rng, shape, dims) -> array`` of one declared argument."""
+    if isinstance(spec, Given):  # the user's own values, never drawn
+        dtype = np.int64 if spec.is_integer else np.float64
+        return lambda rng, shape, dims: np.array(spec.array, dtype=dtype)
     if isinstance(spec, Integers):
         return lambda rng, shape, dims: rng.integers(spec.low, spec.high, size=shape, dtype=np.int64)
     if spec.draw is None:
@@ -532,14 +562,17 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
             return np.asarray(value)
         return own(arrays, dims)
 
-    dims_list = tuple({"N": None, **{n: s[n].shape for n in names}, **d.params} for s in d.shapes)
+    given = any(isinstance(v, Given) for v in d.shapes[0].values())  # one "inputs" dim per dict of values
+    dims_list = tuple({"N": None, **({"inputs": i} if given else {}), **{n: s[n].shape for n in names}, **d.params}
+                      for i, s in enumerate(d.shapes))
     if d.batch_axis is not None:
         dims_list = tuple({**dims, "N": s[names[0]].shape[d.batch_axis]} for dims, s in zip(dims_list, d.shapes))
     # each shape dict's own draws, found from a case's dims (the shapes of its arguments)
-    draws = {tuple(s[n].shape for n in names): {n: _draw_fn(n, s[n]) for n in names} for s in d.shapes}
+    draws = {(dims.get("inputs"), *(s[n].shape for n in names)): {n: _draw_fn(n, s[n]) for n in names}
+             for dims, s in zip(dims_list, d.shapes)}
 
     def draw_of(name: str):
-        return lambda rng, shape, dims: draws[tuple(dims[n] for n in names)][name](rng, shape, dims)
+        return lambda rng, shape, dims: draws[(dims.get("inputs"), *(dims[n] for n in names))][name](rng, shape, dims)
 
     out_shapes = {}
     rng = np.random.default_rng(0)
@@ -568,7 +601,7 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
     spec = OpSpec(
         name=d.name,
         doc=first_line[0] if first_line else f"declared layer {' / '.join(contract.functions)}",
-        inputs=tuple(InputSpec(n, (n,), differentiable=n in d.wrt, draw=draw_of(n), is_label=isinstance(s, Integers))
+        inputs=tuple(InputSpec(n, (n,), differentiable=n in d.wrt, draw=draw_of(n), is_label=isinstance(s, Integers) or isinstance(s, Given) and s.is_integer)
                      for n, s in d.shapes[0].items()),
         output="loss" if is_loss else "out",
         output_shape=None if is_loss else (OUT_SHAPE,),
@@ -579,6 +612,7 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
         reference=reference,
         forwards=forwards,
         oracles=oracles,
+        tolerance=d.tolerance,
     )
     return spec, functions
 

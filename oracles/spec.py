@@ -60,6 +60,9 @@ class OpSpec:
     # forward for an op declared outside the oracles' modules (a user's layer,
     # ``oracles.declared``); it wins over ``reference``.  The numeric one takes one float64 copy.
     oracles: tuple[str, ...] | None = None  # the oracles that have a forward for the op (None: every one)
+    # a declared layer's tolerance override, {"rtol", "atol", "reason", "scope": "layer"} (the
+    # scoped override of OpInfo's DecorateInfo): merged into the table's by reports.tolerances
+    tolerance: Mapping | None = None
     forwards_of: str | None = None
     # another op whose per-oracle forwards compute this one: same inputs and dims, other
     # contracts or shapes (the course's conv_forward_naive is conv on the shapes it promises)

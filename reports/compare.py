@@ -21,7 +21,7 @@ from gradmatrix.oracles.modes import JVP_TENSOR, hv_tensor
 from gradmatrix.oracles.result import Result
 from gradmatrix.reports import severity
 from gradmatrix.reports.metrics import constant_down_columns, equals_transposed, proportional_ratio, tensor_metrics
-from gradmatrix.reports.tolerances import PROJECTION_Z, tolerance_for
+from gradmatrix.reports.tolerances import PROJECTION_Z, VACUOUS_FRACTION, tolerance_for
 
 AGREE, DISAGREE, ERROR, SKIPPED = "agree", "disagree", "error", "skipped"
 CONVENTION = "convention"  # differs only at kink elements: reported, not failed (unless strict)
@@ -209,7 +209,7 @@ def base_record(case: Case, pair: tuple, verdict: str, message: str = "") -> dic
 
 def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: dict | None = None,
             strict_kinks: bool = False, conventions: dict | None = None, outside: dict | None = None,
-            extreme: bool = False) -> dict:
+            extreme: bool = False, override: dict | None = None) -> dict:
     """Compare implementation ``a`` against reference ``b`` on ``case``.
 
     Args:
@@ -228,6 +228,10 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             op declares no subdifferential) is never inside it.
         extreme: the case's inputs are extreme (``reports.severity.extreme_inputs``): a's
             non-finite result where b is finite is then a warning, not a failure.
+        override: the call's tolerance override ``{"rtol", "atol", "reason", "scope"}``
+            (``gradmatrix.check(rtol=..., reason=...)``); the layer's own is the op's
+            ``OpSpec.tolerance``.  Both are merged into the table's by the larger bound
+            (``reports.tolerances.tolerance_for``) and recorded with their reasons.
 
     Returns:
         A JSON-ready record: the case and pair, the comparison kind and tolerance, a list of
@@ -238,10 +242,12 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
     A tensor agrees when ``|a - b| <= rtol * scale + bound`` at every element: scale is
     max|b|, or the larger of the two results' ``scales`` for the tensor where they give one
     (the size of the products a directional derivative sums, see ``oracles.modes``), and
-    bound the reference's own error bound (the numeric oracles').
+    bound the reference's own error bound (the numeric oracles'); an override adds its atol.
+    An overridden allowance that reaches ``VACUOUS_FRACTION`` of a tensor's scale fails:
+    it could not tell an all-zeros gradient from the right one.
     """
     kind = comparison_kind(case, (a.impl, b.impl))
-    tol = tolerance_for(case.dtype, kind)
+    tol = tolerance_for(case.dtype, kind, (case.spec.tolerance, override))
 
     entries, failures, kink_notes, warnings = [], [], [], list(a.warnings) + list(b.warnings)
     for tensor, role, key, expected_shape in expected_tensors(case):
@@ -285,14 +291,15 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
         elements = va if directions is not None else vb
         scale = max(float(np.max(np.abs(elements), initial=0.0)), a.scales.get(key, 0.0), b.scales.get(key, 0.0),
                     _rounding_unit(case, key))
-        allowed_abs = tol.rtol * scale + bound
+        allowed_abs = tol.rtol * scale + tol.atol + bound
         if directions is not None:
             # a's gradient projected on b's directions: the allowance is normwise, rtol times
             # |a|_2 (or the scales and rounding unit over all n elements where larger), which a
             # correct gradient's rounding stays far below and a float32-accurate float64 one
             # exceeds (the bounds: PROJECTION_Z in reports.tolerances)
             floor = max(a.scales.get(key, 0.0), b.scales.get(key, 0.0), _rounding_unit(case, key)) * np.sqrt(va.size)
-            allowed_abs = PROJECTION_Z * tol.rtol * max(float(np.linalg.norm(va.reshape(-1))), floor) + bound
+            allowed_abs = PROJECTION_Z * (tol.rtol * max(float(np.linalg.norm(va.reshape(-1))), floor)
+                                          + tol.atol * np.sqrt(va.size)) + bound  # |atol|_2 over n elements
             va = directions.reshape(len(directions), -1) @ va.reshape(-1)
         excess = np.abs(va - vb) - allowed_abs
         metrics = tensor_metrics(va, vb, excess)
@@ -308,8 +315,21 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             rtol=tol.rtol,
             max_bound=float(np.max(bound)) if np.ndim(bound) else float(bound),
         )
+        if tol.atol:
+            entry["atol"] = tol.atol
         if directions is not None:
             entry["projected_on"] = len(directions)  # values are <g, v_k> on that many random directions
+        if tol.overrides and scale > 0 and tol.rtol * scale + tol.atol >= VACUOUS_FRACTION * scale:
+            # an override this loose would pass an all-zeros gradient (off by 100% of the scale)
+            problem = (f"{tensor} ({a.impl} vs {b.impl}, {case.dtype}): the tolerance override allows "
+                       f"{tol.rtol * scale + tol.atol:.2g}, at least {VACUOUS_FRACTION:.0%} of the largest value "
+                       f"{scale:.2g}, so it cannot tell a wrong gradient (an all-zeros one) from rounding; "
+                       f"not judged as a pass (lower atol below {VACUOUS_FRACTION * scale - tol.rtol * scale:.2g})")
+            entry.update(agree=False, problem=problem, problem_detail={"kind": "vacuous-override", "impl": a.impl},
+                         structural=False)
+            entries.append(entry)
+            failures.append((entry, problem))
+            continue
         if not agree:
             entry["ratio"] = proportional_ratio(va, vb)  # a / b where constant: evidence for a finding's cause
             if va.ndim == 2 and va.shape[0] == va.shape[1] > 1:
@@ -336,7 +356,10 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             failures.append((entry,
                 f"{tensor} ({a.impl} vs {b.impl}, {case.dtype}): max rel err {metrics.normwise_rel_err:.1e} {where} "
                 f"({metrics.a_value:.6g} vs {metrics.b_value:.6g}), allowed {tol.rtol:.0e}"
+                + (f" + atol {tol.atol:.0e}" if tol.atol else "")
                 + (" + numeric error bound" if np.any(bound) else "")
+                + (" (tolerance overridden: " + "; ".join(o["reason"] for o in tol.overrides) + ")"
+                   if tol.overrides else "")
             ))
     for (tensor, role, key, _), entry in zip(expected_tensors(case), entries):
         # a's gradients against a's own in another call order: the rounding two implementations
@@ -361,6 +384,8 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
     verdict = DISAGREE if failures else (CONVENTION if kink_notes else AGREE)
     record = base_record(case, (a.impl, b.impl), verdict)
     record.update(tolerance={"rtol": tol.rtol, "why": tol.why}, tensors=entries)
+    if tol.overrides:
+        record["tolerance"].update(atol=tol.atol, overrides=list(tol.overrides))
     if case.kind == "kink":
         record["conventions"] = {name: (conventions or {}).get(name) for name in (a.impl, b.impl)}
     if warnings:

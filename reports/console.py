@@ -8,6 +8,8 @@ are the same mistake seen through another check.
 
 from __future__ import annotations
 
+import json
+
 from gradmatrix.reports import severity
 from gradmatrix.reports.per_op import op_lines
 
@@ -140,6 +142,36 @@ def finding_block(number: int, f: dict, where: str | None = None) -> list:
     return lines
 
 
+def _bounds_text(name: str, value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return f"{name} " + ", ".join(f"{dtype} {v:.0e}" for dtype, v in value.items())
+    return f"{name} {value:.0e}"
+
+
+def override_lines(document: dict) -> list:
+    """One line per tolerance override in force (the call's, each layer's), with its reason
+    and the ops whose comparisons it loosened: ``tolerance override (call): rtol float32
+    2e-03 (why)``."""
+    seen: dict = {}
+    for record in document["comparisons"]:
+        for o in (record.get("tolerance") or {}).get("overrides", ()):
+            key = json.dumps(o, sort_keys=True)
+            seen.setdefault(key, (o, []))
+            if record["op"] not in seen[key][1]:
+                seen[key][1].append(record["op"])
+    given = document["run"].get("tolerance_override")
+    if given and json.dumps(given, sort_keys=True) not in seen:
+        seen[json.dumps(given, sort_keys=True)] = (given, [])  # given, but no comparison it could loosen
+    lines = []
+    for o, ops in seen.values():
+        bounds = "; ".join(b for b in (_bounds_text("rtol", o.get("rtol")), _bounds_text("atol", o.get("atol"))) if b)
+        where = f", on {', '.join(ops)}" if ops else ", on no comparison"
+        lines.append(f"tolerance override ({o.get('scope', 'call')}{where}): {bounds} ({o['reason']})")
+    return lines
+
+
 def warning_lines(document: dict) -> list:
     """One line per kind of warning (``reports.severity``): what it means, then each
     occurrence (op and tensor, or function and parameter), after every error."""
@@ -189,6 +221,7 @@ def render(document: dict, paths=(), compact: bool = False) -> list:
     if hidden:
         lines.append(f"   ... and {plural(hidden, 'more finding')} in the report")
     lines += op_lines(document, compact)
+    lines += override_lines(document)
     lines += warning_lines(document)
     health = references_text(document)
     if health:

@@ -12,7 +12,8 @@ import base64
 from gradmatrix.reports import plots
 from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
 from gradmatrix.reports.document import precision_line, precision_note
-from gradmatrix.reports.console import (at_fault, finding_title, references_text, shown, verdict_text, warning_lines,
+from gradmatrix.reports.console import (at_fault, finding_title, override_lines,
+                                        references_text, shown, verdict_text, warning_lines,
                                         worst_text)
 from gradmatrix.reports.per_op import per_op
 from gradmatrix.reports.escape import html_text as e
@@ -174,6 +175,7 @@ def render(document: dict) -> str:
         out.append(f"<h2 id='findings'>Findings ({len(found)})</h2><p class='muted'>Failing comparisons grouped by "
                    "implementation, op, tensor and failure pattern, worst first.</p>")
         out += _findings(document)
+    out += [f"<p class='override'>{e(line)}</p>" for line in override_lines(document)]
     warned = warning_lines(document)
     if warned:
         out.append(f"<h2 id='warnings'>Warnings ({len(document.get('warnings') or ())})</h2><p class='muted'>"

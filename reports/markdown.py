@@ -11,7 +11,8 @@ backslash-escaped. No markup or raw HTML from a record gets through.
 from __future__ import annotations
 
 from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
-from gradmatrix.reports.console import (at_fault, finding_title, plural, references_text, shown, verdict_text, warning_lines,
+from gradmatrix.reports.console import (at_fault, finding_title, override_lines,
+                                         plural, references_text, shown, verdict_text, warning_lines,
                                         worst_text)
 from gradmatrix.reports.document import precision_line, precision_note, worst_ratio
 from gradmatrix.reports.escape import markdown_block, markdown_code as code, markdown_text as text
@@ -121,6 +122,7 @@ def render(document: dict) -> str:
             where = at_fault(f, found, functions) if f["impl"] == run.get("candidate") else None
             lines += _finding_lines(number, f, where)
         lines.append("")
+    lines += [f"{text(line)}" for line in override_lines(document)] + ([""] if override_lines(document) else [])
     warned = warning_lines(document)
     if warned:
         lines += [f"## Warnings ({len(document.get('warnings') or ())})", "",

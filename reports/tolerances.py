@@ -54,6 +54,8 @@ PROJECTION_Z = 1.0
 class Tolerance:
     rtol: float
     why: str
+    atol: float = 0.0  # only from an override: the table's entries are relative
+    overrides: tuple = ()  # the overrides merged in (each as given, with its reason and scope)
 
 
 TOLERANCES: dict[tuple[str, str], Tolerance] = {
@@ -128,14 +130,52 @@ TOLERANCES: dict[tuple[str, str], Tolerance] = {
 }
 
 
-def tolerance_for(dtype: str, kind: str) -> Tolerance:
-    """The tolerance for a comparison: one table for every op, no per-op loosening.
+def tolerance_for(dtype: str, kind: str, overrides=()) -> Tolerance:
+    """The tolerance for a comparison: the table's entry, merged with the overrides a user
+    gave for the call or the layer (``override_value``) by taking the larger of each bound,
+    as JAX's ``tolerance(dtype, tol)`` does: an override loosens, it never tightens the table.
 
     Args:
         dtype: "float32" or "float64".
         kind: "autodiff", "numeric", "jvp", "jvp-numeric", "hvp" or "hvp-fd".
+        overrides: override dicts ``{"rtol", "atol", "reason", "scope"}`` (None entries are
+            ignored); one that sets neither bound for ``dtype`` does not apply.
     """
-    return TOLERANCES[(dtype, kind)]
+    table = TOLERANCES[(dtype, kind)]
+    rtol, atol, applied = table.rtol, 0.0, []
+    for override in overrides:
+        if not override:
+            continue
+        r, a = override_value(override.get("rtol"), dtype), override_value(override.get("atol"), dtype)
+        if r is None and a is None:
+            continue
+        rtol, atol = max(rtol, r or 0.0), max(atol, a or 0.0)
+        applied.append(override)
+    if not applied:
+        return table
+    why = table.why + " Loosened by " + "; ".join(f"the {o.get('scope', 'call')}'s override: {o['reason']}"
+                                                   for o in applied)
+    return Tolerance(rtol, why, atol, tuple(applied))
+
+
+def override_value(value, dtype: str) -> float | None:
+    """An override's rtol or atol for ``dtype``: a number for every dtype, or a dict by dtype
+    name (a dtype it does not name keeps the table's value: None)."""
+    if isinstance(value, dict):
+        return value.get(dtype)
+    return value
+
+
+# --- Overrides: what a user may loosen (``gradmatrix.check(rtol=, atol=, reason=)``) -----------
+#
+# An override is merged by the larger of each bound (``tolerance_for``).  It may not make the
+# check vacuous: an allowance that reaches VACUOUS_FRACTION (below) of a tensor's largest
+# element cannot tell a wrong formula from rounding, and an all-zeros gradient is off by
+# exactly 100% of that size.  So an rtol of VACUOUS_FRACTION or more is refused where it is
+# given, and a tensor whose allowance (rtol * scale + atol) reaches VACUOUS_FRACTION * scale
+# fails with that said (``reports.compare``): an atol can only be judged against the size
+# of each tensor it meets.  A tensor whose reference is exactly zero everywhere (scale 0) is
+# judged as before: only zeros (within atol) agree with it.
 
 
 # --- Low precision: functions with their own backward in float16 and bfloat16 -------------------

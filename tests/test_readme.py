@@ -27,6 +27,7 @@ from gradmatrix import cli
 
 TESTS = Path(__file__).parent
 README = TESTS.parent / "README.md"
+PAGES = [README, *sorted((TESTS.parent / "docs").glob("*.md"))]  # the README and the docs/ pages
 SKIP = ("--device cuda", "--matrix full", "--matrix large")
 
 # README placeholder module -> what stands in for it here: a path relative to tests/, or a
@@ -48,8 +49,8 @@ STAND_INS = {
 
 
 def readme_commands() -> list:
-    """(line, argv) for every gradmatrix command in the README, comments and prefixes stripped."""
-    text = README.read_text(encoding="utf-8")
+    """(line, argv) for every gradmatrix command in the README and docs/, comments and prefixes stripped."""
+    text = "\n".join(page.read_text(encoding="utf-8") for page in PAGES)
     lines, in_sh = [], False
     for line in text.splitlines():
         if line.startswith("```"):
@@ -152,9 +153,12 @@ def test_readme_command_works(command, argv, saved, monkeypatch):
     verb = argv[0]
     if verb == "check" and "--help" not in argv and _is_class(argv):
         return  # parsed; a class run is exercised on a real class in tests/test_class_mode.py
-    if verb in ("run", "check") and "--help" not in argv:
+    if verb in ("run", "check", "watch") and "--help" not in argv:  # watch: planned as check, it never ends
         args = cli.build_parser().parse_args(argv)
-        candidate = "gradmatrix.manual" if verb == "run" else str(STAND_INS[args.module[0]])
+        module = getattr(args, "module", None)
+        module = module if verb == "watch" or module is None else module[0]
+        candidate = "gradmatrix.manual" if verb == "run" else str(STAND_INS[module])
+        verb = "check" if verb == "watch" else verb
         cli.plan(cli._request(args, candidate, verb)).close()  # raises UsageError on anything the command refuses
         assert not extra, "gradmatrix takes no pytest arguments after --"
         return
@@ -199,3 +203,44 @@ def test_readme_console_examples_are_what_prints(module, tmp_path):
     for readme_line, line in zip(shown, printed):
         pattern = ".*".join(re.escape(part) for part in readme_line.split("..."))
         assert re.fullmatch(pattern, line), f"README: {readme_line}\nprints: {line}"
+
+
+NO_RUN = "python no-run"  # a fence marking an illustrative fragment (names a file of yours): not run
+
+
+def python_blocks() -> list:
+    """(page, first line, info, code) of every fenced Python block in the README and docs/."""
+    blocks = []
+    for page in PAGES:
+        lines = page.read_text(encoding="utf-8").splitlines()
+        i = 0
+        while i < len(lines):
+            info = lines[i].strip()[3:].strip() if lines[i].startswith("```") else None
+            if info and info.split()[0] == "python":
+                end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
+                blocks.append((page, i + 1, info, "\n".join(lines[i + 1:end])))
+                i = end
+            i += 1
+    return blocks
+
+
+BLOCKS = python_blocks()
+
+
+def test_python_blocks_are_run_or_marked_as_fragments():
+    infos = {info for _, _, info, _ in BLOCKS}
+    assert infos <= {"python", NO_RUN}, infos
+    runnable = [b for b in BLOCKS if b[2] == "python"]
+    assert len(runnable) >= 2
+    fragments = [b for b in BLOCKS if b[2] == NO_RUN]
+    assert len(fragments) <= 12, "keep illustrative fragments few: make new examples runnable"
+
+
+@pytest.mark.parametrize("page, line, info, code", [pytest.param(*b, id=f"{b[0].name}:{b[1]}") for b in BLOCKS
+                                                   if b[2] == "python"])
+def test_python_block_runs(page, line, info, code, tmp_path):
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, f"{page.name}:{line}\n{result.stdout}{result.stderr}"
