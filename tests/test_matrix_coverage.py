@@ -46,7 +46,8 @@ def passed_dims(op: str) -> set[str]:
     inputs = {s.name for s in spec.inputs}
     found = set()
     for contract in spec.contracts:
-        args = [a for field in ("args", "init", "loss", "positional") for a in getattr(contract, field, ())]
+        args = [a for field in ("args", "init", "loss", "positional") for a in getattr(contract, field, None) or ()
+            if not callable(a)]
         args += [contract.shared] if getattr(contract, "shared", None) is not None else []
         for arg in args:
             sources = ([source for _, source in arg.fields] if isinstance(arg, Packed)
