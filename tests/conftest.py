@@ -31,3 +31,21 @@ def empty_store(tmp_path, monkeypatch):
     yield tmp_path
     jax_store._EXECUTABLES.clear()
     jax_store._EXECUTABLES.update(saved)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's loadgroup reads the marks
+def pytest_collection_modifyitems(items):
+    """Keep on one xdist worker the tests of a module that share a module-scoped fixture
+    defined in that module, so that its work (often a whole ``gradmatrix`` run) is done once
+    per suite rather than once per worker that receives one of the module's tests.  ``make test``
+    runs ``-n 2 --dist loadgroup``; an explicit ``xdist_group`` mark is left as it is."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        module = item.nodeid.split("::")[0]
+        fixtures = getattr(item, "_fixtureinfo", None)
+        shared = fixtures is not None and any(
+            definition.scope == "module" and getattr(definition.node, "nodeid", None) == module
+            for definitions in fixtures.name2fixturedefs.values() for definition in definitions)
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(module))
