@@ -330,8 +330,8 @@ def executable(kind: str, spec, dims: tuple, dtype: str, device: str, args: tupl
 def _make(key, entry: _Entry, kind, spec, dims, dtype, device, args, build, check) -> None:
     """Load or compile the function of a new entry, and resolve its future."""
     start = time.perf_counter()
-    stored = store_key(kind, spec, dims, dtype, device, args)
-    try:
+    try:  # whatever fails from here resolves the future: a waiting thread must never wait forever
+        stored = store_key(kind, spec, dims, dtype, device, args)
         function, rejected = _load(stored, device, check) if stored is not None else (None, None)
         loaded = function is not None
         if not loaded:

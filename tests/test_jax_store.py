@@ -8,6 +8,7 @@ oracle, never a crash.  Real JAX, a temporary store (``GRADMATRIX_JAX_CACHE``)."
 
 import pickle
 import re
+import threading
 
 import numpy as np
 import pytest
@@ -213,3 +214,30 @@ def test_a_bad_hvp_entry_is_rebuilt_with_a_warning(empty_store):
     with pytest.warns(jax_store.StoreWarning, match="the stored hvp of softmax_loss .* truncated"):
         again = jax_oracle.evaluate_hvp(inputs)
     assert np.array_equal(again[0], loss) and all(np.array_equal(again[1][k], hv[k]) for k in hv)
+
+
+def test_a_store_that_cannot_be_located_while_compiling_ahead_fails_the_evaluation_instead_of_hanging(
+        empty_store, monkeypatch):
+    # a failure before the entry is loaded or compiled (here: no cache directory can be named, as
+    # with platformdirs missing) must reach the evaluation waiting for that entry, not leave it waiting
+    def no_store():
+        raise ModuleNotFoundError("No module named 'platformdirs'")
+
+    monkeypatch.setattr(jax_store, "cache_dir", no_store)
+    _new_process()
+    ahead = jax_oracle.compile_ahead([SIGMOID])
+    ahead._thread.join()  # its one job done, and failed
+    ahead.stop()
+    outcome = {}
+
+    def evaluate():
+        try:
+            jax_oracle.evaluate(draw_inputs(SIGMOID))
+        except ModuleNotFoundError as exc:
+            outcome["raised"] = exc
+
+    waiting = threading.Thread(target=evaluate, daemon=True)
+    waiting.start()
+    waiting.join(60)
+    assert not waiting.is_alive(), "the evaluation still waits for a compilation that failed"
+    assert "platformdirs" in str(outcome.get("raised"))
