@@ -3,6 +3,7 @@ output captured, a generous time limit.  Every test that runs the command goes t
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -20,7 +21,15 @@ def gradmatrix(*args, cwd=None, env=None, **kwargs) -> subprocess.CompletedProce
                           stdin=subprocess.DEVNULL, **kwargs)
 
 
-def start(*args, cwd=None, env=None, **kwargs) -> subprocess.Popen:
-    """Start ``gradmatrix ARGS`` (for tests that signal it), stdout and stderr piped as text."""
-    return subprocess.Popen(command(*args), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, stdin=subprocess.DEVNULL, **kwargs)
+def _ctrl_c_as_a_terminal_sends_it() -> None:
+    """In the child before it runs the command: SIGINT back to its default.  A shell without job
+    control starts a background job (``make test &``) with SIGINT ignored, and an ignored signal
+    stays ignored across exec, so the command would never see the Ctrl-C a test sends it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start(*args, cwd=None, env=None, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs) -> subprocess.Popen:
+    """Start ``gradmatrix ARGS`` (for tests that signal it: Ctrl-C reaches it whatever the suite
+    was started from), stdout and stderr piped as text."""
+    return subprocess.Popen(command(*args), cwd=cwd, env=env, stdout=stdout, stderr=stderr, text=True,
+                            stdin=subprocess.DEVNULL, preexec_fn=_ctrl_c_as_a_terminal_sends_it, **kwargs)

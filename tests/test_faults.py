@@ -18,7 +18,7 @@ from gradmatrix.runner import Runner, default_plan
 from gradmatrix.reports import document as documents
 from gradmatrix.reports import environment, html, markdown
 from gradmatrix.reports.writers import safe_path, write_atomic, write_reports
-from cli_helpers import command, gradmatrix
+from cli_helpers import gradmatrix, start
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--ops", "relu", "--seeds", "2", "--oracles", "torch", "numeric", "--progress", "lines"]
@@ -97,9 +97,8 @@ def test_sigint_writes_an_incomplete_report_that_does_not_pass(tmp_path, read_re
     slow = tmp_path / "slow.py"
     slow.write_text("import time\nfrom gradmatrix.manual import relu_forward\nfrom gradmatrix.manual import relu_backward as _rb\n\n"
                     "def relu_backward(dout, cache):\n    time.sleep(0.05)\n    return _rb(dout, cache)\n")
-    proc = subprocess.Popen(command("check", slow, "--ops", "relu", "--seeds", "5", "--oracles", "torch", "numeric",
-                                    "--progress", "lines"),
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start("check", slow, "--ops", "relu", "--seeds", "5", "--oracles", "torch", "numeric", "--progress", "lines",
+                 cwd=tmp_path, stderr=subprocess.STDOUT)
     seen = ""
     deadline = time.time() + 120
     while "comparisons" not in seen.split("gradmatrix: 1/")[-1] and time.time() < deadline:
