@@ -296,7 +296,15 @@ def pytest_generate_tests(metafunc):
 def _comparisons_in(config, nodeids) -> int:
     """How many comparisons the collected matrix tests ``nodeids`` make."""
     in_test = _state(config).in_test
-    return sum(in_test.get(i.rsplit("[", 1)[1].rstrip("]"), 0) for i in nodeids if TEST_NAME in i)
+    return sum(in_test.get(_case_id(i), 0) for i in nodeids if TEST_NAME in i)
+
+
+def _case_id(nodeid: str) -> str:
+    """The case id of a matrix test, ``...::test_agreement[ID]``, also where pytest-xdist's
+    ``--dist loadgroup`` has appended the test's group (``...[ID]@GROUP``, as xdist splits it)."""
+    if nodeid.rfind("@") > nodeid.rfind("]"):
+        nodeid = nodeid[:nodeid.rfind("@")]
+    return nodeid.rsplit("[", 1)[1].rstrip("]")
 
 
 @pytest.fixture(scope="session")

@@ -33,12 +33,19 @@ def empty_store(tmp_path, monkeypatch):
     jax_store._EXECUTABLES.update(saved)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's loadgroup reads the marks
-def pytest_collection_modifyitems(items):
-    """Keep on one xdist worker the tests of a module that share a module-scoped fixture
-    defined in that module, so that its work (often a whole ``gradmatrix`` run) is done once
-    per suite rather than once per worker that receives one of the module's tests.  ``make test``
-    runs ``-n 2 --dist loadgroup``; an explicit ``xdist_group`` mark is left as it is."""
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
+    """Group the tests for ``make test`` (``-n 2 --dist loadgroup``), around pytest-xdist's own hook.
+
+    Before it: the tests of a module that share a module-scoped fixture defined in that module
+    get one ``xdist_group``, so that the fixture's work (often a whole ``gradmatrix`` run) is
+    done once per suite, not once per worker that receives one of the module's tests (an
+    explicit ``xdist_group`` mark is left as it is).
+
+    After it: pytest-xdist (3.8) names a test's group by appending ``@group`` to ``item._nodeid``,
+    which pytest 9.2 no longer reads (a node's id is ``item._id``): every ``xdist_group`` mark
+    was silently ignored and the tests scattered as with ``--dist load``.  The id xdist wrote is
+    made the item's id; nothing changes where xdist's own write takes effect."""
     for item in items:
         if item.get_closest_marker("xdist_group") is not None:
             continue
@@ -49,3 +56,12 @@ def pytest_collection_modifyitems(items):
             for definitions in fixtures.name2fixturedefs.values() for definition in definitions)
         if shared:
             item.add_marker(pytest.mark.xdist_group(module))
+    result = yield
+    if getattr(config.option, "loadgroup", False):
+        from _pytest.nodeid import coerce_node_id
+
+        for item in items:
+            written = getattr(item, "_nodeid", None)
+            if written is not None and written != item.nodeid:
+                item._id = coerce_node_id(written)
+    return result

@@ -167,3 +167,15 @@ def test_a_confident_softmax_row_is_judged_against_its_rounding_unit():
     numeric_loss = runner._result(case, "numeric").forward
     assert 0 < float(numeric_loss) < 1e-15
     assert all(runner.run(Comparison(case, (a, "numeric")))["verdict"] == "agree" for a in ("manual", "torch"))
+
+
+@pytest.mark.parametrize("nodeid", [
+    "tests/test_matrix.py::test_agreement[affine-N8-Dx6-M3-seed1-float32]",
+    "tests/test_matrix.py::test_agreement[affine-N8-Dx6-M3-seed1-float32]@affine-random-(('N', 8),)-float32",
+], ids=["plain", "xdist-group-suffix"])
+def test_the_plugin_reads_a_matrix_tests_case_id_with_or_without_its_xdist_group(nodeid):
+    # under --dist loadgroup a test's id carries "@group"; a count of 0 selected comparisons
+    # would turn a complete pytest matrix into INCOMPLETE
+    from gradmatrix.pytest_plugin import _case_id
+
+    assert _case_id(nodeid) == "affine-N8-Dx6-M3-seed1-float32"
