@@ -28,7 +28,7 @@ from gradmatrix.oracles.candidate import Candidate, provided_ops
 from gradmatrix.oracles.contract import ContractError
 from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES
 from gradmatrix.oracles.cases import LOW_PRECISION_KIND, Case, CaseInputs, draw_inputs, matrix_cases
-from gradmatrix.oracles.implementations import ON_DEVICE, ORACLES, oracle, unavailable_reason  # ON_DEVICE: the oracles --device moves
+from gradmatrix.oracles.implementations import LOW_PRECISION, ON_DEVICE, ORACLES, oracle, unavailable_reason  # ON_DEVICE: the oracles --device moves
 from gradmatrix.oracles import modes
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT, CandidateFault, CaseTimeout
 from gradmatrix.oracles.devices import PRECISIONS, matmul_precision
@@ -57,12 +57,10 @@ def pairs(candidate: str, oracles, kind: str = "random") -> list[tuple]:
     if kind in modes.MODE_KINDS:
         return modes.mode_pairs(kind, candidate, oracles)
     if kind == LOW_PRECISION_KIND:  # the candidate against each framework at its dtype (numeric is float64 only)
-        return [(candidate, o) for o in ORACLES if o in oracles and o in LOW_PRECISION_REFERENCES]
+        return [(candidate, o) for o in ORACLES if o in oracles and o in LOW_PRECISION]
     names = [candidate] + [o for o in ORACLES if o in oracles]
     return list(itertools.combinations(names, 2))
 
-
-LOW_PRECISION_REFERENCES = ("torch", "jax")  # oracles that compute in float16 and bfloat16
 
 
 def plan(cases, candidate: str, oracles, only: str | None = None) -> list[Comparison]:
@@ -295,7 +293,7 @@ class Runner:
         # the reference's own error is the larger of the frameworks' at this dtype: torch's CPU
         # half-precision kernels compute elementwise steps in float32, which is no measure of
         # the rounding of code that rounds every step in the dtype (NumPy, a fused kernel)
-        references = [results[b]] + [r for o in LOW_PRECISION_REFERENCES if o not in (a, b) and o in self.impls
+        references = [results[b]] + [r for o in LOW_PRECISION if o not in (a, b) and o in self.impls
                                      and o not in self.unavailable
                                      and not isinstance(r := self._result(case, o), BaseException)]
         spec = case.spec
