@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import signal
-import threading
 import traceback
-from contextlib import contextmanager
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -31,6 +28,7 @@ from gradmatrix.oracles.cases import LOW_PRECISION_KIND, Case, CaseInputs, draw_
 from gradmatrix.oracles.implementations import LOW_PRECISION, ON_DEVICE, ORACLES, oracle, unavailable_reason  # ON_DEVICE: the oracles --device moves
 from gradmatrix.oracles import modes
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT, CandidateFault, CaseTimeout
+from gradmatrix.oracles.timelimit import time_limit
 from gradmatrix.oracles.devices import PRECISIONS, matmul_precision
 from gradmatrix.reports.compare import DISAGREE, ERROR, SKIPPED, base_record, compare, gradients_readable
 from gradmatrix.reports.framework_checks import low_precision_record
@@ -334,24 +332,11 @@ class Runner:
         return {"verdict": again["verdict"], "message": again["message"]}
 
 
-@contextmanager
 def _time_limit(seconds: float, what: str):
     """Raise ``CaseTimeout`` in the main thread after ``seconds`` (none when 0 or when not
     in the main thread, where no signal can be delivered)."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):
-        raise CaseTimeout(f"{what} took longer than the time limit of {seconds:g} s (--case-timeout)")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    return time_limit(seconds, lambda: CaseTimeout(
+        f"{what} took longer than the time limit of {seconds:g} s (--case-timeout)"))
 
 
 def _outside(case: Case, result, inputs) -> dict | None:
