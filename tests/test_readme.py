@@ -147,7 +147,9 @@ def _substitute(argv: list, root: Path) -> list:
     return out
 
 
-@pytest.mark.xdist_group("readme_saved_runs")  # one worker builds the saved runs for all of them
+# One worker builds the saved runs for all of them, where --dist loadgroup groups (pytest-xdist
+# 3.8 under pytest 9.2 does not: pytest-dev/pytest-xdist#1386; each worker builds them then).
+@pytest.mark.xdist_group("readme_saved_runs")
 @pytest.mark.parametrize("command, argv", [pytest.param(c, a, id=c[:80]) for c, a in COMMANDS])
 def test_readme_command_works(command, argv, saved, monkeypatch):
     monkeypatch.chdir(saved)
