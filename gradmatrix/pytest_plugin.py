@@ -259,10 +259,12 @@ def pytest_configure(config):
 
 
 def _import_frameworks(oracles) -> None:
-    for name in ("torch", "jax"):
-        if name in oracles:
+    from gradmatrix.oracles.implementations import REGISTRY
+
+    for name, cls in REGISTRY.items():
+        if name in oracles and cls.on_device:  # the frameworks (numeric is NumPy only)
             try:
-                importlib.import_module(f"gradmatrix.oracles.{name}_oracle")
+                importlib.import_module(cls.module)
             except Exception:  # an oracle that cannot load is reported by its own cases
                 pass
 
@@ -467,7 +469,7 @@ def pytest_sessionfinish(session, exitstatus):
         _PROGRESS.clear()
     if config.option.collectonly or (not state.expected and not state.records):
         return  # only collected, or no matrix in this session: a report would claim a run
-    from gradmatrix.reports import document, environment
+    from gradmatrix.reports import document
     if state.framework_import is not None:
         state.framework_import.join()
 

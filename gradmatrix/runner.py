@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import signal
-import threading
 import traceback
-from contextlib import contextmanager
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -28,9 +25,10 @@ from gradmatrix.oracles.candidate import Candidate, provided_ops
 from gradmatrix.oracles.contract import ContractError
 from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES
 from gradmatrix.oracles.cases import LOW_PRECISION_KIND, Case, CaseInputs, draw_inputs, matrix_cases
-from gradmatrix.oracles.implementations import ON_DEVICE, ORACLES, oracle, unavailable_reason  # ON_DEVICE: the oracles --device moves
+from gradmatrix.oracles.implementations import LOW_PRECISION, ON_DEVICE, ORACLES, oracle, unavailable_reason  # ON_DEVICE: the oracles --device moves
 from gradmatrix.oracles import modes
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT, CandidateFault, CaseTimeout
+from gradmatrix.oracles.timelimit import time_limit
 from gradmatrix.oracles.devices import PRECISIONS, matmul_precision
 from gradmatrix.reports.compare import DISAGREE, ERROR, SKIPPED, base_record, compare, gradients_readable
 from gradmatrix.reports.framework_checks import low_precision_record
@@ -57,12 +55,10 @@ def pairs(candidate: str, oracles, kind: str = "random") -> list[tuple]:
     if kind in modes.MODE_KINDS:
         return modes.mode_pairs(kind, candidate, oracles)
     if kind == LOW_PRECISION_KIND:  # the candidate against each framework at its dtype (numeric is float64 only)
-        return [(candidate, o) for o in ORACLES if o in oracles and o in LOW_PRECISION_REFERENCES]
+        return [(candidate, o) for o in ORACLES if o in oracles and o in LOW_PRECISION]
     names = [candidate] + [o for o in ORACLES if o in oracles]
     return list(itertools.combinations(names, 2))
 
-
-LOW_PRECISION_REFERENCES = ("torch", "jax")  # oracles that compute in float16 and bfloat16
 
 
 def plan(cases, candidate: str, oracles, only: str | None = None) -> list[Comparison]:
@@ -295,7 +291,7 @@ class Runner:
         # the reference's own error is the larger of the frameworks' at this dtype: torch's CPU
         # half-precision kernels compute elementwise steps in float32, which is no measure of
         # the rounding of code that rounds every step in the dtype (NumPy, a fused kernel)
-        references = [results[b]] + [r for o in LOW_PRECISION_REFERENCES if o not in (a, b) and o in self.impls
+        references = [results[b]] + [r for o in LOW_PRECISION if o not in (a, b) and o in self.impls
                                      and o not in self.unavailable
                                      and not isinstance(r := self._result(case, o), BaseException)]
         spec = case.spec
@@ -336,24 +332,11 @@ class Runner:
         return {"verdict": again["verdict"], "message": again["message"]}
 
 
-@contextmanager
 def _time_limit(seconds: float, what: str):
     """Raise ``CaseTimeout`` in the main thread after ``seconds`` (none when 0 or when not
     in the main thread, where no signal can be delivered)."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):
-        raise CaseTimeout(f"{what} took longer than the time limit of {seconds:g} s (--case-timeout)")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    return time_limit(seconds, lambda: CaseTimeout(
+        f"{what} took longer than the time limit of {seconds:g} s (--case-timeout)"))
 
 
 def _outside(case: Case, result, inputs) -> dict | None:

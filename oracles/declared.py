@@ -45,7 +45,7 @@ from gradmatrix.oracles.catalog import CATALOG, InputSpec, OpSpec, normal
 from gradmatrix.oracles.contract import (
     SELF, UPSTREAM, BatchMean, ClassLayer, Const, Fresh, Function, Keyword, Layer, Loss, Packed, loss_and_gradients,
 )
-from gradmatrix.oracles.implementations import REFERENCE_KEYS  # per-framework reference -> oracle
+from gradmatrix.oracles.implementations import ORACLES, REFERENCE_KEYS, SECOND_ORDER  # REFERENCE_KEYS: reference={key: f} -> oracle
 
 ATTRIBUTE = "__gradmatrix_layer__"  # where the decorator keeps a function's declaration
 OUT_SHAPE = "out_shape"  # the derived dim holding the output's shape
@@ -549,7 +549,7 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
     elif d.reference is not None:
         for key, fn in d.reference.items():
             forwards[REFERENCE_KEYS[key]] = (lambda f: lambda arrays, dims: call(seeded(f), arrays, dims))(fn)
-        oracles = tuple(o for o in ("torch", "jax", "numeric") if o in forwards or o == "numeric")
+        oracles = tuple(o for o in ORACLES if o in forwards or o == "numeric")
     if reference is None and "numeric" not in forwards:
         if named:
             raise DeclarationError(f"reference for {label!r}: a forward given by name needs a NumPy forward "
@@ -608,7 +608,7 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
         contracts=(contract,),
         shapes={"default": dims_list, "full": dims_list},
         derived={OUT_SHAPE: lambda dims: out_shapes[_dims_key(dims, names, params)]},
-        second_order=is_loss and (oracles is None or any(o in oracles for o in ("torch", "jax"))),
+        second_order=is_loss and (oracles is None or any(o in oracles for o in SECOND_ORDER)),
         reference=reference,
         forwards=forwards,
         oracles=oracles,

@@ -25,6 +25,7 @@ class Oracle:
     forward_mode: bool = False  # jvp: forward-mode <u, J v> ("jvp" cases)
     second_order: bool = False  # hvp: Hessian-vector products of a loss ("hvp" cases)
     on_device: bool = False  # follows --device (cuda); False: always on the CPU
+    low_precision: bool = False  # computes in float16 and bfloat16 (a reference for those cases)
     # the key of a declared layer's per-framework reference (``reference={"torch": f}``)
     # that is this oracle's forward
     reference_key: str = ""
@@ -66,7 +67,7 @@ class Oracle:
 class Torch(Oracle):
     name = "torch"
     module = "gradmatrix.oracles.torch_oracle"
-    forward_mode = second_order = on_device = True
+    forward_mode = second_order = on_device = low_precision = True
     reference_key = "torch"
     runs = "the op's forward in torch, float32 or float64 as the case (reverse, torch.func.jvp, reverse over reverse)"
 
@@ -74,7 +75,7 @@ class Torch(Oracle):
 class Jax(Oracle):
     name = "jax"
     module = "gradmatrix.oracles.jax_oracle"
-    forward_mode = second_order = on_device = True
+    forward_mode = second_order = on_device = low_precision = True
     reference_key = "jax"
     runs = "the op's forward in JAX, compiled per shape (jax.vjp, jax.jvp, forward over reverse)"
 
@@ -94,6 +95,7 @@ ORDER = ("manual", *ORACLES)
 FORWARD_MODE = tuple(name for name, cls in REGISTRY.items() if cls.forward_mode)  # oracles with jvp
 SECOND_ORDER = tuple(name for name, cls in REGISTRY.items() if cls.second_order)  # oracles with hvp
 ON_DEVICE = tuple(name for name, cls in REGISTRY.items() if cls.on_device)  # the oracles --device moves
+LOW_PRECISION = tuple(name for name, cls in REGISTRY.items() if cls.low_precision)  # float16/bfloat16 references
 REFERENCE_KEYS = {cls.reference_key: name for name, cls in REGISTRY.items()}  # reference={key: f} -> oracle
 
 

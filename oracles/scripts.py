@@ -38,12 +38,11 @@ import __future__
 import ast
 import io
 import re
-import signal
-import threading
 import tokenize
-from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+
+from gradmatrix.oracles.timelimit import time_limit
 
 SKIPPED = "__gradmatrix_skipped__"  # the module attribute listing the statements not run
 STATEMENT_TIME_LIMIT = 10.0  # seconds a guarded top-level statement of a script may take
@@ -284,26 +283,6 @@ def entry(line: int, text: str, reason: str, detail: str = "") -> dict:
             "detail": detail}
 
 
-@contextmanager
-def _time_limit(seconds: float):
-    """Raise ``_TimeUp`` in this thread after ``seconds`` (only in the main thread, where
-    signals arrive; elsewhere no limit)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def up(signum, frame):
-        raise _TimeUp()
-
-    previous = signal.signal(signal.SIGALRM, up)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _future_flags(tree: ast.Module) -> int:
     """The compiler flags of the file's ``from __future__ import ...`` statements, for
     compiling its statements one at a time."""
@@ -370,7 +349,7 @@ def execute(module: ModuleType, tree: ast.Module, planned: list, source: str, pa
                                      f"{changed}; undone"))
             continue
         try:
-            with _time_limit(STATEMENT_TIME_LIMIT):
+            with time_limit(STATEMENT_TIME_LIMIT, _TimeUp):
                 exec(code, module.__dict__)  # noqa: S102
             changed = _restore_numpy(before)
             if changed:

@@ -395,6 +395,12 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
         record["notes"] = notes
     if kink_notes and not failures:
         record["message"] = f"convention difference ({a.impl} vs {b.impl}, {case.dtype}): " + "; ".join(kink_notes)
+    return with_failures(record, failures, reproduce)
+
+
+def with_failures(record: dict, failures: list, reproduce: str) -> dict:
+    """``record`` with its reproduce command and, where there are failures, its message: the
+    first failure, how many more, and the command that reproduces it."""
     if reproduce:
         record["reproduce"] = reproduce
     if failures:

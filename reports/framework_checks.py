@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradmatrix.oracles.cases import Case
-from gradmatrix.reports.compare import AGREE, DISAGREE, ERROR, base_record
+from gradmatrix.reports.compare import AGREE, DISAGREE, ERROR, base_record, with_failures
 from gradmatrix.reports.metrics import tensor_metrics
 from gradmatrix.reports.tolerances import (EPS, LOW_PRECISION_FLOOR_ULPS, LOW_PRECISION_K, VACUOUS_FRACTION,
                                            tolerance_for)
@@ -53,12 +53,7 @@ def _where(metrics) -> str:
 
 def _finish(record: dict, failures: list, reproduce: str, verdict: str | None = None) -> dict:
     record["verdict"] = verdict or (DISAGREE if failures else AGREE)
-    if reproduce:
-        record["reproduce"] = reproduce
-    if failures:
-        more = f" (+{len(failures) - 1} more tensor(s))" if len(failures) > 1 else ""
-        record["message"] = failures[0] + more + (f"; reproduce: {reproduce}" if reproduce else "")
-    return record
+    return with_failures(record, failures, reproduce)
 
 
 def low_precision_record(case: Case, candidate: str, reference: str, tensors: list, reproduce: str = "") -> dict:

@@ -1,4 +1,4 @@
-"""Every command the README shows works: a README example that breaks fails here.
+"""Every command and code block the README and docs/ show works: an example that breaks fails here.
 
 Commands come from the README's ``sh`` blocks and from inline code spans that start with
 ``gradmatrix``.  Runs on a GPU (``--device cuda``) and of the full or large matrix are left
@@ -7,6 +7,12 @@ commands are planned exactly as the command would plan them (every option parsed
 imported, every op, dtype, mode, shard and ``--only`` id checked against the matrix);
 ``--help`` and the verbs that read saved runs (``report``, ``diff``, ``merge``) are run for
 real on a small saved run, with the shell's globs (``shard*/agreement.json``) expanded.
+
+Every ```python block of the README and docs/ runs as written, in a folder of its own where
+the repository's ``tests/`` is reachable, and asserts what the text around it says; a block
+that cannot run is fenced ``python no-run`` and listed in ``FRAGMENTS`` with the reason (two
+at most).  Every relative link resolves to a file, and an ``#anchor`` to one of its headings
+by GitHub's rules.
 
 The modules the README checks are illustrative paths (a student's
 ``assignment2/cs231n/layer_utils.py``); ``STAND_INS`` maps each onto the repository's fixture
@@ -141,6 +147,9 @@ def _substitute(argv: list, root: Path) -> list:
     return out
 
 
+# One worker builds the saved runs for all of them, where --dist loadgroup groups (pytest-xdist
+# 3.8 under pytest 9.2 does not: pytest-dev/pytest-xdist#1386; each worker builds them then).
+@pytest.mark.xdist_group("readme_saved_runs")
 @pytest.mark.parametrize("command, argv", [pytest.param(c, a, id=c[:80]) for c, a in COMMANDS])
 def test_readme_command_works(command, argv, saved, monkeypatch):
     monkeypatch.chdir(saved)
@@ -205,7 +214,13 @@ def test_readme_console_examples_are_what_prints(module, tmp_path):
         assert re.fullmatch(pattern, line), f"README: {readme_line}\nprints: {line}"
 
 
-NO_RUN = "python no-run"  # a fence marking an illustrative fragment (names a file of yours): not run
+NO_RUN = "python no-run"  # a fence marking an illustrative fragment: not run, and listed in FRAGMENTS
+# The few Python blocks that are not run, by their first line, each with the reason.
+FRAGMENTS = {
+    'gelu = gradmatrix.layer(MyGelu.apply, shapes={"x": (4, 5)}, reference=gelu_reference, framework="torch",':
+        "declarations in a module, after the block above; tests/layers/framework_functions_right.py is that"
+        " module, checked through the command by tests/test_custom_backward.py",
+}
 
 
 def python_blocks() -> list:
@@ -227,20 +242,87 @@ def python_blocks() -> list:
 BLOCKS = python_blocks()
 
 
-def test_python_blocks_are_run_or_marked_as_fragments():
+def test_python_blocks_are_run_or_listed_fragments():
     infos = {info for _, _, info, _ in BLOCKS}
     assert infos <= {"python", NO_RUN}, infos
-    runnable = [b for b in BLOCKS if b[2] == "python"]
-    assert len(runnable) >= 2
-    fragments = [b for b in BLOCKS if b[2] == NO_RUN]
-    assert len(fragments) <= 12, "keep illustrative fragments few: make new examples runnable"
+    assert len([b for b in BLOCKS if b[2] == "python"]) >= 10
+    fragments = {code.splitlines()[0]: f"{page.name}:{line}" for page, line, info, code in BLOCKS if info == NO_RUN}
+    assert fragments.keys() - FRAGMENTS.keys() == set(), f"run these blocks, or list them in FRAGMENTS: {fragments}"
+    assert FRAGMENTS.keys() - fragments.keys() == set(), "FRAGMENTS lists blocks that are run or gone"
+    assert len(FRAGMENTS) <= 2, "keep fragments few: make the example runnable"
 
 
+# Each block runs as written in a fresh folder where the repository's tests/ is reachable
+# (``from tests.layers.gelu import ...``, ``gradmatrix.check("tests/cs231n/layers.py")``),
+# in a process of its own; they share an xdist group, away from the saved runs' commands.
+@pytest.mark.xdist_group("readme_python_blocks")
 @pytest.mark.parametrize("page, line, info, code", [pytest.param(*b, id=f"{b[0].name}:{b[1]}") for b in BLOCKS
                                                    if b[2] == "python"])
 def test_python_block_runs(page, line, info, code, tmp_path):
+    (tmp_path / "tests").symlink_to(TESTS, target_is_directory=True)
     script = tmp_path / "example.py"
-    script.write_text(code)
+    script.write_text(code, encoding="utf-8")
     result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, f"{page.name}:{line}\n{result.stdout}{result.stderr}"
+
+
+def _prose(text: str) -> list:
+    """The lines of a Markdown text outside its fenced code blocks."""
+    lines, fenced = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+            continue
+        if not fenced:
+            lines.append(line)
+    return lines
+
+
+def github_anchors(text: str) -> set:
+    """The anchors GitHub gives a Markdown text's headings: the heading lowercased, markup
+    and punctuation dropped (``_`` and ``-`` kept), spaces to ``-``, a repeated one numbered."""
+    anchors, seen = set(), {}
+    for line in _prose(text):
+        heading = re.match(r"#{1,6} (.*)", line)
+        if not heading:
+            continue
+        text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading.group(1).strip())  # a link: its text
+        anchor = re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-")
+        n = seen.get(anchor, 0)
+        seen[anchor] = n + 1
+        anchors.add(anchor if n == 0 else f"{anchor}-{n}")
+    return anchors
+
+
+def test_github_anchors_follow_githubs_rules():
+    text = ("# Your own layer: `check_layer`\n```sh\n# not a heading\n```\n## `manual`'s ops, float16\n"
+            "## Watch mode\n## Watch mode\n### See [the report](docs/reports.md)\n#hashtag\n")
+    assert github_anchors(text) == {"your-own-layer-check_layer", "manuals-ops-float16", "watch-mode", "watch-mode-1",
+                                    "see-the-report"}
+
+
+def relative_links() -> list:
+    """(page, target) of every link in the README and docs/ that is not to a web address."""
+    links = []
+    for page in PAGES:
+        for line in _prose(page.read_text(encoding="utf-8")):
+            for target in re.findall(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)", line):
+                if not re.match(r"[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto:
+                    links.append((page, target))
+    return links
+
+
+def test_the_docs_link_among_themselves():
+    pages = {page for page, _ in relative_links()}
+    assert README in pages and len(pages) == len(PAGES), pages
+
+
+@pytest.mark.parametrize("page, target", [pytest.param(p, t, id=f"{p.name}:{t}") for p, t in relative_links()])
+def test_relative_link_resolves(page, target):
+    path, _, anchor = target.partition("#")
+    linked = (page.parent / path).resolve() if path else page
+    assert linked.exists(), f"{page.name}: link to {target}: no file {path}"
+    if anchor:
+        assert linked.suffix == ".md", f"{page.name}: link to {target}: an anchor in a file that is not Markdown"
+        assert anchor in github_anchors(linked.read_text(encoding="utf-8")), f"{page.name}: link to {target}: {linked.name} has no such heading"
