@@ -6,26 +6,6 @@ import pytest
 from gradmatrix.reports.schema import validate
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config, items):
-    """Keep ``xdist_group`` marks working under ``--dist loadgroup`` (the README's test
-    command): pytest-xdist 3.8 writes the group into ``item._nodeid``, which pytest 9.2 no
-    longer reads (``nodeid`` comes from ``item._id``), so every group was silently spread
-    over the workers (pytest-dev/pytest-xdist#1386).  Here, after xdist's own hook, the group
-    suffix is written where pytest reads it; once xdist's fix lands, the id already ends with
-    it and nothing is done."""
-    if not config.pluginmanager.hasplugin("xdist") or not config.getoption("loadgroup", False):
-        return
-    from _pytest.nodeid import coerce_node_id
-
-    for item in items:
-        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
-                        for m in item.iter_markers("xdist_group")})
-        suffix = "@" + "_".join(names)
-        if names and not item.nodeid.endswith(suffix):
-            item._id = coerce_node_id(item.nodeid + suffix)
-
-
 @pytest.fixture
 def read_report():
     """Load an agreement.json and validate it against the shipped schema."""
@@ -61,10 +41,10 @@ def pytest_collection_modifyitems(config, items):
     done once per suite, not once per worker that receives one of the module's tests (an
     explicit ``xdist_group`` mark is left as it is).
 
-    After it: pytest-xdist (3.8) names a test's group by appending ``@group`` to ``item._nodeid``,
-    which pytest 9.2 no longer reads (a node's id is ``item._id``): every ``xdist_group`` mark
-    was silently ignored and the tests scattered as with ``--dist load``.  The id xdist wrote is
-    made the item's id; nothing changes where xdist's own write takes effect."""
+    After it: pytest-xdist 3.8 writes the group into ``item._nodeid``, which pytest 9.2 no longer
+    reads (``nodeid`` comes from ``item._id``), so every group was silently spread over the
+    workers (pytest-dev/pytest-xdist#1386).  The group suffix is written where pytest reads it;
+    once xdist's fix lands, the id already ends with it and nothing is done."""
     for item in items:
         if item.get_closest_marker("xdist_group") is not None:
             continue
@@ -76,11 +56,13 @@ def pytest_collection_modifyitems(config, items):
         if shared:
             item.add_marker(pytest.mark.xdist_group(module))
     result = yield
-    if getattr(config.option, "loadgroup", False):
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("loadgroup", False):
         from _pytest.nodeid import coerce_node_id
 
         for item in items:
-            written = getattr(item, "_nodeid", None)
-            if written is not None and written != item.nodeid:
-                item._id = coerce_node_id(written)
+            names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                            for m in item.iter_markers("xdist_group")})
+            suffix = "@" + "_".join(names)
+            if names and not item.nodeid.endswith(suffix):
+                item._id = coerce_node_id(item.nodeid + suffix)
     return result
