@@ -329,7 +329,7 @@ class Candidate:
         # needs too, such as the compiled im2col extension): op -> reason; not checked.
         # A stub fails the module (``stubs``); a missing dependency only leaves the op unchecked
         self.unchecked = {}
-        self.stubs = set()
+        self.stubs = {}  # op -> its functions left as the starter's stub
         for op, contract in self.contracts.items():
             if op in skip_probe:
                 continue
@@ -337,9 +337,9 @@ class Candidate:
                 on_probe(op)
             found = _stub_reason(module, op, contract, self.catalog)
             if found:
-                self.unchecked[op], stub = found
-                if stub:
-                    self.stubs.add(op)
+                self.unchecked[op], stubbed = found
+                if stubbed:
+                    self.stubs[op] = stubbed
         self.contracts = {op: c for op, c in self.contracts.items() if op not in self.unchecked}
         self.ops = list(self.contracts)
         # a declared layer's functions by the names its contract calls them (a lambda has none of its own)
@@ -486,35 +486,53 @@ def _fault(exc: Exception, functions: tuple) -> CandidateFault:
 # --- accounting: every function and class of a candidate module, checked or not, and why -------
 
 
-def _stub_reason(module: ModuleType, op: str, contract, catalog) -> tuple[str, bool] | None:
+def _raised_in(exc: BaseException, functions: tuple) -> tuple:
+    """The contract's functions ``exc`` was raised in (the innermost), or all of them."""
+    frames = [tb.tb_frame.f_code.co_name for tb in _tracebacks(exc.__traceback__)]
+    inner = [name for name in reversed(frames) if name in functions]
+    return (inner[0],) if inner else tuple(functions)
+
+
+def _tracebacks(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def _stub_reason(module: ModuleType, op: str, contract, catalog) -> tuple[str, tuple] | None:
     """Why an op's functions cannot be checked as written, from one call on the op's first
     case: an unimplemented stub (raises NotImplementedError, returns None, or a model whose
     params or gradients are still empty), or a dependency the course's notebook needs as
     well (the compiled ``im2col_cython``).  None when the call says nothing of the kind (a
-    function that raises otherwise is reported by the run); with it, whether it is a stub."""
+    function that raises otherwise is reported by the run); with it, the functions that are
+    stubs (none for a missing dependency): the one that raised, or returned None, where the
+    call tells them apart, else all of the op's."""
     from gradmatrix.oracles.cases import draw_inputs, matrix_cases
 
     inputs = draw_inputs(matrix_cases("default", [op], ["float64"], 1, ["reverse"], catalog=catalog)[0])
     try:
         forward, grads = contract.call(lambda fn: getattr(module, fn), inputs.arrays, inputs.dout,
                                            inputs.case.dim_map)
-    except NotImplementedError:
-        return "unimplemented stub: raises NotImplementedError", True
+    except NotImplementedError as exc:
+        return "unimplemented stub: raises NotImplementedError", _raised_in(exc, contract.functions)
     except ContractError as exc:
         if "has []" in str(exc) or "gradients for []" in str(exc):
-            return f"unimplemented stub: {exc}", True
+            return f"unimplemented stub: {exc}", tuple(contract.functions)
         return None
     except NameError as exc:
         if "cython" in str(exc).lower():
             return (f"needs the course's compiled Cython extension, as the notebook does ({exc}); "
-                    "build it in cs231n/ (python setup.py build_ext --inplace)"), False
+                    "build it in cs231n/ (python setup.py build_ext --inplace)"), ()
         return None
     except (Exception, SystemExit):  # the run reports it, SystemExit included, as an error record
         return None
-    if forward is None or any(g is None for g in grads.values()):
-        return "unimplemented stub: returns None", True
+    functions = tuple(contract.functions)
+    if forward is None:
+        return f"unimplemented stub: {functions[0]} returns None", functions[:1]
+    if any(g is None for g in grads.values()):
+        return f"unimplemented stub: {functions[-1]} returns None", functions[-1:]
     if _zeros_where_reference_is_not(inputs, forward, grads):
-        return "unimplemented stub: returns zeros (the reference's output is not zero)", True
+        return "unimplemented stub: returns zeros (the reference's output is not zero)", functions
     return None
 
 
@@ -544,7 +562,8 @@ def account(candidate: "Candidate") -> list[dict]:
     for op, c in candidate.contracts.items():  # a model class may serve several ops (its options)
         for fn in c.functions:
             checked[fn] = f"{checked[fn]}, {op}" if fn in checked else op
-    stubbed = {fn: (op, candidate.unchecked[op], op in getattr(candidate, "stubs", ())) for op in candidate.unchecked
+    stubs = getattr(candidate, "stubs", {})
+    stubbed = {fn: (op, candidate.unchecked[op], fn in stubs.get(op, ())) for op in candidate.unchecked
                for fn in contracts_of(module)[op].functions} if candidate.unchecked else {}
     known = {fn: (op, spec) for op, spec in (*CATALOG.items(), *COURSE_SPECS.items())
              for c in spec.contracts for fn in c.functions}
@@ -561,8 +580,11 @@ def account(candidate: "Candidate") -> list[dict]:
         elif name in helpers:
             entry.update(checked=True, op=helpers[name])
         elif name in stubbed:
-            entry.update(checked=False, op=stubbed[name][0], reason=stubbed[name][1])
-            if stubbed[name][2]:  # a function left as the starter's stub fails the module
+            op, reason, stub = stubbed[name]
+            if op in stubs and not stub:  # the implemented half of a pair whose other half is a stub
+                reason = f"its partner {' / '.join(stubs[op])} is the starter's stub"
+            entry.update(checked=False, op=op, reason=reason)
+            if stub:  # a function left as the starter's stub fails the module
                 entry["stub"] = True
         elif name in known:
             op, spec = known[name]

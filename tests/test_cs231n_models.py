@@ -111,8 +111,12 @@ def test_value_bug_keeps_the_headline_over_a_dtype_only_finding():
 
 def test_stubs_and_unknown_names_are_listed_with_reasons(capsys):
     entries = {e["name"]: e for e in account(Candidate(load_module(str(HERE / "model_mutant_utils.py"))))}
-    assert entries["conv_relu_pool_backward"]["reason"] == "unimplemented stub: returns None"
-    assert not entries["conv_relu_pool_forward"]["checked"]
+    assert entries["conv_relu_pool_backward"]["reason"] == "unimplemented stub: conv_relu_pool_backward returns None"
+    assert entries["conv_relu_pool_backward"]["stub"]
+    # the implemented half is not checked (nothing to pair it with) and is not the stub
+    forward = entries["conv_relu_pool_forward"]
+    assert not forward["checked"] and "stub" not in forward
+    assert forward["reason"] == "its partner conv_relu_pool_backward is the starter's stub"
     assert entries["conv_bn_relu_forward"]["reason"] == "its partner conv_bn_relu_backward is missing"
     assert entries["eval_numerical_gradient"]["reason"].startswith("unknown name")
     assert entries["affine_relu_backward"]["checked"] and entries["affine_relu_backward"]["op"] == "affine_relu"
@@ -144,6 +148,16 @@ def test_missing_past_module_gets_the_future_hint():
         load_module(str(HERE / "model_needs_past.py"))
 
 
+def test_a_stub_is_the_function_that_raised_not_its_partner(tmp_path):
+    (tmp_path / "half.py").write_text(
+        "import numpy as np\n\n\ndef relu_forward(x):\n    return np.maximum(0, x), x\n\n\n"
+        "def relu_backward(dout, cache):\n    raise NotImplementedError('TODO')\n")
+    entries = {e["name"]: e for e in account(Candidate(load_module(str(tmp_path / "half.py"))))}
+    assert entries["relu_backward"]["stub"] and "raises NotImplementedError" in entries["relu_backward"]["reason"]
+    assert "stub" not in entries["relu_forward"]
+    assert entries["relu_forward"]["reason"] == "its partner relu_backward is the starter's stub"
+
+
 def test_document_run_info_accounts_for_every_definition():
     from gradmatrix.reports.schema import validate
 
@@ -151,7 +165,7 @@ def test_document_run_info_accounts_for_every_definition():
     accounting = {e["name"]: e for e in result.document["run"]["accounting"]}
     assert accounting["conv_relu_pool_backward"] == {
         "name": "conv_relu_pool_backward", "kind": "function", "checked": False, "op": "conv_relu_pool",
-        "reason": "unimplemented stub: returns None", "stub": True}
+        "reason": "unimplemented stub: conv_relu_pool_backward returns None", "stub": True}
     assert accounting["affine_relu_forward"]["checked"] and len(accounting) == 10
     validate(result.document)
 
