@@ -22,6 +22,7 @@ in the judge's process, as ``check_layer`` always is; the report records it (``r
 from __future__ import annotations
 
 import signal
+import os
 import socket
 import subprocess
 import sys
@@ -152,7 +153,10 @@ class IsolatedCandidate:
         ours, theirs = socket.socketpair()
         command = [sys.executable, "-m", "gradmatrix.isolation", str(theirs.fileno()), self.target,
                    *self.timed_out]
-        self._process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        # no window: a check never needs one, and a script's top-level plt.show() would block
+        # on a desktop until someone closes it (it runs guarded: oracles.scripts)
+        env = {**os.environ, "MPLBACKEND": "Agg"}
+        self._process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env)
         theirs.close()
         self._conn = Connection(ours.detach())
         importing = max(IMPORT_TIME_LIMIT, self.case_timeout) if self.case_timeout else None

@@ -115,3 +115,14 @@ def test_a_script_calling_check_without_a_main_guard_runs_once(tmp_path):
                       "print('status', r.status)\n")
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert done.stdout.splitlines() == ["top level", "status 1"], done.stdout + done.stderr
+
+
+def test_the_worker_never_opens_a_window(tmp_path):
+    # a script's top-level plt.show() runs guarded (oracles.scripts); with a display it would
+    # block until closed, so the worker's matplotlib backend is one without windows
+    (tmp_path / "plots.py").write_text(
+        "import os\nimport numpy as np\n\n\ndef relu_forward(x):\n"
+        "    assert os.environ.get('MPLBACKEND') == 'Agg', os.environ.get('MPLBACKEND')\n"
+        "    return np.maximum(0, x), x\n\n\ndef relu_backward(dout, x):\n    return dout * (x > 0)\n")
+    result = gradmatrix.check(str(tmp_path / "plots.py"), **QUICK)
+    assert result.status == 0, [r["message"] for r in result.failures][:2]
