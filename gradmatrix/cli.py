@@ -616,9 +616,10 @@ def cmd_cache(args, extra) -> int:
 
     found = cache.clear() if args.action == "clear" else cache.usage()
     if found["path"] is None:
-        print("gradmatrix cache: off (GRADMATRIX_JAX_CACHE=off): compiled functions are not stored")
+        print("gradmatrix cache: off (GRADMATRIX_JAX_CACHE=off): compiled functions and reference results "
+              "are not stored")
         return 0
-    size = f"{found['entries']} compiled functions, {found['bytes'] / 1e6:.1f} MB"
+    size = f"{found['entries']} compiled functions, {found['results']} reference results, {found['bytes'] / 1e6:.1f} MB"
     print(f"gradmatrix cache: {found['path']}: " + (f"removed {size}" if args.action == "clear" else size))
     return 0
 

@@ -25,8 +25,8 @@ from gradmatrix.oracles.candidate import Candidate, provided_ops
 from gradmatrix.oracles.contract import ContractError
 from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES
 from gradmatrix.oracles.cases import LOW_PRECISION_KIND, Case, CaseInputs, draw_inputs, matrix_cases
-from gradmatrix.oracles.implementations import LOW_PRECISION, ON_DEVICE, ORACLES, oracle, unavailable_reason  # ON_DEVICE: the oracles --device moves
-from gradmatrix.oracles import modes
+from gradmatrix.oracles.implementations import LOW_PRECISION, ON_DEVICE, ORACLES, findable, oracle, unavailable_reason  # ON_DEVICE: the oracles --device moves
+from gradmatrix.oracles import modes, reference_store
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT, CandidateFault, CaseTimeout
 from gradmatrix.oracles.timelimit import time_limit
 from gradmatrix.oracles.devices import PRECISIONS, matmul_precision
@@ -161,10 +161,20 @@ class Runner:
         for name in oracles:
             options = {"device": device} if name in ON_DEVICE and device != "cpu" else {}
             self.impls[name] = oracle(name, **options)
-        self.unavailable = {name: r for name, impl in self.impls.items() if (r := unavailable_reason(impl))}
+        self._unavailable: dict = {}  # name -> None or why it cannot run here, asked when first needed
         self.mode_impls = {kind: modes.implementations(kind, self.impls, candidate.name) for kind in modes.MODE_KINDS}
         self._cache: OrderedDict = OrderedDict()
+        self._explicit: set = set()  # cases run on inputs given to ``run``: their results are never stored
+        self._findable: dict = {}  # oracle -> whether its framework is found here (implementations.findable)
         self._ahead: list = []  # background compilations (compile_ahead)
+
+    def unavailable(self, name: str) -> str | None:
+        """None when implementation ``name`` (a base name: the candidate or an oracle) can
+        run here, else the reason it cannot; asked the first time it is needed, so that a run
+        whose references are all stored (``oracles.reference_store``) never imports a framework."""
+        if name not in self._unavailable:
+            self._unavailable[name] = unavailable_reason(self.impls[name])
+        return self._unavailable[name]
 
     def compile_ahead(self, comparisons) -> None:
         """Let the oracles that compile per shape (JAX) start on these comparisons' cases in
@@ -175,10 +185,25 @@ class Runner:
             return
         cases = list(dict.fromkeys(c.case for c in comparisons))
         for name, impl in self.impls.items():
-            if name not in self.unavailable and hasattr(impl, "compile_ahead"):
-                ahead = impl.compile_ahead(cases)
+            if not getattr(impl, "compiles", False):
+                continue
+            needed = [case for case in cases if not self._all_stored(case, name)]
+            if needed and not self.unavailable(name):
+                ahead = impl.compile_ahead(needed)
                 if ahead is not None:
                     self._ahead.append(ahead)
+
+    def _all_stored(self, case: Case, oracle_name: str) -> bool:
+        """Whether every result of oracle ``oracle_name`` on ``case`` is in the store.  A case
+        whose inputs the candidate draws (the course's dropout mask) counts as stored: its key
+        is known only once the candidate has run, and its functions are compiled when first
+        needed."""
+        if any(s.drawn_by_candidate for s in case.spec.inputs):
+            return True
+        names = [n for n in (self.mode_impls[case.kind] if case.kind in self.mode_impls else self.impls)
+                 if (modes.base_name(n) if case.kind in self.mode_impls else n) == oracle_name]
+        keys = [reference_store.key(case, n, self.precision, self.device) for n in names]
+        return bool(keys) and all(k is not None and reference_store.has(k) for k in keys)
 
     def close(self) -> None:
         """Stop compiling ahead (after the function being compiled), and the candidate's
@@ -202,15 +227,52 @@ class Runner:
         precision = precision or self.precision
         key = (case, name, precision)
         if key not in self._cache:
+            stored = self._stored(case, name, precision)
+            if stored is not None:
+                return stored
             inputs = self._inputs_for(case, name, precision)
             try:
                 with matmul_precision(precision), _time_limit(self.case_timeout, f"{name} on {case.id}"):
                     self._cache[key] = self._impl(case, name).evaluate(inputs)
             except (Exception, CaseTimeout) as exc:  # recorded as an error for every pair it is in
                 self._cache[key] = exc
-            while len(self._cache) > self.CACHE_SIZE:
-                self._cache.popitem(last=False)
+            else:
+                store_key = self._store_key(case, name, precision)
+                if store_key is not None:
+                    reference_store.save(store_key, self._cache[key])
+            self._trim()
         return self._cache[key]
+
+    def _trim(self) -> None:
+        while len(self._cache) > self.CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def _store_key(self, case: Case, name: str, precision: str) -> dict | None:
+        """The key of an oracle's result in the store (``oracles.reference_store``), or None:
+        the candidate's own results and what is computed from them, results on inputs given
+        to ``run``, and a spec that is not gradmatrix's own are never stored."""
+        base = modes.base_name(name) if case.kind in self.mode_impls else name
+        if base == self.candidate.name or base not in ORACLES or case in self._explicit:
+            return None
+        if base not in self._findable:
+            self._findable[base] = findable(base)
+        if not self._findable[base] or not reference_store.ours(case.spec):
+            return None
+        drawn = None
+        if any(s.drawn_by_candidate for s in case.spec.inputs):
+            own = self._result(case, self.candidate.name, precision)
+            mask = getattr(own, "drawn", None)
+            drawn = reference_store.digest_arrays(mask) if mask else None
+        return reference_store.key(case, name, precision, self.device, drawn)
+
+    def _stored(self, case: Case, name: str, precision: str):
+        """An oracle's result read from the store into this runner's cache, or None."""
+        store_key = self._store_key(case, name, precision)
+        result = reference_store.load(store_key) if store_key is not None else None
+        if result is not None:
+            self._cache[(case, name, precision)] = result
+            self._trim()
+        return result
 
     def _inputs_for(self, case: Case, name: str, precision: str) -> CaseInputs:
         """The case's inputs as implementation ``name`` sees them: where the candidate draws
@@ -238,10 +300,14 @@ class Runner:
             # new explicit inputs: results computed on other inputs are forgotten; the same
             # inputs again (the next pair of the case) keep the results already computed
             self._cache = OrderedDict({(case, None): inputs})
+            self._explicit.add(case)
         for name in (a, b):
+            if (case, name, self.precision) in self._cache or self._stored(case, name, self.precision) is not None:
+                continue  # computed or stored: it can run here
             base = modes.base_name(name) if case.kind in self.mode_impls else name
-            if base in self.unavailable:
-                return _record(comparison, SKIPPED, f"{name} unavailable: {self.unavailable[base]}")
+            reason = self.unavailable(base)
+            if reason:
+                return _record(comparison, SKIPPED, f"{name} unavailable: {reason}")
         if case.kind == LOW_PRECISION_KIND:
             return self._low_precision(comparison, reproduce)
         results = {}
@@ -292,7 +358,7 @@ class Runner:
         # half-precision kernels compute elementwise steps in float32, which is no measure of
         # the rounding of code that rounds every step in the dtype (NumPy, a fused kernel)
         references = [results[b]] + [r for o in LOW_PRECISION if o not in (a, b) and o in self.impls
-                                     and o not in self.unavailable
+                                     and not self.unavailable(o)
                                      and not isinstance(r := self._result(case, o), BaseException)]
         spec = case.spec
 

@@ -1,5 +1,7 @@
-"""Where gradmatrix keeps what it stores between runs: the compiled JAX functions of the
-catalog's ops (``oracles.jax_store``), under the platform's cache directory.
+"""Where gradmatrix keeps what it stores between runs, under the platform's cache directory:
+the compiled JAX functions of the catalog's ops (``oracles.jax_store``) and the oracles'
+results on the catalog's cases (``oracles.reference_store``); and how a stored file proves
+what it holds (``seal``, ``unseal``).
 
 The place is ``platformdirs.user_cache_dir("gradmatrix")`` (``$XDG_CACHE_HOME/gradmatrix`` on
 Linux, ``~/.cache/gradmatrix`` without it; ``~/Library/Caches/gradmatrix`` on macOS,
@@ -10,15 +12,82 @@ cache clear`` empties it (``usage``, ``clear``).  Importing this module imports 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import platform
 from pathlib import Path
 
 ENTRY = "*.jaxfn"  # a stored function; "*.tmp": one being written
 ENTRIES = "executables"
+RESULT = "*.result"  # a stored reference result
+RESULTS = "references"
+
+
+class Rejected(Exception):
+    """A stored entry is not the one asked for; the message says why, for a note."""
+
+
+def canonical(value) -> str:
+    """One text per value: JSON with sorted keys (tuples as lists, anything else by repr)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+
+
+def cpu() -> str:
+    """The host CPU's model name and feature flags (XLA compiles for the CPU it runs on, and
+    BLAS results can differ by an ulp between CPU models)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            lines = [line for line in info if line.startswith(("model name", "flags", "Features", "CPU part"))]
+        return "".join(dict.fromkeys(lines))
+    except OSError:
+        return platform.processor()
+
+
+def seal(magic: bytes, format: int, key: dict, payload: bytes) -> bytes:
+    """A stored file: ``magic``, a one-line JSON header (the format, the key in full, the
+    payload's length and SHA-256), then the payload."""
+    header = {"format": format, "key": key, "payload_bytes": len(payload),
+              "payload_sha256": hashlib.sha256(payload).hexdigest()}
+    return magic + canonical(header).encode() + b"\n" + payload
+
+
+def unseal(data: bytes, magic: bytes, format: int, key: dict, what: str, other_key) -> bytes:
+    """The payload of a file ``seal`` wrote, once it proves to be ``key``'s, whole and undamaged.
+
+    Args:
+        what: what such a file holds, for the messages ("a stored function").
+        other_key: ``(the key the header carries) -> why it is not key``, the message.
+
+    Raises:
+        Rejected: it is not (the message says how).
+    """
+    if not data.startswith(magic):
+        raise Rejected(f"its file is not {what} (no header)" if len(data) >= len(magic)
+                       else f"its file is truncated ({len(data)} bytes)")
+    end = data.find(b"\n", len(magic))
+    if end < 0:
+        raise Rejected("its file is truncated within its header")
+    try:
+        header = json.loads(data[len(magic):end])
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != format:
+        raise Rejected("its header is damaged or of another format")
+    if canonical(header.get("key")) != canonical(key):
+        raise Rejected(other_key(header.get("key")))
+    payload, expected = data[end + 1:], header.get("payload_bytes")
+    if len(payload) != expected:
+        raise Rejected(f"its file is truncated ({len(payload)} of {expected} payload bytes)"
+                       if isinstance(expected, int) and len(payload) < expected else "its payload has the wrong length")
+    if hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
+        raise Rejected("its payload does not match the digest in its header (damaged or altered)")
+    return payload
 
 
 def cache_dir() -> Path | None:
-    """Where compiled functions persist between runs, or None when ``GRADMATRIX_JAX_CACHE=off``."""
+    """Where compiled functions and reference results persist between runs, or None when
+    ``GRADMATRIX_JAX_CACHE=off``."""
     setting = os.environ.get("GRADMATRIX_JAX_CACHE", "")
     if setting.lower() == "off":
         return None
@@ -29,25 +98,33 @@ def cache_dir() -> Path | None:
     return Path(platformdirs.user_cache_dir("gradmatrix", appauthor=False)) / "jax"
 
 
-def _entries(root: Path) -> list[Path]:
-    folder = root / ENTRIES
+def _entries(root: Path, folder: str, entry: str) -> list[Path]:
+    folder = root / folder
     if not folder.is_dir():
         return []
-    return sorted(p for pattern in (ENTRY, "*.tmp") for p in folder.glob(pattern) if p.is_file())
+    return sorted(p for pattern in (entry, "*.tmp") for p in folder.glob(pattern) if p.is_file())
+
+
+def _all(root: Path | None) -> tuple[list, list]:
+    if root is None:
+        return [], []
+    return _entries(root, ENTRIES, ENTRY), _entries(root, RESULTS, RESULT)
 
 
 def usage() -> dict:
-    """{"path": the store (None: off), "entries": stored functions, "bytes": their size}."""
+    """{"path": the store (None: off), "entries": stored functions, "results": stored
+    reference results, "bytes": their size}."""
     root = cache_dir()
-    entries = [] if root is None else _entries(root)
-    return {"path": root, "entries": len(entries), "bytes": sum(p.stat().st_size for p in entries)}
+    functions, results = _all(root)
+    return {"path": root, "entries": len(functions), "results": len(results),
+            "bytes": sum(p.stat().st_size for p in functions + results)}
 
 
 def clear() -> dict:
-    """Remove every stored function (only the store's own files: nothing else in the folder
-    is touched); returns what ``usage`` gave before."""
+    """Remove every stored function and result (only the store's own files: nothing else in
+    the folder is touched); returns what ``usage`` gave before."""
     before = usage()
-    if before["path"] is not None:
-        for path in _entries(before["path"]):
-            path.unlink(missing_ok=True)
+    functions, results = _all(before["path"])
+    for path in functions + results:
+        path.unlink(missing_ok=True)
     return before

@@ -26,6 +26,8 @@ class Oracle:
     second_order: bool = False  # hvp: Hessian-vector products of a loss ("hvp" cases)
     on_device: bool = False  # follows --device (cuda); False: always on the CPU
     low_precision: bool = False  # computes in float16 and bfloat16 (a reference for those cases)
+    compiles: bool = False  # compiles a function per shape, which ``compile_ahead`` starts early
+    requires: tuple = ()  # the top-level modules it imports: a stored result of it counts only where they are found
     # the key of a declared layer's per-framework reference (``reference={"torch": f}``)
     # that is this oracle's forward
     reference_key: str = ""
@@ -58,10 +60,9 @@ class Oracle:
         return self._load().evaluate_hvp(inputs, **self.options)
 
     def compile_ahead(self, cases):
-        """Let an oracle that compiles per shape (JAX) start on ``cases`` in the background;
-        returns what to ``stop()`` when the run ends, or None."""
-        start = getattr(self._load(), "compile_ahead", None)
-        return start(cases, **self.options) if start is not None else None
+        """Let an oracle that compiles per shape (``compiles``: JAX) start on ``cases`` in the
+        background; returns what to ``stop()`` when the run ends, or None."""
+        return self._load().compile_ahead(cases, **self.options) if self.compiles else None
 
 
 class Torch(Oracle):
@@ -69,14 +70,16 @@ class Torch(Oracle):
     module = "gradmatrix.oracles.torch_oracle"
     forward_mode = second_order = on_device = low_precision = True
     reference_key = "torch"
+    requires = ("torch",)
     runs = "the op's forward in torch, float32 or float64 as the case (reverse, torch.func.jvp, reverse over reverse)"
 
 
 class Jax(Oracle):
     name = "jax"
     module = "gradmatrix.oracles.jax_oracle"
-    forward_mode = second_order = on_device = low_precision = True
+    forward_mode = second_order = on_device = low_precision = compiles = True
     reference_key = "jax"
+    requires = ("jax", "jaxlib")
     runs = "the op's forward in JAX, compiled per shape (jax.vjp, jax.jvp, forward over reverse)"
 
 
@@ -108,6 +111,17 @@ def oracle(name: str, **options) -> Oracle:
     if name not in REGISTRY:
         raise ValueError(f"unknown oracle {name!r}; choose from {list(ORACLES)}")
     return REGISTRY[name](**options)
+
+
+def findable(name: str) -> bool:
+    """Whether oracle ``name``'s framework can be found here, importing nothing (a stored
+    result of an oracle counts only where it could have been computed: ``gradmatrix.runner``)."""
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(module) is not None for module in REGISTRY[name].requires)
+    except (ImportError, ValueError):
+        return False
 
 
 def unavailable_reason(impl) -> str | None:

@@ -53,7 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from gradmatrix.oracles.cache import ENTRIES, cache_dir  # noqa: F401  (jax_oracle and tests read it here)
+from gradmatrix.oracles import cache
+from gradmatrix.oracles.cache import ENTRIES, Rejected, cache_dir, canonical as _canonical, cpu as _cpu  # noqa: F401  (jax_oracle and tests read them here)
 
 import numpy as np
 
@@ -79,15 +80,6 @@ KINDS = ("vjp", "jvp", "hvp")
 
 class StoreWarning(UserWarning):
     """A stored function was rejected and compiled again (the message says why)."""
-
-
-class Rejected(Exception):
-    """A stored entry is not the function asked for; the message says why, for a note."""
-
-
-def _canonical(value) -> str:
-    """One text per value: JSON with sorted keys (tuples as lists, anything else by repr)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
 
 
 @dataclass(frozen=True)
@@ -138,22 +130,10 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _cpu() -> str:
-    """The host CPU's model name and feature flags (XLA compiles for the CPU it runs on)."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            lines = [line for line in info if line.startswith(("model name", "flags", "Features", "CPU part"))]
-        return "".join(dict.fromkeys(lines))
-    except OSError:
-        return platform.processor()
-
-
 def seal(key: StoreKey, payload: bytes) -> bytes:
     """A stored file: ``MAGIC``, a one-line JSON header (the format, the key in full, the
-    payload's length and SHA-256), then the payload."""
-    header = {"format": FORMAT, "key": key.fields, "payload_bytes": len(payload),
-              "payload_sha256": hashlib.sha256(payload).hexdigest()}
-    return MAGIC + _canonical(header).encode() + b"\n" + payload
+    payload's length and SHA-256), then the payload (``oracles.cache.seal``)."""
+    return cache.seal(MAGIC, FORMAT, key.fields, payload)
 
 
 def unseal(data: bytes, key: StoreKey) -> bytes:
@@ -163,27 +143,8 @@ def unseal(data: bytes, key: StoreKey) -> bytes:
         Rejected: it is not (the message says how, naming nothing the file itself wrote
             but a catalog op, so that a note cannot carry text from a foreign file).
     """
-    if not data.startswith(MAGIC):
-        raise Rejected("its file is not a stored function (no header)" if len(data) >= len(MAGIC)
-                       else f"its file is truncated ({len(data)} bytes)")
-    end = data.find(b"\n", len(MAGIC))
-    if end < 0:
-        raise Rejected("its file is truncated within its header")
-    try:
-        header = json.loads(data[len(MAGIC):end])
-    except ValueError:
-        header = None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise Rejected("its header is damaged or of another format")
-    if _canonical(header.get("key")) != key.text:
-        raise Rejected(_other_key(header.get("key"), key.fields))
-    payload, expected = data[end + 1:], header.get("payload_bytes")
-    if len(payload) != expected:
-        raise Rejected(f"its file is truncated ({len(payload)} of {expected} payload bytes)"
-                       if isinstance(expected, int) and len(payload) < expected else "its payload has the wrong length")
-    if hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
-        raise Rejected("its payload does not match the digest in its header (damaged or altered)")
-    return payload
+    return cache.unseal(data, MAGIC, FORMAT, key.fields, "a stored function",
+                        lambda stored: _other_key(stored, key.fields))
 
 
 def _other_key(stored, expected: dict) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -49,7 +49,8 @@ class TensorMetrics:
     ref_scale: float
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # the fields are plain numbers and a list of ints: no deep copy (dataclasses.asdict's)
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), list) else v) for f in fields(self)}
 
 
 def tensor_metrics(a: np.ndarray, b: np.ndarray, excess: np.ndarray | None = None) -> TensorMetrics:

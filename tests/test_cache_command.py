@@ -1,5 +1,6 @@
-"""The store of compiled functions lives under the platform's cache directory (XDG_CACHE_HOME
-honoured) and ``gradmatrix cache`` shows and clears it, touching nothing else there."""
+"""The store of compiled functions and reference results lives under the platform's cache
+directory (XDG_CACHE_HOME honoured) and ``gradmatrix cache`` shows and clears it, touching
+nothing else there."""
 
 from __future__ import annotations
 
@@ -24,15 +25,18 @@ def test_a_check_stores_under_xdg_cache_home_and_cache_clear_empties_only_the_st
     assert run.returncode == 1, run.stdout + run.stderr
     store = tmp_path / "xdg" / "gradmatrix" / "jax"
     stored = list((store / "executables").glob("*.jaxfn"))
-    assert stored, list(tmp_path.rglob("*"))
+    results = list((store / "references").glob("*.result"))
+    assert stored and results, list(tmp_path.rglob("*"))
     shown = gradmatrix("cache", cwd=tmp_path, env=env)
-    assert shown.returncode == 0 and shown.stdout.startswith(f"gradmatrix cache: {store}: {len(stored)} compiled functions")
+    assert shown.returncode == 0 and shown.stdout.startswith(
+        f"gradmatrix cache: {store}: {len(stored)} compiled functions, {len(results)} reference results")
     keep = store / "executables" / "notes.txt"  # not the store's: left alone
     keep.write_text("mine")
     cleared = gradmatrix("cache", "clear", cwd=tmp_path, env=env)
-    assert cleared.returncode == 0 and f"removed {len(stored)} compiled functions" in cleared.stdout
+    assert cleared.returncode == 0 and f"removed {len(stored)} compiled functions, {len(results)}" in cleared.stdout
     assert not list((store / "executables").glob("*.jaxfn")) and keep.read_text() == "mine"
-    assert ": 0 compiled functions" in gradmatrix("cache", cwd=tmp_path, env=env).stdout
+    assert not list((store / "references").glob("*.result"))
+    assert ": 0 compiled functions, 0 reference results" in gradmatrix("cache", cwd=tmp_path, env=env).stdout
 
 
 def test_the_store_can_be_named_or_turned_off(tmp_path):

@@ -1,0 +1,151 @@
+"""The store of the oracles' results on the catalog's own cases.
+
+An oracle's result on a case of a catalog op or a course's declared function depends only on
+the case (its op, dims, seed, dtype and kind, which fix its inputs), the oracle, the matmul
+precision and device, the oracles' own source and the versions that compute it; never on
+the candidate.  So it is computed once and stored in the platform's cache directory
+(``oracles.cache``, beside the compiled JAX functions; ``GRADMATRIX_JAX_CACHE=off`` turns both
+off, ``gradmatrix cache clear`` empties both), and a later run reads it back instead of
+computing it again: a check whose references are all stored imports neither torch nor JAX.
+
+What is never stored:
+* a layer a user declares, and anything computed from a candidate's own code (its numeric
+  differences of the layer's forward, ``<candidate>.fd``): its code may change between runs;
+* a result on inputs other than the case's own draw, except inputs a candidate drew itself
+  (the course's dropout mask), which join the key by their digest;
+* a failure: an oracle that raised is asked again next time;
+* a result with notes of its making (a compiled function rejected from its store).
+
+A stored result proves what it is before it is used, as a compiled function does
+(``oracles.cache.seal``): its file carries its key in full (the case, the oracle, the
+precision, the device, the inputs' digest, and a fingerprint of the oracles' and manual's
+source, the versions of NumPy, torch, JAX, jaxlib and array-api-compat, Python and the host
+CPU) and the SHA-256 of its payload.  A file that is not the one asked for, or damaged, is
+removed and the result computed again.  These checks defend against mistakes and damage,
+not against someone who can write the store: a result is a pickle, which can run code on
+loading, as the compiled functions beside it can.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pickle
+import platform
+import sys
+import threading
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from gradmatrix.oracles import cache
+from gradmatrix.oracles.result import Result
+
+MAGIC = b"gradmatrix reference result\n"  # the first line of every stored result
+FORMAT = 1
+VERSIONS = ("numpy", "torch", "jax", "jaxlib", "array-api-compat")  # what computes a reference
+
+STATS = {"loaded": 0, "stored": 0, "rejected": 0}  # this process's use of the store
+
+
+def ours(spec) -> bool:
+    """Whether ``spec`` is one of gradmatrix's own entries (a catalog op or a course's
+    declared function), whose code the fingerprint covers; a user's declared layer is not."""
+    from gradmatrix.oracles.catalog import CATALOG
+    from gradmatrix.oracles.contracts import COURSE_SPECS
+
+    return CATALOG.get(spec.name) is spec or COURSE_SPECS.get(spec.name) is spec
+
+
+@functools.cache
+def fingerprint() -> str:
+    """The code and the machine a result was computed with: every source file of the oracles
+    (contracts included) and of manual, the versions that compute (read from the installed
+    packages, importing nothing), Python's, and the host CPU."""
+    import gradmatrix.manual
+
+    digest = hashlib.sha256()
+    for package in (Path(__file__).parent, Path(gradmatrix.manual.__file__).parent):
+        for path in sorted(package.rglob("*.py")):
+            digest.update(path.relative_to(package.parent).as_posix().encode() + b"\0" + path.read_bytes())
+    versions = []
+    for name in VERSIONS:
+        try:
+            versions.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            versions.append((name, None))
+    digest.update(repr((versions, sys.version, platform.machine(), cache.cpu())).encode())
+    return digest.hexdigest()
+
+
+def digest_arrays(arrays: dict) -> str:
+    """One digest of named arrays: their names, dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        value = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{value.dtype.str}:{value.shape}:".encode() + value.tobytes())
+    return digest.hexdigest()
+
+
+def key(case, impl: str, precision: str, device: str, inputs: str | None = None) -> dict | None:
+    """The key of ``impl``'s result on ``case``, or None where nothing is stored (no store,
+    or a spec that is not gradmatrix's own).
+
+    Args:
+        inputs: the digest of inputs a candidate drew itself (``digest_arrays``), None for
+            the case's own draw.
+    """
+    if cache.cache_dir() is None or not ours(case.spec):
+        return None
+    return {"impl": impl, "case": case.id, "precision": precision, "device": device, "inputs": inputs,
+            "fingerprint": fingerprint()}
+
+
+def _path(key: dict) -> Path:
+    name = hashlib.sha256(cache.canonical(key).encode()).hexdigest()
+    return cache.cache_dir() / cache.RESULTS / f"{name}.result"
+
+
+def has(key: dict) -> bool:
+    """Whether a result is stored under ``key`` (unchecked: ``load`` checks it)."""
+    return _path(key).is_file()
+
+
+def load(key: dict) -> Result | None:
+    """The result stored under ``key``, or None: none, or one that is not the result asked
+    for or is damaged (then removed, to be computed and stored again)."""
+    path = _path(key)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        result = pickle.loads(cache.unseal(data, MAGIC, FORMAT, key, "a stored result",
+                                           lambda stored: "its file holds another result"))
+        if not isinstance(result, Result):
+            raise cache.Rejected("its payload is not a result")
+    except Exception:  # noqa: BLE001  (Rejected, or a payload that does not unpickle: computed again)
+        STATS["rejected"] += 1
+        path.unlink(missing_ok=True)
+        return None
+    STATS["loaded"] += 1
+    return result
+
+
+def save(key: dict, result: Result) -> None:
+    """Store ``result`` under ``key``, atomically; a store that cannot be written costs
+    only speed.  A result with notes is not stored: they tell of its making in this run (a
+    stored compiled function rejected and rebuilt), which a later run must not repeat."""
+    if result.notes:
+        return
+    path = _path(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        partial.write_bytes(cache.seal(MAGIC, FORMAT, key, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
+        os.replace(partial, path)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        return
+    STATS["stored"] += 1

@@ -1,0 +1,125 @@
+"""The store of the oracles' results (``oracles.reference_store``): a check whose references
+are stored gives the same records without importing torch or JAX; the candidate is always
+run; what is not gradmatrix's own, or not the result asked for, is never used."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gradmatrix import manual
+from gradmatrix.oracles import reference_store
+from gradmatrix.oracles.candidate import Candidate
+from gradmatrix.oracles.cases import draw_inputs
+from gradmatrix.runner import Runner, default_plan
+
+ROOT = Path(__file__).resolve().parent.parent
+CORRECT = ROOT / "tests" / "cs231n" / "layers.py"
+WRONG = ROOT / "tests" / "one_bug" / "relu_sign_error.py"
+
+
+def _check(path: Path, store: Path, out: Path, ops=("relu", "affine")) -> dict:
+    """``gradmatrix.check`` in a fresh process: its status, the records, and whether torch or
+    JAX were imported there."""
+    out.mkdir()
+    script = (f"import json, sys, gradmatrix\n"
+              f"r = gradmatrix.check({str(path)!r}, ops={list(ops)!r}, dtypes=['float64', 'float32'], seeds=1)\n"
+              f"open('records.json', 'w').write(json.dumps(r.document['comparisons']))\n"
+              f"print(json.dumps({{'status': r.status, 'torch': 'torch' in sys.modules, 'jax': 'jax' in sys.modules}}))")
+    env = dict(os.environ, GRADMATRIX_JAX_CACHE=str(store))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=out,
+                          stdin=subprocess.DEVNULL, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found["records"] = json.loads((out / "records.json").read_text())
+    return found
+
+
+def _values(records: list) -> dict:
+    """What a comparison measured, by id (no timings)."""
+    return {r["id"]: (r["verdict"], json.dumps(r.get("tensors"), sort_keys=True)) for r in records}
+
+
+def test_a_stored_check_gives_the_same_records_without_importing_torch_or_jax(tmp_path):
+    store = tmp_path / "store"
+    cold = _check(CORRECT, store, tmp_path / "cold")
+    assert cold["status"] == 0 and cold["torch"] and cold["jax"]
+    assert list((store / "references").glob("*.result"))
+    warm = _check(CORRECT, store, tmp_path / "warm")
+    assert warm["status"] == 0 and not warm["torch"] and not warm["jax"]
+    assert _values(warm["records"]) == _values(cold["records"])
+    # the candidate is never stored: a wrong one after a correct one fails on the stored references
+    wrong = _check(WRONG, store, tmp_path / "wrong", ops=["relu"])
+    assert wrong["status"] == 1
+    failed = {r["pair"][1] for r in wrong["records"] if r["verdict"] == "disagree" and r["op"] == "relu"}
+    assert {"torch", "jax", "numeric"} <= failed
+
+
+def _relu_run(tmp_path, monkeypatch) -> tuple:
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
+    plan = [c for c in default_plan("default", ["relu"], ["float64"], 1, ("torch", "numeric")) if c.case.kind == "random"]
+    runner = Runner(Candidate(manual, "manual"), ("torch", "numeric"))
+    return plan, [runner.run(c) for c in plan]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "other result", "flipped byte"])
+def test_a_damaged_or_foreign_stored_result_is_removed_and_computed_again(tmp_path, monkeypatch, damage):
+    plan, first = _relu_run(tmp_path, monkeypatch)
+    files = sorted((tmp_path / "references").glob("*.result"))
+    assert len(files) >= 2
+    victim, other = files[0], files[1]
+    data = victim.read_bytes()
+    if damage == "truncated":
+        victim.write_bytes(data[: len(data) // 2])
+    elif damage == "other result":
+        victim.write_bytes(other.read_bytes())
+    else:
+        victim.write_bytes(data[:-5] + bytes([data[-5] ^ 0xFF]) + data[-4:])
+    before = dict(reference_store.STATS)
+    _, again = _relu_run(tmp_path, monkeypatch)
+    assert reference_store.STATS["rejected"] == before["rejected"] + 1
+    assert [(r["id"], r["verdict"], r.get("tensors")) for r in again] == [(r["id"], r["verdict"], r.get("tensors"))
+                                                                          for r in first]
+    assert victim.read_bytes() != data[: len(data) // 2] and len(list((tmp_path / "references").glob("*.result"))) == len(files)
+
+
+def test_only_gradmatrix_own_specs_are_stored(tmp_path, monkeypatch):
+    import gradmatrix
+    from gradmatrix.oracles.declared import build, declarations_in
+
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
+    plan = default_plan("default", ["relu"], ["float64"], 1, ("numeric",))
+    assert reference_store.key(plan[0].case, "numeric", "default", "cpu") is not None
+
+    def scale(x):
+        return 2.0 * x, None
+
+    layer = gradmatrix.layer(forward=scale, backward=lambda dout, cache: 2.0 * dout, shapes={"x": (4, 3)})
+
+    class Module:  # a user's module declaring one layer
+        pass
+
+    Module.my_scale = layer
+    spec, _ = build(next(iter(declarations_in(Module))), Module)
+    from dataclasses import replace
+    case = replace(plan[0].case, op=spec.name, entry=spec)
+    assert reference_store.key(case, "numeric", "default", "cpu") is None
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", "off")
+    assert reference_store.key(plan[0].case, "numeric", "default", "cpu") is None
+
+
+def test_the_key_follows_the_inputs_a_candidate_drew(tmp_path, monkeypatch):
+    """The course's dropout mask is the candidate's: two masks are two keys."""
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
+    case = next(c.case for c in default_plan("default", ["dropout_train"], ["float64"], 1, ("numeric",)))
+    mask = draw_inputs(case).arrays["mask"]
+    keys = [reference_store.key(case, "numeric", "default", "cpu", reference_store.digest_arrays({"mask": m}))
+            for m in (mask, np.logical_not(mask).astype(mask.dtype))]
+    assert keys[0] != keys[1] and keys[0] == reference_store.key(
+        case, "numeric", "default", "cpu", reference_store.digest_arrays({"mask": mask.copy()}))
