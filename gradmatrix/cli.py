@@ -692,10 +692,11 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("shards", nargs="+", metavar="SHARD.json")
     merge.add_argument("-o", "--output", required=True, metavar="ALL.json", help="the merged agreement.json to write")
     merge.add_argument("--format", nargs="+", default=["json", "md", "html"], choices=["json", "md", "html"])
-    cache = _verb(verbs, "cache", "show or clear the store of compiled functions",
-                  "Show where gradmatrix stores the JAX functions it compiled (so that later runs load them instead "
-                  "of compiling: the platform's cache directory, $XDG_CACHE_HOME/gradmatrix/jax on Linux, or "
-                  "$GRADMATRIX_JAX_CACHE), how many and their size; clear removes them.", cmd_cache)
+    cache = _verb(verbs, "cache", "show or clear the store of compiled functions and reference results",
+                  "Show where gradmatrix stores the JAX functions it compiled and the oracles' results on its own "
+                  "cases (so that later runs load them instead of computing them again: the platform's cache "
+                  "directory, $XDG_CACHE_HOME/gradmatrix/jax on Linux, or $GRADMATRIX_JAX_CACHE), how many and their "
+                  "size; clear removes them.", cmd_cache)
     cache.add_argument("action", nargs="?", choices=("show", "clear"), default="show",
                        help="show (default) or clear")
     return parser
