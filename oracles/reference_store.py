@@ -48,6 +48,7 @@ FORMAT = 1
 VERSIONS = ("numpy", "torch", "jax", "jaxlib", "array-api-compat")  # what computes a reference
 
 STATS = {"loaded": 0, "stored": 0, "rejected": 0}  # this process's use of the store
+_LISTED: dict = {}  # folder -> the names of the results in it, listed once per process (then kept up to date)
 
 
 def ours(spec) -> bool:
@@ -108,15 +109,30 @@ def _path(key: dict) -> Path:
     return cache.cache_dir() / cache.RESULTS / f"{name}.result"
 
 
+def _listed(folder: Path) -> set:
+    """The results in ``folder``, listed the first time it is asked for: a run asks for
+    hundreds, mostly missing ones on a first run.  One another process stores later is not
+    seen by this one (it computes that result itself)."""
+    if folder not in _LISTED:
+        try:
+            _LISTED[folder] = set(os.listdir(folder))
+        except OSError:
+            _LISTED[folder] = set()
+    return _LISTED[folder]
+
+
 def has(key: dict) -> bool:
     """Whether a result is stored under ``key`` (unchecked: ``load`` checks it)."""
-    return _path(key).is_file()
+    path = _path(key)
+    return path.name in _listed(path.parent)
 
 
 def load(key: dict) -> Result | None:
     """The result stored under ``key``, or None: none, or one that is not the result asked
     for or is damaged (then removed, to be computed and stored again)."""
     path = _path(key)
+    if path.name not in _listed(path.parent):
+        return None
     try:
         data = path.read_bytes()
     except OSError:
@@ -129,6 +145,7 @@ def load(key: dict) -> Result | None:
     except Exception:  # noqa: BLE001  (Rejected, or a payload that does not unpickle: computed again)
         STATS["rejected"] += 1
         path.unlink(missing_ok=True)
+        _listed(path.parent).discard(path.name)
         return None
     STATS["loaded"] += 1
     return result
@@ -142,10 +159,12 @@ def save(key: dict, result: Result) -> None:
         return
     path = _path(key)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not _LISTED.get(path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         partial.write_bytes(cache.seal(MAGIC, FORMAT, key, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
         os.replace(partial, path)
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         return
+    _listed(path.parent).add(path.name)
     STATS["stored"] += 1
