@@ -346,16 +346,21 @@ class IsolatedCandidate:
 
     def unavailable_as(self, name: str, case: Case, device: str) -> str | None:
         """None when oracle ``name`` can run in the worker (on ``device``) for a declared
-        layer's ``case``, else the reason it cannot (``Runner.unavailable``).
+        layer's ``case``, else the reason it cannot (``Runner.unavailable``).  Finding out
+        imports the oracle's framework: it gets the import's time limit, as at load.
 
         Raises:
             CandidateFault, CaseTimeout: as ``evaluate``.
         """
-        return self._ask("unavailable", (name, device), case, f"{name}'s availability")
+        importing = max(IMPORT_TIME_LIMIT, self.case_timeout) if self.case_timeout else 0.0
+        return self._ask("unavailable", (name, device), case, f"{name}'s availability", importing)
 
-    def _ask(self, message: str, payload, case: Case, who: str):
+    def _ask(self, message: str, payload, case: Case, who: str, limit: float | None = None):
         """The worker's answer to ``message`` about ``case``: the one path of every request
-        of a case, under the case time limit (``who`` names what runs, in messages)."""
+        of a case, under the case time limit or ``limit`` seconds (0: none); ``who`` names
+        what runs, in messages."""
+        seconds = self.case_timeout if limit is None else limit
+        option = " (--case-timeout)" if limit is None else ""
         op = case.op
         if op in self.timed_out:  # one time-out per op: a loop is not waited for again on every case
             raise CandidateFault(f"{op} not run: {self.timed_out[op]}")
@@ -363,9 +368,9 @@ class IsolatedCandidate:
             self._start()  # the previous worker was stopped (a time limit) or ended
         try:
             self._conn.send((message, payload))
-            if not self._conn.poll(self.case_timeout or None):
-                raise CaseTimeout(f"{who} on {case.id} took longer than the time limit of "
-                                  f"{self.case_timeout:g} s (--case-timeout); its process was stopped")
+            if not self._conn.poll(seconds or None):
+                raise CaseTimeout(f"{who} on {case.id} took longer than the time limit of {seconds:g} s{option}; "
+                                  f"its process was stopped")
             message, payload = self._conn.recv()
         except (EOFError, OSError):
             how = self._ended()
