@@ -6,6 +6,9 @@ parameters and, optionally, a reference forward.  ``build`` turns it into an ``O
 that cases, oracles, the comparison and the reports read exactly as they read a catalog
 entry.  Nothing is registered anywhere: the layers a module declares join the catalog of
 the run that checks it (``Candidate.catalog``), and each case planned carries its spec.
+A module checked in a worker process builds its specs there; the judge gets each as data
+(``describe``) and makes a spec of its own from it, with no function of the user's
+(``from_description``; ``gradmatrix.isolation``).
 
 What the spec gets:
 

@@ -160,13 +160,15 @@ def test_a_declared_layer_checked_in_its_worker_gives_the_records_it_gets_in_pro
 
     path = str({"gelu_and_broken": _gelu_and_its_broken_twin(tmp_path), "huber": LAYERS / "huber.py",
                 "reference_raises": HERE / "reference_raises_layer.py"}[module])
-    isolated = gradmatrix.check(path, seeds=1)  # every mode: jvp and hvp cases, <candidate>.fd, in the worker
-    in_process = gradmatrix.check(load_module(path), seeds=1)
+    # every mode (jvp and hvp cases, <candidate>.fd) and, for the loss, low precision against float64
+    options = dict(seeds=1, dtypes=["float64", "float32", "bfloat16"] if module == "huber" else None)
+    isolated = gradmatrix.check(path, **options)
+    in_process = gradmatrix.check(load_module(path), **options)
     assert isolated.document["run"]["isolated"] is True and in_process.document["run"]["isolated"] is False
     assert isolated.status == in_process.status == status
     assert _records(isolated.document) == _records(in_process.document)
     kinds = {r["case_kind"] for r in isolated.document["comparisons"]}
-    assert {"random", "jvp"} <= kinds and ("hvp" in kinds) == (module == "huber")
+    assert {"random", "jvp"} <= kinds and ("hvp" in kinds) == ("low-precision" in kinds) == (module == "huber")
     if module == "gelu_and_broken":
         assert {r["op"] for r in isolated.failures} == {"gelu_broken"}
     if module == "reference_raises":  # the reference's exception, as data: named, with its frames
