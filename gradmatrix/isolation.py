@@ -50,8 +50,10 @@ from gradmatrix.oracles.catalog import CATALOG, join
 from gradmatrix.oracles.contract import ContractError
 from gradmatrix.oracles.contracts import COURSE_SPECS
 from gradmatrix.oracles.declared import DeclarationError, from_description, spec_of
+from gradmatrix.oracles.devices import matmul_precision
+from gradmatrix.oracles.implementations import ORACLES, unavailable_reason
 from gradmatrix.oracles.result import CandidateFault, CaseTimeout, Result
-from gradmatrix.runner import short_traceback
+from gradmatrix.runner import implementations, short_traceback
 
 IMPORT_TIME_LIMIT = 60.0  # seconds a worker may take to start and import the candidate, at least
 
@@ -85,8 +87,9 @@ class WorkerEnded(CandidateFault):
 def _serve(conn, target: str, skip_probe=()) -> None:
     """The worker: import the candidate, build the layers it declares, say what it provides,
     then answer the judge until told to stop: a case's result of the candidate
-    (``"evaluate"``), a declared layer's case inputs (``"draw"``) and any implementation's
-    result on them (``"evaluate-as"``).  Everything sent back is data: a Result, inputs, or
+    (``"evaluate"``); for a declared layer's case, its inputs (``"draw"``), whether an
+    oracle can run here (``"unavailable"``) and any implementation's result on them
+    (``"evaluate-as"``).  Everything sent back is data: a Result, inputs, or
     a fault's text."""
     from gradmatrix.oracles.candidate import Candidate, account, load_module
     from gradmatrix.oracles.declared import declarations_in, describe, specs_of
@@ -123,7 +126,7 @@ def _serve(conn, target: str, skip_probe=()) -> None:
         conn.send(("import-error", f"loading {target} raised {type(exc).__name__}: {exc}"))
         return
     conn.send(("loaded", info))
-    implementations = _Implementations(candidate)
+    others = _Implementations(candidate)
     while True:
         try:
             message, payload = conn.recv()
@@ -135,10 +138,10 @@ def _serve(conn, target: str, skip_probe=()) -> None:
             if message == "draw":
                 answer = draw_inputs(_here(candidate.catalog, payload))
             elif message == "unavailable":
-                answer = implementations.unavailable(*payload)
+                answer = others.unavailable(*payload)
             elif message == "evaluate-as":
                 name, inputs, device, precision = payload
-                answer = implementations.evaluate(name, _here(candidate.catalog, inputs), device, precision)
+                answer = others.evaluate(name, _here(candidate.catalog, inputs), device, precision)
             else:  # "evaluate"
                 answer = candidate.evaluate(_here(candidate.catalog, payload))
             conn.send(("result", answer))
@@ -168,23 +171,16 @@ class _Implementations:
         self._by_device: dict = {}
 
     def _on(self, device: str) -> tuple:
-        from gradmatrix.oracles.implementations import ORACLES
-        from gradmatrix.runner import implementations
-
         if device not in self._by_device:
             self._by_device[device] = implementations(self.candidate, ORACLES, device)
         return self._by_device[device]
 
     def unavailable(self, name: str, device: str) -> str | None:
         """None when oracle ``name`` can run in this process, else the reason it cannot."""
-        from gradmatrix.oracles.implementations import unavailable_reason
-
         return unavailable_reason(self._on(device)[0][name])
 
     def evaluate(self, name: str, inputs, device: str, precision: str):
         """Implementation ``name``'s result on ``inputs``, in a case of their case's kind."""
-        from gradmatrix.oracles.devices import matmul_precision
-
         impls, by_kind = self._on(device)
         kind = inputs.case.kind
         with matmul_precision(precision):
@@ -194,8 +190,8 @@ class _Implementations:
 class IsolatedCandidate:
     """A candidate module run in a worker process (see the module docstring); the runner's
     ``Candidate`` interface: ``name``, ``ops``, ``contracts``, ``catalog``, ``unchecked``,
-    ``accounting``, ``evaluate``; and for the layers it declares (``hosted``), ``draw`` and
-    ``evaluate_as``."""
+    ``accounting``, ``evaluate``; and for the layers it declares (``hosted``), ``draw``,
+    ``unavailable_as`` and ``evaluate_as``."""
 
     def __init__(self, target: str, case_timeout: float = 0.0):
         """
