@@ -6,7 +6,8 @@
       -> plan: the candidate opened (its module in a worker process, gradmatrix.isolation),
          the matrix's cases (oracles.cases) and their pairs (runner.default_plan), cut to
          --only or a --shard
-      -> run: each comparison made by a Runner (oracles and comparison in this process), in
+      -> run: each comparison made by a Runner (oracles and comparison in this process; a
+         layer the module declares is drawn and its oracles run in the candidate's worker), in
          this process or split by shape among worker processes of the engine's own (-n)
       -> records, one per comparison (reports.compare)
       -> the document (reports.document.build): summary, verdict, findings, warnings

@@ -300,7 +300,9 @@ def declared_checks(candidate, ops=None, dtypes=None, seeds=None, modes=None) ->
     layer is checked at (the matrix's cases of other dtypes are not its).
 
     Args:
-        candidate: an ``oracles.candidate.Candidate`` (declaring modules run in-process).
+        candidate: an ``oracles.candidate.Candidate`` (a module declaring a framework
+            function runs in-process: ``gradmatrix.isolation``; a candidate in a worker
+            process has no ``source`` here and declares none).
         ops, dtypes, seeds, modes: the command's selection (None: its default); the checks
             are part of reverse mode, so ``modes`` without "reverse" plans none.
 

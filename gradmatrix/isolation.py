@@ -14,9 +14,25 @@ the judge runs in), the case is an error, and the next case starts a new worker.
 that ends on its own (``os._exit``, a crash) makes the case an error naming how it ended.
 Loading the module and probing its stubs run under the same limit.
 
-Layers declared with ``@gradmatrix.layer`` carry the user's own forward, which the oracles
-run too (the numeric oracle differentiates it); a module that declares layers is checked
-in the judge's process, as ``check_layer`` always is; the report records it (``run.isolated``).
+Layers a module declares (``@gradmatrix.layer``, ``gradmatrix.layer(...)``) are the user's
+code through and through: building their spec runs the forward (the output's shape), their
+inputs are drawn by the user's draws and samplers, and the oracles run the user's reference
+(or, without one, differentiate the user's forward).  So all of it runs in the worker too:
+the worker builds the specs (each layer's build under the case time limit) and sends each as
+data (``oracles.declared.describe``), from which the judge makes a spec of its own holding no
+function of the user's; the judge asks the worker for a case's inputs (``draw``) and for
+each implementation's result on them, the oracles' and the modes' included
+(``evaluate_as``), all under the one time limit that kills the worker.  The comparison, the
+verdict and the reports stay here.  The catalog's and the courses' ops (gradmatrix's own
+code) keep drawing and running their oracles in the judge.
+
+One kind of declaration still runs in the judge's process: a framework function
+(``@gradmatrix.layer(..., framework="torch" | "jax")``, ``gradmatrix.framework_layers``).
+Its checks beside the matrix (low precision, runs again, double backward) call the user's
+torch or JAX function and reference directly from ``framework_layers.declared_checks``,
+which has no worker protocol yet; a module declaring one is imported and checked in the
+judge's process, as ``check_layer`` always is, and the report says so (``run.isolated``
+false).
 """
 
 from __future__ import annotations
@@ -26,18 +42,34 @@ import os
 import socket
 import subprocess
 import sys
-import traceback
+from dataclasses import replace
 from multiprocessing.connection import Connection
 
-from gradmatrix.oracles.declared import spec_of
+from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs
+from gradmatrix.oracles.catalog import CATALOG, join
 from gradmatrix.oracles.contract import ContractError
-from gradmatrix.oracles.result import CandidateFault, CaseTimeout
+from gradmatrix.oracles.contracts import COURSE_SPECS
+from gradmatrix.oracles.declared import DeclarationError, from_description, spec_of
+from gradmatrix.oracles.devices import matmul_precision
+from gradmatrix.oracles.implementations import ORACLES, unavailable_reason
+from gradmatrix.oracles.result import CandidateFault, CaseTimeout, Result
+from gradmatrix.runner import implementations, short_traceback
 
 IMPORT_TIME_LIMIT = 60.0  # seconds a worker may take to start and import the candidate, at least
 
 
-class DeclaresLayers(Exception):
-    """The candidate module declares layers: it cannot be judged from another process."""
+class DeclaresFrameworkLayers(Exception):
+    """The candidate module declares a framework function (``framework="torch"``): its own
+    checks run in the judge's process (see the module docstring)."""
+
+
+class _BuildTimeout(Exception):
+    """Building a declared layer (its forward on inputs of each declared shape) ran past the
+    time limit."""
+
+    def __init__(self, layer: str):
+        super().__init__(layer)
+        self.layer = layer
 
 
 class _ProbeTimeout(Exception):
@@ -53,24 +85,33 @@ class WorkerEnded(CandidateFault):
 
 
 def _serve(conn, target: str, skip_probe=()) -> None:
-    """The worker: import the candidate, say what it provides, then evaluate cases until told
-    to stop.  Everything sent back is data: a Result, or a fault's text."""
+    """The worker: import the candidate, build the layers it declares, say what it provides,
+    then answer the judge until told to stop: a case's result of the candidate
+    (``"evaluate"``); for a declared layer's case, its inputs (``"draw"``), whether an
+    oracle can run here (``"unavailable"``) and any implementation's result on them
+    (``"evaluate-as"``).  Everything sent back is data: a Result, inputs, or
+    a fault's text."""
     from gradmatrix.oracles.candidate import Candidate, account, load_module
-    from gradmatrix.oracles.declared import declarations_in
+    from gradmatrix.oracles.declared import declarations_in, describe, specs_of
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the judge's to handle: it stops the worker
     try:
         module = load_module(target)
-        if list(declarations_in(module)):
-            conn.send(("declares-layers", None))
+        if any(getattr(d, "framework", None) is not None for d in declarations_in(module)):
+            conn.send(("declares-framework-layers", None))
             return
         conn.send(("imported", None))
+        declared = specs_of(module, on_build=lambda layer: conn.send(("building", layer)))
+        conn.send(("built", None))
         candidate = Candidate(module, on_probe=lambda op: conn.send(("probing", op)), skip_probe=skip_probe)
         info = {
             "name": candidate.name,
             "ops": candidate.ops,
-            # catalog and course ops only (no declared layers here): a contract by its place in the op's entry
-            "contracts": {op: spec_of(op).contracts.index(c) for op, c in candidate.contracts.items()},
+            # a catalog or course op's contract by its place in the op's entry; a declared layer's
+            # in its spec's description
+            "contracts": {op: None if op in declared else spec_of(op).contracts.index(c)
+                          for op, c in candidate.contracts.items()},
+            "declared": {name: describe(spec) for name, (spec, _) in declared.items()},
             "unchecked": candidate.unchecked,
             "accounting": account(candidate),
             "skipped": candidate.skipped,
@@ -79,12 +120,13 @@ def _serve(conn, target: str, skip_probe=()) -> None:
         conn.send(("import-error", str(exc)))
         return
     except ValueError as exc:  # a declaration that cannot be built (oracles.declared.DeclarationError)
-        conn.send(("value-error", str(exc)))
+        conn.send(("declaration-error", str(exc)))
         return
     except BaseException as exc:  # noqa: BLE001  (SystemExit at import included: reported, never raised here)
         conn.send(("import-error", f"loading {target} raised {type(exc).__name__}: {exc}"))
         return
     conn.send(("loaded", info))
+    others = _Implementations(candidate)
     while True:
         try:
             message, payload = conn.recv()
@@ -93,19 +135,63 @@ def _serve(conn, target: str, skip_probe=()) -> None:
         if message == "stop":
             return
         try:
-            conn.send(("result", candidate.evaluate(payload)))
+            if message == "draw":
+                answer = draw_inputs(_here(candidate.catalog, payload))
+            elif message == "unavailable":
+                answer = others.unavailable(*payload)
+            elif message == "evaluate-as":
+                name, inputs, device, precision = payload
+                answer = others.evaluate(name, _here(candidate.catalog, inputs), device, precision)
+            else:  # "evaluate"
+                answer = candidate.evaluate(_here(candidate.catalog, payload))
+            conn.send(("result", answer))
         except CandidateFault as exc:
             cause = exc.__cause__
             raised = None if cause is None or isinstance(cause, ContractError) else type(cause).__name__
             conn.send(("fault", (str(exc), getattr(exc, "user_traceback", None), raised)))
-        except BaseException as exc:  # noqa: BLE001  (whatever the candidate raised: data for the judge)
-            conn.send(("fault", (f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc)), None)))
+        except BaseException as exc:  # noqa: BLE001  (whatever the candidate or an oracle raised: data for the judge)
+            conn.send(("fault", (f"{type(exc).__name__}: {exc}", short_traceback(exc), type(exc).__name__)))
+
+
+def _here(catalog, value):
+    """A case, or a case's inputs, with this process's spec of its op attached: a case
+    travels by its op's name (``Case.__reduce__``), and a declared layer's spec with the
+    user's functions exists only here."""
+    if isinstance(value, Case):
+        return replace(value, entry=catalog[value.op])
+    return replace(value, case=_here(catalog, value.case))
+
+
+class _Implementations:
+    """The worker's implementations of a declared layer's cases: the candidate, every
+    oracle and the modes built on them (``runner.implementations``), one set per device."""
+
+    def __init__(self, candidate):
+        self.candidate = candidate
+        self._by_device: dict = {}
+
+    def _on(self, device: str) -> tuple:
+        if device not in self._by_device:
+            self._by_device[device] = implementations(self.candidate, ORACLES, device)
+        return self._by_device[device]
+
+    def unavailable(self, name: str, device: str) -> str | None:
+        """None when oracle ``name`` can run in this process, else the reason it cannot."""
+        return unavailable_reason(self._on(device)[0][name])
+
+    def evaluate(self, name: str, inputs, device: str, precision: str):
+        """Implementation ``name``'s result on ``inputs``, in a case of their case's kind."""
+        impls, by_kind = self._on(device)
+        kind = inputs.case.kind
+        with matmul_precision(precision):
+            return (by_kind[kind] if kind in by_kind else impls)[name].evaluate(inputs)
 
 
 class IsolatedCandidate:
     """A candidate module run in a worker process (see the module docstring); the runner's
-    ``Candidate`` interface: ``name``, ``ops``, ``contracts``, ``unchecked``, ``accounting``,
-    ``evaluate``."""
+    ``Candidate`` interface: ``name``, ``ops``, ``contracts``, ``catalog``, ``unchecked``,
+    ``accounting``, ``evaluate``; and for the layers it declares (``hosted``), ``draw``,
+    ``unavailable_as`` and ``evaluate_as``."""
 
     def __init__(self, target: str, case_timeout: float = 0.0):
         """
@@ -117,34 +203,51 @@ class IsolatedCandidate:
         Raises:
             ImportError: the module cannot be imported (it raised, ended its process, or
                 took too long).
-            ValueError: a layer it declares cannot be built.
-            DeclaresLayers: it declares layers (check it in-process).
+            oracles.declared.DeclarationError: a layer it declares cannot be built (its
+                forward raised, or ran past the case time limit).
+            DeclaresFrameworkLayers: it declares a framework function (check it in-process).
         """
         self.target = target
         self.case_timeout = case_timeout
-        self.functions: dict = {}  # declared layers' functions: none here
         self._process = None
         self._conn = None
         self.timed_out: dict = {}  # op -> why its cases are not run (past the time limit, or its process ended)
         info = self._start()
         self.name = info["name"]
         self.ops = info["ops"]
-        self.contracts = {op: spec_of(op).contracts[i] for op, i in info["contracts"].items()}
+        # the layers the module declares, as the judge knows them: data, no function of the user's
+        declared = {name: from_description(data) for name, data in info["declared"].items()}
+        self.hosted = frozenset(declared)  # drawn and evaluated in the worker (runner.Runner)
+        self.contracts = {op: declared[op].contracts[0] if i is None else spec_of(op).contracts[i]
+                          for op, i in info["contracts"].items()}
+        # this run's catalog, as ``Candidate.catalog``: the catalog's ops, the courses' it follows, its layers
+        self.catalog = join([COURSE_SPECS[op] for op in self.contracts if op in COURSE_SPECS], declared.values(),
+                            base=CATALOG)
         self.unchecked = info["unchecked"]
         self.accounting = info["accounting"]
         self.skipped = info["skipped"]  # a script's top-level statements not run (oracles.scripts)
 
     def _start(self) -> dict:
         """Start a worker and load the candidate in it: the import within ``IMPORT_TIME_LIMIT``
-        (or the case time limit where larger), each op's one-call stub probe within the case
-        time limit.  An op whose probe runs past it is not probed again (a new worker is
-        started without it) and each of its cases is an error at once (``timed_out``)."""
+        (or the case time limit where larger); each declared layer's build and each op's
+        one-call stub probe within the case time limit.  An op whose probe runs past it is not
+        probed again (a new worker is started without it) and each of its cases is an error at
+        once (``timed_out``); a layer whose build runs past it cannot be checked at all.
+
+        Raises:
+            DeclarationError: a declared layer's build ran past the time limit.
+        """
         while True:
             try:
                 return self._load()
             except _ProbeTimeout as exc:
                 self.timed_out[exc.op] = (f"its probe call at load ran past the time limit of "
                                           f"{self.case_timeout:g} s (--case-timeout); its process was stopped")
+            except _BuildTimeout as exc:
+                raise DeclarationError(
+                    f"building layer {exc.layer!r} runs its forward on inputs of each declared shape, and that ran "
+                    f"past the time limit of {self.case_timeout:g} s (--case-timeout); its process was stopped"
+                ) from None
 
     def _load(self) -> dict:
         # a fresh interpreter started as a command, not multiprocessing's spawn: that would
@@ -160,34 +263,35 @@ class IsolatedCandidate:
         theirs.close()
         self._conn = Connection(ours.detach())
         importing = max(IMPORT_TIME_LIMIT, self.case_timeout) if self.case_timeout else None
-        probing = None
+        stage = None  # ("building", layer) or ("probing", op): under the case time limit
         while True:
-            limit = importing if probing is None else (self.case_timeout or None)
+            limit = importing if stage is None else (self.case_timeout or None)
             if not self._conn.poll(limit):
                 self.close()
-                if probing is not None:
-                    raise _ProbeTimeout(probing)
+                if stage is not None:
+                    raise (_BuildTimeout if stage[0] == "building" else _ProbeTimeout)(stage[1])
                 raise ImportError(f"importing {self.target} took longer than {limit:g} s (its process was stopped)")
             try:
                 message, payload = self._conn.recv()
             except (EOFError, OSError):
                 code = self._ended()
-                at = f"while probing {probing}" if probing else "at import"
+                at = f"while {stage[0]} {stage[1]}" if stage else "at import"
                 raise ImportError(f"loading {self.target} ended its process ({code}) {at}: it calls os._exit or "
                                   f"sys.exit, or crashes") from None
-            if message == "imported":
+            if message in ("imported", "built"):
+                stage = None
                 continue
-            if message == "probing":
-                probing = payload
+            if message in ("building", "probing"):
+                stage = (message, payload)
                 continue
             break
         if message == "loaded":
             return payload
         self.close()
-        if message == "declares-layers":
-            raise DeclaresLayers(self.target)
-        if message == "value-error":
-            raise ValueError(payload)
+        if message == "declares-framework-layers":
+            raise DeclaresFrameworkLayers(self.target)
+        if message == "declaration-error":
+            raise DeclarationError(payload)
         raise ImportError(payload)
 
     def _ended(self) -> str:
@@ -206,35 +310,75 @@ class IsolatedCandidate:
     def available(self) -> None:
         """A loaded candidate is always available."""
 
-    def evaluate(self, inputs):
+    def evaluate(self, inputs: CaseInputs) -> Result:
         """The candidate's result on ``inputs``, computed in the worker.
 
         Raises:
             CandidateFault: the candidate raised, broke its contract, or its worker ended.
             CaseTimeout: it ran past the time limit (the worker was killed).
         """
-        op = inputs.case.op
+        return self._ask("evaluate", inputs, inputs.case, self.name)
+
+    def draw(self, case: Case) -> CaseInputs:
+        """The inputs of a case of a declared layer (``hosted``), drawn in the worker by the
+        layer's own draws; they carry ``case`` itself (the judge's spec).
+
+        Raises:
+            CandidateFault, CaseTimeout: as ``evaluate``.
+        """
+        return replace(self._ask("draw", case, case, "drawing the inputs"), case=case)
+
+    def evaluate_as(self, name: str, inputs: CaseInputs, device: str, precision: str) -> Result:
+        """Implementation ``name``'s result on the inputs of a declared layer's case
+        (``hosted``), computed in the worker: an oracle (on ``device``, at matmul
+        ``precision``) running the layer's reference or forward, or a mode implementation
+        (``oracles.modes``) of the case's kind.
+
+        Raises:
+            CandidateFault: it raised (``raised`` names the exception), or the worker ended.
+            CaseTimeout: as ``evaluate``.
+        """
+        return self._ask("evaluate-as", (name, inputs, device, precision), inputs.case, name)
+
+    def unavailable_as(self, name: str, case: Case, device: str) -> str | None:
+        """None when oracle ``name`` can run in the worker (on ``device``) for a declared
+        layer's ``case``, else the reason it cannot (``Runner.unavailable``).  Finding out
+        imports the oracle's framework: it gets the import's time limit, as at load.
+
+        Raises:
+            CandidateFault, CaseTimeout: as ``evaluate``.
+        """
+        importing = max(IMPORT_TIME_LIMIT, self.case_timeout) if self.case_timeout else 0.0
+        return self._ask("unavailable", (name, device), case, f"{name}'s availability", importing)
+
+    def _ask(self, message: str, payload, case: Case, who: str, limit: float | None = None):
+        """The worker's answer to ``message`` about ``case``: the one path of every request
+        of a case, under the case time limit or ``limit`` seconds (0: none); ``who`` names
+        what runs, in messages."""
+        seconds = self.case_timeout if limit is None else limit
+        option = " (--case-timeout)" if limit is None else ""
+        op = case.op
         if op in self.timed_out:  # one time-out per op: a loop is not waited for again on every case
             raise CandidateFault(f"{op} not run: {self.timed_out[op]}")
         if self._process is None:
             self._start()  # the previous worker was stopped (a time limit) or ended
         try:
-            self._conn.send(("evaluate", inputs))
-            if not self._conn.poll(self.case_timeout or None):
-                raise CaseTimeout(f"{self.name} on {inputs.case.id} took longer than the time limit of "
-                                  f"{self.case_timeout:g} s (--case-timeout); its process was stopped")
+            self._conn.send((message, payload))
+            if not self._conn.poll(seconds or None):
+                raise CaseTimeout(f"{who} on {case.id} took longer than the time limit of {seconds:g} s{option}; "
+                                  f"its process was stopped")
             message, payload = self._conn.recv()
         except (EOFError, OSError):
             how = self._ended()
-            self.timed_out[op] = f"its process ended ({how}) on {inputs.case.id}"  # not restarted for each case
-            raise WorkerEnded(f"{self.name}'s process ended ({how}) while it ran {op} on "
-                              f"{inputs.case.id}: the code under test ended it (os._exit, a crash)") from None
+            self.timed_out[op] = f"its process ended ({how}) on {case.id}"  # not restarted for each case
+            raise WorkerEnded(f"{self.name}'s process ended ({how}) while it ran {who} on "
+                              f"{case.id}: the code under test ended it (os._exit, a crash)") from None
         except BaseException as exc:
             # a time limit (ours, or the runner's), Ctrl-C: the worker may still be running the
             # case, and its late answer must never be read as the next case's
             self.close()
             if isinstance(exc, CaseTimeout):
-                self.timed_out[op] = f"{inputs.case.id} ran past the time limit ({exc})"
+                self.timed_out[op] = f"{case.id} ran past the time limit ({exc})"
             raise
         if message == "result":
             return payload
@@ -264,8 +408,8 @@ class IsolatedCandidate:
 def open_candidate(module, case_timeout: float = 0.0):
     """The candidate for a check: a module object as it is (already in the caller's process),
     ``gradmatrix.manual`` in-process (the project's own reference code), any other dotted
-    name or path in a worker process (``IsolatedCandidate``), or in-process where it declares
-    layers of its own.
+    name or path in a worker process (``IsolatedCandidate``), its declared layers included,
+    or in-process where it declares a framework function (see the module docstring).
 
     Returns:
         (candidate, isolated: bool).
@@ -281,7 +425,7 @@ def open_candidate(module, case_timeout: float = 0.0):
         return Candidate(load_module(module)), False
     try:
         return IsolatedCandidate(module, case_timeout), True
-    except DeclaresLayers:
+    except DeclaresFrameworkLayers:
         return Candidate(load_module(module)), False
 
 

@@ -121,8 +121,28 @@ def _contracts() -> str:
 
 
 
+def implementations(candidate, oracles, device: str) -> tuple[dict, dict]:
+    """The implementations of a run, by name: the candidate and the oracles (on ``device``
+    where they follow it), and those of each mode kind (``oracles.modes``) built on them.
+
+    Returns:
+        (impls, {kind: impls of that kind}).
+    """
+    impls = {candidate.name: candidate}
+    for name in oracles:
+        options = {"device": device} if name in ON_DEVICE and device != "cpu" else {}
+        impls[name] = oracle(name, **options)
+    return impls, {kind: modes.implementations(kind, impls, candidate.name) for kind in modes.MODE_KINDS}
+
+
 class Runner:
-    """Evaluates implementations on cases (each once per case) and compares pairs."""
+    """Evaluates implementations on cases (each once per case) and compares pairs.
+
+    A layer that a candidate in a worker process declares (``gradmatrix.isolation``) is the
+    user's code through and through: its inputs are drawn, and every implementation of its
+    cases (the oracles run its reference or its forward) is evaluated, in that process
+    (``hosted``); only the comparison is made here.
+    """
 
     CACHE_SIZE = 64  # results kept; a case's pairs run one after another
 
@@ -157,24 +177,30 @@ class Runner:
         if case_timeout < 0:
             raise ValueError(f"case_timeout must be >= 0 seconds, got {case_timeout}")
         self.case_timeout = case_timeout
-        self.impls = {candidate.name: candidate}
-        for name in oracles:
-            options = {"device": device} if name in ON_DEVICE and device != "cpu" else {}
-            self.impls[name] = oracle(name, **options)
+        self.impls, self.mode_impls = implementations(candidate, oracles, device)
         self._unavailable: dict = {}  # name -> None or why it cannot run here, asked when first needed
-        self.mode_impls = {kind: modes.implementations(kind, self.impls, candidate.name) for kind in modes.MODE_KINDS}
         self._cache: OrderedDict = OrderedDict()
         self._explicit: set = set()  # cases run on inputs given to ``run``: their results are never stored
         self._findable: dict = {}  # oracle -> whether its framework is found here (implementations.findable)
         self._ahead: list = []  # background compilations (compile_ahead)
 
-    def unavailable(self, name: str) -> str | None:
+    def unavailable(self, name: str, case: Case | None = None) -> str | None:
         """None when implementation ``name`` (a base name: the candidate or an oracle) can
         run here, else the reason it cannot; asked the first time it is needed, so that a run
-        whose references are all stored (``oracles.reference_store``) never imports a framework."""
-        if name not in self._unavailable:
-            self._unavailable[name] = unavailable_reason(self.impls[name])
-        return self._unavailable[name]
+        whose references are all stored (``oracles.reference_store``) never imports a framework.
+        For a hosted ``case`` the worker that would run it is asked (this process then never
+        imports a framework for a declared layer).  A failure to answer is the reason."""
+        hosted = case is not None and self.hosted(case) and name != self.candidate.name
+        key = ("hosted", name) if hosted else name
+        if key not in self._unavailable:
+            if not hosted:
+                self._unavailable[key] = unavailable_reason(self.impls[name])
+            else:
+                try:  # under the worker's own time limit for imports (gradmatrix.isolation)
+                    self._unavailable[key] = self.candidate.unavailable_as(name, case, self.device)
+                except (Exception, CaseTimeout) as exc:  # the worker ended or hung: nothing runs there
+                    return f"{type(exc).__name__}: {exc}"
+        return self._unavailable[key]
 
     def compile_ahead(self, comparisons) -> None:
         """Let the oracles that compile per shape (JAX) start on these comparisons' cases in
@@ -183,7 +209,7 @@ class Runner:
         ``close()`` stops it."""
         if self.precision != "default":
             return
-        cases = list(dict.fromkeys(c.case for c in comparisons))
+        cases = [case for case in dict.fromkeys(c.case for c in comparisons) if not self.hosted(case)]
         for name, impl in self.impls.items():
             if not getattr(impl, "compiles", False):
                 continue
@@ -216,10 +242,24 @@ class Runner:
         """The implementation called ``name`` in a case of this kind."""
         return (self.mode_impls[case.kind] if case.kind in self.mode_impls else self.impls)[name]
 
+    def hosted(self, case: Case) -> bool:
+        """Whether ``case`` is drawn and evaluated in the candidate's worker process: its op
+        is a layer the candidate's module declares (the class docstring)."""
+        return case.op in getattr(self.candidate, "hosted", ())
+
+    def _evaluate(self, case: Case, name: str, inputs: CaseInputs, precision: str):
+        """Implementation ``name``'s result on ``inputs`` (of ``case``) at matmul ``precision``:
+        here, or in the candidate's worker process for a hosted case (every implementation
+        but the candidate's own reverse mode, which is its ``evaluate`` wherever it runs)."""
+        if self.hosted(case) and (name != self.candidate.name or case.kind in self.mode_impls):
+            return self.candidate.evaluate_as(name, inputs, self.device, precision)
+        with matmul_precision(precision):
+            return self._impl(case, name).evaluate(inputs)
+
     def _inputs(self, case: Case):
         key = (case, None)
         if key not in self._cache:
-            self._cache[key] = draw_inputs(case)
+            self._cache[key] = self.candidate.draw(case) if self.hosted(case) else draw_inputs(case)
         self._cache.move_to_end(key)
         return self._cache[key]
 
@@ -230,10 +270,10 @@ class Runner:
             stored = self._stored(case, name, precision)
             if stored is not None:
                 return stored
-            inputs = self._inputs_for(case, name, precision)
             try:
-                with matmul_precision(precision), _time_limit(self.case_timeout, f"{name} on {case.id}"):
-                    self._cache[key] = self._impl(case, name).evaluate(inputs)
+                inputs = self._inputs_for(case, name, precision)  # drawn by the user's code, for a hosted case
+                with _time_limit(self.case_timeout, f"{name} on {case.id}"):
+                    self._cache[key] = self._evaluate(case, name, inputs, precision)
             except (Exception, CaseTimeout) as exc:  # recorded as an error for every pair it is in
                 self._cache[key] = exc
             else:
@@ -305,7 +345,7 @@ class Runner:
             if (case, name, self.precision) in self._cache or self._stored(case, name, self.precision) is not None:
                 continue  # computed or stored: it can run here
             base = modes.base_name(name) if case.kind in self.mode_impls else name
-            reason = self.unavailable(base)
+            reason = self.unavailable(base, case)
             if reason:
                 return _record(comparison, SKIPPED, f"{name} unavailable: {reason}")
         if case.kind == LOW_PRECISION_KIND:
@@ -314,7 +354,7 @@ class Runner:
         for name in (a, b):
             result = self._result(case, name)
             if isinstance(result, BaseException):
-                return _record(comparison, ERROR, _describe(name, result, reproduce), _short_traceback(result),
+                return _record(comparison, ERROR, _describe(name, result, reproduce), short_traceback(result),
                                reproduce=reproduce, error={"impl": name, "exception": _raised(result)})
             results[name] = result
         inputs = self._inputs(case)
@@ -343,22 +383,22 @@ class Runner:
         key = (case, b, "truth")
         if key not in self._cache:
             try:
-                with matmul_precision("highest"), _time_limit(self.case_timeout, f"{b} on {truth_case.id}"):
-                    self._cache[key] = self._impl(truth_case, b).evaluate(rounded)
+                with _time_limit(self.case_timeout, f"{b} on {truth_case.id}"):
+                    self._cache[key] = self._evaluate(truth_case, b, rounded, "highest")
             except (Exception, CaseTimeout) as exc:
                 self._cache[key] = exc
         results = {a: self._result(case, a), b: self._result(case, b), "truth": self._cache[key]}
         for name, result in results.items():
             if isinstance(result, BaseException):
                 blamed = b if name == "truth" else name
-                return _record(comparison, ERROR, _describe(blamed, result, reproduce), _short_traceback(result),
+                return _record(comparison, ERROR, _describe(blamed, result, reproduce), short_traceback(result),
                                reproduce=reproduce, error={"impl": blamed, "exception": _raised(result)})
         mine, truth = results[a], results["truth"]
         # the reference's own error is the larger of the frameworks' at this dtype: torch's CPU
         # half-precision kernels compute elementwise steps in float32, which is no measure of
         # the rounding of code that rounds every step in the dtype (NumPy, a fused kernel)
         references = [results[b]] + [r for o in LOW_PRECISION if o not in (a, b) and o in self.impls
-                                     and not self.unavailable(o)
+                                     and not self.unavailable(o, case)
                                      and not isinstance(r := self._result(case, o), BaseException)]
         spec = case.spec
 
@@ -440,7 +480,9 @@ def _raised(exc: BaseException) -> str | None:
     return type(exc).__name__
 
 
-def _short_traceback(exc: BaseException, limit: int = 4) -> str:
+def short_traceback(exc: BaseException, limit: int = 4) -> str:
+    """The last ``limit`` frames of what raised ``exc`` (its cause, where it has one), or
+    the candidate's own frames where they were kept."""
     if getattr(exc, "user_traceback", None) is not None:  # the candidate's own frames (oracles.candidate)
         return exc.user_traceback
     cause = exc.__cause__ or exc

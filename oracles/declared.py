@@ -6,6 +6,9 @@ parameters and, optionally, a reference forward.  ``build`` turns it into an ``O
 that cases, oracles, the comparison and the reports read exactly as they read a catalog
 entry.  Nothing is registered anywhere: the layers a module declares join the catalog of
 the run that checks it (``Candidate.catalog``), and each case planned carries its spec.
+A module checked in a worker process builds its specs there; the judge gets each as data
+(``describe``) and makes a spec of its own from it, with no function of the user's
+(``from_description``; ``gradmatrix.isolation``).
 
 What the spec gets:
 
@@ -387,9 +390,13 @@ def declarations_in(module: ModuleType) -> list:
     return found
 
 
-def specs_of(module: ModuleType) -> dict:
+def specs_of(module: ModuleType, on_build: Callable[[str], None] | None = None) -> dict:
     """name -> (spec, {function name: callable}) for each layer ``module`` declares, each
     spec built once per module.
+
+    Args:
+        on_build: called with a layer's name before it is built (building runs the layer's
+            forward: a worker process says so to the judge, which holds the time limit).
 
     Raises:
         DeclarationError: a declaration that cannot be built, or two under one name.
@@ -398,6 +405,8 @@ def specs_of(module: ModuleType) -> dict:
     for declaration in declarations_in(module):
         key = id(module)
         if key not in declaration._built:
+            if on_build is not None:
+                on_build(declaration.name)
             declaration._built[key] = build(declaration, module)
         spec, functions = declaration._built[key]
         if spec.name in found:
@@ -646,3 +655,62 @@ def _class_contract(d: Declaration, methods: Methods, names: list) -> ClassLayer
 
 def _dims_key(dims: Mapping, names: list, params: list) -> tuple:
     return tuple((k, dims[k]) for k in (*names, *params))
+
+
+# --- a declared layer's spec as data, for the judge's process (gradmatrix.isolation) ---------
+
+
+@dataclass(frozen=True)
+class NamedContract:
+    """A declared layer's contract as the judge's process knows it: the names of the
+    functions it calls, for the accounting, the messages and the commands that reproduce a
+    comparison.  It calls nothing: the layer's functions live in its module's process."""
+
+    functions: tuple
+
+
+def _derived_key(dims: Mapping, derived: Mapping) -> tuple:
+    """The dims a declared layer's derived dims are computed from, as a key: all but N (the
+    size of an axis of a declared shape, where there is one) and the derived ones."""
+    return tuple(sorted(((k, v) for k, v in dims.items() if k != "N" and k not in derived), key=lambda kv: kv[0]))
+
+
+def describe(spec: OpSpec) -> dict:
+    """A declared layer's ``OpSpec`` as data (``from_description`` makes the judge's spec of
+    it): what the plan, the comparison and the reports read, and none of the user's
+    functions.  The derived dims (the output's shape, found by running the forward) travel
+    as a table over the layer's shape dicts, the only dims its cases have."""
+    table = []
+    for dims in (d for shapes in spec.shapes.values() for d in shapes):
+        full = spec.resolve_dims(dims)
+        table.append((_derived_key(dims, spec.derived), {k: full[k] for k in spec.derived}))
+    return {
+        "name": spec.name, "doc": spec.doc, "output": spec.output, "output_shape": spec.output_shape,
+        "inputs": [(s.name, s.shape, s.differentiable, s.is_label, s.drawn_by_candidate) for s in spec.inputs],
+        "functions": tuple(spec.functions), "shapes": {m: tuple(dict(d) for d in ds) for m, ds in spec.shapes.items()},
+        "derived": table, "derived_names": tuple(spec.derived), "second_order": spec.second_order,
+        "oracles": spec.oracles, "tolerance": dict(spec.tolerance) if spec.tolerance is not None else None,
+    }
+
+
+def from_description(data: dict) -> OpSpec:
+    """The judge's ``OpSpec`` of a layer declared in another process (``describe``): the
+    same fields, no forward, no reference, and inputs that cannot be drawn here (the
+    layer's draws are the user's code: its process draws them)."""
+    table = dict(data["derived"])
+    names = data["derived_names"]
+
+    def derived_dim(name: str):
+        return lambda dims: table[_derived_key(dims, names)][name]
+
+    def not_here(rng, shape, dims):
+        raise RuntimeError(f"layer {data['name']!r} is drawn in its module's own process (gradmatrix.isolation)")
+
+    return OpSpec(
+        name=data["name"], doc=data["doc"], output=data["output"], output_shape=data["output_shape"],
+        inputs=tuple(InputSpec(n, shape, differentiable=d, draw=not_here, is_label=label, drawn_by_candidate=c)
+                     for n, shape, d, label, c in data["inputs"]),
+        contracts=(NamedContract(data["functions"]),), shapes=data["shapes"],
+        derived={name: derived_dim(name) for name in names}, second_order=data["second_order"],
+        oracles=data["oracles"], tolerance=data["tolerance"],
+    )

@@ -2,6 +2,7 @@
 at import or in its functions reaches the judge, and a hang or an exit ends as an error of
 its own cases (issue "One engine", isolation)."""
 
+import json
 import os
 import threading
 import time
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 import gradmatrix
+from cli_helpers import gradmatrix as gradmatrix_cli
 from gradmatrix.isolation import IsolatedCandidate
 from gradmatrix.reports import tolerances
 
@@ -18,25 +20,32 @@ HERE = Path(__file__).parent / "isolation"
 QUICK = dict(modes=["reverse"], oracles=("torch", "numeric"), seeds=1)
 
 
-def test_a_candidate_cannot_loosen_the_judges_tolerances():
+# each scenario for a catalog op (relu) and for a layer the module declares itself (square)
+@pytest.mark.parametrize("module, op", [("tamper_tolerances.py", "relu"), ("tamper_tolerances_layer.py", "square")])
+def test_a_candidate_cannot_loosen_the_judges_tolerances(module, op):
     before = dict(tolerances.TOLERANCES)
-    result = gradmatrix.check(str(HERE / "tamper_tolerances.py"), **QUICK)
+    result = gradmatrix.check(str(HERE / module), **QUICK)
     assert result.status == 1 and not result.passed
+    assert {r["op"] for r in result.failures} == {op}
     assert dict(tolerances.TOLERANCES) == before
     assert result.document["run"]["isolated"] is True
 
 
-def test_numpys_error_state_set_by_a_candidate_stays_in_its_process():
+@pytest.mark.parametrize("module", ["seterr_raise.py", "seterr_raise_layer.py"])
+def test_numpys_error_state_set_by_a_candidate_stays_in_its_process(module):
     before = np.geterr()
-    result = gradmatrix.check(str(HERE / "seterr_raise.py"), **QUICK)
+    result = gradmatrix.check(str(HERE / module), **QUICK)
     assert result.status == 0, [r["message"] for r in result.failures[:2]]
+    assert result.document["run"]["isolated"] is True
     assert np.geterr() == before
 
 
-def test_a_candidate_changing_directory_changes_only_its_own():
+@pytest.mark.parametrize("module", ["chdir_and_dtype.py", "chdir_layer.py"])
+def test_a_candidate_changing_directory_changes_only_its_own(module):
     here = os.getcwd()
-    result = gradmatrix.check(str(HERE / "chdir_and_dtype.py"), **QUICK)
+    result = gradmatrix.check(str(HERE / module), **QUICK)
     assert result.status == 0 and os.getcwd() == here
+    assert result.document["run"]["isolated"] is True
     assert np.get_printoptions()["precision"] == 8
 
 
@@ -126,3 +135,98 @@ def test_the_worker_never_opens_a_window(tmp_path):
         "    return np.maximum(0, x), x\n\n\ndef relu_backward(dout, x):\n    return dout * (x > 0)\n")
     result = gradmatrix.check(str(tmp_path / "plots.py"), **QUICK)
     assert result.status == 0, [r["message"] for r in result.failures][:2]
+
+
+# --- a module that declares layers of its own: all its code runs in the worker ---
+
+LAYERS = Path(__file__).parent / "layers"
+NAMED = ("message", "reproduce", "at_highest_precision")  # the module's name is in these
+
+
+def _records(document) -> list:
+    return [{k: v for k, v in r.items() if k not in NAMED} for r in document["comparisons"]]
+
+
+def _gelu_and_its_broken_twin(folder: Path) -> Path:
+    path = folder / "my_layers.py"
+    path.write_text((LAYERS / "gelu.py").read_text() + '\ngelu_broken = gradmatrix.layer(gelu_forward, '
+                    'gelu_backward_wrong_sign, shapes={"x": (4, 5)}, name="gelu_broken")\n')
+    return path
+
+
+@pytest.mark.parametrize("module, status", [("gelu_and_broken", 1), ("huber", 0), ("reference_raises", 1)])
+def test_a_declared_layer_checked_in_its_worker_gives_the_records_it_gets_in_process(module, status, tmp_path):
+    from gradmatrix.oracles.candidate import load_module
+
+    path = str({"gelu_and_broken": _gelu_and_its_broken_twin(tmp_path), "huber": LAYERS / "huber.py",
+                "reference_raises": HERE / "reference_raises_layer.py"}[module])
+    # every mode (jvp and hvp cases, <candidate>.fd) and, for the loss, low precision against float64
+    options = dict(seeds=1, dtypes=["float64", "float32", "bfloat16"] if module == "huber" else None)
+    isolated = gradmatrix.check(path, **options)
+    in_process = gradmatrix.check(load_module(path), **options)
+    assert isolated.document["run"]["isolated"] is True and in_process.document["run"]["isolated"] is False
+    assert isolated.status == in_process.status == status
+    assert _records(isolated.document) == _records(in_process.document)
+    kinds = {r["case_kind"] for r in isolated.document["comparisons"]}
+    assert {"random", "jvp"} <= kinds and ("hvp" in kinds) == ("low-precision" in kinds) == (module == "huber")
+    if module == "gelu_and_broken":
+        assert {r["op"] for r in isolated.failures} == {"gelu_broken"}
+    if module == "reference_raises":  # the reference's exception, as data: named, with its frames
+        errors = [r for r in isolated.failures if r["verdict"] == "error"]
+        assert errors and all(r["dtype"] == "float32" and r["error"]["exception"] == "ValueError" for r in errors)
+        assert all("written for float64 only" in r["message"] and "square_reference" in r["traceback"]
+                   for r in errors)
+
+
+def test_no_code_of_a_declaring_module_runs_in_the_judges_process(tmp_path, monkeypatch):
+    notes = tmp_path / "notes.txt"
+    monkeypatch.setenv("GRADMATRIX_TEST_NOTES", str(notes))
+    result = gradmatrix.check(str(HERE / "layer_notes_its_process.py"), seeds=1)
+    assert result.status == 0, [r["message"] for r in result.failures][:2]
+    assert result.document["run"]["isolated"] is True
+    assert result.document["run"]["candidate_ops"] == ["softplus", "scaled"]
+    noted = [line.split() for line in notes.read_text().splitlines()]
+    assert {what for what, _ in noted} == {"draw", "reference", "forward", "backward", "sampler"}
+    assert str(os.getpid()) not in {pid for _, pid in noted}
+
+
+def test_a_declaring_module_changing_directory_leaves_the_reports_where_asked(tmp_path):
+    run = gradmatrix_cli("check", HERE / "chdir_layer.py", "--seeds", "1", "--modes", "reverse", "--out", "report",
+                         "--format", "json", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert json.loads((tmp_path / "report" / "agreement.json").read_text())["run"]["isolated"] is True
+
+
+def test_a_declaring_module_ending_its_process_at_import_is_not_checked(tmp_path):
+    (tmp_path / "quits.py").write_text("import sys\nsys.exit(0)\n")
+    path = tmp_path / "declares_then_quits.py"
+    path.write_text("import gradmatrix\n\n\n@gradmatrix.layer(shapes={'x': (3,)})\ndef double_forward(x):\n"
+                    "    return 2 * x, None\n\n\ndef double_backward(dout, cache):\n    return 2 * dout\n\n\n"
+                    "import quits  # noqa: E402\n")
+    run = gradmatrix_cli("check", path, cwd=tmp_path)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "SystemExit" in run.stderr
+    assert not any("PASS" in line for line in run.stdout.splitlines()), run.stdout
+
+
+@pytest.mark.parametrize("module, said", [
+    ("loops_in_forward_layer.py", "building layer 'stuck' runs its forward"),  # at load: the output's shape
+    ("loops_in_reference_layer.py", "time limit of 3 s"),  # in the oracles, on the cases
+])
+def test_a_declared_layer_looping_forever_ends_at_the_time_limit(module, said, tmp_path):
+    started = time.monotonic()
+    run = gradmatrix_cli("check", HERE / module, "--case-timeout", "3", "--seeds", "1", "--format", "json",
+                         cwd=tmp_path)
+    assert time.monotonic() - started < 30
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert said in run.stdout + run.stderr
+    if module == "loops_in_reference_layer.py":
+        document = json.loads((tmp_path / "gradmatrix-report" / "agreement.json").read_text())
+        assert document["run"]["isolated"] is True
+        assert not any(line.startswith("PASS") for line in run.stdout.splitlines())
+
+
+def test_a_module_declaring_a_framework_function_is_still_checked_in_process():
+    # its checks beside the matrix call the torch function directly (gradmatrix.isolation's docstring)
+    result = gradmatrix.check(str(LAYERS / "custom_backward.py"), seeds=1, dtypes=["float64"], modes=["reverse"])
+    assert result.status == 0 and result.document["run"]["isolated"] is False
