@@ -188,7 +188,8 @@ class Session:
                                   list(request.oracles), self.candidate,
                                   modes=list(request.modes) if request.modes else None)
             # framework functions the module declares: their own checks beside the matrix
-            # (gradmatrix.framework_layers), run in this process after it
+            # (gradmatrix.framework_layers), made after it: measured where the module runs
+            # (its worker, when isolated), judged here
             self.extras = framework_layers.declared_checks(
                 self.candidate, request.ops, request.dtypes, request.seeds, request.modes) if not request.part else []
             extra_ids = [i for extra in self.extras for i in extra.ids]

@@ -26,13 +26,15 @@ each implementation's result on them, the oracles' and the modes' included
 verdict and the reports stay here.  The catalog's and the courses' ops (gradmatrix's own
 code) keep drawing and running their oracles in the judge.
 
-One kind of declaration still runs in the judge's process: a framework function
-(``@gradmatrix.layer(..., framework="torch" | "jax")``, ``gradmatrix.framework_layers``).
-Its checks beside the matrix (low precision, runs again, double backward) call the user's
-torch or JAX function and reference directly from ``framework_layers.declared_checks``,
-which has no worker protocol yet; a module declaring one is imported and checked in the
-judge's process, as ``check_layer`` always is, and the report says so (``run.isolated``
-false).
+A framework function (``@gradmatrix.layer(..., framework="torch" | "jax")``,
+``gradmatrix.framework_layers``) is such a layer, with checks of its own beside the matrix
+(low precision, the backward run again, the double backward) that call the user's torch or
+JAX function and reference.  The worker computes their values (``framework_layers.Measures``:
+float64 arrays, or the exception raised, by name and message) when the judge asks
+(``"framework-check"``, through the same time limit); the judge plans those checks from the
+declarations sent as data (``framework_functions``) and makes their records itself
+(``reports.framework_checks``).  ``check_layer`` and a module object passed in run in the
+caller's process (``run.isolated`` false).
 """
 
 from __future__ import annotations
@@ -56,11 +58,6 @@ from gradmatrix.oracles.result import CandidateFault, CaseTimeout, Result
 from gradmatrix.runner import implementations, short_traceback
 
 IMPORT_TIME_LIMIT = 60.0  # seconds a worker may take to start and import the candidate, at least
-
-
-class DeclaresFrameworkLayers(Exception):
-    """The candidate module declares a framework function (``framework="torch"``): its own
-    checks run in the judge's process (see the module docstring)."""
 
 
 class _BuildTimeout(Exception):
@@ -89,21 +86,21 @@ def _serve(conn, target: str, skip_probe=()) -> None:
     then answer the judge until told to stop: a case's result of the candidate
     (``"evaluate"``); for a declared layer's case, its inputs (``"draw"``), whether an
     oracle can run here (``"unavailable"``) and any implementation's result on them
-    (``"evaluate-as"``).  Everything sent back is data: a Result, inputs, or
-    a fault's text."""
+    (``"evaluate-as"``); for a declared framework function's own checks, their values
+    (``"framework-check"``, ``framework_layers.Measures.measure``).  Everything sent back is
+    data: a Result, inputs, arrays, or a fault's text."""
     from gradmatrix.oracles.candidate import Candidate, account, load_module
-    from gradmatrix.oracles.declared import declarations_in, describe, specs_of
+    from gradmatrix.framework_layers import framework_functions
+    from gradmatrix.oracles.declared import describe, specs_of
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the judge's to handle: it stops the worker
     try:
         module = load_module(target)
-        if any(getattr(d, "framework", None) is not None for d in declarations_in(module)):
-            conn.send(("declares-framework-layers", None))
-            return
         conn.send(("imported", None))
         declared = specs_of(module, on_build=lambda layer: conn.send(("building", layer)))
         conn.send(("built", None))
         candidate = Candidate(module, on_probe=lambda op: conn.send(("probing", op)), skip_probe=skip_probe)
+        frameworks = framework_functions(module, candidate.catalog)  # their own checks' values, made here
         info = {
             "name": candidate.name,
             "ops": candidate.ops,
@@ -112,6 +109,7 @@ def _serve(conn, target: str, skip_probe=()) -> None:
             "contracts": {op: None if op in declared else spec_of(op).contracts.index(c)
                           for op, c in candidate.contracts.items()},
             "declared": {name: describe(spec) for name, (spec, _) in declared.items()},
+            "framework_functions": {name: data for name, (data, _) in frameworks.items()},
             "unchecked": candidate.unchecked,
             "accounting": account(candidate),
             "skipped": candidate.skipped,
@@ -142,6 +140,10 @@ def _serve(conn, target: str, skip_probe=()) -> None:
             elif message == "evaluate-as":
                 name, inputs, device, precision = payload
                 answer = others.evaluate(name, _here(candidate.catalog, inputs), device, precision)
+            elif message == "framework-check":
+                what, case, at, runs = payload
+                measures = frameworks[case.op][1]
+                answer = measures.measure(what, _here(candidate.catalog, case), _here(candidate.catalog, at), runs)
             else:  # "evaluate"
                 answer = candidate.evaluate(_here(candidate.catalog, payload))
             conn.send(("result", answer))
@@ -190,8 +192,9 @@ class _Implementations:
 class IsolatedCandidate:
     """A candidate module run in a worker process (see the module docstring); the runner's
     ``Candidate`` interface: ``name``, ``ops``, ``contracts``, ``catalog``, ``unchecked``,
-    ``accounting``, ``evaluate``; and for the layers it declares (``hosted``), ``draw``,
-    ``unavailable_as`` and ``evaluate_as``."""
+    ``accounting``, ``evaluate``; for the layers it declares (``hosted``), ``draw``,
+    ``unavailable_as`` and ``evaluate_as``; for the framework functions among them
+    (``framework_functions``), ``measure_framework``."""
 
     def __init__(self, target: str, case_timeout: float = 0.0):
         """
@@ -205,7 +208,6 @@ class IsolatedCandidate:
                 took too long).
             oracles.declared.DeclarationError: a layer it declares cannot be built (its
                 forward raised, or ran past the case time limit).
-            DeclaresFrameworkLayers: it declares a framework function (check it in-process).
         """
         self.target = target
         self.case_timeout = case_timeout
@@ -218,6 +220,8 @@ class IsolatedCandidate:
         # the layers the module declares, as the judge knows them: data, no function of the user's
         declared = {name: from_description(data) for name, data in info["declared"].items()}
         self.hosted = frozenset(declared)  # drawn and evaluated in the worker (runner.Runner)
+        # the framework functions it declares, as data: their own checks are planned and judged here
+        self.framework_functions = info["framework_functions"]
         self.contracts = {op: declared[op].contracts[0] if i is None else spec_of(op).contracts[i]
                           for op, i in info["contracts"].items()}
         # this run's catalog, as ``Candidate.catalog``: the catalog's ops, the courses' it follows, its layers
@@ -288,8 +292,6 @@ class IsolatedCandidate:
         if message == "loaded":
             return payload
         self.close()
-        if message == "declares-framework-layers":
-            raise DeclaresFrameworkLayers(self.target)
         if message == "declaration-error":
             raise DeclarationError(payload)
         raise ImportError(payload)
@@ -339,6 +341,16 @@ class IsolatedCandidate:
             CaseTimeout: as ``evaluate``.
         """
         return self._ask("evaluate-as", (name, inputs, device, precision), inputs.case, name)
+
+    def measure_framework(self, what: str, case: Case, at: Case, runs: int) -> dict:
+        """The values of one of a declared framework function's own checks
+        (``framework_layers.Measures.measure``: arrays, or what the function or its
+        reference raised, as data), computed in the worker on ``case``'s inputs at ``at``.
+
+        Raises:
+            CandidateFault, CaseTimeout: as ``evaluate``.
+        """
+        return self._ask("framework-check", (what, case, at, runs), at, f"{case.op}'s {what} check")
 
     def unavailable_as(self, name: str, case: Case, device: str) -> str | None:
         """None when oracle ``name`` can run in the worker (on ``device``) for a declared
@@ -408,8 +420,8 @@ class IsolatedCandidate:
 def open_candidate(module, case_timeout: float = 0.0):
     """The candidate for a check: a module object as it is (already in the caller's process),
     ``gradmatrix.manual`` in-process (the project's own reference code), any other dotted
-    name or path in a worker process (``IsolatedCandidate``), its declared layers included,
-    or in-process where it declares a framework function (see the module docstring).
+    name or path in a worker process (``IsolatedCandidate``), its declared layers and
+    framework functions included (see the module docstring).
 
     Returns:
         (candidate, isolated: bool).
@@ -423,10 +435,7 @@ def open_candidate(module, case_timeout: float = 0.0):
         return Candidate(module), False
     if module == "gradmatrix.manual":
         return Candidate(load_module(module)), False
-    try:
-        return IsolatedCandidate(module, case_timeout), True
-    except DeclaresFrameworkLayers:
-        return Candidate(load_module(module)), False
+    return IsolatedCandidate(module, case_timeout), True
 
 
 def accounting(candidate) -> list:

@@ -226,7 +226,37 @@ def test_a_declared_layer_looping_forever_ends_at_the_time_limit(module, said, t
         assert not any(line.startswith("PASS") for line in run.stdout.splitlines())
 
 
-def test_a_module_declaring_a_framework_function_is_still_checked_in_process():
-    # its checks beside the matrix call the torch function directly (gradmatrix.isolation's docstring)
-    result = gradmatrix.check(str(LAYERS / "custom_backward.py"), seeds=1, dtypes=["float64"], modes=["reverse"])
-    assert result.status == 0 and result.document["run"]["isolated"] is False
+@pytest.mark.parametrize("module, status", [("framework_functions_right.py", 0), ("framework_functions_wrong.py", 1)])
+def test_a_module_declaring_framework_functions_is_checked_in_its_worker_with_the_records_of_one_in_process(
+        module, status):
+    # their own checks (low precision, rerun, second order) are measured in the worker and
+    # judged here (gradmatrix.isolation's docstring): the same ids and verdicts as in-process
+    from gradmatrix.oracles.candidate import load_module
+
+    path = str(LAYERS / module)
+    isolated = gradmatrix.check(path, seeds=1)
+    in_process = gradmatrix.check(load_module(path), seeds=1)
+    assert isolated.document["run"]["isolated"] is True and in_process.document["run"]["isolated"] is False
+    assert isolated.status == in_process.status == status
+    verdicts = lambda d: [(r["id"], r["verdict"]) for r in d["comparisons"]]  # noqa: E731
+    assert verdicts(isolated.document) == verdicts(in_process.document)
+    assert _records(isolated.document) == _records(in_process.document)
+    assert isolated.document["run"]["framework_checks"] == in_process.document["run"]["framework_checks"]
+    kinds = {r["case_kind"] for r in isolated.document["comparisons"]}
+    assert {"low-precision", "rerun", "second-order"} <= kinds
+
+
+def test_a_framework_function_s_reference_raising_in_its_worker_comes_back_as_data_blamed_on_it(tmp_path):
+    # the exception raised in the worker's check travels by name and message; the judge
+    # blames the reference (framework_layers._error_record), as in-process
+    (tmp_path / "raising_reference.py").write_text(
+        "import sys\nsys.path.insert(0, " + repr(str(LAYERS)) + ")\n"
+        "from custom_backward import Gelu\n\nimport gradmatrix\n\n\n"
+        "def raising_reference(x):\n    raise RuntimeError(\"the reference's own bug\")\n\n\n"
+        "gelu = gradmatrix.layer(Gelu.apply, shapes={'x': (4, 5)}, reference=raising_reference, framework='torch',\n"
+        "                        dtypes=('bfloat16',), runs=1, name='gelu')\n")
+    result = gradmatrix.check(str(tmp_path / "raising_reference.py"), seeds=1)
+    assert result.document["run"]["isolated"] is True and result.status == 1
+    (record,) = [r for r in result.document["comparisons"] if r["case_kind"] == "low-precision"]
+    assert record["verdict"] == "error" and record["error"] == {"impl": "torch", "exception": "RuntimeError"}
+    assert record["message"].startswith("the reference torch failed: RuntimeError: the reference's own bug")
