@@ -313,6 +313,40 @@ def join_outputs(outputs) -> np.ndarray:
     return np.concatenate([np.asarray(o) for o in outputs], axis=-1)
 
 
+# A kept fraction further than this many binomial standard deviations from the keep
+# probability is no dropout at that rate (a correct mask is flagged with probability below 1e-6).
+KEPT_FRACTION_SIGMAS = 5.0
+
+
+def inverted_dropout_mask(out, x: np.ndarray, keep: float, function: str, convention: str = "") -> np.ndarray:
+    """The inverted-dropout mask a forward drew itself, read from its output: ``1 / keep``
+    where it kept a unit (out != 0; x is drawn away from 0) and 0 elsewhere, in x's dtype.
+
+    The oracles compute ``x * mask`` with it, so a forward that rescales by anything but
+    ``1 / keep`` disagrees with them in its output, and a backward that does not use the
+    forward's own mask disagrees in its gradient, however the mask was drawn.
+
+    Args:
+        out: the forward's output; x: its input; keep: the probability of keeping a unit.
+        function: the forward's name, for messages; convention: how ``keep`` was read, for them.
+
+    Raises:
+        ContractError: out is not of x's shape, or it kept a fraction of units further than
+            ``KEPT_FRACTION_SIGMAS`` binomial standard deviations from ``keep``.
+    """
+    out = np.asarray(out)
+    if out.shape != x.shape:
+        raise ContractError(f"{function} returned an output of shape {out.shape}, expected its input's {x.shape}")
+    kept = out.astype(np.float64) != 0
+    units, n_kept = kept.size, int(kept.sum())
+    spread = KEPT_FRACTION_SIGMAS * np.sqrt(units * keep * (1.0 - keep))
+    if abs(n_kept - units * keep) > spread:
+        raise ContractError(f"{function} is not inverted dropout at this rate: it kept {n_kept} of {units} units, "
+                            f"where keeping each with probability {keep:g}{convention} keeps {units * keep:.0f} "
+                            f"+- {spread:.0f}")
+    return (kept / keep).astype(x.dtype)
+
+
 @dataclass(frozen=True)
 class L2Penalty:
     """The L2 term of a loss, ``factor * reg * sum(W^2)`` summed over ``weights``: the one
@@ -613,6 +647,9 @@ class ClassLayer:
     numpy_seed: int | None = None  # seed NumPy's global generator before each call (``seeding``)
     penalty: Callable | None = None
     weighted_by: str | None = None  # a loss form's input w: the loss is sum(w * output), not its mean
+    # (out, inputs, dims) -> ({input name: array}, notes): inputs the object draws itself (a
+    # dropout mask), recovered from its output, as ``Layer.recover``
+    recover: Callable | None = None
 
     @property
     def functions(self) -> tuple[str, ...]:

@@ -40,7 +40,7 @@ from typing import Mapping
 import numpy as np
 
 from gradmatrix.oracles.draws import KINK_MARGIN, away_from_zero, distinct, fan_in_rows, labels
-from gradmatrix.oracles.contract import Const, ContractError, Layer, Loss, Packed, Stateful
+from gradmatrix.oracles.contract import Const, ContractError, Layer, Loss, Packed, Stateful, inverted_dropout_mask
 from gradmatrix.oracles.spec import InputSpec, OpSpec, windows_out
 from gradmatrix.oracles.kinks import max_pool_convention, max_pool_kink_inputs, max_pool_subgradient
 
@@ -243,11 +243,6 @@ def inverted_keep_mask(rng: np.random.Generator, shape: tuple, dims: Mapping) ->
     return (rng.random(shape) < dims["p"]) / dims["p"]
 
 
-# A kept fraction further than this many binomial standard deviations from the one the
-# rescale implies is no inverted dropout (a false alarm has probability below 1e-6).
-KEPT_FRACTION_SIGMAS = 5.0
-
-
 def _dropout_meaning(p: float, scale: float | None, kept: int, units: int) -> str:
     """"keep" or "drop": what p means to the code, read from the rescale of its kept units
     (1/p or 1/(1-p)), or where it applies none, from the fraction it keeps."""
@@ -281,22 +276,18 @@ def recover_dropout_mask(out: np.ndarray, inputs: dict, dims: Mapping) -> tuple[
             the keep probability the rescale implies (not an inverted-dropout mask).
     """
     x = inputs["x"]
-    if out.shape != x.shape:
-        raise ContractError(f"dropout_forward returned out of shape {out.shape}, expected x's {x.shape}")
+    if np.shape(out) != x.shape:
+        raise ContractError(f"dropout_forward returned out of shape {np.shape(out)}, expected x's {x.shape}")
     p = float(dims["p"])
     out64, x64 = out.astype(np.float64), x.astype(np.float64)
     kept = out64 != 0
-    units, n_kept = kept.size, int(kept.sum())
+    n_kept = int(kept.sum())
     scale = float(np.median(out64[kept] / x64[kept])) if n_kept else None
-    meaning = _dropout_meaning(p, scale, n_kept, units)
+    meaning = _dropout_meaning(p, scale, n_kept, kept.size)
     q = p if meaning == "keep" else 1.0 - p
-    spread = KEPT_FRACTION_SIGMAS * np.sqrt(units * q * (1.0 - q))
-    if abs(n_kept - units * q) > spread:
-        raise ContractError(
-            f"dropout_forward is not inverted dropout: with p = {p:g} it kept {n_kept} of {units} units, but its "
-            f"rescale reads p as the probability of {'keeping' if meaning == 'keep' else 'dropping'} a unit, "
-            f"which keeps {units * q:.0f} +- {spread:.0f}")
-    mask = (kept / q).astype(x.dtype)
+    mask = inverted_dropout_mask(out, x, q, "dropout_forward",
+                                 f" (its rescale reads p = {p:g} as the probability of "
+                                 f"{'keeping' if meaning == 'keep' else 'dropping'} a unit)")
     note = (f"dropout_forward reads p as the probability of keeping a unit (the course's later convention)"
             if meaning == "keep" else
             f"dropout_forward reads p as the probability of dropping a unit (the course's early convention)")
@@ -320,7 +311,7 @@ ENTRIES.append(OpSpec(
     reference=lambda xp, a, dims: a["x"] * a["mask"],
     shapes={
         # p far from 0.5, where 1/p and 1/(1-p) tell the two meanings apart, and enough
-        # units that a mask keeping 1 - p instead of p is KEPT_FRACTION_SIGMAS away (96
+        # units that a mask keeping 1 - p instead of p is contract.KEPT_FRACTION_SIGMAS away (96
         # units at p = 0.3: 0.4 apart in the kept fraction, 5 sigmas are 0.23)
         "default": ({"N": 8, "D": 13, "p": 0.3}, {"N": 32, "D": 16, "p": 0.8}),
         "full": ({"D": 30, "p": 0.3}, {"D": 16, "p": 0.8}, {"D": 64, "p": 0.1}),

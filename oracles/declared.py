@@ -38,7 +38,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Callable
 
@@ -46,7 +46,8 @@ import numpy as np
 
 from gradmatrix.oracles.catalog import CATALOG, InputSpec, OpSpec, normal
 from gradmatrix.oracles.contract import (
-    SELF, UPSTREAM, BatchMean, ClassLayer, Const, Fresh, Function, Keyword, Layer, Loss, Packed, loss_and_gradients,
+    SELF, UPSTREAM, BatchMean, ClassLayer, Const, ContractError, Fresh, Function, Keyword, Layer, Loss, Packed,
+    loss_and_gradients,
 )
 from gradmatrix.oracles.implementations import ORACLES, REFERENCE_KEYS, SECOND_ORDER  # REFERENCE_KEYS: reference={key: f} -> oracle
 
@@ -97,6 +98,20 @@ class Given:
     @property
     def is_integer(self) -> bool:
         return self.array.dtype.kind in "iub"
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """An array the layer draws itself (a dropout mask), not one of its arguments: the
+    layer is called without it, the reference takes it.  ``recover(out, arrays, params) ->
+    array`` reads it from what the layer's forward returned (``arrays``: the case's other
+    arrays), raising ``ContractError`` (or any exception) where the output is no such draw;
+    the oracles then compute on the layer's own draw, however the layer drew it.
+    ``draw(rng, shape)`` stands in for the oracles where the layer failed (default: ones)."""
+
+    shape: tuple
+    recover: Callable
+    draw: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +192,7 @@ def _shape(value, where: str) -> tuple:
 
 
 def _input(value, where: str):
-    """A shape dict's value as ``Floats``, ``Integers`` or ``Given``."""
+    """A shape dict's value as ``Floats``, ``Integers``, ``Given`` or ``Recovered``."""
     if isinstance(value, Given):
         _shape(value.shape, where)
         return value
@@ -185,9 +200,13 @@ def _input(value, where: str):
         if not value.high > value.low:
             raise DeclarationError(f"{where}: Integers needs low < high, got [{value.low}, {value.high})")
         return Integers(_shape(value.shape, where), int(value.low), int(value.high))
-    if isinstance(value, Floats):
+    if isinstance(value, (Floats, Recovered)):
         if value.draw is not None and not callable(value.draw):
             raise DeclarationError(f"{where}: draw must be a function (rng, shape) -> array")
+        if isinstance(value, Recovered):
+            if not callable(value.recover):
+                raise DeclarationError(f"{where}: recover must be a function (out, arrays, params) -> array")
+            return Recovered(_shape(value.shape, where), value.recover, value.draw)
         return Floats(_shape(value.shape, where), value.draw)
     return Floats(_shape(value, where))
 
@@ -308,8 +327,12 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
         if not isinstance(key, str) or not key.isidentifier() or key in RESERVED or key in names or key in params:
             raise DeclarationError(f"fixed: {key!r} must be an identifier other than the array arguments, "
                                    f"the params and {RESERVED}")
+    recovered = [n for n in names if isinstance(normalized[0][n], Recovered)]
+    if recovered and reference is None:
+        raise DeclarationError(f"shapes: {recovered} are drawn by the layer itself (Recovered): a reference= that "
+                               f"takes them is required, the oracles' forward on the layer's own draw")
     known = [*names, *fixed, *params]
-    positional = tuple(names) if positional is None else tuple(positional)
+    positional = tuple(n for n in names if n not in recovered) if positional is None else tuple(positional)
     unknown = [p for p in positional if not isinstance(p, Packed) and p not in known]
     unknown += [s for p in positional if isinstance(p, Packed) for _, s in p.fields if s not in known]
     if unknown:
@@ -440,7 +463,7 @@ def _draw_fn(name: str, spec):
     if isinstance(spec, Integers):
         return lambda rng, shape, dims: rng.integers(spec.low, spec.high, size=shape, dtype=np.int64)
     if spec.draw is None:
-        return normal
+        return (lambda rng, shape, dims: np.ones(shape)) if isinstance(spec, Recovered) else normal
     user = spec.draw
 
     def draw(rng, shape, dims):
@@ -481,6 +504,8 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
                                    f"(give backward= to the declaration)")
     names = list(d.shapes[0])
     params = list(d.params)
+    recovered = {n: s for n, s in d.shapes[0].items() if isinstance(s, Recovered)}  # the layer's own draws
+    takes = [n for n in names if n not in recovered]  # the arrays the layer itself is called with
     fixed = {k: v if isinstance(v, Fresh) else Const(v) for k, v in d.fixed.items()}
     arguments = tuple(a if isinstance(a, Packed) or a in names else Keyword(a, fixed[a]) if a in fixed else Keyword(a)
                       for a in d.positional)
@@ -488,9 +513,9 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
     given |= {s for a in d.positional if isinstance(a, Packed) for _, s in a.fields}
     given |= set(d.backward_args or ())  # an argument of the backward alone (L_model_backward's Y)
     arguments = _positional(arguments) + tuple(
-        Keyword(a, fixed.get(a, a)) for a in (*names, *params, *fixed) if a not in given)
+        Keyword(a, fixed.get(a, a)) for a in (*takes, *params, *fixed) if a not in given)
     if isinstance(backward, Methods):
-        contract = _class_contract(d, backward, names)
+        contract = _class_contract(d, backward, takes)
         is_loss = contract.is_loss
         functions = {} if named else {d.forward.__name__: d.forward}
     elif not d.wrt:  # compared by its values alone
@@ -511,6 +536,8 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
             functions[backward_name] = backward
     what = "(loss, grads)" if is_loss else "(out, cache)"
     label = _label(d.forward)
+    if recovered:
+        contract = replace(contract, recover=_recover(label, recovered, takes, params))
 
     def extra() -> dict:
         # a Fresh argument made anew for each call: the same draws in every call
@@ -610,7 +637,9 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
     spec = OpSpec(
         name=d.name,
         doc=first_line[0] if first_line else f"declared layer {' / '.join(contract.functions)}",
-        inputs=tuple(InputSpec(n, (n,), differentiable=n in d.wrt, draw=draw_of(n), is_label=isinstance(s, Integers) or isinstance(s, Given) and s.is_integer)
+        inputs=tuple(InputSpec(n, (n,), differentiable=n in d.wrt, draw=draw_of(n),
+                               is_label=isinstance(s, Integers) or isinstance(s, Given) and s.is_integer,
+                               drawn_by_candidate=n in recovered)
                      for n, s in d.shapes[0].items()),
         output="loss" if is_loss else "out",
         output_shape=None if is_loss else (OUT_SHAPE,),
@@ -634,6 +663,32 @@ def _positional(arguments: tuple) -> tuple:
     """The positional arguments of a contract: an array by its name, a fixed value or a
     parameter as its source (``Keyword`` is for the ones passed by name)."""
     return tuple(a.source if isinstance(a, Keyword) else a for a in arguments)
+
+
+def _recover(label: str, recovered: Mapping, takes: list, params: list) -> Callable:
+    """The contract's ``recover`` of a layer's ``Recovered`` arrays: each read from its
+    output by its ``recover``, checked for shape and cast to the dtype of the layer's first
+    float array (the case's dtype)."""
+
+    def recover(out, arrays: Mapping, dims: Mapping) -> tuple[dict, list]:
+        given = {n: np.array(arrays[n], copy=True) for n in takes}
+        floats = [v for v in given.values() if v.dtype.kind == "f"]
+        found = {}
+        for name, spec in recovered.items():
+            try:
+                value = np.asarray(spec.recover(np.array(out, copy=True), given, {p: dims[p] for p in params}))
+            except ContractError:
+                raise
+            except Exception as exc:  # the layer's output is no such draw, as the recover function reads it
+                raise ContractError(f"{label}: its {name} cannot be read from its output: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+            if value.shape != tuple(dims[name]):
+                raise ContractError(f"{label}: its {name} read from its output has shape {value.shape}, "
+                                    f"expected {tuple(dims[name])}")
+            found[name] = value.astype(floats[0].dtype if floats else np.float64)
+        return found, []
+
+    return recover
 
 
 def _class_contract(d: Declaration, methods: Methods, names: list) -> ClassLayer:

@@ -67,6 +67,7 @@ MUTANTS = [  # (course, mutant file, the op it breaks, the finding: op and gradi
     ("nnfs", "dense_l2_of_dweights", "nnfs_Layer_Dense_regularized", "nnfs_Layer_Dense_regularized dweights"),
     ("nnfs", "softmax_wrong_attribute", "nnfs_Activation_Softmax", "nnfs_Activation_Softmax dinputs"),
     ("nnfs", "dropout_no_rescale", "nnfs_Layer_Dropout", "nnfs_Layer_Dropout dinputs"),
+    ("nnfs", "dropout_fresh_mask_in_backward", "nnfs_Layer_Dropout", "nnfs_Layer_Dropout dinputs"),
 ]
 
 
@@ -75,6 +76,24 @@ def test_a_one_function_mutant_fails_naming_the_function_and_the_gradient(course
     run = gradmatrix("check", COURSES / course / "mutants" / f"{mutant}.py", "--ops", op, *QUICK, cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
     assert any(finding in line for line in run.stdout.splitlines() if line[:1].isdigit()), run.stdout
+
+
+def test_a_dropout_drawing_its_mask_its_own_way_passes(tmp_path):
+    """The mask is the layer's, read from its output: no draw of the book's is assumed."""
+    run = gradmatrix("check", COURSES / "nnfs" / "variants" / "dropout_own_mask.py", "--dtypes", "float64",
+                     "--seeds", "2", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "nnfs_Layer_Dropout: PASS" in run.stdout
+
+
+@pytest.mark.parametrize("mutant, kept", [("dropout_keeps_everything", "it kept 512 of 512 units"),
+                                          ("dropout_rate_as_keep", "where keeping each with probability 0.75")])
+def test_a_dropout_keeping_the_wrong_fraction_is_not_dropout_at_its_rate(mutant, kept, tmp_path):
+    """Its forward and backward agree with each other on its own mask; the fraction it keeps
+    does not agree with the rate (512 units: 1 - rate is 384 +- 49)."""
+    run = gradmatrix("check", COURSES / "nnfs" / "mutants" / f"{mutant}.py", *QUICK, cwd=tmp_path)
+    assert run.returncode != 0 and "PASS" not in run.stdout, run.stdout + run.stderr
+    assert "Layer_Dropout.forward is not inverted dropout at this rate" in run.stdout and kept in run.stdout
 
 
 def test_a_file_whose_every_function_is_a_stub_fails_naming_it(tmp_path):

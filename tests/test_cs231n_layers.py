@@ -184,7 +184,9 @@ def test_a_kept_fraction_far_from_the_rescales_is_no_inverted_dropout():
     x = np.ones((20, 30))
     kept = np.zeros(x.shape, dtype=bool)
     kept[:14] = True  # 70 % kept, rescaled by 1/p for p = 0.3
-    with pytest.raises(ContractError, match=r"not inverted dropout: with p = 0.3 it kept 420 of 600 units"):
+    with pytest.raises(ContractError, match=r"not inverted dropout at this rate: it kept 420 of 600 units, where "
+                                            r"keeping each with probability 0.3 \(its rescale reads p = 0.3 as the "
+                                            r"probability of keeping a unit\) keeps 180"):
         recover_dropout_mask(x * kept / 0.3, {"x": x}, {"p": 0.3})
 
 

@@ -392,3 +392,44 @@ def test_gradmatrix_check_a_layer_that_cannot_be_checked(tmp_path):
     assert run.returncode == 2
     assert run.stderr.strip() == ("gradmatrix: error: " + str(module) + ": shaky_forward raised RuntimeError: not yet "
                                   "written (on float64 inputs x (2, 3))")
+
+
+def _away_from_zero(rng, shape):
+    x = rng.standard_normal(shape)
+    return x + np.where(x >= 0, 0.1, -0.1)
+
+
+def _mask_of(out, arrays, params):
+    from gradmatrix.oracles.contract import inverted_dropout_mask
+
+    return inverted_dropout_mask(out, arrays["x"], params["keep"], "dropout_forward")
+
+
+def _dropout_forward(x, keep):
+    mask = (np.random.rand(*x.shape) < keep) / keep  # the layer's own draw, no seed
+    return x * mask, mask
+
+
+def _dropout_backward(dout, mask):
+    return dout * mask
+
+
+def _dropout_backward_unscaled(dout, mask):
+    return dout * (mask != 0)
+
+
+@pytest.mark.parametrize("backward, passes", [(_dropout_backward, True), (_dropout_backward_unscaled, False)])
+def test_a_layer_drawing_its_own_mask_is_checked_on_its_own_draw(backward, passes):
+    shapes = {"x": gradmatrix.Floats((32, 16), _away_from_zero), "mask": gradmatrix.Recovered((32, 16), _mask_of)}
+    result = gradmatrix.check_layer(_dropout_forward, backward, shapes, params={"keep": 0.7}, wrt=["x"],
+                                    reference=lambda xp, x, mask, keep: x * mask, dtypes="float64", seeds=2)
+    assert result.passed is passes, [r["message"] for r in result.failures[:2]]
+    if not passes:  # the forward is right on its own mask: only the gradient is wrong
+        failing = {t["tensor"] for r in result.failures for t in r["tensors"] if not t.get("agree", True)}
+        assert "dx" in failing and "out" not in failing, failing
+
+
+def test_a_recovered_array_needs_a_reference():
+    shapes = {"x": (4, 3), "mask": gradmatrix.Recovered((4, 3), _mask_of)}
+    with pytest.raises(DeclarationError, match=r"\['mask'\] are drawn by the layer itself \(Recovered\): a reference="):
+        gradmatrix.check_layer(_dropout_forward, _dropout_backward, shapes, params={"keep": 0.7}, wrt=["x"])

@@ -12,18 +12,25 @@ Every layer is a class: built, its parameters set as attributes (``layer.weights
 checked on ``sum(dvalues * output)`` plus the L1 and L2 terms (the book's
 ``Loss.regularization_loss``), so a regularizer the backward forgets, or ``2 * l2 * dweights``
 for ``2 * l2 * weights``, is a wrong ``dweights``.  ``Layer_Dropout(rate)`` (``rate`` the
-dropped fraction) draws its mask with ``np.random.binomial``: NumPy's global generator is
-seeded before each call, and the reference draws the book's mask the same way.
+dropped fraction) draws its mask itself (the book with ``np.random.binomial``, readers in
+other ways): the mask is read from the layer's output (``Recovered``: ``1 / (1 - rate)``
+where it kept a unit, 0 where it dropped one), and the oracles compute ``inputs * mask`` with
+the layer's own mask.  A forward that does not rescale by ``1 / (1 - rate)`` disagrees in its
+output, a backward that does not use the forward's mask in ``dinputs``, and a layer that keeps
+a fraction of units far from ``1 - rate`` is no dropout at that rate (the inputs are large
+enough to tell).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from gradmatrix.oracles.declared import Floats, Integers, Methods, Param, declare
+from gradmatrix.oracles.contract import inverted_dropout_mask
+from gradmatrix.oracles.declared import Floats, Integers, Methods, Param, Recovered, declare
 
 N, D, M = 6, 4, 3  # samples, inputs, neurons (classes)
 DROP = 0.25  # Layer_Dropout's rate: the fraction dropped
+DROPOUT_SHAPE = (32, 16)  # Layer_Dropout's inputs: enough units to tell its kept fraction
 SEED = 0  # NumPy's global seed before each call of a layer that draws
 
 
@@ -76,10 +83,14 @@ def dense_regularized_reference(xp, inputs, weights, biases, dvalues, **p):
             + p["bias_regularizer_l1"] * xp.sum(xp.abs(biases)) + p["bias_regularizer_l2"] * xp.sum(biases * biases))
 
 
-def dropout_reference(xp, inputs, rate=DROP):
-    # the book's mask, drawn after the same seed the layer gets
-    mask = np.random.binomial(1, 1 - rate, size=tuple(inputs.shape)) / (1 - rate)
-    return inputs * xp.astype(xp.asarray(mask), inputs.dtype)
+def dropout_reference(xp, inputs, mask, rate=DROP):
+    return inputs * mask
+
+
+def dropout_mask(out, arrays, params):
+    """The mask a ``Layer_Dropout`` drew, from its output (``oracles.contract.inverted_dropout_mask``)."""
+    return inverted_dropout_mask(out, arrays["inputs"], 1.0 - params["rate"], "Layer_Dropout.forward",
+                                 f" (1 - rate, rate = {params['rate']:g})")
 
 
 def cross_entropy_reference(xp, y_pred, y_true):
@@ -120,8 +131,12 @@ sigmoid = declare("Activation_Sigmoid", None, {"inputs": (N, M)},
                   methods=Methods())
 linear = declare("Activation_Linear", None, {"inputs": (N, M)}, reference=lambda xp, inputs: inputs * 1.0,
                  name="nnfs_Activation_Linear", methods=Methods())
-dropout = declare("Layer_Dropout", None, {"inputs": (N, M)}, params={"rate": DROP}, reference=dropout_reference,
-                  numpy_seed=SEED, name="nnfs_Layer_Dropout", methods=Methods(init={"rate": Param("rate")}))
+# the mask is the layer's: 512 units, so that a kept fraction of 1 - rate is told from
+# rate (or from all) by far more than KEPT_FRACTION_SIGMAS
+dropout = declare("Layer_Dropout", None,
+                  {"inputs": Floats(DROPOUT_SHAPE, _off_zero), "mask": Recovered(DROPOUT_SHAPE, dropout_mask)},
+                  params={"rate": DROP}, reference=dropout_reference, numpy_seed=SEED, name="nnfs_Layer_Dropout",
+                  methods=Methods(init={"rate": Param("rate")}))
 cross_entropy = declare("Loss_CategoricalCrossentropy", None,
                         {"y_pred": Floats((N, M), _probability_rows), "y_true": _LABELS},
                         reference=cross_entropy_reference, name="nnfs_Loss_CategoricalCrossentropy", methods=_LOSS)
