@@ -402,19 +402,26 @@ class Runner:
                                      and not isinstance(r := self._result(case, o), BaseException)]
         spec = case.spec
 
-        def worst(of):  # the reference value farthest from the truth
-            return max((of(r) for r in references), key=lambda v: _distance(v, of(truth)))
+        at = _rounding_kinks(spec, truth, rounded)  # ties the rounding made: conventions, not errors
+
+        def worst(of, kink=None):  # the reference value farthest from the truth (off the kinks)
+            return max((of(r) for r in references), key=lambda v: _distance(v, of(truth), kink))
 
         tensors = [(spec.output, "forward", mine.forward, worst(lambda r: r.forward), truth.forward)]
-        tensors += [(f"d{n}", "gradient", mine.grads.get(n), worst(lambda r, n=n: r.grads.get(n)), truth.grads.get(n))
-                    for n in spec.differentiable]
+        tensors += [(f"d{n}", "gradient", mine.grads.get(n), worst(lambda r, n=n: r.grads.get(n), at.get(n)),
+                     truth.grads.get(n)) for n in spec.differentiable]
         for tensor, _, value, _, expected in tensors:
             shape = None if value is None else np.shape(value)
             if shape != np.shape(expected):
                 return _record(comparison, ERROR, f"{tensor} ({a}, {case.dtype}): shape {shape}, expected "
                                                   f"{np.shape(expected)}; reproduce: {reproduce}",
                                reproduce=reproduce, error={"impl": a, "exception": None})
-        return low_precision_record(case, a, b, tensors, reproduce)
+        kinks = {}
+        if at:  # how far the candidate lies outside the derivative's set there
+            outside = spec.kink_subgradient({n: np.asarray(g, dtype=np.float64) for n, g in mine.grads.items()},
+                                            rounded.arrays, _upstream(rounded))
+            kinks = {f"d{n}": (m, np.asarray(outside[n])) for n, m in at.items()}
+        return low_precision_record(case, a, b, tensors, reproduce, kinks=kinks)
 
     def _precision_may_explain(self, case: Case, pair: tuple) -> bool:
         """A float32 disagreement involving torch or JAX while they may use reduced-precision
@@ -455,6 +462,33 @@ def _outside(case: Case, result, inputs) -> dict | None:
     return case.spec.kink_subgradient(result.grads, inputs.arrays, inputs.dout)
 
 
+def _rounding_kinks(spec, truth, inputs: CaseInputs) -> dict:
+    """``{input: elements of its gradient whose derivative is a set}`` where the (dtype-rounded)
+    ``inputs`` lie on a kink of the op (``OpSpec.kink_subgradient``); {} where none does.
+
+    Rounding to float16 or bfloat16 ties values a float64 draw kept apart (``max(x, y)`` with
+    x == y): there the reference and the truth take their framework's convention, which no
+    candidate has to share.  The elements are those where the op's own subdifferential
+    reports a gradient far off every value as outside it (elsewhere it is one point, of
+    which it reports nothing)."""
+    if spec.kink_subgradient is None or not truth.grads:
+        return {}
+    dout = _upstream(inputs)
+    far = 1e6 * (1.0 + float(np.max(np.abs(dout), initial=0.0)))
+    probe = {n: np.full(np.shape(g), far) for n, g in truth.grads.items()}
+    try:
+        outside = spec.kink_subgradient(probe, inputs.arrays, dout)
+    except (ValueError, IndexError):  # one written for its kink cases' layout (max_pool's tiling windows)
+        return {}  # cannot read these inputs: every element is judged by value, as before
+    at = {n: np.asarray(o) > 0 for n, o in outside.items()}
+    return {n: m for n, m in at.items() if m.any()}
+
+
+def _upstream(inputs: CaseInputs) -> np.ndarray:
+    """The case's upstream gradient in float64 (1 for a loss)."""
+    return np.float64(1.0) if inputs.dout is None else inputs.dout.astype(np.float64)
+
+
 def _convention(case: Case, result, inputs) -> float | None:
     """The derivative ``result`` takes at the case's kinks (``OpSpec.kink_convention``), for
     the record; None when the op declares no convention or the gradients are unreadable."""
@@ -489,12 +523,14 @@ def short_traceback(exc: BaseException, limit: int = 4) -> str:
     return "".join(traceback.format_exception(type(cause), cause, cause.__traceback__, limit=-limit))
 
 
-def _distance(value, truth) -> float:
-    """max |value - truth| in float64 (inf where they cannot be compared)."""
+def _distance(value, truth, skip=None) -> float:
+    """max |value - truth| in float64, leaving out the elements of ``skip`` (inf where they
+    cannot be compared)."""
     value, truth = np.asarray(value, dtype=np.float64), np.asarray(truth, dtype=np.float64)
     if value.shape != truth.shape:
         return float("inf")
-    return float(np.max(np.abs(value - truth), initial=0.0))
+    gap = np.abs(value - truth)
+    return float(np.max(gap if skip is None else np.where(skip, 0.0, gap), initial=0.0))
 
 
 def _record(comparison: Comparison, verdict: str, message: str, trace: str = "", reproduce: str = "",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validation import as_float_array, check_cache, same_dtype, same_shape
+from .validation import as_float_array, check_cache, matmul, same_dtype, same_shape
 
 
 def _check_affine_shapes(x, w, b, names=("x", "w", "b")) -> int:
@@ -94,7 +94,7 @@ def affine_forward(x, w, b):
     same_dtype(x=x, w=w, b=b)
     n = x.shape[0]
     d = _check_affine_shapes(x, w, b)
-    out = x.reshape(n, d) @ w + b
+    out = matmul(x.reshape(n, d), w) + b
     return out, (x, w, b)
 
 
@@ -128,7 +128,7 @@ def affine_backward(dout, cache):
     same_shape("dout", dout, (n, w.shape[1]), "the shape of out in affine_forward")
     same_dtype(dout=dout, x=x)
     x_rows = x.reshape(n, d)
-    dx = (dout @ w.T).reshape(x.shape)
-    dw = x_rows.T @ dout
+    dx = matmul(dout, w.T).reshape(x.shape)
+    dw = matmul(x_rows.T, dout)
     db = dout.sum(axis=0)
     return dx, dw, db

@@ -8,7 +8,7 @@ import numpy as np
 
 from .layers import affine_backward, affine_forward, relu_backward, relu_forward
 from .losses import softmax_loss
-from .validation import as_float_array, same_dtype
+from .validation import as_float_array, matmul, same_dtype
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
@@ -108,7 +108,7 @@ def two_layer_net_loss(params, X, y=None, reg=0.0):
     dh1, dW2, db2 = affine_backward(dscores, affine2_cache)
     dy1 = relu_backward(dh1, relu_cache)
     # the first affine layer's backward without its dX (see above)
-    dW1 = X.T @ dy1  # (D, N) @ (N, H) -> (D, H)
+    dW1 = matmul(X.T, dy1)  # (D, N) @ (N, H) -> (D, H)
     db1 = dy1.sum(axis=0)  # (H,): b1 is broadcast over the N rows, so its gradient sums them
     # the L2 branch: gradients sum where W1 and W2 are used twice
     dW1 += 2 * reg * p["W1"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import sigmoid_forward
-from .validation import as_float_array, check_cache, check_values, fits_dtype, same_dtype, same_shape
+from .validation import as_float_array, check_cache, check_values, fits_dtype, matmul, same_dtype, same_shape
 
 
 def _check_shapes(x, W, b, u, names=("x", "W", "b", "u")) -> None:
@@ -71,9 +71,9 @@ def score_net_forward(x, W, b, u):
     _check_shapes(x, W, b, u)
     # BLAS sums products in an order that depends on the operands' memory layout; C-order
     # operands (no copy when they already are) make the result the same for every layout
-    z = np.ascontiguousarray(W) @ np.ascontiguousarray(x) + b
+    z = matmul(np.ascontiguousarray(W), np.ascontiguousarray(x)) + b
     h, _ = sigmoid_forward(z)
-    s = np.ascontiguousarray(u) @ h
+    s = matmul(np.ascontiguousarray(u), h)
     return dtype.type(s), (x, W, h, u)
 
 
@@ -114,5 +114,5 @@ def score_net_backward(ds, cache):
     delta = ds * u * (h * (1 - h))  # ds/dz, (H,)
     db = delta
     dW = np.outer(delta, x)
-    dx = np.ascontiguousarray(W).T @ delta  # C-order W: the same sums for every layout
+    dx = matmul(np.ascontiguousarray(W).T, delta)  # C-order W: the same sums for every layout
     return dx, dW, db, du

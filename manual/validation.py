@@ -72,6 +72,14 @@ def as_float_array(value, name: str, ndim: int | None = None, min_ndim: int | No
     return array
 
 
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` in a's dtype.  NumPy multiplies float16 and bfloat16 matrices in float32
+    (``ml_dtypes`` registers no low-precision matmul), so the product is rounded back, as a
+    low-precision kernel that accumulates in float32 rounds its output; for float32 and
+    float64 it is ``a @ b`` itself (no copy)."""
+    return (a @ b).astype(a.dtype, copy=False)
+
+
 def same_dtype(**arrays: np.ndarray) -> np.dtype:
     """Return the one dtype shared by ``arrays``, or raise a ``TypeError`` listing them."""
     dtypes = {name: array.dtype for name, array in arrays.items()}

@@ -56,7 +56,8 @@ def _finish(record: dict, failures: list, reproduce: str, verdict: str | None = 
     return with_failures(record, failures, reproduce)
 
 
-def low_precision_record(case: Case, candidate: str, reference: str, tensors: list, reproduce: str = "") -> dict:
+def low_precision_record(case: Case, candidate: str, reference: str, tensors: list, reproduce: str = "",
+                         kinks: dict | None = None) -> dict:
     """Judge a candidate at float16 or bfloat16 by the reference's own error there.
 
     Args:
@@ -66,6 +67,12 @@ def low_precision_record(case: Case, candidate: str, reference: str, tensors: li
             truth)`` per tensor (the forward output, then each gradient), float64 arrays
             computed from the same dtype-rounded inputs and dout.
         reproduce: a call that reruns this comparison.
+        kinks: per gradient tensor, ``(at, outside)``: the elements where rounding to the
+            dtype put the inputs on a kink (a tie of ``max``: the derivative is a set there,
+            ``OpSpec.kink_subgradient``), and how far the candidate's value lies outside that
+            set.  There the convention is free: the candidate's value counts as the truth's
+            where it lies in the set (within the floor), and the reference's is never its
+            error; a note says how many elements.
 
     Returns:
         A record: each tensor's entry carries its ``allowance`` (k, the reference's error,
@@ -83,6 +90,14 @@ def low_precision_record(case: Case, candidate: str, reference: str, tensors: li
     for tensor, role, value, ref_value, truth in tensors:
         truth = np.asarray(truth, dtype=np.float64)
         size = float(np.max(np.abs(truth), initial=0.0))
+        if tensor in (kinks or {}):
+            at, outside = kinks[tensor]
+            inside = at & (np.asarray(outside) <= LOW_PRECISION_FLOOR_ULPS * EPS[dtype] * size)
+            ref_value = np.where(at, truth, np.asarray(ref_value, dtype=np.float64))
+            value = np.where(inside, truth, np.asarray(value, dtype=np.float64))
+            record.setdefault("notes", []).append(
+                f"{tensor}: {int(at.sum())} element(s) on a kink of the {dtype}-rounded inputs (a tie), judged by "
+                f"the derivative's set there: {int(inside.sum())} inside it")
         reference_error = float(np.max(np.abs(np.asarray(ref_value, dtype=np.float64) - truth), initial=0.0))
         floor = LOW_PRECISION_FLOOR_ULPS * EPS[dtype] * size
         allowed = LOW_PRECISION_K * reference_error + floor

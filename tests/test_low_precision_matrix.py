@@ -66,3 +66,37 @@ def test_an_all_zeros_gradient_never_passes_at_low_precision(tmp_path, dtype):
         grads = [t for t in record["tensors"] if t["tensor"] != "out"]
         assert grads and not any(t["agree"] for t in grads)
         assert record["verdict"] != AGREE
+
+
+def test_manual_networks_run_at_bfloat16():
+    """NumPy multiplies bfloat16 matrices in float32; manual rounds the product back, so a
+    layer's output feeds the next one in the case's dtype (was: TypeError in two_layer_net)."""
+    result = gradmatrix.check("gradmatrix.manual", ops="two_layer_net", dtypes="bfloat16", seeds=2,
+                              oracles=["torch", "jax"])
+    assert result.passed, str(result.failures[:2])
+
+
+MAX_GIVING_TIES_TO_BOTH = '''
+import numpy as np
+
+def max_forward(x, y):
+    return np.maximum(x, y), (x, y)
+
+def max_backward(dout, cache):
+    x, y = cache
+    return dout * (x >= y), dout * (y >= x)  # a tie's gradient given twice
+'''
+
+
+def test_a_tie_made_by_rounding_is_judged_by_the_derivatives_set(tmp_path):
+    """seed 3's max case ties x[20, 1] and y[20, 1] once rounded to bfloat16: manual (the tie's
+    gradient to x) passes with a note; a backward giving it to both fails there only."""
+    seeds = dict(ops="max", dtypes="bfloat16", seeds=4, oracles=["torch", "jax"])
+    right = gradmatrix.check("gradmatrix.manual", **seeds)
+    assert right.passed, str(right.failures[:2])
+    noted = [r for r in right.document["comparisons"] if any("on a kink of the bfloat16-rounded" in n
+                                                                 for n in r.get("notes", ()))]
+    assert noted and {r["seed"] for r in noted} == {3}
+    (tmp_path / "max_ties.py").write_text(MAX_GIVING_TIES_TO_BOTH)
+    wrong = gradmatrix.check(str(tmp_path / "max_ties.py"), **seeds)
+    assert not wrong.passed and {r["seed"] for r in wrong.failures} == {3}
