@@ -31,10 +31,11 @@ from gradmatrix.oracles.candidate import Candidate
 from gradmatrix.oracles.cases import MODES, count_option, names_option
 from gradmatrix.oracles.catalog import DTYPES
 from gradmatrix.oracles.contract import Fresh
+from gradmatrix.oracles.framework import LOW_PRECISION as LOW_PRECISION_DTYPES
 from gradmatrix.oracles.declared import (
     ATTRIBUTE, Declaration, DeclarationError, Floats, Given, Integers, Methods, Param, declare,
 )
-from gradmatrix.oracles.implementations import ORACLES
+from gradmatrix.oracles.implementations import LOW_PRECISION as LOW_PRECISION_ORACLES, ORACLES
 from gradmatrix.engine import Request, Session
 from gradmatrix.framework_layers import check_options
 from gradmatrix.reports.framework_checks import low_precision_bounds
@@ -169,7 +170,9 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
             size (deeplearning.ai's ``dW``): compared times it, said as a convention.
         methods: ``Methods(...)`` for a layer written as a class (``forward`` a class).
         dtypes: the dtypes to check in (default: "float64" and "float32"; with ``inputs``,
-            the float dtypes of the arrays given).
+            the float dtypes of the arrays given).  "float16" and "bfloat16" (with a
+            ``reference``) judge the layer by torch's and JAX's own error at that dtype
+            against the float64 truth on the same rounded inputs.
         seeds: draws per shape, an int >= 1.
         oracles: of "torch", "jax", "numeric" (default: every one that has a forward).
         modes: of "reverse", "jvp", "hvp" (default: all that apply: forward-mode checks,
@@ -227,7 +230,8 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
         seeds = 1  # the user's values: nothing to draw again
         if dtypes is None:
             dtypes = given
-    dtypes = names_option(dtypes, "dtypes", DTYPES, "dtype") or list(DTYPES)
+    # float16 / bfloat16: judged by the frameworks' own error there, on the reference's forward
+    dtypes = names_option(dtypes, "dtypes", (*DTYPES, *LOW_PRECISION_DTYPES), "dtype") or list(DTYPES)
     seeds = count_option(seeds, "seeds")
     oracles = names_option(oracles, "oracles", ORACLES, "oracle")
     modes = names_option(modes, "modes", MODES, "mode")
@@ -250,6 +254,11 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
         raise DeclarationError(str(exc)) from None  # the message, without gradmatrix's frames
     spec = candidate.catalog[declaration.name]
     possible = [o for o in ORACLES if spec.oracles is None or o in spec.oracles]
+    low = [d for d in dtypes if d in LOW_PRECISION_DTYPES]
+    if low and not any(o in LOW_PRECISION_ORACLES for o in possible):
+        raise DeclarationError(f"dtypes {low}: float16 and bfloat16 are judged by torch's and JAX's own error at the "
+                               f"dtype, on the layer's reference: give reference= (an array-API function, or "
+                               f"{{'torch': f}} / {{'jax': f}})")
     if oracles is None:
         oracles = possible
     else:

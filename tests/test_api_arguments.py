@@ -229,7 +229,7 @@ def test_check_names_an_op_it_does_not_know():
 
 
 LAYER_ERRORS = [
-    ({"dtypes": "float16"}, ValueError, r"^dtypes: unknown dtype\(s\) \['float16'\]"),
+    ({"dtypes": "float8"}, ValueError, r"^dtypes: unknown dtype\(s\) \['float8'\]; choose from \['float64', 'float32', 'float16', 'bfloat16'\]"),
     ({"dtypes": []}, ValueError, r"^dtypes is empty"),
     ({"dtypes": 64}, TypeError, r"^dtypes must be one dtype or a list of dtypes"),
     ({"seeds": 0}, ValueError, r"^seeds must be at least 1, got 0"),

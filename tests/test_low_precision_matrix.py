@@ -9,6 +9,7 @@ fail.
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import gradmatrix
@@ -100,3 +101,28 @@ def test_a_tie_made_by_rounding_is_judged_by_the_derivatives_set(tmp_path):
     (tmp_path / "max_ties.py").write_text(MAX_GIVING_TIES_TO_BOTH)
     wrong = gradmatrix.check(str(tmp_path / "max_ties.py"), **seeds)
     assert not wrong.passed and {r["seed"] for r in wrong.failures} == {3}
+
+
+def _tanh_forward(x):
+    return np.tanh(x), x
+
+
+def _tanh_backward(dout, x):
+    return dout * (1 - np.tanh(x) ** 2)
+
+
+def _tanh_backward_wrong(dout, x):
+    return dout * (1 - np.tanh(x))
+
+
+@pytest.mark.parametrize("backward, passes", [(_tanh_backward, True), (_tanh_backward_wrong, False)])
+def test_check_layer_takes_low_precision_dtypes_for_numpy_code(backward, passes):
+    result = gradmatrix.check_layer(_tanh_forward, backward, {"x": (4, 5)}, reference=lambda xp, x: xp.tanh(x),
+                                    dtypes=("float64", "bfloat16"), seeds=1)
+    assert result.passed is passes, str(result.failures[:1])
+    assert "bfloat16" in {r["dtype"] for r in result.document["comparisons"]}
+
+
+def test_check_layer_at_low_precision_needs_a_reference():
+    with pytest.raises(gradmatrix.DeclarationError, match=r"dtypes \['float16'\]: .* give reference="):
+        gradmatrix.check_layer(_tanh_forward, _tanh_backward, {"x": (4, 5)}, dtypes="float16")
