@@ -232,10 +232,12 @@ class Runner:
         return bool(keys) and all(k is not None and reference_store.has(k) for k in keys)
 
     def close(self) -> None:
-        """Stop compiling ahead (after the function being compiled), and the candidate's
-        worker process where it has one (``gradmatrix.isolation``)."""
+        """Stop compiling ahead (after the function being compiled), wait for the results
+        being stored, and stop the candidate's worker process where it has one
+        (``gradmatrix.isolation``)."""
         while self._ahead:
             self._ahead.pop().stop()
+        reference_store.flush()  # the results this run stored are on disk when it ends
         getattr(self.candidate, "close", lambda: None)()
 
     def _impl(self, case: Case, name: str):

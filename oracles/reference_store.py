@@ -28,11 +28,13 @@ loading, as the compiled functions beside it can.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import os
 import pickle
 import platform
+import queue
 import sys
 import threading
 from importlib import metadata
@@ -152,19 +154,60 @@ def load(key: dict) -> Result | None:
 
 
 def save(key: dict, result: Result) -> None:
-    """Store ``result`` under ``key``, atomically; a store that cannot be written costs
-    only speed.  A result with notes is not stored: they tell of its making in this run (a
-    stored compiled function rejected and rebuilt), which a later run must not repeat."""
+    """Store ``result`` under ``key``: pickled here, written atomically by a background
+    thread (file writes release the GIL: a first run's hundreds of writes overlap its
+    work), all written before the process exits (``flush``).  A store that cannot be
+    written costs only speed.  A result with notes is not stored: they tell of its making in
+    this run (a stored compiled function rejected and rebuilt), which a later run must not
+    repeat."""
     if result.notes:
         return
-    path = _path(key)
+    try:
+        payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return
+    _writes().put((_path(key), cache.seal(MAGIC, FORMAT, key, payload)))
+
+
+def flush() -> None:
+    """Wait until every result saved so far is written (or has failed to be)."""
+    if _QUEUE is not None:
+        _QUEUE.join()
+
+
+_QUEUE: queue.Queue | None = None
+_QUEUE_LOCK = threading.Lock()
+
+
+def _writes() -> queue.Queue:
+    """The queue of results to write, and its writer thread, started on first use."""
+    global _QUEUE
+    with _QUEUE_LOCK:
+        if _QUEUE is None:
+            _QUEUE = queue.Queue()
+            threading.Thread(target=_write_all, args=(_QUEUE,), name="gradmatrix-reference-store",
+                             daemon=True).start()
+            atexit.register(flush)
+    return _QUEUE
+
+
+def _write_all(pending: queue.Queue) -> None:
+    while True:
+        path, data = pending.get()
+        try:
+            _write(path, data)
+        finally:
+            pending.task_done()
+
+
+def _write(path: Path, data: bytes) -> None:
     try:
         if not _LISTED.get(path.parent):
             path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        partial.write_bytes(cache.seal(MAGIC, FORMAT, key, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
+        partial.write_bytes(data)
         os.replace(partial, path)
-    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+    except OSError:
         return
     _listed(path.parent).add(path.name)
     STATS["stored"] += 1

@@ -65,7 +65,9 @@ def _relu_run(tmp_path, monkeypatch) -> tuple:
     monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
     plan = [c for c in default_plan("default", ["relu"], ["float64"], 1, ("torch", "numeric")) if c.case.kind == "random"]
     runner = Runner(Candidate(manual, "manual"), ("torch", "numeric"))
-    return plan, [runner.run(c) for c in plan]
+    records = [runner.run(c) for c in plan]
+    runner.close()  # the results stored are written
+    return plan, records
 
 
 @pytest.mark.parametrize("damage", ["truncated", "other result", "flipped byte"])
