@@ -362,12 +362,22 @@ def hold(out_dir: str | os.PathLike, what: str = "gradmatrix") -> DirectoryLock:
 # --- the reports of a directory -----------------------------------------------------------
 
 def _read(path: Path) -> dict | None:
-    """A report of the directory, for deciding what to keep (None when it is unreadable)."""
+    """A report of the directory, for deciding what to keep (None when it is unreadable).
+    The same file (by inode, size and time: ``begin`` moves the report it read into
+    ``previous/``, where ``finish`` reads it again) is parsed once."""
     try:
-        document = read_json(path)
+        found = os.stat(path)
+        identity = (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
+        if identity != _LAST_READ[0]:
+            _LAST_READ[:] = [None, read_json(path)]
+            _LAST_READ[0] = identity
+        document = _LAST_READ[1]
     except (OSError, ValueError):
         return None
     return document if isinstance(document, dict) else None
+
+
+_LAST_READ: list = [None, None]  # (the file's identity, its document): the last report _read parsed
 
 
 def _complete(document: dict | None) -> bool:
