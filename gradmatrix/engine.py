@@ -41,7 +41,8 @@ from gradmatrix.isolation import accounting, open_candidate
 from gradmatrix.oracles import devices
 from gradmatrix.oracles.cases import LOW_PRECISION_KIND
 from gradmatrix.oracles.catalog import CATALOG
-from gradmatrix.oracles.implementations import ORACLES
+from gradmatrix.oracles.framework import LOW_PRECISION as LOW_PRECISION_DTYPES
+from gradmatrix.oracles.implementations import LOW_PRECISION, ORACLES
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
 from gradmatrix.reports import document as documents
 from gradmatrix.reports import environment
@@ -123,6 +124,21 @@ def nothing_selected(matrix: str, ops, dtypes, seeds, modes, oracles, candidate)
             f"{', '.join(modes)} cases of {', '.join(ops)}")
 
 
+def unplanned_dtypes(request: Request, matrix: list, extras: list) -> str:
+    """Why dtypes the request names make no comparison ("" when each makes one): float16 and
+    bfloat16 are judged against torch or JAX only (their own error at the dtype)."""
+    planned = {c.case.dtype for c in matrix} | {d for extra in extras for d in extra.dtypes}
+    missing = [d for d in request.dtypes or () if d not in planned]
+    if not missing:
+        return ""
+    low = [d for d in missing if d in LOW_PRECISION_DTYPES]
+    if low and not any(o in LOW_PRECISION for o in request.oracles):
+        return (f"dtypes {missing}: no comparison is made at {', '.join(missing)}: float16 and bfloat16 are judged "
+                f"against torch or JAX (their own error at the dtype), and the oracles chosen are "
+                f"{', '.join(request.oracles)}")
+    return f"dtypes {missing}: no op of this selection has cases at {', '.join(missing)}"
+
+
 def shape_group(case) -> str:
     """The cases that share JAX's compiled functions: an op, its dims, kind and dtype (not the seed)."""
     return f"{case.op}-{case.kind}-{case.dims}-{case.dtype}"
@@ -175,6 +191,10 @@ class Session:
         else:
             self.candidate, self.isolated = open_candidate(module if module is not None else request.target,
                                                            request.case_timeout)
+        # the oracles' results go to the store only from a process that holds no code under
+        # test: a candidate in its worker, or manual (oracles.reference_store)
+        self.store_writes = self.isolated or (candidate is None and module is None
+                                              and request.target == "gradmatrix.manual")
         try:
             if not self.candidate.ops:
                 raise NothingToCheck(self.candidate)
@@ -199,6 +219,9 @@ class Session:
                 raise ValueError("nothing to compare: " + nothing_selected(
                     request.matrix, request.ops, request.dtypes, request.seeds, request.modes, request.oracles,
                     self.candidate))
+            unjudged = unplanned_dtypes(request, matrix, self.extras)
+            if unjudged:  # a dtype asked for and silently left out would read as checked
+                raise ValueError(unjudged)
             self.matrix_ids = [c.id for c in matrix] + extra_ids
             comparisons = matrix
             self.extra_ids = extra_ids
@@ -253,7 +276,8 @@ class Session:
         comparisons = self.comparisons if comparisons is None else comparisons
         r = self.request
         runner = Runner(self.candidate, list(r.oracles), device=self.device, strict_kinks=r.strict_kinks,
-                        matmul_precision=r.matmul_precision, case_timeout=r.case_timeout, tolerance=r.tolerance)
+                        matmul_precision=r.matmul_precision, case_timeout=r.case_timeout, tolerance=r.tolerance,
+                        store_writes=self.store_writes)
         try:
             runner.compile_ahead(comparisons)
             for comparison in comparisons:

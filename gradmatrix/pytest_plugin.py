@@ -316,8 +316,10 @@ def gm_runner(request):
 
     state = _state(request.config)
     opt = request.config.option
+    # the store is written only for manual: another candidate is imported into this process
     runner = Runner(state.candidate, state.oracles, device=state.device, strict_kinks=opt.gm_strict_kinks,
-                    matmul_precision=opt.gm_matmul_precision, case_timeout=opt.gm_case_timeout)
+                    matmul_precision=opt.gm_matmul_precision, case_timeout=opt.gm_case_timeout,
+                    store_writes=opt.gm_candidate == "gradmatrix.manual")
     if not hasattr(request.config, "workerinput"):
         # one process runs the whole plan, in order: JAX can compile ahead of it (a
         # pytest-xdist worker does not know which cases it will be sent)

@@ -148,7 +148,7 @@ class Runner:
 
     def __init__(self, candidate: Candidate, oracles=ORACLES, device: str = "cpu", strict_kinks: bool = False,
                  matmul_precision: str = "default", case_timeout: float = DEFAULT_CASE_TIMEOUT,
-                 tolerance: dict | None = None):
+                 tolerance: dict | None = None, store_writes: bool = False):
         """
         Args:
             candidate: the implementation under test.
@@ -162,6 +162,11 @@ class Runner:
                 comparisons become errors (0: no limit).  Enforced with SIGALRM, so only
                 when the runner runs in the main thread (as under pytest and the CLI).
             tolerance: the call's tolerance override (``reports.compare.compare``'s ``override``).
+            store_writes: write the oracles' results to the store (``oracles.reference_store``);
+                only where no code under test has been imported into this process (an
+                isolated candidate, ``manual``): code in the process could change what the
+                oracles compute, and a result stored would carry that into later runs.
+                Reading the store is always allowed.
         """
         if matmul_precision not in PRECISIONS:
             raise ValueError(f"unknown matmul precision {matmul_precision!r}; choose from {', '.join(PRECISIONS)}")
@@ -182,6 +187,7 @@ class Runner:
         self._cache: OrderedDict = OrderedDict()
         self._explicit: set = set()  # cases run on inputs given to ``run``: their results are never stored
         self._findable: dict = {}  # oracle -> whether its framework is found here (implementations.findable)
+        self.store_writes = store_writes
         self._ahead: list = []  # background compilations (compile_ahead)
 
     def unavailable(self, name: str, case: Case | None = None) -> str | None:
@@ -269,7 +275,10 @@ class Runner:
         precision = precision or self.precision
         key = (case, name, precision)
         if key not in self._cache:
-            stored = self._stored(case, name, precision)
+            # the key first: where the candidate draws an input, it digests the same draw the
+            # oracle is then given (the candidate's result, just computed, is in the cache)
+            store_key = self._store_key(case, name, precision)
+            stored = self._stored(case, name, precision, store_key)
             if stored is not None:
                 return stored
             try:
@@ -279,10 +288,10 @@ class Runner:
             except (Exception, CaseTimeout) as exc:  # recorded as an error for every pair it is in
                 self._cache[key] = exc
             else:
-                store_key = self._store_key(case, name, precision)
-                if store_key is not None:
+                if store_key is not None and self.store_writes:
                     reference_store.save(store_key, self._cache[key])
             self._trim()
+        self._cache.move_to_end(key)  # least recently used goes first
         return self._cache[key]
 
     def _trim(self) -> None:
@@ -307,9 +316,10 @@ class Runner:
             drawn = reference_store.digest_arrays(mask) if mask else None
         return reference_store.key(case, name, precision, self.device, drawn)
 
-    def _stored(self, case: Case, name: str, precision: str):
-        """An oracle's result read from the store into this runner's cache, or None."""
-        store_key = self._store_key(case, name, precision)
+    def _stored(self, case: Case, name: str, precision: str, store_key: dict | None = None):
+        """An oracle's result read from the store into this runner's cache, or None
+        (``store_key``: its key, where already known)."""
+        store_key = store_key or self._store_key(case, name, precision)
         result = reference_store.load(store_key) if store_key is not None else None
         if result is not None:
             self._cache[(case, name, precision)] = result

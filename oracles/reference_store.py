@@ -9,6 +9,11 @@ off, ``gradmatrix cache clear`` empties both), and a later run reads it back ins
 computing it again: a check whose references are all stored imports neither torch nor JAX.
 
 What is never stored:
+* anything computed in a process that holds code under test (``gradmatrix.check`` of a
+  module object, ``check_layer``, the pytest plugin with a candidate other than manual): that
+  code could change what the oracles compute, and a stored result would carry the change
+  into later runs of other candidates (``Runner(store_writes=...)``); such runs read the store;
+* results on a GPU: they depend on its model, driver and libraries;
 * a layer a user declares, and anything computed from a candidate's own code (its numeric
   differences of the layer's forward, ``<candidate>.fd``): its code may change between runs;
 * a result on inputs other than the case's own draw, except inputs a candidate drew itself
@@ -18,9 +23,10 @@ What is never stored:
 
 A stored result proves what it is before it is used, as a compiled function does
 (``oracles.cache.seal``): its file carries its key in full (the case, the oracle, the
-precision, the device, the inputs' digest, and a fingerprint of the oracles' and manual's
-source, the versions of NumPy, torch, JAX, jaxlib and array-api-compat, Python and the host
-CPU) and the SHA-256 of its payload.  A file that is not the one asked for, or damaged, is
+precision, the device, the inputs' digest, the environment's precision and XLA settings
+(``SETTINGS``), and a fingerprint of the oracles' and manual's source, the versions of
+NumPy, torch, JAX, jaxlib and array-api-compat, Python and the host CPU) and the SHA-256
+of its payload.  A file that is not the one asked for, or damaged, is
 removed and the result computed again.  These checks defend against mistakes and damage,
 not against someone who can write the store: a result is a pickle, which can run code on
 loading, as the compiled functions beside it can.
@@ -83,6 +89,9 @@ def fingerprint() -> str:
     return digest.hexdigest()
 
 
+fingerprint()  # at import, beside the oracles' own: a source file edited later in a long session is not taken for them
+
+
 def digest_arrays(arrays: dict) -> str:
     """One digest of named arrays: their names, dtypes, shapes and bytes."""
     digest = hashlib.sha256()
@@ -92,18 +101,25 @@ def digest_arrays(arrays: dict) -> str:
     return digest.hexdigest()
 
 
+# settings read from the environment that change what the frameworks compute at the
+# "default" matmul precision or how XLA compiles; they join every key
+SETTINGS = ("JAX_DEFAULT_MATMUL_PRECISION", "JAX_ENABLE_X64", "XLA_FLAGS", "NVIDIA_TF32_OVERRIDE",
+            "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE")
+
+
 def key(case, impl: str, precision: str, device: str, inputs: str | None = None) -> dict | None:
-    """The key of ``impl``'s result on ``case``, or None where nothing is stored (no store,
-    or a spec that is not gradmatrix's own).
+    """The key of ``impl``'s result on ``case``, or None where nothing is stored: no store,
+    a spec that is not gradmatrix's own, or a device other than the CPU (a GPU's results
+    depend on its model, driver and libraries, which no key here names).
 
     Args:
         inputs: the digest of inputs a candidate drew itself (``digest_arrays``), None for
             the case's own draw.
     """
-    if cache.cache_dir() is None or not ours(case.spec):
+    if device != "cpu" or cache.cache_dir() is None or not ours(case.spec):
         return None
     return {"impl": impl, "case": case.id, "precision": precision, "device": device, "inputs": inputs,
-            "fingerprint": fingerprint()}
+            "settings": {name: os.environ.get(name) for name in SETTINGS}, "fingerprint": fingerprint()}
 
 
 def _path(key: dict) -> Path:

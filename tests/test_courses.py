@@ -86,11 +86,12 @@ def test_a_dropout_drawing_its_mask_its_own_way_passes(tmp_path):
     assert "nnfs_Layer_Dropout: PASS" in run.stdout
 
 
-@pytest.mark.parametrize("mutant, kept", [("dropout_keeps_everything", "it kept 512 of 512 units"),
-                                          ("dropout_rate_as_keep", "where keeping each with probability 0.75")])
+@pytest.mark.parametrize("mutant, kept", [("dropout_keeps_everything", "it kept 4096 of 4096 units"),
+                                          ("dropout_rate_as_keep", "where keeping each with probability 0.75"),
+                                          ("dropout_keeps_too_many", "keeps 3072 +- 139")])
 def test_a_dropout_keeping_the_wrong_fraction_is_not_dropout_at_its_rate(mutant, kept, tmp_path):
     """Its forward and backward agree with each other on its own mask; the fraction it keeps
-    does not agree with the rate (512 units: 1 - rate is 384 +- 49)."""
+    does not agree with the rate (4096 units: 1 - rate keeps 3072 +- 139, 0.8 keeps 3277)."""
     run = gradmatrix("check", COURSES / "nnfs" / "mutants" / f"{mutant}.py", *QUICK, cwd=tmp_path)
     assert run.returncode != 0 and "PASS" not in run.stdout, run.stdout + run.stderr
     assert "Layer_Dropout.forward is not inverted dropout at this rate" in run.stdout and kept in run.stdout

@@ -126,3 +126,14 @@ def test_check_layer_takes_low_precision_dtypes_for_numpy_code(backward, passes)
 def test_check_layer_at_low_precision_needs_a_reference():
     with pytest.raises(gradmatrix.DeclarationError, match=r"dtypes \['float16'\]: .* give reference="):
         gradmatrix.check_layer(_tanh_forward, _tanh_backward, {"x": (4, 5)}, dtypes="float16")
+
+
+def test_a_low_precision_dtype_no_oracle_chosen_can_judge_is_refused_not_left_out():
+    """float16 is judged against torch or JAX: with numeric alone, asking for it is an error
+    naming why (was: its cases silently left out, and a PASS for float64 alone)."""
+    with pytest.raises(ValueError, match=r"dtypes \['float16'\]: no comparison is made at float16: .* the oracles "
+                                         r"chosen are numeric"):
+        gradmatrix.check_layer(_tanh_forward, _tanh_backward, {"x": (4, 5)}, reference=lambda xp, x: xp.tanh(x),
+                               dtypes=("float64", "float16"), oracles="numeric")
+    with pytest.raises(ValueError, match=r"dtypes \['bfloat16'\]: no comparison is made at bfloat16"):
+        gradmatrix.check("gradmatrix.manual", ops="sigmoid", dtypes=["float64", "bfloat16"], oracles="numeric")

@@ -64,7 +64,7 @@ def test_a_stored_check_gives_the_same_records_without_importing_torch_or_jax(tm
 def _relu_run(tmp_path, monkeypatch) -> tuple:
     monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
     plan = [c for c in default_plan("default", ["relu"], ["float64"], 1, ("torch", "numeric")) if c.case.kind == "random"]
-    runner = Runner(Candidate(manual, "manual"), ("torch", "numeric"))
+    runner = Runner(Candidate(manual, "manual"), ("torch", "numeric"), store_writes=True)
     records = [runner.run(c) for c in plan]
     runner.close()  # the results stored are written
     return plan, records
@@ -125,3 +125,53 @@ def test_the_key_follows_the_inputs_a_candidate_drew(tmp_path, monkeypatch):
             for m in (mask, np.logical_not(mask).astype(mask.dtype))]
     assert keys[0] != keys[1] and keys[0] == reference_store.key(
         case, "numeric", "default", "cpu", reference_store.digest_arrays({"mask": mask.copy()}))
+
+
+POISON = """
+from gradmatrix.manual import sigmoid_forward, sigmoid_backward
+from gradmatrix.oracles import numeric, torch_oracle
+
+_evaluate = numeric.evaluate
+
+
+def _doubled(inputs, **options):  # code under test changing what an oracle computes
+    result = _evaluate(inputs, **options)
+    result.grads = {k: 2 * v for k, v in result.grads.items()}
+    return result
+
+
+numeric.evaluate = _doubled
+"""
+
+WRONG_SIGMOID = """
+from gradmatrix.manual import sigmoid_forward, sigmoid_backward as _right
+
+
+def sigmoid_backward(dout, cache):
+    return 2 * _right(dout, cache)
+"""
+
+
+def test_code_in_the_judges_process_never_writes_the_store(tmp_path, monkeypatch):
+    """A module checked in this process (a module object) could change the oracles: what
+    they compute then must not reach a later run of another candidate."""
+    import importlib.util
+
+    import gradmatrix
+
+    store = tmp_path / "store"
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(store))
+    (tmp_path / "poison.py").write_text(POISON)
+    spec = importlib.util.spec_from_file_location("poison", tmp_path / "poison.py")
+    poison = importlib.util.module_from_spec(spec)
+    from gradmatrix.oracles import numeric
+
+    monkeypatch.setattr(numeric, "evaluate", numeric.evaluate)  # undone after the test
+    spec.loader.exec_module(poison)
+    selection = dict(ops="sigmoid", dtypes="float64", seeds=1, oracles="numeric", modes="reverse")
+    assert gradmatrix.check(poison, **selection).document["run"]["isolated"] is False
+    assert not list(store.rglob("*.result"))
+    monkeypatch.undo()
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(store))
+    (tmp_path / "wrong.py").write_text(WRONG_SIGMOID)
+    assert not gradmatrix.check(str(tmp_path / "wrong.py"), **selection).passed

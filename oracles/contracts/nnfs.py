@@ -30,7 +30,7 @@ from gradmatrix.oracles.declared import Floats, Integers, Methods, Param, Recove
 
 N, D, M = 6, 4, 3  # samples, inputs, neurons (classes)
 DROP = 0.25  # Layer_Dropout's rate: the fraction dropped
-DROPOUT_SHAPE = (32, 16)  # Layer_Dropout's inputs: enough units to tell its kept fraction
+DROPOUT_SHAPE = (64, 64)  # Layer_Dropout's inputs: enough units to tell its kept fraction
 SEED = 0  # NumPy's global seed before each call of a layer that draws
 
 
@@ -131,7 +131,7 @@ sigmoid = declare("Activation_Sigmoid", None, {"inputs": (N, M)},
                   methods=Methods())
 linear = declare("Activation_Linear", None, {"inputs": (N, M)}, reference=lambda xp, inputs: inputs * 1.0,
                  name="nnfs_Activation_Linear", methods=Methods())
-# the mask is the layer's: 512 units, so that a kept fraction of 1 - rate is told from
+# the mask is the layer's: 4096 units, so that a kept fraction of 1 - rate is told from
 # rate (or from all) by far more than KEPT_FRACTION_SIGMAS
 dropout = declare("Layer_Dropout", None,
                   {"inputs": Floats(DROPOUT_SHAPE, _off_zero), "mask": Recovered(DROPOUT_SHAPE, dropout_mask)},
