@@ -126,11 +126,14 @@ def to_json(document: dict) -> str:
     return text.replace(marker, "[\n" + lines + "\n ]", 1) + "\n"
 
 
+_RECORD_ENCODER = json.JSONEncoder(sort_keys=True, allow_nan=False)  # one for every record (json.dumps makes one a call)
+
+
 def _record_json(record: dict) -> str:
     try:  # most records hold only finite numbers: encoded as they are
-        return json.dumps(record, sort_keys=True, allow_nan=False)
+        return _RECORD_ENCODER.encode(record)
     except ValueError:
-        return json.dumps(spelled(record), sort_keys=True, allow_nan=False)
+        return _RECORD_ENCODER.encode(spelled(record))
 
 
 def spelled(value):
@@ -362,14 +365,15 @@ def hold(out_dir: str | os.PathLike, what: str = "gradmatrix") -> DirectoryLock:
 # --- the reports of a directory -----------------------------------------------------------
 
 def _read(path: Path) -> dict | None:
-    """A report of the directory, for deciding what to keep (None when it is unreadable).
-    The same file (by inode, size and time: ``begin`` moves the report it read into
-    ``previous/``, where ``finish`` reads it again) is parsed once."""
+    """A report of the directory without its comparisons, for deciding what to keep (its
+    plan and summary; None when it is unreadable).  The same file (by inode, size and time:
+    ``begin`` moves the report it read into ``previous/``, where ``finish`` reads it again)
+    is parsed once."""
     try:
         found = os.stat(path)
         identity = (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
         if identity != _LAST_READ[0]:
-            _LAST_READ[:] = [None, read_json(path)]
+            _LAST_READ[:] = [None, _outline(path)]
             _LAST_READ[0] = identity
         document = _LAST_READ[1]
     except (OSError, ValueError):
@@ -377,7 +381,27 @@ def _read(path: Path) -> dict | None:
     return document if isinstance(document, dict) else None
 
 
-_LAST_READ: list = [None, None]  # (the file's identity, its document): the last report _read parsed
+_LAST_READ: list = [None, None]  # (the file's identity, its outline): the last report _read parsed
+_RECORDS_START = '\n "comparisons": [\n'  # to_json's layout: one record a line, the list closed by "\n ]"
+
+
+def _outline(path: Path):
+    """The report at ``path`` with its comparisons left out, where it has ``to_json``'s
+    layout (records are most of a report, and deciding what to keep reads none of them);
+    any other JSON is read whole (``read_json``)."""
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_BYTES + 1)
+    text = data.decode("utf-8", errors="replace") if len(data) <= MAX_BYTES else ""
+    start = text.find(_RECORDS_START)
+    end = text.find("\n ]", start + len(_RECORDS_START) - 1) if start >= 0 else -1
+    if end >= 0:
+        try:
+            outline = from_json(text[:start] + '\n "comparisons": []' + text[end + len("\n ]"):])
+            if isinstance(outline, dict) and outline.get("comparisons") == []:
+                return outline
+        except ReportError:
+            pass
+    return read_json(path)
 
 
 def _complete(document: dict | None) -> bool:
