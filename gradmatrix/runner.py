@@ -188,6 +188,8 @@ class Runner:
         self._explicit: set = set()  # cases run on inputs given to ``run``: their results are never stored
         self._findable: dict = {}  # oracle -> whether its framework is found here (implementations.findable)
         self.store_writes = store_writes
+        if store_writes:  # the source as the oracles run it: a file edited later in a long session is not taken for it
+            reference_store.fingerprint()
         self._ahead: list = []  # background compilations (compile_ahead)
 
     def unavailable(self, name: str, case: Case | None = None) -> str | None:

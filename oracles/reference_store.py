@@ -89,9 +89,6 @@ def fingerprint() -> str:
     return digest.hexdigest()
 
 
-fingerprint()  # at import, beside the oracles' own: a source file edited later in a long session is not taken for them
-
-
 def digest_arrays(arrays: dict) -> str:
     """One digest of named arrays: their names, dtypes, shapes and bytes."""
     digest = hashlib.sha256()
