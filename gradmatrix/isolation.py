@@ -55,7 +55,8 @@ from gradmatrix.oracles.declared import DeclarationError, from_description, spec
 from gradmatrix.oracles.devices import matmul_precision
 from gradmatrix.oracles.implementations import ORACLES, unavailable_reason
 from gradmatrix.oracles.result import CandidateFault, CaseTimeout, Result
-from gradmatrix.runner import implementations, short_traceback
+from gradmatrix.oracles.modes import run_implementations as implementations
+from gradmatrix.oracles.result import short_traceback
 
 IMPORT_TIME_LIMIT = 60.0  # seconds a worker may take to start and import the candidate, at least
 
@@ -166,7 +167,7 @@ def _here(catalog, value):
 
 class _Implementations:
     """The worker's implementations of a declared layer's cases: the candidate, every
-    oracle and the modes built on them (``runner.implementations``), one set per device."""
+    oracle and the modes built on them (``oracles.modes.run_implementations``), one set per device."""
 
     def __init__(self, candidate):
         self.candidate = candidate

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import traceback
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -25,9 +24,10 @@ from gradmatrix.oracles.candidate import Candidate, provided_ops
 from gradmatrix.oracles.contract import ContractError
 from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES
 from gradmatrix.oracles.cases import LOW_PRECISION_KIND, Case, CaseInputs, draw_inputs, matrix_cases
-from gradmatrix.oracles.implementations import LOW_PRECISION, ON_DEVICE, ORACLES, findable, oracle, unavailable_reason  # ON_DEVICE: the oracles --device moves
+from gradmatrix.oracles.implementations import LOW_PRECISION, ON_DEVICE, ORACLES, findable, unavailable_reason  # ON_DEVICE: the oracles --device moves
 from gradmatrix.oracles import modes, reference_store
-from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT, CandidateFault, CaseTimeout
+from gradmatrix.oracles.modes import run_implementations as implementations
+from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT, CandidateFault, CaseTimeout, short_traceback
 from gradmatrix.oracles.timelimit import time_limit
 from gradmatrix.oracles.devices import PRECISIONS, matmul_precision
 from gradmatrix.reports.compare import DISAGREE, ERROR, SKIPPED, base_record, compare, gradients_readable
@@ -119,20 +119,6 @@ def _contracts() -> str:
     return ", ".join("/".join(spec.functions) for spec in CATALOG.values())
 
 
-
-
-def implementations(candidate, oracles, device: str) -> tuple[dict, dict]:
-    """The implementations of a run, by name: the candidate and the oracles (on ``device``
-    where they follow it), and those of each mode kind (``oracles.modes``) built on them.
-
-    Returns:
-        (impls, {kind: impls of that kind}).
-    """
-    impls = {candidate.name: candidate}
-    for name in oracles:
-        options = {"device": device} if name in ON_DEVICE and device != "cpu" else {}
-        impls[name] = oracle(name, **options)
-    return impls, {kind: modes.implementations(kind, impls, candidate.name) for kind in modes.MODE_KINDS}
 
 
 class Runner:
@@ -526,15 +512,6 @@ def _raised(exc: BaseException) -> str | None:
         cause = exc.__cause__
         return None if cause is None or isinstance(cause, ContractError) else type(cause).__name__
     return type(exc).__name__
-
-
-def short_traceback(exc: BaseException, limit: int = 4) -> str:
-    """The last ``limit`` frames of what raised ``exc`` (its cause, where it has one), or
-    the candidate's own frames where they were kept."""
-    if getattr(exc, "user_traceback", None) is not None:  # the candidate's own frames (oracles.candidate)
-        return exc.user_traceback
-    cause = exc.__cause__ or exc
-    return "".join(traceback.format_exception(type(cause), cause, cause.__traceback__, limit=-limit))
 
 
 def _distance(value, truth, skip=None) -> float:

@@ -46,7 +46,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradmatrix.oracles.cases import CaseInputs
-from gradmatrix.oracles.implementations import FORWARD_MODE, SECOND_ORDER
+from gradmatrix.oracles.implementations import FORWARD_MODE, ON_DEVICE, SECOND_ORDER, oracle
 from gradmatrix.oracles.result import CandidateFault, Result, differs_by_size_1_axes
 
 MODE_KINDS = ("jvp", "hvp")  # the case kinds this module serves
@@ -237,3 +237,17 @@ def implementations(kind: str, impls: dict, candidate: str) -> dict:
     out = {f"{f.name}.hvp": HessianVector(f) for f in frameworks}  # "hvp"
     out[f"{candidate}.fd"] = GradientDifferences(impls[candidate])
     return out
+
+
+def run_implementations(candidate, oracles, device: str) -> tuple[dict, dict]:
+    """The implementations of a run, by name: the candidate and the oracles (on ``device``
+    where they follow it), and those of each mode kind (``oracles.modes``) built on them.
+
+    Returns:
+        (impls, {kind: impls of that kind}).
+    """
+    impls = {candidate.name: candidate}
+    for name in oracles:
+        options = {"device": device} if name in ON_DEVICE and device != "cpu" else {}
+        impls[name] = oracle(name, **options)
+    return impls, {kind: implementations(kind, impls, candidate.name) for kind in MODE_KINDS}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,3 +79,12 @@ class Result:
     # what the implementation did that leaves its values right but is worth telling
     # (``reports.severity``): {"kind", "impl", "function", "parameter", ...}, such as a write
     # into an argument; the comparison adds the structural ones (a promoted dtype)
+
+
+def short_traceback(exc: BaseException, limit: int = 4) -> str:
+    """The last ``limit`` frames of what raised ``exc`` (its cause, where it has one), or
+    the candidate's own frames where they were kept."""
+    if getattr(exc, "user_traceback", None) is not None:  # the candidate's own frames (oracles.candidate)
+        return exc.user_traceback
+    cause = exc.__cause__ or exc
+    return "".join(traceback.format_exception(type(cause), cause, cause.__traceback__, limit=-limit))
