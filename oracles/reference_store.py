@@ -209,6 +209,8 @@ def _write_all(pending: queue.Queue) -> None:
         path, data = pending.get()
         try:
             _write(path, data)
+        except Exception:  # noqa: BLE001  (a write that fails costs only speed; the writer must live, or flush waits forever)
+            pass
         finally:
             pending.task_done()
 
