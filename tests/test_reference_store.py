@@ -175,3 +175,11 @@ def test_code_in_the_judges_process_never_writes_the_store(tmp_path, monkeypatch
     monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(store))
     (tmp_path / "wrong.py").write_text(WRONG_SIGMOID)
     assert not gradmatrix.check(str(tmp_path / "wrong.py"), **selection).passed
+
+
+def test_a_store_that_cannot_be_written_costs_only_speed(tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")  # the store's folder cannot be made under it
+    plan, records = _relu_run(blocked, monkeypatch)
+    assert records and all(r["verdict"] in ("agree", "convention") for r in records)
+    assert blocked.read_text() == "not a folder"
