@@ -92,7 +92,9 @@ def main(argv=None) -> int:
     rows = [(f"import {m}", s) for m, s in imports.items()] + [("planning", planning)]
     for name in ("(drawing inputs)", "manual", "torch", "jax", "numeric"):
         if name == "jax":
-            rows += [("jax: compilation", compile_s), ("jax: execution", seconds["jax"] - compile_s)]
+            lowering_s = jax_oracle.COMPILE_STATS["lowering_seconds"]
+            rows += [("jax: tracing and lowering", lowering_s), ("jax: XLA compilation", compile_s - lowering_s),
+                     ("jax: execution", seconds["jax"] - compile_s)]
         else:
             rows.append((name, seconds[name]))
     rows.append(("comparing (reports.compare)", running - sum(seconds.values())))

@@ -63,8 +63,10 @@ try:
 except ImportError:  # the oracle reports it (``jax_oracle.available``); nothing here runs then
     jax = None
 
-# loaded: taken from the store; rejected: stored entries refused on load (then compiled)
-COMPILE_STATS = {"compilations": 0, "loaded": 0, "rejected": 0, "seconds": 0.0}
+# loaded: taken from the store; rejected: stored entries refused on load (then compiled);
+# seconds: all of it, of which lowering_seconds tracing and lowering to StableHLO (Python,
+# holding the GIL: it competes with the judge's own thread), the rest XLA's compilation
+COMPILE_STATS = {"compilations": 0, "loaded": 0, "rejected": 0, "seconds": 0.0, "lowering_seconds": 0.0}
 
 # XLA's CPU backend without its optimization passes (LLVM's included), with its classic
 # elemental emitters instead of the MLIR fusion emitters, and the module generated as one
@@ -291,6 +293,7 @@ def executable(kind: str, spec, dims: tuple, dtype: str, device: str, args: tupl
 def _make(key, entry: _Entry, kind, spec, dims, dtype, device, args, build, check) -> None:
     """Load or compile the function of a new entry, and resolve its future."""
     start = time.perf_counter()
+    lowering = 0.0
     try:  # whatever fails from here resolves the future: a waiting thread must never wait forever
         stored = store_key(kind, spec, dims, dtype, device, args)
         function, rejected = _load(stored, device, check) if stored is not None else (None, None)
@@ -298,7 +301,9 @@ def _make(key, entry: _Entry, kind, spec, dims, dtype, device, args, build, chec
         if not loaded:
             if rejected:
                 _discard(stored.path)
+            lowering = time.perf_counter()
             lowered = build().lower(*args)
+            lowering = time.perf_counter() - lowering
             function = lowered.compile(compiler_options=CPU_COMPILER_OPTIONS if device == "cpu" else None)
             unstored = _save(stored, function, args, device) if stored is not None else None
             if rejected:
@@ -313,6 +318,7 @@ def _make(key, entry: _Entry, kind, spec, dims, dtype, device, args, build, chec
         COMPILE_STATS["loaded" if loaded else "compilations"] += 1
         COMPILE_STATS["rejected"] += rejected is not None
         COMPILE_STATS["seconds"] += time.perf_counter() - start
+        COMPILE_STATS["lowering_seconds"] += lowering
     for note in list(entry.notes):  # after the function is in place: a warning turned error cannot undo it
         warnings.warn(note, StoreWarning, stacklevel=2)
 
