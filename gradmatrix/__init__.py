@@ -26,7 +26,7 @@ _LAZY = {"check": "gradmatrix.checker", "CheckResult": "gradmatrix.checker",
          "check_layer": "gradmatrix.own_layers", "layer": "gradmatrix.own_layers", "LayerResult": "gradmatrix.own_layers",
          "Floats": "gradmatrix.oracles.declared", "Integers": "gradmatrix.oracles.declared",
          "Methods": "gradmatrix.oracles.declared", "Param": "gradmatrix.oracles.declared",
-         "Recovered": "gradmatrix.oracles.declared",
+         "Recovered": "gradmatrix.oracles.declared", "Kinks": "gradmatrix.oracles.declared",
          "DeclarationError": "gradmatrix.oracles.declared", "Fresh": "gradmatrix.oracles.contract"}
 
 
@@ -43,4 +43,4 @@ def __getattr__(name):
 
 
 __all__ = ["check", "check_layer", "layer", "CheckResult", "LayerResult", "Floats", "Integers", "Fresh", "Methods",
-           "Param", "Recovered", "DeclarationError", "__version__"]
+           "Param", "Recovered", "Kinks", "DeclarationError", "__version__"]

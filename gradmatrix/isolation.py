@@ -48,10 +48,10 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 
 from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs
-from gradmatrix.oracles.catalog import CATALOG, join
+from gradmatrix.oracles.catalog import CATALOG, join, spec_of
 from gradmatrix.oracles.contract import ContractError
 from gradmatrix.oracles.contracts import COURSE_SPECS
-from gradmatrix.oracles.declared import DeclarationError, from_description, spec_of
+from gradmatrix.oracles.declared import DeclarationError, from_description
 from gradmatrix.oracles.devices import matmul_precision
 from gradmatrix.oracles.implementations import ORACLES, unavailable_reason
 from gradmatrix.oracles.result import CandidateFault, CaseTimeout, Result

@@ -29,11 +29,11 @@ from gradmatrix.checker import CheckResult, option_choice, option_flag, toleranc
 from gradmatrix.oracles import devices
 from gradmatrix.oracles.candidate import Candidate
 from gradmatrix.oracles.cases import MODES, count_option, names_option
-from gradmatrix.oracles.catalog import DTYPES
+from gradmatrix.oracles.catalog import CATALOG, DTYPES
 from gradmatrix.oracles.contract import Fresh
 from gradmatrix.oracles.framework import LOW_PRECISION as LOW_PRECISION_DTYPES
 from gradmatrix.oracles.declared import (
-    ATTRIBUTE, Declaration, DeclarationError, Floats, Given, Integers, Methods, Param, declare,
+    ATTRIBUTE, Declaration, DeclarationError, Floats, Given, Integers, Methods, Param, declare, layer_name,
 )
 from gradmatrix.oracles.implementations import LOW_PRECISION as LOW_PRECISION_ORACLES, ORACLES
 from gradmatrix.engine import Request, Session
@@ -113,7 +113,8 @@ class FrameworkLayerResult(LayerResult):
 
 def check_layer(forward, backward=None, shapes=None, *, params=None, reference=None, wrt=None, name=None,
                 fixed=None, positional=None, numpy_seed=None, batch_axis=None, mean_over_batch=(), methods=None,
-                dtypes=None, seeds: int = 3, oracles=None, modes=None, strict_kinks: bool = False,
+                kinks=None, matrices=None, derived=None, output=None, contracts=None, forwards_of=None,
+                second_order=None, rounding_units=None, doc=None, dtypes=None, seeds: int = 3, oracles=None, modes=None, strict_kinks: bool = False,
                 strict: bool = False,
                 only: str | None = None, device: str = "cpu", matmul_precision: str = "default",
                 framework: str | None = None, rtol=None, atol=None, reason: str | None = None,
@@ -169,6 +170,16 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
         mean_over_batch: arguments whose gradients backward returns divided by the batch
             size (deeplearning.ai's ``dW``): compared times it, said as a convention.
         methods: ``Methods(...)`` for a layer written as a class (``forward`` a class).
+        kinks: ``Kinks(avoid=..., inputs=..., shapes=..., convention=..., subgradient=...)``:
+            where the layer's derivative is not defined, how random draws keep off it and
+            how kink cases are drawn and judged.
+        matrices, derived, output, contracts, forwards_of: a layer whose shapes name dims
+            (``{"x": ("N", "C")}``), checked on the dims dicts of ``matrices`` (this call
+            runs the "default" ones; a dict without N is crossed with batch sizes 1, 8 and
+            32), as the catalog's ops are; see ``oracles.declared.declare``.
+        second_order, rounding_units, doc: Hessian-vector product cases for a loss (default:
+            every loss), ``dims -> {tensor: size}`` for values formed as differences of
+            larger terms, the report's line for the layer.
         dtypes: the dtypes to check in (default: "float64" and "float32"; with ``inputs``,
             the float dtypes of the arrays given).  "float16" and "bfloat16" (with a
             ``reference``) judge the layer by torch's and JAX's own error at that dtype
@@ -244,9 +255,12 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
     try:
         declaration = _declared(forward) if (backward, shapes, params, reference, wrt, name) == (None,) * 6 else None
         if declaration is None:
-            declaration = declare(forward, backward, shapes, params=params, reference=reference, wrt=wrt, name=name,
-                                  fixed=fixed, positional=positional, numpy_seed=numpy_seed, batch_axis=batch_axis,
-                                  mean_over_batch=mean_over_batch, methods=methods)
+            declaration = declare(forward, backward, shapes, params=params, reference=reference, wrt=wrt,
+                                  name=layer_name(forward, name, CATALOG), fixed=fixed, positional=positional,
+                                  numpy_seed=numpy_seed, batch_axis=batch_axis, mean_over_batch=mean_over_batch,
+                                  methods=methods, kinks=kinks, matrices=matrices, derived=derived, output=output,
+                                  contracts=contracts, forwards_of=forwards_of, second_order=second_order,
+                                  rounding_units=rounding_units, doc=doc)
         module = ModuleType(f"gradmatrix_layer_{declaration.name}")
         module.layer = declaration
         candidate = Candidate(module, name=CANDIDATE)
@@ -378,8 +392,8 @@ def layer(forward=None, backward=None, *, shapes=None, params=None, reference=No
         stem = getattr(function, "__name__", "")
         if paired is None and stem.endswith("_forward"):
             paired = stem[: -len("_forward")] + "_backward"
-        return declare(function, paired, shapes, params=params, reference=reference, wrt=wrt, name=name,
-                       tolerance=tolerance, **options)
+        return declare(function, paired, shapes, params=params, reference=reference, wrt=wrt,
+                       name=layer_name(function, name, CATALOG), tolerance=tolerance, **options)
 
     if forward is not None:
         return declaration_of(forward)

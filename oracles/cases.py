@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradmatrix.oracles.catalog import BATCH_SIZES, CATALOG, DTYPES, MODE_BATCH_SIZES, MODE_SEEDS, SEEDS, OpSpec
-from gradmatrix.oracles.declared import spec_of
+from gradmatrix.oracles.catalog import (
+    BATCH_SIZES, CATALOG, DTYPES, MODE_BATCH_SIZES, MODE_SEEDS, SEEDS, OpSpec, spec_of,
+)
 from gradmatrix.oracles.framework import LOW_PRECISION
 
 # which case kinds each mode of checking consists of (--modes on the command line)

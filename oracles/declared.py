@@ -27,28 +27,32 @@ What the spec gets:
   forward unless a ``"numpy"`` one is given;
 * the output's shape, found by running the forward once on float64 inputs.
 
-Names never shadow the catalog: a name taken from a function (``affine_forward`` ->
-``affine``) that is a catalog op becomes ``affine_layer``; a ``name=`` that is one is an
-error.  Two declarations under one name in one module are refused; in two runs they are two
-specs, and the JAX oracle keys its compiled code by the spec object, so they never share it.
+A user's layer never shadows the catalog: the public face (``gradmatrix.layer``,
+``check_layer``) names it with ``layer_name`` (``affine_forward`` -> ``affine_layer``; a
+``name=`` that is a catalog op is an error).  ``declare`` checks no catalog, so that the
+catalog's own ops (CS231n's, ``oracles.contracts.cs231n``) can be declarations too: this
+module imports no catalog, and the catalog imports it.  Two declarations under one name in
+one module are refused; in two runs they are two specs, and the JAX oracle keys its
+compiled code by the spec object, so they never share it.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Callable
 
 import numpy as np
 
-from gradmatrix.oracles.catalog import CATALOG, InputSpec, OpSpec, normal
 from gradmatrix.oracles.contract import (
     SELF, UPSTREAM, BatchMean, ClassLayer, Const, ContractError, Fresh, Function, Keyword, Layer, Loss, Packed,
     loss_and_gradients,
 )
+from gradmatrix.oracles.draws import normal
+from gradmatrix.oracles.spec import MATRICES, InputSpec, OpSpec, concrete_shape
 from gradmatrix.oracles.implementations import ORACLES, REFERENCE_KEYS, SECOND_ORDER  # REFERENCE_KEYS: reference={key: f} -> oracle
 
 ATTRIBUTE = "__gradmatrix_layer__"  # where the decorator keeps a function's declaration
@@ -75,11 +79,14 @@ class Floats:
 @dataclass(frozen=True)
 class Integers:
     """An integer array argument (labels, indices) of ``shape``, uniform over ``[low, high)``;
-    it arrives as int64 and has no gradient."""
+    it arrives as int64 and has no gradient.  With ``matrices=`` the bounds may name dims
+    (``Integers(("N",), 0, "C")``: labels of C classes).  ``draw`` replaces the uniform draw
+    where the values need a structure (indices that repeat, a mask with zeros)."""
 
     shape: tuple
-    low: int
-    high: int
+    low: int | str
+    high: int | str
+    draw: Callable | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,6 +142,28 @@ class Methods:
 
 
 @dataclass(frozen=True)
+class Kinks:
+    """Where a layer's derivative is not defined (a ReLU's 0, a hinge's corner, tied maxima)
+    and what its checks do there: one value, so a layer states its kinks in one place.
+
+    ``avoid(arrays, dims, rng) -> arrays`` redraws random inputs that fall within
+    ``KINK_MARGIN`` of a kink, so that every oracle differentiates the same smooth piece
+    (the numeric oracle's step must not straddle one).  The kinks themselves get cases of
+    their own at ``shapes`` (dims dicts, N included), drawn by ``inputs(rng, dims) ->
+    (arrays, {input: mask of the gradient elements at a kink})``; there a backward may take
+    any subgradient: ``convention(grads, arrays, dout)`` says which one it took, and
+    ``subgradient(grads, arrays, dout) -> {input: distance of each element outside the
+    subdifferential}`` lets a difference that is a valid subgradient pass
+    (``oracles.kinks``).  Every function is optional; ``shapes`` needs ``inputs``."""
+
+    avoid: Callable | None = None
+    inputs: Callable | None = None
+    shapes: tuple = ()
+    convention: Callable | None = None
+    subgradient: Callable | None = None
+
+
+@dataclass(frozen=True)
 class Param:
     """A constructor argument of a class layer taken from the declaration's ``params``."""
 
@@ -160,21 +189,18 @@ class Declaration:
     backward_args: tuple | None = None  # a function backward's arguments (``Layer.backward_args``)
     loss: Callable | None = None  # (out, arrays) -> the scalar a layer is judged as (``Layer.loss``)
     tolerance: dict | None = None  # {"rtol", "atol", "reason", "scope": "layer"}: OpSpec.tolerance
+    # named dims (``matrices=``): the dims dicts per matrix, the dims computed from others, the
+    # output's (name, shape), the ways the layer is called, and the OpSpec fields they fill
+    matrices: dict | None = None
+    derived: dict = field(default_factory=dict)
+    output: tuple | None = None
+    kinks: Kinks | None = None
+    contracts: tuple = ()
+    forwards_of: str | None = None
+    second_order: bool | None = None
+    rounding_units: Callable | None = None
+    doc: str | None = None
     _built: dict = field(default_factory=dict, repr=False)  # id(module) -> (spec, functions)
-
-
-def spec_of(op: str) -> OpSpec:
-    """The spec called ``op``: a catalog op, else a course's (a layer a user declares is in
-    its run's catalog, ``Candidate.catalog``, and its cases carry it).
-
-    Raises:
-        KeyError: no such op or layer.
-    """
-    if op in CATALOG:
-        return CATALOG[op]
-    from gradmatrix.oracles.contracts import COURSE_SPECS  # the courses' declarations (built on import)
-
-    return COURSE_SPECS[op]
 
 
 def _shape(value, where: str) -> tuple:
@@ -197,9 +223,14 @@ def _input(value, where: str):
         _shape(value.shape, where)
         return value
     if isinstance(value, Integers):
+        if not all(isinstance(b, (int, np.integer)) and not isinstance(b, bool) for b in (value.low, value.high)):
+            raise DeclarationError(f"{where}: Integers bounds are ints here, got [{value.low!r}, {value.high!r}) "
+                                   f"(bounds that name dims need shapes that name dims, with matrices=)")
         if not value.high > value.low:
             raise DeclarationError(f"{where}: Integers needs low < high, got [{value.low}, {value.high})")
-        return Integers(_shape(value.shape, where), int(value.low), int(value.high))
+        if value.draw is not None and not callable(value.draw):
+            raise DeclarationError(f"{where}: draw must be a function (rng, shape) -> array")
+        return Integers(_shape(value.shape, where), int(value.low), int(value.high), value.draw)
     if isinstance(value, (Floats, Recovered)):
         if value.draw is not None and not callable(value.draw):
             raise DeclarationError(f"{where}: draw must be a function (rng, shape) -> array")
@@ -223,22 +254,49 @@ def _argument_order(forward: Callable, names: list) -> list:
     return names
 
 
+def _stem(forward) -> str:
+    """The name a forward gives its layer: ``gelu_forward`` -> ``gelu`` (``layer`` where the
+    function's name is no identifier, a lambda's)."""
+    stem = forward if isinstance(forward, str) else getattr(forward, "__name__", "")
+    stem = stem[: -len("_forward")] if stem.endswith("_forward") else stem
+    return stem if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", stem or "") else "layer"
+
+
 def _name_of(forward: Callable, name: str | None) -> str:
     if name is not None:
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name):
             raise DeclarationError(f"name must be a word of letters, digits and underscores, got {name!r}")
-        if name in CATALOG:
+        return name
+    return _stem(forward)
+
+
+def layer_name(forward, name: str | None, catalog: Container[str]) -> str | None:
+    """The name a user's layer goes by beside ``catalog`` (its run joins that catalog, where
+    a name is an op's id): a name taken from its function that is a catalog op gets
+    ``_layer`` (``affine_forward`` -> ``affine_layer``), a ``name=`` that is one is refused.
+
+    ``declare`` itself checks no catalog: the catalog's own ops (CS231n's) are declarations
+    too, made while the catalog is being joined.  The public face (``gradmatrix.layer``,
+    ``check_layer``) names a user's layer with this first.
+
+    Raises:
+        DeclarationError: ``name`` is an op of ``catalog``.
+    """
+    if name is not None:
+        if isinstance(name, str) and name in catalog:
             raise DeclarationError(f"name {name!r} is an op of gradmatrix's catalog; give your layer another name")
         return name
-    stem = forward if isinstance(forward, str) else getattr(forward, "__name__", "")
-    stem = stem[: -len("_forward")] if stem.endswith("_forward") else stem
-    stem = stem if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", stem or "") else "layer"
-    return f"{stem}_layer" if stem in CATALOG else stem
+    if not callable(forward) and not isinstance(forward, str):
+        return None  # declare says what is wrong with it
+    stem = _stem(forward)
+    return f"{stem}_layer" if stem in catalog else None
 
 
 def declare(forward, backward=None, shapes=None, *, params=None, reference=None, wrt=None,
             name=None, fixed=None, positional=None, numpy_seed=None, batch_axis=None,
-            mean_over_batch=(), methods=None, backward_args=None, loss=None, tolerance=None) -> Declaration:
+            mean_over_batch=(), methods=None, backward_args=None, loss=None, tolerance=None,
+            matrices=None, derived=None, output=None, kinks=None, contracts=None, forwards_of=None,
+            second_order=None, rounding_units=None, doc=None) -> Declaration:
     """Validate a layer's declaration (the arguments of ``gradmatrix.check_layer``).
 
     ``forward`` may be a function's or class's name: the function of that name in the
@@ -252,9 +310,50 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
 
     ``tolerance`` is an override already validated (``gradmatrix.checker.tolerance_override``).
 
+    Named dims (``matrices=``), for a layer checked on families of shapes as the catalog's
+    ops are (CS231n's functions are declared so, ``oracles.contracts.cs231n``):
+
+    * ``shapes`` is one dict whose shapes name dims, ``{"x": ("N", "C", "HW"), "w": ("F",
+      "C", "K")}`` (a dim whose value is a tuple is splatted: ``HW = (5, 7)``);
+      ``Floats``/``Integers``/``Recovered`` draws take ``(rng, shape, dims)``, and an
+      ``Integers``' bounds may name dims;
+    * ``matrices``: the dims dicts, ``{"default": [...], "full": [...]}`` (or one list for
+      both); a dict without ``N`` is crossed with the matrix's batch sizes, and every dim is
+      in the case's id (``conv_naive-N2-C3-HW5x7-...``); ``derived``: ``{dim: f(dims)}``,
+      dims computed from the others (an output's spatial size);
+    * ``output``: ``(name, shape)`` of a layer's output (``("out", ("N", "F", "HWo"))``), a
+      name alone for a scalar loss (default ``"loss"``, without a backward);
+    * ``reference(xp, arrays, dims)``, the arrays by name; or ``forwards_of``: a catalog
+      op whose oracles' own forwards compute this layer (its inputs and dims);
+    * ``positional``: the arguments in order, array or dim names, ``Packed(...)`` dicts
+      with ``Const`` fields (``Packed("bn_param", mode=Const("train"), eps="eps")``),
+      ``Keyword``; ``contracts``: the ways a candidate is called, where they are not one
+      forward and backward (a model class, a function called with state across calls, a
+      function under several names over a course's years), ``oracles.contract`` values, the
+      best-fitting used.
+
+    In both forms: ``kinks=Kinks(...)`` (where the derivative is not defined, and what the
+    checks do there), ``second_order`` (a loss gets Hessian-vector product cases; default:
+    every loss), ``rounding_units(dims) -> {tensor: size}`` (a value formed as a difference
+    of larger terms is judged against their size), ``doc`` (the report's line).
+
     Raises:
         DeclarationError: an argument that cannot be used, naming it.
     """
+    _check_common(kinks, second_order, rounding_units, doc)
+    if matrices is not None:
+        return _declare_with_dims(
+            forward, backward, shapes, matrices=matrices, derived=derived, output=output, contracts=contracts,
+            forwards_of=forwards_of, reference=reference, wrt=wrt, name=name, positional=positional,
+            numpy_seed=numpy_seed, tolerance=tolerance, kinks=kinks, second_order=second_order,
+            rounding_units=rounding_units, doc=doc,
+            unused={"params": params, "fixed": fixed, "batch_axis": batch_axis, "mean_over_batch": mean_over_batch,
+                    "methods": methods, "backward_args": backward_args, "loss": loss})
+    needs_dims = {"derived": derived, "output": output, "contracts": contracts, "forwards_of": forwards_of}
+    given = [k for k, v in needs_dims.items() if v is not None]
+    if given:
+        raise DeclarationError(f"{given[0]}: an argument of a layer whose shapes name dims; give matrices= "
+                               f"(the dims dicts to check) with it")
     if not callable(forward) and not (isinstance(forward, str) and forward.isidentifier()):
         raise DeclarationError(f"forward must be a function, a class or a function's name, got {type(forward).__name__}")
     if methods is None and isinstance(forward, type):
@@ -352,7 +451,170 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
     if loss is not None and (not callable(loss) or backward is None or isinstance(backward, Methods)):
         raise DeclarationError("loss must be a function (out, arrays) -> float, for a layer with a backward function")
     return Declaration(forward, backward, normalized, params, reference, wrt, _name_of(forward, name), fixed,
-                       positional, numpy_seed, batch_axis, mean_over_batch, backward_args, loss, tolerance=tolerance)
+                       positional, numpy_seed, batch_axis, mean_over_batch, backward_args, loss, tolerance=tolerance,
+                       kinks=kinks, second_order=second_order, rounding_units=rounding_units, doc=doc)
+
+
+def _check_common(kinks, second_order, rounding_units, doc) -> None:
+    """Validate the arguments both forms of a declaration take."""
+    if kinks is not None:
+        if not isinstance(kinks, Kinks):
+            raise DeclarationError(f"kinks must be gradmatrix.Kinks(...), got {type(kinks).__name__}")
+        for field_name in ("avoid", "inputs", "convention", "subgradient"):
+            value = getattr(kinks, field_name)
+            if value is not None and not callable(value):
+                raise DeclarationError(f"kinks.{field_name} must be a function, got {type(value).__name__}")
+        if not isinstance(kinks.shapes, (tuple, list)) or not all(isinstance(d, Mapping) for d in kinks.shapes):
+            raise DeclarationError(f"kinks.shapes must be a tuple of dims dicts (N included), got {kinks.shapes!r}")
+        if bool(kinks.shapes) != (kinks.inputs is not None):
+            raise DeclarationError("kinks.shapes and kinks.inputs go together: the kink cases' dims, and how "
+                                   "their inputs are drawn at the kinks")
+        if (kinks.convention is not None or kinks.subgradient is not None) and kinks.inputs is None:
+            raise DeclarationError("kinks.convention and kinks.subgradient judge the kink cases: give kinks.inputs "
+                                   "and kinks.shapes")
+    if second_order is not None and not isinstance(second_order, bool):
+        raise DeclarationError(f"second_order must be True, False or None, got {second_order!r}")
+    if rounding_units is not None and not callable(rounding_units):
+        raise DeclarationError("rounding_units must be a function dims -> {output or input name: size}")
+    if doc is not None and not isinstance(doc, str):
+        raise DeclarationError(f"doc must be a str (one line for reports), got {type(doc).__name__}")
+
+
+def _matrices(matrices) -> dict:
+    """``matrices=`` as {matrix: tuple of dims dicts}; one list stands for default and full."""
+    if isinstance(matrices, (list, tuple)):
+        matrices = {"default": matrices, "full": matrices}
+    if not isinstance(matrices, Mapping) or not matrices:
+        raise DeclarationError(f"matrices must be {{matrix: [dims dict, ...]}} or a list of dims dicts, "
+                               f"got {type(matrices).__name__}")
+    out = {}
+    for matrix, dicts in matrices.items():
+        if matrix not in MATRICES:
+            raise DeclarationError(f"matrices: {matrix!r} is no matrix; they are {list(MATRICES)}")
+        if not isinstance(dicts, (list, tuple)) or not dicts or not all(isinstance(d, Mapping) for d in dicts):
+            raise DeclarationError(f"matrices[{matrix!r}] must be a non-empty list of dims dicts, got {dicts!r}")
+        for d in dicts:
+            bad = {k: v for k, v in d.items() if not isinstance(k, str) or not k.isidentifier()
+                   or not isinstance(v, PARAM_TYPES)}
+            if bad:
+                raise DeclarationError(f"matrices[{matrix!r}]: {bad} are not dims: a dim is named by an identifier "
+                                       f"and its value is a number, a string or a tuple")
+        out[matrix] = tuple(dict(d) for d in dicts)
+    return out
+
+
+def _named_input(value, known: set, where: str):
+    """A named-dims shape dict's value as ``Floats``, ``Integers`` or ``Recovered``, its
+    shape's dims checked against ``known``."""
+    spec = value if isinstance(value, (Floats, Integers, Recovered)) else Floats(value)
+    shape = spec.shape if isinstance(spec.shape, (tuple, list)) else (spec.shape,)
+    unknown = [d for d in shape if not (isinstance(d, str) and d in known
+                                        or isinstance(d, int) and not isinstance(d, bool) and d > 0)]
+    if unknown:
+        raise DeclarationError(f"{where}: {unknown} are neither dims of matrices or derived ({sorted(known)}) nor "
+                               f"sizes of at least 1")
+    if spec.draw is not None and not callable(spec.draw):
+        raise DeclarationError(f"{where}: draw must be a function (rng, shape, dims) -> array")
+    if isinstance(spec, Integers):
+        bad = [b for b in (spec.low, spec.high) if not (isinstance(b, str) and b in known or isinstance(b, int))]
+        if bad:
+            raise DeclarationError(f"{where}: Integers bounds {bad} are neither ints nor dims ({sorted(known)})")
+    if isinstance(spec, Recovered) and not callable(spec.recover):
+        raise DeclarationError(f"{where}: recover must be a function (out, arrays, dims) -> array")
+    return replace(spec, shape=tuple(shape))
+
+
+def _argument_sources(arg) -> list:
+    """The array or dim names a contract argument reads."""
+    if isinstance(arg, Packed):
+        return [source for _, source in arg.fields if isinstance(source, str)]
+    if isinstance(arg, Keyword):
+        return [arg.source]
+    return [arg] if isinstance(arg, str) else []
+
+
+def _declare_with_dims(forward, backward, shapes, *, matrices, derived, output, contracts, forwards_of, reference,
+                       wrt, name, positional, numpy_seed, tolerance, kinks, second_order, rounding_units, doc,
+                       unused: dict) -> Declaration:
+    """``declare`` for a layer whose shapes name dims (``matrices=``): validated here, built
+    by ``_build_with_dims``."""
+    given = [k for k, v in unused.items() if v not in (None, ())]
+    if given:
+        raise DeclarationError(f"{given[0]}: not an argument of a layer whose shapes name dims (matrices=); a "
+                               f"parameter is a dim of the matrices, passed by positional=")
+    matrices = _matrices(matrices)
+    derived = dict(derived or {})
+    bad = [k for k, f in derived.items() if not isinstance(k, str) or not k.isidentifier() or not callable(f)]
+    if bad:
+        raise DeclarationError(f"derived: {bad}: each is a dim's name and a function dims -> its value")
+    known = {"N", *derived, *(k for dicts in matrices.values() for d in dicts for k in d)}
+    if not isinstance(shapes, Mapping) or not shapes:
+        raise DeclarationError(f"shapes must be one dict {{argument name: shape of dims}} with matrices=, "
+                               f"got {shapes!r}")
+    bad = [n for n in shapes if not isinstance(n, str) or not n.isidentifier() or n in known]
+    if bad:
+        raise DeclarationError(f"shapes: argument names must be identifiers other than the dims, got {bad}")
+    inputs = {n: _named_input(v, known, f"shapes[{n!r}]") for n, v in shapes.items()}
+    contracts = tuple(contracts or ())
+    if contracts:
+        if not all(callable(getattr(c, "call", None)) and hasattr(c, "functions") for c in contracts):
+            raise DeclarationError("contracts must be oracles.contract values (Layer, Loss, Model, Stateful, ...)")
+        if backward is not None or positional is not None:
+            raise DeclarationError("contracts: the ways the layer is called replace backward= and positional=")
+        forward = forward if forward is not None else contracts[0].functions[0]
+    if not callable(forward) and not (isinstance(forward, str) and forward.isidentifier()):
+        raise DeclarationError(f"forward must be a function or a function's name, got {type(forward).__name__}")
+    if backward is not None and not callable(backward) and not isinstance(backward, str):
+        raise DeclarationError(f"backward must be a function, a function's name or None (a loss), "
+                               f"got {type(backward).__name__}")
+    if forwards_of is not None and (not isinstance(forwards_of, str) or not forwards_of.isidentifier()):
+        raise DeclarationError(f"forwards_of must be a catalog op's name, got {forwards_of!r}")
+    if (reference is None) == (forwards_of is None):
+        raise DeclarationError("reference: a layer with named dims needs one forward for the oracles: "
+                               "reference(xp, arrays, dims), or forwards_of= a catalog op computing it")
+    if reference is not None and not callable(reference):
+        raise DeclarationError("reference must be a function (xp, arrays, dims) -> out with matrices=")
+    if output is None:
+        if backward is not None or contracts:
+            raise DeclarationError("output is required for a layer: (name, shape of dims), ('out', ('N', 'M'))")
+        output = ("loss", None)
+    elif isinstance(output, str):
+        output = (output, None)
+    if not (isinstance(output, tuple) and len(output) == 2 and isinstance(output[0], str)
+            and (output[1] is None or isinstance(output[1], tuple))):
+        raise DeclarationError(f"output must be (name, shape of dims) or a loss's name, got {output!r}")
+    if output[1] is not None:
+        _named_input(output[1], known, "output")
+    if backward is None and not contracts and output[1] is not None:
+        raise DeclarationError(f"output {output!r}: a function without a backward is a loss, of shape None")
+    floats = [n for n, s in inputs.items() if isinstance(s, Floats)]
+    if wrt is None:
+        wrt = tuple(floats)
+    else:
+        wrt = (wrt,) if isinstance(wrt, str) else tuple(wrt)
+        bad = [n for n in wrt if n not in floats]
+        if bad or not (wrt or contracts):
+            raise DeclarationError(f"wrt: {bad or 'nothing'}: wrt names the float arguments whose gradients "
+                                   f"backward returns, of {floats}")
+    if not contracts:
+        positional = tuple(n for n, s in inputs.items() if not isinstance(s, Recovered)) if positional is None \
+            else tuple(positional)
+        unknown = [source for arg in positional for source in _argument_sources(arg)
+                   if source not in known and source not in inputs]
+        if unknown:
+            raise DeclarationError(f"positional: {unknown} are neither arguments ({list(inputs)}) nor dims")
+    every = set.intersection(*(set(d) for dicts in matrices.values() for d in dicts)) | {"N"}
+    for i, dims in enumerate(kinks.shapes if kinks is not None else ()):
+        unknown = [k for k in dims if k not in known]
+        missing = sorted(every - set(dims))
+        if unknown or missing:
+            raise DeclarationError(f"kinks.shapes[{i}]: " + (f"{unknown} are not dims ({sorted(known)})" if unknown
+                                   else f"misses the dims {missing} (a kink case has every dim, N included)"))
+    label = forward if isinstance(forward, str) else forward.__name__
+    return Declaration(forward, backward, (inputs,), {}, reference, wrt, _name_of(label, name),
+                       positional=positional or (), numpy_seed=numpy_seed, tolerance=tolerance, matrices=matrices,
+                       derived=derived, output=output, kinks=kinks, contracts=contracts, forwards_of=forwards_of,
+                       second_order=second_order, rounding_units=rounding_units, doc=doc)
 
 
 def _check_methods(methods: Methods, names: list, wrt: tuple, params: dict) -> None:
@@ -460,6 +722,8 @@ def _draw_fn(name: str, spec):
     if isinstance(spec, Given):  # the user's own values, never drawn
         dtype = np.int64 if spec.is_integer else np.float64
         return lambda rng, shape, dims: np.array(spec.array, dtype=dtype)
+    if isinstance(spec, Integers) and spec.draw is not None:
+        return lambda rng, shape, dims: np.asarray(spec.draw(rng, shape), dtype=np.int64)
     if isinstance(spec, Integers):
         return lambda rng, shape, dims: rng.integers(spec.low, spec.high, size=shape, dtype=np.int64)
     if spec.draw is None:
@@ -502,6 +766,8 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
             raise DeclarationError(f"{_label(d.forward)}: no function {d.backward!r} in "
                                    f"{getattr(module, '__name__', 'its module')} to be its backward "
                                    f"(give backward= to the declaration)")
+    if d.matrices is not None:
+        return _build_with_dims(d, backward)
     names = list(d.shapes[0])
     params = list(d.params)
     recovered = {n: s for n, s in d.shapes[0].items() if isinstance(s, Recovered)}  # the layer's own draws
@@ -537,7 +803,8 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
     what = "(loss, grads)" if is_loss else "(out, cache)"
     label = _label(d.forward)
     if recovered:
-        contract = replace(contract, recover=_recover(label, recovered, takes, params))
+        contract = replace(contract, recover=_recover(label, recovered, takes, lambda n, dims: tuple(dims[n]),
+                                                      lambda dims: {p: dims[p] for p in params}))
 
     def extra() -> dict:
         # a Fresh argument made anew for each call: the same draws in every call
@@ -633,10 +900,9 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
                                    f"to check")
         out_shapes[_dims_key(dims, names, params)] = out.shape
 
-    first_line = ("" if named else inspect.getdoc(d.forward) or "").strip().splitlines()
     spec = OpSpec(
         name=d.name,
-        doc=first_line[0] if first_line else f"declared layer {' / '.join(contract.functions)}",
+        doc=_doc(d, contract),
         inputs=tuple(InputSpec(n, (n,), differentiable=n in d.wrt, draw=draw_of(n),
                                is_label=isinstance(s, Integers) or isinstance(s, Given) and s.is_integer,
                                drawn_by_candidate=n in recovered)
@@ -646,11 +912,94 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
         contracts=(contract,),
         shapes={"default": dims_list, "full": dims_list},
         derived={OUT_SHAPE: lambda dims: out_shapes[_dims_key(dims, names, params)]},
-        second_order=is_loss and (oracles is None or any(o in oracles for o in SECOND_ORDER)),
+        second_order=is_loss and (oracles is None or any(o in oracles for o in SECOND_ORDER))
+        and d.second_order is not False,
         reference=reference,
         forwards=forwards,
         oracles=oracles,
         tolerance=d.tolerance,
+        rounding_units=d.rounding_units,
+        **_kink_fields(d.kinks),
+    )
+    return spec, functions
+
+
+def _doc(d: Declaration, contract) -> str:
+    """The report's line for a declared layer: its ``doc=``, else its forward's docstring's
+    first line, else the functions it calls."""
+    if d.doc is not None:
+        return d.doc
+    first_line = ("" if isinstance(d.forward, str) else inspect.getdoc(d.forward) or "").strip().splitlines()
+    return first_line[0] if first_line else f"declared layer {' / '.join(contract.functions)}"
+
+
+def _kink_fields(kinks: Kinks | None) -> dict:
+    """The ``OpSpec`` fields of a ``Kinks`` value."""
+    if kinks is None:
+        return {}
+    return {"finalize": kinks.avoid, "kink_inputs": kinks.inputs, "kink_shapes": tuple(dict(s) for s in kinks.shapes),
+            "kink_convention": kinks.convention, "kink_subgradient": kinks.subgradient}
+
+
+def _named_draw(spec) -> Callable:
+    """The draw ``(rng, shape, dims)`` of a named-dims argument: its own, else standard
+    normal floats (scaled by a ``scale`` dim), uniform integers (bounds read from the
+    dims), ones for a layer's own draw where the layer failed."""
+    if spec.draw is not None:
+        return spec.draw
+    if isinstance(spec, Integers):
+        def bound(b, dims):
+            return dims[b] if isinstance(b, str) else b
+        return lambda rng, shape, dims: rng.integers(bound(spec.low, dims), bound(spec.high, dims), size=shape,
+                                                     dtype=np.int64)
+    if isinstance(spec, Recovered):
+        return lambda rng, shape, dims: np.ones(shape)
+    return normal
+
+
+def _build_with_dims(d: Declaration, backward) -> tuple:
+    """The ``OpSpec`` of a named-dims declaration (``matrices=``), field for field: the
+    inputs' shapes, the matrices' dims, the derived dims, the output, the contracts, the
+    reference (or another op's forwards), the kinks."""
+    shapes = d.shapes[0]
+    recovered = {n: s for n, s in shapes.items() if isinstance(s, Recovered)}
+    takes = [n for n in shapes if n not in recovered]
+    is_loss = d.output[1] is None
+    functions = {}
+    if d.contracts:
+        contracts = d.contracts
+    else:
+        forward_name, backward_name = _function_names(d.forward, backward)
+        if callable(d.forward):
+            functions[forward_name] = d.forward
+        if callable(backward):
+            functions[backward_name] = backward
+        if backward is None:
+            contract = Loss(forward_name, d.positional, d.wrt, numpy_seed=d.numpy_seed)
+        else:
+            contract = Layer(forward_name, backward_name, d.positional, d.wrt, numpy_seed=d.numpy_seed)
+        if recovered:
+            contract = replace(contract, recover=_recover(
+                _label(d.forward), recovered, takes, lambda n, dims: concrete_shape(shapes[n].shape, dims),
+                lambda dims: dims))
+        contracts = (contract,)
+    spec = OpSpec(
+        name=d.name,
+        doc=_doc(d, contracts[0]),
+        inputs=tuple(InputSpec(n, s.shape, differentiable=n in d.wrt, draw=_named_draw(s),
+                               is_label=isinstance(s, Integers), drawn_by_candidate=n in recovered)
+                     for n, s in shapes.items()),
+        output=d.output[0],
+        output_shape=d.output[1],
+        contracts=contracts,
+        shapes=d.matrices,
+        derived=d.derived,
+        second_order=is_loss if d.second_order is None else d.second_order,
+        rounding_units=d.rounding_units,
+        reference=d.reference,
+        forwards_of=d.forwards_of,
+        tolerance=d.tolerance,
+        **_kink_fields(d.kinks),
     )
     return spec, functions
 
@@ -665,28 +1014,34 @@ def _positional(arguments: tuple) -> tuple:
     return tuple(a.source if isinstance(a, Keyword) else a for a in arguments)
 
 
-def _recover(label: str, recovered: Mapping, takes: list, params: list) -> Callable:
+def _recover(label: str, recovered: Mapping, takes: list, shape_of: Callable, params_of: Callable) -> Callable:
     """The contract's ``recover`` of a layer's ``Recovered`` arrays: each read from its
-    output by its ``recover``, checked for shape and cast to the dtype of the layer's first
-    float array (the case's dtype)."""
+    output by its ``recover`` (an array, or ``(array, notes)`` with lines for the report about
+    what the layer's draw says), checked against ``shape_of(name, dims)`` and cast to the
+    dtype of the layer's first float array (the case's dtype); ``params_of(dims)`` is what
+    a ``recover`` gets as its third argument."""
 
     def recover(out, arrays: Mapping, dims: Mapping) -> tuple[dict, list]:
         given = {n: np.array(arrays[n], copy=True) for n in takes}
         floats = [v for v in given.values() if v.dtype.kind == "f"]
-        found = {}
+        found, notes = {}, []
         for name, spec in recovered.items():
             try:
-                value = np.asarray(spec.recover(np.array(out, copy=True), given, {p: dims[p] for p in params}))
+                value = spec.recover(np.array(out, copy=True), given, params_of(dims))
             except ContractError:
                 raise
             except Exception as exc:  # the layer's output is no such draw, as the recover function reads it
                 raise ContractError(f"{label}: its {name} cannot be read from its output: "
                                     f"{type(exc).__name__}: {exc}") from exc
-            if value.shape != tuple(dims[name]):
+            if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], list):
+                value, said = value
+                notes += said
+            value = np.asarray(value)
+            if value.shape != shape_of(name, dims):
                 raise ContractError(f"{label}: its {name} read from its output has shape {value.shape}, "
-                                    f"expected {tuple(dims[name])}")
+                                    f"expected {shape_of(name, dims)}")
             found[name] = value.astype(floats[0].dtype if floats else np.float64)
-        return found, []
+        return found, notes
 
     return recover
 

@@ -104,11 +104,16 @@ class OpSpec:
 
     def shape_of(self, shape: tuple, dims: Mapping) -> tuple[int, ...]:
         """Concrete shape of a dims-tuple such as ``("N", "D")``."""
-        out: list[int] = []
-        for dim in shape:
-            value = dims[dim] if isinstance(dim, str) else dim
-            out.extend(value if isinstance(value, tuple) else (value,))
-        return tuple(int(v) for v in out)
+        return concrete_shape(shape, dims)
+
+
+def concrete_shape(shape: tuple, dims: Mapping) -> tuple[int, ...]:
+    """The ints of a dims-tuple such as ``("N", "HW")`` at ``dims`` (a tuple-valued dim splats)."""
+    out: list[int] = []
+    for dim in shape:
+        value = dims[dim] if isinstance(dim, str) else dim
+        out.extend(value if isinstance(value, tuple) else (value,))
+    return tuple(int(v) for v in out)
 
 
 def windows_out(window: str, pad: str | None = None) -> Callable[[Mapping], tuple]:

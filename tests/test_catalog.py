@@ -56,3 +56,15 @@ def test_the_best_fitting_signature_chooses_the_contract():
     assert signature_score(Loss("softmax_loss", ("scores", "y"), ("scores",)), functions.__getitem__) is None
     two_args = Layer("batchnorm_forward", "batchnorm_backward", ("x", "gamma"), ("x",))
     assert signature_score(two_args, functions.__getitem__) is None  # forward needs 4 arguments
+
+
+def test_the_catalog_is_manuals_ops_then_cs231ns_declarations():
+    """CS231n's functions are declarations made with the public API, built into catalog ops:
+    nothing beyond ``oracles.ops`` is a hand-built entry, and the order is the parts'."""
+    from gradmatrix.oracles import ops
+    from gradmatrix.oracles.contracts import cs231n
+    from gradmatrix.oracles.declared import declarations_in
+
+    declared = [d.name for part in cs231n.PARTS for d in declarations_in(part)]
+    assert list(CATALOG) == [spec.name for spec in ops.ENTRIES] + declared
+    assert {"svm_loss", "conv_naive", "lstm_step", "ThreeLayerConvNet"} <= set(declared)

@@ -313,9 +313,10 @@ def test_corpus_table_lists_every_mutant_of_these_ops():
     # every op of the catalog has a classic mistake that the default matrix catches: in this
     # corpus, among the course-style mutants of tests/cs231n (held to it by their own tables),
     # or the course's models and sandwich layers (tests/test_cs231n_models.py)
-    from gradmatrix.oracles import course_models
+    from gradmatrix.oracles.contracts.cs231n import models
+    from gradmatrix.oracles.declared import declarations_in
 
-    OPS_OF_MODELS = [spec.name for spec in course_models.ENTRIES]
+    OPS_OF_MODELS = [declaration.name for declaration in declarations_in(models)]
 
     caught_here = {op_of(n) for n, e in CORPUS.items() if e.outcome == CAUGHT and not e.gap}
     assert caught_here | course_mutant_ops() | set(OPS_OF_MODELS) == set(CATALOG)

@@ -12,7 +12,7 @@ import pytest
 
 from cs231n_helpers import FIXTURES, Mutant, assert_caught, check_mutant, cli, finding_lines, reported
 import gradmatrix
-from gradmatrix.oracles import course_classifiers
+from gradmatrix.oracles.contracts.cs231n import classifiers as course_classifiers
 from gradmatrix.oracles.candidate import Candidate, load_module
 from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.cases import Case, draw_inputs

@@ -22,7 +22,7 @@ import gradmatrix
 from gradmatrix.oracles.candidate import Candidate, load_module
 from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.contract import ContractError, Packed
-from gradmatrix.oracles.course_layers import recover_dropout_mask
+from gradmatrix.oracles.contracts.cs231n.layers import recover_dropout_mask
 from gradmatrix.reports.compare import PASSING
 from cli_helpers import gradmatrix as gradmatrix_cli
 
@@ -169,14 +169,14 @@ X = np.array([[1.0, -2.0, 4.0, 0.5], [3.0, -1.0, 2.0, -4.0]])
 def test_the_rescale_tells_the_meaning_of_p(scale, meaning):
     kept = np.array([[1, 0, 0, 0], [0, 0, 1, 0]], dtype=bool) if meaning == "keeping" else ~np.eye(2, 4, dtype=bool)
     drawn, notes = recover_dropout_mask(X * kept * scale, {"x": X}, {"p": 0.25})
-    np.testing.assert_array_equal(drawn["mask"], kept * scale)
+    np.testing.assert_array_equal(drawn, kept * scale)
     assert meaning in notes[0]
 
 
 def test_no_rescale_reads_p_from_the_kept_fraction_and_leaves_the_forward_to_fail():
     kept = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], dtype=bool)  # 7 of 8 kept at p = 0.8
     drawn, notes = recover_dropout_mask(X * kept, {"x": X}, {"p": 0.8})
-    np.testing.assert_array_equal(drawn["mask"], kept / 0.8)  # the oracles' out differs from x * kept
+    np.testing.assert_array_equal(drawn, kept / 0.8)  # the oracles' out differs from x * kept
     assert "keeping" in notes[0]
 
 

@@ -81,9 +81,10 @@ def test_mutants_are_caught_naming_function_and_gradient(name):
 
 
 def test_every_course_model_and_sandwich_op_has_a_caught_mutant():
-    from gradmatrix.oracles import course_models
+    from gradmatrix.oracles.contracts.cs231n import models
+    from gradmatrix.oracles.declared import declarations_in
 
-    OPS_OF_MODELS = [spec.name for spec in course_models.ENTRIES]
+    OPS_OF_MODELS = [declaration.name for declaration in declarations_in(models)]
     from gradmatrix.oracles.catalog import CATALOG
 
     caught = {op for _, op, _ in MUTANTS.values()} | {op for also in ALSO_CAUGHT.values() for op in also}

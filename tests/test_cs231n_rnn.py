@@ -14,7 +14,7 @@ import pytest
 
 from cs231n_helpers import FIXTURES, Mutant, assert_caught, check_mutant, cli, finding_lines, reported
 from gradmatrix.reports.console import at_fault
-from gradmatrix.oracles import course_rnn
+from gradmatrix.oracles.contracts.cs231n import rnn as course_rnn
 from gradmatrix.oracles.candidate import Candidate, load_module
 from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.cases import Case, draw_inputs

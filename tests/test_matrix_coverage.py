@@ -9,7 +9,7 @@ which tests/test_corpus.py holds to being caught).  These tests read the cases
 ``matrix_cases`` builds for the default matrix (reverse mode, one seed), not the catalog's
 tuples, so what is asserted is what runs.
 
-The ops declared in ``oracles/course_layers.py`` have shapes of their own, not yet widened:
+CS231n's layers declared in ``oracles/contracts/cs231n/layers.py`` have shapes of their own, not yet widened:
 where they miss a class their test is a strict xfail naming it (``NOT_YET``), which turns
 into a failure the day their shapes cover it.
 """
@@ -24,12 +24,12 @@ from gradmatrix.oracles.contract import Keyword, Packed
 
 BATCH = 32  # past a batch of 16: a sum over a slice of the rows, a fixed-size buffer
 
-# op -> the classes its default shapes in oracles/course_layers.py do not cover yet
+# op -> the classes its default shapes in oracles/contracts/cs231n/layers.py do not cover yet
 NOT_YET: dict[str, set[str]] = {}
 
 
 def _param(op: str, check: str):
-    marks = [pytest.mark.xfail(strict=True, reason=f"{op}'s default shapes (oracles/course_layers.py) do not "
+    marks = [pytest.mark.xfail(strict=True, reason=f"{op}'s default shapes (oracles/contracts/cs231n/layers.py) do not "
                                                    f"cover {check} yet")] if check in NOT_YET.get(op, ()) else []
     return pytest.param(op, id=op, marks=marks)
 

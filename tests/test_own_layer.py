@@ -19,7 +19,8 @@ import pytest
 import gradmatrix
 from gradmatrix.oracles.candidate import Candidate, load_module
 from gradmatrix.oracles.cases import Case, draw_inputs
-from gradmatrix.oracles.declared import DeclarationError, spec_of
+from gradmatrix.oracles.catalog import spec_of
+from gradmatrix.oracles.declared import DeclarationError
 
 LAYERS = Path(__file__).resolve().parent / "layers"
 sys.path.insert(0, str(LAYERS))
@@ -284,6 +285,100 @@ def test_a_derived_name_never_shadows_a_catalog_op():
     result = gradmatrix.check_layer(affine_forward, affine_backward, {"x": (3, 2), "w": (2, 4), "b": (4,)}, seeds=1)
     assert result.passed and result.layer == "affine_layer"
     assert spec_of("affine").name == "affine"  # the catalog's own is untouched
+
+
+# --- named dims, matrices and kinks: a layer declared as the catalog's ops are ---
+
+
+def rectify_forward(x, floor):
+    return np.maximum(x, floor), x
+
+
+def rectify_backward(dout, cache):
+    return dout * (cache > 0)
+
+
+def rectify_backward_negative_at_zero(dout, cache):
+    """Right everywhere but at x = 0, where it gives -dout: outside ReLU's subdifferential
+    (t * dout, t in [0, 1]); random normal draws never land there."""
+    return np.where(cache == 0, -dout, dout * (cache > 0))
+
+
+def _rectify(backward, **extra):
+    from gradmatrix.oracles.kinks import relu_convention, relu_kink_inputs, relu_subgradient
+
+    kinks = gradmatrix.Kinks(inputs=relu_kink_inputs, shapes=({"N": 4, "D": 6, "floor": 0.0},), convention=relu_convention,
+                             subgradient=relu_subgradient)
+    return gradmatrix.check_layer(
+        rectify_forward, backward, {"x": ("N", "D")}, matrices=[{"D": 3, "floor": 0.0}, {"N": 2, "D": 5, "floor": 0.0}],
+        positional=("x", "floor"), output=("out", ("N", "D")), kinks=kinks,
+        reference=lambda xp, a, dims: xp.maximum(a["x"], xp.zeros_like(a["x"]) + dims["floor"]),
+        seeds=1, dtypes=["float64"], modes="reverse", oracles=["torch", "numeric"], **extra)
+
+
+def test_a_layer_with_named_dims_is_checked_on_its_matrices_and_its_kinks():
+    right = _rectify(rectify_backward)
+    assert right.passed and right.layer == "rectify"
+    cases = {r["case"] for r in right.document["comparisons"]}
+    # a dims dict without N is crossed with the batch sizes; every dim is in the id
+    assert cases == {"rectify-N1-D3-floor0-seed0-float64", "rectify-N8-D3-floor0-seed0-float64",
+                     "rectify-N32-D3-floor0-seed0-float64", "rectify-N2-D5-floor0-seed0-float64",
+                     "rectify-kink-N4-D6-floor0-seed0-float64"}
+    wrong = _rectify(rectify_backward_negative_at_zero)
+    assert not wrong.passed
+    assert {r["case_kind"] for r in wrong.failures} == {"kink"}  # the random cases cannot see it
+
+
+def test_kinks_avoid_redraws_the_random_inputs():
+    def off_zero(arrays, dims, rng):
+        arrays["x"] = np.where(np.abs(arrays["x"]) < 0.5, 1.0, arrays["x"])
+        return arrays
+
+    declaration = gradmatrix.layer(rectify_forward, rectify_backward, shapes={"x": ("N", "D")},
+                                   matrices={"default": [{"N": 64, "D": 8, "floor": 0.0}]}, positional=("x", "floor"),
+                                   output=("out", ("N", "D")), kinks=gradmatrix.Kinks(avoid=off_zero),
+                                   reference=lambda xp, a, dims: xp.maximum(a["x"], xp.zeros_like(a["x"])))
+    from gradmatrix.oracles.declared import build
+
+    spec, functions = build(declaration)
+    assert set(functions) == {"rectify_forward", "rectify_backward"} and spec.shapes == {
+        "default": ({"N": 64, "D": 8, "floor": 0.0},)}
+    x = draw_inputs(Case("rectify", (("N", 64), ("D", 8), ("floor", 0.0)), 0, "float64", entry=spec)).arrays["x"]
+    assert x.shape == (64, 8) and np.abs(x).min() >= 0.5
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"output": ("out", ("N", "D"))}, "output: an argument of a layer whose shapes name dims; give matrices="),
+    ({"matrices": {"huge": [{"D": 3}]}}, "matrices: 'huge' is no matrix"),
+    ({"matrices": [{"D": 3}], "shapes": {"x": ("N", "E")}}, "shapes['x']: ['E'] are neither dims"),
+    ({"matrices": [{"D": 3}]}, "output is required for a layer"),
+    ({"matrices": [{"D": 3}], "output": ("out", ("N", "D")), "derived": {"E": 3}}, "derived: ['E']"),
+    ({"matrices": [{"D": 3}], "output": ("out", ("N", "D")), "positional": ("x", "slope")},
+     "positional: ['slope'] are neither arguments"),
+    ({"matrices": [{"D": 3}], "output": ("out", ("N", "D")), "params": {"delta": 1.0}},
+     "params: not an argument of a layer whose shapes name dims"),
+    ({"kinks": gradmatrix.Kinks(shapes=({"N": 2, "D": 3},))}, "kinks.shapes and kinks.inputs go together"),
+    ({"matrices": [{"D": 3}], "output": ("out", ("N", "D")), "kinks": gradmatrix.Kinks(inputs=len, shapes=({"D": 3},))},
+     "kinks.shapes[0]: misses the dims ['N']"),
+    ({"kinks": "relu"}, "kinks must be gradmatrix.Kinks(...)"),
+    ({"second_order": "yes"}, "second_order must be True, False or None"),
+])
+def test_named_dims_declaration_errors_name_the_argument(kwargs, fragment):
+    arguments = {"shapes": {"x": ("N", "D")}, "reference": lambda xp, a, dims: a["x"], **kwargs}
+    if "matrices" not in kwargs and "output" not in kwargs:
+        arguments["shapes"] = {"x": (4, 5)}
+        arguments.pop("reference")
+    with pytest.raises(DeclarationError) as info:
+        gradmatrix.check_layer(gelu.gelu_forward, gelu.gelu_backward, **arguments)
+    assert fragment in str(info.value)
+
+
+def test_declared_imports_no_catalog():
+    """The catalog's own ops are declarations: ``declared`` must not need the catalog."""
+    code = ("import sys, gradmatrix.oracles.declared\n"
+            "print('gradmatrix.oracles.catalog' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 # --- from a user's pytest test: one line, and the findings without gradmatrix's frames ---

@@ -1,4 +1,4 @@
-"""The CS231n course's models and sandwich layers, declared as catalog ops.
+"""The CS231n course's models and sandwich layers, declared as catalog ops (``declare``).
 
 Models (``oracles.contract.Model``): ``TwoLayerNet`` of assignment 1 (``neural_net.py``,
 ``TwoLayerNet(input_size, hidden_size, output_size, std)``, ``loss(X, y, reg=...)``) and of
@@ -18,7 +18,7 @@ Every op has one forward written against the Python array API (``reference``), w
 torch, JAX and the numeric oracle run.  Inputs are drawn away from the ReLU kink and from
 ties in a pooling window (``_off_kinks``).
 
-Registered by the import at the end of ``oracles.catalog``.
+``oracles.catalog`` joins this module's declarations with the other families'.
 """
 
 from __future__ import annotations
@@ -27,11 +27,9 @@ from typing import Mapping
 
 import numpy as np
 
-from gradmatrix.oracles.draws import KINK_MARGIN, fan_in_rows, labels, scaled_weights
-from gradmatrix.oracles.spec import InputSpec, OpSpec
 from gradmatrix.oracles.contract import Const, Keyword, Layer, Model, Packed
-
-ENTRIES: list[OpSpec] = []  # the course's models, in the order reports list them
+from gradmatrix.oracles.declared import Floats, Integers, Kinks, declare
+from gradmatrix.oracles.draws import KINK_MARGIN, fan_in_rows, scaled_weights
 
 
 # --- forwards against the array API ------------------------------------------------------------
@@ -128,8 +126,8 @@ def _near_kinks(trace, margin: float) -> np.ndarray:
     return bad
 
 
-def _off_kinks(forward, redraw: str):
-    """A ``finalize`` that redraws the samples (rows of input ``redraw``) whose forward
+def _off_kinks(forward, redraw: str) -> Kinks:
+    """Kinks whose ``avoid`` redraws the samples (rows of input ``redraw``) whose forward
     passes within KINK_MARGIN of a ReLU kink or a pooling tie, until none does."""
     def finalize(inputs: dict, dims: Mapping, rng: np.random.Generator) -> dict:
         for _ in range(1000):
@@ -142,7 +140,7 @@ def _off_kinks(forward, redraw: str):
             fresh = rng.standard_normal(x.shape)
             inputs[redraw] = np.where(bad.reshape((-1,) + (1,) * (x.ndim - 1)), fresh, x)
         raise RuntimeError(f"could not draw inputs away from ReLU kinks and pooling ties ({redraw})")
-    return finalize
+    return Kinks(avoid=finalize)
 
 
 # --- sandwich layers ---------------------------------------------------------------------------
@@ -179,35 +177,25 @@ def _prod(values) -> int:
 
 
 _CONV_PARAM = Packed("conv_param", stride="stride", pad="pad")
+_CONV_INPUTS = {"x": ("N", "C", "HW"), "w": Floats(("F", "C", "K"), fan_in_rows), "b": ("F",)}
 
-ENTRIES.append(OpSpec(
-    name="affine_relu",
+affine_relu = declare(
+    "affine_relu_forward", "affine_relu_backward",
+    {"x": ("N", "Dx"), "w": Floats(("D", "M"), scaled_weights), "b": ("M",)},
+    output=("out", ("N", "M")), derived={"D": lambda d: _prod(d["Dx"])}, kinks=_off_kinks(_affine_relu, "x"),
+    reference=lambda xp, a, dims: _affine_relu(xp, a, dims), name="affine_relu",
     doc="layer_utils sandwich: affine then ReLU",
-    inputs=(InputSpec("x", ("N", "Dx")), InputSpec("w", ("D", "M"), draw=scaled_weights), InputSpec("b", ("M",))),
-    output="out",
-    output_shape=("N", "M"),
-    contracts=(Layer("affine_relu_forward", "affine_relu_backward", ("x", "w", "b"), ("x", "w", "b")),),
-    derived={"D": lambda d: _prod(d["Dx"])},
-    finalize=_off_kinks(_affine_relu, "x"),
-    reference=lambda xp, a, dims: _affine_relu(xp, a, dims),
-    shapes={
+    matrices={
         "default": ({"N": 32, "Dx": 5, "M": 4}, {"N": 3, "Dx": (2, 3), "M": 5}),
         "full": ({"Dx": 5, "M": 4}, {"Dx": (2, 3), "M": 5}, {"Dx": 32, "M": 16}),
-    },
-))
+    })
 
-ENTRIES.append(OpSpec(
-    name="conv_relu",
+conv_relu = declare(
+    "conv_relu_forward", "conv_relu_backward", _CONV_INPUTS, positional=("x", "w", "b", _CONV_PARAM),
+    output=("out", ("N", "F", "HWo")), derived={"HWo": _conv_out("K")}, kinks=_off_kinks(_conv_relu, "x"),
+    reference=lambda xp, a, dims: _conv_relu(xp, a, dims), name="conv_relu",
     doc="layer_utils sandwich: convolution (conv_param stride, pad) then ReLU",
-    inputs=(InputSpec("x", ("N", "C", "HW")), InputSpec("w", ("F", "C", "K"), draw=fan_in_rows),
-            InputSpec("b", ("F",))),
-    output="out",
-    output_shape=("N", "F", "HWo"),
-    contracts=(Layer("conv_relu_forward", "conv_relu_backward", ("x", "w", "b", _CONV_PARAM), ("x", "w", "b")),),
-    derived={"HWo": _conv_out("K")},
-    finalize=_off_kinks(_conv_relu, "x"),
-    reference=lambda xp, a, dims: _conv_relu(xp, a, dims),
-    shapes={
+    matrices={
         # pad 1, 0 and 2, stride 1 and 2 on non-square x; the windows tile the padded x
         # ((H + 2 pad - HH) % stride == 0), as the course's fast layers require; N = 32 with a
         # small x (the numeric oracle's per-element cost is (size of x) x (size of the case))
@@ -217,24 +205,17 @@ ENTRIES.append(OpSpec(
         "full": ({"C": 2, "HW": (6, 4), "F": 3, "K": (3, 3), "stride": 1, "pad": 1},
                  {"C": 1, "HW": (5, 5), "F": 2, "K": (3, 3), "stride": 2, "pad": 1},
                  {"C": 3, "HW": (5, 7), "F": 2, "K": (1, 3), "stride": 1, "pad": 0}),
-    },
-))
+    })
 
-ENTRIES.append(OpSpec(
+conv_relu_pool = declare(
+    "conv_relu_pool_forward", "conv_relu_pool_backward", _CONV_INPUTS,
+    positional=("x", "w", "b", _CONV_PARAM, Packed("pool_param", pool_height="pool", pool_width="pool", stride="pool")),
+    output=("out", ("N", "F", "HWp")),
+    derived={"HWo": _conv_out("K"), "HWp": lambda d: tuple(s // d["pool"] for s in _conv_out("K")(d))},
+    kinks=_off_kinks(_conv_relu_pool, "x"), reference=lambda xp, a, dims: _conv_relu_pool(xp, a, dims),
     name="conv_relu_pool",
     doc="layer_utils sandwich: convolution, ReLU, then max pooling (pool_param pool x pool, stride pool)",
-    inputs=(InputSpec("x", ("N", "C", "HW")), InputSpec("w", ("F", "C", "K"), draw=fan_in_rows),
-            InputSpec("b", ("F",))),
-    output="out",
-    output_shape=("N", "F", "HWp"),
-    contracts=(Layer("conv_relu_pool_forward", "conv_relu_pool_backward",
-                     ("x", "w", "b", _CONV_PARAM, Packed("pool_param", pool_height="pool", pool_width="pool",
-                                                         stride="pool")),
-                     ("x", "w", "b")),),
-    derived={"HWo": _conv_out("K"), "HWp": lambda d: tuple(s // d["pool"] for s in _conv_out("K")(d))},
-    finalize=_off_kinks(_conv_relu_pool, "x"),
-    reference=lambda xp, a, dims: _conv_relu_pool(xp, a, dims),
-    shapes={
+    matrices={
         # the course's fast pooling tiles: conv outputs divisible by the pool.  Conv pad 0 and
         # 1, stride 2 and 1, pool 2 and 3 (the pool's windows, stride = pool, never overlap);
         # N = 32 with a small x
@@ -242,31 +223,28 @@ ENTRIES.append(OpSpec(
                     {"N": 32, "C": 1, "HW": (3, 6), "F": 2, "K": (3, 3), "stride": 1, "pad": 1, "pool": 3}),
         "full": ({"C": 2, "HW": (6, 4), "F": 3, "K": (3, 3), "stride": 1, "pad": 1, "pool": 2},
                  {"C": 1, "HW": (8, 8), "F": 2, "K": (3, 3), "stride": 1, "pad": 0, "pool": 2}),
-    },
-))
+    })
 
 _BN_PARAM = Packed("bn_param", mode=Const("train"), eps="eps")
 _BN_GRADS = ("x", "w", "b", "gamma", "beta")
 
-ENTRIES.append(OpSpec(
-    name="affine_bn_relu",
-    doc="layer_utils sandwich: affine, batchnorm (training mode), ReLU",
-    inputs=(InputSpec("x", ("N", "D")), InputSpec("w", ("D", "M"), draw=scaled_weights), InputSpec("b", ("M",)),
-            InputSpec("gamma", ("M",)), InputSpec("beta", ("M",))),
-    output="out",
-    output_shape=("N", "M"),
-    contracts=tuple(Layer(f"{name}_forward", f"{name}_backward", ("x", "w", "b", "gamma", "beta", _BN_PARAM), _BN_GRADS)
+affine_bn_relu = declare(
+    None, None,
+    {"x": ("N", "D"), "w": Floats(("D", "M"), scaled_weights), "b": ("M",), "gamma": ("M",), "beta": ("M",)},
+    # the sandwich's name over the course's years
+    contracts=tuple(Layer(f"{name}_forward", f"{name}_backward", ("x", "w", "b", "gamma", "beta", _BN_PARAM),
+                          _BN_GRADS)
                     for name in ("affine_bn_relu", "affine_norm_relu", "affine_batchnorm_relu")),
-    finalize=_off_kinks(_affine_bn_relu, "x"),
+    output=("out", ("N", "M")), kinks=_off_kinks(_affine_bn_relu, "x"),
     # batchnorm removes the mean, so db is a sum of terms of size |dout| ~ 1 that cancels to 0
     rounding_units=lambda dims: {"b": 1.0},
-    reference=lambda xp, a, dims: _affine_bn_relu(xp, a, dims),
-    shapes={
+    reference=lambda xp, a, dims: _affine_bn_relu(xp, a, dims), name="affine_bn_relu",
+    doc="layer_utils sandwich: affine, batchnorm (training mode), ReLU",
+    matrices={
         # eps 1e-5 and 0.1 (a tenth of the O(1) variances drawn), as the catalog's batchnorm
         "default": ({"N": 32, "D": 5, "M": 4, "eps": 1e-5}, {"N": 4, "D": 3, "M": 6, "eps": 0.1}),
         "full": ({"N": 6, "D": 5, "M": 4, "eps": 1e-5}, {"N": 16, "D": 8, "M": 8, "eps": 1e-5}),
-    },
-))
+    })
 
 def _conv_bn_relu(xp, a, dims, trace=None):
     conv = _conv(xp, a["x"], a["w"], a["b"], dims["stride"], dims["pad"])
@@ -278,29 +256,22 @@ def _conv_bn_relu(xp, a, dims, trace=None):
     return _relu(xp, _trace(trace, "relu", z))
 
 
-ENTRIES.append(OpSpec(
-    name="conv_bn_relu",
-    doc="layer_utils sandwich (2016-2017): convolution, spatial batchnorm (training mode), ReLU",
-    inputs=(InputSpec("x", ("N", "C", "HW")), InputSpec("w", ("F", "C", "K"), draw=fan_in_rows),
-            InputSpec("b", ("F",)), InputSpec("gamma", ("F",)), InputSpec("beta", ("F",))),
-    output="out",
-    output_shape=("N", "F", "HWo"),
-    contracts=(Layer("conv_bn_relu_forward", "conv_bn_relu_backward",
-                     ("x", "w", "b", "gamma", "beta", _CONV_PARAM, _BN_PARAM), _BN_GRADS),),
-    derived={"HWo": _conv_out("K")},
-    finalize=_off_kinks(_conv_bn_relu, "x"),
+conv_bn_relu = declare(
+    "conv_bn_relu_forward", "conv_bn_relu_backward", {**_CONV_INPUTS, "gamma": ("F",), "beta": ("F",)},
+    positional=("x", "w", "b", "gamma", "beta", _CONV_PARAM, _BN_PARAM),
+    output=("out", ("N", "F", "HWo")), derived={"HWo": _conv_out("K")}, kinks=_off_kinks(_conv_bn_relu, "x"),
     # batchnorm removes the per-channel mean, so db sums terms of size |dout| ~ 1 to 0
     rounding_units=lambda dims: {"b": 1.0},
-    reference=lambda xp, a, dims: _conv_bn_relu(xp, a, dims),
-    shapes={
+    reference=lambda xp, a, dims: _conv_bn_relu(xp, a, dims), name="conv_bn_relu",
+    doc="layer_utils sandwich (2016-2017): convolution, spatial batchnorm (training mode), ReLU",
+    matrices={
         # pad 1, stride 1, eps 1e-5; then pad 0, stride 2, eps 0.1 and N = 32 (windows tiling
         # the padded x, as the course's fast layers require)
         "default": ({"N": 2, "C": 2, "HW": (6, 4), "F": 3, "K": (3, 3), "stride": 1, "pad": 1, "eps": 1e-5},
                     {"N": 32, "C": 1, "HW": (5, 3), "F": 2, "K": (3, 3), "stride": 2, "pad": 0, "eps": 0.1}),
         "full": ({"N": 2, "C": 2, "HW": (6, 4), "F": 3, "K": (3, 3), "stride": 1, "pad": 1, "eps": 1e-5},
                  {"N": 4, "C": 1, "HW": (5, 5), "F": 2, "K": (3, 3), "stride": 2, "pad": 1, "eps": 1e-5}),
-    },
-))
+    })
 
 # --- models ------------------------------------------------------------------------------------
 
@@ -311,22 +282,14 @@ def _two_layer_net(xp, a, dims, trace=None):
     return _softmax_loss(xp, scores, a["y"]) + dims["reg"] * _l2(xp, a, ("W1", "W2"))
 
 
-_NET_INPUTS = (
-    InputSpec("X", ("N", "D"), differentiable=False),
-    InputSpec("y", ("N",), differentiable=False, draw=labels, is_label=True),
-)
+_NET_INPUTS = {"X": ("N", "D"), "y": Integers(("N",), 0, "C")}  # data and labels: no gradient
 _TWO_LAYER_PARAMS = ("W1", "b1", "W2", "b2")
 
-ENTRIES.append(OpSpec(
-    name="TwoLayerNet",
-    doc="the course's TwoLayerNet class (assignment 1 neural_net.py, assignment 2 fc_net.py): "
-        "affine - relu - affine - softmax, plus reg * sum(W**2) (0.5 * reg: a convention)",
-    inputs=_NET_INPUTS + (
-        InputSpec("W1", ("D", "H"), draw=scaled_weights), InputSpec("b1", ("H",)),
-        InputSpec("W2", ("H", "C"), draw=scaled_weights), InputSpec("b2", ("C",)),
-    ),
-    output="loss",
-    output_shape=None,
+TwoLayerNet = declare(  # noqa: N816  (the course's name)
+    None, None,
+    {**_NET_INPUTS, "W1": Floats(("D", "H"), scaled_weights), "b1": ("H",),
+     "W2": Floats(("H", "C"), scaled_weights), "b2": ("C",)},
+    wrt=_TWO_LAYER_PARAMS, output="loss", second_order=False,
     contracts=(
         # assignment 1: reg is an argument of loss
         Model("TwoLayerNet", (Keyword("input_size", "D"), Keyword("hidden_size", "H"), Keyword("output_size", "C")),
@@ -336,14 +299,15 @@ ENTRIES.append(OpSpec(
                               Keyword("reg")),
               _TWO_LAYER_PARAMS, ("X", "y"), weights=("W1", "W2")),
     ),
-    finalize=_off_kinks(_two_layer_net, "X"),
-    reference=lambda xp, a, dims: _two_layer_net(xp, a, dims),
-    shapes={
+    kinks=_off_kinks(_two_layer_net, "X"), reference=lambda xp, a, dims: _two_layer_net(xp, a, dims),
+    name="TwoLayerNet",
+    doc="the course's TwoLayerNet class (assignment 1 neural_net.py, assignment 2 fc_net.py): "
+        "affine - relu - affine - softmax, plus reg * sum(W**2) (0.5 * reg: a convention)",
+    matrices={
         "default": ({"N": 5, "D": 4, "H": 6, "C": 3, "reg": 0.0}, {"N": 32, "D": 6, "H": 5, "C": 4, "reg": 0.1}),
         "full": ({"D": 4, "H": 6, "C": 3, "reg": 0.0}, {"D": 6, "H": 5, "C": 4, "reg": 0.1},
                  {"D": 10, "H": 8, "C": 5, "reg": 0.5}),
-    },
-))
+    })
 
 
 def _fc_net(normalization: str | None):
@@ -383,42 +347,33 @@ def _fc_contracts(params: tuple, *options) -> tuple:
                  for option in options or ((),))
 
 
-def _fc_entry(name: str, normalization: str | None, *options) -> OpSpec:
+def _fc_net_declaration(name: str, normalization: str | None, *options):
+    """FullyConnectedNet with two hidden layers, ``normalization`` None, "batchnorm" or
+    "layernorm", its constructor taking ``options`` (one contract each)."""
     params = ("W1", "b1", "W2", "b2", "W3", "b3")
-    inputs = _NET_INPUTS + (
-        InputSpec("W1", ("D", "H1"), draw=scaled_weights), InputSpec("b1", ("H1",)),
-        InputSpec("W2", ("H1", "H2"), draw=scaled_weights), InputSpec("b2", ("H2",)),
-        InputSpec("W3", ("H2", "C"), draw=scaled_weights), InputSpec("b3", ("C",)),
-    )
+    inputs = {**_NET_INPUTS,
+              "W1": Floats(("D", "H1"), scaled_weights), "b1": ("H1",),
+              "W2": Floats(("H1", "H2"), scaled_weights), "b2": ("H2",),
+              "W3": Floats(("H2", "C"), scaled_weights), "b3": ("C",)}
     if normalization:
         params += ("gamma1", "beta1", "gamma2", "beta2")
-        inputs += (InputSpec("gamma1", ("H1",)), InputSpec("beta1", ("H1",)),
-                   InputSpec("gamma2", ("H2",)), InputSpec("beta2", ("H2",)))
+        inputs.update({"gamma1": ("H1",), "beta1": ("H1",), "gamma2": ("H2",), "beta2": ("H2",)})
     forward = _fc_net(normalization)
-    return OpSpec(
-        name=name,
-        doc=f"the course's FullyConnectedNet, two hidden layers, {normalization or 'no normalization'}, no dropout",
-        inputs=inputs,
-        output="loss",
-        output_shape=None,
-        contracts=_fc_contracts(params, *options),
-        derived={"hidden_dims": lambda d: (d["H1"], d["H2"])},
-        finalize=_off_kinks(forward, "X"),
+    return declare(
+        None, None, inputs, wrt=params, output="loss", second_order=False, contracts=_fc_contracts(params, *options),
+        derived={"hidden_dims": lambda d: (d["H1"], d["H2"])}, kinks=_off_kinks(forward, "X"),
         # batchnorm removes the mean, so db of a normalized layer is a sum of per-sample
         # terms of size up to about 1/N (the loss's) that cancels to 0
         rounding_units=(lambda dims: {"b1": 1.0 / dims["N"], "b2": 1.0 / dims["N"]}) if normalization == "batchnorm"
         else None,
-        reference=lambda xp, a, dims: forward(xp, a, dims),
-        shapes=_FC_SHAPES,
-    )
+        reference=lambda xp, a, dims: forward(xp, a, dims), matrices=_FC_SHAPES, name=name,
+        doc=f"the course's FullyConnectedNet, two hidden layers, {normalization or 'no normalization'}, no dropout")
 
 
-ENTRIES += [
-    _fc_entry("fc_net", None),
-    _fc_entry("fc_net_batchnorm", "batchnorm",
-              (Keyword("normalization", Const("batchnorm")),), (Keyword("use_batchnorm", Const(True)),)),
-    _fc_entry("fc_net_layernorm", "layernorm", (Keyword("normalization", Const("layernorm")),)),
-]
+fc_net = _fc_net_declaration("fc_net", None)
+fc_net_batchnorm = _fc_net_declaration("fc_net_batchnorm", "batchnorm", (Keyword("normalization", Const("batchnorm")),),
+                                       (Keyword("use_batchnorm", Const(True)),))
+fc_net_layernorm = _fc_net_declaration("fc_net_layernorm", "layernorm", (Keyword("normalization", Const("layernorm")),))
 
 
 def _three_layer_convnet(xp, a, dims, trace=None):
@@ -432,32 +387,27 @@ def _three_layer_convnet(xp, a, dims, trace=None):
     return _softmax_loss(xp, scores, a["y"]) + dims["reg"] * _l2(xp, a, ("W1", "W2", "W3"))
 
 
-ENTRIES.append(OpSpec(
-    name="ThreeLayerConvNet",
-    doc="the course's ThreeLayerConvNet (cnn.py): conv (stride 1, same padding) - relu - 2x2 max pool - "
-        "affine - relu - affine - softmax",
-    inputs=(
-        InputSpec("X", ("N", "Ch", "HW"), differentiable=False),
-        InputSpec("y", ("N",), differentiable=False, draw=labels, is_label=True),
-        InputSpec("W1", ("F", "Ch", "K", "K"), draw=fan_in_rows), InputSpec("b1", ("F",)),
-        InputSpec("W2", ("Dp", "Hd"), draw=scaled_weights), InputSpec("b2", ("Hd",)),
-        InputSpec("W3", ("Hd", "C"), draw=scaled_weights), InputSpec("b3", ("C",)),
-    ),
-    output="loss",
-    output_shape=None,
+ThreeLayerConvNet = declare(  # noqa: N816  (the course's name)
+    None, None,
+    {"X": ("N", "Ch", "HW"), "y": Integers(("N",), 0, "C"),
+     "W1": Floats(("F", "Ch", "K", "K"), fan_in_rows), "b1": ("F",),
+     "W2": Floats(("Dp", "Hd"), scaled_weights), "b2": ("Hd",),
+     "W3": Floats(("Hd", "C"), scaled_weights), "b3": ("C",)},
+    wrt=("W1", "b1", "W2", "b2", "W3", "b3"), output="loss", second_order=False,
     contracts=(Model("ThreeLayerConvNet", (Keyword("input_dim", "CHW"), Keyword("num_filters", "F"),
                                            Keyword("filter_size", "K"), Keyword("hidden_dim", "Hd"),
                                            Keyword("num_classes", "C"), Keyword("reg")),
                      ("W1", "b1", "W2", "b2", "W3", "b3"), ("X", "y"), weights=("W1", "W2", "W3"), dtype="dtype"),),
     derived={"CHW": lambda d: (d["Ch"], *d["HW"]), "Dp": lambda d: d["F"] * (d["HW"][0] // 2) * (d["HW"][1] // 2)},
-    finalize=_off_kinks(_three_layer_convnet, "X"),
-    reference=lambda xp, a, dims: _three_layer_convnet(xp, a, dims),
-    shapes={
+    kinks=_off_kinks(_three_layer_convnet, "X"), reference=lambda xp, a, dims: _three_layer_convnet(xp, a, dims),
+    name="ThreeLayerConvNet",
+    doc="the course's ThreeLayerConvNet (cnn.py): conv (stride 1, same padding) - relu - 2x2 max pool - "
+        "affine - relu - affine - softmax",
+    matrices={
         # non-square images; filter 3 (pad 1) and 5 (pad 2)
         "default": ({"N": 3, "Ch": 2, "HW": (6, 4), "F": 3, "K": 3, "Hd": 5, "C": 4, "reg": 0.0},
                     {"N": 32, "Ch": 1, "HW": (4, 4), "F": 2, "K": 5, "Hd": 4, "C": 3, "reg": 0.1}),
         "full": ({"N": 3, "Ch": 2, "HW": (6, 4), "F": 3, "K": 3, "Hd": 5, "C": 4, "reg": 0.0},
                  {"N": 4, "Ch": 1, "HW": (4, 4), "F": 2, "K": 5, "Hd": 4, "C": 3, "reg": 0.1},
                  {"N": 8, "Ch": 3, "HW": (8, 8), "F": 4, "K": 3, "Hd": 10, "C": 5, "reg": 0.05}),
-    },
-))
+    })

@@ -10,7 +10,7 @@ The L2 term is a convention of the course's years: ``0.5 * reg * np.sum(W * W)``
 in the newer.  The reference uses ``reg * sum(W^2)``; the contract's ``L2Penalty`` accepts a
 term that is exactly the other convention and reports it as such (``oracles.contract``).
 
-The ops are this module's ``ENTRIES``; ``oracles.catalog`` joins them with the other families'.
+The ops are this module's declarations; ``oracles.catalog`` joins them with the other families'.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Mapping
 import numpy as np
 from array_api_compat import device as device_of
 
-from gradmatrix.oracles.draws import KINK_MARGIN, labels, scaled_weights
-from gradmatrix.oracles.spec import InputSpec, OpSpec
 from gradmatrix.oracles.contract import L2Penalty, Loss
+from gradmatrix.oracles.declared import Floats, Integers, Kinks, declare
+from gradmatrix.oracles.draws import KINK_MARGIN, scaled_weights
 
 
 def _one_hot(xp, y, classes: int, dtype):
@@ -77,37 +77,36 @@ def _margins_off_kinks(inputs: dict, dims: Mapping, rng: np.random.Generator) ->
     raise RuntimeError("could not draw SVM inputs away from the hinge")
 
 
-_INPUTS = (
-    InputSpec("W", ("D", "C"), draw=scaled_weights),
-    InputSpec("X", ("N", "D"), differentiable=False),
-    InputSpec("y", ("N",), differentiable=False, draw=labels, is_label=True),
-)
+_SHAPES = {
+    "W": Floats(("D", "C"), scaled_weights),
+    "X": ("N", "D"),
+    "y": Integers(("N",), 0, "C"),  # labels in [0, C)
+}
 # N = 1 and N = 32 (a missing 1/N; a sum over only part of a batch), reg > 0 in both (reg
 # left out of the loss or the gradient), D != C (a transposed dW has the wrong shape)
-_SHAPES = {
+_MATRICES = {
     "default": ({"N": 1, "D": 5, "C": 3, "reg": 0.1}, {"N": 32, "D": 6, "C": 4, "reg": 0.25}),
     "full": ({"N": 1, "D": 5, "C": 3, "reg": 0.1}, {"N": 8, "D": 6, "C": 4, "reg": 0.25},
              {"N": 16, "D": 10, "C": 10, "reg": 0.0}, {"N": 32, "D": 20, "C": 10, "reg": 2.5e-2}),
 }
-ENTRIES: list[OpSpec] = []  # the course's classifier losses, in the order reports list them
 _ARGS = ("W", "X", "y", "reg")  # the course's order: f(W, X, y, reg)
 _PENALTY = L2Penalty("reg", ("W",))
 
 
-for _name, _doc, _reference, _finalize in (
-    ("softmax_loss_naive", "softmax classifier loss f(W, X, y, reg), loops", softmax_classifier, None),
-    ("softmax_loss_vectorized", "softmax classifier loss f(W, X, y, reg), vectorized", softmax_classifier, None),
-    ("svm_loss_naive", "multiclass SVM loss f(W, X, y, reg), loops", svm_classifier, _margins_off_kinks),
-    ("svm_loss_vectorized", "multiclass SVM loss f(W, X, y, reg), vectorized", svm_classifier, _margins_off_kinks),
-):
-    ENTRIES.append(OpSpec(
-        name=_name,
-        doc=_doc + "; L2 term reg * sum(W^2) (0.5 * reg * sum(W^2) reported as a convention)",
-        inputs=_INPUTS,
-        output="loss",
-        output_shape=None,
-        contracts=(Loss(_name, _ARGS, ("W",), penalty=_PENALTY),),
-        shapes=_SHAPES,
-        finalize=_finalize,
-        reference=_reference,
-    ))
+def _classifier(name: str, doc: str, reference, kinks: Kinks | None = None):
+    """One loss ``loss, dW = name(W, X, y, reg)``; its L2 term's factor is a convention
+    (``L2Penalty``), so its contract is given whole."""
+    return declare(name, None, _SHAPES, matrices=_MATRICES, reference=reference, wrt=("W",), output="loss",
+                   second_order=False,
+                   contracts=(Loss(name, _ARGS, ("W",), penalty=_PENALTY),), kinks=kinks, name=name,
+                   doc=doc + "; L2 term reg * sum(W^2) (0.5 * reg * sum(W^2) reported as a convention)")
+
+
+_HINGE = Kinks(avoid=_margins_off_kinks)
+softmax_loss_naive = _classifier("softmax_loss_naive", "softmax classifier loss f(W, X, y, reg), loops",
+                                 softmax_classifier)
+softmax_loss_vectorized = _classifier("softmax_loss_vectorized", "softmax classifier loss f(W, X, y, reg), vectorized",
+                                      softmax_classifier)
+svm_loss_naive = _classifier("svm_loss_naive", "multiclass SVM loss f(W, X, y, reg), loops", svm_classifier, _HINGE)
+svm_loss_vectorized = _classifier("svm_loss_vectorized", "multiclass SVM loss f(W, X, y, reg), vectorized",
+                                  svm_classifier, _HINGE)

@@ -39,12 +39,11 @@ from typing import Mapping
 
 import numpy as np
 
-from gradmatrix.oracles.draws import KINK_MARGIN, away_from_zero, distinct, fan_in_rows, labels
-from gradmatrix.oracles.contract import Const, ContractError, Layer, Loss, Packed, Stateful, inverted_dropout_mask
-from gradmatrix.oracles.spec import InputSpec, OpSpec, windows_out
+from gradmatrix.oracles.contract import Const, ContractError, Packed, Stateful, inverted_dropout_mask
+from gradmatrix.oracles.declared import Floats, Integers, Kinks, Recovered, declare
+from gradmatrix.oracles.draws import KINK_MARGIN, away_from_zero, distinct, fan_in_rows
 from gradmatrix.oracles.kinks import max_pool_convention, max_pool_kink_inputs, max_pool_subgradient
-
-ENTRIES: list[OpSpec] = []  # the course's layers, in the order reports list them
+from gradmatrix.oracles.spec import windows_out
 
 _BN_PARAM = Packed("bn_param", mode=Const("train"), eps="eps")
 
@@ -82,44 +81,29 @@ def _svm_off_kinks(inputs: dict, dims: Mapping, rng: np.random.Generator) -> dic
     raise RuntimeError("could not draw svm_loss scores away from the hinge's kink")
 
 
-ENTRIES.append(OpSpec(
-    name="svm_loss",
+svm_loss = declare(
+    "svm_loss", None, {"x": ("N", "C"), "y": Integers(("N",), 0, "C")},
+    reference=_svm_loss, kinks=Kinks(avoid=_svm_off_kinks), second_order=False, name="svm_loss",
     doc="the course's svm_loss(x, y): mean multiclass hinge loss, margin 1",
-    inputs=(
-        InputSpec("x", ("N", "C")),
-        InputSpec("y", ("N",), differentiable=False, draw=labels, is_label=True),
-    ),
-    output="loss",
-    output_shape=None,
-    contracts=(Loss("svm_loss", ("x", "y"), ("x",)),),
-    finalize=_svm_off_kinks,
-    reference=_svm_loss,
-    shapes={
+    matrices={
         # a batch of 32 with few classes: the numeric oracle differences every score
         "default": ({"N": 1, "C": 3}, {"N": 32, "C": 3}),
         "full": ({"C": 2}, {"C": 5}, {"C": 10}, {"C": 10, "scale": 10.0}),
-    },
-))
+    })
 
 
 # --- batch norm's second backward, spatial batch norm, group norm -----------------------
 
 
-ENTRIES.append(OpSpec(
-    name="batchnorm_alt",
-    doc="the course's batchnorm_forward with batchnorm_backward_alt, its simplified backward",
-    inputs=(InputSpec("x", ("N", "D")), InputSpec("gamma", ("D",)), InputSpec("beta", ("D",))),
-    output="out",
-    output_shape=("N", "D"),
-    contracts=(Layer("batchnorm_forward", "batchnorm_backward_alt", ("x", "gamma", "beta", _BN_PARAM),
-                     ("x", "gamma", "beta")),),
-    forwards_of="batchnorm",
-    shapes={
+batchnorm_alt = declare(
+    "batchnorm_forward", "batchnorm_backward_alt", {"x": ("N", "D"), "gamma": ("D",), "beta": ("D",)},
+    positional=("x", "gamma", "beta", _BN_PARAM), output=("out", ("N", "D")), forwards_of="batchnorm",
+    name="batchnorm_alt", doc="the course's batchnorm_forward with batchnorm_backward_alt, its simplified backward",
+    matrices={
         # a batch of 32 and a large eps (0.1: its place in the normaliser shows)
         "default": ({"N": 4, "D": 3, "eps": 1e-5}, {"N": 32, "D": 5, "eps": 0.1}),
         "full": ({"D": 3, "eps": 1e-5}, {"D": 8, "eps": 1e-5}, {"D": 64, "eps": 1e-5}),
-    },
-))
+    })
 
 
 # --- batch norm, test mode: the running averages of the training calls before -----------
@@ -146,23 +130,17 @@ def _batchnorm_test(xp, a: dict, dims: Mapping):
     return a["gamma"] * (a["x"] - running_mean) / xp.sqrt(running_var + dims["eps"]) + a["beta"]
 
 
-ENTRIES.append(OpSpec(
-    name="batchnorm_test",
-    doc="the course's batchnorm_forward in test mode, after training-mode calls on other batches with one bn_param",
-    inputs=(
-        # nothing differentiable: the course's batchnorm_backward takes a training-mode cache only
-        InputSpec("batches", ("T", "N", "D"), differentiable=False),
-        InputSpec("x", ("M", "D"), differentiable=False),
-        InputSpec("gamma", ("D",), differentiable=False),
-        InputSpec("beta", ("D",), differentiable=False),
-    ),
-    output="out",
-    output_shape=("M", "D"),
+batchnorm_test = declare(
+    None, None,
+    {"batches": ("T", "N", "D"), "x": ("M", "D"), "gamma": ("D",), "beta": ("D",)},
+    # nothing differentiable: the course's batchnorm_backward takes a training-mode cache only
+    wrt=(),
     contracts=(Stateful("batchnorm_forward", ("x", "gamma", "beta"),
                         Packed("bn_param", mode=Const("train"), eps="eps", momentum="momentum"),
                         history="batches", replaces="x", mode=Const("test")),),
-    reference=_batchnorm_test,
-    shapes={
+    output=("out", ("M", "D")), reference=_batchnorm_test, name="batchnorm_test",
+    doc="the course's batchnorm_forward in test mode, after training-mode calls on other batches with one bn_param",
+    matrices={
         # momentum 0.9, the course's default: swapped weights (0.1 on the running average)
         # keep mostly the last batch, far from the reference.  A test batch of another size
         # than the training ones (M != N), down to one sample
@@ -170,8 +148,7 @@ ENTRIES.append(OpSpec(
                     {"N": 4, "T": 2, "M": 1, "D": 6, "eps": 0.1, "momentum": 0.9}),
         "full": ({"T": 3, "M": 5, "D": 4, "eps": 1e-5, "momentum": 0.9},
                  {"T": 5, "M": 8, "D": 8, "eps": 1e-5, "momentum": 0.7}),
-    },
-))
+    })
 
 
 def _standardized(xp, x, axes: tuple, eps: float):
@@ -187,21 +164,17 @@ def _spatial_batchnorm(xp, a: dict, dims: Mapping):
     return xhat * xp.reshape(a["gamma"], (1, c, 1, 1)) + xp.reshape(a["beta"], (1, c, 1, 1))
 
 
-ENTRIES.append(OpSpec(
+spatial_batchnorm = declare(
+    "spatial_batchnorm_forward", "spatial_batchnorm_backward",
+    {"x": ("N", "C", "HW"), "gamma": ("C",), "beta": ("C",)},
+    positional=("x", "gamma", "beta", _BN_PARAM), output=("out", ("N", "C", "HW")), reference=_spatial_batchnorm,
     name="spatial_batchnorm",
     doc="the course's spatial batch norm, training mode: each channel of (N, C, H, W) over N, H, W",
-    inputs=(InputSpec("x", ("N", "C", "HW")), InputSpec("gamma", ("C",)), InputSpec("beta", ("C",))),
-    output="out",
-    output_shape=("N", "C", "HW"),
-    contracts=(Layer("spatial_batchnorm_forward", "spatial_batchnorm_backward", ("x", "gamma", "beta", _BN_PARAM),
-                     ("x", "gamma", "beta")),),
-    reference=_spatial_batchnorm,
-    shapes={
+    matrices={
         "default": ({"N": 2, "C": 3, "HW": (2, 3), "eps": 1e-5}, {"N": 32, "C": 2, "HW": (1, 3), "eps": 0.1}),
         "full": ({"C": 3, "HW": (4, 5), "eps": 1e-5}, {"C": 1, "HW": (2, 2), "eps": 1e-5},
                  {"C": 8, "HW": (6, 6), "eps": 1e-5}),
-    },
-))
+    })
 
 
 def _spatial_groupnorm(xp, a: dict, dims: Mapping):
@@ -214,24 +187,20 @@ def _spatial_groupnorm(xp, a: dict, dims: Mapping):
     return xhat * a["gamma"] + a["beta"]
 
 
-ENTRIES.append(OpSpec(
-    name="spatial_groupnorm",
+spatial_groupnorm = declare(
+    "spatial_groupnorm_forward", "spatial_groupnorm_backward",
+    {"x": ("N", "C", "HW"), "gamma": (1, "C", 1, 1), "beta": (1, "C", 1, 1)},
+    positional=("x", "gamma", "beta", "G", Packed("gn_param", eps="eps")), output=("out", ("N", "C", "HW")),
+    reference=_spatial_groupnorm, name="spatial_groupnorm",
     doc="the course's spatial group norm: G groups of contiguous channels per sample, gamma (1, C, 1, 1)",
-    inputs=(InputSpec("x", ("N", "C", "HW")), InputSpec("gamma", (1, "C", 1, 1)), InputSpec("beta", (1, "C", 1, 1))),
-    output="out",
-    output_shape=("N", "C", "HW"),
-    contracts=(Layer("spatial_groupnorm_forward", "spatial_groupnorm_backward",
-                     ("x", "gamma", "beta", "G", Packed("gn_param", eps="eps")), ("x", "gamma", "beta")),),
-    reference=_spatial_groupnorm,
-    shapes={
+    matrices={
         # C / G = 2 != G = 3: channels grouped in the wrong order show; G = 1: one group
         # of all channels per sample (layer norm over C, H, W)
         "default": ({"N": 2, "C": 6, "HW": (2, 3), "G": 3, "eps": 1e-5},
                     {"N": 32, "C": 4, "HW": (1, 3), "G": 1, "eps": 0.1}),
         "full": ({"C": 6, "HW": (3, 4), "G": 3, "eps": 1e-5}, {"C": 4, "HW": (2, 2), "G": 1, "eps": 1e-5},
                  {"C": 4, "HW": (3, 3), "G": 4, "eps": 1e-5}, {"C": 12, "HW": (5, 4), "G": 4, "eps": 1e-5}),
-    },
-))
+    })
 
 
 # --- dropout, training mode: the mask drawn by the candidate ----------------------------
@@ -254,7 +223,7 @@ def _dropout_meaning(p: float, scale: float | None, kept: int, units: int) -> st
     return "keep" if abs(kept / units - p) <= abs(kept / units - (1.0 - p)) else "drop"
 
 
-def recover_dropout_mask(out: np.ndarray, inputs: dict, dims: Mapping) -> tuple[dict, list]:
+def recover_dropout_mask(out: np.ndarray, inputs: dict, dims: Mapping) -> tuple[np.ndarray, list]:
     """The inverted-dropout mask a training-mode ``dropout_forward`` drew, from its output.
 
     A unit is kept where out != 0 (x is drawn away from 0); the mask is 1/q there and 0
@@ -269,7 +238,8 @@ def recover_dropout_mask(out: np.ndarray, inputs: dict, dims: Mapping) -> tuple[
         dims: the case's dims (``p``).
 
     Returns:
-        ({"mask": mask (N, D) in x's dtype}, [a note naming the meaning of p]).
+        (mask (N, D) in x's dtype, [a note naming the meaning of p]): a ``Recovered``
+        array's ``recover`` with a line for the report.
 
     Raises:
         ContractError: out has the wrong shape, or the fraction of kept units is far from
@@ -293,73 +263,53 @@ def recover_dropout_mask(out: np.ndarray, inputs: dict, dims: Mapping) -> tuple[
             f"dropout_forward reads p as the probability of dropping a unit (the course's early convention)")
     if p == 0.5:
         note = "dropout_forward: p = 0.5, where keeping and dropping coincide"
-    return {"mask": mask}, [note]
+    return mask, [note]
 
 
-ENTRIES.append(OpSpec(
-    name="dropout_train",
+dropout_train = declare(
+    "dropout_forward", "dropout_backward",
+    {"x": Floats(("N", "D"), away_from_zero),  # never 0: out / x recovers the mask
+     "mask": Recovered(("N", "D"), recover_dropout_mask, inverted_keep_mask)},
+    positional=("x", Packed("dropout_param", p="p", mode=Const("train"), seed=Const(123))),
+    output=("out", ("N", "D")), reference=lambda xp, a, dims: a["x"] * a["mask"], name="dropout_train",
     doc="the course's dropout_forward(x, dropout_param), training mode: the candidate's own mask, x * mask",
-    inputs=(
-        InputSpec("x", ("N", "D"), draw=away_from_zero),  # never 0: out / x recovers the mask
-        InputSpec("mask", ("N", "D"), differentiable=False, draw=inverted_keep_mask, drawn_by_candidate=True),
-    ),
-    output="out",
-    output_shape=("N", "D"),
-    contracts=(Layer("dropout_forward", "dropout_backward",
-                     ("x", Packed("dropout_param", p="p", mode=Const("train"), seed=Const(123))), ("x",),
-                     recover=recover_dropout_mask),),
-    reference=lambda xp, a, dims: a["x"] * a["mask"],
-    shapes={
+    matrices={
         # p far from 0.5, where 1/p and 1/(1-p) tell the two meanings apart, and enough
         # units that a mask keeping 1 - p instead of p is contract.KEPT_FRACTION_SIGMAS away (96
         # units at p = 0.3: 0.4 apart in the kept fraction, 5 sigmas are 0.23)
         "default": ({"N": 8, "D": 13, "p": 0.3}, {"N": 32, "D": 16, "p": 0.8}),
         "full": ({"D": 30, "p": 0.3}, {"D": 16, "p": 0.8}, {"D": 64, "p": 0.1}),
-    },
-))
+    })
 
 
 # --- dropout, test mode: inverted dropout leaves x as it is -----------------------------
 
 
-ENTRIES.append(OpSpec(
-    name="dropout_test",
-    doc="the course's dropout_forward(x, dropout_param), test mode: out = x, and dropout_backward gives dout",
-    inputs=(InputSpec("x", ("N", "D")),),
-    output="out",
-    output_shape=("N", "D"),
-    contracts=(Layer("dropout_forward", "dropout_backward",
-                     ("x", Packed("dropout_param", p="p", mode=Const("test"))), ("x",)),),
+dropout_test = declare(
+    "dropout_forward", "dropout_backward", {"x": ("N", "D")},
+    positional=("x", Packed("dropout_param", p="p", mode=Const("test"))), output=("out", ("N", "D")),
     # inverted dropout rescales the kept units in training mode, whichever meaning of p the
     # code takes (``dropout_train``), so test mode has nothing left to do: a test-mode output
     # scaled by p or 1 - p is non-inverted dropout's, on top of an inverted training mode
-    reference=lambda xp, a, dims: a["x"],
-    shapes={
+    reference=lambda xp, a, dims: a["x"], name="dropout_test",
+    doc="the course's dropout_forward(x, dropout_param), test mode: out = x, and dropout_backward gives dout",
+    matrices={
         # p far from 0.5 and from 1: x * p and x * (1 - p) differ from x and from each other
         "default": ({"N": 8, "D": 13, "p": 0.3}, {"N": 32, "D": 16, "p": 0.8}),
         "full": ({"D": 30, "p": 0.3}, {"D": 16, "p": 0.8}),
-    },
-))
+    })
 
 
 # --- conv and max pooling, naive: our conv and max_pool on the course's shapes ----------
 
 
-ENTRIES.append(OpSpec(
-    name="conv_naive",
-    doc="the course's conv_forward_naive(x, w, b, conv_param): conv on sizes the stride divides",
-    inputs=(
-        InputSpec("x", ("N", "C", "HW")),
-        InputSpec("w", ("F", "C", "K"), draw=fan_in_rows),
-        InputSpec("b", ("F",)),
-    ),
-    output="out",
-    output_shape=("N", "F", "HWo"),
-    contracts=(Layer("conv_forward_naive", "conv_backward_naive",
-                     ("x", "w", "b", Packed("conv_param", stride="stride", pad="pad")), ("x", "w", "b")),),
-    forwards_of="conv",
-    derived={"HWo": windows_out("K", pad="pad")},
-    shapes={
+conv_naive = declare(
+    "conv_forward_naive", "conv_backward_naive",
+    {"x": ("N", "C", "HW"), "w": Floats(("F", "C", "K"), fan_in_rows), "b": ("F",)},
+    positional=("x", "w", "b", Packed("conv_param", stride="stride", pad="pad")),
+    output=("out", ("N", "F", "HWo")), derived={"HWo": windows_out("K", pad="pad")}, forwards_of="conv",
+    name="conv_naive", doc="the course's conv_forward_naive(x, w, b, conv_param): conv on sizes the stride divides",
+    matrices={
         # (H + 2 pad - HH) % stride == 0 along both axes, as the course promises; outputs
         # 3 x 4 (stride 2, pad 1) and 1 x 4 (stride 1, pad 0, a non-square filter, a batch of 32)
         "default": ({"N": 2, "C": 3, "HW": (5, 7), "F": 2, "K": (3, 3), "stride": 2, "pad": 1},
@@ -369,20 +319,15 @@ ENTRIES.append(OpSpec(
                  {"C": 3, "HW": (8, 8), "F": 4, "K": (3, 3), "stride": 1, "pad": 1},
                  {"C": 2, "HW": (7, 9), "F": 2, "K": (3, 3), "stride": 2, "pad": 0},
                  {"C": 1, "HW": (1, 1), "F": 1, "K": (1, 1), "stride": 1, "pad": 0}),
-    },
-))
+    })
 
-ENTRIES.append(OpSpec(
+max_pool_naive = declare(
+    "max_pool_forward_naive", "max_pool_backward_naive", {"x": Floats(("N", "C", "HW"), distinct)},
+    positional=("x", Packed("pool_param", pool_height="pool", pool_width="pool", stride="stride")),
+    output=("out", ("N", "C", "HWo")), derived={"HWo": windows_out("pool")}, forwards_of="max_pool",
     name="max_pool_naive",
     doc="the course's max_pool_forward_naive(x, pool_param): max pooling on sizes the stride divides",
-    inputs=(InputSpec("x", ("N", "C", "HW"), draw=distinct),),
-    output="out",
-    output_shape=("N", "C", "HWo"),
-    contracts=(Layer("max_pool_forward_naive", "max_pool_backward_naive",
-                     ("x", Packed("pool_param", pool_height="pool", pool_width="pool", stride="stride")), ("x",)),),
-    forwards_of="max_pool",
-    derived={"HWo": windows_out("pool")},
-    shapes={
+    matrices={
         # non-overlapping 2 x 2 windows, and overlapping 3 x 3 windows at stride 2 (a pixel
         # can be the maximum of two windows: its gradients add up); both non-square
         # and 2 x 2 windows at stride 1, overlapping, on a batch of 32
@@ -396,8 +341,5 @@ ENTRIES.append(OpSpec(
     # pool_height = pool_width = pool): each tied maximum takes a share t_i >= 0 of the
     # window's upstream gradient, sum t_i = 1.  The windows tile x (pool == stride) in a
     # 2 x 3 output, so a window's row and its column both count
-    kink_inputs=max_pool_kink_inputs,
-    kink_shapes=({"N": 2, "C": 2, "HW": (4, 6), "pool": 2, "stride": 2},),
-    kink_convention=max_pool_convention,
-    kink_subgradient=max_pool_subgradient,
-))
+    kinks=Kinks(inputs=max_pool_kink_inputs, shapes=({"N": 2, "C": 2, "HW": (4, 6), "pool": 2, "stride": 2},),
+                convention=max_pool_convention, subgradient=max_pool_subgradient))

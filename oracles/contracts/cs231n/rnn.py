@@ -20,7 +20,7 @@ The course's contract, by name and signature (its years 2016 to 2023 agree on th
   the initial cell state 0.
 The affine layer the file also holds is the catalog's ``affine``.
 
-The ops are this module's ``ENTRIES``; ``oracles.catalog`` joins them with the other families'.
+The ops are this module's declarations; ``oracles.catalog`` joins them with the other families'.
 The references are written once against the Python array API (torch, JAX and the float64
 numeric oracle run them); the time loops unroll, T being small.
 """
@@ -32,9 +32,9 @@ from typing import Mapping
 import numpy as np
 from array_api_compat import device as device_of
 
+from gradmatrix.oracles.contract import Layer
+from gradmatrix.oracles.declared import Floats, Integers, declare
 from gradmatrix.oracles.draws import scaled_weights
-from gradmatrix.oracles.spec import InputSpec, OpSpec
-from gradmatrix.oracles.contract import Layer, Loss
 
 # --- draws -----------------------------------------------------------------------------------
 
@@ -146,17 +146,8 @@ def lstm(xp, a: dict, dims: Mapping):
 # Every default shape has T > 1 where there is time (a backward that does not carry dh
 # across steps), N = 1 and N > 1, and D != H (a transposed dWx has the wrong shape).
 
-_RNN_WEIGHTS = (
-    InputSpec("Wx", ("D", "H"), draw=scaled_weights),
-    InputSpec("Wh", ("H", "H"), draw=scaled_weights),
-    InputSpec("b", ("H",)),
-)
-_LSTM_WEIGHTS = (
-    InputSpec("Wx", ("D", "H4"), draw=scaled_weights),
-    InputSpec("Wh", ("H", "H4"), draw=scaled_weights),
-    InputSpec("b", ("H4",)),
-)
-_WEIGHT_NAMES = ("Wx", "Wh", "b")
+_RNN_WEIGHTS = {"Wx": Floats(("D", "H"), scaled_weights), "Wh": Floats(("H", "H"), scaled_weights), "b": ("H",)}
+_LSTM_WEIGHTS = {"Wx": Floats(("D", "H4"), scaled_weights), "Wh": Floats(("H", "H4"), scaled_weights), "b": ("H4",)}
 
 
 def _four_h(d):
@@ -167,126 +158,80 @@ def _two_h(d):
     return 2 * d["H"]
 
 
-ENTRIES: list[OpSpec] = []  # the course's recurrent layers, in the order reports list them
-
-
 # Each op's default shapes: N = 1, and N = 32 (past a batch of 16: a sum over part of the
 # batch shows); D != H (or M) where an op has both (a transposed weight has the wrong shape).
 
-ENTRIES.append(OpSpec(
-    name="rnn_step",
+rnn_step_layer = declare(
+    "rnn_step_forward", "rnn_step_backward", {"x": ("N", "D"), "prev_h": ("N", "H"), **_RNN_WEIGHTS},
+    output=("next_h", ("N", "H")), reference=rnn_step, name="rnn_step",
     doc="vanilla RNN step, next_h = tanh(x Wx + prev_h Wh + b)",
-    inputs=(InputSpec("x", ("N", "D")), InputSpec("prev_h", ("N", "H")), *_RNN_WEIGHTS),
-    output="next_h",
-    output_shape=("N", "H"),
-    contracts=(Layer("rnn_step_forward", "rnn_step_backward", ("x", "prev_h", *_WEIGHT_NAMES),
-                     ("x", "prev_h", *_WEIGHT_NAMES)),),
-    shapes={
+    matrices={
         "default": ({"N": 1, "D": 4, "H": 3}, {"N": 32, "D": 5, "H": 4}),
         "full": ({"N": 1, "D": 4, "H": 3}, {"N": 3, "D": 5, "H": 4}, {"N": 8, "D": 12, "H": 10}),
-    },
-    reference=rnn_step,
-))
+    })
 
-ENTRIES.append(OpSpec(
-    name="rnn",
+rnn_layer = declare(
+    "rnn_forward", "rnn_backward", {"x": ("N", "T", "D"), "h0": ("N", "H"), **_RNN_WEIGHTS},
+    output=("h", ("N", "T", "H")), reference=rnn, name="rnn",
     doc="vanilla RNN over a sequence, hidden states (N, T, H) from h0",
-    inputs=(InputSpec("x", ("N", "T", "D")), InputSpec("h0", ("N", "H")), *_RNN_WEIGHTS),
-    output="h",
-    output_shape=("N", "T", "H"),
-    contracts=(Layer("rnn_forward", "rnn_backward", ("x", "h0", *_WEIGHT_NAMES), ("x", "h0", *_WEIGHT_NAMES)),),
-    shapes={
+    matrices={
         "default": ({"N": 1, "T": 3, "D": 4, "H": 3}, {"N": 32, "T": 4, "D": 3, "H": 4}),
         "full": ({"N": 1, "T": 3, "D": 4, "H": 3}, {"N": 3, "T": 4, "D": 5, "H": 4},
                  {"N": 2, "T": 10, "D": 3, "H": 5}),
-    },
-    reference=rnn,
-))
+    })
 
-ENTRIES.append(OpSpec(
-    name="word_embedding",
+word_embedding_layer = declare(
+    "word_embedding_forward", "word_embedding_backward",
+    {"x": Integers(("N", "T"), 0, "V", draw=word_indices), "W": ("V", "D")},
+    output=("out", ("N", "T", "D")), reference=word_embedding, name="word_embedding",
     doc="word embedding lookup out[n, t] = W[x[n, t]], repeated indices",
-    inputs=(
-        InputSpec("x", ("N", "T"), differentiable=False, draw=word_indices, is_label=True),
-        InputSpec("W", ("V", "D")),
-    ),
-    output="out",
-    output_shape=("N", "T", "D"),
-    contracts=(Layer("word_embedding_forward", "word_embedding_backward", ("x", "W"), ("W",)),),
-    shapes={
+    matrices={
         "default": ({"N": 1, "T": 4, "V": 5, "D": 3}, {"N": 32, "T": 4, "V": 6, "D": 3}),
         "full": ({"N": 1, "T": 4, "V": 5, "D": 3}, {"N": 3, "T": 4, "V": 6, "D": 3},
                  {"N": 8, "T": 5, "V": 50, "D": 7}),
-    },
-    reference=word_embedding,
-))
+    })
 
-ENTRIES.append(OpSpec(
-    name="temporal_affine",
+temporal_affine_layer = declare(
+    "temporal_affine_forward", "temporal_affine_backward",
+    {"x": ("N", "T", "D"), "w": Floats(("D", "M"), scaled_weights), "b": ("M",)},
+    output=("out", ("N", "T", "M")), reference=temporal_affine, name="temporal_affine",
     doc="affine layer at every time step, x (N, T, D) @ w + b",
-    inputs=(
-        InputSpec("x", ("N", "T", "D")),
-        InputSpec("w", ("D", "M"), draw=scaled_weights),
-        InputSpec("b", ("M",)),
-    ),
-    output="out",
-    output_shape=("N", "T", "M"),
-    contracts=(Layer("temporal_affine_forward", "temporal_affine_backward", ("x", "w", "b"), ("x", "w", "b")),),
-    shapes={
+    matrices={
         "default": ({"N": 1, "T": 3, "D": 4, "M": 5}, {"N": 32, "T": 2, "D": 5, "M": 3}),
         "full": ({"N": 1, "T": 3, "D": 4, "M": 5}, {"N": 3, "T": 2, "D": 5, "M": 3}, {"N": 6, "T": 4, "D": 8, "M": 6}),
-    },
-    reference=temporal_affine,
-))
+    })
 
-ENTRIES.append(OpSpec(
-    name="temporal_softmax_loss",
+temporal_softmax_loss_layer = declare(
+    "temporal_softmax_loss", None,
+    {"x": ("N", "T", "V"), "y": Integers(("N", "T"), 0, "V", draw=vocabulary_labels),
+     "mask": Integers(("N", "T"), 0, 2, draw=time_step_mask)},
+    reference=temporal_softmax, second_order=False, name="temporal_softmax_loss",
     doc="masked softmax cross-entropy summed over time steps, divided by N",
-    inputs=(
-        InputSpec("x", ("N", "T", "V")),
-        InputSpec("y", ("N", "T"), differentiable=False, draw=vocabulary_labels, is_label=True),
-        InputSpec("mask", ("N", "T"), differentiable=False, draw=time_step_mask, is_label=True),
-    ),
-    output="loss",
-    output_shape=None,
-    contracts=(Loss("temporal_softmax_loss", ("x", "y", "mask"), ("x",)),),
-    shapes={
-        "default": ({"N": 1, "T": 4, "V": 5}, {"N": 32, "T": 3, "V": 4}),
-        "full": ({"N": 1, "T": 4, "V": 5}, {"N": 4, "T": 3, "V": 6}, {"N": 8, "T": 5, "V": 12}),
-    },
     # like softmax_loss: dx = mask (p - onehot(y)) / N, terms of size up to 1/N
     rounding_units=lambda dims: {"loss": 1.0 / dims["N"], "x": 1.0 / dims["N"]},
-    reference=temporal_softmax,
-))
+    matrices={
+        "default": ({"N": 1, "T": 4, "V": 5}, {"N": 32, "T": 3, "V": 4}),
+        "full": ({"N": 1, "T": 4, "V": 5}, {"N": 4, "T": 3, "V": 6}, {"N": 8, "T": 5, "V": 12}),
+    })
 
-ENTRIES.append(OpSpec(
-    name="lstm_step",
-    doc="LSTM step, gates i, f, o, g; outputs (next_h, next_c) joined as (N, 2H)",
-    inputs=(InputSpec("x", ("N", "D")), InputSpec("prev_h", ("N", "H")), InputSpec("prev_c", ("N", "H")),
-            *_LSTM_WEIGHTS),
-    output="next_h|next_c",
-    output_shape=("N", "H2"),
-    contracts=(Layer("lstm_step_forward", "lstm_step_backward", ("x", "prev_h", "prev_c", *_WEIGHT_NAMES),
-                     ("x", "prev_h", "prev_c", *_WEIGHT_NAMES), outputs=("next_h", "next_c")),),
-    derived={"H4": _four_h, "H2": _two_h},
-    shapes={
+_LSTM_STEP_ARGS = ("x", "prev_h", "prev_c", "Wx", "Wh", "b")
+lstm_step_layer = declare(
+    None, None, {"x": ("N", "D"), "prev_h": ("N", "H"), "prev_c": ("N", "H"), **_LSTM_WEIGHTS},
+    # two outputs, joined on the last axis for the oracles (``Layer.outputs``)
+    contracts=(Layer("lstm_step_forward", "lstm_step_backward", _LSTM_STEP_ARGS, _LSTM_STEP_ARGS,
+                     outputs=("next_h", "next_c")),),
+    output=("next_h|next_c", ("N", "H2")), derived={"H4": _four_h, "H2": _two_h}, reference=lstm_step,
+    name="lstm_step", doc="LSTM step, gates i, f, o, g; outputs (next_h, next_c) joined as (N, 2H)",
+    matrices={
         "default": ({"N": 1, "D": 4, "H": 3}, {"N": 32, "D": 5, "H": 2}),
         "full": ({"N": 1, "D": 4, "H": 3}, {"N": 3, "D": 5, "H": 2}, {"N": 6, "D": 8, "H": 5}),
-    },
-    reference=lstm_step,
-))
+    })
 
-ENTRIES.append(OpSpec(
-    name="lstm",
+lstm_layer = declare(
+    "lstm_forward", "lstm_backward", {"x": ("N", "T", "D"), "h0": ("N", "H"), **_LSTM_WEIGHTS},
+    output=("h", ("N", "T", "H")), derived={"H4": _four_h}, reference=lstm, name="lstm",
     doc="LSTM over a sequence, hidden states (N, T, H) from h0 and a zero cell state",
-    inputs=(InputSpec("x", ("N", "T", "D")), InputSpec("h0", ("N", "H")), *_LSTM_WEIGHTS),
-    output="h",
-    output_shape=("N", "T", "H"),
-    contracts=(Layer("lstm_forward", "lstm_backward", ("x", "h0", *_WEIGHT_NAMES), ("x", "h0", *_WEIGHT_NAMES)),),
-    derived={"H4": _four_h},
-    shapes={
+    matrices={
         "default": ({"N": 1, "T": 3, "D": 4, "H": 3}, {"N": 32, "T": 3, "D": 3, "H": 2}),
         "full": ({"N": 1, "T": 3, "D": 4, "H": 3}, {"N": 3, "T": 3, "D": 5, "H": 2}, {"N": 2, "T": 8, "D": 3, "H": 4}),
-    },
-    reference=lstm,
-))
+    })
