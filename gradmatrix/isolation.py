@@ -46,6 +46,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from multiprocessing.connection import Connection
+from typing import NamedTuple
 
 from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs
 from gradmatrix.oracles.catalog import CATALOG, join, spec_of
@@ -141,6 +142,9 @@ def _serve(conn, target: str, skip_probe=()) -> None:
             elif message == "evaluate-as":
                 name, inputs, device, precision = payload
                 answer = others.evaluate(name, _here(candidate.catalog, inputs), device, precision)
+            elif message == "kink-rule":  # a declared layer's own rule at its kink cases (grads, inputs, dout)
+                op, rule, grads, arrays, dout = payload
+                answer = getattr(candidate.catalog[op], rule)(grads, arrays, dout)
             elif message == "framework-check":
                 what, case, at, runs = payload
                 measures = frameworks[case.op][1]
@@ -190,6 +194,14 @@ class _Implementations:
             return (by_kind[kind] if kind in by_kind else impls)[name].evaluate(inputs)
 
 
+class _Where(NamedTuple):
+    """What a request is about, for the messages and time-outs of ``IsolatedCandidate._ask``
+    where it concerns an op rather than one case."""
+
+    op: str
+    id: str
+
+
 class IsolatedCandidate:
     """A candidate module run in a worker process (see the module docstring); the runner's
     ``Candidate`` interface: ``name``, ``ops``, ``contracts``, ``catalog``, ``unchecked``,
@@ -219,7 +231,7 @@ class IsolatedCandidate:
         self.name = info["name"]
         self.ops = info["ops"]
         # the layers the module declares, as the judge knows them: data, no function of the user's
-        declared = {name: from_description(data) for name, data in info["declared"].items()}
+        declared = {name: from_description(data, self.kink_rule) for name, data in info["declared"].items()}
         self.hosted = frozenset(declared)  # drawn and evaluated in the worker (runner.Runner)
         # the framework functions it declares, as data: their own checks are planned and judged here
         self.framework_functions = info["framework_functions"]
@@ -353,6 +365,19 @@ class IsolatedCandidate:
         """
         return self._ask("framework-check", (what, case, at, runs), at, f"{case.op}'s {what} check")
 
+    def kink_rule(self, op: str, rule: str):
+        """Declared layer ``op``'s kink rule ``rule`` (``oracles.declared.KINK_RULES``: how
+        far gradients lie outside its subdifferential, the derivative they take at its
+        kinks) as a function ``(grads, inputs, dout)`` that the worker applies: the rule is
+        the user's code, declared beside the layer's reference.
+
+        The function raises CandidateFault or CaseTimeout, as ``evaluate``."""
+        where = _Where(op, f"{op}'s kink cases")
+
+        def apply(grads, arrays, dout):
+            return self._ask("kink-rule", (op, rule, grads, arrays, dout), where, f"its {rule.replace('_', ' ')}")
+        return apply
+
     def unavailable_as(self, name: str, case: Case, device: str) -> str | None:
         """None when oracle ``name`` can run in the worker (on ``device``) for a declared
         layer's ``case``, else the reason it cannot (``Runner.unavailable``).  Finding out
@@ -364,7 +389,7 @@ class IsolatedCandidate:
         importing = max(IMPORT_TIME_LIMIT, self.case_timeout) if self.case_timeout else 0.0
         return self._ask("unavailable", (name, device), case, f"{name}'s availability", importing)
 
-    def _ask(self, message: str, payload, case: Case, who: str, limit: float | None = None):
+    def _ask(self, message: str, payload, case: Case | _Where, who: str, limit: float | None = None):
         """The worker's answer to ``message`` about ``case``: the one path of every request
         of a case, under the case time limit or ``limit`` seconds (0: none); ``who`` names
         what runs, in messages."""

@@ -360,8 +360,16 @@ class Runner:
         inputs = self._inputs(case)
         conventions, outside = {}, {}
         if case.kind == "kink":
-            conventions = {n: _convention(case, results[n], inputs) for n in (a, b)}
-            outside = {n: _outside(case, results[n], inputs) for n in (a, b)}
+            try:  # a declared layer's rules are its author's code (run in its worker when isolated)
+                with _time_limit(self.case_timeout, f"the kink rules of {case.op} on {case.id}"):
+                    conventions = {n: _convention(case, results[n], inputs) for n in (a, b)}
+                    outside = {n: _outside(case, results[n], inputs) for n in (a, b)}
+            except (Exception, CaseTimeout) as exc:  # the declaration's failure, as the reference's is
+                raised = getattr(exc, "raised", None) or type(exc).__name__  # a worker's fault names its cause
+                text = str(exc) if isinstance(exc, CandidateFault) else f"{type(exc).__name__}: {exc}"
+                return _record(comparison, ERROR, f"the kink rules {case.op} declares (its subgradient or "
+                               f"convention) failed: {text}", getattr(exc, "user_traceback", None)
+                               or short_traceback(exc), reproduce=reproduce, error={"impl": b, "exception": raised})
         record = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, conventions,
                          outside, extreme=extreme_inputs(inputs.arrays, case.dtype), override=self.tolerance)
         if record["verdict"] == DISAGREE and self._precision_may_explain(case, (a, b)):

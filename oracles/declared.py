@@ -1091,7 +1091,7 @@ def describe(spec: OpSpec) -> dict:
     functions.  The derived dims (the output's shape, found by running the forward) travel
     as a table over the layer's shape dicts, the only dims its cases have."""
     table = []
-    for dims in (d for shapes in spec.shapes.values() for d in shapes):
+    for dims in (*(d for shapes in spec.shapes.values() for d in shapes), *spec.kink_shapes):
         full = spec.resolve_dims(dims)
         table.append((_derived_key(dims, spec.derived), {k: full[k] for k in spec.derived}))
     return {
@@ -1100,13 +1100,24 @@ def describe(spec: OpSpec) -> dict:
         "functions": tuple(spec.functions), "shapes": {m: tuple(dict(d) for d in ds) for m, ds in spec.shapes.items()},
         "derived": table, "derived_names": tuple(spec.derived), "second_order": spec.second_order,
         "oracles": spec.oracles, "tolerance": dict(spec.tolerance) if spec.tolerance is not None else None,
+        # its kink cases: drawn where the layer lives, their gradients judged by its own
+        # rules there too (the rules the layer declares: ``KINK_RULES`` present)
+        "kink_shapes": tuple(dict(d) for d in spec.kink_shapes),
+        "kink_rules": tuple(rule for rule in KINK_RULES if getattr(spec, rule) is not None),
     }
 
 
-def from_description(data: dict) -> OpSpec:
+# the rules an op's kink cases are judged by (``OpSpec`` fields, each (grads, inputs, dout) -> ...)
+KINK_RULES = ("kink_subgradient", "kink_convention")
+
+
+def from_description(data: dict, ask_rule: Callable[[str, str], Callable] | None = None) -> OpSpec:
     """The judge's ``OpSpec`` of a layer declared in another process (``describe``): the
     same fields, no forward, no reference, and inputs that cannot be drawn here (the
-    layer's draws are the user's code: its process draws them)."""
+    layer's draws are the user's code: its process draws them).  Its kink rules
+    (``KINK_RULES``) are the user's code too: ``ask_rule(op, rule)`` gives a function with
+    the rule's signature that has that process apply it (``IsolatedCandidate.kink_rule``);
+    without one, the spec has no kink cases."""
     table = dict(data["derived"])
     names = data["derived_names"]
 
@@ -1123,4 +1134,6 @@ def from_description(data: dict) -> OpSpec:
         contracts=(NamedContract(data["functions"]),), shapes=data["shapes"],
         derived={name: derived_dim(name) for name in names}, second_order=data["second_order"],
         oracles=data["oracles"], tolerance=data["tolerance"],
+        kink_shapes=data["kink_shapes"] if ask_rule is not None else (),
+        **{rule: ask_rule(data["name"], rule) for rule in data["kink_rules"] if ask_rule is not None},
     )

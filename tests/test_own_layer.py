@@ -528,3 +528,32 @@ def test_a_recovered_array_needs_a_reference():
     shapes = {"x": (4, 3), "mask": gradmatrix.Recovered((4, 3), _mask_of)}
     with pytest.raises(DeclarationError, match=r"\['mask'\] are drawn by the layer itself \(Recovered\): a reference="):
         gradmatrix.check_layer(_dropout_forward, _dropout_backward, shapes, params={"keep": 0.7}, wrt=["x"])
+
+
+# --- a module's named-dims layer with kinks: its kink cases run in its worker ---
+
+
+@pytest.mark.parametrize("setting, kink_verdicts, status", [
+    ({}, {"agree", "convention"}, 0),  # rectify's 0 at x = 0 is a subgradient: a convention
+    ({"RECTIFY_NEGATIVE_AT_ZERO": "1"}, {"agree", "disagree"}, 1),  # -dout there is none
+    ({"RECTIFY_RULE_RAISES": "1"}, {"error"}, 1),  # the declaration's own rule fails: no pass
+])
+def test_a_modules_layer_gets_its_kink_cases_judged_by_its_own_rules_in_its_worker(monkeypatch, setting,
+                                                                                  kink_verdicts, status):
+    for name in ("RECTIFY_NEGATIVE_AT_ZERO", "RECTIFY_RULE_RAISES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in setting.items():
+        monkeypatch.setenv(name, value)  # read by the module, in the worker the check starts
+    result = gradmatrix.check(str(LAYERS / "rectify.py"), seeds=1, dtypes=["float64"], modes=["reverse"])
+    records = result.document["comparisons"]
+    assert result.document["run"]["isolated"] and result.status == status
+    kinks = [r for r in records if r["case_kind"] == "kink"]
+    assert {r["case"] for r in kinks} == {"rectify-kink-N4-D6-floor0-seed0-float64"}
+    assert {r["verdict"] for r in kinks} == kink_verdicts
+    assert all(r["verdict"] == "agree" for r in records if r["case_kind"] == "random")
+    mine = [r for r in kinks if r["pair"][0] == "rectify"]
+    if not setting:  # the convention each side took at 0, from the module's own rule
+        assert all(r["conventions"]["rectify"] == 0.0 for r in mine)
+    if "RECTIFY_RULE_RAISES" in setting:  # blamed on the declaration, never on the layer
+        assert all(r["error"] == {"impl": r["pair"][1], "exception": "ValueError"} for r in mine)
+        assert "cannot read these inputs" in mine[0]["message"]
