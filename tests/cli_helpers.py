@@ -43,7 +43,8 @@ def gradmatrix(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
     as the command does) it runs in a fresh interpreter instead.
 
     Raises:
-        subprocess.TimeoutExpired: it ran past ``TIMEOUT`` (Ctrl-C's path then ends it)."""
+        subprocess.TimeoutExpired: it ran past ``TIMEOUT``, raised in the command wherever it
+            was, so that its clean-up runs as for Ctrl-C (the worker stopped, the lock let go)."""
     if threading.current_thread() is not threading.main_thread():
         return gradmatrix_process(*args, cwd=cwd, env=env)
     with _InProcess(command(*args), cwd, env) as run:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import warnings
 
 import numpy as np
+import pytest
 
+import cli_helpers
 from cli_helpers import gradmatrix, gradmatrix_process
 
 TALKS = """\
@@ -61,3 +64,21 @@ def test_in_process_takes_cwd_and_env_and_gives_them_back(tmp_path, monkeypatch)
     assert after == before
     relative = gradmatrix("report", "missing.json", cwd=tmp_path)  # the path is read from cwd
     assert relative.returncode == 2 and "no such file: missing.json" in relative.stderr
+
+
+def test_in_process_ends_a_command_past_the_time_limit_and_gives_the_process_back(tmp_path, monkeypatch):
+    (tmp_path / "spins.py").write_text(
+        "import os\n\n\ndef relu_forward(x):\n    with open('worker.pid', 'w') as f:\n        f.write(str(os.getpid()))\n"
+        "    while True:\n        pass\n\n\ndef relu_backward(dout, cache):\n    return dout\n")
+    monkeypatch.setattr(cli_helpers, "TIMEOUT", 1)
+    here, handler = os.getcwd(), signal.getsignal(signal.SIGALRM)
+    with pytest.raises(subprocess.TimeoutExpired):
+        gradmatrix("check", "spins.py", *QUICK, "--case-timeout", "0", cwd=tmp_path)
+    assert os.getcwd() == here and signal.getsignal(signal.SIGALRM) == handler
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    # the candidate's worker, spinning in its probe when the time ran out, was stopped and reaped
+    with pytest.raises(ProcessLookupError):
+        os.kill(int((tmp_path / "worker.pid").read_text()), 0)
+    # the command's clean-up ran: its report directory is not left locked
+    again = gradmatrix("check", "gradmatrix.manual", *QUICK, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
