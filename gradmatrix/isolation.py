@@ -92,7 +92,6 @@ def _serve(conn, target: str, skip_probe=()) -> None:
     (``"framework-check"``, ``framework_layers.Measures.measure``).  Everything sent back is
     data: a Result, inputs, arrays, or a fault's text."""
     from gradmatrix.oracles.candidate import Candidate, account, load_module
-    from gradmatrix.framework_layers import framework_functions
     from gradmatrix.oracles.declared import describe, specs_of
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the judge's to handle: it stops the worker
@@ -102,7 +101,13 @@ def _serve(conn, target: str, skip_probe=()) -> None:
         declared = specs_of(module, on_build=lambda layer: conn.send(("building", layer)))
         conn.send(("built", None))
         candidate = Candidate(module, on_probe=lambda op: conn.send(("probing", op)), skip_probe=skip_probe)
-        frameworks = framework_functions(module, candidate.catalog)  # their own checks' values, made here
+        frameworks = {}  # their own checks' values, made here
+        if declared:  # a framework function is a declared layer: only a module declaring one imports
+            # framework_layers (and the report modules it needs), which a worker starting for a
+            # catalog op's candidate would otherwise import for nothing on every start
+            from gradmatrix.framework_layers import framework_functions
+
+            frameworks = framework_functions(module, candidate.catalog)
         info = {
             "name": candidate.name,
             "ops": candidate.ops,

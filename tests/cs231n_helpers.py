@@ -39,8 +39,9 @@ class Mutant:
 
 
 def cli(*args, out: Path | None = None) -> subprocess.CompletedProcess:
-    """``gradmatrix ...`` in a fresh interpreter, as a student would run it (its report
-    written to ``out`` when given)."""
+    """``gradmatrix ...`` as a student would run it (``cli_helpers.gradmatrix``: the command
+    in this process, the student's file in a worker process of its own), its report written
+    to ``out`` when given."""
     extra = ("--out", out) if out is not None else ()
     return gradmatrix_cli(*args, *extra, cwd=FIXTURES)
 

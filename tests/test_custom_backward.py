@@ -222,14 +222,11 @@ def test_the_command_checks_a_module_declaring_framework_functions():
 LAYERS = Path(__file__).resolve().parent / "layers"
 
 
-def test_the_command_runs_a_declared_function_s_own_checks_and_passes_a_right_module(tmp_path):
-    from cli_helpers import gradmatrix as command
-
-    run = command("check", LAYERS / "framework_functions_right.py", "--seeds", "1", "--progress", "none",
-                  "--out", tmp_path)
+@pytest.mark.xdist_group("framework_functions")
+def test_the_command_runs_a_declared_function_s_own_checks_and_passes_a_right_module(framework_functions_checked):
+    run, document, _ = framework_functions_checked("framework_functions_right.py")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "PASS: framework_functions_right agrees in all" in run.stdout
-    document = json.loads((tmp_path / "agreement.json").read_text())
     kinds = {(r["op"], r["case_kind"], r["dtype"]) for r in document["comparisons"]}
     assert {("gelu", LOW_PRECISION, "bfloat16"), ("gelu", SECOND_ORDER, "float64"), ("gelu", RERUN, "float32"),
             ("centring", LOW_PRECISION, "bfloat16"), ("softmax_kernel", LOW_PRECISION, "bfloat16")} <= kinds
@@ -238,11 +235,11 @@ def test_the_command_runs_a_declared_function_s_own_checks_and_passes_a_right_mo
     assert document["summary"]["complete"] and document["run"]["framework_checks"]["gelu"]["framework"] == "torch"
 
 
-def test_the_command_fails_a_wrong_double_backward_and_a_wrong_bfloat16_kernel(tmp_path):
+@pytest.mark.xdist_group("framework_functions")
+def test_the_command_fails_a_wrong_double_backward_and_a_wrong_bfloat16_kernel(framework_functions_checked, tmp_path):
     from cli_helpers import gradmatrix as command
 
-    run = command("check", LAYERS / "framework_functions_wrong.py", "--seeds", "1", "--progress", "none",
-                  "--out", tmp_path)
+    run, _, _ = framework_functions_checked("framework_functions_wrong.py")
     assert run.returncode == 1, run.stdout + run.stderr
     assert "FAIL: framework_functions_wrong disagrees with the references" in run.stdout
     assert "gelu_saved_tanh d<grad,v>/dx: wrong values" in run.stdout

@@ -18,7 +18,7 @@ from gradmatrix.runner import Runner, default_plan
 from gradmatrix.reports import document as documents
 from gradmatrix.reports import environment, html, markdown
 from gradmatrix.reports.writers import safe_path, write_atomic, write_reports
-from cli_helpers import gradmatrix, start
+from cli_helpers import gradmatrix, gradmatrix_process, start
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--ops", "relu", "--seeds", "2", "--oracles", "torch", "numeric", "--progress", "lines"]
@@ -38,7 +38,7 @@ def test_missing_framework_is_reported_and_its_cases_skipped(tmp_path, read_repo
         "            raise ImportError('No module named ' + repr(name) + ' (blocked for this test)')\n"
         "sys.meta_path.insert(0, _NoJax())\n")
     env = dict(os.environ, PYTHONPATH=f"{blocker}{os.pathsep}{ROOT}")
-    run = gradmatrix("run", "--ops", "relu", "--seeds", "1", "--oracles", "torch", "jax", "numeric", cwd=tmp_path, env=env)
+    run = gradmatrix_process("run", "--ops", "relu", "--seeds", "1", "--oracles", "torch", "jax", "numeric", cwd=tmp_path, env=env)
     doc = read_report(tmp_path / "gradmatrix-report" / "agreement.json")
     s = doc["summary"]
     assert s["skipped"] > 0 and s["skipped"] + s["agree"] + s["convention"] == s["comparisons"] == s["expected"]

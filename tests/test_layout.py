@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from cli_helpers import gradmatrix as gradmatrix_cli
+from cli_helpers import gradmatrix_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,7 +134,8 @@ def test_a_user_project_with_its_own_reports_and_manual_packages(tmp_path):
         print("RESULT", result.status, reports.WHO)
     """, tmp_path)
     assert "RESULT 0 the user project reports" in run.stdout, run.stdout + run.stderr
-    cli = gradmatrix_cli("--help", cwd=tmp_path)
+    # a fresh interpreter started in the project (``python -m`` puts it first on sys.path)
+    cli = gradmatrix_process("--help", cwd=tmp_path)
     assert cli.returncode == 0 and "usage: gradmatrix" in cli.stdout, cli.stderr
 
 

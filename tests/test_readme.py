@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_helpers import gradmatrix
 from gradmatrix import cli
 
 TESTS = Path(__file__).parent
@@ -118,16 +119,13 @@ def saved(tmp_path_factory):
     (root / "my_layers.py").write_text(
         "from gradmatrix import manual as _manual\n\n"
         "globals().update({k: v for k, v in vars(_manual).items() if k.endswith(('_forward', '_backward', '_loss'))})\n")
-    runs = []
+    # the runs the README's commands read, made in this process (the commands themselves each
+    # run in a fresh interpreter, as a reader types them)
     for out in ("gradmatrix-report", "shard0", "shard1", "shard2", "shard3"):
         shard = ["--shard", f"{out[-1]}/4"] if out.startswith("shard") else []
-        runs.append(subprocess.Popen([sys.executable, "-m", "gradmatrix", "run", "--ops", "relu", "--seeds", "1",
-                                      "--oracles", "torch", "--modes", "reverse", "--dtypes", "float64", "--format",
-                                      "json", "--out", out, "--progress", "none", *shard], cwd=root,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    for run in runs:
-        output = run.communicate(timeout=600)[0]
-        assert run.returncode == 0, output
+        run = gradmatrix("run", "--ops", "relu", "--seeds", "1", "--oracles", "torch", "--modes", "reverse",
+                         "--dtypes", "float64", "--format", "json", "--out", out, "--progress", "none", *shard, cwd=root)
+        assert run.returncode == 0, run.stdout + run.stderr
     for copy in ("before", "after"):
         (root / copy).mkdir()
         (root / copy / "agreement.json").write_bytes((root / "gradmatrix-report" / "agreement.json").read_bytes())
