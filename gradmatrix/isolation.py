@@ -48,6 +48,7 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import NamedTuple
 
+from gradmatrix import forkserver
 from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs
 from gradmatrix.oracles.catalog import CATALOG, join, spec_of
 from gradmatrix.oracles.contract import ContractError
@@ -272,16 +273,16 @@ class IsolatedCandidate:
                 ) from None
 
     def _load(self) -> dict:
-        # a fresh interpreter started as a command, not multiprocessing's spawn: that would
-        # import the judge's __main__ again (a user's script calling gradmatrix.check would run
-        # once more in the worker)
+        # a fresh interpreter started as a command (or forked from one, gradmatrix.forkserver),
+        # not multiprocessing's spawn: that would import the judge's __main__ again (a user's
+        # script calling gradmatrix.check would run once more in the worker)
         ours, theirs = socket.socketpair()
-        command = [sys.executable, "-m", "gradmatrix.isolation", str(theirs.fileno()), self.target,
-                   *self.timed_out]
         # no window: a check never needs one, and a script's top-level plt.show() would block
         # on a desktop until someone closes it (it runs guarded: oracles.scripts)
         env = {**os.environ, "MPLBACKEND": "Agg"}
-        self._process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env)
+        # forked from a process that has imported what a worker needs, where it can be
+        # (gradmatrix.forkserver: the same worker, started in a fraction of the time)
+        self._process = forkserver.spawn(self.target, tuple(self.timed_out), env, theirs.fileno())
         theirs.close()
         self._conn = Connection(ours.detach())
         importing = max(IMPORT_TIME_LIMIT, self.case_timeout) if self.case_timeout else None
@@ -325,6 +326,8 @@ class IsolatedCandidate:
             process.kill()
             process.wait()
             return "killed"
+        if code is None:
+            return "its status is unknown: the fork server that started it ended too"
         return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
 
     def available(self) -> None:
