@@ -41,6 +41,18 @@ import time
 _MESSAGE = 1 << 20  # bytes: one request (its environment included) or reply, at most
 _FDS = 3  # a request's file descriptors: the worker's end of its pipe, its stdout, its stderr
 USABLE = sys.platform.startswith("linux") and hasattr(socket, "send_fds")
+# environment variables read when a module is imported (the interpreter's, BLAS's thread
+# counts, JAX's and torch's configuration), by prefix: a worker asked for with any of them
+# other than a server started with cannot be a copy of that server
+IMPORT_TIME_SETTINGS = ("PYTHON", "LD_", "OMP_", "OPENBLAS_", "GOTO", "MKL_", "KMP_", "NPY_", "NUMPY_", "JAX_",
+                        "XLA_", "TF_", "TORCH", "PYTORCH_", "CUDA", "NVIDIA_", "MPLBACKEND")
+# what a worker checking a declared layer imports to run its oracles (1.5 to 3 s): the server
+# imports it once asked to (``spawn(frameworks=True)``), before it forks that worker
+FRAMEWORKS = ("gradmatrix.oracles.torch_oracle", "gradmatrix.oracles.jax_oracle", "torch._dynamo")
+
+
+def _settings(env) -> dict:
+    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_SETTINGS)}
 
 
 class Forked:
@@ -105,11 +117,11 @@ def _gone(pid: int, timeout: float | None) -> None:
 class ForkServer:
     """The judge's side of one fork server; ``spawn`` is the way in."""
 
-    def __init__(self):
+    def __init__(self, env: dict):
+        """Start a server with environment ``env`` (its workers get their own on fork)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "gradmatrix.forkserver", str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env={**os.environ, "MPLBACKEND": "Agg"})
+        self._process = subprocess.Popen([sys.executable, "-m", "gradmatrix.forkserver", str(theirs.fileno())],
+                                         pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env)
         theirs.close()
         self._socket = ours
         self._lock = threading.Lock()  # one request and its reply at a time
@@ -130,13 +142,14 @@ class ForkServer:
             raise answer
         return answer
 
-    def fork(self, target: str, skip: tuple, env: dict, worker_fd: int) -> Forked:
-        """A worker for ``target`` (``gradmatrix.isolation._serve``), forked now.
+    def fork(self, target: str, skip: tuple, env: dict, worker_fd: int, frameworks: bool = False) -> Forked:
+        """A worker for ``target`` (``gradmatrix.isolation._serve``), forked now, with torch
+        and JAX imported first where ``frameworks``.
 
         Raises:
             OSError: the server has ended, or this process's standard streams are closed.
         """
-        pid = self.ask(("fork", target, tuple(skip), env, os.getcwd()), (worker_fd, 1, 2))
+        pid = self.ask(("fork", target, tuple(skip), env, os.getcwd(), frameworks), (worker_fd, 1, 2))
         return Forked(self, pid)
 
     def close(self) -> None:
@@ -147,42 +160,53 @@ class ForkServer:
             self._process.kill()
 
 
-_SERVER: ForkServer | None = None
-_SERVER_PID = 0  # the process that started it (a forked judge starts its own)
-_BROKEN = False  # it could not start, or ended: workers are fresh interpreters from then on
+_SERVERS: dict = {}  # import-time settings -> this process's server started with them
+_SERVERS_PID = 0  # the process they belong to (a forked judge starts its own)
+_MOST_SERVERS = 4  # settings that changed more often than that start the oldest server's anew
+_BROKEN = False  # a server could not start, or ended: workers are fresh interpreters from then on
 _START_LOCK = threading.Lock()
 
 
-def _server() -> ForkServer | None:
-    global _SERVER, _SERVER_PID, _BROKEN
+def _server(env: dict) -> ForkServer | None:
+    """This process's server for ``env``'s import-time settings, started on first use."""
+    global _SERVERS_PID, _BROKEN
     with _START_LOCK:
         if _BROKEN or not USABLE:
             return None
-        if _SERVER is None or _SERVER_PID != os.getpid():
+        if _SERVERS_PID != os.getpid():
+            _SERVERS.clear()
+            _SERVERS_PID = os.getpid()
+        key = frozenset(_settings(env).items())
+        if key not in _SERVERS:
+            if len(_SERVERS) >= _MOST_SERVERS:
+                _SERVERS.pop(next(iter(_SERVERS))).close()
             try:
-                _SERVER, _SERVER_PID = ForkServer(), os.getpid()
+                _SERVERS[key] = ForkServer(env)
             except OSError:
                 _BROKEN = True
                 return None
-            atexit.register(_SERVER.close)
-        return _SERVER
+            atexit.register(_SERVERS[key].close)
+        return _SERVERS[key]
 
 
-def spawn(target: str, skip: tuple, env: dict, worker_fd: int):
+def spawn(target: str, skip: tuple, env: dict, worker_fd: int, frameworks: bool = False):
     """Start a worker for ``target`` (``python -m gradmatrix.isolation FD TARGET [SKIP...]``,
-    ``skip`` the ops whose stubs it does not probe) with environment
-    ``env``, the judge's working directory and standard streams, standard input empty, and
-    ``worker_fd`` open in it (its pipe to the judge): forked by this process's fork server
-    where there is one, else a fresh interpreter.
+    ``skip`` the ops whose stubs it does not probe) with environment ``env``, the judge's
+    working directory and standard streams, standard input empty, and ``worker_fd`` open in
+    it (its pipe to the judge): forked by this process's fork server for ``env``'s
+    import-time settings (``IMPORT_TIME_SETTINGS``; one per settings seen, so a run whose
+    settings change gets a server started with them), else a fresh interpreter.
+    ``frameworks``: the worker will likely run the oracles (a module declaring layers was
+    checked before): the server imports them first, once.
 
     Returns:
         A ``Forked`` or a ``subprocess.Popen``.
     """
     global _BROKEN
-    server = _server()
+    server = _server(env)
     if server is not None:
         try:
-            return server.fork(target, skip, env, worker_fd)
+            return server.fork(target, skip, env, worker_fd, frameworks)
         except OSError:
             _BROKEN = True  # it ended (killed from outside): fresh interpreters from now on
     return subprocess.Popen([sys.executable, "-m", "gradmatrix.isolation", str(worker_fd), target, *skip],
@@ -236,6 +260,17 @@ def _worker(target: str, skip: tuple, env: dict, cwd: str, fds: list) -> None:
         sys.stderr.flush()
     finally:
         os._exit(code)
+
+
+def _preload() -> None:
+    """Import ``FRAMEWORKS`` (once; what is not installed stays out, as in a worker)."""
+    import importlib
+
+    for name in FRAMEWORKS:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def _reap(exited: dict, alive: set) -> None:
@@ -292,7 +327,9 @@ def serve(fd: int) -> None:
 def _answer(request: tuple, fds: list, channel, alive: set, exited: dict):
     """The reply to one request: a forked worker's pid, None for a kill, a wait's status."""
     if request[0] == "fork":
-        _, target, skip, env, cwd = request
+        _, target, skip, env, cwd, frameworks = request
+        if frameworks:
+            _preload()
         pid = os.fork()
         if pid == 0:
             channel.close()

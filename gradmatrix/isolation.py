@@ -63,6 +63,11 @@ from gradmatrix.oracles.result import short_traceback
 IMPORT_TIME_LIMIT = 60.0  # seconds a worker may take to start and import the candidate, at least
 
 
+# whether a module checked in this process declared layers (its worker ran the oracles):
+# from then on the fork server imports torch and JAX once, before it forks a worker
+_RUNS_ORACLES = [False]
+
+
 class _BuildTimeout(Exception):
     """Building a declared layer (its forward on inputs of each declared shape) ran past the
     time limit."""
@@ -282,7 +287,8 @@ class IsolatedCandidate:
         env = {**os.environ, "MPLBACKEND": "Agg"}
         # forked from a process that has imported what a worker needs, where it can be
         # (gradmatrix.forkserver: the same worker, started in a fraction of the time)
-        self._process = forkserver.spawn(self.target, tuple(self.timed_out), env, theirs.fileno())
+        self._process = forkserver.spawn(self.target, tuple(self.timed_out), env, theirs.fileno(),
+                                         frameworks=_RUNS_ORACLES[0])
         theirs.close()
         self._conn = Connection(ours.detach())
         importing = max(IMPORT_TIME_LIMIT, self.case_timeout) if self.case_timeout else None
@@ -309,6 +315,8 @@ class IsolatedCandidate:
                 continue
             break
         if message == "loaded":
+            if payload["declared"]:  # its worker runs the oracles: the next ones likely will too
+                _RUNS_ORACLES[0] = True
             return payload
         self.close()
         if message == "declaration-error":

@@ -3,8 +3,8 @@ would, in the judge's state at the moment it is asked for, and ends as one would
 
 from __future__ import annotations
 
+import os
 import socket
-import sys
 
 import pytest
 
@@ -16,14 +16,15 @@ REPORTS = '''
 import os, sys
 import numpy as np
 print("worker", os.getcwd(), os.environ.get("GRADMATRIX_TEST_SETTING"), sys.argv[2] == __file__,
-      sys.stdin.read() == "", np.random.randint(2 ** 62), flush=True)
+      sys.stdin.read() == "", "torch" in sys.modules, np.random.randint(2 ** 62), flush=True)
 os._exit(7)
 '''
 
 
-def _spawn(target):
+def _spawn(target, frameworks=False):
     ours, theirs = socket.socketpair()
-    worker = forkserver.spawn(str(target), (), {**__import__("os").environ}, theirs.fileno())
+    env = {**os.environ, "MPLBACKEND": "Agg"}  # as gradmatrix.isolation asks for one
+    worker = forkserver.spawn(str(target), (), env, theirs.fileno(), frameworks=frameworks)
     theirs.close()
     return worker, ours
 
@@ -42,7 +43,7 @@ def test_a_worker_starts_in_the_judges_state_at_the_moment_it_is_asked_for(tmp_p
         assert worker.wait(60) == 7  # its own exit status, as Popen reports it
         channel.close()
         lines.append(capfd.readouterr().out.split())  # its stdout is the judge's
-    for (word, cwd, setting, argv, empty, _), expected in zip(lines, ("first", "second")):
+    for (word, cwd, setting, argv, empty, _, _), expected in zip(lines, ("first", "second")):
         assert (word, cwd, setting, argv, empty) == ("worker", str(tmp_path / expected), expected, "True", "True")
     assert lines[0][-1] != lines[1][-1]  # NumPy's global generator is seeded afresh in each
 
@@ -72,14 +73,14 @@ def test_without_a_server_a_worker_is_a_fresh_interpreter(tmp_path, monkeypatch,
 
 
 def test_a_server_killed_from_outside_leaves_its_workers_stoppable_and_the_next_fresh(tmp_path, monkeypatch):
-    monkeypatch.setattr(forkserver, "_SERVER", None)  # a server of this test's own (the old one is put back)
+    monkeypatch.setattr(forkserver, "_SERVERS", {})  # servers of this test's own (the others are put back)
     monkeypatch.setattr(forkserver, "_BROKEN", False)
     target = tmp_path / "loops.py"
     target.write_text("while True:\n    pass\n")
     worker, channel = _spawn(target)
-    server = forkserver._SERVER._process
-    server.kill()  # as an out-of-memory kill would
-    server.wait()
+    [server] = forkserver._SERVERS.values()
+    server._process.kill()  # as an out-of-memory kill would
+    server._process.wait()
     worker.kill()
     assert worker.wait(10) is None  # gone, its status with the server
     channel.close()
@@ -88,3 +89,24 @@ def test_a_server_killed_from_outside_leaves_its_workers_stoppable_and_the_next_
     again.kill()
     assert again.wait(10) == -9
     channel.close()
+
+
+def test_a_changed_import_time_setting_gets_a_server_started_with_it(tmp_path, monkeypatch, capfd):
+    target = tmp_path / "reports.py"
+    target.write_text(REPORTS)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")  # read when NumPy is imported: a copy of another would not
+    worker, channel = _spawn(target)
+    assert isinstance(worker, forkserver.Forked) and worker.wait(60) == 7
+    channel.close()
+    started_with = [dict(key) for key in forkserver._SERVERS]
+    assert any(settings.get("OPENBLAS_NUM_THREADS") == "3" for settings in started_with)
+
+
+def test_frameworks_are_imported_by_the_server_before_it_forks(tmp_path, capfd):
+    pytest.importorskip("torch")
+    target = tmp_path / "reports.py"
+    target.write_text(REPORTS)
+    worker, channel = _spawn(target, frameworks=True)
+    assert isinstance(worker, forkserver.Forked) and worker.wait(120) == 7
+    channel.close()
+    assert capfd.readouterr().out.split()[5] == "True"  # torch there before the module imported anything
