@@ -95,11 +95,11 @@ def test_what_a_candidate_changes_at_import_stays_in_its_process(tmp_path, modul
 @pytest.mark.parametrize("module", ["probe_hang.py", "loops_in_backward.py"])
 def test_a_hang_ends_at_the_time_limit(tmp_path, module):
     started = time.monotonic()
-    # the worker runs only the candidate's NumPy code (milliseconds a case); the hang spins a core until the limit
-    run = gradmatrix_cli("check", HERE / "isolation" / module, *QUICK, "--case-timeout", "1.5", cwd=tmp_path)
+    # the scenario as it was reported: --case-timeout 3 ends each within 30 s, exit 2
+    run = gradmatrix_cli("check", HERE / "isolation" / module, *QUICK, "--case-timeout", "3", cwd=tmp_path)
     assert time.monotonic() - started < 30 + 10  # the limit, plus starting Python and the frameworks
     assert run.returncode == 2, run.stdout + run.stderr
-    assert "time limit of 1.5 s" in (tmp_path / "gradmatrix-report" / "agreement.json").read_text()
+    assert "time limit of 3 s" in (tmp_path / "gradmatrix-report" / "agreement.json").read_text()
 
 
 @pytest.mark.parametrize("body", ["import sys\nsys.exit(0)\n", "import unittest\nunittest.main()\n"],

@@ -278,7 +278,8 @@ def test_reports_get_ordinary_permissions(tmp_path):
 
 
 def test_only_and_sigterm_keep_the_complete_report_beside_theirs(tmp_path):
-    (tmp_path / "slow.py").write_text(_backward("    time.sleep(0.3)\n"))
+    # slow only where a run must still be going when SIGTERM comes
+    (tmp_path / "slow.py").write_text(_backward("    time.sleep(float(os.environ.get('SLOW_BACKWARD', '0')))\n"))
     full = gradmatrix_cli("check", "slow.py", *RELU, cwd=tmp_path)
     assert full.returncode == 0, full.stdout + full.stderr
     out = tmp_path / "gradmatrix-report"
@@ -289,7 +290,7 @@ def test_only_and_sigterm_keep_the_complete_report_beside_theirs(tmp_path):
     assert [r["id"] for r in json.loads((out / "agreement.json").read_text())["comparisons"]] == [one]
     assert json.loads((out / "previous" / "agreement.json").read_text())["created"] == complete["created"]
     # SIGTERM, as from a CI runner cancelling the job: an incomplete report, the complete one still beside it
-    proc = subprocess.Popen(command("check", "slow.py", *RELU), cwd=tmp_path,
+    proc = subprocess.Popen(command("check", "slow.py", *RELU), cwd=tmp_path, env={**os.environ, "SLOW_BACKWARD": "0.3"},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = ""
     deadline = time.time() + 300
