@@ -37,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 _MESSAGE = 1 << 20  # bytes: one request (its environment included) or reply, at most
 _FDS = 3  # a request's file descriptors: the worker's end of its pipe, its stdout, its stderr
@@ -238,7 +239,8 @@ def _worker(target: str, skip: tuple, env: dict, cwd: str, fds: list) -> None:
         os.environ.clear()
         os.environ.update(env)
         sys.argv = [sys.modules["gradmatrix.isolation"].__file__, str(worker_fd), target, *skip]
-        sys.path[0] = cwd  # as ``python -m`` sets it: the directory it was started in
+        if sys.path and sys.path[0] == _STARTED_IN:  # as ``python -m`` sets it (unless PYTHONSAFEPATH)
+            sys.path[0] = cwd
         import numpy as np
 
         np.random.seed()  # fresh entropy, as a new interpreter's (``random`` reseeds itself at fork)
@@ -299,6 +301,9 @@ def _wait(pid: int, timeout: float | None, exited: dict, alive: set) -> int | No
         time.sleep(0.002)
 
 
+_STARTED_IN = os.getcwd()  # the server's directory: ``python -m`` put it first on sys.path
+
+
 def serve(fd: int) -> None:
     """The server: import what a worker needs, then fork a worker for each request until the
     judge closes its end."""
@@ -330,7 +335,12 @@ def _answer(request: tuple, fds: list, channel, alive: set, exited: dict):
         _, target, skip, env, cwd, frameworks = request
         if frameworks:
             _preload()
-        pid = os.fork()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns on a fork in a process with threads: the server's only other
+            # threads are BLAS's idle pool (OpenBLAS resets it in the child at fork), and it
+            # runs no Python thread, so no lock can be held across the fork
+            warnings.filterwarnings("ignore", message=r".*multi-threaded.*fork", category=DeprecationWarning)
+            pid = os.fork()
         if pid == 0:
             channel.close()
             _worker(target, skip, env, cwd, fds)  # never returns

@@ -16,7 +16,8 @@ REPORTS = '''
 import os, sys
 import numpy as np
 print("worker", os.getcwd(), os.environ.get("GRADMATRIX_TEST_SETTING"), sys.argv[2] == __file__,
-      sys.stdin.read() == "", "torch" in sys.modules, np.random.randint(2 ** 62), flush=True)
+      sys.stdin.read() == "", os.getcwd() in sys.path, "torch" in sys.modules, np.random.randint(2 ** 62),
+      flush=True)
 os._exit(7)
 '''
 
@@ -43,8 +44,9 @@ def test_a_worker_starts_in_the_judges_state_at_the_moment_it_is_asked_for(tmp_p
         assert worker.wait(60) == 7  # its own exit status, as Popen reports it
         channel.close()
         lines.append(capfd.readouterr().out.split())  # its stdout is the judge's
-    for (word, cwd, setting, argv, empty, _, _), expected in zip(lines, ("first", "second")):
-        assert (word, cwd, setting, argv, empty) == ("worker", str(tmp_path / expected), expected, "True", "True")
+    for (word, cwd, setting, argv, empty, first_path, _, _), expected in zip(lines, ("first", "second")):
+        assert (word, cwd, setting, argv, empty, first_path) == (
+            "worker", str(tmp_path / expected), expected, "True", "True", "True")  # on sys.path too, as python -m puts it
     assert lines[0][-1] != lines[1][-1]  # NumPy's global generator is seeded afresh in each
 
 
@@ -109,4 +111,4 @@ def test_frameworks_are_imported_by_the_server_before_it_forks(tmp_path, capfd):
     worker, channel = _spawn(target, frameworks=True)
     assert isinstance(worker, forkserver.Forked) and worker.wait(120) == 7
     channel.close()
-    assert capfd.readouterr().out.split()[5] == "True"  # torch there before the module imported anything
+    assert capfd.readouterr().out.split()[6] == "True"  # torch there before the module imported anything
