@@ -52,6 +52,10 @@ IMPORT_TIME_SETTINGS = ("PYTHON", "LD_", "OMP_", "OPENBLAS_", "GOTO", "MKL_", "K
 FRAMEWORKS = ("gradmatrix.oracles.torch_oracle", "gradmatrix.oracles.jax_oracle", "torch._dynamo")
 
 
+REPLY_TIME_LIMIT = 30.0  # seconds the server may take to fork a worker, kill one or say it ended
+IMPORT_TIME_LIMIT = 120.0  # ... to import ``FRAMEWORKS`` first
+
+
 def _settings(env) -> dict:
     return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_SETTINGS)}
 
@@ -76,7 +80,8 @@ class Forked:
         """
         if self.returncode is None and not self._lost:
             try:
-                code = self._server.ask(("wait", self.pid, timeout))
+                code = self._server.ask(("wait", self.pid, timeout),
+                                        within=None if timeout is None else timeout + REPLY_TIME_LIMIT)
             except OSError:
                 self._lost = True
             else:
@@ -91,7 +96,7 @@ class Forked:
         """SIGKILL it, unless it has already ended (the server knows; it is its parent)."""
         if self.returncode is None and not self._lost:
             try:
-                self._server.ask(("kill", self.pid))
+                self._server.ask(("kill", self.pid), within=REPLY_TIME_LIMIT)
                 return
             except OSError:
                 self._lost = True
@@ -127,15 +132,23 @@ class ForkServer:
         self._socket = ours
         self._lock = threading.Lock()  # one request and its reply at a time
 
-    def ask(self, request: tuple, fds=()):
-        """Send ``request`` (with ``fds``) and return the server's reply.
+    def ask(self, request: tuple, fds=(), *, within: float | None):
+        """Send ``request`` (with ``fds``) and return the server's reply, given ``within``
+        seconds (None: no limit).  A server that does not answer in time is stopped: its
+        workers are then stopped by their ids (``Forked``), and new ones are fresh.
 
         Raises:
-            OSError: the server has ended.
+            OSError: the server has ended, or did not answer in time.
         """
         with self._lock:
-            socket.send_fds(self._socket, [pickle.dumps(request)], list(fds))
-            reply = self._socket.recv(_MESSAGE)
+            try:
+                self._socket.settimeout(within)
+                socket.send_fds(self._socket, [pickle.dumps(request)], list(fds))
+                reply = self._socket.recv(_MESSAGE)
+            except TimeoutError:
+                self._process.kill()
+                self._socket.close()
+                raise OSError(f"the fork server did not answer within {within:g} s; it was stopped") from None
         if not reply:
             raise OSError("the fork server has ended")
         answer = pickle.loads(reply)
@@ -150,7 +163,8 @@ class ForkServer:
         Raises:
             OSError: the server has ended, or this process's standard streams are closed.
         """
-        pid = self.ask(("fork", target, tuple(skip), env, os.getcwd(), frameworks), (worker_fd, 1, 2))
+        pid = self.ask(("fork", target, tuple(skip), env, os.getcwd(), frameworks), (worker_fd, 1, 2),
+                       within=IMPORT_TIME_LIMIT if frameworks else REPLY_TIME_LIMIT)
         return Forked(self, pid)
 
     def close(self) -> None:

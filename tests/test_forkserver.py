@@ -112,3 +112,23 @@ def test_frameworks_are_imported_by_the_server_before_it_forks(tmp_path, capfd):
     assert isinstance(worker, forkserver.Forked) and worker.wait(120) == 7
     channel.close()
     assert capfd.readouterr().out.split()[6] == "True"  # torch there before the module imported anything
+
+
+def test_a_server_that_does_not_answer_is_stopped_and_the_worker_is_fresh(tmp_path, monkeypatch):
+    monkeypatch.setattr(forkserver, "_SERVERS", {})
+    monkeypatch.setattr(forkserver, "_BROKEN", False)
+    monkeypatch.setattr(forkserver, "REPLY_TIME_LIMIT", 0.5)
+    target = tmp_path / "loops.py"
+    target.write_text("while True:\n    pass\n")
+    first, channel = _spawn(target)  # the server starts
+    first.kill()
+    first.wait(10)
+    channel.close()
+    [server] = forkserver._SERVERS.values()
+    os.kill(server._process.pid, __import__("signal").SIGSTOP)  # wedged, as a server stuck in an import would be
+    worker, channel = _spawn(target)
+    assert not isinstance(worker, forkserver.Forked)  # not waited for beyond the limit
+    assert server._process.wait(10) == -9  # and stopped for good
+    worker.kill()
+    assert worker.wait(10) == -9
+    channel.close()
