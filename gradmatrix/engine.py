@@ -373,7 +373,8 @@ class Session:
             selector.close()
 
     def close(self) -> None:
-        getattr(self.candidate, "close", lambda: None)()
+        # a worker whose check is done ends as a process ends (IsolatedCandidate.finish)
+        getattr(self.candidate, "finish", getattr(self.candidate, "close", lambda: None))()
 
 
 def _serve_part(request: Request) -> None:

@@ -16,14 +16,22 @@ A forked worker is the same worker, started in the same state a fresh one would 
 * it shares no memory with the judge: it is the server's child, a copy of a process that has
   run none of the user's code (the server imports gradmatrix and NumPy and nothing else,
   and never runs a worker's code itself);
+* its umask and resource limits are the judge's of that moment too;
 * its exit is observed by the server, its parent, which reports the status to the judge as
-  ``subprocess.Popen`` would (``-N`` for a signal N); the judge kills it through the server,
-  which kills only a child it has not reaped, so a stale process id is never signalled.
+  ``subprocess.Popen`` would (``-N`` for a signal N); the judge kills it by a pidfd the
+  server opened before anything could reap it, so a reused process id is never signalled.
 
 ``Forked`` offers the part of ``Popen``'s interface the isolation uses: ``pid``,
-``wait(timeout)``, ``kill()``.  Where forking is not available (not Linux) or the server
-cannot be started or has ended, ``spawn`` starts the worker as a fresh interpreter instead:
+``wait(timeout)``, ``kill()``; the judge holds a pidfd of each worker, so a kill reaches that
+process and no other, the server alive or not.  Where forking is not available (not Linux
+5.3+), the server cannot be started or stops answering, ``spawn`` starts the worker as a
+fresh interpreter instead (a server that has ended is started anew for the next worker):
 the server changes how fast a worker starts, never what it does.
+
+What a fork shares with its server and a fresh interpreter would not: the hash seed of
+``str`` (``PYTHONHASHSEED`` unset), the modules already imported, and whatever the judge
+changed after the server started other than the working directory, environment, umask,
+resource limits and standard streams (CPU affinity, nice value, the signal mask).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from __future__ import annotations
 import atexit
 import os
 import pickle
+import select
 import signal
 import socket
 import subprocess
@@ -41,19 +50,21 @@ import warnings
 
 _MESSAGE = 1 << 20  # bytes: one request (its environment included) or reply, at most
 _FDS = 3  # a request's file descriptors: the worker's end of its pipe, its stdout, its stderr
-USABLE = sys.platform.startswith("linux") and hasattr(socket, "send_fds")
-# environment variables read when a module is imported (the interpreter's, BLAS's thread
-# counts, JAX's and torch's configuration), by prefix: a worker asked for with any of them
-# other than a server started with cannot be a copy of that server
+USABLE = (sys.platform.startswith("linux") and hasattr(socket, "send_fds") and hasattr(os, "pidfd_open")
+          and hasattr(signal, "pidfd_send_signal"))
+# environment variables read when a module is imported or the interpreter starts (its own,
+# BLAS's thread counts, JAX's and torch's configuration, the locale), by prefix: a worker
+# asked for with any of them other than a server started with cannot be a copy of that server
 IMPORT_TIME_SETTINGS = ("PYTHON", "LD_", "OMP_", "OPENBLAS_", "GOTO", "MKL_", "KMP_", "NPY_", "NUMPY_", "JAX_",
-                        "XLA_", "TF_", "TORCH", "PYTORCH_", "CUDA", "NVIDIA_", "MPLBACKEND")
-# what a worker checking a declared layer imports to run its oracles (1.5 to 3 s): the server
-# imports it once asked to (``spawn(frameworks=True)``), before it forks that worker
+                        "XLA_", "TF_", "TORCH", "PYTORCH_", "CUDA", "NVIDIA_", "MPLBACKEND", "LANG", "LC_", "TZ")
+# what a worker checking a declared layer imports to run its oracles (1.5 to 3 s; torch's
+# forward mode loads torch._dynamo): the server imports it once asked to
+# (``spawn(frameworks=True)``), before it forks that worker
 FRAMEWORKS = ("gradmatrix.oracles.torch_oracle", "gradmatrix.oracles.jax_oracle", "torch._dynamo")
-
-
-REPLY_TIME_LIMIT = 30.0  # seconds the server may take to fork a worker, kill one or say it ended
+REPLY_TIME_LIMIT = 30.0  # seconds the server may take to fork a worker or answer a wait beyond its own
 IMPORT_TIME_LIMIT = 120.0  # ... to import ``FRAMEWORKS`` first
+_LIMITS = ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_STACK",
+           "RLIMIT_CORE")  # the resource limits a worker takes from the judge at the moment it is asked for
 
 
 def _settings(env) -> dict:
@@ -63,11 +74,13 @@ def _settings(env) -> dict:
 class Forked:
     """A worker forked by the server: ``pid``, ``wait(timeout)`` and ``kill()`` as ``Popen``'s.
 
-    Should the server end first (killed from outside), the worker's status is lost with it:
-    ``wait`` then returns None once the worker is gone, and ``kill`` signals it by its id."""
+    The judge holds a pidfd of the worker (opened by the server before anything could reap
+    it), so ``kill`` signals that process and no other, and its end is seen even when the
+    server has ended; its exit status comes from the server, its parent, and is lost (None)
+    if the server ended first."""
 
-    def __init__(self, server: "ForkServer", pid: int):
-        self._server, self.pid = server, pid
+    def __init__(self, server: "ForkServer", pid: int, pidfd: int):
+        self._server, self.pid, self._pidfd = server, pid, pidfd
         self.returncode: int | None = None
         self._lost = False
 
@@ -78,46 +91,50 @@ class Forked:
         Raises:
             subprocess.TimeoutExpired: it is still running after ``timeout``.
         """
-        if self.returncode is None and not self._lost:
-            try:
-                code = self._server.ask(("wait", self.pid, timeout),
-                                        within=None if timeout is None else timeout + REPLY_TIME_LIMIT)
-            except OSError:
-                self._lost = True
-            else:
-                if code is None:
-                    raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
-                self.returncode = code
-        if self._lost:
-            _gone(self.pid, timeout)
-        return self.returncode
+        if self.returncode is not None or self._lost:
+            return self.returncode
+        if not _ended(self._pidfd, timeout):
+            raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
+        try:  # it has ended: its parent has the status, or will in a moment
+            code, _ = self._server.ask(("wait", self.pid, REPLY_TIME_LIMIT), within=2 * REPLY_TIME_LIMIT)
+        except OSError:
+            code = None
+        self._lost = code is None
+        self.returncode = code
+        os.close(self._pidfd)
+        return code
 
     def kill(self) -> None:
-        """SIGKILL it, unless it has already ended (the server knows; it is its parent)."""
+        """SIGKILL it, unless it has already ended."""
         if self.returncode is None and not self._lost:
             try:
-                self._server.ask(("kill", self.pid), within=REPLY_TIME_LIMIT)
-                return
-            except OSError:
-                self._lost = True
-        if self._lost:
-            try:
-                os.kill(self.pid, signal.SIGKILL)  # its parent is gone: nothing reaped it yet but init
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
             except ProcessLookupError:
+                pass  # it has ended: nothing to stop
+
+    def __del__(self):
+        if self.returncode is None and not self._lost:
+            try:
+                os.close(self._pidfd)
+            except OSError:
                 pass
 
 
-def _gone(pid: int, timeout: float | None) -> None:
-    """Wait until process ``pid`` no longer exists (for a worker whose server ended)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        if deadline is not None and time.monotonic() >= deadline:
-            raise subprocess.TimeoutExpired(f"worker {pid}", timeout)
-        time.sleep(0.01)
+def _ended(pidfd: int, timeout: float | None) -> bool:
+    """Whether the process of ``pidfd`` ends within ``timeout`` seconds (None: wait for it).
+    A pidfd reads as ready once its process has ended, a zombie included."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
+
+
+class ServerEnded(OSError):
+    """The server has ended (killed from outside, or stopped by a request cut short): the
+    next worker is asked of a new one."""
+
+
+class ServerStuck(ServerEnded):
+    """The server did not answer in time and was stopped: no more servers in this process."""
 
 
 class ForkServer:
@@ -131,76 +148,123 @@ class ForkServer:
         theirs.close()
         self._socket = ours
         self._lock = threading.Lock()  # one request and its reply at a time
+        self.ended = False
 
-    def ask(self, request: tuple, fds=(), *, within: float | None):
-        """Send ``request`` (with ``fds``) and return the server's reply, given ``within``
-        seconds (None: no limit).  A server that does not answer in time is stopped: its
-        workers are then stopped by their ids (``Forked``), and new ones are fresh.
+    def ask(self, request: tuple, fds=(), *, within: float | None) -> tuple:
+        """Send ``request`` (with ``fds``) and return the server's reply and the file
+        descriptors that came with it, given ``within`` seconds (None: no limit).
+
+        A request cut short after it was sent (no answer in time, Ctrl-C, SIGTERM raised as
+        KeyboardInterrupt) would leave its answer to be read as the next one's: the server is
+        stopped instead, its workers are still stopped by their pidfds, new ones are fresh.
 
         Raises:
-            OSError: the server has ended, or did not answer in time.
+            ServerEnded: the server has ended, or did not answer in time.
+            OSError: the request could not be sent (a file descriptor that is closed).
         """
         with self._lock:
+            if self.ended:
+                raise ServerEnded("the fork server has ended")
+            self._socket.settimeout(within)
             try:
-                self._socket.settimeout(within)
                 socket.send_fds(self._socket, [pickle.dumps(request)], list(fds))
-                reply = self._socket.recv(_MESSAGE)
+            except (BrokenPipeError, ConnectionError):
+                self._stop()
+                raise ServerEnded("the fork server has ended") from None
+            try:
+                reply, received, _, _ = socket.recv_fds(self._socket, _MESSAGE, 1)
             except TimeoutError:
-                self._process.kill()
-                self._socket.close()
-                raise OSError(f"the fork server did not answer within {within:g} s; it was stopped") from None
-        if not reply:
-            raise OSError("the fork server has ended")
+                self._stop()
+                raise ServerStuck(f"the fork server did not answer within {within:g} s; it was stopped") from None
+            except BaseException:
+                self._stop()
+                raise
+            if not reply:
+                self._stop()
+                raise ServerEnded("the fork server has ended")
         answer = pickle.loads(reply)
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        return answer, received
+
+    def _stop(self) -> None:
+        self.ended = True
+        self._process.kill()
+        self._socket.close()
 
     def fork(self, target: str, skip: tuple, env: dict, worker_fd: int, frameworks: bool = False) -> Forked:
         """A worker for ``target`` (``gradmatrix.isolation._serve``), forked now, with torch
-        and JAX imported first where ``frameworks``.
+        and JAX imported first where ``frameworks``; it takes this process's working
+        directory, umask and resource limits of the moment.
 
         Raises:
-            OSError: the server has ended, or this process's standard streams are closed.
+            ServerEnded, OSError: as ``ask``.
         """
-        pid = self.ask(("fork", target, tuple(skip), env, os.getcwd(), frameworks), (worker_fd, 1, 2),
-                       within=IMPORT_TIME_LIMIT if frameworks else REPLY_TIME_LIMIT)
-        return Forked(self, pid)
+        import resource
+
+        limits = {name: resource.getrlimit(getattr(resource, name)) for name in _LIMITS if hasattr(resource, name)}
+        umask = os.umask(0o22)
+        os.umask(umask)
+        pid, (pidfd,) = self.ask(("fork", target, tuple(skip), env, os.getcwd(), umask, limits, frameworks),
+                                 (worker_fd, 1, 2), within=IMPORT_TIME_LIMIT if frameworks else REPLY_TIME_LIMIT)
+        return Forked(self, pid, pidfd)
 
     def close(self) -> None:
-        self._socket.close()  # the server reads its end and exits
+        """End the server (its workers are not its to end: each is stopped by its judge)."""
+        with self._lock:
+            if not self.ended:
+                self.ended = True
+                self._socket.close()  # the server reads its end and exits
         try:
             self._process.wait(5)
         except subprocess.TimeoutExpired:
             self._process.kill()
+            self._process.wait()
 
 
 _SERVERS: dict = {}  # import-time settings -> this process's server started with them
-_SERVERS_PID = 0  # the process they belong to (a forked judge starts its own)
 _MOST_SERVERS = 4  # settings that changed more often than that start the oldest server's anew
-_BROKEN = False  # a server could not start, or ended: workers are fresh interpreters from then on
+_BROKEN = False  # a server could not start, or got stuck: workers are fresh interpreters from then on
 _START_LOCK = threading.Lock()
+
+
+def _forget_servers() -> None:
+    """In a child forked from a judge: the servers, their locks and their sockets are the
+    parent's; the child starts its own when it needs one."""
+    global _START_LOCK
+    for server in _SERVERS.values():
+        server.ended = True  # never asked from here: the parent's
+    _SERVERS.clear()
+    _START_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_servers)
+
+
+def _close_all() -> None:
+    for server in list(_SERVERS.values()):
+        server.close()
+
+
+atexit.register(_close_all)
 
 
 def _server(env: dict) -> ForkServer | None:
     """This process's server for ``env``'s import-time settings, started on first use."""
-    global _SERVERS_PID, _BROKEN
+    global _BROKEN
     with _START_LOCK:
         if _BROKEN or not USABLE:
             return None
-        if _SERVERS_PID != os.getpid():
-            _SERVERS.clear()
-            _SERVERS_PID = os.getpid()
         key = frozenset(_settings(env).items())
-        if key not in _SERVERS:
-            if len(_SERVERS) >= _MOST_SERVERS:
-                _SERVERS.pop(next(iter(_SERVERS))).close()
+        if key not in _SERVERS or _SERVERS[key].ended:
+            if key not in _SERVERS and len(_SERVERS) >= _MOST_SERVERS:
+                _SERVERS.pop(next(iter(_SERVERS))).close()  # its workers stay its judges' to stop (pidfds)
             try:
                 _SERVERS[key] = ForkServer(env)
             except OSError:
                 _BROKEN = True
                 return None
-            atexit.register(_SERVERS[key].close)
         return _SERVERS[key]
 
 
@@ -222,8 +286,10 @@ def spawn(target: str, skip: tuple, env: dict, worker_fd: int, frameworks: bool 
     if server is not None:
         try:
             return server.fork(target, skip, env, worker_fd, frameworks)
+        except ServerStuck:
+            _BROKEN = True  # a server that stops answering: fresh interpreters from now on
         except OSError:
-            _BROKEN = True  # it ended (killed from outside): fresh interpreters from now on
+            pass  # ended, or a standard stream closed here: this worker starts fresh
     return subprocess.Popen([sys.executable, "-m", "gradmatrix.isolation", str(worker_fd), target, *skip],
                             pass_fds=(worker_fd,), stdin=subprocess.DEVNULL, env=env)
 
@@ -236,8 +302,11 @@ def _status(code: int) -> int:
     return -os.WTERMSIG(code) if os.WIFSIGNALED(code) else os.WEXITSTATUS(code)
 
 
-def _worker(target: str, skip: tuple, env: dict, cwd: str, fds: list) -> None:
+def _worker(target: str, skip: tuple, env: dict, cwd: str, umask: int, limits: dict, fds: list) -> None:
     """In the forked child: become the worker a fresh interpreter would be, run it, exit."""
+    import io
+    import resource
+
     worker_fd, stdout, stderr = fds
     code = 0
     try:
@@ -249,7 +318,23 @@ def _worker(target: str, skip: tuple, env: dict, cwd: str, fds: list) -> None:
         os.dup2(empty, 0)
         for fd in (stdout, stderr, empty):
             os.close(fd)
+        # streams as an interpreter opens them on these descriptors: stdout line-buffered on
+        # a terminal only, stderr always, both written through under -u / PYTHONUNBUFFERED
+        # (the server started with the flags and environment a fresh worker has)
+        out, err = sys.stdout, sys.stderr
+        sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding=out.encoding,
+                                                       errors=out.errors, line_buffering=os.isatty(1),
+                                                       write_through=out.write_through)
+        sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding=err.encoding,
+                                                       errors=err.errors, line_buffering=True,
+                                                       write_through=err.write_through)
         os.chdir(cwd)
+        os.umask(umask)
+        for name, limit in limits.items():
+            try:
+                resource.setrlimit(getattr(resource, name), limit)
+            except (ValueError, OSError):  # a limit the server may not raise back: it stays lower
+                pass
         os.environ.clear()
         os.environ.update(env)
         sys.argv = [sys.modules["gradmatrix.isolation"].__file__, str(worker_fd), target, *skip]
@@ -264,16 +349,23 @@ def _worker(target: str, skip: tuple, env: dict, cwd: str, fds: list) -> None:
 
         _serve(Connection(worker_fd), target, skip)
     except SystemExit as exc:  # the worker's own end, as the interpreter would take it
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, int) or exc.code is None:
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
     except BaseException:  # noqa: BLE001  (an interpreter would print it and exit 1)
         import traceback
 
         traceback.print_exc()
         code = 1
-    try:
-        atexit._run_exitfuncs()  # what the interpreter runs at exit
+    try:  # what the interpreter does at exit: join threads, run atexit, flush
+        threading._shutdown()
+        atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
+    except BaseException:  # noqa: BLE001
+        code = code or 120
     finally:
         os._exit(code)
 
@@ -285,7 +377,7 @@ def _preload() -> None:
     for name in FRAMEWORKS:
         try:
             importlib.import_module(name)
-        except ImportError:
+        except Exception:  # noqa: BLE001  (not installed, or broken: the worker meets it as a fresh one would)
             pass
 
 
@@ -307,7 +399,7 @@ def _wait(pid: int, timeout: float | None, exited: dict, alive: set) -> int | No
     while True:
         _reap(exited, alive)
         if pid in exited:
-            return exited[pid]
+            return exited.pop(pid)  # told once: the judge keeps it, and the id may be reused
         if pid not in alive:
             raise ChildProcessError(f"process {pid} is not a worker of this server")
         if deadline is not None and time.monotonic() >= deadline:
@@ -336,17 +428,21 @@ def serve(fd: int) -> None:
         if not data:
             return  # the judge has ended
         request = pickle.loads(data)
+        sent = []
         try:
-            reply = _answer(request, fds, channel, alive, exited)
+            reply, sent = _answer(request, fds, channel, alive, exited)
         except Exception as exc:  # noqa: BLE001  (a request it cannot serve: the judge raises it)
             reply = exc
-        channel.send(pickle.dumps(reply))
+        socket.send_fds(channel, [pickle.dumps(reply)], sent)
+        for each in sent:
+            os.close(each)
 
 
-def _answer(request: tuple, fds: list, channel, alive: set, exited: dict):
-    """The reply to one request: a forked worker's pid, None for a kill, a wait's status."""
+def _answer(request: tuple, fds: list, channel, alive: set, exited: dict) -> tuple:
+    """(the reply to one request, file descriptors sent with it): a forked worker's pid with
+    its pidfd, or a wait's status."""
     if request[0] == "fork":
-        _, target, skip, env, cwd, frameworks = request
+        _, target, skip, env, cwd, umask, limits, frameworks = request
         if frameworks:
             _preload()
         with warnings.catch_warnings():
@@ -357,17 +453,13 @@ def _answer(request: tuple, fds: list, channel, alive: set, exited: dict):
             pid = os.fork()
         if pid == 0:
             channel.close()
-            _worker(target, skip, env, cwd, fds)  # never returns
+            _worker(target, skip, env, cwd, umask, limits, fds)  # never returns
         for each in fds:
             os.close(each)
+        exited.pop(pid, None)  # an id used before, by a worker long reported
         alive.add(pid)
-        return pid
-    if request[0] == "kill":
-        _reap(exited, alive)
-        if request[1] in alive:  # not reaped: the id is still its, never another process's
-            os.kill(request[1], signal.SIGKILL)
-        return None
-    return _wait(request[1], request[2], exited, alive)  # "wait"
+        return pid, [os.pidfd_open(pid)]  # before anything can reap it: the judge's handle on this process
+    return _wait(request[1], request[2], exited, alive), []  # "wait"
 
 
 if __name__ == "__main__":  # the server: python -m gradmatrix.forkserver FD

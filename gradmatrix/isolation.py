@@ -61,6 +61,7 @@ from gradmatrix.oracles.modes import run_implementations as implementations
 from gradmatrix.oracles.result import short_traceback
 
 IMPORT_TIME_LIMIT = 60.0  # seconds a worker may take to start and import the candidate, at least
+END_GRACE = 5.0  # seconds a worker whose check is done has to flush what the candidate printed
 
 
 # whether a module checked in this process declared layers (its worker ran the oracles):
@@ -143,7 +144,13 @@ def _serve(conn, target: str, skip_probe=()) -> None:
             message, payload = conn.recv()
         except (EOFError, OSError):
             return
-        if message == "stop":
+        if message == "stop":  # the check is done: what the candidate printed goes out before the judge stops us
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            conn.send(("stopped", None))
             return
         try:
             if message == "draw":
@@ -287,9 +294,11 @@ class IsolatedCandidate:
         env = {**os.environ, "MPLBACKEND": "Agg"}
         # forked from a process that has imported what a worker needs, where it can be
         # (gradmatrix.forkserver: the same worker, started in a fraction of the time)
-        self._process = forkserver.spawn(self.target, tuple(self.timed_out), env, theirs.fileno(),
-                                         frameworks=_RUNS_ORACLES[0])
-        theirs.close()
+        try:
+            self._process = forkserver.spawn(self.target, tuple(self.timed_out), env, theirs.fileno(),
+                                             frameworks=_RUNS_ORACLES[0])
+        finally:
+            theirs.close()
         self._conn = Connection(ours.detach())
         importing = max(IMPORT_TIME_LIMIT, self.case_timeout) if self.case_timeout else None
         stage = None  # ("building", layer) or ("probing", op): under the case time limit
@@ -454,6 +463,19 @@ class IsolatedCandidate:
             self._process.kill()
             self._process.wait()
             self._process = None
+
+    def finish(self) -> None:
+        """The check is done: the worker flushes what the candidate printed (its standard
+        streams may be block-buffered pipes) and says so, within ``END_GRACE`` seconds; then
+        it is stopped, as ``close`` stops it."""
+        if self._conn is not None and self._process is not None:
+            try:
+                self._conn.send(("stop", None))
+                if self._conn.poll(END_GRACE):
+                    self._conn.recv()
+            except (EOFError, OSError):
+                pass
+        self.close()
 
     def __del__(self):
         self.close()

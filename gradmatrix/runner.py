@@ -232,7 +232,8 @@ class Runner:
         while self._ahead:
             self._ahead.pop().stop()
         reference_store.flush()  # the results this run stored are on disk when it ends
-        getattr(self.candidate, "close", lambda: None)()
+        # the worker ends as a process ends, what it printed flushed (IsolatedCandidate.finish)
+        getattr(self.candidate, "finish", getattr(self.candidate, "close", lambda: None))()
 
     def _impl(self, case: Case, name: str):
         """The implementation called ``name`` in a case of this kind."""

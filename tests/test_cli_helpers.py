@@ -48,6 +48,18 @@ def test_in_process_gives_what_a_fresh_interpreter_gives(tmp_path):
     assert here.stderr == fresh.stderr
 
 
+@pytest.mark.parametrize("unbuffered", ["1", None])
+def test_a_workers_buffered_prints_reach_the_output_when_its_check_ends(tmp_path, unbuffered):
+    """Without PYTHONUNBUFFERED the worker's stdout is block-buffered (a pipe): when the check
+    is done the worker flushes it before it is stopped, never killed with it still in the buffer."""
+    (tmp_path / "talks.py").write_text(TALKS)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
+    run = gradmatrix("check", tmp_path / "talks.py", *QUICK, cwd=tmp_path, env=env)
+    assert run.returncode == 0 and run.stdout.count("candidate says hello") >= 1, run
+
+
 def test_in_process_takes_cwd_and_env_and_gives_them_back(tmp_path, monkeypatch):
     from gradmatrix.oracles import jax_store, reference_store
 

@@ -74,7 +74,7 @@ def test_without_a_server_a_worker_is_a_fresh_interpreter(tmp_path, monkeypatch,
     assert capfd.readouterr().out.split()[:2] == ["worker", str(tmp_path)]
 
 
-def test_a_server_killed_from_outside_leaves_its_workers_stoppable_and_the_next_fresh(tmp_path, monkeypatch):
+def test_a_server_killed_from_outside_leaves_its_workers_stoppable_and_a_new_one_serves(tmp_path, monkeypatch):
     monkeypatch.setattr(forkserver, "_SERVERS", {})  # servers of this test's own (the others are put back)
     monkeypatch.setattr(forkserver, "_BROKEN", False)
     target = tmp_path / "loops.py"
@@ -83,11 +83,11 @@ def test_a_server_killed_from_outside_leaves_its_workers_stoppable_and_the_next_
     [server] = forkserver._SERVERS.values()
     server._process.kill()  # as an out-of-memory kill would
     server._process.wait()
-    worker.kill()
+    worker.kill()  # through its pidfd: the server is not needed for that
     assert worker.wait(10) is None  # gone, its status with the server
     channel.close()
     again, channel = _spawn(target)
-    assert not isinstance(again, forkserver.Forked)  # a fresh interpreter from now on
+    assert isinstance(again, forkserver.Forked) and forkserver._SERVERS[next(iter(forkserver._SERVERS))] is not server
     again.kill()
     assert again.wait(10) == -9
     channel.close()
@@ -131,4 +131,51 @@ def test_a_server_that_does_not_answer_is_stopped_and_the_worker_is_fresh(tmp_pa
     assert server._process.wait(10) == -9  # and stopped for good
     worker.kill()
     assert worker.wait(10) == -9
+    channel.close()
+
+
+def test_umask_and_resource_limits_are_the_judges_of_the_moment(tmp_path, capfd):
+    import resource
+
+    target = tmp_path / "limits.py"
+    target.write_text("import os, resource\nmask = os.umask(0)\n"
+                      "print('limits', oct(mask), resource.getrlimit(resource.RLIMIT_NOFILE)[0], flush=True)\n"
+                      "os._exit(0)\n")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    old_mask = os.umask(0o077)  # both changed after the server started
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        worker, channel = _spawn(target)
+        assert isinstance(worker, forkserver.Forked) and worker.wait(60) == 0
+        channel.close()
+    finally:
+        os.umask(old_mask)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert capfd.readouterr().out.split() == ["limits", "0o77", "256"]
+
+
+def test_a_request_cut_short_stops_its_server_and_the_next_worker_has_a_new_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(forkserver, "_SERVERS", {})
+    monkeypatch.setattr(forkserver, "_BROKEN", False)
+    target = tmp_path / "loops.py"
+    target.write_text("while True:\n    pass\n")
+    first, channel = _spawn(target)
+    [server] = forkserver._SERVERS.values()
+    real = socket.recv_fds
+
+    def interrupted(*args):  # Ctrl-C between the request and its answer
+        monkeypatch.setattr(socket, "recv_fds", real)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(socket, "recv_fds", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        server.ask(("wait", first.pid, 0.1), within=5)
+    assert server.ended and server._process.wait(10) == -9  # its answer is never read as another's
+    first.kill()  # by its pidfd
+    assert first.wait(10) is None
+    channel.close()
+    again, channel = _spawn(target)
+    assert isinstance(again, forkserver.Forked) and forkserver._SERVERS[next(iter(forkserver._SERVERS))] is not server
+    again.kill()
+    assert again.wait(10) == -9
     channel.close()
