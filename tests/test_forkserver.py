@@ -30,6 +30,19 @@ def _spawn(target, frameworks=False):
     return worker, ours
 
 
+def _stopped_without_its_server_and_a_new_one_serves(worker, channel, server, target):
+    """``worker``'s server has ended: the worker is still stopped (through its pidfd, its
+    status lost with the server), and the next worker comes from a new server."""
+    worker.kill()
+    assert worker.wait(10) is None
+    channel.close()
+    again, channel = _spawn(target)
+    assert isinstance(again, forkserver.Forked) and forkserver._SERVERS[next(iter(forkserver._SERVERS))] is not server
+    again.kill()
+    assert again.wait(10) == -9
+    channel.close()
+
+
 def test_a_worker_starts_in_the_judges_state_at_the_moment_it_is_asked_for(tmp_path, monkeypatch, capfd):
     target = tmp_path / "reports.py"
     target.write_text(REPORTS)
@@ -83,14 +96,7 @@ def test_a_server_killed_from_outside_leaves_its_workers_stoppable_and_a_new_one
     [server] = forkserver._SERVERS.values()
     server._process.kill()  # as an out-of-memory kill would
     server._process.wait()
-    worker.kill()  # through its pidfd: the server is not needed for that
-    assert worker.wait(10) is None  # gone, its status with the server
-    channel.close()
-    again, channel = _spawn(target)
-    assert isinstance(again, forkserver.Forked) and forkserver._SERVERS[next(iter(forkserver._SERVERS))] is not server
-    again.kill()
-    assert again.wait(10) == -9
-    channel.close()
+    _stopped_without_its_server_and_a_new_one_serves(worker, channel, server, target)
 
 
 def test_a_changed_import_time_setting_gets_a_server_started_with_it(tmp_path, monkeypatch, capfd):
@@ -171,11 +177,4 @@ def test_a_request_cut_short_stops_its_server_and_the_next_worker_has_a_new_one(
     with pytest.raises(KeyboardInterrupt):
         server.ask(("wait", first.pid, 0.1), within=5)
     assert server.ended and server._process.wait(10) == -9  # its answer is never read as another's
-    first.kill()  # by its pidfd
-    assert first.wait(10) is None
-    channel.close()
-    again, channel = _spawn(target)
-    assert isinstance(again, forkserver.Forked) and forkserver._SERVERS[next(iter(forkserver._SERVERS))] is not server
-    again.kill()
-    assert again.wait(10) == -9
-    channel.close()
+    _stopped_without_its_server_and_a_new_one_serves(first, channel, server, target)
