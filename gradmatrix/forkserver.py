@@ -58,11 +58,11 @@ USABLE = (sys.platform.startswith("linux") and hasattr(socket, "send_fds") and h
 IMPORT_TIME_SETTINGS = ("PYTHON", "LD_", "OMP_", "OPENBLAS_", "GOTO", "MKL_", "KMP_", "NPY_", "NUMPY_", "JAX_",
                         "XLA_", "TF_", "TORCH", "PYTORCH_", "CUDA", "NVIDIA_", "MPLBACKEND", "LANG", "LC_", "TZ")
 # what a worker checking a declared layer imports to run its oracles (1.5 to 3 s; torch's
-# forward mode loads torch._dynamo): the server imports it once asked to
-# (``spawn(frameworks=True)``), before it forks that worker
+# forward mode loads torch._dynamo): the server imports it once told that a worker needed it
+# (``preload``), between requests, so that the next workers have it
 FRAMEWORKS = ("gradmatrix.oracles.torch_oracle", "gradmatrix.oracles.jax_oracle", "torch._dynamo")
-REPLY_TIME_LIMIT = 30.0  # seconds the server may take to fork a worker or answer a wait beyond its own
-IMPORT_TIME_LIMIT = 120.0  # ... to import ``FRAMEWORKS`` first
+REPLY_TIME_LIMIT = 30.0  # seconds the server may take to answer a wait beyond its own
+IMPORT_TIME_LIMIT = 120.0  # ... to fork a worker (it may be importing ``FRAMEWORKS`` when asked)
 _LIMITS = ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_STACK",
            "RLIMIT_CORE")  # the resource limits a worker takes from the judge at the moment it is asked for
 
@@ -149,6 +149,7 @@ class ForkServer:
         self._socket = ours
         self._lock = threading.Lock()  # one request and its reply at a time
         self.ended = False
+        self.preloaded = False  # told to import FRAMEWORKS
 
     def ask(self, request: tuple, fds=(), *, within: float | None) -> tuple:
         """Send ``request`` (with ``fds``) and return the server's reply and the file
@@ -192,10 +193,9 @@ class ForkServer:
         self._process.kill()
         self._socket.close()
 
-    def fork(self, target: str, skip: tuple, env: dict, worker_fd: int, frameworks: bool = False) -> Forked:
-        """A worker for ``target`` (``gradmatrix.isolation._serve``), forked now, with torch
-        and JAX imported first where ``frameworks``; it takes this process's working
-        directory, umask and resource limits of the moment.
+    def fork(self, target: str, skip: tuple, env: dict, worker_fd: int) -> Forked:
+        """A worker for ``target`` (``gradmatrix.isolation._serve``), forked now; it takes this
+        process's working directory, umask and resource limits of the moment.
 
         Raises:
             ServerEnded, OSError: as ``ask``.
@@ -205,8 +205,8 @@ class ForkServer:
         limits = {name: resource.getrlimit(getattr(resource, name)) for name in _LIMITS if hasattr(resource, name)}
         umask = os.umask(0o22)
         os.umask(umask)
-        pid, (pidfd,) = self.ask(("fork", target, tuple(skip), env, os.getcwd(), umask, limits, frameworks),
-                                 (worker_fd, 1, 2), within=IMPORT_TIME_LIMIT if frameworks else REPLY_TIME_LIMIT)
+        pid, (pidfd,) = self.ask(("fork", target, tuple(skip), env, os.getcwd(), umask, limits),
+                                 (worker_fd, 1, 2), within=IMPORT_TIME_LIMIT)
         return Forked(self, pid, pidfd)
 
     def close(self) -> None:
@@ -268,15 +268,27 @@ def _server(env: dict) -> ForkServer | None:
         return _SERVERS[key]
 
 
-def spawn(target: str, skip: tuple, env: dict, worker_fd: int, frameworks: bool = False):
+def preload(env: dict) -> None:
+    """A worker with ``env`` ran the oracles (its module declares layers): the server for
+    its settings imports ``FRAMEWORKS`` once, after it answers, so that later workers start
+    with them (a fresh worker would import them itself when it needs them)."""
+    with _START_LOCK:
+        server = _SERVERS.get(frozenset(_settings(env).items()))
+    if server is not None and not server.preloaded:
+        try:
+            server.ask(("preload",), within=REPLY_TIME_LIMIT)
+            server.preloaded = True
+        except OSError:
+            pass  # ended: the next worker asks a new one
+
+
+def spawn(target: str, skip: tuple, env: dict, worker_fd: int):
     """Start a worker for ``target`` (``python -m gradmatrix.isolation FD TARGET [SKIP...]``,
     ``skip`` the ops whose stubs it does not probe) with environment ``env``, the judge's
     working directory and standard streams, standard input empty, and ``worker_fd`` open in
     it (its pipe to the judge): forked by this process's fork server for ``env``'s
     import-time settings (``IMPORT_TIME_SETTINGS``; one per settings seen, so a run whose
     settings change gets a server started with them), else a fresh interpreter.
-    ``frameworks``: the worker will likely run the oracles (a module declaring layers was
-    checked before): the server imports them first, once.
 
     Returns:
         A ``Forked`` or a ``subprocess.Popen``.
@@ -285,7 +297,7 @@ def spawn(target: str, skip: tuple, env: dict, worker_fd: int, frameworks: bool 
     server = _server(env)
     if server is not None:
         try:
-            return server.fork(target, skip, env, worker_fd, frameworks)
+            return server.fork(target, skip, env, worker_fd)
         except ServerStuck:
             _BROKEN = True  # a server that stops answering: fresh interpreters from now on
         except OSError:
@@ -436,15 +448,15 @@ def serve(fd: int) -> None:
         socket.send_fds(channel, [pickle.dumps(reply)], sent)
         for each in sent:
             os.close(each)
+        if request[0] == "preload":  # answered first: the judge goes on while this imports
+            _preload()
 
 
 def _answer(request: tuple, fds: list, channel, alive: set, exited: dict) -> tuple:
     """(the reply to one request, file descriptors sent with it): a forked worker's pid with
     its pidfd, or a wait's status."""
     if request[0] == "fork":
-        _, target, skip, env, cwd, umask, limits, frameworks = request
-        if frameworks:
-            _preload()
+        _, target, skip, env, cwd, umask, limits = request
         with warnings.catch_warnings():
             # Python 3.12+ warns on a fork in a process with threads: the server's only other
             # threads are BLAS's idle pool (OpenBLAS resets it in the child at fork), and it
@@ -459,6 +471,8 @@ def _answer(request: tuple, fds: list, channel, alive: set, exited: dict) -> tup
         exited.pop(pid, None)  # an id used before, by a worker long reported
         alive.add(pid)
         return pid, [os.pidfd_open(pid)]  # before anything can reap it: the judge's handle on this process
+    if request[0] == "preload":
+        return None, []  # done once answered (``serve``)
     return _wait(request[1], request[2], exited, alive), []  # "wait"
 
 

@@ -64,11 +64,6 @@ IMPORT_TIME_LIMIT = 60.0  # seconds a worker may take to start and import the ca
 END_GRACE = 5.0  # seconds a worker whose check is done has to flush what the candidate printed
 
 
-# whether a module checked in this process declared layers (its worker ran the oracles):
-# from then on the fork server imports torch and JAX once, before it forks a worker
-_RUNS_ORACLES = [False]
-
-
 class _BuildTimeout(Exception):
     """Building a declared layer (its forward on inputs of each declared shape) ran past the
     time limit."""
@@ -295,8 +290,7 @@ class IsolatedCandidate:
         # forked from a process that has imported what a worker needs, where it can be
         # (gradmatrix.forkserver: the same worker, started in a fraction of the time)
         try:
-            self._process = forkserver.spawn(self.target, tuple(self.timed_out), env, theirs.fileno(),
-                                             frameworks=_RUNS_ORACLES[0])
+            self._process = forkserver.spawn(self.target, tuple(self.timed_out), env, theirs.fileno())
         finally:
             theirs.close()
         self._conn = Connection(ours.detach())
@@ -325,7 +319,7 @@ class IsolatedCandidate:
             break
         if message == "loaded":
             if payload["declared"]:  # its worker runs the oracles: the next ones likely will too
-                _RUNS_ORACLES[0] = True
+                forkserver.preload(env)
             return payload
         self.close()
         if message == "declaration-error":

@@ -22,10 +22,10 @@ os._exit(7)
 '''
 
 
-def _spawn(target, frameworks=False):
+def _spawn(target):
     ours, theirs = socket.socketpair()
     env = {**os.environ, "MPLBACKEND": "Agg"}  # as gradmatrix.isolation asks for one
-    worker = forkserver.spawn(str(target), (), env, theirs.fileno(), frameworks=frameworks)
+    worker = forkserver.spawn(str(target), (), env, theirs.fileno())
     theirs.close()
     return worker, ours
 
@@ -110,11 +110,12 @@ def test_a_changed_import_time_setting_gets_a_server_started_with_it(tmp_path, m
     assert any(settings.get("OPENBLAS_NUM_THREADS") == "3" for settings in started_with)
 
 
-def test_frameworks_are_imported_by_the_server_before_it_forks(tmp_path, capfd):
+def test_frameworks_are_imported_by_the_server_once_a_worker_needed_them(tmp_path, capfd):
     pytest.importorskip("torch")
     target = tmp_path / "reports.py"
     target.write_text(REPORTS)
-    worker, channel = _spawn(target, frameworks=True)
+    forkserver.preload({**os.environ, "MPLBACKEND": "Agg"})  # as after a module declaring layers
+    worker, channel = _spawn(target)
     assert isinstance(worker, forkserver.Forked) and worker.wait(120) == 7
     channel.close()
     assert capfd.readouterr().out.split()[6] == "True"  # torch there before the module imported anything
@@ -123,7 +124,7 @@ def test_frameworks_are_imported_by_the_server_before_it_forks(tmp_path, capfd):
 def test_a_server_that_does_not_answer_is_stopped_and_the_worker_is_fresh(tmp_path, monkeypatch):
     monkeypatch.setattr(forkserver, "_SERVERS", {})
     monkeypatch.setattr(forkserver, "_BROKEN", False)
-    monkeypatch.setattr(forkserver, "REPLY_TIME_LIMIT", 0.5)
+    monkeypatch.setattr(forkserver, "IMPORT_TIME_LIMIT", 0.5)  # a fork's limit
     target = tmp_path / "loops.py"
     target.write_text("while True:\n    pass\n")
     first, channel = _spawn(target)  # the server starts
