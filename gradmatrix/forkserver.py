@@ -14,8 +14,8 @@ A forked worker is the same worker, started in the same state a fresh one would 
   is empty and its standard output and error are the judge's at that moment (passed as file
   descriptors), and its signal handlers are Python's defaults;
 * it shares no memory with the judge: it is the server's child, a copy of a process that has
-  run none of the user's code (the server imports gradmatrix and NumPy and nothing else,
-  and never runs a worker's code itself);
+  run none of the user's code (the server imports gradmatrix and NumPy, torch and JAX once
+  a worker has run the oracles (``preload``), and never runs a worker's code itself);
 * its umask and resource limits are the judge's of that moment too;
 * its exit is observed by the server, its parent, which reports the status to the judge as
   ``subprocess.Popen`` would (``-N`` for a signal N); the judge kills it by a pidfd the
