@@ -365,12 +365,8 @@ class Runner:
                 with _time_limit(self.case_timeout, f"the kink rules of {case.op} on {case.id}"):
                     conventions = {n: _convention(case, results[n], inputs) for n in (a, b)}
                     outside = {n: _outside(case, results[n], inputs) for n in (a, b)}
-            except (Exception, CaseTimeout) as exc:  # the declaration's failure, as the reference's is
-                raised = getattr(exc, "raised", None) or type(exc).__name__  # a worker's fault names its cause
-                text = str(exc) if isinstance(exc, CandidateFault) else f"{type(exc).__name__}: {exc}"
-                return _record(comparison, ERROR, f"the kink rules {case.op} declares (its subgradient or "
-                               f"convention) failed: {text}", getattr(exc, "user_traceback", None)
-                               or short_traceback(exc), reproduce=reproduce, error={"impl": b, "exception": raised})
+            except (Exception, CaseTimeout) as exc:
+                return _rules_failed(comparison, exc, reproduce)
         record = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, conventions,
                          outside, extreme=extreme_inputs(inputs.arrays, case.dtype), override=self.tolerance)
         if record["verdict"] == DISAGREE and self._precision_may_explain(case, (a, b)):
@@ -410,8 +406,10 @@ class Runner:
                                      and not self.unavailable(o, case)
                                      and not isinstance(r := self._result(case, o), BaseException)]
         spec = case.spec
-
-        at = _rounding_kinks(spec, truth, rounded)  # ties the rounding made: conventions, not errors
+        try:
+            at = _rounding_kinks(spec, truth, rounded)  # ties the rounding made: conventions, not errors
+        except (Exception, CaseTimeout) as exc:
+            return _rules_failed(comparison, exc, reproduce)
 
         def worst(of, kink=None):  # the reference value farthest from the truth (off the kinks)
             return max((of(r) for r in references), key=lambda v: _distance(v, of(truth), kink))
@@ -427,8 +425,11 @@ class Runner:
                                reproduce=reproduce, error={"impl": a, "exception": None})
         kinks = {}
         if at:  # how far the candidate lies outside the derivative's set there
-            outside = spec.kink_subgradient({n: np.asarray(g, dtype=np.float64) for n, g in mine.grads.items()},
-                                            rounded.arrays, _upstream(rounded))
+            try:
+                outside = spec.kink_subgradient({n: np.asarray(g, dtype=np.float64) for n, g in mine.grads.items()},
+                                                rounded.arrays, _upstream(rounded))
+            except (Exception, CaseTimeout) as exc:
+                return _rules_failed(comparison, exc, reproduce)
             kinks = {f"d{n}": (m, np.asarray(outside[n])) for n, m in at.items()}
         return low_precision_record(case, a, b, tensors, reproduce, kinks=kinks)
 
@@ -471,6 +472,17 @@ def _outside(case: Case, result, inputs) -> dict | None:
     return case.spec.kink_subgradient(result.grads, inputs.arrays, inputs.dout)
 
 
+def _rules_failed(comparison: Comparison, exc: BaseException, reproduce: str) -> dict:
+    """The record of a comparison whose op's kink rules (``OpSpec.kink_subgradient`` or
+    ``kink_convention``) raised: a declared layer's are its author's code, applied in its
+    worker when isolated; the failure is the declaration's, as its reference's would be."""
+    raised = getattr(exc, "raised", None) or type(exc).__name__  # a worker's fault names its cause
+    text = str(exc) if isinstance(exc, CandidateFault) else f"{type(exc).__name__}: {exc}"
+    return _record(comparison, ERROR, f"the kink rules {comparison.case.op} declares (its subgradient or convention) "
+                   f"failed: {text}", getattr(exc, "user_traceback", None) or short_traceback(exc),
+                   reproduce=reproduce, error={"impl": comparison.pair[1], "exception": raised})
+
+
 def _rounding_kinks(spec, truth, inputs: CaseInputs) -> dict:
     """``{input: elements of its gradient whose derivative is a set}`` where the (dtype-rounded)
     ``inputs`` lie on a kink of the op (``OpSpec.kink_subgradient``); {} where none does.
@@ -487,7 +499,9 @@ def _rounding_kinks(spec, truth, inputs: CaseInputs) -> dict:
     probe = {n: np.full(np.shape(g), far) for n, g in truth.grads.items()}
     try:
         outside = spec.kink_subgradient(probe, inputs.arrays, dout)
-    except (ValueError, IndexError):  # one written for its kink cases' layout (max_pool's tiling windows)
+    except (ValueError, IndexError, CandidateFault) as exc:  # one written for its kink cases' layout (max_pool's)
+        if isinstance(exc, CandidateFault) and getattr(exc, "raised", None) not in ("ValueError", "IndexError"):
+            raise  # a declared layer's rule, applied in its worker: only its layout errors mean "cannot read"
         return {}  # cannot read these inputs: every element is judged by value, as before
     at = {n: np.asarray(o) > 0 for n, o in outside.items()}
     return {n: m for n, m in at.items() if m.any()}

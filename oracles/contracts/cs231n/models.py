@@ -29,7 +29,10 @@ import numpy as np
 
 from gradmatrix.oracles.contract import Const, Keyword, Layer, Model, Packed
 from gradmatrix.oracles.declared import Floats, Integers, Kinks, declare
-from gradmatrix.oracles.draws import KINK_MARGIN, fan_in_rows, scaled_weights
+from gradmatrix.oracles.draws import KINK_MARGIN, fan_in_rows, prod, scaled_weights
+from gradmatrix.oracles.spec import windows_out
+
+_CONV_OUT = windows_out("K", pad="pad")  # the conv output's (H', W'), the stride and pad dims
 
 
 # --- forwards against the array API ------------------------------------------------------------
@@ -165,24 +168,13 @@ def _affine_bn_relu(xp, a, dims, trace=None):
     return _relu(xp, _trace(trace, "relu", z))
 
 
-def _conv_out(window: str):
-    def out(d):
-        k = d[window]
-        return tuple(1 + (size + 2 * d["pad"] - kk) // d["stride"] for size, kk in zip(d["HW"], k))
-    return out
-
-
-def _prod(values) -> int:
-    return int(np.prod(values)) if isinstance(values, tuple) else int(values)
-
-
 _CONV_PARAM = Packed("conv_param", stride="stride", pad="pad")
 _CONV_INPUTS = {"x": ("N", "C", "HW"), "w": Floats(("F", "C", "K"), fan_in_rows), "b": ("F",)}
 
 affine_relu = declare(
     "affine_relu_forward", "affine_relu_backward",
     {"x": ("N", "Dx"), "w": Floats(("D", "M"), scaled_weights), "b": ("M",)},
-    output=("out", ("N", "M")), derived={"D": lambda d: _prod(d["Dx"])}, kinks=_off_kinks(_affine_relu, "x"),
+    output=("out", ("N", "M")), derived={"D": lambda d: prod(d["Dx"])}, kinks=_off_kinks(_affine_relu, "x"),
     reference=lambda xp, a, dims: _affine_relu(xp, a, dims), name="affine_relu",
     doc="layer_utils sandwich: affine then ReLU",
     matrices={
@@ -192,7 +184,7 @@ affine_relu = declare(
 
 conv_relu = declare(
     "conv_relu_forward", "conv_relu_backward", _CONV_INPUTS, positional=("x", "w", "b", _CONV_PARAM),
-    output=("out", ("N", "F", "HWo")), derived={"HWo": _conv_out("K")}, kinks=_off_kinks(_conv_relu, "x"),
+    output=("out", ("N", "F", "HWo")), derived={"HWo": _CONV_OUT}, kinks=_off_kinks(_conv_relu, "x"),
     reference=lambda xp, a, dims: _conv_relu(xp, a, dims), name="conv_relu",
     doc="layer_utils sandwich: convolution (conv_param stride, pad) then ReLU",
     matrices={
@@ -211,7 +203,7 @@ conv_relu_pool = declare(
     "conv_relu_pool_forward", "conv_relu_pool_backward", _CONV_INPUTS,
     positional=("x", "w", "b", _CONV_PARAM, Packed("pool_param", pool_height="pool", pool_width="pool", stride="pool")),
     output=("out", ("N", "F", "HWp")),
-    derived={"HWo": _conv_out("K"), "HWp": lambda d: tuple(s // d["pool"] for s in _conv_out("K")(d))},
+    derived={"HWo": _CONV_OUT, "HWp": lambda d: tuple(s // d["pool"] for s in _CONV_OUT(d))},
     kinks=_off_kinks(_conv_relu_pool, "x"), reference=lambda xp, a, dims: _conv_relu_pool(xp, a, dims),
     name="conv_relu_pool",
     doc="layer_utils sandwich: convolution, ReLU, then max pooling (pool_param pool x pool, stride pool)",
@@ -259,7 +251,7 @@ def _conv_bn_relu(xp, a, dims, trace=None):
 conv_bn_relu = declare(
     "conv_bn_relu_forward", "conv_bn_relu_backward", {**_CONV_INPUTS, "gamma": ("F",), "beta": ("F",)},
     positional=("x", "w", "b", "gamma", "beta", _CONV_PARAM, _BN_PARAM),
-    output=("out", ("N", "F", "HWo")), derived={"HWo": _conv_out("K")}, kinks=_off_kinks(_conv_bn_relu, "x"),
+    output=("out", ("N", "F", "HWo")), derived={"HWo": _CONV_OUT}, kinks=_off_kinks(_conv_bn_relu, "x"),
     # batchnorm removes the per-channel mean, so db sums terms of size |dout| ~ 1 to 0
     rounding_units=lambda dims: {"b": 1.0},
     reference=lambda xp, a, dims: _conv_bn_relu(xp, a, dims), name="conv_bn_relu",
