@@ -57,10 +57,10 @@ USABLE = (sys.platform.startswith("linux") and hasattr(socket, "send_fds") and h
 # asked for with any of them other than a server started with cannot be a copy of that server
 IMPORT_TIME_SETTINGS = ("PYTHON", "LD_", "OMP_", "OPENBLAS_", "GOTO", "MKL_", "KMP_", "NPY_", "NUMPY_", "JAX_",
                         "XLA_", "TF_", "TORCH", "PYTORCH_", "CUDA", "NVIDIA_", "MPLBACKEND", "LANG", "LC_", "TZ")
-# what a worker checking a declared layer imports to run its oracles (1.5 to 3 s; torch's
-# forward mode loads torch._dynamo): the server imports it once told that a worker needed it
+# what a worker checking a declared layer imports to run its oracles (1 to 2 s): the server
+# imports it once told that a worker needed it
 # (``preload``), between requests, so that the next workers have it
-FRAMEWORKS = ("gradmatrix.oracles.torch_oracle", "gradmatrix.oracles.jax_oracle", "torch._dynamo")
+FRAMEWORKS = ("gradmatrix.oracles.torch_oracle", "gradmatrix.oracles.jax_oracle")
 REPLY_TIME_LIMIT = 30.0  # seconds the server may take to answer a wait beyond its own
 IMPORT_TIME_LIMIT = 120.0  # ... to fork a worker (it may be importing ``FRAMEWORKS`` when asked)
 _LIMITS = ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_STACK",

@@ -13,6 +13,10 @@ import importlib
 
 from gradmatrix.oracles.result import Unavailable
 
+FORWARD = "forward mode"
+REVERSE_OVER_REVERSE = "reverse over reverse"
+
+
 class Oracle:
     """An oracle: what it provides, said once, and its module, imported the first time it is
     used.  A framework is one subclass here plus its module (``available``, ``evaluate`` and,
@@ -22,7 +26,10 @@ class Oracle:
 
     name: str = ""
     module: str = ""  # the module that computes: gradmatrix.oracles.<name>_oracle
-    forward_mode: bool = False  # jvp: forward-mode <u, J v> ("jvp" cases)
+    # jvp: how it computes J v for "jvp" cases ("" where it does not): FORWARD (forward-mode
+    # autodiff, sharing no code with any backward pass) or REVERSE_OVER_REVERSE (the gradient
+    # of <J^T u, v> with respect to u, from its own vjp); the candidate meets a FORWARD one first
+    forward_mode: str = ""
     second_order: bool = False  # hvp: Hessian-vector products of a loss ("hvp" cases)
     on_device: bool = False  # follows --device (cuda); False: always on the CPU
     low_precision: bool = False  # computes in float16 and bfloat16 (a reference for those cases)
@@ -52,7 +59,7 @@ class Oracle:
         return self._load().evaluate(inputs, **self.options)
 
     def jvp(self, inputs) -> tuple:
-        """``(out, J v)`` of a "jvp" case (``forward_mode`` oracles)."""
+        """``(out, J v)`` of a "jvp" case (oracles with a ``forward_mode``)."""
         return self._load().evaluate_jvp(inputs, **self.options)
 
     def hvp(self, inputs) -> tuple:
@@ -68,16 +75,20 @@ class Oracle:
 class Torch(Oracle):
     name = "torch"
     module = "gradmatrix.oracles.torch_oracle"
-    forward_mode = second_order = on_device = low_precision = True
+    second_order = on_device = low_precision = True
+    # torch.func.jvp (forward mode) imports torch._dynamo at its first call in torch 2.13: 1 to 2 s
+    # of CPU in every process, a third of a check's (oracles.torch_oracle.evaluate_jvp)
+    forward_mode = REVERSE_OVER_REVERSE
     reference_key = "torch"
     requires = ("torch",)
-    runs = "the op's forward in torch, float32 or float64 as the case (reverse, torch.func.jvp, reverse over reverse)"
+    runs = "the op's forward in torch, float32 or float64 as the case (reverse; J v and H v reverse over reverse)"
 
 
 class Jax(Oracle):
     name = "jax"
     module = "gradmatrix.oracles.jax_oracle"
-    forward_mode = second_order = on_device = low_precision = compiles = True
+    second_order = on_device = low_precision = compiles = True
+    forward_mode = FORWARD
     reference_key = "jax"
     requires = ("jax", "jaxlib")
     runs = "the op's forward in JAX, compiled per shape (jax.vjp, jax.jvp, forward over reverse)"
@@ -95,7 +106,9 @@ REGISTRY: dict[str, type[Oracle]] = {cls.name: cls for cls in (Torch, Jax, Numer
 ORACLES = tuple(REGISTRY)
 # the order of names in a pair: candidates first, then autodiff oracles, numeric (the truth) last
 ORDER = ("manual", *ORACLES)
-FORWARD_MODE = tuple(name for name, cls in REGISTRY.items() if cls.forward_mode)  # oracles with jvp
+# oracles with jvp, forward mode proper first (the one the candidate's reverse mode meets)
+FORWARD_MODE = tuple(sorted((name for name, cls in REGISTRY.items() if cls.forward_mode),
+                            key=lambda name: REGISTRY[name].forward_mode != FORWARD))
 SECOND_ORDER = tuple(name for name, cls in REGISTRY.items() if cls.second_order)  # oracles with hvp
 ON_DEVICE = tuple(name for name, cls in REGISTRY.items() if cls.on_device)  # the oracles --device moves
 LOW_PRECISION = tuple(name for name, cls in REGISTRY.items() if cls.low_precision)  # float16/bfloat16 references

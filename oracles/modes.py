@@ -6,12 +6,14 @@ direction v (one array per differentiable input, ``CaseInputs.directions``),
 
     <u, J v>  =  <J^T u, v>  =  sum_k <g_k, v_k>,   g_k = the reverse-mode gradient of input k.
 
-The left side comes from forward mode (``torch.func.jvp``, ``jax.jvp``: implementations
-``torch.jvp`` and ``jax.jvp``), the right from any reverse-mode implementation's ordinary
-gradients (the candidate, ``torch``, ``jax``), and the numeric oracle gives the directional
-derivative ``<u, (f(x + t v) - f(x - t v)) / 2t>`` in float64.  Each yields one 0-d tensor,
-``<u,Jv>``; the reduction is done here, in float64, so the harness adds no rounding of its
-own, and cast to the dtype the implementation returned its gradients (or J v) in.
+The left side comes from each framework's ``J v`` (implementation ``jax.jvp``: forward
+mode, by ``jax.jvp``; ``torch.jvp``: reverse over reverse, the gradient of ``<J^T u, v>`` with
+respect to u, as the registry says: ``Oracle.forward_mode``), the right from any
+reverse-mode implementation's ordinary gradients (the candidate, ``torch``, ``jax``), and
+the numeric oracle gives the directional derivative ``<u, (f(x + t v) - f(x - t v)) / 2t>``
+in float64.  Each yields one 0-d tensor, ``<u,Jv>``; the reduction is done here, in
+float64, so the harness adds no rounding of its own, and cast to the dtype the
+implementation returned its gradients (or J v) in.
 
 Second order ("hvp" cases, ops with ``second_order``: the losses).  ``torch.hvp``
 (reverse over reverse: the gradient of <grad, v>) and ``jax.hvp`` (forward over reverse:
@@ -21,17 +23,19 @@ float64 (``manual.fd`` by default; with ``gradmatrix check mine.py`` it is ``min
 a wrong hand gradient shows up as both HVPs disagreeing with it).  Labels and other
 non-differentiable inputs are held fixed.
 
-The pairs (``mode_pairs``), each (a, b) with b the reference, three per "jvp" case:
-* ``<candidate>~torch.jvp``: the candidate's reverse mode against forward mode, which
-  shares no code with any backward pass (the point of the check);
-* ``torch.jvp~numeric``: that forward mode against the float64 directional difference, the
+The pairs (``mode_pairs``), each (a, b) with b the reference, three per "jvp" case, with
+the frameworks in ``FORWARD_MODE``'s order (forward mode proper first):
+* ``<candidate>~jax.jvp``: the candidate's reverse mode against forward mode, which shares
+  no code with any backward pass (the point of the check);
+* ``jax.jvp~numeric``: that forward mode against the float64 directional difference, the
   ground truth, so a disagreement above can be laid at the right door;
-* ``jax~jax.jvp``: jax's reverse mode against its own forward mode.
-Both forward modes thus meet a reverse mode, and every implementation is tied to the truth
+* ``torch~torch.jvp``: torch's reverse mode against its own ``J v``.
+Every ``J v`` thus meets a reverse mode, and every implementation is tied to the truth
 (torch and jax reverse modes meet each other in the reverse matrix, on the same inputs: a
-mode case draws its random twin's inputs).  ``torch~torch.jvp`` and ``jax.jvp~numeric``
-would only close loops that are already closed, at 70 comparisons each on the default
-matrix.
+mode case draws its random twin's inputs).  Without JAX the candidate meets ``torch.jvp``,
+reverse over reverse: another method than its own backward pass, though not forward mode.
+``jax~jax.jvp`` and ``torch.jvp~numeric`` would only close loops that are already closed,
+at 70 comparisons each on the default matrix.
 Three per "hvp" case: ``torch.hvp~<candidate>.fd`` and ``jax.hvp~<candidate>.fd``, second
 order against the candidate's gradient; ``torch.hvp~jax.hvp``, the frameworks against each
 other at the tight autodiff tolerance (when both disagree with the candidate but agree with

@@ -7,7 +7,6 @@ from ``out.backward(dout)`` (a loss: ``loss.backward()``) and return as NumPy ar
 from __future__ import annotations
 
 import contextlib
-import warnings
 
 import numpy as np
 
@@ -196,16 +195,6 @@ def _array(tensor) -> np.ndarray:
     return tensor.numpy()
 
 
-@contextlib.contextmanager
-def _quiet_forward_ad():
-    """torch's first forward-AD call in a process loads its jvp decompositions with
-    ``torch.jit.script``, which warns that it is deprecated (torch's own affair, one
-    warning per decomposition); keep that out of the user's test output."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning)
-        yield
-
-
 def _split(inputs: CaseInputs, device: str):
     """(names, primals, constants, tangents) of a case: differentiable inputs as a tuple of
     tensors with their directions alongside, the other inputs as constants."""
@@ -218,7 +207,12 @@ def _split(inputs: CaseInputs, device: str):
 
 
 def evaluate_jvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
-    """Forward value and forward-mode ``J v`` of a "jvp" case, by ``torch.func.jvp``.
+    """Forward value and ``J v`` of a "jvp" case, reverse over reverse (the double-vjp trick
+    of ``torch.autograd.functional.jvp``): the vjp ``g(u) = J^T u`` is linear in the upstream
+    gradient u, so ``J v`` is the gradient of ``<g(u), v>`` with respect to u, at any u (zero
+    here).  torch's forward mode (``torch.func.jvp``) would share less with its reverse mode,
+    but in torch 2.13 its first call imports ``torch._dynamo``, 1 to 2 s of CPU in every
+    process; the candidate meets JAX's forward mode (``oracles.modes``).
 
     Returns:
         (out, Jv) as NumPy arrays in the case's dtype; ``oracles.modes`` takes ``<u, Jv>``.
@@ -228,17 +222,16 @@ def evaluate_jvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
     """
     available(device)
     spec = inputs.case.spec
-    dims = inputs.case.dim_map
     names, primals, const, tangents = _split(inputs, device)
-
-    def f(*diff):
-        return forward_of(spec)({**const, **dict(zip(names, diff))}, dims)
-
-    with _quiet_forward_ad():
-        out, jv = torch.func.jvp(f, primals, tangents)
-    # torch 2.x forward AD promotes the tangent of a Python float times a 0-d float32 tensor
-    # to float64 (two_layer_net's reg * sum(W^2)); the primal stays float32.  The tangent's
-    # value is float32 arithmetic up to that last product, so it is cast back, not reported.
+    leaves = tuple(p.requires_grad_() for p in primals)
+    out = forward_of(spec)({**const, **dict(zip(names, leaves))}, inputs.case.dim_map)
+    u = torch.zeros_like(out, requires_grad=True)
+    # g = J^T u with its graph kept; (out * u).sum(), not grad_outputs=u: passing a gradient
+    # tensor makes torch import its symbolic-shapes module to check its size (see _evaluate)
+    grads = torch.autograd.grad((out * u).sum(), leaves, create_graph=True, allow_unused=True)
+    projected = sum((g * v).sum() for g, v in zip(grads, tangents) if g is not None and g.requires_grad)
+    jv = torch.autograd.grad(projected, u, allow_unused=True)[0] if torch.is_tensor(projected) else None
+    jv = torch.zeros_like(out) if jv is None else jv  # no input reaches the output: J v = 0
     return out.detach().cpu().numpy(), jv.detach().to(out.dtype).cpu().numpy()
 
 

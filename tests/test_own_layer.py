@@ -124,7 +124,7 @@ def test_gelu_with_reference():
     assert result.passed
     pairs = {tuple(r["pair"]) for r in result.document["comparisons"]}
     assert {("candidate", "torch"), ("candidate", "jax"), ("candidate", "numeric"), ("torch", "jax"),
-            ("candidate", "torch.jvp"), ("torch.jvp", "numeric"), ("jax", "jax.jvp")} <= pairs
+            ("candidate", "jax.jvp"), ("jax.jvp", "numeric"), ("torch", "torch.jvp")} <= pairs
     forward = [t for r in result.document["comparisons"] for t in r["tensors"] if t["tensor"] == "out"]
     assert forward and all("metrics" in t for t in forward)
     bad = gradmatrix.check_layer(gelu.gelu_forward, gelu.gelu_backward_wrong_sign, {"x": (4, 5)}, reference=gelu.gelu_reference, seeds=1)

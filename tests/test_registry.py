@@ -11,7 +11,8 @@ from gradmatrix import manual
 from gradmatrix.oracles import modes
 from gradmatrix.oracles.cases import Case, draw_inputs
 from gradmatrix.oracles.implementations import (
-    FORWARD_MODE, LOW_PRECISION, ON_DEVICE, ORACLES, REFERENCE_KEYS, REGISTRY, SECOND_ORDER, oracle,
+    FORWARD, FORWARD_MODE, LOW_PRECISION, ON_DEVICE, ORACLES, REFERENCE_KEYS, REGISTRY, REVERSE_OVER_REVERSE,
+    SECOND_ORDER, oracle,
 )
 
 CASE = Case("affine", (("N", 4), ("Dx", 5), ("M", 3)), 0, "float64")
@@ -23,7 +24,8 @@ def test_each_oracle_provides_what_it_says(name):
     module = importlib.import_module(cls.module)
     assert cls.name == name and cls.runs and cls.reference_key
     assert callable(module.available) and callable(module.evaluate)
-    assert callable(getattr(module, "evaluate_jvp", None)) == cls.forward_mode
+    assert callable(getattr(module, "evaluate_jvp", None)) == bool(cls.forward_mode)
+    assert cls.forward_mode in ("", FORWARD, REVERSE_OVER_REVERSE)
     assert callable(getattr(module, "evaluate_hvp", None)) == cls.second_order
 
 
@@ -41,6 +43,9 @@ def test_each_oracle_gives_manuals_gradients(name):
 def test_the_lists_read_by_the_runner_come_from_the_registry():
     assert ORACLES[-1] == "numeric"  # the truth is named last in every pair
     assert set(FORWARD_MODE) == {n for n, c in REGISTRY.items() if c.forward_mode}
+    # forward mode proper first: the candidate's reverse mode meets it (oracles.modes)
+    assert [REGISTRY[n].forward_mode for n in FORWARD_MODE] == sorted(
+        (REGISTRY[n].forward_mode for n in FORWARD_MODE), key=lambda how: how != FORWARD)
     assert set(SECOND_ORDER) == {n for n, c in REGISTRY.items() if c.second_order}
     assert set(ON_DEVICE) == {n for n, c in REGISTRY.items() if c.on_device} and "numeric" not in ON_DEVICE
     assert set(LOW_PRECISION) <= set(ON_DEVICE)
