@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import os
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -22,7 +24,8 @@ import numpy as np
 
 from gradmatrix.oracles.candidate import Candidate, provided_ops
 from gradmatrix.oracles.contract import ContractError
-from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES
+from gradmatrix.oracle_host import OracleHost, RaisedElsewhere
+from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES, spec_of
 from gradmatrix.oracles.cases import LOW_PRECISION_KIND, Case, CaseInputs, draw_inputs, matrix_cases
 from gradmatrix.oracles.implementations import LOW_PRECISION, ON_DEVICE, ORACLES, findable, unavailable_reason  # ON_DEVICE: the oracles --device moves
 from gradmatrix.oracles import modes, reference_store
@@ -134,7 +137,7 @@ class Runner:
 
     def __init__(self, candidate: Candidate, oracles=ORACLES, device: str = "cpu", strict_kinks: bool = False,
                  matmul_precision: str = "default", case_timeout: float = DEFAULT_CASE_TIMEOUT,
-                 tolerance: dict | None = None, store_writes: bool = False):
+                 tolerance: dict | None = None, store_writes: bool = False, oracle_host: bool | None = None):
         """
         Args:
             candidate: the implementation under test.
@@ -153,6 +156,8 @@ class Runner:
                 isolated candidate, ``manual``): code in the process could change what the
                 oracles compute, and a result stored would carry that into later runs.
                 Reading the store is always allowed.
+            oracle_host: compute the oracles that compile per shape (JAX) in a process of
+                their own (``gradmatrix.oracle_host``); None: where that pays (``_host_pays``).
         """
         if matmul_precision not in PRECISIONS:
             raise ValueError(f"unknown matmul precision {matmul_precision!r}; choose from {', '.join(PRECISIONS)}")
@@ -177,6 +182,8 @@ class Runner:
         if store_writes:  # the source as the oracles run it: a file edited later in a long session is not taken for it
             reference_store.fingerprint()
         self._ahead: list = []  # background compilations (compile_ahead)
+        self.oracle_host = oracle_host
+        self._hosts: dict = {}  # oracle name -> its host process (gradmatrix.oracle_host), computing ahead
 
     def unavailable(self, name: str, case: Case | None = None) -> str | None:
         """None when implementation ``name`` (a base name: the candidate or an oracle) can
@@ -187,7 +194,10 @@ class Runner:
         hosted = case is not None and self.hosted(case) and name != self.candidate.name
         key = ("hosted", name) if hosted else name
         if key not in self._unavailable:
-            if not hosted:
+            answer = self._hosts[name].available(name) if not hosted and name in self._hosts else False
+            if answer is not False:  # the oracle's host process said (its framework is not imported here)
+                self._unavailable[key] = answer
+            elif not hosted:
                 self._unavailable[key] = unavailable_reason(self.impls[name])
             else:
                 try:  # under the worker's own time limit for imports (gradmatrix.isolation)
@@ -197,10 +207,11 @@ class Runner:
         return self._unavailable[key]
 
     def compile_ahead(self, comparisons) -> None:
-        """Let the oracles that compile per shape (JAX) start on these comparisons' cases in
-        the background, in their order, while the run goes on (``oracles.jax_oracle``).
-        Only at the default matmul precision: the functions compiled ahead are keyed by it.
-        ``close()`` stops it."""
+        """Let the oracles that compile per shape (JAX) start on these comparisons' cases
+        while the run goes on, in their order: in a process of their own that computes
+        their results (``gradmatrix.oracle_host``) where that pays, else compiling on a
+        thread here (``oracles.jax_oracle.compile_ahead``).  Only at the default matmul
+        precision: the functions compiled ahead are keyed by it.  ``close()`` stops both."""
         if self.precision != "default":
             return
         cases = [case for case in dict.fromkeys(c.case for c in comparisons) if not self.hosted(case)]
@@ -208,10 +219,48 @@ class Runner:
             if not getattr(impl, "compiles", False):
                 continue
             needed = [case for case in cases if not self._all_stored(case, name)]
-            if needed and not self.unavailable(name):
+            if not needed:
+                continue
+            if self._host_pays(impl):
+                self._start_host(name, comparisons)
+            elif not self.unavailable(name):
                 ahead = impl.compile_ahead(needed)
                 if ahead is not None:
                     self._ahead.append(ahead)
+
+    def _host_pays(self, impl) -> bool:
+        """Whether oracle ``impl`` is better computed in a process of its own: asked for
+        (``oracle_host``), or by default on the CPU with a core to spare, its framework not
+        yet imported here (where it is, its compiled functions are in this process's memory)."""
+        if self.oracle_host is not None:
+            return self.oracle_host
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return self.device == "cpu" and cores > 1 and not any(m in sys.modules for m in impl.requires)
+
+    def _start_host(self, oracle_name: str, comparisons) -> None:
+        """Start a host process on every result of ``oracle_name`` these comparisons need
+        that is not stored: of the catalog's and the courses' own ops, on inputs the
+        judge draws alone (a case whose inputs the candidate draws waits for its result)."""
+        jobs = {}
+        for comparison in comparisons:
+            case = comparison.case
+            if (self.hosted(case) or case.kind == LOW_PRECISION_KIND
+                    or any(s.drawn_by_candidate for s in case.spec.inputs) or not _own_entry(case)):
+                continue
+            for name in comparison.pair:
+                base = modes.base_name(name) if case.kind in self.mode_impls else name
+                if base == oracle_name and (case, name) not in jobs:
+                    key = self._store_key(case, name, self.precision)
+                    if key is None or not reference_store.has(key):
+                        jobs[(case, name)] = None
+        if not jobs:
+            return
+        try:
+            host = OracleHost(list(jobs), (oracle_name,), self.device, self.precision, self.case_timeout,
+                              keep_functions=not self.store_writes)
+        except OSError:
+            return  # it is evaluated here, as without a host
+        self._hosts[oracle_name] = host
 
     def _all_stored(self, case: Case, oracle_name: str) -> bool:
         """Whether every result of oracle ``oracle_name`` on ``case`` is in the store.  A case
@@ -231,6 +280,8 @@ class Runner:
         (``gradmatrix.isolation``)."""
         while self._ahead:
             self._ahead.pop().stop()
+        while self._hosts:
+            self._hosts.popitem()[1].close()
         reference_store.flush()  # the results this run stored are on disk when it ends
         # the worker ends as a process ends, what it printed flushed (IsolatedCandidate.finish)
         getattr(self.candidate, "finish", getattr(self.candidate, "close", lambda: None))()
@@ -246,10 +297,16 @@ class Runner:
 
     def _evaluate(self, case: Case, name: str, inputs: CaseInputs, precision: str):
         """Implementation ``name``'s result on ``inputs`` (of ``case``) at matmul ``precision``:
-        here, or in the candidate's worker process for a hosted case (every implementation
-        but the candidate's own reverse mode, which is its ``evaluate`` wherever it runs)."""
+        here, in the candidate's worker process for a hosted case (every implementation
+        but the candidate's own reverse mode, which is its ``evaluate`` wherever it runs), or
+        in its oracle's host process where it has one (``gradmatrix.oracle_host``)."""
         if self.hosted(case) and (name != self.candidate.name or case.kind in self.mode_impls):
             return self.candidate.evaluate_as(name, inputs, self.device, precision)
+        host = self._hosts.get(modes.base_name(name) if case.kind in self.mode_impls else name)
+        if host is not None and _own_entry(case):  # its oracle's host process, while it answers
+            result = host.ask(case, name, inputs, precision)
+            if result is not None:
+                return result
         with matmul_precision(precision):
             return self._impl(case, name).evaluate(inputs)
 
@@ -271,9 +328,12 @@ class Runner:
             if stored is not None:
                 return stored
             try:
-                inputs = self._inputs_for(case, name, precision)  # drawn by the user's code, for a hosted case
-                with _time_limit(self.case_timeout, f"{name} on {case.id}"):
-                    self._cache[key] = self._evaluate(case, name, inputs, precision)
+                result = self._from_host(case, name, precision)
+                if result is None:
+                    inputs = self._inputs_for(case, name, precision)  # drawn by the user's code, for a hosted case
+                    with _time_limit(self.case_timeout, f"{name} on {case.id}"):
+                        result = self._evaluate(case, name, inputs, precision)
+                self._cache[key] = result
             except (Exception, CaseTimeout) as exc:  # recorded as an error for every pair it is in
                 self._cache[key] = exc
             else:
@@ -282,6 +342,19 @@ class Runner:
             self._trim()
         self._cache.move_to_end(key)  # least recently used goes first
         return self._cache[key]
+
+    def _from_host(self, case: Case, name: str, precision: str):
+        """The result a host process computed ahead (``gradmatrix.oracle_host``), or None:
+        none has it, or its host stopped answering (then it is evaluated here).
+
+        Raises:
+            RaisedElsewhere: the implementation raised there.
+        """
+        base = modes.base_name(name) if case.kind in self.mode_impls else name
+        host = self._hosts.get(base)
+        if host is None or precision != self.precision:
+            return None
+        return host.take(case, name)
 
     def _trim(self) -> None:
         while len(self._cache) > self.CACHE_SIZE:
@@ -455,6 +528,15 @@ class Runner:
         return {"verdict": again["verdict"], "message": again["message"]}
 
 
+def _own_entry(case: Case) -> bool:
+    """Whether a case's spec is the catalog's or a course's entry of its name, as a case
+    that travels by name is rebuilt in another process (``Case.__reduce__``)."""
+    try:
+        return spec_of(case.op) is case.spec
+    except KeyError:
+        return False
+
+
 def _time_limit(seconds: float, what: str):
     """Raise ``CaseTimeout`` in the main thread after ``seconds`` (none when 0 or when not
     in the main thread, where no signal can be delivered)."""
@@ -521,7 +603,7 @@ def _convention(case: Case, result, inputs) -> float | None:
 
 
 def _describe(name: str, exc: BaseException, reproduce: str) -> str:
-    what = str(exc) if isinstance(exc, CandidateFault) else f"{type(exc).__name__}: {exc}"
+    what = str(exc) if isinstance(exc, (CandidateFault, RaisedElsewhere)) else f"{type(exc).__name__}: {exc}"
     return f"{name} failed: {what}" + (f"; reproduce: {reproduce}" if reproduce else "")
 
 
@@ -529,6 +611,8 @@ def _raised(exc: BaseException) -> str | None:
     """The exception an implementation raised, by name: what a candidate's own code raised
     (inside the ``CandidateFault`` that names the function), None where it broke the
     contract without raising (a wrong return structure)."""
+    if isinstance(exc, RaisedElsewhere):  # an oracle's, in its host process
+        return exc.raised
     if isinstance(exc, CandidateFault):
         if hasattr(exc, "raised"):  # sent back by an isolated candidate's worker
             return exc.raised

@@ -67,6 +67,10 @@ except ImportError:  # the oracle reports it (``jax_oracle.available``); nothing
 # seconds: all of it, of which lowering_seconds tracing and lowering to StableHLO (Python,
 # holding the GIL: it competes with the judge's own thread), the rest XLA's compilation
 COMPILE_STATS = {"compilations": 0, "loaded": 0, "rejected": 0, "seconds": 0.0, "lowering_seconds": 0.0}
+# whether a function compiled here is stored (serialized, loaded back and checked: 10 to 15 %
+# of its compilation); a process whose results are stored themselves sets it False
+# (``gradmatrix.oracle_host``): a result read back needs no function at all
+SAVE = True
 
 # XLA's CPU backend without its optimization passes (LLVM's included), with its classic
 # elemental emitters instead of the MLIR fusion emitters, and the module generated as one
@@ -305,7 +309,8 @@ def _make(key, entry: _Entry, kind, spec, dims, dtype, device, args, build, chec
             lowered = build().lower(*args)
             lowering = time.perf_counter() - lowering
             function = lowered.compile(compiler_options=CPU_COMPILER_OPTIONS if device == "cpu" else None)
-            unstored = _save(stored, function, args, device) if stored is not None else None
+            unstored = None if stored is None else _save(stored, function, args, device) if SAVE else \
+                "its results are stored instead (oracles.reference_store)"
             if rejected:
                 entry.notes.append(_note(kind, spec, dims, dtype, rejected, unstored))
         entry.future.set_result(function)

@@ -226,9 +226,10 @@ class FromReverse:
         return from_reverse(self.impl.evaluate(inputs), inputs)
 
 
-def implementations(kind: str, impls: dict, candidate: str) -> dict:
+def implementations(kind: str, impls: dict, candidate: str | None) -> dict:
     """The implementations of a "jvp" or "hvp" case, by name, built on the run's own
-    (``impls``: the candidate and the oracles, by name)."""
+    (``impls``: the candidate and the oracles, by name; ``candidate`` None: the oracles'
+    only, as ``gradmatrix.oracle_host`` builds them)."""
     if kind not in FRAMEWORKS:
         raise ValueError(f"not a mode case kind: {kind!r}")
     frameworks = [impls[f] for f in FRAMEWORKS[kind] if f in impls]
@@ -239,7 +240,8 @@ def implementations(kind: str, impls: dict, candidate: str) -> dict:
             out["numeric"] = NumericDirectional()
         return out
     out = {f"{f.name}.hvp": HessianVector(f) for f in frameworks}  # "hvp"
-    out[f"{candidate}.fd"] = GradientDifferences(impls[candidate])
+    if candidate is not None:
+        out[f"{candidate}.fd"] = GradientDifferences(impls[candidate])
     return out
 
 

@@ -1,0 +1,246 @@
+"""An oracle that compiles per shape (JAX), computed ahead in a process of its own.
+
+A check on an empty store spends most of its CPU time in JAX: importing it, then tracing,
+lowering and compiling a function per op, shape, dtype and mode (about 100 functions, 3 to
+4 s on the default matrix of a course's ``layers.py``), most of it Python that holds the GIL.
+On a thread of the judge that work competes with everything else the judge does (torch,
+the numeric oracle, the comparisons); in a process of its own, started as soon as the plan
+is known, it runs beside them on another core, and the judge never imports JAX at all.
+
+The host runs gradmatrix's own code only: the oracle's results on the catalog's and the
+courses' ops.  A layer the candidate declares is evaluated in the candidate's worker
+(``gradmatrix.isolation``), and a case whose inputs the candidate draws (the course's
+dropout mask) needs the candidate's result first: both stay out of the host's jobs.  For
+each job, in the plan's order, the host draws the case's inputs itself (a draw is a
+function of the case, so these are the judge's arrays), evaluates the implementation
+(``oracles.modes`` builds the modes' on the oracle, as in the judge) and sends back what
+came of it as data: the ``Result``, or the exception's type, message and traceback.
+
+The judge takes a result when a comparison needs it (``take``), waiting while the host
+works towards it.  A host that stops answering (nothing within the case time limit), cannot
+start, or ends is stopped, and whatever it has not answered is evaluated in the judge as
+before: the host changes where an oracle runs, never what it computes.  Where the oracle's
+framework is already imported in the judge (its compiled functions in memory), on a
+single core, on a GPU or at another matmul precision, the judge keeps the work
+(``gradmatrix.runner.Runner.compile_ahead``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+
+START_TIME_LIMIT = 60.0  # seconds the host may take to start and import its oracles, at least
+
+
+class RaisedElsewhere(Exception):
+    """An exception an implementation raised in another process, as data: ``raised`` its
+    type's name, ``user_traceback`` its frames (``oracles.result.short_traceback``)."""
+
+    def __init__(self, raised: str, message: str, trace: str):
+        super().__init__(f"{raised}: {message}")
+        self.raised = raised
+        self.user_traceback = trace
+
+
+class OracleHost:
+    """The judge's end of a host process: it sends the jobs, a reader thread collects the
+    answers, ``available`` and ``take`` hand them out."""
+
+    def __init__(self, jobs: list, oracles: tuple, device: str, precision: str, progress_limit: float,
+                 keep_functions: bool = True):
+        """
+        Args:
+            jobs: ``(case, implementation name)`` pairs, in the order they will be needed.
+            oracles: the oracles the jobs' implementations are built on.
+            device, precision: as the runner's.
+            progress_limit: seconds without an answer after which the host counts as stuck
+                (0: none); its first answer gets at least ``START_TIME_LIMIT``.
+            keep_functions: store the functions it compiles (``oracles.jax_store``); not
+                needed where the judge stores the results themselves (``oracles.reference_store``).
+
+        Raises:
+            OSError: the process cannot be started.
+        """
+        self._index = {job: i for i, job in enumerate(jobs)}
+        self._asked = len(jobs)  # the id of the next request (``ask``): after the jobs'
+        self._limit = progress_limit
+        self._results: dict = {}
+        self._available: dict | None = None
+        self._stopped = ""  # why the host no longer answers ("": it does)
+        self._changed = threading.Condition()
+        self._sending = threading.Lock()
+        self._last = time.monotonic()
+        ours, theirs = socket.socketpair()
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "gradmatrix.oracle_host", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        finally:
+            theirs.close()
+        self._conn = Connection(ours.detach())
+        self._reader = threading.Thread(target=self._read, args=((jobs, oracles, device, precision, keep_functions),),
+                                        name="gradmatrix-oracle-host", daemon=True)
+        self._reader.start()
+
+    def _read(self, request) -> None:
+        try:
+            with self._sending:  # here, not in the caller: a large plan must not wait for the host's start
+                self._conn.send(request)
+            while True:
+                message = self._conn.recv()
+                with self._changed:
+                    self._last = time.monotonic()
+                    if message[0] == "available":
+                        self._available = message[1]
+                    else:
+                        self._results[message[0]] = message[1:]
+                    self._changed.notify_all()
+        except (EOFError, OSError, ValueError):
+            with self._changed:
+                self._stopped = self._stopped or "its process ended"
+                self._changed.notify_all()
+
+    def _wait(self, ready, first: bool) -> bool:
+        """Wait until ``ready()`` (under the lock) or the host stops answering; whether it is ready."""
+        limit = max(self._limit, START_TIME_LIMIT) if first else self._limit
+        with self._changed:
+            while not ready() and not self._stopped:
+                left = None if not limit else self._last + limit - time.monotonic()
+                if left is not None and left <= 0:
+                    self._stopped = f"no answer within {limit:g} s"
+                    break
+                self._changed.wait(left)
+            return ready()
+
+    def available(self, name: str) -> str | None | bool:
+        """The host's answer to whether oracle ``name`` runs there (None, or the reason it
+        cannot), or False when it gave none (it stopped: ask in the judge)."""
+        if not self._wait(lambda: self._available is not None, first=True):
+            self.close()
+            return False
+        return self._available.get(name, False)
+
+    def take(self, case, name: str):
+        """The host's result of implementation ``name`` on ``case``, None when it has none
+        (not one of its jobs, or it stopped answering first: evaluate it in the judge).
+
+        Raises:
+            RaisedElsewhere: the implementation raised in the host.
+        """
+        i = self._index.pop((case, name), None)
+        return None if i is None else self._answer(i)
+
+    def ask(self, case, name: str, inputs, precision: str):
+        """Implementation ``name``'s result on these ``inputs`` of ``case`` at matmul
+        ``precision``, computed in the host before its next job; None when it no longer
+        answers (evaluate it in the judge).
+
+        Raises:
+            RaisedElsewhere: the implementation raised in the host.
+        """
+        with self._changed:
+            if self._stopped:
+                return None
+            i, self._asked = self._asked, self._asked + 1
+        try:
+            with self._sending:
+                self._conn.send((i, case, name, inputs, precision))
+        except (OSError, ValueError):
+            self.close()
+            return None
+        return self._answer(i)
+
+    def _answer(self, i: int):
+        try:
+            ready = self._wait(lambda: i in self._results, first=self._available is None)
+        except BaseException:  # a time limit, Ctrl-C: a late answer is no one's, and the host may be stuck
+            self.close()
+            raise
+        if not ready:
+            self.close()
+            return None
+        outcome, value = self._results.pop(i)
+        if outcome == "fault":
+            raise RaisedElsewhere(*value)
+        return value
+
+    def close(self) -> None:
+        """Stop the host (at once: what it computes from here on is not needed)."""
+        with self._changed:
+            self._stopped = self._stopped or "closed"
+            self._changed.notify_all()
+        try:
+            self._conn.close()
+        except OSError:
+            pass
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001  (interpreter shutdown)
+            pass
+
+
+def _serve(conn: Connection) -> None:
+    """The host: the jobs, then each job's outcome as it is done (see the module docstring)."""
+    import signal
+
+    from gradmatrix.oracles import modes
+    from gradmatrix.oracles.cases import draw_inputs
+    from gradmatrix.oracles.devices import matmul_precision
+    from gradmatrix.oracles.implementations import ON_DEVICE, oracle, unavailable_reason
+    from gradmatrix.oracles.result import short_traceback
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the judge's to handle: it stops the host
+    jobs, oracles, device, precision, keep_functions = conn.recv()
+    if not keep_functions:
+        from gradmatrix.oracles import jax_store
+
+        jax_store.SAVE = False
+    impls = {name: oracle(name, **({"device": device} if name in ON_DEVICE and device != "cpu" else {}))
+             for name in oracles}
+    unavailable = {name: unavailable_reason(impl) for name, impl in impls.items()}
+    conn.send(("available", unavailable))
+    by_kind = {kind: modes.implementations(kind, impls, None) for kind in modes.MODE_KINDS}
+
+    def answer(i: int, case, name: str, inputs, at: str) -> tuple:
+        try:
+            if isinstance(inputs, Exception):  # drawing them failed
+                raise inputs
+            impl = (by_kind[case.kind] if case.kind in by_kind else impls)[name]
+            with matmul_precision(at):
+                return i, "result", impl.evaluate(inputs)
+        except Exception as exc:  # noqa: BLE001  (an oracle's failure is the record's business, in the judge)
+            return i, "fault", (type(exc).__name__, str(exc), short_traceback(exc))
+
+    pending = [job for job in enumerate(jobs) if not unavailable[modes.base_name(job[1][1])]]
+    pending.reverse()  # popped from the end: in the plan's order
+    drawn: dict = {}  # the last case's inputs: a case's implementations come one after another
+    while True:
+        while not pending or conn.poll(0):  # the judge's requests first; with no job left, wait for one
+            try:
+                request = conn.recv()
+            except (EOFError, OSError):
+                return
+            conn.send(answer(*request))
+        i, (case, name) = pending.pop()
+        if case not in drawn:
+            drawn.clear()
+            try:
+                drawn[case] = draw_inputs(case)
+            except Exception as exc:  # noqa: BLE001
+                drawn[case] = exc
+        conn.send(answer(i, case, name, drawn[case], precision))
+
+
+if __name__ == "__main__":  # python -m gradmatrix.oracle_host FD
+    _serve(Connection(int(sys.argv[1])))
