@@ -277,7 +277,9 @@ class Session:
         r = self.request
         runner = Runner(self.candidate, list(r.oracles), device=self.device, strict_kinks=r.strict_kinks,
                         matmul_precision=r.matmul_precision, case_timeout=r.case_timeout, tolerance=r.tolerance,
-                        store_writes=self.store_writes)
+                        store_writes=self.store_writes,
+                        # a part of -n is one of several processes already: no host process beside each
+                        oracle_host=False if r.part else None)
         try:
             runner.compile_ahead(comparisons)
             for comparison in comparisons:

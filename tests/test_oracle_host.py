@@ -1,0 +1,120 @@
+"""JAX computed ahead in a process of its own (``gradmatrix.oracle_host``): the same results
+as in the judge, the judge never importing JAX, and a host that fails, stops answering or
+whose oracle raises changing where a result is computed, never the verdict."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gradmatrix import manual
+from gradmatrix.oracle_host import OracleHost, RaisedElsewhere
+from gradmatrix.oracles.candidate import Candidate
+from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs
+from gradmatrix.runner import Runner, default_plan
+
+OPS = ["relu", "affine", "softmax_loss", "batchnorm"]  # a kink op, a matmul, a loss (hvp), a normalization
+
+
+def _plan():
+    return default_plan("default", OPS, ["float64", "float32"], 1, candidate=Candidate(manual, "manual"))
+
+
+def _runner(plan, **options) -> Runner:
+    runner = Runner(Candidate(manual, "manual"), **options)
+    runner.compile_ahead(plan)
+    return runner
+
+
+def test_the_host_computes_what_the_judge_would(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))  # nothing stored: every result is computed
+    plan = _plan()
+    hosted, here = _runner(plan, oracle_host=True), _runner(plan, oracle_host=False)
+    try:
+        assert "jax" in hosted._hosts and not here._hosts
+        jax_names = {(c.case, n) for c in plan for n in c.pair if n.split(".")[0] == "jax"}
+        assert {c.case.kind for c in plan} >= {"random", "kink", "jvp", "hvp"}
+        for case, name in sorted(jax_names, key=lambda job: (job[0].id, job[1])):
+            mine, theirs = hosted._result(case, name), here._result(case, name)
+            assert not isinstance(mine, BaseException), mine
+            assert mine.impl == theirs.impl
+            np.testing.assert_allclose(mine.forward, theirs.forward, rtol=1e-12, atol=0)
+            assert mine.grads.keys() == theirs.grads.keys()
+            for tensor in mine.grads:
+                np.testing.assert_allclose(mine.grads[tensor], theirs.grads[tensor], rtol=1e-12, atol=0)
+        records = [hosted.run(c) for c in plan]
+        assert {r["verdict"] for r in records} <= {"agree", "convention"}, [r["message"] for r in records
+                                                                            if r["verdict"] not in ("agree", "convention")]
+    finally:
+        hosted.close()
+        here.close()
+    assert not hosted._hosts  # closed with the runner
+
+
+def test_a_check_in_a_fresh_process_never_imports_jax(tmp_path):
+    script = ("import sys, gradmatrix\n"
+              "result = gradmatrix.check('gradmatrix.manual', ops=['relu', 'softmax_loss'])\n"
+              "print(result.status, 'jax' in sys.modules, sorted({c['pair'][1] for c in result.document['comparisons']}))\n")
+    env = {**os.environ, "GRADMATRIX_JAX_CACHE": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    status, imported, references = run.stdout.split(" ", 2)
+    assert (status, imported) == ("0", "False")
+    assert "jax" in references and "jax.jvp" in references and "jax.hvp" in references  # all computed, in the host
+
+
+def test_a_host_killed_midway_leaves_the_rest_to_the_judge(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
+    plan = _plan()
+    runner = _runner(plan, oracle_host=True)
+    try:
+        records = [runner.run(c) for c in plan[:20]]
+        runner._hosts["jax"]._process.kill()
+        records += [runner.run(c) for c in plan[20:]]
+        assert len(records) == len(plan)
+        assert {r["verdict"] for r in records} <= {"agree", "convention"}
+        assert runner._hosts["jax"]._stopped  # and stopped being asked
+    finally:
+        runner.close()
+
+
+def test_a_host_that_stops_answering_is_stopped_after_the_time_limit(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
+    plan = [c for c in _plan() if c.case.op == "affine"]
+    runner = _runner(plan, oracle_host=True, case_timeout=1.0)
+    host = runner._hosts["jax"]
+    try:
+        assert runner.unavailable("jax") is None  # the host has imported JAX and said so
+        os.kill(host._process.pid, signal.SIGSTOP)
+        records = [runner.run(c) for c in plan]
+        assert "no answer within 1 s" in host._stopped
+        assert {r["verdict"] for r in records} == {"agree"}  # computed here instead
+    finally:
+        runner.close()
+
+
+def test_what_an_oracle_raises_in_the_host_comes_back_as_data():
+    case = Case("affine", (("N", 4), ("Dx", 5), ("M", 3)), 0, "float64")
+    inputs = draw_inputs(case)
+    host = OracleHost([], ("jax",), "cpu", "default", 60.0)
+    try:
+        assert host.available("jax") is None
+        good = host.ask(case, "jax", inputs, "default")
+        np.testing.assert_allclose(good.forward, inputs.arrays["x"].reshape(4, 5) @ inputs.arrays["w"]
+                                   + inputs.arrays["b"], rtol=1e-12)
+        broken = CaseInputs(case, {**inputs.arrays, "w": inputs.arrays["w"][:2]}, inputs.dout)  # w of 2 rows for x of 5 columns
+        with pytest.raises(RaisedElsewhere) as raised:
+            host.ask(case, "jax", broken, "default")
+        assert raised.value.raised == "TypeError" and "called with float64[2,3]" in str(raised.value)
+        assert raised.value.user_traceback.startswith("Traceback") and "called with float64[2,3]" in raised.value.user_traceback
+        # and the record names it as a runner names any implementation's failure
+        from gradmatrix.runner import _describe, _raised
+
+        assert _describe("jax", raised.value, "").startswith("jax failed: TypeError: ")
+        assert _raised(raised.value) == "TypeError"
+    finally:
+        host.close()
+    assert host.ask(case, "jax", inputs, "default") is None  # closed: the judge evaluates it itself
