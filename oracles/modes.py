@@ -23,19 +23,20 @@ float64 (``manual.fd`` by default; with ``gradmatrix check mine.py`` it is ``min
 a wrong hand gradient shows up as both HVPs disagreeing with it).  Labels and other
 non-differentiable inputs are held fixed.
 
-The pairs (``mode_pairs``), each (a, b) with b the reference, three per "jvp" case, with
+The pairs (``mode_pairs``), each (a, b) with b the reference, four per "jvp" case, with
 the frameworks in ``FORWARD_MODE``'s order (forward mode proper first):
 * ``<candidate>~jax.jvp``: the candidate's reverse mode against forward mode, which shares
   no code with any backward pass (the point of the check);
-* ``jax.jvp~numeric``: that forward mode against the float64 directional difference, the
+* ``<candidate>~torch.jvp``: against torch's reverse over reverse, another method than the
+  candidate's own; where JAX cannot run (its pairs skipped), the candidate's check remains;
+* ``jax.jvp~numeric``: the forward mode against the float64 directional difference, the
   ground truth, so a disagreement above can be laid at the right door;
-* ``torch~torch.jvp``: torch's reverse mode against its own ``J v``.
+* ``torch~torch.jvp``: torch's reverse mode against its own ``J v``, a pair of references.
 Every ``J v`` thus meets a reverse mode, and every implementation is tied to the truth
 (torch and jax reverse modes meet each other in the reverse matrix, on the same inputs: a
-mode case draws its random twin's inputs).  Without JAX the candidate meets ``torch.jvp``,
-reverse over reverse: another method than its own backward pass, though not forward mode.
-``jax~jax.jvp`` and ``torch.jvp~numeric`` would only close loops that are already closed,
-at 70 comparisons each on the default matrix.
+mode case draws its random twin's inputs).  ``jax~jax.jvp`` and ``torch.jvp~numeric``
+would only close loops that are already closed, at 70 comparisons each on the default
+matrix.
 Three per "hvp" case: ``torch.hvp~<candidate>.fd`` and ``jax.hvp~<candidate>.fd``, second
 order against the candidate's gradient; ``torch.hvp~jax.hvp``, the frameworks against each
 other at the tight autodiff tolerance (when both disagree with the candidate but agree with
@@ -84,7 +85,7 @@ def mode_pairs(kind: str, candidate: str, oracles) -> list[tuple]:
         return [(candidate, "numeric")] if kind == "jvp" and "numeric" in oracles else []
     if kind == "jvp":
         first = f"{frameworks[0]}.jvp"
-        pairs = [(candidate, first)]
+        pairs = [(candidate, f"{f}.jvp") for f in frameworks]
         if "numeric" in oracles:
             pairs.append((first, "numeric"))
         return pairs + [(f, f"{f}.jvp") for f in frameworks[1:]]

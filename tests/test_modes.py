@@ -38,8 +38,8 @@ def test_manual_torch_and_jax_agree_in_forward_mode_and_second_order():
     bad = [r["message"] for r in records if r["verdict"] != "agree"]
     assert not bad, bad[:5]
     pairs = Counter("~".join(r["pair"]) for r in records)
-    # the candidate meets forward mode proper (JAX's); torch's J v is reverse over reverse
-    assert set(pairs) == {"manual~jax.jvp", "jax.jvp~numeric", "torch~torch.jvp",
+    # the candidate meets forward mode proper (JAX's) and torch's J v (reverse over reverse)
+    assert set(pairs) == {"manual~jax.jvp", "manual~torch.jvp", "jax.jvp~numeric", "torch~torch.jvp",
                           "torch.hvp~manual.fd", "jax.hvp~manual.fd", "torch.hvp~jax.hvp"}
     assert {r["kind"] for r in records} == {"jvp", "jvp-numeric", "hvp", "hvp-fd"}
     hvp_ops = {r["op"] for r in records if r["case_kind"] == "hvp"}
@@ -116,12 +116,14 @@ print("torch._dynamo" in sys.modules)
 def test_identity_catches_a_missing_transpose():
     records = _records(Candidate(load_module(str(MUTANTS / "affine_missing_transpose.py"))), ["affine"], ["jvp"],
                        ["float64"])
-    mine = [r for r in records if r["pair"] == ["affine_missing_transpose", "jax.jvp"]]
+    mine = [r for r in records if r["pair"][0] == "affine_missing_transpose"]  # against jax.jvp and torch.jvp
     square = [r for r in mine if r["dims"]["Dx"] == r["dims"]["M"] > 1]
     # square weights: dw has the right shape and wrong values, so <dw, v_w> is off (1 x 1: w^T = w)
     assert square and all(r["verdict"] == "disagree" for r in square)
     assert all(r["verdict"] == "agree" for r in mine if r["dims"]["Dx"] == r["dims"]["M"] == 1)
-    assert all("<u,Jv> (affine_missing_transpose vs jax.jvp, float64): max rel err" in r["message"] for r in square)
+    assert {r["pair"][1] for r in square} == {"jax.jvp", "torch.jvp"}
+    assert all(f"<u,Jv> (affine_missing_transpose vs {r['pair'][1]}, float64): max rel err" in r["message"]
+               for r in square)
     assert all("--only affine-jvp-" in r["message"] for r in square)
     # non-square (a full-matrix shape; the default's jvp case is square): no sum can be
     # taken, and the record says why
