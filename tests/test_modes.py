@@ -92,25 +92,15 @@ def test_numeric_directional_derivative_matches_the_affine_closed_form():
     assert d["bound"] < 1e-8 * d["scale"]
 
 
-def test_each_frameworks_j_v_equals_the_affine_closed_form_and_torch_loads_no_compiler():
-    # torch.jvp is reverse over reverse, jax.jvp forward mode: both are J v to rounding; in a
-    # fresh process torch's never imports torch._dynamo (its forward mode does, 1 to 2 s)
-    script = """
-import sys, numpy as np
-from gradmatrix.oracles import jax_oracle, torch_oracle
-from gradmatrix.oracles.cases import Case, draw_inputs
-inputs = draw_inputs(Case("affine", (("N", 5), ("Dx", (2, 3)), ("M", 4)), 0, "float64", "jvp"))
-x, w, v = inputs.arrays["x"].reshape(5, 6), inputs.arrays["w"], inputs.directions
-exact = v["x"].reshape(5, 6) @ w + x @ v["w"] + v["b"]
-for oracle in (torch_oracle, jax_oracle):
-    out, jv = oracle.evaluate_jvp(inputs)
-    np.testing.assert_allclose(jv, exact, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(out, x @ w + inputs.arrays["b"], rtol=1e-12)
-print("torch._dynamo" in sys.modules)
-"""
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "False"
+def test_each_frameworks_j_v_equals_the_affine_closed_form():
+    # torch.jvp is reverse over reverse, jax.jvp forward mode: both are J v to rounding
+    inputs = draw_inputs(Case("affine", (("N", 5), ("Dx", (2, 3)), ("M", 4)), 0, "float64", "jvp"))
+    x, w, v = inputs.arrays["x"].reshape(5, 6), inputs.arrays["w"], inputs.directions
+    exact = v["x"].reshape(5, 6) @ w + x @ v["w"] + v["b"]
+    for oracle in (torch_oracle, jax_oracle):
+        out, jv = oracle.evaluate_jvp(inputs)
+        np.testing.assert_allclose(jv, exact, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(out, x @ w + inputs.arrays["b"], rtol=1e-12)
 
 
 def test_identity_catches_a_missing_transpose():
