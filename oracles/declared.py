@@ -200,6 +200,7 @@ class Declaration:
     second_order: bool | None = None
     rounding_units: Callable | None = None
     doc: str | None = None
+    vectorized: bool = False  # the reference computes K copies at once (named dims only)
     _built: dict = field(default_factory=dict, repr=False)  # id(module) -> (spec, functions)
 
 
@@ -296,7 +297,7 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
             name=None, fixed=None, positional=None, numpy_seed=None, batch_axis=None,
             mean_over_batch=(), methods=None, backward_args=None, loss=None, tolerance=None,
             matrices=None, derived=None, output=None, kinks=None, contracts=None, forwards_of=None,
-            second_order=None, rounding_units=None, doc=None) -> Declaration:
+            second_order=None, rounding_units=None, doc=None, vectorized=False) -> Declaration:
     """Validate a layer's declaration (the arguments of ``gradmatrix.check_layer``).
 
     ``forward`` may be a function's or class's name: the function of that name in the
@@ -325,6 +326,10 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
       name alone for a scalar loss (default ``"loss"``, without a backward);
     * ``reference(xp, arrays, dims)``, the arrays by name; or ``forwards_of``: a catalog
       op whose oracles' own forwards compute this layer (its inputs and dims);
+      ``vectorized=True`` says the reference also takes every array with one more leading
+      axis (K copies, or 1 to broadcast) and returns the K outputs (K losses) stacked: the
+      numeric oracle then evaluates its perturbed copies in one call instead of one by one
+      (and checks the claim on two of them, an error where it does not hold);
     * ``positional``: the arguments in order, array or dim names, ``Packed(...)`` dicts
       with ``Const`` fields (``Packed("bn_param", mode=Const("train"), eps="eps")``),
       ``Keyword``; ``contracts``: the ways a candidate is called, where they are not one
@@ -346,10 +351,11 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
             forward, backward, shapes, matrices=matrices, derived=derived, output=output, contracts=contracts,
             forwards_of=forwards_of, reference=reference, wrt=wrt, name=name, positional=positional,
             numpy_seed=numpy_seed, tolerance=tolerance, kinks=kinks, second_order=second_order,
-            rounding_units=rounding_units, doc=doc,
+            rounding_units=rounding_units, doc=doc, vectorized=vectorized,
             unused={"params": params, "fixed": fixed, "batch_axis": batch_axis, "mean_over_batch": mean_over_batch,
                     "methods": methods, "backward_args": backward_args, "loss": loss})
-    needs_dims = {"derived": derived, "output": output, "contracts": contracts, "forwards_of": forwards_of}
+    needs_dims = {"derived": derived, "output": output, "contracts": contracts, "forwards_of": forwards_of,
+                  "vectorized": vectorized or None}
     given = [k for k, v in needs_dims.items() if v is not None]
     if given:
         raise DeclarationError(f"{given[0]}: an argument of a layer whose shapes name dims; give matrices= "
@@ -535,7 +541,7 @@ def _argument_sources(arg) -> list:
 
 def _declare_with_dims(forward, backward, shapes, *, matrices, derived, output, contracts, forwards_of, reference,
                        wrt, name, positional, numpy_seed, tolerance, kinks, second_order, rounding_units, doc,
-                       unused: dict) -> Declaration:
+                       vectorized, unused: dict) -> Declaration:
     """``declare`` for a layer whose shapes name dims (``matrices=``): validated here, built
     by ``_build_with_dims``."""
     given = [k for k, v in unused.items() if v not in (None, ())]
@@ -574,6 +580,8 @@ def _declare_with_dims(forward, backward, shapes, *, matrices, derived, output, 
                                "reference(xp, arrays, dims), or forwards_of= a catalog op computing it")
     if reference is not None and not callable(reference):
         raise DeclarationError("reference must be a function (xp, arrays, dims) -> out with matrices=")
+    if not isinstance(vectorized, bool) or vectorized and reference is None:
+        raise DeclarationError(f"vectorized must be True or False, and True only with a reference, got {vectorized!r}")
     if output is None:
         if backward is not None or contracts:
             raise DeclarationError("output is required for a layer: (name, shape of dims), ('out', ('N', 'M'))")
@@ -614,7 +622,7 @@ def _declare_with_dims(forward, backward, shapes, *, matrices, derived, output, 
     return Declaration(forward, backward, (inputs,), {}, reference, wrt, _name_of(label, name),
                        positional=positional or (), numpy_seed=numpy_seed, tolerance=tolerance, matrices=matrices,
                        derived=derived, output=output, kinks=kinks, contracts=contracts, forwards_of=forwards_of,
-                       second_order=second_order, rounding_units=rounding_units, doc=doc)
+                       second_order=second_order, rounding_units=rounding_units, doc=doc, vectorized=vectorized)
 
 
 def _check_methods(methods: Methods, names: list, wrt: tuple, params: dict) -> None:
@@ -997,6 +1005,7 @@ def _build_with_dims(d: Declaration, backward) -> tuple:
         second_order=is_loss if d.second_order is None else d.second_order,
         rounding_units=d.rounding_units,
         reference=d.reference,
+        vectorized=d.vectorized,
         forwards_of=d.forwards_of,
         tolerance=d.tolerance,
         **_kink_fields(d.kinks),

@@ -191,12 +191,15 @@ FORWARDS = {
 
 def forward_of(spec):
     """The op's batched float64 forward: its own where FORWARDS has one, else the spec's
-    (``OpSpec.forward_for``, one copy at a time) run with NumPy on each perturbed copy in
-    turn (one call per row of the leading axis; a scalar output becomes one term per row)."""
+    (``OpSpec.forward_for``) run with NumPy: on all perturbed copies at once where its
+    reference is declared ``vectorized``, else on each copy in turn (one call per row of
+    the leading axis); a scalar output becomes one term per row."""
     batched_own = spec.framework_forward(FORWARDS)
     if batched_own is not None:
         return batched_own
     one = spec.forward_for("numeric", np)
+    if spec.vectorized and "numeric" not in spec.forwards:
+        return _all_at_once(spec.name, one)
 
     def forward(batched: dict, dims) -> np.ndarray:
         rows = max(v.shape[0] for v in batched.values())
@@ -204,6 +207,34 @@ def forward_of(spec):
                              dtype=np.float64) for i in range(rows)]
         stacked = np.stack(values)
         return stacked if stacked.ndim > 1 else stacked[:, None]
+
+    return forward
+
+
+def _all_at_once(name: str, one):
+    """A vectorized reference as a batched forward: one call on the K copies.  The claim is
+    checked on the first batch of more than one copy (its first and last copies against the
+    reference on each alone): a reference that mixes its copies (a mean over the leading
+    axis) would give every difference the wrong value, so it raises instead."""
+    checked = []
+
+    def forward(batched: dict, dims) -> np.ndarray:
+        rows = max(v.shape[0] for v in batched.values())
+        value = np.asarray(one(batched, dims), dtype=np.float64)
+        if value.shape[:1] != (rows,):
+            raise ValueError(f"{name}: its reference is declared vectorized, but on {rows} copies of its inputs "
+                             f"it returned shape {value.shape}, not ({rows}, ...)")
+        if rows > 1 and not checked:
+            checked.append(rows)
+            for i in (0, rows - 1):
+                alone = np.asarray(one({k: v[i if v.shape[0] > 1 else 0] for k, v in batched.items()}, dims),
+                                   dtype=np.float64)
+                scale = max(1.0, float(np.max(np.abs(alone), initial=0.0)))
+                if alone.shape != value.shape[1:] or not np.allclose(value[i], alone, rtol=0, atol=1e-12 * scale):
+                    raise ValueError(f"{name}: its reference is declared vectorized, but copy {i + 1} of {rows} "
+                                     f"computed with the others differs from it computed alone: it mixes its copies "
+                                     f"(declare it without vectorized=True)")
+        return value if value.ndim > 1 else value[:, None]
 
     return forward
 

@@ -55,6 +55,9 @@ class OpSpec:
     # (xp, inputs: dict, dims) -> output, written once against the Python array API: the
     # forward of every oracle (torch, JAX, float64 NumPy for the numeric one) that has no
     # forward of its own for the op
+    # the reference also takes each array with one more leading axis (K copies, or 1 to
+    # broadcast) and returns the K outputs stacked (the numeric oracle's perturbed copies in one call)
+    vectorized: bool = False
     forwards: Mapping[str, Callable] = field(default_factory=dict)
     # oracle name ("torch", "jax", "numeric") -> (arrays: dict, dims) -> output, that oracle's
     # forward for an op declared outside the oracles' modules (a user's layer,

@@ -329,6 +329,50 @@ def test_a_layer_with_named_dims_is_checked_on_its_matrices_and_its_kinks():
     assert {r["case_kind"] for r in wrong.failures} == {"kink"}  # the random cases cannot see it
 
 
+def centered_forward(x):
+    return x - x.mean(axis=0, keepdims=True), None
+
+
+def centered_backward(dout, cache):
+    return dout - dout.mean(axis=0, keepdims=True)
+
+
+def _centered(vectorized: bool):
+    # right as a reference of (N, D); on (K, N, D) copies its mean over axis 0 mixes them
+    return gradmatrix.check_layer(
+        centered_forward, centered_backward, {"x": ("N", "D")}, matrices=[{"N": 4, "D": 3}],
+        output=("out", ("N", "D")), reference=lambda xp, a, dims: a["x"] - xp.mean(a["x"], axis=0, keepdims=True),
+        vectorized=vectorized, seeds=1, dtypes=["float64"], modes="reverse", oracles=["numeric"])
+
+
+def test_a_false_vectorized_claim_is_an_error_never_a_value():
+    assert _centered(vectorized=False).passed
+    claimed = _centered(vectorized=True)
+    assert not claimed.passed
+    errors = [r for r in claimed.document["comparisons"] if r["verdict"] == "error"]
+    assert errors and all(r["error"]["impl"] == "numeric" and r["error"]["exception"] == "ValueError" for r in errors)
+    assert all("mixes its copies (declare it without vectorized=True)" in r["message"] for r in errors)
+
+
+@pytest.mark.parametrize("op", ["svm_loss", "spatial_batchnorm", "spatial_groupnorm", "dropout_train", "dropout_test"])
+def test_a_vectorized_reference_gives_the_numeric_oracle_the_values_of_each_copy_alone(op):
+    from dataclasses import replace
+
+    from gradmatrix.oracles import numeric
+
+    spec = spec_of(op)
+    assert spec.vectorized
+    for dims in spec.shapes["default"]:
+        dims = {"N": 2, **dims}
+        case = Case(op, tuple(dims.items()), 0, "float64", entry=spec)
+        inputs = draw_inputs(case)
+        at_once = numeric.evaluate(inputs)
+        one_by_one = numeric.evaluate(replace(inputs, case=replace(case, entry=replace(spec, vectorized=False))))
+        np.testing.assert_allclose(at_once.forward, one_by_one.forward, rtol=1e-14, atol=0)
+        for name in spec.differentiable:
+            np.testing.assert_allclose(at_once.grads[name], one_by_one.grads[name], rtol=1e-12, atol=1e-15)
+
+
 def test_kinks_avoid_redraws_the_random_inputs():
     def off_zero(arrays, dims, rng):
         arrays["x"] = np.where(np.abs(arrays["x"]) < 0.5, 1.0, arrays["x"])
@@ -349,6 +393,9 @@ def test_kinks_avoid_redraws_the_random_inputs():
 
 @pytest.mark.parametrize("kwargs, fragment", [
     ({"output": ("out", ("N", "D"))}, "output: an argument of a layer whose shapes name dims; give matrices="),
+    ({"vectorized": True}, "vectorized: an argument of a layer whose shapes name dims; give matrices="),
+    ({"matrices": [{"D": 3}], "output": ("out", ("N", "D")), "vectorized": "yes"},
+     "vectorized must be True or False, and True only with a reference"),
     ({"matrices": {"huge": [{"D": 3}]}}, "matrices: 'huge' is no matrix"),
     ({"matrices": [{"D": 3}], "shapes": {"x": ("N", "E")}}, "shapes['x']: ['E'] are neither dims"),
     ({"matrices": [{"D": 3}]}, "output is required for a layer"),

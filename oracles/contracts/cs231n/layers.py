@@ -53,16 +53,17 @@ _BN_PARAM = Packed("bn_param", mode=Const("train"), eps="eps")
 
 def _svm_loss(xp, a: dict, dims: Mapping):
     """Mean multiclass hinge loss of scores x (N, C) with labels y (N,):
-    sum_{j != y_i} max(0, x_ij - x_iy + 1) / N."""
+    sum_{j != y_i} max(0, x_ij - x_iy + 1) / N.  Vectorized: x (K, N, C) and y (K or 1, N)
+    give the K losses."""
     from array_api_compat import device
 
     x, y = a["x"], a["y"]
-    n, c = x.shape
+    n, c = x.shape[-2:]
     zero = xp.zeros_like(x)
-    is_label = xp.reshape(y, (n, 1)) == xp.reshape(xp.arange(c, device=device(y)), (1, c))
-    correct = xp.sum(xp.where(is_label, x, zero), axis=1, keepdims=True)
+    is_label = xp.expand_dims(y, axis=-1) == xp.arange(c, device=device(y))  # (..., N, C)
+    correct = xp.sum(xp.where(is_label, x, zero), axis=-1, keepdims=True)
     margins = xp.where(is_label, zero, xp.maximum(x - correct + 1.0, zero))
-    return xp.sum(margins) / n
+    return xp.sum(margins, axis=(-2, -1)) / n
 
 
 def _svm_off_kinks(inputs: dict, dims: Mapping, rng: np.random.Generator) -> dict:
@@ -83,7 +84,7 @@ def _svm_off_kinks(inputs: dict, dims: Mapping, rng: np.random.Generator) -> dic
 
 svm_loss = declare(
     "svm_loss", None, {"x": ("N", "C"), "y": Integers(("N",), 0, "C")},
-    reference=_svm_loss, kinks=Kinks(avoid=_svm_off_kinks), second_order=False, name="svm_loss",
+    reference=_svm_loss, vectorized=True, kinks=Kinks(avoid=_svm_off_kinks), second_order=False, name="svm_loss",
     doc="the course's svm_loss(x, y): mean multiclass hinge loss, margin 1",
     matrices={
         # a batch of 32 with few classes: the numeric oracle differences every score
@@ -158,17 +159,19 @@ def _standardized(xp, x, axes: tuple, eps: float):
 
 
 def _spatial_batchnorm(xp, a: dict, dims: Mapping):
-    """x (N, C, H, W): each channel standardized over N, H and W, then gamma * xhat + beta (C,)."""
-    c = a["x"].shape[1]
-    xhat = _standardized(xp, a["x"], (0, 2, 3), dims["eps"])
-    return xhat * xp.reshape(a["gamma"], (1, c, 1, 1)) + xp.reshape(a["beta"], (1, c, 1, 1))
+    """x (N, C, H, W): each channel standardized over N, H and W, then gamma * xhat + beta (C,).
+    Vectorized: x (K, N, C, H, W), gamma and beta (K or 1, C)."""
+    gamma, beta = a["gamma"], a["beta"]
+    xhat = _standardized(xp, a["x"], (-4, -2, -1), dims["eps"])
+    return (xhat * xp.reshape(gamma, (*gamma.shape[:-1], 1, gamma.shape[-1], 1, 1))
+            + xp.reshape(beta, (*beta.shape[:-1], 1, beta.shape[-1], 1, 1)))
 
 
 spatial_batchnorm = declare(
     "spatial_batchnorm_forward", "spatial_batchnorm_backward",
     {"x": ("N", "C", "HW"), "gamma": ("C",), "beta": ("C",)},
     positional=("x", "gamma", "beta", _BN_PARAM), output=("out", ("N", "C", "HW")), reference=_spatial_batchnorm,
-    name="spatial_batchnorm",
+    vectorized=True, name="spatial_batchnorm",
     doc="the course's spatial batch norm, training mode: each channel of (N, C, H, W) over N, H, W",
     matrices={
         "default": ({"N": 2, "C": 3, "HW": (2, 3), "eps": 1e-5}, {"N": 32, "C": 2, "HW": (1, 3), "eps": 0.1}),
@@ -179,11 +182,12 @@ spatial_batchnorm = declare(
 
 def _spatial_groupnorm(xp, a: dict, dims: Mapping):
     """x (N, C, H, W) in G groups of C/G contiguous channels, each standardized over its
-    channels, H and W; then gamma * xhat + beta, gamma and beta (1, C, 1, 1)."""
+    channels, H and W; then gamma * xhat + beta, gamma and beta (1, C, 1, 1).  Vectorized:
+    x (K, N, C, H, W), gamma and beta (K or 1, 1, C, 1, 1)."""
     x, g = a["x"], dims["G"]
-    n, c, h, w = x.shape
-    grouped = xp.reshape(x, (n, g, c // g, h, w))
-    xhat = xp.reshape(_standardized(xp, grouped, (2, 3, 4), dims["eps"]), (n, c, h, w))
+    *lead, c, h, w = x.shape
+    grouped = xp.reshape(x, (*lead, g, c // g, h, w))
+    xhat = xp.reshape(_standardized(xp, grouped, (-3, -2, -1), dims["eps"]), x.shape)
     return xhat * a["gamma"] + a["beta"]
 
 
@@ -191,7 +195,7 @@ spatial_groupnorm = declare(
     "spatial_groupnorm_forward", "spatial_groupnorm_backward",
     {"x": ("N", "C", "HW"), "gamma": (1, "C", 1, 1), "beta": (1, "C", 1, 1)},
     positional=("x", "gamma", "beta", "G", Packed("gn_param", eps="eps")), output=("out", ("N", "C", "HW")),
-    reference=_spatial_groupnorm, name="spatial_groupnorm",
+    reference=_spatial_groupnorm, vectorized=True, name="spatial_groupnorm",
     doc="the course's spatial group norm: G groups of contiguous channels per sample, gamma (1, C, 1, 1)",
     matrices={
         # C / G = 2 != G = 3: channels grouped in the wrong order show; G = 1: one group
@@ -271,7 +275,8 @@ dropout_train = declare(
     {"x": Floats(("N", "D"), away_from_zero),  # never 0: out / x recovers the mask
      "mask": Recovered(("N", "D"), recover_dropout_mask, inverted_keep_mask)},
     positional=("x", Packed("dropout_param", p="p", mode=Const("train"), seed=Const(123))),
-    output=("out", ("N", "D")), reference=lambda xp, a, dims: a["x"] * a["mask"], name="dropout_train",
+    output=("out", ("N", "D")), reference=lambda xp, a, dims: a["x"] * a["mask"], vectorized=True,
+    name="dropout_train",
     doc="the course's dropout_forward(x, dropout_param), training mode: the candidate's own mask, x * mask",
     matrices={
         # p far from 0.5, where 1/p and 1/(1-p) tell the two meanings apart, and enough
@@ -291,7 +296,7 @@ dropout_test = declare(
     # inverted dropout rescales the kept units in training mode, whichever meaning of p the
     # code takes (``dropout_train``), so test mode has nothing left to do: a test-mode output
     # scaled by p or 1 - p is non-inverted dropout's, on top of an inverted training mode
-    reference=lambda xp, a, dims: a["x"], name="dropout_test",
+    reference=lambda xp, a, dims: a["x"], vectorized=True, name="dropout_test",
     doc="the course's dropout_forward(x, dropout_param), test mode: out = x, and dropout_backward gives dout",
     matrices={
         # p far from 0.5 and from 1: x * p and x * (1 - p) differ from x and from each other
