@@ -27,7 +27,6 @@ single core, on a GPU or at another matmul precision, the judge keeps the work
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -106,9 +105,17 @@ class OracleHost:
                 self._stopped = self._stopped or "its process ended"
                 self._changed.notify_all()
 
-    def _wait(self, ready, first: bool) -> bool:
-        """Wait until ``ready()`` (under the lock) or the host stops answering; whether it is ready."""
+    def _wait(self, ready, first: bool, meanwhile=None) -> bool:
+        """Wait until ``ready()`` (under the lock) or the host stops answering; whether it is
+        ready.  ``meanwhile()``, called while it is not, does some other work of the
+        judge's and says whether there was any (then it is called again, else waited)."""
         limit = max(self._limit, START_TIME_LIMIT) if first else self._limit
+        while True:
+            with self._changed:
+                if ready() or self._stopped:
+                    return ready()
+            if meanwhile is None or not meanwhile():
+                break
         with self._changed:
             while not ready() and not self._stopped:
                 left = None if not limit else self._last + limit - time.monotonic()
@@ -126,15 +133,16 @@ class OracleHost:
             return False
         return self._available.get(name, False)
 
-    def take(self, case, name: str):
+    def take(self, case, name: str, meanwhile=None):
         """The host's result of implementation ``name`` on ``case``, None when it has none
-        (not one of its jobs, or it stopped answering first: evaluate it in the judge).
+        (not one of its jobs, or it stopped answering first: evaluate it in the judge);
+        while it is not there, ``meanwhile()`` does the judge's other work (``_wait``).
 
         Raises:
             RaisedElsewhere: the implementation raised in the host.
         """
         i = self._index.pop((case, name), None)
-        return None if i is None else self._answer(i)
+        return None if i is None else self._answer(i, meanwhile)
 
     def ask(self, case, name: str, inputs, precision: str):
         """Implementation ``name``'s result on these ``inputs`` of ``case`` at matmul
@@ -156,9 +164,9 @@ class OracleHost:
             return None
         return self._answer(i)
 
-    def _answer(self, i: int):
+    def _answer(self, i: int, meanwhile=None):
         try:
-            ready = self._wait(lambda: i in self._results, first=self._available is None)
+            ready = self._wait(lambda: i in self._results, first=self._available is None, meanwhile=meanwhile)
         except BaseException:  # a time limit, Ctrl-C: a late answer is no one's, and the host may be stuck
             self.close()
             raise

@@ -17,7 +17,7 @@ import importlib
 import itertools
 import os
 import sys
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -184,6 +184,8 @@ class Runner:
         self._ahead: list = []  # background compilations (compile_ahead)
         self.oracle_host = oracle_host
         self._hosts: dict = {}  # oracle name -> its host process (gradmatrix.oracle_host), computing ahead
+        self._upcoming: deque = deque()  # (case, name) of the oracles here, in the plan's order (_meanwhile)
+        self._ready: dict = {}  # their results computed while a host worked, until their comparison
 
     def unavailable(self, name: str, case: Case | None = None) -> str | None:
         """None when implementation ``name`` (a base name: the candidate or an oracle) can
@@ -227,6 +229,18 @@ class Runner:
                 ahead = impl.compile_ahead(needed)
                 if ahead is not None:
                     self._ahead.append(ahead)
+        if self._hosts:  # what the judge can compute while it waits on a host: the oracles it runs itself
+            self._upcoming = deque(dict.fromkeys(
+                (c.case, name) for c in comparisons if self._computed_here(c.case) for name in c.pair
+                if (modes.base_name(name) if c.case.kind in self.mode_impls else name) in ORACLES
+                and (modes.base_name(name) if c.case.kind in self.mode_impls else name) not in self._hosts))
+
+    def _computed_here(self, case: Case) -> bool:
+        """Whether this process draws ``case``'s inputs alone and computes its oracles: not a
+        declared layer's case (its worker's), a low-precision one, or one whose inputs the
+        candidate draws (its oracles wait for the candidate's result)."""
+        return not (self.hosted(case) or case.kind == LOW_PRECISION_KIND
+                    or any(s.drawn_by_candidate for s in case.spec.inputs))
 
     def _host_pays(self, impl) -> bool:
         """Whether oracle ``impl`` is better computed in a process of its own: asked for
@@ -244,8 +258,7 @@ class Runner:
         jobs = {}
         for comparison in comparisons:
             case = comparison.case
-            if (self.hosted(case) or case.kind == LOW_PRECISION_KIND
-                    or any(s.drawn_by_candidate for s in case.spec.inputs) or not _own_entry(case)):
+            if not self._computed_here(case) or not _own_entry(case):
                 continue
             for name in comparison.pair:
                 base = modes.base_name(name) if case.kind in self.mode_impls else name
@@ -320,6 +333,9 @@ class Runner:
     def _result(self, case: Case, name: str, precision: str | None = None):
         precision = precision or self.precision
         key = (case, name, precision)
+        if key in self._ready:  # computed while a host worked (_meanwhile)
+            self._cache[key] = self._ready.pop(key)
+            self._trim()
         if key not in self._cache:
             # the key first: where the candidate draws an input, it digests the same draw the
             # oracle is then given (the candidate's result, just computed, is in the cache)
@@ -327,21 +343,43 @@ class Runner:
             stored = self._stored(case, name, precision, store_key)
             if stored is not None:
                 return stored
-            try:
-                result = self._from_host(case, name, precision)
-                if result is None:
-                    inputs = self._inputs_for(case, name, precision)  # drawn by the user's code, for a hosted case
-                    with _time_limit(self.case_timeout, f"{name} on {case.id}"):
-                        result = self._evaluate(case, name, inputs, precision)
-                self._cache[key] = result
-            except (Exception, CaseTimeout) as exc:  # recorded as an error for every pair it is in
-                self._cache[key] = exc
-            else:
-                if store_key is not None and self.store_writes:
-                    reference_store.save(store_key, self._cache[key])
+            self._cache[key] = self._compute(case, name, precision, store_key)
             self._trim()
         self._cache.move_to_end(key)  # least recently used goes first
         return self._cache[key]
+
+    def _compute(self, case: Case, name: str, precision: str, store_key: dict | None):
+        """Implementation ``name``'s result on ``case`` (taken from its host, else evaluated),
+        stored where it may be; the exception instead where it raised or ran past the time
+        limit (recorded as an error for every pair it is in)."""
+        try:
+            result = self._from_host(case, name, precision)
+            if result is None:
+                inputs = self._inputs_for(case, name, precision)  # drawn by the user's code, for a hosted case
+                with _time_limit(self.case_timeout, f"{name} on {case.id}"):
+                    result = self._evaluate(case, name, inputs, precision)
+        except (Exception, CaseTimeout) as exc:
+            return exc
+        if store_key is not None and self.store_writes:
+            reference_store.save(store_key, result)
+        return result
+
+    def _meanwhile(self) -> bool:
+        """While a host works towards the result waited for: compute the next result the
+        plan needs of an oracle evaluated here (``_upcoming``), kept for its comparison
+        (``_ready``); False when none is left."""
+        while self._upcoming:
+            case, name = self._upcoming.popleft()
+            key = (case, name, self.precision)
+            base = modes.base_name(name) if case.kind in self.mode_impls else name
+            if key in self._cache or key in self._ready or self.unavailable(base):
+                continue
+            store_key = self._store_key(case, name, self.precision)
+            if store_key is not None and reference_store.has(store_key):
+                continue
+            self._ready[key] = self._compute(case, name, self.precision, store_key)
+            return True
+        return False
 
     def _from_host(self, case: Case, name: str, precision: str):
         """The result a host process computed ahead (``gradmatrix.oracle_host``), or None:
@@ -354,7 +392,7 @@ class Runner:
         host = self._hosts.get(base)
         if host is None or precision != self.precision:
             return None
-        return host.take(case, name)
+        return host.take(case, name, meanwhile=self._meanwhile)
 
     def _trim(self) -> None:
         while len(self._cache) > self.CACHE_SIZE:
@@ -416,7 +454,8 @@ class Runner:
             self._cache = OrderedDict({(case, None): inputs})
             self._explicit.add(case)
         for name in (a, b):
-            if (case, name, self.precision) in self._cache or self._stored(case, name, self.precision) is not None:
+            key = (case, name, self.precision)
+            if key in self._cache or key in self._ready or self._stored(case, name, self.precision) is not None:
                 continue  # computed or stored: it can run here
             base = modes.base_name(name) if case.kind in self.mode_impls else name
             reason = self.unavailable(base, case)
