@@ -1,6 +1,6 @@
 """The one engine's figures, from one run on one machine: ``gradmatrix check`` of a complete
-course ``layers.py`` (``tests/cs231n/layers.py``), cold (an empty store of compiled JAX
-functions) and warm, each against ``python -c "import numpy, torch, jax"``, and the command
+course ``layers.py`` (``tests/cs231n/layers.py``), cold (an empty store: no compiled JAX
+function, no reference result) and warm, each against ``python -c "import numpy, torch, jax"``, and the command
 against ``gradmatrix.check()`` of the same module in a fresh process.
 
     .venv/bin/python benchmarks/engine_speed.py            # 3 repetitions, the median of each

@@ -33,7 +33,9 @@ class Oracle:
     second_order: bool = False  # hvp: Hessian-vector products of a loss ("hvp" cases)
     on_device: bool = False  # follows --device (cuda); False: always on the CPU
     low_precision: bool = False  # computes in float16 and bfloat16 (a reference for those cases)
-    compiles: bool = False  # compiles a function per shape, which ``compile_ahead`` starts early
+    # compiles a function per shape, which a run starts early: in a process of its own
+    # (gradmatrix.oracle_host) or with ``compile_ahead`` on a thread (gradmatrix.runner.Runner.compile_ahead)
+    compiles: bool = False
     requires: tuple = ()  # the top-level modules it imports: a stored result of it counts only where they are found
     # the key of a declared layer's per-framework reference (``reference={"torch": f}``)
     # that is this oracle's forward
