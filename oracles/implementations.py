@@ -93,7 +93,7 @@ class Jax(Oracle):
     forward_mode = FORWARD
     reference_key = "jax"
     requires = ("jax", "jaxlib")
-    runs = "the op's forward in JAX, compiled per shape (jax.vjp, jax.jvp, forward over reverse)"
+    runs = "the op's forward in JAX, compiled per shape (jax.linearize: J v, and transposed, the vjp; forward over reverse)"
 
 
 class Numeric(Oracle):

@@ -1,11 +1,13 @@
-"""The JAX oracle: each op's forward with ``jax.nn``, gradients by ``jax.vjp``.
+"""The JAX oracle: each op's forward with ``jax.nn``, gradients by ``jax.linearize``: its
+tangent map is forward mode (``J v``, for "jvp" cases), and transposed, the vjp.
 
 JAX silently computes float64 inputs in float32 unless 64-bit mode is on, which would make
 every float64 comparison meaningless.  Importing this module therefore enables it,
 deliberately: ``jax.config.update("jax_enable_x64", True)``.  float32 inputs still compute
 in float32.
 
-The vjp of each op (and the jvp and hvp of ``oracles.modes``) is compiled with ``jax.jit``
+The vjp of each op, with its jvp (one linearization gives both: a "jvp" case and its random
+twin share one function), and the hvp of ``oracles.modes`` are compiled with ``jax.jit``
 once per op, dims and dtype, and reused across seeds; ``COMPILE_STATS`` counts the
 compilations, the functions loaded from the store and their seconds (tracing, lowering and
 XLA together) for the benchmarks.
@@ -161,25 +163,18 @@ def _place(arrays: dict, device: str) -> dict:
 
 
 def _compiled_vjp(spec, dims: tuple):
-    """The jitted (forward, vjp) of one op at fixed dims (constants to the forward: reg, stride, ...)."""
+    """The jitted (forward, vjp of dout, J v along the tangents) of one op at fixed dims
+    (constants to the forward: reg, stride, ...).  One linearization: its tangent map is
+    forward mode (``J v``: a "jvp" case's directions, zeros in the others), and transposed
+    it is the vjp (``jax.vjp`` is the same two steps), so a "jvp" case shares its random
+    twin's compilation instead of costing one of its own."""
     forward = forward_of(spec)
     dim_map = dict(dims)
 
-    def run(diff_inputs, const_inputs, dout):
-        out, pullback = jax.vjp(lambda d: forward({**d, **const_inputs}, dim_map), diff_inputs)
-        (grads,) = pullback(jnp.ones_like(out) if dout is None else dout)
-        return out, grads
-
-    return jax.jit(run)
-
-
-def _compiled_jvp(spec, dims: tuple):
-    """The jitted (forward, J v) of one op at fixed dims, by ``jax.jvp``."""
-    forward = forward_of(spec)
-    dim_map = dict(dims)
-
-    def run(diff_inputs, const_inputs, tangents):
-        return jax.jvp(lambda d: forward({**d, **const_inputs}, dim_map), (diff_inputs,), (tangents,))
+    def run(diff_inputs, const_inputs, dout, tangents):
+        out, tangent_map = jax.linearize(lambda d: forward({**d, **const_inputs}, dim_map), diff_inputs)
+        (grads,) = jax.linear_transpose(tangent_map, diff_inputs)(jnp.ones_like(out) if dout is None else dout)
+        return out, grads, tangent_map(tangents)
 
     return jax.jit(run)
 
@@ -197,12 +192,13 @@ def _compiled_hvp(spec, dims: tuple):
     return jax.jit(run)
 
 
-_BUILDS = {"vjp": _compiled_vjp, "jvp": _compiled_jvp, "hvp": _compiled_hvp}
+_BUILDS = {"vjp": _compiled_vjp, "hvp": _compiled_hvp}
 
 
 def _arguments(kind: str, inputs: CaseInputs, device: str) -> tuple:
-    """(dims, (differentiable inputs, constant inputs, last)) of a case's ``kind`` function,
-    the inputs on ``device``; last is dout (vjp, None for a loss) or the directions v.
+    """(dims, arguments) of a case's ``kind`` function, the inputs on ``device``: for the
+    vjp (differentiable inputs, constant inputs, dout (None for a loss), the directions v
+    (zeros where the case has none)), for the hvp (differentiable, constant, v).
 
     Every dim, derived ones included, as the other oracles see them: the forwards read
     constants such as reg, p, eps, stride and pad from them (and jit traces per shape anyway).
@@ -210,11 +206,13 @@ def _arguments(kind: str, inputs: CaseInputs, device: str) -> tuple:
     spec = inputs.case.spec
     diff = _place({k: inputs.arrays[k] for k in spec.differentiable}, device)
     const = _place({k: v for k, v in inputs.arrays.items() if k not in diff}, device)
-    if kind == "vjp":
-        last = None if inputs.dout is None else _place({"dout": inputs.dout}, device)["dout"]
-    else:
-        last = _place({k: inputs.directions[k] for k in spec.differentiable}, device)
-    return tuple(inputs.case.dim_map.items()), (diff, const, last)
+    given = inputs.directions or {}
+    directions = {k: given[k] if k in given else np.zeros_like(inputs.arrays[k]) for k in spec.differentiable}
+    tangents = _place(directions, device)
+    if kind == "hvp":
+        return tuple(inputs.case.dim_map.items()), (diff, const, tangents)
+    dout = None if inputs.dout is None else _place({"dout": inputs.dout}, device)["dout"]
+    return tuple(inputs.case.dim_map.items()), (diff, const, dout, tangents)
 
 
 def _function(kind: str, case, device: str, dims: tuple, args: tuple, ahead: bool = False):
@@ -241,21 +239,22 @@ def evaluate(inputs: CaseInputs, device: str = "cpu") -> Result:
     available(device)
     dims, args = _arguments("vjp", inputs, device)
     function, notes = _function("vjp", inputs.case, device, dims, args)
-    out, grads = function(*args)
+    out, grads, _ = function(*args)
     return Result("jax", np.asarray(out), {k: np.asarray(v) for k, v in grads.items()}, notes=notes)
 
 
 def evaluate_jvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
-    """Forward value and forward-mode ``J v`` of a "jvp" case, as NumPy arrays.  (A rejected
-    stored function is told as a ``jax_store.StoreWarning``: the tuple has no notes.)
+    """Forward value and forward-mode ``J v`` of a "jvp" case, as NumPy arrays, from the
+    function of its op, dims and dtype (``_compiled_vjp``).  (A rejected stored function is
+    told as a ``jax_store.StoreWarning``: the tuple has no notes.)
 
     Raises:
         Unavailable: jax is not importable, or has no GPU for "cuda".
     """
     available(device)
-    dims, args = _arguments("jvp", inputs, device)
-    function, _ = _function("jvp", inputs.case, device, dims, args)
-    out, jv = function(*args)
+    dims, args = _arguments("vjp", inputs, device)
+    function, _ = _function("vjp", inputs.case, device, dims, args)
+    out, _, jv = function(*args)
     return np.asarray(out), np.asarray(jv)
 
 
@@ -274,8 +273,8 @@ def evaluate_hvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
 
 
 def _kind_of(case) -> str:
-    """The function a case evaluates: its own kind's, or the vjp (random and kink cases)."""
-    return case.kind if case.kind in ("jvp", "hvp") else "vjp"
+    """The function a case evaluates: the hvp for an "hvp" case, else the vjp (with its J v)."""
+    return "hvp" if case.kind == "hvp" else "vjp"
 
 
 def compile_ahead(cases, device: str = "cpu") -> jax_store.CompileAhead | None:
@@ -337,10 +336,9 @@ def check_loaded(kind: str, case, device: str, function) -> str | None:
     the numeric oracle's float64 NumPy forward along a random direction v, a code path that
     shares nothing with JAX (Richardson over t and t/2, as ``oracles.numeric``):
     * the forward value, element by element;
-    * vjp: ``sum_k <g_k, v_k>`` against ``<u, J v>``, the upstream gradient u being the
-      drawn one plus J v itself, so that the sum does not cancel to a value rounding could
-      hide (a loss: u = 1);
-    * jvp: ``J v`` element by element;
+    * vjp: ``J v`` element by element, and ``sum_k <g_k, v_k>`` against ``<u, J v>``, the
+      upstream gradient u being the drawn one plus J v itself, so that the sum does not
+      cancel to a value rounding could hide (a loss: u = 1);
     * hvp: ``<w, H v>`` against mixed second differences along v and w = v plus a drawn
       direction.
     Each within ``IDENTITY_RTOL`` of the reference, plus ``ROUNDING`` of the size of what it
@@ -369,7 +367,7 @@ def check_loaded(kind: str, case, device: str, function) -> str | None:
     else:
         forward, jv, bounds = _first_differences(probe, v)
         u = probe.dout
-        if kind == "vjp" and u is not None and u.ndim > 0:
+        if u is not None and u.ndim > 0:
             d = u.astype(np.float64)
             size = float(np.sqrt(np.mean(jv ** 2)))
             u = (d + jv * float(np.sqrt(np.mean(d ** 2))) / size if size > 0 else d).astype(dtype)
@@ -377,27 +375,29 @@ def check_loaded(kind: str, case, device: str, function) -> str | None:
         weight = 1.0 if u is None else u.astype(np.float64)  # a loss, or a 0-d output: the terms sum to it
         reference, scale, bound = (float(np.sum(weight * jv)), float(np.sum(np.abs(weight * jv))),
                                    float(np.sum(np.abs(weight) * bounds)))
-        what = "sum_k <g_k, v_k>" if kind == "vjp" else "J v"
-        _, args = _arguments(kind, probe, device)
-    out, derivative = function(*args)
-    parts = derivative if isinstance(derivative, dict) else {"J v": derivative}
-    expected = {"J v": np.shape(out)} if kind == "jvp" else {k: probe.arrays[k].shape for k in names}
-    if {k: np.shape(p) for k, p in parts.items()} != expected or np.shape(out) != np.shape(forward) or any(
-            np.asarray(p).dtype != dtype for p in (out, *parts.values())):
+        what = "sum_k <g_k, v_k>"
+        _, args = _arguments("vjp", probe, device)
+    out, parts, *tangent = function(*args)
+    expected = {k: probe.arrays[k].shape for k in names}
+    if ({k: np.shape(p) for k, p in parts.items()} != expected or np.shape(out) != np.shape(forward)
+            or any(np.asarray(p).dtype != dtype for p in (out, *parts.values(), *tangent))
+            or tangent and np.shape(tangent[0]) != np.shape(out)):
         return "on a probe its outputs have other shapes or dtypes than the op's"
     parts = {k: np.asarray(p, dtype=np.float64) for k, p in parts.items()}
     off = _off(np.asarray(out, dtype=np.float64), forward, 0.0)
     if off:
         return f"on a probe its forward differs from the op's float64 forward ({off})"
-    if kind == "jvp" and np.ndim(out) > 0:  # J v element by element
-        off = _off(parts["J v"], jv, ROUNDING[case.dtype] * float(np.max(np.abs(jv), initial=0.0)) + bounds)
-        return f"on a probe its J v differs from the op's differences ({off})" if off else None
+    if tangent:  # the vjp's J v, element by element (a loss or 0-d output: the sum of its terms')
+        expected_jv = jv if np.ndim(out) > 0 else np.sum(jv)
+        off = _off(np.asarray(tangent[0], dtype=np.float64), expected_jv,
+                   ROUNDING[case.dtype] * float(np.max(np.abs(jv), initial=0.0)) + (bounds if np.ndim(out) > 0
+                                                                                    else np.sum(bounds)))
+        if off:
+            return f"on a probe its J v differs from the op's differences ({off})"
     if kind == "hvp":
         got = sum(float(np.vdot(w[k], parts[k])) for k in names)
-    elif kind == "vjp":
-        got = sum(float(np.vdot(parts[k], v[k])) for k in names)
     else:
-        got = float(parts["J v"]) * (1.0 if probe.dout is None else float(probe.dout))
+        got = sum(float(np.vdot(parts[k], v[k])) for k in names)
     if not abs(got - reference) <= IDENTITY_RTOL * abs(reference) + ROUNDING[case.dtype] * scale + bound:
         return f"on a probe its {what} is {got:.6g} where the op's differences give {reference:.6g}"
     return None

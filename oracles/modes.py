@@ -7,7 +7,7 @@ direction v (one array per differentiable input, ``CaseInputs.directions``),
     <u, J v>  =  <J^T u, v>  =  sum_k <g_k, v_k>,   g_k = the reverse-mode gradient of input k.
 
 The left side comes from each framework's ``J v`` (implementation ``jax.jvp``: forward
-mode, by ``jax.jvp``; ``torch.jvp``: reverse over reverse, the gradient of ``<J^T u, v>`` with
+mode, the tangent map of ``jax.linearize``; ``torch.jvp``: reverse over reverse, the gradient of ``<J^T u, v>`` with
 respect to u, as the registry says: ``Oracle.forward_mode``), the right from any
 reverse-mode implementation's ordinary gradients (the candidate, ``torch``, ``jax``), and
 the numeric oracle gives the directional derivative ``<u, (f(x + t v) - f(x - t v)) / 2t>``

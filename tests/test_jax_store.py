@@ -126,7 +126,7 @@ def test_the_note_reaches_the_records_of_the_jax_pairs(empty_store):
     inputs = draw_inputs(SIGMOID)
     jax_oracle.evaluate(inputs), jax_oracle.evaluate(draw_inputs(RELU))
     relus = deserialize_and_load(*pickle.loads(jax_store.unseal(_key(RELU).path.read_bytes(), _key(RELU))))
-    out, _ = relus(*jax_oracle._arguments("vjp", inputs, "cpu")[1])
+    out, _, _ = relus(*jax_oracle._arguments("vjp", inputs, "cpu")[1])
     assert np.array_equal(out, np.maximum(inputs.arrays["x"], 0))  # relu's function runs on sigmoid's arguments
     _swap_in_relus_file(_key(SIGMOID).path, _key(RELU))
     _new_process()
@@ -171,8 +171,8 @@ SCORES = (("N", 8), ("C", 10))
 KINDS = [pytest.param(kind, case, id=f"{kind}-{case.op}-{case.dtype}") for kind, case in (
     ("vjp", Case("conv", CONV, 0, "float32")),
     ("vjp", Case("layernorm", (("N", 8), ("D", 4), ("eps", 1e-5)), 0, "float64")),
-    ("jvp", Case("affine", (("N", 4), ("Dx", (2, 3)), ("M", 4)), 0, "float32", "jvp")),
-    ("jvp", Case("softmax_loss", SCORES, 0, "float64", "jvp")),
+    ("vjp", Case("affine", (("N", 4), ("Dx", (2, 3)), ("M", 4)), 0, "float32", "jvp")),  # the vjp serves jvp cases
+    ("vjp", Case("softmax_loss", SCORES, 0, "float64", "jvp")),
     ("hvp", Case("two_layer_net", NET, 0, "float32", "hvp")),
     ("hvp", Case("softmax_loss", SCORES, 0, "float64", "hvp")),
 )]
@@ -183,13 +183,13 @@ def _compiled(kind: str, case: Case):
     return jax_oracle._BUILDS[kind](case.spec, dims).lower(*args).compile()
 
 
-def _scaled(function, forward: float, derivative: float):
-    """``function`` with its forward and its derivative part multiplied (a wrong function
-    that keeps the right one's shapes and dtypes)."""
+def _scaled(function, forward: float, derivative: float, tangent: float = 1.0):
+    """``function`` with its forward, its derivative part (the vjp's gradients, the hvp) and
+    the vjp's J v multiplied (a wrong function that keeps the right one's shapes and dtypes)."""
     def wrong(*args):
-        out, part = function(*args)
-        part = {k: v * derivative for k, v in part.items()} if isinstance(part, dict) else part * derivative
-        return out * forward, part
+        out, part, *jv = function(*args)
+        part = {k: v * derivative for k, v in part.items()}
+        return (out * forward, part, *(t * tangent for t in jv))
 
     return wrong
 
@@ -199,8 +199,10 @@ def test_the_check_on_load_passes_the_right_function_and_catches_a_wrong_forward
     right = _compiled(kind, case)
     assert jax_oracle.check_loaded(kind, case, "cpu", right) is None
     assert "forward differs" in jax_oracle.check_loaded(kind, case, "cpu", _scaled(right, 1.5, 1.0))
-    what = {"vjp": "its sum_k <g_k, v_k> is", "jvp": "its J v", "hvp": "its <w, H v> is"}[kind]
+    what = {"vjp": "its sum_k <g_k, v_k> is", "hvp": "its <w, H v> is"}[kind]
     assert what in jax_oracle.check_loaded(kind, case, "cpu", _scaled(right, 1.0, 1.5))
+    if kind == "vjp":  # its forward mode alone wrong
+        assert "its J v differs" in jax_oracle.check_loaded(kind, case, "cpu", _scaled(right, 1.0, 1.0, 1.5))
 
 
 def test_a_bad_hvp_entry_is_rebuilt_with_a_warning(empty_store):
