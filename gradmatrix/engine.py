@@ -38,16 +38,17 @@ from dataclasses import asdict, dataclass, field, replace
 
 from gradmatrix import framework_layers
 from gradmatrix.isolation import accounting, open_candidate
-from gradmatrix.oracles import devices
+from gradmatrix.oracle_host import OracleHost
+from gradmatrix.oracles import devices, reference_store
 from gradmatrix.oracles.cases import LOW_PRECISION_KIND
 from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.framework import LOW_PRECISION as LOW_PRECISION_DTYPES
-from gradmatrix.oracles.implementations import LOW_PRECISION, ORACLES
+from gradmatrix.oracles.implementations import LOW_PRECISION, ORACLES, REGISTRY
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
 from gradmatrix.reports import document as documents
 from gradmatrix.reports import environment
 from gradmatrix.reports.compare import DISAGREE, ERROR
-from gradmatrix.runner import Runner, default_plan
+from gradmatrix.runner import Runner, default_plan, host_pays
 
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
 WORKER_EXIT_WAIT = 60.0  # seconds a worker process that sent all its records may take to exit
@@ -186,11 +187,18 @@ class Session:
         self.request = request
         self._lost: list = []  # worker processes of -n that ended before their part was done
         self._stopping = False
+        # an empty store: every JAX result will be computed, by a host started now, importing
+        # its framework while the candidate loads (its jobs come with the plan)
+        self._hosts = _early_hosts(request) if candidate is None and module is None else {}
         if candidate is not None:
             self.candidate, self.isolated = candidate, False
         else:
-            self.candidate, self.isolated = open_candidate(module if module is not None else request.target,
-                                                           request.case_timeout)
+            try:
+                self.candidate, self.isolated = open_candidate(module if module is not None else request.target,
+                                                               request.case_timeout)
+            except BaseException:
+                self.close()
+                raise
         # the oracles' results go to the store only from a process that holds no code under
         # test: a candidate in its worker, or manual (oracles.reference_store)
         self.store_writes = self.isolated or (candidate is None and module is None
@@ -279,7 +287,8 @@ class Session:
                         matmul_precision=r.matmul_precision, case_timeout=r.case_timeout, tolerance=r.tolerance,
                         store_writes=self.store_writes,
                         # a part of -n is one of several processes already: no host process beside each
-                        oracle_host=False if r.part else None)
+                        oracle_host=False if r.part else None, hosts=self._hosts)
+        self._hosts = {}  # the runner's now
         try:
             runner.compile_ahead(comparisons)
             for comparison in comparisons:
@@ -375,8 +384,30 @@ class Session:
             selector.close()
 
     def close(self) -> None:
+        while self._hosts:  # started early, never given to a runner
+            self._hosts.popitem()[1].close()
         # a worker whose check is done ends as a process ends (IsolatedCandidate.finish)
-        getattr(self.candidate, "finish", getattr(self.candidate, "close", lambda: None))()
+        candidate = getattr(self, "candidate", None)
+        getattr(candidate, "finish", getattr(candidate, "close", lambda: None))()
+
+
+def _early_hosts(request: Request) -> dict:
+    """Host processes (``gradmatrix.oracle_host``) for the oracles that compile per shape,
+    started before the candidate loads, where the run will compute all their results (an
+    empty store) in a process of their own (``runner.host_pays``; one process runs the whole
+    plan, on the CPU, at the default matmul precision); by oracle name."""
+    if request.part or request.workers or request.device != "cpu" or request.matmul_precision != "default" \
+            or not reference_store.empty():
+        return {}
+    hosts = {}
+    for name in request.oracles:
+        oracle = REGISTRY.get(name)
+        if oracle is not None and oracle.compiles and host_pays(oracle, "cpu"):
+            try:
+                hosts[name] = OracleHost(None, (name,), "cpu", "default", request.case_timeout, keep_functions=False)
+            except OSError:
+                pass  # started later, or computed in the judge
+    return hosts
 
 
 def _serve_part(request: Request) -> None:

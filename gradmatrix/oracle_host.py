@@ -5,7 +5,9 @@ lowering and compiling a function per op, shape, dtype and mode (about 100 funct
 4 s on the default matrix of a course's ``layers.py``), most of it Python that holds the GIL.
 On a thread of the judge that work competes with everything else the judge does (torch,
 the numeric oracle, the comparisons); in a process of its own, started as soon as the plan
-is known, it runs beside them on another core, and the judge never imports JAX at all.
+is known (on an empty store, as soon as the check starts: it imports JAX while the
+candidate loads, and gets its jobs with the plan), it runs beside them on another core, and
+the judge never imports JAX at all.
 
 The host runs gradmatrix's own code only: the oracle's results on the catalog's and the
 courses' ops.  A layer the candidate declares is evaluated in the candidate's worker
@@ -51,23 +53,25 @@ class OracleHost:
     """The judge's end of a host process: it sends the jobs, a reader thread collects the
     answers, ``available`` and ``take`` hand them out."""
 
-    def __init__(self, jobs: list, oracles: tuple, device: str, precision: str, progress_limit: float,
+    def __init__(self, jobs: list | None, oracles: tuple, device: str, precision: str, progress_limit: float,
                  keep_functions: bool = True):
         """
         Args:
-            jobs: ``(case, implementation name)`` pairs, in the order they will be needed.
+            jobs: ``(case, implementation name)`` pairs, in the order they will be needed;
+                None: given later (``submit``), the host importing its oracles meanwhile.
             oracles: the oracles the jobs' implementations are built on.
             device, precision: as the runner's.
-            progress_limit: seconds without an answer after which the host counts as stuck
-                (0: none); its first answer gets at least ``START_TIME_LIMIT``.
+            progress_limit: seconds without an answer (since its last, or since it was given
+                work) after which the host counts as stuck (0: none); its first answer gets
+                at least ``START_TIME_LIMIT``.
             keep_functions: store the functions it compiles (``oracles.jax_store``); not
                 needed where the judge stores the results themselves (``oracles.reference_store``).
 
         Raises:
             OSError: the process cannot be started.
         """
-        self._index = {job: i for i, job in enumerate(jobs)}
-        self._asked = len(jobs)  # the id of the next request (``ask``): after the jobs'
+        self._index: dict = {}  # (case, name) -> the id of its job's answer
+        self._asked = -1  # the id of the next request (``ask``): negative, the jobs' count from 0
         self._limit = progress_limit
         self._results: dict = {}
         self._available: dict | None = None
@@ -83,14 +87,32 @@ class OracleHost:
         finally:
             theirs.close()
         self._conn = Connection(ours.detach())
-        self._reader = threading.Thread(target=self._read, args=((jobs, oracles, device, precision, keep_functions),),
-                                        name="gradmatrix-oracle-host", daemon=True)
+        self._conn.send((oracles, device, precision, keep_functions))  # a few bytes: the socket holds them
+        self._reader = threading.Thread(target=self._read, name="gradmatrix-oracle-host", daemon=True)
         self._reader.start()
+        if jobs is not None:
+            self.submit(jobs)
 
-    def _read(self, request) -> None:
+    def submit(self, jobs: list) -> None:
+        """Give the host its jobs (once): ``(case, implementation name)`` pairs in the order
+        they will be needed."""
+        with self._changed:
+            self._index = {job: i for i, job in enumerate(jobs)}
+            self._last = time.monotonic()  # its time to answer counts from here (it may have idled)
+
+        def send() -> None:  # on a thread: a large plan must not wait for the host to read it
+            try:
+                with self._sending:
+                    self._conn.send(("jobs", jobs))
+            except (OSError, ValueError):  # it ended: every result is then evaluated in the judge
+                with self._changed:
+                    self._stopped = self._stopped or "its process ended"
+                    self._changed.notify_all()
+
+        threading.Thread(target=send, name="gradmatrix-oracle-host-jobs", daemon=True).start()
+
+    def _read(self) -> None:
         try:
-            with self._sending:  # here, not in the caller: a large plan must not wait for the host's start
-                self._conn.send(request)
             while True:
                 message = self._conn.recv()
                 with self._changed:
@@ -100,9 +122,11 @@ class OracleHost:
                     else:
                         self._results[message[0]] = message[1:]
                     self._changed.notify_all()
-        except (EOFError, OSError, ValueError):
+        except BaseException as exc:  # noqa: BLE001  (whatever ends the reading ends the host's answers)
+            ended = isinstance(exc, (EOFError, OSError, ValueError))
             with self._changed:
-                self._stopped = self._stopped or "its process ended"
+                self._stopped = self._stopped or ("its process ended" if ended else
+                                                  f"an answer of its could not be read ({type(exc).__name__}: {exc})")
                 self._changed.notify_all()
 
     def _wait(self, ready, first: bool, meanwhile=None) -> bool:
@@ -155,7 +179,8 @@ class OracleHost:
         with self._changed:
             if self._stopped:
                 return None
-            i, self._asked = self._asked, self._asked + 1
+            i, self._asked = self._asked, self._asked - 1
+            self._last = time.monotonic()  # an idle host's time to answer counts from here
         try:
             with self._sending:
                 self._conn.send((i, case, name, inputs, precision))
@@ -209,7 +234,7 @@ def _serve(conn: Connection) -> None:
     from gradmatrix.oracles.result import short_traceback
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the judge's to handle: it stops the host
-    jobs, oracles, device, precision, keep_functions = conn.recv()
+    oracles, device, precision, keep_functions = conn.recv()
     if not keep_functions:
         from gradmatrix.oracles import jax_store
 
@@ -230,16 +255,19 @@ def _serve(conn: Connection) -> None:
         except Exception as exc:  # noqa: BLE001  (an oracle's failure is the record's business, in the judge)
             return i, "fault", (type(exc).__name__, str(exc), short_traceback(exc))
 
-    pending = [job for job in enumerate(jobs) if not unavailable[modes.base_name(job[1][1])]]
-    pending.reverse()  # popped from the end: in the plan's order
+    pending: list = []
     drawn: dict = {}  # the last case's inputs: a case's implementations come one after another
     while True:
-        while not pending or conn.poll(0):  # the judge's requests first; with no job left, wait for one
+        while not pending or conn.poll(0):  # the judge's messages first; with no job left, wait for one
             try:
-                request = conn.recv()
+                message = conn.recv()
             except (EOFError, OSError):
                 return
-            conn.send(answer(*request))
+            if message[0] == "jobs":
+                pending = [job for job in enumerate(message[1]) if not unavailable[modes.base_name(job[1][1])]]
+                pending.reverse()  # popped from the end: in the plan's order
+            else:
+                conn.send(answer(*message))
         i, (case, name) = pending.pop()
         if case not in drawn:
             drawn.clear()

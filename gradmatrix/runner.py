@@ -137,7 +137,8 @@ class Runner:
 
     def __init__(self, candidate: Candidate, oracles=ORACLES, device: str = "cpu", strict_kinks: bool = False,
                  matmul_precision: str = "default", case_timeout: float = DEFAULT_CASE_TIMEOUT,
-                 tolerance: dict | None = None, store_writes: bool = False, oracle_host: bool | None = None):
+                 tolerance: dict | None = None, store_writes: bool = False, oracle_host: bool | None = None,
+                 hosts: dict | None = None):
         """
         Args:
             candidate: the implementation under test.
@@ -157,7 +158,9 @@ class Runner:
                 oracles compute, and a result stored would carry that into later runs.
                 Reading the store is always allowed.
             oracle_host: compute the oracles that compile per shape (JAX) in a process of
-                their own (``gradmatrix.oracle_host``); None: where that pays (``_host_pays``).
+                their own (``gradmatrix.oracle_host``); None: where that pays (``host_pays``).
+            hosts: such processes started before the plan was known (``gradmatrix.engine``),
+                by oracle: ``compile_ahead`` gives them their jobs (closed where none).
         """
         if matmul_precision not in PRECISIONS:
             raise ValueError(f"unknown matmul precision {matmul_precision!r}; choose from {', '.join(PRECISIONS)}")
@@ -184,6 +187,7 @@ class Runner:
         self._ahead: list = []  # background compilations (compile_ahead)
         self.oracle_host = oracle_host
         self._hosts: dict = {}  # oracle name -> its host process (gradmatrix.oracle_host), computing ahead
+        self._started: dict = dict(hosts or {})  # oracle name -> a host started early, still without jobs
         self._upcoming: deque = deque()  # (case, name) of the oracles here, in the plan's order (_meanwhile)
         self._ready: dict = {}  # their results computed while a host worked, until their comparison
 
@@ -214,6 +218,14 @@ class Runner:
         their results (``gradmatrix.oracle_host``) where that pays, else compiling on a
         thread here (``oracles.jax_oracle.compile_ahead``).  Only at the default matmul
         precision: the functions compiled ahead are keyed by it.  ``close()`` stops both."""
+        started, self._started = self._started, {}
+        try:
+            self._compile_ahead(comparisons, started)
+        finally:
+            for host in started.values():  # started early for nothing
+                host.close()
+
+    def _compile_ahead(self, comparisons, started: dict) -> None:
         if self.precision != "default":
             return
         cases = [case for case in dict.fromkeys(c.case for c in comparisons) if not self.hosted(case)]
@@ -224,7 +236,7 @@ class Runner:
             if not needed:
                 continue
             if self._host_pays(impl):
-                self._start_host(name, comparisons)
+                self._start_host(name, comparisons, started.pop(name, None))
             elif not self.unavailable(name):
                 ahead = impl.compile_ahead(needed)
                 if ahead is not None:
@@ -243,15 +255,11 @@ class Runner:
                     or any(s.drawn_by_candidate for s in case.spec.inputs))
 
     def _host_pays(self, impl) -> bool:
-        """Whether oracle ``impl`` is better computed in a process of its own: asked for
-        (``oracle_host``), or by default on the CPU with a core to spare, its framework not
-        yet imported here (where it is, its compiled functions are in this process's memory)."""
-        if self.oracle_host is not None:
-            return self.oracle_host
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return self.device == "cpu" and cores > 1 and not any(m in sys.modules for m in impl.requires)
+        """Whether oracle ``impl`` is computed in a process of its own: asked for
+        (``oracle_host``), else where that pays (``host_pays``)."""
+        return self.oracle_host if self.oracle_host is not None else host_pays(impl, self.device)
 
-    def _start_host(self, oracle_name: str, comparisons) -> None:
+    def _start_host(self, oracle_name: str, comparisons, started: OracleHost | None = None) -> None:
         """Start a host process on every result of ``oracle_name`` these comparisons need
         that is not stored: of the catalog's and the courses' own ops, on inputs the
         judge draws alone (a case whose inputs the candidate draws waits for its result)."""
@@ -267,6 +275,12 @@ class Runner:
                     if key is None or not reference_store.has(key):
                         jobs[(case, name)] = None
         if not jobs:
+            if started is not None:
+                started.close()
+            return
+        if started is not None:
+            started.submit(list(jobs))
+            self._hosts[oracle_name] = started
             return
         try:
             host = OracleHost(list(jobs), (oracle_name,), self.device, self.precision, self.case_timeout,
@@ -295,6 +309,8 @@ class Runner:
             self._ahead.pop().stop()
         while self._hosts:
             self._hosts.popitem()[1].close()
+        while self._started:
+            self._started.popitem()[1].close()
         reference_store.flush()  # the results this run stored are on disk when it ends
         # the worker ends as a process ends, what it printed flushed (IsolatedCandidate.finish)
         getattr(self.candidate, "finish", getattr(self.candidate, "close", lambda: None))()
@@ -565,6 +581,15 @@ class Runner:
         again = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, None, outside,
                         extreme=extreme_inputs(inputs.arrays, case.dtype), override=self.tolerance)
         return {"verdict": again["verdict"], "message": again["message"]}
+
+
+def host_pays(oracle, device: str) -> bool:
+    """Whether an oracle that compiles per shape (``Oracle.compiles``: JAX) is better
+    computed in a process of its own (``gradmatrix.oracle_host``) than here: on the CPU, with
+    a core to spare, its framework not yet imported here (where it is, its compiled functions
+    are in this process's memory, and a new process would import and compile again)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return device == "cpu" and cores > 1 and not any(m in sys.modules for m in oracle.requires)
 
 
 def _own_entry(case: Case) -> bool:

@@ -136,6 +136,13 @@ def _listed(folder: Path) -> set:
     return _LISTED[folder]
 
 
+def empty() -> bool:
+    """Whether the store holds no result at all (or is off): then a run computes every
+    oracle's result, which it may start on before its plan is known (``gradmatrix.engine``)."""
+    folder = cache.cache_dir()
+    return folder is None or not _listed(folder / cache.RESULTS)
+
+
 def has(key: dict) -> bool:
     """Whether a result is stored under ``key`` (unchecked: ``load`` checks it)."""
     path = _path(key)

@@ -122,3 +122,25 @@ def test_what_an_oracle_raises_in_the_host_comes_back_as_data():
     finally:
         host.close()
     assert host.ask(case, "jax", inputs, "default") is None  # closed: the judge evaluates it itself
+
+
+def test_a_host_started_before_the_plan_gets_its_jobs_or_is_closed(monkeypatch, tmp_path):
+    # a check on an empty store starts JAX's host before its candidate loads (gradmatrix.engine):
+    # the runner gives it the plan's jobs, or closes it when the plan has none for it
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
+    plan = _plan(["relu"])
+    early = OracleHost(None, ("jax",), "cpu", "default", 60.0, keep_functions=False)
+    runner = Runner(Candidate(manual, "manual"), oracle_host=True, hosts={"jax": early})
+    try:
+        runner.compile_ahead(plan)
+        assert runner._hosts == {"jax": early} and early._index  # its jobs, given now
+        assert {r["verdict"] for r in (runner.run(c) for c in plan)} <= {"agree", "convention"}
+        assert not early._index  # every job's answer taken from it
+    finally:
+        runner.close()
+    unused = OracleHost(None, ("jax",), "cpu", "default", 60.0, keep_functions=False)
+    without_jax = Runner(Candidate(manual, "manual"), ("torch", "numeric"), oracle_host=True, hosts={"jax": unused})
+    without_jax.compile_ahead(default_plan("default", ["relu"], ["float64"], 1, ("torch", "numeric"),
+                                           Candidate(manual, "manual")))
+    assert unused._stopped == "closed" and unused._process.poll() is not None
+    without_jax.close()
