@@ -244,8 +244,7 @@ class Runner:
         if self._hosts:  # what the judge can compute while it waits on a host: the oracles it runs itself
             self._upcoming = deque(dict.fromkeys(
                 (c.case, name) for c in comparisons if self._computed_here(c.case) for name in c.pair
-                if (modes.base_name(name) if c.case.kind in self.mode_impls else name) in ORACLES
-                and (modes.base_name(name) if c.case.kind in self.mode_impls else name) not in self._hosts))
+                if self._base(c.case, name) in ORACLES and self._base(c.case, name) not in self._hosts))
 
     def _computed_here(self, case: Case) -> bool:
         """Whether this process draws ``case``'s inputs alone and computes its oracles: not a
@@ -269,7 +268,7 @@ class Runner:
             if not self._computed_here(case) or not _own_entry(case):
                 continue
             for name in comparison.pair:
-                base = modes.base_name(name) if case.kind in self.mode_impls else name
+                base = self._base(case, name)
                 if base == oracle_name and (case, name) not in jobs:
                     key = self._store_key(case, name, self.precision)
                     if key is None or not reference_store.has(key):
@@ -297,7 +296,7 @@ class Runner:
         if any(s.drawn_by_candidate for s in case.spec.inputs):
             return True
         names = [n for n in (self.mode_impls[case.kind] if case.kind in self.mode_impls else self.impls)
-                 if (modes.base_name(n) if case.kind in self.mode_impls else n) == oracle_name]
+                 if self._base(case, n) == oracle_name]
         keys = [reference_store.key(case, n, self.precision, self.device) for n in names]
         return bool(keys) and all(k is not None and reference_store.has(k) for k in keys)
 
@@ -315,6 +314,11 @@ class Runner:
         # the worker ends as a process ends, what it printed flushed (IsolatedCandidate.finish)
         getattr(self.candidate, "finish", getattr(self.candidate, "close", lambda: None))()
 
+    def _base(self, case: Case, name: str) -> str:
+        """The implementation a name stands on in a case of this kind: ``torch.jvp`` -> ``torch``
+        in a mode case (``oracles.modes.base_name``), the name itself elsewhere."""
+        return modes.base_name(name) if case.kind in self.mode_impls else name
+
     def _impl(self, case: Case, name: str):
         """The implementation called ``name`` in a case of this kind."""
         return (self.mode_impls[case.kind] if case.kind in self.mode_impls else self.impls)[name]
@@ -331,7 +335,7 @@ class Runner:
         in its oracle's host process where it has one (``gradmatrix.oracle_host``)."""
         if self.hosted(case) and (name != self.candidate.name or case.kind in self.mode_impls):
             return self.candidate.evaluate_as(name, inputs, self.device, precision)
-        host = self._hosts.get(modes.base_name(name) if case.kind in self.mode_impls else name)
+        host = self._hosts.get(self._base(case, name))
         if host is not None and _own_entry(case):  # its oracle's host process, while it answers
             result = host.ask(case, name, inputs, precision)
             if result is not None:
@@ -387,7 +391,7 @@ class Runner:
         while self._upcoming:
             case, name = self._upcoming.popleft()
             key = (case, name, self.precision)
-            base = modes.base_name(name) if case.kind in self.mode_impls else name
+            base = self._base(case, name)
             if key in self._cache or key in self._ready or self.unavailable(base):
                 continue
             store_key = self._store_key(case, name, self.precision)
@@ -404,7 +408,7 @@ class Runner:
         Raises:
             RaisedElsewhere: the implementation raised there.
         """
-        base = modes.base_name(name) if case.kind in self.mode_impls else name
+        base = self._base(case, name)
         host = self._hosts.get(base)
         if host is None or precision != self.precision:
             return None
@@ -418,7 +422,7 @@ class Runner:
         """The key of an oracle's result in the store (``oracles.reference_store``), or None:
         the candidate's own results and what is computed from them, results on inputs given
         to ``run``, and a spec that is not gradmatrix's own are never stored."""
-        base = modes.base_name(name) if case.kind in self.mode_impls else name
+        base = self._base(case, name)
         if base == self.candidate.name or base not in ORACLES or case in self._explicit:
             return None
         if base not in self._findable:
@@ -473,7 +477,7 @@ class Runner:
             key = (case, name, self.precision)
             if key in self._cache or key in self._ready or self._stored(case, name, self.precision) is not None:
                 continue  # computed or stored: it can run here
-            base = modes.base_name(name) if case.kind in self.mode_impls else name
+            base = self._base(case, name)
             reason = self.unavailable(base, case)
             if reason:
                 return _record(comparison, SKIPPED, f"{name} unavailable: {reason}")
@@ -564,7 +568,7 @@ class Runner:
     def _precision_may_explain(self, case: Case, pair: tuple) -> bool:
         """A float32 disagreement involving torch or JAX while they may use reduced-precision
         matmuls (TF32 on a GPU): worth repeating at the highest precision."""
-        on_device = {n for n in pair if (modes.base_name(n) if case.kind in self.mode_impls else n) in ON_DEVICE}
+        on_device = {n for n in pair if self._base(case, n) in ON_DEVICE}
         return case.dtype == "float32" and self.precision != "highest" and bool(on_device)
 
     def _recheck_at_highest(self, comparison: Comparison, reproduce: str) -> dict:
