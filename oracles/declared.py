@@ -329,7 +329,7 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
       ``vectorized=True`` says the reference also takes every array with one more leading
       axis (K copies, or 1 to broadcast) and returns the K outputs (K losses) stacked: the
       numeric oracle then evaluates its perturbed copies in one call instead of one by one
-      (and checks the claim on two of them, an error where it does not hold);
+      (and checks the claim, an error where it does not hold: ``oracles.numeric``);
     * ``positional``: the arguments in order, array or dim names, ``Packed(...)`` dicts
       with ``Const`` fields (``Packed("bn_param", mode=Const("train"), eps="eps")``),
       ``Keyword``; ``contracts``: the ways a candidate is called, where they are not one

@@ -213,27 +213,39 @@ def forward_of(spec):
 
 def _all_at_once(name: str, one):
     """A vectorized reference as a batched forward: one call on the K copies.  The claim is
-    checked on the first batch of more than one copy (its first and last copies against the
-    reference on each alone): a reference that mixes its copies (a mean over the leading
-    axis) would give every difference the wrong value, so it raises instead."""
+    checked at the first call, on a probe batch of more copies than any axis of the inputs
+    is long (the batch's copies repeated): its first and last copies against the reference
+    on each alone.  A reference that mixes its copies (a mean over the leading axis) or
+    reads the number of copies as a dim (``x.shape[0]`` for N) would give every difference
+    the wrong value, so it raises instead."""
     checked = []
 
+    def rows_of(batched: dict) -> int:
+        return max(v.shape[0] for v in batched.values())
+
+    def check(batched: dict, dims) -> None:
+        count = 1 + max(max(v.shape[1:], default=1) for v in batched.values())
+        probe = {k: v[np.arange(count) % v.shape[0]] if v.shape[0] > 1 else v for k, v in batched.items()}
+        together = np.asarray(one(probe, dims), dtype=np.float64)
+        for i in (0, count - 1):
+            alone = np.asarray(one({k: v[i if v.shape[0] > 1 else 0] for k, v in probe.items()}, dims),
+                               dtype=np.float64)
+            scale = max(1.0, float(np.max(np.abs(alone), initial=0.0)))
+            if together.shape[:1] != (count,) or alone.shape != together.shape[1:] or not np.allclose(
+                    together[i], alone, rtol=0, atol=1e-12 * scale):
+                raise ValueError(f"{name}: its reference is declared vectorized, but copy {i + 1} of {count} "
+                                 f"computed with the others differs from it computed alone: it mixes its copies or "
+                                 f"reads their number as a dim (declare it without vectorized=True)")
+
     def forward(batched: dict, dims) -> np.ndarray:
-        rows = max(v.shape[0] for v in batched.values())
+        rows = rows_of(batched)
+        if rows > 1 and not checked:
+            check(batched, dims)
+            checked.append(rows)
         value = np.asarray(one(batched, dims), dtype=np.float64)
         if value.shape[:1] != (rows,):
             raise ValueError(f"{name}: its reference is declared vectorized, but on {rows} copies of its inputs "
                              f"it returned shape {value.shape}, not ({rows}, ...)")
-        if rows > 1 and not checked:
-            checked.append(rows)
-            for i in (0, rows - 1):
-                alone = np.asarray(one({k: v[i if v.shape[0] > 1 else 0] for k, v in batched.items()}, dims),
-                                   dtype=np.float64)
-                scale = max(1.0, float(np.max(np.abs(alone), initial=0.0)))
-                if alone.shape != value.shape[1:] or not np.allclose(value[i], alone, rtol=0, atol=1e-12 * scale):
-                    raise ValueError(f"{name}: its reference is declared vectorized, but copy {i + 1} of {rows} "
-                                     f"computed with the others differs from it computed alone: it mixes its copies "
-                                     f"(declare it without vectorized=True)")
         return value if value.ndim > 1 else value[:, None]
 
     return forward
