@@ -20,7 +20,7 @@ REVERSE_OVER_REVERSE = "reverse over reverse"
 class Oracle:
     """An oracle: what it provides, said once, and its module, imported the first time it is
     used.  A framework is one subclass here plus its module (``available``, ``evaluate`` and,
-    where it provides them, ``evaluate_jvp``, ``evaluate_hvp``, ``compile_ahead``); the
+    where it provides them, ``evaluate_jvp``, ``evaluate_hvp``, ``compile_ahead``, ``expect``); the
     runner, the modes, the devices and declared layers read these attributes, never a name.
     """
 
@@ -72,6 +72,12 @@ class Oracle:
         """Let an oracle that compiles per shape (``compiles``: JAX) start on ``cases`` in the
         background; returns what to ``stop()`` when the run ends, or None."""
         return self._load().compile_ahead(cases, **self.options) if self.compiles else None
+
+    def expect(self, cases) -> None:
+        """Tell an oracle that compiles per shape the cases this process will evaluate, in
+        their order: it may then compile several functions at once (``jax_oracle.expect``)."""
+        if self.compiles:
+            self._load().expect(cases, **self.options)
 
 
 class Torch(Oracle):

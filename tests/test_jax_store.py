@@ -10,6 +10,7 @@ import pickle
 import re
 import threading
 
+import jax
 import numpy as np
 import pytest
 from jax.experimental.serialize_executable import deserialize_and_load
@@ -243,3 +244,89 @@ def test_a_store_that_cannot_be_located_while_compiling_ahead_fails_the_evaluati
     waiting.join(60)
     assert not waiting.is_alive(), "the evaluation still waits for a compilation that failed"
     assert "platformdirs" in str(outcome.get("raised"))
+
+
+@pytest.fixture
+def expecting(empty_store, monkeypatch):
+    """A process that knows the cases it will evaluate and stores no function (the JAX host of
+    a check on an empty store, ``gradmatrix.oracle_host``): what it expects is forgotten after."""
+    monkeypatch.setattr(jax_store, "SAVE", False)
+    monkeypatch.setattr(jax_oracle, "_EXPECTED", {})
+    monkeypatch.setattr(jax_oracle, "_ALONE", set())
+    return empty_store
+
+
+EXPECTED = [Case("relu", DIMS, 0, "float64"), Case("sigmoid", DIMS, 0, "float32"),
+            Case("softmax_loss", (("N", 6), ("C", 5)), 0, "float64", "hvp"), Case("tanh", DIMS, 0, "float64", "jvp")]
+
+
+def _outputs(case) -> list:
+    """Every output of a case's JAX function, as NumPy arrays."""
+    kind = jax_oracle._kind_of(case)
+    dims, args = jax_oracle._arguments(kind, draw_inputs(case), "cpu")
+    function, _ = jax_oracle._function(kind, case, "cpu", dims, args)
+    return [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(function(*args))]
+
+
+def _within_rounding(mine: list, theirs: list, dtype: str) -> bool:
+    """The same values but for rounding: a few units in the last place of the largest
+    (XLA decides fusion and contraction per module, so one op among others may round one
+    operation differently)."""
+    eps = float(np.finfo(dtype).eps)
+    return len(mine) == len(theirs) and all(
+        a.shape == b.shape and float(np.max(np.abs(a - b), initial=0)) <= 8 * eps * max(float(np.max(np.abs(b), initial=0)), 1.0)
+        for a, b in zip(mine, theirs))
+
+
+def test_functions_expected_are_compiled_together_and_compute_the_same_values(expecting):
+    alone = [_outputs(case) for case in EXPECTED]
+    _new_process()
+    together = jax_store.COMPILE_STATS["together"]
+    jax_oracle.expect(EXPECTED)
+    first = _outputs(EXPECTED[0])  # needs the first: all four are compiled, as one module
+    assert jax_store.COMPILE_STATS["together"] == together + len(EXPECTED)
+    assert all(jax_store.in_memory(jax_oracle._kind_of(c), c.spec, tuple(c.dim_map.items()), c.dtype, "cpu")
+               for c in EXPECTED)
+    for case, mine, theirs in zip(EXPECTED, [first] + [_outputs(c) for c in EXPECTED[1:]], alone):
+        assert _within_rounding(mine, theirs, case.dtype), case.id
+    # another seed of an op compiled together runs in its slot: its own values, not the first seed's
+    other = Case("sigmoid", DIMS, 1, "float32")
+    inputs = draw_inputs(other)
+    assert _is_sigmoid(jax_oracle.evaluate(inputs), inputs)
+
+
+def test_a_function_that_fails_among_others_fails_alone(expecting, monkeypatch):
+    """sigmoid's JAX function cannot be traced: the module of four fails, each is then compiled
+    alone, and only sigmoid's evaluation meets the error."""
+    build = jax_oracle._BUILDS["vjp"]
+
+    def broken(spec, dims):
+        if spec.name != "sigmoid":
+            return build(spec, dims)
+        return jax.jit(lambda *args: (_ for _ in ()).throw(ValueError("sigmoid cannot be traced")))
+
+    monkeypatch.setitem(jax_oracle._BUILDS, "vjp", broken)
+    jax_oracle.expect(EXPECTED)
+    together = jax_store.COMPILE_STATS["together"]
+    relu = draw_inputs(EXPECTED[0])
+    assert np.array_equal(jax_oracle.evaluate(relu).forward, np.maximum(relu.arrays["x"], 0))
+    assert jax_store.COMPILE_STATS["together"] == together
+    with pytest.raises(ValueError, match="sigmoid cannot be traced"):
+        jax_oracle.evaluate(draw_inputs(EXPECTED[1]))
+    loss, hv = jax_oracle.evaluate_hvp(draw_inputs(EXPECTED[2]))
+    assert np.isfinite(loss) and set(hv) == {"scores"}
+
+
+def test_a_function_in_the_store_is_loaded_not_compiled_together(expecting, monkeypatch):
+    monkeypatch.setattr(jax_store, "SAVE", True)  # an earlier process stored relu's function
+    jax_oracle.evaluate(draw_inputs(EXPECTED[0]))
+    assert _key(EXPECTED[0]).path.exists()
+    monkeypatch.setattr(jax_store, "SAVE", False)
+    _new_process()
+    jax_oracle.expect(EXPECTED)
+    loaded, together = jax_store.COMPILE_STATS["loaded"], jax_store.COMPILE_STATS["together"]
+    relu = draw_inputs(EXPECTED[0])
+    assert np.array_equal(jax_oracle.evaluate(relu).forward, np.maximum(relu.arrays["x"], 0))
+    assert jax_store.COMPILE_STATS["loaded"] == loaded + 1 and jax_store.COMPILE_STATS["together"] == together
+    jax_oracle.evaluate(draw_inputs(EXPECTED[1]))  # the three others, as one module
+    assert jax_store.COMPILE_STATS["together"] == together + 3

@@ -29,22 +29,37 @@ def _runner(plan, **options) -> Runner:
     return runner
 
 
+def _same_but_for_rounding(got, expected) -> None:
+    """A few units in the last place of the largest value apart at most: a function compiled
+    among others (oracles.jax_store.compile_together) may round an operation differently."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1.0)
+    assert float(np.max(np.abs(got - expected), initial=0.0)) <= 8 * float(np.finfo(expected.dtype).eps) * scale
+
+
 def test_the_host_computes_what_the_judge_would(monkeypatch, tmp_path):
-    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))  # nothing stored: every result is computed
+    # a check on an empty store: the host's results are stored (store_writes), so it stores
+    # no function and compiles its functions several to a module (oracles.jax_oracle.expect)
     plan = _plan(dtypes=("float64", "float32"))
-    hosted, here = _runner(plan, oracle_host=True), _runner(plan, oracle_host=False)
+    jax_names = {(c.case, n) for c in plan for n in c.pair if n.split(".")[0] == "jax"}
+    jobs = sorted(jax_names, key=lambda job: (job[0].id, job[1]))
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path / "judge"))
+    here = _runner(plan, oracle_host=False)
+    theirs = {job: here._result(*job) for job in jobs}
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path / "host"))  # nothing stored: every result is computed
+    hosted = _runner(plan, oracle_host=True, store_writes=True)
     try:
         assert "jax" in hosted._hosts and not here._hosts
-        jax_names = {(c.case, n) for c in plan for n in c.pair if n.split(".")[0] == "jax"}
         assert {c.case.kind for c in plan} >= {"random", "kink", "jvp", "hvp"}
-        for case, name in sorted(jax_names, key=lambda job: (job[0].id, job[1])):
-            mine, theirs = hosted._result(case, name), here._result(case, name)
+        for job in jobs:
+            mine, reference = hosted._result(*job), theirs[job]
             assert not isinstance(mine, BaseException), mine
-            assert mine.impl == theirs.impl
-            np.testing.assert_allclose(mine.forward, theirs.forward, rtol=1e-12, atol=0)
-            assert mine.grads.keys() == theirs.grads.keys()
-            for tensor in mine.grads:
-                np.testing.assert_allclose(mine.grads[tensor], theirs.grads[tensor], rtol=1e-12, atol=0)
+            assert mine.impl == reference.impl
+            assert mine.grads.keys() == reference.grads.keys()
+            for got, expected in [(mine.forward, reference.forward),
+                                  *((mine.grads[k], reference.grads[k]) for k in mine.grads)]:
+                _same_but_for_rounding(got, expected)
         records = [hosted.run(c) for c in plan]
         assert {r["verdict"] for r in records} <= {"agree", "convention"}, [r["message"] for r in records
                                                                             if r["verdict"] not in ("agree", "convention")]
