@@ -43,7 +43,7 @@ from gradmatrix.oracles import devices, reference_store
 from gradmatrix.oracles.cases import LOW_PRECISION_KIND
 from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.framework import LOW_PRECISION as LOW_PRECISION_DTYPES
-from gradmatrix.oracles.implementations import LOW_PRECISION, ORACLES, REGISTRY
+from gradmatrix.oracles.implementations import LOW_PRECISION, NO_FRAMEWORK, ORACLES, REGISTRY
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
 from gradmatrix.reports import document as documents
 from gradmatrix.reports import environment
@@ -400,13 +400,16 @@ def _early_hosts(request: Request) -> dict:
             or not reference_store.empty():
         return {}
     hosts = {}
+    spare = tuple(name for name in NO_FRAMEWORK if name in request.oracles)  # the first host's spare work
     for name in request.oracles:
         oracle = REGISTRY.get(name)
         if oracle is not None and oracle.compiles and host_pays(oracle, "cpu"):
             try:
-                hosts[name] = OracleHost(None, (name,), "cpu", "default", request.case_timeout, keep_functions=False)
+                hosts[name] = OracleHost(None, (name, *spare), "cpu", "default", request.case_timeout,
+                                         keep_functions=False)
             except OSError:
                 pass  # started later, or computed in the judge
+            spare = ()
     return hosts
 
 

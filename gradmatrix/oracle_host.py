@@ -20,7 +20,12 @@ function of the case, so these are the judge's arrays), evaluates the implementa
 came of it as data: the ``Result``, or the exception's type, message and traceback.
 
 The judge takes a result when a comparison needs it (``take``), waiting while the host
-works towards it.  A host that stops answering (nothing within the case time limit), cannot
+works towards it.  JAX's host usually finishes before the judge, whose own work (torch, the
+numeric oracle, the comparisons) is the longer; so it also gets the numeric oracle's jobs
+(the oracles that import no framework, ``oracles.implementations.NO_FRAMEWORK``) as spare
+work, done from the plan's last job backwards once its own are done, while the judge
+computes them from the first: the judge takes an answer that has come (``offered``), else
+computes it and tells the host, which stops where the judge has been.  A host that stops answering (nothing within the case time limit), cannot
 start, or ends is stopped, and whatever it has not answered is evaluated in the judge as
 before: the host changes where an oracle runs, never what it computes.  Where the oracle's
 framework is already imported in the judge (its compiled functions in memory), on a
@@ -55,23 +60,27 @@ class OracleHost:
     answers, ``available`` and ``take`` hand them out."""
 
     def __init__(self, jobs: list | None, oracles: tuple, device: str, precision: str, progress_limit: float,
-                 keep_functions: bool = True):
+                 keep_functions: bool = True, spare: list = ()):
         """
         Args:
             jobs: ``(case, implementation name)`` pairs, in the order they will be needed;
                 None: given later (``submit``), the host importing its oracles meanwhile.
-            oracles: the oracles the jobs' implementations are built on.
+            oracles: the oracles the jobs' implementations are built on, the spare jobs' too.
             device, precision: as the runner's.
             progress_limit: seconds without an answer (since its last, or since it was given
                 work) after which the host counts as stuck (0: none); its first answer gets
                 at least ``START_TIME_LIMIT``.
             keep_functions: store the functions it compiles (``oracles.jax_store``); not
                 needed where the judge stores the results themselves (``oracles.reference_store``).
+            spare: jobs the judge also computes itself (``submit``).
 
         Raises:
             OSError: the process cannot be started.
         """
+        self.oracles = oracles
         self._index: dict = {}  # (case, name) -> the id of its job's answer
+        self._spare: dict = {}  # (case, name) -> the id of a spare job's answer (``offered``)
+        self._claimed = -1  # the last spare job the judge computed itself (the host leaves it and those before)
         self._asked = -1  # the id of the next request (``ask``): negative, the jobs' count from 0
         self._limit = progress_limit
         self._results: dict = {}
@@ -92,19 +101,22 @@ class OracleHost:
         self._reader = threading.Thread(target=self._read, name="gradmatrix-oracle-host", daemon=True)
         self._reader.start()
         if jobs is not None:
-            self.submit(jobs)
+            self.submit(jobs, spare)
 
-    def submit(self, jobs: list) -> None:
+    def submit(self, jobs: list, spare: list = ()) -> None:
         """Give the host its jobs (once): ``(case, implementation name)`` pairs in the order
-        they will be needed."""
+        they will be needed; ``spare`` (of the same form, in the same order) are jobs the
+        judge also computes itself: the host takes them from the last backwards once its own
+        are done, and the judge uses an answer that is there when it needs it (``offered``)."""
         with self._changed:
             self._index = {job: i for i, job in enumerate(jobs)}
+            self._spare = {job: len(jobs) + i for i, job in enumerate(spare)}
             self._last = time.monotonic()  # its time to answer counts from here (it may have idled)
 
         def send() -> None:  # on a thread: a large plan must not wait for the host to read it
             try:
                 with self._sending:
-                    self._conn.send(("jobs", jobs))
+                    self._conn.send(("jobs", jobs, list(spare)))
             except (OSError, ValueError):  # it ended: every result is then evaluated in the judge
                 with self._changed:
                     self._stopped = self._stopped or "its process ended"
@@ -168,6 +180,34 @@ class OracleHost:
         """
         i = self._index.pop((case, name), None)
         return None if i is None else self._answer(i, meanwhile)
+
+    def offered(self, case, name: str):
+        """The host's result of spare job ``(case, name)`` (``submit``) where it has come
+        already, else None: the judge computes it, and the host is told to leave it and the
+        spare jobs before it (the judge goes through them in order, the host from the end).
+
+        Raises:
+            RaisedElsewhere: the implementation raised in the host.
+        """
+        i = self._spare.pop((case, name), None)
+        if i is None:
+            return None
+        with self._changed:
+            answer = self._results.pop(i, None)
+            if answer is None and (self._stopped or i <= self._claimed):
+                return None
+        if answer is None:
+            self._claimed = i
+            try:
+                with self._sending:
+                    self._conn.send(("claimed", i))
+            except (OSError, ValueError):
+                self.close()
+            return None
+        outcome, value = answer
+        if outcome == "fault":
+            raise RaisedElsewhere(*value)
+        return value
 
     def ask(self, case, name: str, inputs, precision: str):
         """Implementation ``name``'s result on these ``inputs`` of ``case`` at matmul
@@ -265,18 +305,31 @@ def _answer_all(conn: Connection) -> None:
             return i, "fault", (type(exc).__name__, str(exc), short_traceback(exc))
 
     pending: list = []
+    spare: list = []  # jobs the judge also does: taken from the last, once the others are done
+    claimed = -1  # the judge has done the spare jobs up to this one itself
     drawn: dict = {}  # the last case's inputs: a case's implementations come one after another
     while True:
-        while not pending or conn.poll(0):  # the judge's messages first; with no job left, wait for one
+        while not (pending or spare) or conn.poll(0):  # the judge's messages first; with no job left, wait for one
             message = conn.recv()
             if message[0] == "jobs":
-                pending = [job for job in enumerate(message[1]) if not unavailable[modes.base_name(job[1][1])]]
+                _, jobs, spares = message
+                pending = [job for job in enumerate(jobs) if not unavailable[modes.base_name(job[1][1])]]
                 for name, impl in impls.items():  # the oracle may compile several of its functions at once
                     impl.expect([case for _, (case, job_name) in pending if modes.base_name(job_name) == name])
                 pending.reverse()  # popped from the end: in the plan's order
+                spare = [job for job in enumerate(spares, start=len(jobs))
+                         if not unavailable[modes.base_name(job[1][1])]]
+            elif message[0] == "claimed":
+                claimed = max(claimed, message[1])
             else:
                 conn.send(answer(*message))
-        i, (case, name) = pending.pop()
+        if pending:
+            i, (case, name) = pending.pop()
+        else:
+            i, (case, name) = spare.pop()
+            if i <= claimed:  # the judge got here first: it has done this one and those before
+                spare.clear()
+                continue
         if case not in drawn:
             drawn.clear()
             try:

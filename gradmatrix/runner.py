@@ -27,7 +27,7 @@ from gradmatrix.oracles.contract import ContractError
 from gradmatrix.oracle_host import OracleHost, RaisedElsewhere
 from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES, spec_of
 from gradmatrix.oracles.cases import LOW_PRECISION_KIND, Case, CaseInputs, draw_inputs, matrix_cases
-from gradmatrix.oracles.implementations import LOW_PRECISION, ON_DEVICE, ORACLES, findable, unavailable_reason  # ON_DEVICE: the oracles --device moves
+from gradmatrix.oracles.implementations import LOW_PRECISION, NO_FRAMEWORK, ON_DEVICE, ORACLES, findable, unavailable_reason  # ON_DEVICE: the oracles --device moves
 from gradmatrix.oracles import modes, reference_store
 from gradmatrix.oracles.modes import run_implementations as implementations
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT, CandidateFault, CaseTimeout, short_traceback
@@ -187,6 +187,7 @@ class Runner:
         self._ahead: list = []  # background compilations (compile_ahead)
         self.oracle_host = oracle_host
         self._hosts: dict = {}  # oracle name -> its host process (gradmatrix.oracle_host), computing ahead
+        self._spare_host: OracleHost | None = None  # a host that also computes NO_FRAMEWORK oracles' results, as spare work
         self._started: dict = dict(hosts or {})  # oracle name -> a host started early, still without jobs
         self._upcoming: deque = deque()  # (case, name) of the oracles here, in the plan's order (_meanwhile)
         self._ready: dict = {}  # their results computed while a host worked, until their comparison
@@ -261,32 +262,40 @@ class Runner:
     def _start_host(self, oracle_name: str, comparisons, started: OracleHost | None = None) -> None:
         """Start a host process on every result of ``oracle_name`` these comparisons need
         that is not stored: of the catalog's and the courses' own ops, on inputs the
-        judge draws alone (a case whose inputs the candidate draws waits for its result)."""
-        jobs = {}
+        judge draws alone (a case whose inputs the candidate draws waits for its result).
+        The first host also gets the results of the oracles that import no framework
+        (``NO_FRAMEWORK``: numeric) as spare work, taken from the plan's end while the
+        judge works from its start (``OracleHost.offered``)."""
+        spare_oracles = () if self._spare_host is not None else tuple(
+            name for name in NO_FRAMEWORK if name in self.impls and (started is None or name in started.oracles))
+        jobs, spare = {}, {}
         for comparison in comparisons:
             case = comparison.case
             if not self._computed_here(case) or not _own_entry(case):
                 continue
             for name in comparison.pair:
                 base = self._base(case, name)
-                if base == oracle_name and (case, name) not in jobs:
+                wanted = jobs if base == oracle_name else spare if base in spare_oracles else None
+                if wanted is not None and (case, name) not in wanted:
                     key = self._store_key(case, name, self.precision)
                     if key is None or not reference_store.has(key):
-                        jobs[(case, name)] = None
+                        wanted[(case, name)] = None
         if not jobs:
             if started is not None:
                 started.close()
             return
         if started is not None:
-            started.submit(list(jobs))
-            self._hosts[oracle_name] = started
-            return
-        try:
-            host = OracleHost(list(jobs), (oracle_name,), self.device, self.precision, self.case_timeout,
-                              keep_functions=not self.store_writes)
-        except OSError:
-            return  # it is evaluated here, as without a host
+            host = started
+            host.submit(list(jobs), list(spare))
+        else:
+            try:
+                host = OracleHost(list(jobs), (oracle_name, *spare_oracles), self.device, self.precision,
+                                  self.case_timeout, keep_functions=not self.store_writes, spare=list(spare))
+            except OSError:
+                return  # it is evaluated here, as without a host
         self._hosts[oracle_name] = host
+        if spare:
+            self._spare_host = host
 
     def _all_stored(self, case: Case, oracle_name: str) -> bool:
         """Whether every result of oracle ``oracle_name`` on ``case`` is in the store.  A case
@@ -308,6 +317,7 @@ class Runner:
             self._ahead.pop().stop()
         while self._hosts:
             self._hosts.popitem()[1].close()
+        self._spare_host = None
         while self._started:
             self._started.popitem()[1].close()
         reference_store.flush()  # the results this run stored are on disk when it ends
@@ -409,9 +419,11 @@ class Runner:
             RaisedElsewhere: the implementation raised there.
         """
         base = self._base(case, name)
-        host = self._hosts.get(base)
-        if host is None or precision != self.precision:
+        if precision != self.precision:
             return None
+        host = self._hosts.get(base)
+        if host is None:  # computed here, unless a host has done it already as spare work
+            return self._spare_host.offered(case, name) if self._spare_host is not None else None
         return host.take(case, name, meanwhile=self._meanwhile)
 
     def _trim(self) -> None:

@@ -121,6 +121,9 @@ SECOND_ORDER = tuple(name for name, cls in REGISTRY.items() if cls.second_order)
 ON_DEVICE = tuple(name for name, cls in REGISTRY.items() if cls.on_device)  # the oracles --device moves
 LOW_PRECISION = tuple(name for name, cls in REGISTRY.items() if cls.low_precision)  # float16/bfloat16 references
 REFERENCE_KEYS = {cls.reference_key: name for name, cls in REGISTRY.items()}  # reference={key: f} -> oracle
+# oracles that import no framework (numeric): a host process of another oracle computes
+# them at no import cost, as spare work (gradmatrix.oracle_host.OracleHost.submit)
+NO_FRAMEWORK = tuple(name for name, cls in REGISTRY.items() if not cls.requires)
 
 
 def oracle(name: str, **options) -> Oracle:

@@ -6,14 +6,17 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
 from gradmatrix import manual
 from gradmatrix.oracle_host import OracleHost, RaisedElsewhere
+from gradmatrix.oracles import modes
 from gradmatrix.oracles.candidate import Candidate
 from gradmatrix.oracles.cases import Case, CaseInputs, draw_inputs
+from gradmatrix.oracles.implementations import oracle
 from gradmatrix.runner import Runner, default_plan
 
 OPS = ["relu", "softmax_loss"]  # random, kink, jvp and hvp cases
@@ -159,3 +162,54 @@ def test_a_host_started_before_the_plan_gets_its_jobs_or_is_closed(monkeypatch, 
                                            Candidate(manual, "manual")))
     assert unused._stopped == "closed" and unused._process.poll() is not None
     without_jax.close()
+
+
+def _answered(host: OracleHost, i: int, seconds: float = 120.0) -> None:
+    """Wait until the host has sent answer ``i``."""
+    deadline = time.monotonic() + seconds
+    while i not in host._results:
+        assert time.monotonic() < deadline, f"no answer {i} within {seconds:g} s"
+        time.sleep(0.01)
+
+
+def test_spare_work_is_taken_from_the_plans_end_and_stops_where_the_judge_has_been():
+    # the numeric oracle imports no framework: JAX's host also computes its results, from the
+    # plan's last backwards, while the judge computes them from the first (oracles.implementations.NO_FRAMEWORK)
+    plan = _plan(["relu", "affine"], dtypes=("float64", "float32"))
+    spare = list(dict.fromkeys((c.case, n) for c in plan for n in c.pair
+                               if n == "numeric" and c.case.kind in ("random", "kink")))
+    assert len(spare) >= 10
+    host = OracleHost([], ("numeric",), "cpu", "default", 60.0, spare=spare)
+    try:
+        ids = dict(host._spare)  # each spare job's answer id
+        assert host.offered(*spare[5]) is None  # not there yet: the judge computes it, and says so
+        _answered(host, ids[spare[6]])  # the host went from the last down to the one after it
+        time.sleep(0.3)  # time enough to go on, if it did
+        for job in spare[:6]:
+            assert ids[job] not in host._results, f"{job} was computed twice"
+        for job in spare[6:]:
+            assert ids[job] in host._results
+        case, name = spare[-1]
+        theirs, mine = host.offered(case, name), oracle("numeric").evaluate(draw_inputs(case))
+        assert theirs.impl == "numeric" and theirs.grads.keys() == mine.grads.keys()
+        _same_but_for_rounding(theirs.forward, mine.forward)
+        for tensor in mine.grads:
+            _same_but_for_rounding(theirs.grads[tensor], mine.grads[tensor])
+        assert host.offered(case, name) is None  # each answer is taken once
+    finally:
+        host.close()
+
+
+def test_a_check_takes_spare_results_from_the_host_and_computes_the_rest(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
+    plan = _plan(["relu", "softmax_loss"])
+    runner = _runner(plan, oracle_host=True)
+    try:
+        host = runner._hosts["jax"]
+        assert runner._spare_host is host and host._spare and "numeric" in host.oracles
+        assert all(modes.base_name(name) == "numeric" for _, name in host._spare)
+        records = [runner.run(c) for c in plan]
+        assert {r["verdict"] for r in records} <= {"agree", "convention"}
+        assert not host._spare  # each one taken from the host or computed here
+    finally:
+        runner.close()
