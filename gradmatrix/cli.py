@@ -55,11 +55,24 @@ class UsageError(Exception):
     """A usage or setup problem: exit status 2 with a one-line reason."""
 
 
+# in a help text until the help is shown: the catalog's ops, imported only then (a run starts
+# its processes before it imports the catalog: gradmatrix.oracle_host.start_early)
+CATALOG_OPS = "{the catalog's ops}"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, whose usage errors are one line: what is wrong and why (exit status 2)."""
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+    def format_help(self):
+        for action in self._actions:
+            if action.help and CATALOG_OPS in action.help:
+                from gradmatrix.oracles.catalog import CATALOG
+
+                action.help = action.help.replace(CATALOG_OPS, ", ".join(CATALOG))
+        return super().format_help()
 
 
 def seconds(text: str) -> float:
@@ -169,10 +182,10 @@ def _publish(document: dict, out, formats, what: str, inputs: list) -> list:
 
 
 def _add_matrix_options(parser: argparse.ArgumentParser, ops_flags=("--ops", "--op")) -> None:
-    from gradmatrix.oracles.catalog import CATALOG, DTYPES, MATRICES
     from gradmatrix.oracles.implementations import ORACLES
+    from gradmatrix.oracles.spec import DTYPES, MATRICES
 
-    parser.add_argument(*ops_flags, dest="ops", nargs="+", metavar="OP", help=f"ops (default: all): {', '.join(CATALOG)}")
+    parser.add_argument(*ops_flags, dest="ops", nargs="+", metavar="OP", help=f"ops (default: all): {CATALOG_OPS}")
     parser.add_argument("--dtypes", nargs="+", metavar="DTYPE",
                         help=f"dtypes (default: {' '.join(DTYPES)}); float16 and bfloat16 make low-precision cases, "
                              f"judged by the frameworks' own error at that dtype")
@@ -262,22 +275,40 @@ def _tolerance(args) -> dict | None:
         raise UsageError(f"--rtol/--atol/--reason: {exc}") from None
 
 
-def _request(args, target: str, verb: str):
-    """The engine's request from the command's arguments (each already checked by its type)."""
-    from gradmatrix.engine import Request
+def _names(values) -> tuple | None:
+    listed = _list(values)
+    return tuple(dict.fromkeys(listed)) if listed else None
+
+
+def _settings(args) -> dict:
+    """The request's settings that decide which processes a run starts (``_start_early``)."""
     from gradmatrix.oracles.implementations import ORACLES
     from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
 
-    def names(values):
-        listed = _list(values)
-        return tuple(dict.fromkeys(listed)) if listed else None
+    return dict(oracles=_names(args.oracles) or tuple(ORACLES), device=args.device,
+                matmul_precision=args.matmul_precision,
+                case_timeout=DEFAULT_CASE_TIMEOUT if args.case_timeout is None else args.case_timeout,
+                workers=_worker_count(args.workers))
 
-    return Request(target=target, verb=verb, matrix=args.matrix, ops=names(args.ops), dtypes=names(args.dtypes),
-                   seeds=args.seeds, oracles=names(args.oracles) or tuple(ORACLES), modes=names(args.modes),
-                   only=args.only, shard=args.shard, strict_kinks=args.strict_kinks, strict=args.strict,
-                   device=args.device, matmul_precision=args.matmul_precision,
-                   case_timeout=DEFAULT_CASE_TIMEOUT if args.case_timeout is None else args.case_timeout,
-                   workers=_worker_count(args.workers), tolerance=_tolerance(args))
+
+def _start_early(args) -> None:
+    """Start the processes a run will want (JAX's host on an empty store:
+    ``gradmatrix.oracle_host.start_early``) before this process imports the engine: they
+    import their frameworks meanwhile."""
+    from gradmatrix.oracle_host import start_early
+
+    settings = _settings(args)
+    start_early(settings["oracles"], settings["device"], settings["matmul_precision"], settings["case_timeout"],
+                settings["workers"])
+
+
+def _request(args, target: str, verb: str):
+    """The engine's request from the command's arguments (each already checked by its type)."""
+    from gradmatrix.engine import Request
+
+    return Request(target=target, verb=verb, matrix=args.matrix, ops=_names(args.ops), dtypes=_names(args.dtypes),
+                   seeds=args.seeds, modes=_names(args.modes), only=args.only, shard=args.shard,
+                   strict_kinks=args.strict_kinks, strict=args.strict, tolerance=_tolerance(args), **_settings(args))
 
 
 def _terminate_as_interrupt():
@@ -338,16 +369,23 @@ def _run_matrix(args, target: str, verb: str, announce=None) -> tuple[dict, obje
         UsageError: a bad option, an output directory that cannot be written or is busy, a
             candidate that cannot be imported or provides nothing to compare.
     """
+    _start_early(args)
+    from gradmatrix.oracle_host import close_early
     from gradmatrix.progress import Progress, print_lines
     from gradmatrix.reports import console
     from gradmatrix.reports.writers import DirectoryBusy, begin, finish, lock
 
-    request = _request(args, target, verb)
+    try:
+        request = _request(args, target, verb)
+    except BaseException:
+        close_early()
+        raise
     existed = Path(args.out).exists()
     out = _writable(args.out).resolve()  # before any of the user's code can change directory
     try:
         held = lock(out, f"gradmatrix {verb}")
     except DirectoryBusy as exc:
+        close_early()
         raise UsageError(str(exc)) from None
     try:
         session = plan(request, out)
@@ -363,6 +401,7 @@ def _run_matrix(args, target: str, verb: str, announce=None) -> tuple[dict, obje
             progress.close()
         written, kept = finish(document, out, tuple(args.format))
     finally:
+        close_early()  # those the run did not claim (it stopped before it began)
         held.release()
         if not existed and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # made for a run refused before it touched anything
@@ -378,6 +417,8 @@ def cmd_run(args, extra) -> int:
 
 
 def cmd_check(args, extra) -> int:
+    if args.class_folder is None and len(args.module) == 1:
+        _start_early(args)  # before the engine is imported
     from gradmatrix.checker import CheckResult
     from gradmatrix.engine import NothingToCheck
     from gradmatrix.oracles.catalog import CATALOG

@@ -38,17 +38,17 @@ from dataclasses import asdict, dataclass, field, replace
 
 from gradmatrix import framework_layers
 from gradmatrix.isolation import accounting, open_candidate
-from gradmatrix.oracle_host import OracleHost
+from gradmatrix.oracle_host import early_hosts
 from gradmatrix.oracles import devices, reference_store
 from gradmatrix.oracles.cases import LOW_PRECISION_KIND
 from gradmatrix.oracles.catalog import CATALOG
 from gradmatrix.oracles.framework import LOW_PRECISION as LOW_PRECISION_DTYPES
-from gradmatrix.oracles.implementations import LOW_PRECISION, NO_FRAMEWORK, ORACLES, REGISTRY
+from gradmatrix.oracles.implementations import LOW_PRECISION, ORACLES
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
 from gradmatrix.reports import document as documents
 from gradmatrix.reports import environment
 from gradmatrix.reports.compare import DISAGREE, ERROR
-from gradmatrix.runner import Runner, default_plan, host_pays
+from gradmatrix.runner import Runner, default_plan
 
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
 WORKER_EXIT_WAIT = 60.0  # seconds a worker process that sent all its records may take to exit
@@ -189,7 +189,7 @@ class Session:
         self._stopping = False
         # an empty store: every JAX result will be computed, by a host started now, importing
         # its framework while the candidate loads (its jobs come with the plan)
-        self._hosts = _early_hosts(request) if candidate is None and module is None else {}
+        self._hosts = early_hosts(request) if candidate is None and module is None else {}
         if candidate is not None:
             self.candidate, self.isolated = candidate, False
         else:
@@ -389,28 +389,6 @@ class Session:
         # a worker whose check is done ends as a process ends (IsolatedCandidate.finish)
         candidate = getattr(self, "candidate", None)
         getattr(candidate, "finish", getattr(candidate, "close", lambda: None))()
-
-
-def _early_hosts(request: Request) -> dict:
-    """Host processes (``gradmatrix.oracle_host``) for the oracles that compile per shape,
-    started before the candidate loads, where the run will compute all their results (an
-    empty store) in a process of their own (``runner.host_pays``; one process runs the whole
-    plan, on the CPU, at the default matmul precision); by oracle name."""
-    if request.part or request.workers or request.device != "cpu" or request.matmul_precision != "default" \
-            or not reference_store.empty():
-        return {}
-    hosts = {}
-    spare = tuple(name for name in NO_FRAMEWORK if name in request.oracles)  # the first host's spare work
-    for name in request.oracles:
-        oracle = REGISTRY.get(name)
-        if oracle is not None and oracle.compiles and host_pays(oracle, "cpu"):
-            try:
-                hosts[name] = OracleHost(None, (name, *spare), "cpu", "default", request.case_timeout,
-                                         keep_functions=False)
-            except OSError:
-                pass  # started later, or computed in the judge
-            spare = ()
-    return hosts
 
 
 def _serve_part(request: Request) -> None:

@@ -35,6 +35,7 @@ single core, on a GPU or at another matmul precision, the judge keeps the work
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -262,6 +263,75 @@ class OracleHost:
             self.close()
         except Exception:  # noqa: BLE001  (interpreter shutdown)
             pass
+
+
+def host_pays(oracle, device: str) -> bool:
+    """Whether an oracle that compiles per shape (``Oracle.compiles``: JAX) is better
+    computed in a process of its own (``gradmatrix.oracle_host``) than here: on the CPU, with
+    a core to spare, its framework not yet imported here (where it is, its compiled functions
+    are in this process's memory, and a new process would import and compile again)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return device == "cpu" and cores > 1 and not any(m in sys.modules for m in oracle.requires)
+
+
+_EARLY: dict = {}  # the hosts ``start_early`` started: {"settings": ..., "hosts": {oracle name: host}}
+
+
+def _hosts_for(oracles: tuple, device: str, precision: str, case_timeout: float, workers: int) -> dict:
+    """Host processes for the oracles that compile per shape (JAX), started now, where a run
+    in one process will compute all their results (an empty store) in a process of their own
+    (``host_pays``; one process runs the whole plan, on the CPU, at the default matmul
+    precision), the first with the oracles that import no framework for spare work; by
+    oracle name."""
+    from gradmatrix.oracles import reference_store
+    from gradmatrix.oracles.implementations import NO_FRAMEWORK, REGISTRY
+
+    if workers or device != "cpu" or precision != "default" or not reference_store.empty():
+        return {}
+    hosts = {}
+    spare = tuple(name for name in NO_FRAMEWORK if name in oracles)
+    for name in oracles:
+        oracle = REGISTRY.get(name)
+        if oracle is not None and oracle.compiles and host_pays(oracle, "cpu"):
+            try:
+                hosts[name] = OracleHost(None, (name, *spare), "cpu", "default", case_timeout, keep_functions=False)
+            except OSError:
+                pass  # started later, or computed in the judge
+            spare = ()
+    return hosts
+
+
+def start_early(oracles: tuple, device: str, precision: str, case_timeout: float, workers: int = 0) -> None:
+    """Start the host processes a run with these settings (``gradmatrix.engine.Request``'s)
+    will want, before anything heavy is imported (the command calls it as soon as it has
+    parsed its arguments): each imports its framework while the judge imports its own and
+    the candidate loads.  ``early_hosts`` hands them to the run; the process's end stops any
+    left unclaimed (its end of their sockets closes)."""
+    settings = (tuple(oracles), device, precision, case_timeout, workers)
+    if _EARLY.get("settings") != settings:
+        close_early()
+        _EARLY.update(settings=settings, hosts=_hosts_for(*settings))
+
+
+def close_early() -> None:
+    """Stop the hosts ``start_early`` started that no run has claimed (a run refused)."""
+    for host in _EARLY.pop("hosts", {}).values():
+        host.close()
+    _EARLY.clear()
+
+
+def early_hosts(request) -> dict:
+    """The host processes for a run of ``request`` (``gradmatrix.engine.Request``): those
+    ``start_early`` started with its settings, else started now (none for a part of -n);
+    by oracle name."""
+    if request.part:
+        return {}
+    settings = (tuple(request.oracles), request.device, request.matmul_precision, request.case_timeout,
+                request.workers)
+    if _EARLY.get("settings") == settings:
+        _EARLY.pop("settings")
+        return _EARLY.pop("hosts")
+    return _hosts_for(*settings)
 
 
 def _serve(conn: Connection) -> None:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import os
-import sys
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 
@@ -24,7 +22,7 @@ import numpy as np
 
 from gradmatrix.oracles.candidate import Candidate, provided_ops
 from gradmatrix.oracles.contract import ContractError
-from gradmatrix.oracle_host import OracleHost, RaisedElsewhere
+from gradmatrix.oracle_host import OracleHost, RaisedElsewhere, host_pays
 from gradmatrix.oracles.catalog import CATALOG, SKIPS_ORACLES, spec_of
 from gradmatrix.oracles.cases import LOW_PRECISION_KIND, Case, CaseInputs, draw_inputs, matrix_cases
 from gradmatrix.oracles.implementations import LOW_PRECISION, NO_FRAMEWORK, ON_DEVICE, ORACLES, findable, unavailable_reason  # ON_DEVICE: the oracles --device moves
@@ -597,15 +595,6 @@ class Runner:
         again = compare(case, results[a], results[b], reproduce, inputs.kink_masks, self.strict_kinks, None, outside,
                         extreme=extreme_inputs(inputs.arrays, case.dtype), override=self.tolerance)
         return {"verdict": again["verdict"], "message": again["message"]}
-
-
-def host_pays(oracle, device: str) -> bool:
-    """Whether an oracle that compiles per shape (``Oracle.compiles``: JAX) is better
-    computed in a process of its own (``gradmatrix.oracle_host``) than here: on the CPU, with
-    a core to spare, its framework not yet imported here (where it is, its compiled functions
-    are in this process's memory, and a new process would import and compile again)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return device == "cpu" and cores > 1 and not any(m in sys.modules for m in oracle.requires)
 
 
 def _own_entry(case: Case) -> bool:

@@ -213,3 +213,27 @@ def test_a_check_takes_spare_results_from_the_host_and_computes_the_rest(monkeyp
         assert not host._spare  # each one taken from the host or computed here
     finally:
         runner.close()
+
+
+def test_the_command_starts_jaxs_host_before_it_imports_the_engine_and_the_run_takes_it(tmp_path):
+    # the host imports JAX while the judge imports its own modules and the candidate loads;
+    # the run takes that host (no second one), and a refused run stops it
+    script = ("import sys\n"
+              "from gradmatrix import cli, oracle_host\n"
+              "starts = []\n"
+              "init = oracle_host.OracleHost.__init__\n"
+              "def counted(self, *args, **kwargs):\n"
+              "    starts.append('gradmatrix.oracles.catalog' in sys.modules)\n"
+              "    init(self, *args, **kwargs)\n"
+              "oracle_host.OracleHost.__init__ = counted\n"
+              f"status = cli.main(['check', 'gradmatrix.manual', '--ops', 'relu', '--out', {str(tmp_path / 'a')!r}])\n"
+              "print(status, starts, oracle_host._EARLY)\n"
+              f"import os; os.environ['GRADMATRIX_JAX_CACHE'] = {str(tmp_path / 'empty')!r}\n"
+              f"refused = cli.main(['check', 'gradmatrix.manual', '--ops', 'nosuchop', '--out', {str(tmp_path / 'b')!r}])\n"
+              "print(refused, len(starts), oracle_host._EARLY)\n")
+    env = {**os.environ, "GRADMATRIX_JAX_CACHE": str(tmp_path / "store")}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert lines[-2] == "0 [False] {}"  # one host, started before the catalog was imported, taken by the run
+    assert lines[-1] == "2 2 {}"  # the refused run's host (an empty store again) was started, then stopped
