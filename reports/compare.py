@@ -301,13 +301,14 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             allowed_abs = PROJECTION_Z * (tol.rtol * max(float(np.linalg.norm(va.reshape(-1))), floor)
                                           + tol.atol * np.sqrt(va.size)) + bound  # |atol|_2 over n elements
             va = directions.reshape(len(directions), -1) @ va.reshape(-1)
-        excess = np.abs(va - vb) - allowed_abs
+        gap = np.abs(va - vb)
+        excess = gap - allowed_abs
         metrics = tensor_metrics(va, vb, excess)
         agree = bool(np.all(excess <= 0))
         mask = (kink_masks or {}).get(key) if role == "gradient" and directions is None else None
         at_kink_only = bool(not agree and mask is not None and np.all(excess[~mask] <= 0))
         with np.errstate(divide="ignore", invalid="ignore"):
-            used = np.where(np.abs(va - vb) == 0, 0.0, np.abs(va - vb) / allowed_abs)
+            used = np.where(gap == 0, 0.0, gap / allowed_abs)
         entry.update(
             agree=agree,
             metrics=metrics.to_dict(),
