@@ -12,6 +12,7 @@ cache clear`` empties it (``usage``, ``clear``).  Importing this module imports 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -87,8 +88,16 @@ def unseal(data: bytes, magic: bytes, format: int, key: dict, what: str, other_k
 
 def cache_dir() -> Path | None:
     """Where compiled functions and reference results persist between runs, or None when
-    ``GRADMATRIX_JAX_CACHE=off``."""
-    setting = os.environ.get("GRADMATRIX_JAX_CACHE", "")
+    ``GRADMATRIX_JAX_CACHE=off``; read from the environment at each call (a run asks
+    thousands of times: the path is made once per setting)."""
+    env = os.environ
+    return _cache_dir(env.get("GRADMATRIX_JAX_CACHE", ""), env.get("XDG_CACHE_HOME"), env.get("HOME"),
+                      env.get("LOCALAPPDATA"))
+
+
+@functools.lru_cache(maxsize=16)
+def _cache_dir(setting: str, *platform_settings) -> Path | None:
+    """``cache_dir`` for these settings (the platform's cache directory follows the last)."""
     if setting.lower() == "off":
         return None
     if setting:

@@ -18,6 +18,7 @@ differentiable input.  The random cases' draws are untouched by the modes.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import zlib
 from collections.abc import Iterable, Mapping
@@ -130,9 +131,10 @@ class Case:
     def dim_map(self) -> dict:
         return self.spec.resolve_dims(dict(self.dims))
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
-        """Readable id, e.g. ``affine-N8-Dx6-M3-seed1-float32``."""
+        """Readable id, e.g. ``affine-N8-Dx6-M3-seed1-float32`` (made once: a run reads it
+        thousands of times)."""
         dims = "-".join(f"{name}{_format_dim(value)}" for name, value in self.dims)
         kind = "" if self.kind == "random" else f"-{self.kind}"
         return f"{self.op}{kind}-{dims}-seed{self.seed}-{self.dtype}"

@@ -121,7 +121,13 @@ def key(case, impl: str, precision: str, device: str, inputs: str | None = None)
 
 def _path(key: dict) -> Path:
     name = hashlib.sha256(cache.canonical(key).encode()).hexdigest()
-    return cache.cache_dir() / cache.RESULTS / f"{name}.result"
+    return _results(cache.cache_dir()) / f"{name}.result"
+
+
+@functools.lru_cache(maxsize=16)
+def _results(root: Path) -> Path:
+    """The folder of the results in the store at ``root``."""
+    return root / cache.RESULTS
 
 
 def _listed(folder: Path) -> set:
