@@ -1,14 +1,16 @@
-"""The JAX oracle: each op's forward with ``jax.nn``, gradients by ``jax.linearize``: its
-tangent map is forward mode (``J v``, for "jvp" cases), and transposed, the vjp.
+"""The JAX oracle: each op's forward with ``jax.nn``, gradients by ``jax.vjp``; for the
+ops, dims and dtypes with "jvp" cases, by ``jax.linearize``: its tangent map is forward mode
+(``J v``), and transposed, the vjp.
 
 JAX silently computes float64 inputs in float32 unless 64-bit mode is on, which would make
 every float64 comparison meaningless.  Importing this module therefore enables it,
 deliberately: ``jax.config.update("jax_enable_x64", True)``.  float32 inputs still compute
 in float32.
 
-The vjp of each op, with its jvp (one linearization gives both: a "jvp" case and its random
-twin share one function), and the hvp of ``oracles.modes`` are compiled with ``jax.jit``
-once per op, dims and dtype, and reused across seeds; ``COMPILE_STATS`` counts the
+The vjp of each op (with its J v where a "jvp" case is to come: one linearization gives
+both, so that the "jvp" case and its random twin share one function), and the hvp of
+``oracles.modes`` are compiled with ``jax.jit`` once per op, dims and dtype, and reused
+across seeds; ``COMPILE_STATS`` counts the
 compilations, the functions loaded from the store and their seconds (tracing, lowering and
 XLA together) for the benchmarks.
 
@@ -166,11 +168,25 @@ def _place(arrays: dict, device: str) -> dict:
 
 
 def _compiled_vjp(spec, dims: tuple):
-    """The jitted (forward, vjp of dout, J v along the tangents) of one op at fixed dims
-    (constants to the forward: reg, stride, ...).  One linearization: its tangent map is
-    forward mode (``J v``: a "jvp" case's directions, zeros in the others), and transposed
-    it is the vjp (``jax.vjp`` is the same two steps), so a "jvp" case shares its random
-    twin's compilation instead of costing one of its own."""
+    """The jitted (forward, vjp of dout) of one op at fixed dims (constants to the forward:
+    reg, stride, ...): ``jax.vjp``."""
+    forward = forward_of(spec)
+    dim_map = dict(dims)
+
+    def run(diff_inputs, const_inputs, dout):
+        out, pullback = jax.vjp(lambda d: forward({**d, **const_inputs}, dim_map), diff_inputs)
+        (grads,) = pullback(jnp.ones_like(out) if dout is None else dout)
+        return out, grads
+
+    return jax.jit(run)
+
+
+def _compiled_linearized(spec, dims: tuple):
+    """The jitted (forward, vjp of dout, J v along the tangents) of one op at fixed dims.
+    One linearization: its tangent map is forward mode (``J v``: a "jvp" case's directions,
+    zeros in the others), and transposed it is the vjp (``jax.vjp`` is the same two steps),
+    so a "jvp" case and its random twins share one compilation (``_kind_of``).  A third
+    more to compile than the vjp alone, which the ops without "jvp" cases get."""
     forward = forward_of(spec)
     dim_map = dict(dims)
 
@@ -195,13 +211,15 @@ def _compiled_hvp(spec, dims: tuple):
     return jax.jit(run)
 
 
-_BUILDS = {"vjp": _compiled_vjp, "hvp": _compiled_hvp}
+# the kinds of function: the vjp; the vjp with J v (a "jvp" case's, and its twins'); the hvp
+_BUILDS = {"vjp": _compiled_vjp, "jvp": _compiled_linearized, "hvp": _compiled_hvp}
 
 
 def _arguments(kind: str, inputs: CaseInputs, device: str) -> tuple:
     """(dims, arguments) of a case's ``kind`` function, the inputs on ``device``: for the
-    vjp (differentiable inputs, constant inputs, dout (None for a loss), the directions v
-    (zeros where the case has none)), for the hvp (differentiable, constant, v).
+    vjp (differentiable inputs, constant inputs, dout (None for a loss)), for the vjp with
+    J v the same and the directions v (zeros where the case has none), for the hvp
+    (differentiable, constant, v).
 
     Every dim, derived ones included, as the other oracles see them: the forwards read
     constants such as reg, p, eps, stride and pad from them (and jit traces per shape anyway).
@@ -215,7 +233,7 @@ def _arguments(kind: str, inputs: CaseInputs, device: str) -> tuple:
     if kind == "hvp":
         return tuple(inputs.case.dim_map.items()), (diff, const, tangents)
     dout = None if inputs.dout is None else _place({"dout": inputs.dout}, device)["dout"]
-    return tuple(inputs.case.dim_map.items()), (diff, const, dout, tangents)
+    return tuple(inputs.case.dim_map.items()), (diff, const, dout, tangents)[:4 if kind == "jvp" else 3]
 
 
 # How many functions are compiled as one XLA module where a process knows the cases it will
@@ -232,8 +250,10 @@ def expect(cases, device: str = "cpu") -> None:
     knows its jobs): a function that would be compiled here and kept in this process only
     (``jax_store.compiled_alone``) is then compiled together with the next ones the cases
     need, ``TOGETHER`` to a module (``jax_store.compile_together``), when first needed."""
+    cases = list(cases)
+    _mark_twins(cases, device)
     for case in cases:
-        _EXPECTED.setdefault((_kind_of(case), id(case.spec), case.dims, case.dtype, device), case)
+        _EXPECTED.setdefault((_kind_of(case, device), id(case.spec), case.dims, case.dtype, device), case)
 
 
 def _compile_with_next(kind: str, case, device: str, dims: tuple) -> None:
@@ -293,9 +313,10 @@ def evaluate(inputs: CaseInputs, device: str = "cpu") -> Result:
         Unavailable: jax is not importable, or has no GPU for "cuda".
     """
     available(device)
-    dims, args = _arguments("vjp", inputs, device)
-    function, notes = _function("vjp", inputs.case, device, dims, args)
-    out, grads, _ = function(*args)
+    kind = _kind_of(inputs.case, device)
+    dims, args = _arguments(kind, inputs, device)
+    function, notes = _function(kind, inputs.case, device, dims, args)
+    out, grads = function(*args)[:2]
     return Result("jax", np.asarray(out), {k: np.asarray(v) for k, v in grads.items()}, notes=notes)
 
 
@@ -308,8 +329,8 @@ def evaluate_jvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
         Unavailable: jax is not importable, or has no GPU for "cuda".
     """
     available(device)
-    dims, args = _arguments("vjp", inputs, device)
-    function, _ = _function("vjp", inputs.case, device, dims, args)
+    dims, args = _arguments("jvp", inputs, device)
+    function, _ = _function("jvp", inputs.case, device, dims, args)
     out, _, jv = function(*args)
     return np.asarray(out), np.asarray(jv)
 
@@ -328,9 +349,26 @@ def evaluate_hvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
     return np.asarray(loss), {k: np.asarray(v) for k, v in hv.items()}
 
 
-def _kind_of(case) -> str:
-    """The function a case evaluates: the hvp for an "hvp" case, else the vjp (with its J v)."""
-    return "hvp" if case.kind == "hvp" else "vjp"
+_WITH_JV: dict = {}  # (spec id, dims, dtype, device) -> the spec: ops at dims with a "jvp" case to come
+
+
+def _mark_twins(cases, device: str) -> None:
+    """Note the ops, dims and dtypes among ``cases`` that have a "jvp" case: their random and
+    kink cases take the vjp with J v, and share its compilation (``_kind_of``)."""
+    for case in cases:
+        if case.kind == "jvp":
+            _WITH_JV[(id(case.spec), case.dims, case.dtype, device)] = case.spec
+
+
+def _kind_of(case, device: str = "cpu") -> str:
+    """The function a case evaluates: the hvp for an "hvp" case; the vjp with J v for a
+    "jvp" case and for the cases of its op, dims and dtype where one is to come (told by
+    ``expect`` or ``compile_ahead``); else the vjp alone."""
+    if case.kind == "hvp":
+        return "hvp"
+    if case.kind == "jvp" or (id(case.spec), case.dims, case.dtype, device) in _WITH_JV:
+        return "jvp"
+    return "vjp"
 
 
 def compile_ahead(cases, device: str = "cpu") -> jax_store.CompileAhead | None:
@@ -346,12 +384,14 @@ def compile_ahead(cases, device: str = "cpu") -> jax_store.CompileAhead | None:
     """
     if jax is None or device != "cpu":
         return None
+    cases = list(cases)
+    _mark_twins(cases, device)
     jobs: dict = {}
     for case in cases:
-        jobs.setdefault((_kind_of(case), id(case.spec), case.dims, case.dtype), case)
+        jobs.setdefault((_kind_of(case, device), id(case.spec), case.dims, case.dtype), case)
 
     def compile_one(case) -> None:
-        kind = _kind_of(case)
+        kind = _kind_of(case, device)
         dims, args = _arguments(kind, draw_inputs(case), device)
         _function(kind, case, device, dims, args, ahead=True)
 
@@ -432,7 +472,7 @@ def check_loaded(kind: str, case, device: str, function) -> str | None:
         reference, scale, bound = (float(np.sum(weight * jv)), float(np.sum(np.abs(weight * jv))),
                                    float(np.sum(np.abs(weight) * bounds)))
         what = "sum_k <g_k, v_k>"
-        _, args = _arguments("vjp", probe, device)
+        _, args = _arguments(kind, probe, device)
     out, parts, *tangent = function(*args)
     expected = {k: probe.arrays[k].shape for k in names}
     if ({k: np.shape(p) for k, p in parts.items()} != expected or np.shape(out) != np.shape(forward)

@@ -22,11 +22,12 @@ def read_report():
 
 @pytest.fixture
 def empty_store(tmp_path, monkeypatch):
-    """An empty store of compiled JAX functions (``oracles.jax_store``) and none in memory;
-    what was in memory is restored afterwards."""
-    from gradmatrix.oracles import jax_store
+    """An empty store of compiled JAX functions (``oracles.jax_store``) and none in memory,
+    no case announced (``jax_oracle._WITH_JV``); what was in memory is restored afterwards."""
+    from gradmatrix.oracles import jax_oracle, jax_store
 
     monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
+    monkeypatch.setattr(jax_oracle, "_WITH_JV", {})  # no case to come: each case takes its own kind of function
     saved = dict(jax_store._EXECUTABLES)
     jax_store._EXECUTABLES.clear()
     yield tmp_path

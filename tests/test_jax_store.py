@@ -127,7 +127,7 @@ def test_the_note_reaches_the_records_of_the_jax_pairs(empty_store):
     inputs = draw_inputs(SIGMOID)
     jax_oracle.evaluate(inputs), jax_oracle.evaluate(draw_inputs(RELU))
     relus = deserialize_and_load(*pickle.loads(jax_store.unseal(_key(RELU).path.read_bytes(), _key(RELU))))
-    out, _, _ = relus(*jax_oracle._arguments("vjp", inputs, "cpu")[1])
+    out, _ = relus(*jax_oracle._arguments("vjp", inputs, "cpu")[1])
     assert np.array_equal(out, np.maximum(inputs.arrays["x"], 0))  # relu's function runs on sigmoid's arguments
     _swap_in_relus_file(_key(SIGMOID).path, _key(RELU))
     _new_process()
@@ -172,8 +172,9 @@ SCORES = (("N", 8), ("C", 10))
 KINDS = [pytest.param(kind, case, id=f"{kind}-{case.op}-{case.dtype}") for kind, case in (
     ("vjp", Case("conv", CONV, 0, "float32")),
     ("vjp", Case("layernorm", (("N", 8), ("D", 4), ("eps", 1e-5)), 0, "float64")),
-    ("vjp", Case("affine", (("N", 4), ("Dx", (2, 3)), ("M", 4)), 0, "float32", "jvp")),  # the vjp serves jvp cases
-    ("vjp", Case("softmax_loss", SCORES, 0, "float64", "jvp")),
+    ("jvp", Case("affine", (("N", 4), ("Dx", (2, 3)), ("M", 4)), 0, "float32", "jvp")),  # the vjp with J v
+    ("jvp", Case("softmax_loss", SCORES, 0, "float64", "jvp")),
+    ("jvp", Case("relu", (("N", 8), ("D", 7)), 0, "float64")),  # a random case whose op, dims and dtype have a jvp case
     ("hvp", Case("two_layer_net", NET, 0, "float32", "hvp")),
     ("hvp", Case("softmax_loss", SCORES, 0, "float64", "hvp")),
 )]
@@ -200,9 +201,9 @@ def test_the_check_on_load_passes_the_right_function_and_catches_a_wrong_forward
     right = _compiled(kind, case)
     assert jax_oracle.check_loaded(kind, case, "cpu", right) is None
     assert "forward differs" in jax_oracle.check_loaded(kind, case, "cpu", _scaled(right, 1.5, 1.0))
-    what = {"vjp": "its sum_k <g_k, v_k> is", "hvp": "its <w, H v> is"}[kind]
+    what = {"vjp": "its sum_k <g_k, v_k> is", "jvp": "its sum_k <g_k, v_k> is", "hvp": "its <w, H v> is"}[kind]
     assert what in jax_oracle.check_loaded(kind, case, "cpu", _scaled(right, 1.0, 1.5))
-    if kind == "vjp":  # its forward mode alone wrong
+    if kind == "jvp":  # its forward mode alone wrong
         assert "its J v differs" in jax_oracle.check_loaded(kind, case, "cpu", _scaled(right, 1.0, 1.0, 1.5))
 
 
@@ -252,6 +253,7 @@ def expecting(empty_store, monkeypatch):
     a check on an empty store, ``gradmatrix.oracle_host``): what it expects is forgotten after."""
     monkeypatch.setattr(jax_store, "SAVE", False)
     monkeypatch.setattr(jax_oracle, "_EXPECTED", {})
+    monkeypatch.setattr(jax_oracle, "_WITH_JV", {})
     monkeypatch.setattr(jax_oracle, "_ALONE", set())
     return empty_store
 
@@ -330,3 +332,22 @@ def test_a_function_in_the_store_is_loaded_not_compiled_together(expecting, monk
     assert jax_store.COMPILE_STATS["loaded"] == loaded + 1 and jax_store.COMPILE_STATS["together"] == together
     jax_oracle.evaluate(draw_inputs(EXPECTED[1]))  # the three others, as one module
     assert jax_store.COMPILE_STATS["together"] == together + 3
+
+
+def test_a_random_case_shares_the_vjp_with_jv_of_a_jvp_case_to_come(expecting):
+    twin, jvp = Case("tanh", DIMS, 0, "float64"), Case("tanh", DIMS, 0, "float64", "jvp")
+    alone = Case("tanh", DIMS, 0, "float32")  # no jvp case at these dims and dtype: the vjp alone
+    assert jax_oracle._kind_of(twin) == "vjp"  # nothing told yet
+    jax_oracle.expect([twin, jvp, alone])
+    assert [jax_oracle._kind_of(c) for c in (twin, jvp, alone)] == ["jvp", "jvp", "vjp"]
+    compiled = jax_store.COMPILE_STATS["compilations"]
+    inputs = draw_inputs(twin)
+    result = jax_oracle.evaluate(inputs)
+    out, jv = jax_oracle.evaluate_jvp(draw_inputs(jvp))
+    jax_oracle.evaluate(draw_inputs(alone))
+    assert jax_store.COMPILE_STATS["compilations"] == compiled + 2  # one function for the twins, one for the other
+    x = inputs.arrays["x"]
+    np.testing.assert_allclose(result.forward, np.tanh(x), rtol=1e-13)
+    np.testing.assert_allclose(result.grads["x"], inputs.dout * (1 - np.tanh(x) ** 2), rtol=1e-12)
+    directions = draw_inputs(jvp).directions["x"]
+    np.testing.assert_allclose(jv, (1 - np.tanh(x) ** 2) * directions, rtol=1e-12)
