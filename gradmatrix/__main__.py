@@ -1,7 +1,5 @@
 """``python -m gradmatrix``: the ``gradmatrix`` command."""
 
-import sys
+from gradmatrix.cli import run
 
-from gradmatrix.cli import main
-
-sys.exit(main())
+run()

@@ -212,3 +212,27 @@ def test_html_report_opens_on_the_verdict_and_the_first_finding(tmp_path):
     title = dom.stdout.split("<title>", 1)[1].split("</title>", 1)[0]
     assert title.startswith("seen:true,true|FAIL: softmax_missing_1_over_n disagrees with the references"), title
     assert title.endswith("Likely cause: a missing 1/N: dscores is N times the reference"), title
+
+
+@pytest.mark.parametrize("ops, status", [("relu", 0), ("nosuchop", 2)])
+def test_the_command_ends_with_its_status_after_what_is_due_at_exit(tmp_path, ops, status):
+    # the command skips the interpreter's teardown (gradmatrix.cli.run): the functions
+    # registered with atexit still run, buffered output still arrives, the results are stored
+    import os
+    import sys
+
+    script = ("import atexit, sys\n"
+              "from gradmatrix import cli\n"
+              "atexit.register(lambda: print('at exit', end=''))  # buffered: no newline, no flush\n"
+              f"sys.argv[1:] = ['check', 'gradmatrix.manual', '--ops', {ops!r}, '--out', {str(tmp_path / 'out')!r}]\n"
+              "cli.run()\n"
+              "print('never reached')\n")
+    env = {**os.environ, "GRADMATRIX_JAX_CACHE": str(tmp_path / "store")}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == status, run.stderr
+    assert run.stdout.endswith("at exit") and "never reached" not in run.stdout
+    if status == 0:
+        assert "report: " in run.stdout
+        assert len(list((tmp_path / "store" / "references").iterdir())) > 0  # every result written before the end
+    else:
+        assert "unknown op(s) ['nosuchop']" in run.stderr
