@@ -88,7 +88,7 @@ def _check_structure(tensor: str, case: Case, result: Result, value, expected_sh
         return {"kind": "dtype", "impl": impl, "got": str(value.dtype), "expected": str(np.dtype(expected_dtype)),
                 "message": f"{tensor}: {impl} returned dtype {value.dtype} for a {case.dtype} case, "
                            f"expected {expected_dtype}"}
-    if not np.all(np.isfinite(value)):
+    if not np.isfinite(value).all():
         return {"kind": "non-finite", "impl": impl, "message": f"{tensor}: {impl} returned non-finite values"}
     return None
 
@@ -137,9 +137,9 @@ def _order_problem(tensor: str, result: Result, key: str, rtol: float) -> dict |
             continue
         other = np.asarray(other, dtype=np.float64)
         with np.errstate(invalid="ignore"):
-            scale = max(float(np.max(np.abs(given), initial=0.0)), float(np.max(np.abs(other), initial=0.0)))
+            scale = max(float(np.abs(given).max(initial=0.0)), float(np.abs(other).max(initial=0.0)))
             differs = ~(np.abs(given - other) <= rtol * scale) & ~(np.isnan(given) & np.isnan(other))
-        if np.any(differs):
+        if differs.any():
             where = [int(i) for i in np.unravel_index(int(np.argmax(differs)), given.shape)] if given.ndim else []
             return {"kind": kind, "impl": result.impl, "order": order, "index": where,
                     "message": f"{tensor}: {result.impl}'s {what} (first at {where})"}
@@ -289,7 +289,7 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
         # the size each element's rounding is judged against: max|b| (max|a| when b is given as
         # projections: it has no elements), or the tensor's scales and rounding unit if larger
         elements = va if directions is not None else vb
-        scale = max(float(np.max(np.abs(elements), initial=0.0)), a.scales.get(key, 0.0), b.scales.get(key, 0.0),
+        scale = max(float(np.abs(elements).max(initial=0.0)), a.scales.get(key, 0.0), b.scales.get(key, 0.0),
                     _rounding_unit(case, key))
         allowed_abs = tol.rtol * scale + tol.atol + bound
         if directions is not None:
@@ -304,7 +304,7 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
         gap = np.abs(va - vb)
         excess = gap - allowed_abs
         metrics = tensor_metrics(va, vb, excess)
-        agree = bool(np.all(excess <= 0))
+        agree = bool((excess <= 0).all())
         mask = (kink_masks or {}).get(key) if role == "gradient" and directions is None else None
         at_kink_only = bool(not agree and mask is not None and np.all(excess[~mask] <= 0))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -312,7 +312,7 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
         entry.update(
             agree=agree,
             metrics=metrics.to_dict(),
-            of_allowed=float(np.max(used, initial=0.0)),  # < 1 agrees; the worst element's share of its allowance
+            of_allowed=float(used.max(initial=0.0)),  # < 1 agrees; the worst element's share of its allowance
             rtol=tol.rtol,
             max_bound=float(np.max(bound)) if np.ndim(bound) else float(bound),
         )
