@@ -61,7 +61,7 @@ class OracleHost:
     answers, ``available`` and ``take`` hand them out."""
 
     def __init__(self, jobs: list | None, oracles: tuple, device: str, precision: str, progress_limit: float,
-                 keep_functions: bool = True, spare: list = ()):
+                 keep_functions: bool = True, spare: list = (), expected: list | None = None):
         """
         Args:
             jobs: ``(case, implementation name)`` pairs, in the order they will be needed;
@@ -74,6 +74,7 @@ class OracleHost:
             keep_functions: store the functions it compiles (``oracles.jax_store``); not
                 needed where the judge stores the results themselves (``oracles.reference_store``).
             spare: jobs the judge also computes itself (``submit``).
+            expected: what its oracle may prepare together (``submit``).
 
         Raises:
             OSError: the process cannot be started.
@@ -102,13 +103,16 @@ class OracleHost:
         self._reader = threading.Thread(target=self._read, name="gradmatrix-oracle-host", daemon=True)
         self._reader.start()
         if jobs is not None:
-            self.submit(jobs, spare)
+            self.submit(jobs, spare, expected)
 
-    def submit(self, jobs: list, spare: list = ()) -> None:
+    def submit(self, jobs: list, spare: list = (), expected: list | None = None) -> None:
         """Give the host its jobs (once): ``(case, implementation name)`` pairs in the order
         they will be needed; ``spare`` (of the same form, in the same order) are jobs the
         judge also computes itself: the host takes them from the last backwards once its own
-        are done, and the judge uses an answer that is there when it needs it (``offered``)."""
+        are done, and the judge uses an answer that is there when it needs it (``offered``);
+        ``expected``, the jobs and what it will be asked (``ask``: a case the candidate
+        draws an input of), in the plan's order: what its oracle may prepare together
+        (``oracles.jax_oracle.expect``); None: the jobs."""
         with self._changed:
             self._index = {job: i for i, job in enumerate(jobs)}
             self._spare = {job: len(jobs) + i for i, job in enumerate(spare)}
@@ -117,7 +121,7 @@ class OracleHost:
         def send() -> None:  # on a thread: a large plan must not wait for the host to read it
             try:
                 with self._sending:
-                    self._conn.send(("jobs", jobs, list(spare)))
+                    self._conn.send(("jobs", jobs, list(spare), list(jobs if expected is None else expected)))
             except (OSError, ValueError):  # it ended: every result is then evaluated in the judge
                 with self._changed:
                     self._stopped = self._stopped or "its process ended"
@@ -382,10 +386,10 @@ def _answer_all(conn: Connection) -> None:
         while not (pending or spare) or conn.poll(0):  # the judge's messages first; with no job left, wait for one
             message = conn.recv()
             if message[0] == "jobs":
-                _, jobs, spares = message
+                _, jobs, spares, expected = message
                 pending = [job for job in enumerate(jobs) if not unavailable[modes.base_name(job[1][1])]]
                 for name, impl in impls.items():  # the oracle may compile several of its functions at once
-                    impl.expect([case for _, (case, job_name) in pending if modes.base_name(job_name) == name])
+                    impl.expect([case for case, job_name in expected if modes.base_name(job_name) == name])
                 pending.reverse()  # popped from the end: in the plan's order
                 spare = [job for job in enumerate(spares, start=len(jobs))
                          if not unavailable[modes.base_name(job[1][1])]]

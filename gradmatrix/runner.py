@@ -267,28 +267,36 @@ class Runner:
         spare_oracles = () if self._spare_host is not None else tuple(
             name for name in NO_FRAMEWORK if name in self.impls and (started is None or name in started.oracles))
         jobs, spare = {}, {}
+        asked = {}  # what it will be asked on the candidate's own draw (``ask``): compiled with the jobs
         for comparison in comparisons:
             case = comparison.case
-            if not self._computed_here(case) or not _own_entry(case):
+            if not _own_entry(case) or self.hosted(case):
                 continue
             for name in comparison.pair:
                 base = self._base(case, name)
+                if not self._computed_here(case):
+                    if base == oracle_name and any(s.drawn_by_candidate for s in case.spec.inputs):
+                        asked[(case, name)] = None
+                    continue
                 wanted = jobs if base == oracle_name else spare if base in spare_oracles else None
                 if wanted is not None and (case, name) not in wanted:
                     key = self._store_key(case, name, self.precision)
                     if key is None or not reference_store.has(key):
                         wanted[(case, name)] = None
+                        if wanted is jobs:
+                            asked[(case, name)] = None
         if not jobs:
             if started is not None:
                 started.close()
             return
         if started is not None:
             host = started
-            host.submit(list(jobs), list(spare))
+            host.submit(list(jobs), list(spare), list(asked))
         else:
             try:
                 host = OracleHost(list(jobs), (oracle_name, *spare_oracles), self.device, self.precision,
-                                  self.case_timeout, keep_functions=not self.store_writes, spare=list(spare))
+                                  self.case_timeout, keep_functions=not self.store_writes, spare=list(spare),
+                                  expected=list(asked))
             except OSError:
                 return  # it is evaluated here, as without a host
         self._hosts[oracle_name] = host

@@ -129,14 +129,19 @@ def evaluate(inputs: CaseInputs, device: str = "cpu") -> Result:
         Unavailable: torch is not importable.
     """
     available(device)
-    small = sum(a.size for a in inputs.arrays.values()) < SMALL_CASE_ELEMENTS
-    with _one_thread(small and device == "cpu"):
+    with _one_thread(_small(inputs, device)):
         return _evaluate(inputs, device)
 
 
-# Below this many input elements a case runs on one CPU thread: the default matrix's tensors
-# are tiny, and with a thread pool each op waits on its workers, which measured 40x slower
-# (11 ms against 0.3 ms per case) on a 2-core machine beside pytest-xdist.  Large cases
+def _small(inputs: CaseInputs, device: str) -> bool:
+    """Whether a case runs on one CPU thread (``SMALL_CASE_ELEMENTS``)."""
+    return device == "cpu" and sum(a.size for a in inputs.arrays.values()) < SMALL_CASE_ELEMENTS
+
+
+# Below this many input elements a case runs on one CPU thread (its reverse mode, J v and
+# H v alike): the default matrix's tensors are tiny, and with a thread pool each op waits on
+# its workers, which measured 40x slower (11 ms against 0.3 ms per case) on a 2-core machine
+# beside pytest-xdist, and a batchnorm's J v 44 ms beside JAX's host.  Large cases
 # (--matrix large) keep the caller's threads.
 SMALL_CASE_ELEMENTS = 1 << 16
 
@@ -221,6 +226,11 @@ def evaluate_jvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
         Unavailable: torch is not importable.
     """
     available(device)
+    with _one_thread(_small(inputs, device)):
+        return _jvp(inputs, device)
+
+
+def _jvp(inputs: CaseInputs, device: str) -> tuple:
     spec = inputs.case.spec
     names, primals, const, tangents = _split(inputs, device)
     leaves = tuple(p.requires_grad_() for p in primals)
@@ -250,6 +260,11 @@ def evaluate_hvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
         Unavailable: torch is not importable.
     """
     available(device)
+    with _one_thread(_small(inputs, device)):
+        return _hvp(inputs, device)
+
+
+def _hvp(inputs: CaseInputs, device: str) -> tuple:
     spec = inputs.case.spec
     names, primals, const, tangents = _split(inputs, device)
     leaves = tuple(p.requires_grad_() for p in primals)

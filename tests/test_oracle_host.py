@@ -237,3 +237,33 @@ def test_the_command_starts_jaxs_host_before_it_imports_the_engine_and_the_run_t
     lines = run.stdout.strip().splitlines()
     assert lines[-2] == "0 [False] {}"  # one host, started before the catalog was imported, taken by the run
     assert lines[-1] == "2 2 {}"  # the refused run's host (an empty store again) was started, then stopped
+
+
+def test_what_the_host_will_be_asked_is_compiled_with_its_jobs(monkeypatch, tmp_path):
+    # the course's dropout draws its own mask: JAX is asked on the candidate's draw (``ask``),
+    # whose function the host compiles in its plan's order with the others, not while the judge waits
+    from gradmatrix.oracles.candidate import load_module
+
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
+    seen = {}
+    submit = OracleHost.submit
+
+    def recording(self, jobs, spare=(), expected=None):
+        seen.update(jobs=list(jobs), expected=list(expected))
+        submit(self, jobs, spare, expected)
+
+    monkeypatch.setattr(OracleHost, "submit", recording)
+    candidate = Candidate(load_module(os.path.join(os.path.dirname(__file__), "cs231n", "layers.py")))
+    plan = default_plan("default", ["dropout_train", "relu"], ["float64"], 1, candidate=candidate)
+    runner = Runner(candidate, oracle_host=True, store_writes=True)
+    try:
+        runner.compile_ahead(plan)
+        asked = [job for job in seen["expected"] if job not in seen["jobs"]]
+        assert asked and {case.op for case, _ in asked} == {"dropout_train"}
+        assert not any(case.op == "dropout_train" for case, _ in seen["jobs"])
+        assert [job for job in seen["expected"] if job in seen["jobs"]] == seen["jobs"]  # the jobs, in their order
+        records = [runner.run(c) for c in plan]
+        assert {r["verdict"] for r in records} <= {"agree", "convention"}
+        assert any(r["pair"] == [candidate.name, "jax"] and r["op"] == "dropout_train" for r in records)
+    finally:
+        runner.close()
