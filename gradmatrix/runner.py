@@ -228,10 +228,11 @@ class Runner:
         if self.precision != "default":
             return
         cases = [case for case in dict.fromkeys(c.case for c in comparisons) if not self.hosted(case)]
+        wanted = {(c.case, name) for c in comparisons for name in c.pair}
         for name, impl in self.impls.items():
             if not getattr(impl, "compiles", False):
                 continue
-            needed = [case for case in cases if not self._all_stored(case, name)]
+            needed = [case for case in cases if not self._all_stored(case, name, wanted)]
             if not needed:
                 continue
             if self._host_pays(impl):
@@ -303,17 +304,18 @@ class Runner:
         if spare:
             self._spare_host = host
 
-    def _all_stored(self, case: Case, oracle_name: str) -> bool:
-        """Whether every result of oracle ``oracle_name`` on ``case`` is in the store.  A case
-        whose inputs the candidate draws (the course's dropout mask) counts as stored: its key
-        is known only once the candidate has run, and its functions are compiled when first
-        needed."""
+    def _all_stored(self, case: Case, oracle_name: str, wanted: set) -> bool:
+        """Whether every result of oracle ``oracle_name`` on ``case`` that the plan wants
+        (``wanted``: its (case, implementation name) pairs; a jvp case wants ``jax.jvp``, not
+        the reverse mode it could also give) is in the store.  A case whose inputs the
+        candidate draws (the course's dropout mask) counts as stored: its key is known only
+        once the candidate has run, and its functions are compiled when first needed."""
         if any(s.drawn_by_candidate for s in case.spec.inputs):
             return True
         names = [n for n in (self.mode_impls[case.kind] if case.kind in self.mode_impls else self.impls)
-                 if self._base(case, n) == oracle_name]
+                 if self._base(case, n) == oracle_name and (case, n) in wanted]
         keys = [reference_store.key(case, n, self.precision, self.device) for n in names]
-        return bool(keys) and all(k is not None and reference_store.has(k) for k in keys)
+        return all(k is not None and reference_store.has(k) for k in keys)
 
     def close(self) -> None:
         """Stop compiling ahead (after the function being compiled), wait for the results

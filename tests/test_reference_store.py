@@ -29,9 +29,14 @@ def _check(path: Path, store: Path, out: Path, ops=("relu", "affine")) -> dict:
     JAX were imported there."""
     out.mkdir()
     script = (f"import json, sys, gradmatrix\n"
+              f"from gradmatrix.runner import Runner\n"
+              f"planned = []  # the runner planning a host's jobs: on an empty store, never on a full one\n"
+              f"start = Runner._start_host\n"
+              f"Runner._start_host = lambda self, *a, **k: planned.append(a[0]) or start(self, *a, **k)\n"
               f"r = gradmatrix.check({str(path)!r}, ops={list(ops)!r}, dtypes=['float64', 'float32'], seeds=1)\n"
               f"open('records.json', 'w').write(json.dumps(r.document['comparisons']))\n"
-              f"print(json.dumps({{'status': r.status, 'torch': 'torch' in sys.modules, 'jax': 'jax' in sys.modules}}))")
+              f"print(json.dumps({{'status': r.status, 'torch': 'torch' in sys.modules, 'jax': 'jax' in sys.modules,\n"
+              f"                  'planned': planned}}))")
     env = dict(os.environ, GRADMATRIX_JAX_CACHE=str(store))
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=out,
                           stdin=subprocess.DEVNULL, timeout=600)
@@ -50,11 +55,13 @@ def test_a_stored_check_gives_the_same_records_without_importing_torch_or_jax(tm
     store = tmp_path / "store"
     cold = _check(CORRECT, store, tmp_path / "cold")
     # computed: torch here, JAX in its host process (gradmatrix.oracle_host), which stores nothing itself
-    assert cold["status"] == 0 and cold["torch"] and not cold["jax"]
+    assert cold["status"] == 0 and cold["torch"] and not cold["jax"] and cold["planned"] == ["jax"]
     assert any(r["pair"][1] == "jax" for r in cold["records"])
     assert list((store / "references").glob("*.result"))
     warm = _check(CORRECT, store, tmp_path / "warm")
-    assert warm["status"] == 0 and not warm["torch"] and not warm["jax"]
+    # every result the plan wants is stored (a jvp case wants jax.jvp, not the reverse mode it
+    # could also give): no host is planned, no framework imported
+    assert warm["status"] == 0 and not warm["torch"] and not warm["jax"] and warm["planned"] == []
     assert _values(warm["records"]) == _values(cold["records"])
     # the candidate is never stored: a wrong one after a correct one fails on the stored references
     wrong = _check(WRONG, store, tmp_path / "wrong", ops=["relu"])
