@@ -292,15 +292,19 @@ def _settings(args) -> dict:
                 workers=_worker_count(args.workers))
 
 
-def _start_early(args) -> None:
-    """Start the processes a run will want (JAX's host on an empty store:
-    ``gradmatrix.oracle_host.start_early``) before this process imports the engine: they
-    import their frameworks meanwhile."""
+def _start_early(args, target: str) -> None:
+    """Start the processes a run of ``target`` will want before this process imports the
+    engine, which they import what they need meanwhile: JAX's host on an empty store
+    (``gradmatrix.oracle_host.start_early``), and the fork server of the candidate's worker
+    (``gradmatrix.forkserver``; ``gradmatrix.manual`` is checked in this process)."""
+    from gradmatrix import forkserver
     from gradmatrix.oracle_host import start_early
 
     settings = _settings(args)
     start_early(settings["oracles"], settings["device"], settings["matmul_precision"], settings["case_timeout"],
                 settings["workers"])
+    if target != "gradmatrix.manual":
+        forkserver.start(forkserver.worker_environment())
 
 
 def _request(args, target: str, verb: str):
@@ -370,7 +374,7 @@ def _run_matrix(args, target: str, verb: str, announce=None) -> tuple[dict, obje
         UsageError: a bad option, an output directory that cannot be written or is busy, a
             candidate that cannot be imported or provides nothing to compare.
     """
-    _start_early(args)
+    _start_early(args, target)
     from gradmatrix.oracle_host import close_early
     from gradmatrix.progress import Progress, print_lines
     from gradmatrix.reports import console
@@ -419,7 +423,7 @@ def cmd_run(args, extra) -> int:
 
 def cmd_check(args, extra) -> int:
     if args.class_folder is None and len(args.module) == 1:
-        _start_early(args)  # before the engine is imported
+        _start_early(args, args.module[0])  # before the engine is imported
     from gradmatrix.checker import CheckResult
     from gradmatrix.engine import NothingToCheck
     from gradmatrix.oracles.catalog import CATALOG

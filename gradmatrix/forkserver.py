@@ -268,6 +268,20 @@ def _server(env: dict) -> ForkServer | None:
         return _SERVERS[key]
 
 
+def worker_environment() -> dict:
+    """The environment a candidate's worker starts with: the judge's, without a window (a
+    check never needs one, and a script's top-level ``plt.show()`` would block on a desktop
+    until someone closes it; it runs guarded: ``oracles.scripts``)."""
+    return {**os.environ, "MPLBACKEND": "Agg"}
+
+
+def start(env: dict) -> None:
+    """Start this process's server for ``env`` now, where a worker will be wanted: it imports
+    what a worker needs while the judge imports the rest (``gradmatrix.cli`` starts it as
+    soon as it has parsed its arguments, with JAX's host)."""
+    _server(env)
+
+
 def preload(env: dict) -> None:
     """A worker with ``env`` ran the oracles (its module declares layers): the server for
     its settings imports ``FRAMEWORKS`` once, after it answers, so that later workers start

@@ -284,9 +284,7 @@ class IsolatedCandidate:
         # not multiprocessing's spawn: that would import the judge's __main__ again (a user's
         # script calling gradmatrix.check would run once more in the worker)
         ours, theirs = socket.socketpair()
-        # no window: a check never needs one, and a script's top-level plt.show() would block
-        # on a desktop until someone closes it (it runs guarded: oracles.scripts)
-        env = {**os.environ, "MPLBACKEND": "Agg"}
+        env = forkserver.worker_environment()
         # forked from a process that has imported what a worker needs, where it can be
         # (gradmatrix.forkserver: the same worker, started in a fraction of the time)
         try:

@@ -215,28 +215,34 @@ def test_a_check_takes_spare_results_from_the_host_and_computes_the_rest(monkeyp
         runner.close()
 
 
-def test_the_command_starts_jaxs_host_before_it_imports_the_engine_and_the_run_takes_it(tmp_path):
-    # the host imports JAX while the judge imports its own modules and the candidate loads;
-    # the run takes that host (no second one), and a refused run stops it
+def test_the_command_starts_its_processes_before_it_imports_the_engine_and_the_run_takes_them(tmp_path):
+    # JAX's host and the candidate's fork server import what they need while the judge imports
+    # its own modules; the run takes them (no second one), and a refused run stops its host
+    layers = os.path.join(os.path.dirname(__file__), "cs231n", "layers.py")
     script = ("import sys\n"
-              "from gradmatrix import cli, oracle_host\n"
+              "from gradmatrix import cli, forkserver, oracle_host\n"
               "starts = []\n"
-              "init = oracle_host.OracleHost.__init__\n"
-              "def counted(self, *args, **kwargs):\n"
-              "    starts.append('gradmatrix.oracles.catalog' in sys.modules)\n"
-              "    init(self, *args, **kwargs)\n"
-              "oracle_host.OracleHost.__init__ = counted\n"
-              f"status = cli.main(['check', 'gradmatrix.manual', '--ops', 'relu', '--out', {str(tmp_path / 'a')!r}])\n"
+              "def counted(cls, what):\n"
+              "    init = cls.__init__\n"
+              "    def started(self, *args, **kwargs):\n"
+              "        starts.append((what, 'gradmatrix.oracles.catalog' in sys.modules))\n"
+              "        init(self, *args, **kwargs)\n"
+              "    cls.__init__ = started\n"
+              "counted(oracle_host.OracleHost, 'host')\n"
+              "counted(forkserver.ForkServer, 'fork server')\n"
+              f"status = cli.main(['check', {layers!r}, '--ops', 'relu', '--out', {str(tmp_path / 'a')!r}])\n"
               "print(status, starts, oracle_host._EARLY)\n"
               f"import os; os.environ['GRADMATRIX_JAX_CACHE'] = {str(tmp_path / 'empty')!r}\n"
               f"refused = cli.main(['check', 'gradmatrix.manual', '--ops', 'nosuchop', '--out', {str(tmp_path / 'b')!r}])\n"
-              "print(refused, len(starts), oracle_host._EARLY)\n")
+              "print(refused, [what for what, _ in starts[2:]], oracle_host._EARLY)\n")
     env = {**os.environ, "GRADMATRIX_JAX_CACHE": str(tmp_path / "store")}
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()
-    assert lines[-2] == "0 [False] {}"  # one host, started before the catalog was imported, taken by the run
-    assert lines[-1] == "2 2 {}"  # the refused run's host (an empty store again) was started, then stopped
+    # one host and one fork server, each started before the catalog was imported, taken by the run
+    assert lines[-2] == "0 [('host', False), ('fork server', False)] {}"
+    # the refused run's host (an empty store again) was started, then stopped; manual needs no worker
+    assert lines[-1] == "2 ['host'] {}"
 
 
 def test_what_the_host_will_be_asked_is_compiled_with_its_jobs(monkeypatch, tmp_path):
