@@ -780,6 +780,8 @@ def run() -> None:
     ``atexit`` (the store's last writes, the worker processes' end, weakref finalizers),
     then the output is flushed.  An exception main lets through ends the process as usual."""
     status = main()
+    if not isinstance(status, int):
+        sys.exit(status)  # not a status os._exit can give: as sys.exit reads it
     atexit._run_exitfuncs()  # what the interpreter would run at exit, before its teardown
     for stream in (sys.stdout, sys.stderr):
         try:
