@@ -374,23 +374,27 @@ def _run_matrix(args, target: str, verb: str, announce=None) -> tuple[dict, obje
         UsageError: a bad option, an output directory that cannot be written or is busy, a
             candidate that cannot be imported or provides nothing to compare.
     """
-    _start_early(args, target)
     from gradmatrix.oracle_host import close_early
+
+    _start_early(args, target)
+    try:
+        return _run_started(args, target, verb, announce)
+    finally:
+        close_early()  # the processes started early that the run did not claim (it stopped before it began)
+
+
+def _run_started(args, target: str, verb: str, announce) -> tuple[dict, object]:
+    """``_run_matrix`` once its processes are started."""
     from gradmatrix.progress import Progress, print_lines
     from gradmatrix.reports import console
     from gradmatrix.reports.writers import DirectoryBusy, begin, finish, lock
 
-    try:
-        request = _request(args, target, verb)
-    except BaseException:
-        close_early()
-        raise
+    request = _request(args, target, verb)
     existed = Path(args.out).exists()
     out = _writable(args.out).resolve()  # before any of the user's code can change directory
     try:
         held = lock(out, f"gradmatrix {verb}")
     except DirectoryBusy as exc:
-        close_early()
         raise UsageError(str(exc)) from None
     try:
         session = plan(request, out)
@@ -406,7 +410,6 @@ def _run_matrix(args, target: str, verb: str, announce=None) -> tuple[dict, obje
             progress.close()
         written, kept = finish(document, out, tuple(args.format))
     finally:
-        close_early()  # those the run did not claim (it stopped before it began)
         held.release()
         if not existed and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # made for a run refused before it touched anything
@@ -422,8 +425,8 @@ def cmd_run(args, extra) -> int:
 
 
 def cmd_check(args, extra) -> int:
-    if args.class_folder is None and len(args.module) == 1:
-        _start_early(args, args.module[0])  # before the engine is imported
+    if args.class_folder is None and len(args.module) == 1 and args.file is None:
+        _start_early(args, args.module[0])  # before the engine is imported (_run_matrix stops what it leaves)
     from gradmatrix.checker import CheckResult
     from gradmatrix.engine import NothingToCheck
     from gradmatrix.oracles.catalog import CATALOG

@@ -70,7 +70,8 @@ class OracleHost:
             device, precision: as the runner's.
             progress_limit: seconds without an answer (since its last, or since it was given
                 work) after which the host counts as stuck (0: none); its first answer gets
-                at least ``START_TIME_LIMIT``.
+                at least ``START_TIME_LIMIT``.  The case time limit: a spare job that takes
+                longer is not answered (the judge computes it under its own limit).
             keep_functions: store the functions it compiles (``oracles.jax_store``); not
                 needed where the judge stores the results themselves (``oracles.reference_store``).
             spare: jobs the judge also computes itself (``submit``).
@@ -99,7 +100,8 @@ class OracleHost:
         finally:
             theirs.close()
         self._conn = Connection(ours.detach())
-        self._conn.send((oracles, device, precision, keep_functions))  # a few bytes: the socket holds them
+        # a few bytes: the socket holds them
+        self._conn.send((oracles, device, precision, keep_functions, progress_limit))
         self._reader = threading.Thread(target=self._read, name="gradmatrix-oracle-host", daemon=True)
         self._reader.start()
         if jobs is not None:
@@ -357,7 +359,7 @@ def _answer_all(conn: Connection) -> None:
     from gradmatrix.oracles.result import short_traceback
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the judge's to handle: it stops the host
-    oracles, device, precision, keep_functions = conn.recv()
+    oracles, device, precision, keep_functions, case_limit = conn.recv()
     if not keep_functions:
         from gradmatrix.oracles import jax_store
 
@@ -397,6 +399,7 @@ def _answer_all(conn: Connection) -> None:
                 claimed = max(claimed, message[1])
             else:
                 conn.send(answer(*message))
+        is_spare = not pending
         if pending:
             i, (case, name) = pending.pop()
         else:
@@ -410,7 +413,11 @@ def _answer_all(conn: Connection) -> None:
                 drawn[case] = draw_inputs(case)
             except Exception as exc:  # noqa: BLE001
                 drawn[case] = exc
-        conn.send(answer(i, case, name, drawn[case], precision))
+        started = time.monotonic()
+        outcome = answer(i, case, name, drawn[case], precision)
+        if is_spare and case_limit and time.monotonic() - started > case_limit:
+            continue  # past the case time limit: the judge computes it under its own, as without a host
+        conn.send(outcome)
 
 
 if __name__ == "__main__":  # python -m gradmatrix.oracle_host FD

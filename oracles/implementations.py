@@ -99,7 +99,8 @@ class Jax(Oracle):
     forward_mode = FORWARD
     reference_key = "jax"
     requires = ("jax", "jaxlib")
-    runs = "the op's forward in JAX, compiled per shape (jax.linearize: J v, and transposed, the vjp; forward over reverse)"
+    runs = ("the op's forward in JAX, compiled per shape (jax.vjp; with a jvp case, jax.linearize: J v, and transposed, "
+            "the vjp; H v forward over reverse)")
 
 
 class Numeric(Oracle):

@@ -241,8 +241,13 @@ def _arguments(kind: str, inputs: CaseInputs, device: str) -> tuple:
 # project's 2-core machine with 8 (4: 2.3 s, 16: 2.1 s); more would keep the first results
 # longer from a judge waiting on them (gradmatrix.oracle_host).
 TOGETHER = 8
+# Only functions of small cases are compiled together: a module runs every function in it
+# at each call (its members' arguments are those they were compiled with, held meanwhile),
+# a fraction of a millisecond at the default matrix's sizes, but not at --matrix large's.
+TOGETHER_ELEMENTS = 1 << 16  # the elements of a function's arguments, at most
 _EXPECTED: dict = {}  # (kind, spec id, dims, dtype, device) -> a case of it, in the order first needed
 _ALONE: set = set()  # keys of _EXPECTED whose module failed: each is compiled alone, meeting its own error
+_EXPECTED_AT: list = []  # the float32 matmul precision the cases were expected at (only theirs is grouped)
 
 
 def expect(cases, device: str = "cpu") -> None:
@@ -252,15 +257,23 @@ def expect(cases, device: str = "cpu") -> None:
     need, ``TOGETHER`` to a module (``jax_store.compile_together``), when first needed."""
     cases = list(cases)
     _mark_twins(cases, device)
+    _EXPECTED_AT[:] = [str(jax.config.jax_default_matmul_precision)]
     for case in cases:
         _EXPECTED.setdefault((_kind_of(case, device), id(case.spec), case.dims, case.dtype, device), case)
 
 
+def _small(args: tuple) -> bool:
+    """Whether a function's arguments are small enough for it to be compiled with others."""
+    return sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(args)) <= TOGETHER_ELEMENTS
+
+
 def _compile_with_next(kind: str, case, device: str, dims: tuple) -> None:
     """Compile ``case``'s ``kind`` function together with the next expected ones that
-    would be compiled alone, where it is expected and not compiled yet."""
+    would be compiled alone, where it is expected and not compiled yet, at the precision
+    the cases were expected at (a request at another, ``OracleHost.ask``, compiles alone)."""
     key = (kind, id(case.spec), case.dims, case.dtype, device)
-    if key not in _EXPECTED or key in _ALONE or jax_store.in_memory(kind, case.spec, dims, case.dtype, device):
+    if key not in _EXPECTED or key in _ALONE or jax_store.in_memory(kind, case.spec, dims, case.dtype, device) \
+            or _EXPECTED_AT != [str(jax.config.jax_default_matmul_precision)]:
         return
     keys = list(_EXPECTED)
     members, member_keys = [], []
@@ -274,12 +287,12 @@ def _compile_with_next(kind: str, case, device: str, dims: tuple) -> None:
             member_dims, args = _arguments(member_kind, draw_inputs(_EXPECTED[other]), device)
         except Exception:  # noqa: BLE001  (its own evaluation meets it)
             continue
-        if jax_store.compiled_alone(member_kind, spec, member_dims, other[3], device, args):
+        if _small(args) and jax_store.compiled_alone(member_kind, spec, member_dims, other[3], device, args):
             members.append((member_kind, spec, member_dims, other[3], device, args,
                             lambda spec=spec, kind=member_kind, dims=member_dims: _BUILDS[kind](spec, dims)))
             member_keys.append(other)
         elif other == key:
-            return  # in the store: loaded alone
+            return  # in the store (loaded alone), or too large to share a module
     if len(members) < 2:
         return
     try:
@@ -313,7 +326,7 @@ def evaluate(inputs: CaseInputs, device: str = "cpu") -> Result:
         Unavailable: jax is not importable, or has no GPU for "cuda".
     """
     available(device)
-    kind = _kind_of(inputs.case, device)
+    kind = _vjp_kind(inputs.case, device)
     dims, args = _arguments(kind, inputs, device)
     function, notes = _function(kind, inputs.case, device, dims, args)
     out, grads = function(*args)[:2]
@@ -361,11 +374,14 @@ def _mark_twins(cases, device: str) -> None:
 
 
 def _kind_of(case, device: str = "cpu") -> str:
-    """The function a case evaluates: the hvp for an "hvp" case; the vjp with J v for a
-    "jvp" case and for the cases of its op, dims and dtype where one is to come (told by
-    ``expect`` or ``compile_ahead``); else the vjp alone."""
-    if case.kind == "hvp":
-        return "hvp"
+    """The function a case evaluates: the hvp for an "hvp" case, else ``_vjp_kind``."""
+    return "hvp" if case.kind == "hvp" else _vjp_kind(case, device)
+
+
+def _vjp_kind(case, device: str = "cpu") -> str:
+    """The vjp a case's gradients come from: the vjp with J v for a "jvp" case and for the
+    cases of its op, dims and dtype where one is to come (told by ``expect`` or
+    ``compile_ahead``: they share one compilation), else the vjp alone."""
     if case.kind == "jvp" or (id(case.spec), case.dims, case.dtype, device) in _WITH_JV:
         return "jvp"
     return "vjp"

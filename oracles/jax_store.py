@@ -354,7 +354,8 @@ class _Member:
     """One function of a module compiled with others (``compile_together``): called like the
     function alone, it runs the module with its own arguments in its slot (the others' are
     those they were compiled with) and returns its slot's outputs.  The module computes every
-    slot each call: a fraction of a millisecond on the matrix's small cases."""
+    slot each call: a fraction of a millisecond on the small cases it is used for
+    (``jax_oracle.TOGETHER_ELEMENTS``)."""
 
     def __init__(self, module, slot: int, arguments: list):
         self._module, self._slot, self._arguments = module, slot, arguments

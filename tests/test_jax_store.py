@@ -351,3 +351,19 @@ def test_a_random_case_shares_the_vjp_with_jv_of_a_jvp_case_to_come(expecting):
     np.testing.assert_allclose(result.grads["x"], inputs.dout * (1 - np.tanh(x) ** 2), rtol=1e-12)
     directions = draw_inputs(jvp).directions["x"]
     np.testing.assert_allclose(jv, (1 - np.tanh(x) ** 2) * directions, rtol=1e-12)
+
+
+def test_only_small_cases_and_the_expected_precision_are_compiled_together(expecting, monkeypatch):
+    # a module runs all its functions at each call: large cases compile alone, and so does a
+    # request at another matmul precision than the cases were expected at
+    from gradmatrix.oracles.devices import matmul_precision
+
+    jax_oracle.expect(EXPECTED)
+    together = jax_store.COMPILE_STATS["together"]
+    with matmul_precision("highest"):
+        jax_oracle.evaluate(draw_inputs(EXPECTED[0]))
+    assert jax_store.COMPILE_STATS["together"] == together
+    monkeypatch.setattr(jax_oracle, "TOGETHER_ELEMENTS", 60)  # relu's x and dout (2 x 56) are over it, sigmoid's too
+    relu = draw_inputs(EXPECTED[0])
+    assert np.array_equal(jax_oracle.evaluate(relu).forward, np.maximum(relu.arrays["x"], 0))
+    assert jax_store.COMPILE_STATS["together"] == together

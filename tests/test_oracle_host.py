@@ -273,3 +273,18 @@ def test_what_the_host_will_be_asked_is_compiled_with_its_jobs(monkeypatch, tmp_
         assert any(r["pair"] == [candidate.name, "jax"] and r["op"] == "dropout_train" for r in records)
     finally:
         runner.close()
+
+
+def test_a_spare_job_past_the_case_time_limit_is_left_to_the_judge():
+    # the judge computes a numeric result under the case time limit; one the host took longer
+    # over is not sent, so that the judge computes it (an error past its own limit), as without a host
+    plan = _plan(["relu"])
+    spare = list(dict.fromkeys((c.case, n) for c in plan for n in c.pair if n == "numeric"))
+    host = OracleHost([], ("numeric",), "cpu", "default", 1e-6, spare=spare)  # every job takes longer than that
+    try:
+        assert host.available("numeric") is None
+        time.sleep(2.0)  # time enough for the host to go through them all
+        assert not any(i in host._results for i in host._spare.values())
+        assert all(host.offered(*job) is None for job in spare)
+    finally:
+        host.close()
