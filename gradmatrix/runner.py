@@ -179,6 +179,7 @@ class Runner:
         self._cache: OrderedDict = OrderedDict()
         self._explicit: set = set()  # cases run on inputs given to ``run``: their results are never stored
         self._findable: dict = {}  # oracle -> whether its framework is found here (implementations.findable)
+        self._keys: dict = {}  # (case, name, precision) -> its store key, made once (a run asks three times)
         self.store_writes = store_writes
         if store_writes:  # the source as the oracles run it: a file edited later in a long session is not taken for it
             reference_store.fingerprint()
@@ -449,12 +450,15 @@ class Runner:
             self._findable[base] = findable(base)
         if not self._findable[base] or not reference_store.ours(case.spec):
             return None
-        drawn = None
-        if any(s.drawn_by_candidate for s in case.spec.inputs):
+        if any(s.drawn_by_candidate for s in case.spec.inputs):  # the key follows the candidate's draw
             own = self._result(case, self.candidate.name, precision)
             mask = getattr(own, "drawn", None)
             drawn = reference_store.digest_arrays(mask) if mask else None
-        return reference_store.key(case, name, precision, self.device, drawn)
+            return reference_store.key(case, name, precision, self.device, drawn)
+        made = (case, name, precision)
+        if made not in self._keys:
+            self._keys[made] = reference_store.key(case, name, precision, self.device)
+        return self._keys[made]
 
     def _stored(self, case: Case, name: str, precision: str, store_key: dict | None = None):
         """An oracle's result read from the store into this runner's cache, or None

@@ -192,3 +192,14 @@ def test_a_store_that_cannot_be_written_costs_only_speed(tmp_path, monkeypatch):
     plan, records = _relu_run(blocked, monkeypatch)
     assert records and all(r["verdict"] in ("agree", "convention") for r in records)
     assert blocked.read_text() == "not a folder"
+
+
+def test_a_keys_path_follows_the_store_it_is_asked_in(tmp_path, monkeypatch):
+    # a key's path is made once per key and store: the same key asked in another store is there
+    case = default_plan("default", ["relu"], ["float64"], 1, ("numeric",))[0].case
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path / "a"))
+    key = reference_store.key(case, "numeric", "default", "cpu")
+    first = reference_store._path(key)
+    assert reference_store._path(key) is first and first.is_relative_to(tmp_path / "a")
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path / "b"))
+    assert reference_store._path(key) == tmp_path / "b" / first.relative_to(tmp_path / "a")
