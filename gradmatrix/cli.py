@@ -294,7 +294,7 @@ def _settings(args) -> dict:
 
 def _start_early(args, target: str) -> None:
     """Start the processes a run of ``target`` will want before this process imports the
-    engine, which they import what they need meanwhile: JAX's host on an empty store
+    engine, so that they import what they need meanwhile: JAX's host on an empty store
     (``gradmatrix.oracle_host.start_early``), and the fork server of the candidate's worker
     (``gradmatrix.forkserver``; ``gradmatrix.manual`` is checked in this process)."""
     from gradmatrix import forkserver
