@@ -230,16 +230,28 @@ def evaluate_jvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
         return _jvp(inputs, device)
 
 
-def _jvp(inputs: CaseInputs, device: str) -> tuple:
-    spec = inputs.case.spec
+def _differentiated(inputs: CaseInputs, device: str) -> tuple:
+    """(names, primals, leaves, directions v, the forward's output): the differentiable
+    inputs as leaves that require grad, the output computed from them, for a second order."""
     names, primals, const, tangents = _split(inputs, device)
     leaves = tuple(p.requires_grad_() for p in primals)
-    out = forward_of(spec)({**const, **dict(zip(names, leaves))}, inputs.case.dim_map)
+    out = forward_of(inputs.case.spec)({**const, **dict(zip(names, leaves))}, inputs.case.dim_map)
+    return names, primals, leaves, tangents, out
+
+
+def _along(grads, tangents):
+    """<g, v> summed over the inputs, from gradients kept with their graph; an input the
+    output is linear in has a gradient without one (its second derivative is 0)."""
+    return sum((g * v).sum() for g, v in zip(grads, tangents) if g is not None and g.requires_grad)
+
+
+def _jvp(inputs: CaseInputs, device: str) -> tuple:
+    _, _, leaves, tangents, out = _differentiated(inputs, device)
     u = torch.zeros_like(out, requires_grad=True)
     # g = J^T u with its graph kept; (out * u).sum(), not grad_outputs=u: passing a gradient
     # tensor makes torch import its symbolic-shapes module to check its size (see _evaluate)
     grads = torch.autograd.grad((out * u).sum(), leaves, create_graph=True, allow_unused=True)
-    projected = sum((g * v).sum() for g, v in zip(grads, tangents) if g is not None and g.requires_grad)
+    projected = _along(grads, tangents)
     jv = torch.autograd.grad(projected, u, allow_unused=True)[0] if torch.is_tensor(projected) else None
     jv = torch.zeros_like(out) if jv is None else jv  # no input reaches the output: J v = 0
     return out.detach().cpu().numpy(), jv.detach().to(out.dtype).cpu().numpy()
@@ -265,13 +277,9 @@ def evaluate_hvp(inputs: CaseInputs, device: str = "cpu") -> tuple:
 
 
 def _hvp(inputs: CaseInputs, device: str) -> tuple:
-    spec = inputs.case.spec
-    names, primals, const, tangents = _split(inputs, device)
-    leaves = tuple(p.requires_grad_() for p in primals)
-    loss = forward_of(spec)({**const, **dict(zip(names, leaves))}, inputs.case.dim_map)
+    names, primals, leaves, tangents, loss = _differentiated(inputs, device)
     grads = torch.autograd.grad(loss, leaves, create_graph=True, allow_unused=True)
-    # <g, v>; an input the loss is linear in has a gradient without a graph (H v = 0 there)
-    projected = sum((g * v).sum() for g, v in zip(grads, tangents) if g is not None and g.requires_grad)
+    projected = _along(grads, tangents)  # <g, v>
     hv = torch.autograd.grad(projected, leaves, allow_unused=True) if torch.is_tensor(projected) else (None,) * len(leaves)
     hv = [torch.zeros_like(p) if h is None else h for p, h in zip(primals, hv)]
     return loss.detach().cpu().numpy(), {n: h.detach().cpu().numpy() for n, h in zip(names, hv)}
