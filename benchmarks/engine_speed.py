@@ -1,7 +1,10 @@
 """The one engine's figures, from one run on one machine: ``gradmatrix check`` of a complete
 course ``layers.py`` (``tests/cs231n/layers.py``), cold (an empty store: no compiled JAX
 function, no reference result) and warm, each against ``python -c "import numpy, torch, jax"``, and the command
-against ``gradmatrix.check()`` of the same module in a fresh process.
+against ``gradmatrix.check()`` of the same module in a fresh process.  The warm command and
+``gradmatrix.check()`` run in alternation, ``--pairs`` of each per repetition: on a machine
+whose speed drifts, back-to-back single runs of each differed by up to 15 % where their CPU
+time differed by 3 %.
 
     .venv/bin/python benchmarks/engine_speed.py            # 3 repetitions, the median of each
     .venv/bin/python benchmarks/engine_speed.py --repeat 5
@@ -39,6 +42,8 @@ def timed(cmd: list, cwd: Path, cache: Path, ok=(0,)) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of each figure (the median is shown)")
+    parser.add_argument("--pairs", type=int, default=3,
+                        help="warm command and warm gradmatrix.check() runs, alternated, per repetition (default: 3)")
     args = parser.parse_args()
     command = [sys.executable, "-m", "gradmatrix", "check", str(LAYERS), "--progress", "none", "--out", "report"]
     api = [sys.executable, "-c", f"import gradmatrix, sys; sys.exit(gradmatrix.check({str(LAYERS)!r}).status)"]
@@ -50,8 +55,10 @@ def main() -> None:
             figures["import"].append(timed(imports, work, work / "unused"))
             cache = work / f"store{i}"
             figures["cold"].append(timed(command, work, cache))
-            figures["warm"].append(timed(command, work, cache))
-            figures["api warm"].append(timed(api, work, cache))
+            for pair in range(args.pairs):  # alternated, so that a slow spell of the machine weighs on both
+                first, second = (("warm", command), ("api warm", api))[:: 1 if (i + pair) % 2 == 0 else -1]
+                for name, cmd in (first, second):
+                    figures[name].append(timed(cmd, work, cache))
     median = {name: statistics.median(values) for name, values in figures.items()}
     for name, values in figures.items():
         print(f"{name:>9}: median {median[name]:6.2f} s  ({', '.join(f'{v:.2f}' for v in values)})")

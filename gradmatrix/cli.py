@@ -781,7 +781,12 @@ def run() -> None:
     the interpreter's teardown of every module it imported (torch's alone: 0.3 to 0.5 s of
     a check).  What has to happen at exit happens first: the functions registered with
     ``atexit`` (the store's last writes, the worker processes' end, weakref finalizers),
-    then the output is flushed.  An exception main lets through ends the process as usual."""
+    then the output is flushed.  An exception main lets through ends the process as usual.
+    Output to a reader that stops reading (``| head``) is dropped, the check unchanged
+    (``progress.OutlivesItsReader``)."""
+    from gradmatrix.progress import guard_standard_streams
+
+    guard_standard_streams()
     status = main()
     if not isinstance(status, int):
         sys.exit(status)  # not a status os._exit can give: as sys.exit reads it

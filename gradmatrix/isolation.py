@@ -96,7 +96,10 @@ def _serve(conn, target: str, skip_probe=()) -> None:
     from gradmatrix.oracles.candidate import Candidate, account, load_module
     from gradmatrix.oracles.declared import describe, specs_of
 
+    from gradmatrix.progress import guard_standard_streams
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the judge's to handle: it stops the worker
+    guard_standard_streams()  # a candidate printing to a reader that stopped reading is not at fault
     try:
         module = load_module(target)
         conn.send(("imported", None))

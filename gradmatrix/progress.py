@@ -85,6 +85,54 @@ class Progress:
             self._bar = None
 
 
+class OutlivesItsReader:
+    """A text stream whose reader may stop reading (``gradmatrix check … | head``): once a
+    write or flush finds the pipe closed, the stream's descriptor is pointed at ``os.devnull``
+    and what follows is dropped, so that the check goes on as if it had been read (its
+    reports written, its status the verdict's) instead of ending on ``BrokenPipeError``.  The
+    worker processes started after that write to ``os.devnull`` too (they take the
+    descriptor); each guards its own streams (``guard_standard_streams``)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+
+
+def guard_standard_streams() -> None:
+    """Make ``sys.stdout`` and ``sys.stderr`` outlive their readers (``OutlivesItsReader``);
+    once is enough."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, OutlivesItsReader):
+            try:
+                stream.fileno()
+            except (AttributeError, OSError, ValueError):  # not a file (a test's capture): nothing to guard
+                continue
+            setattr(sys, name, OutlivesItsReader(stream))
+
+
 def status(done: int, total: int, failures: int, elapsed: float) -> str:
     """``120/804 comparisons, 1 discrepancy, 3 s``."""
     return (f"{done}/{total} comparisons, {failures} {'discrepancy' if failures == 1 else 'discrepancies'}, "

@@ -236,3 +236,38 @@ def test_the_command_ends_with_its_status_after_what_is_due_at_exit(tmp_path, op
         assert len(list((tmp_path / "store" / "references").iterdir())) > 0  # every result written before the end
     else:
         assert "unknown op(s) ['nosuchop']" in run.stderr
+
+
+PRINTS_IN_BACKWARD = '''import numpy as np
+
+
+def relu_forward(x):
+    return np.maximum(0, x), x
+
+
+def relu_backward(dout, cache):
+    print("relu_backward", dout.shape)  # after the reader stopped reading: raises BrokenPipeError unguarded
+    return dout * (cache > 0)
+'''
+
+
+@pytest.mark.parametrize("module, status", [("net_l2_wrong_sign.py", 1), ("prints_in_backward.py", 0)])
+def test_a_reader_that_stops_reading_changes_nothing_the_check_decides(tmp_path, module, status):
+    # `gradmatrix check x.py | head -1`: the reader has its line and closes the pipe before
+    # the run's progress and verdict are written, and while the candidate's worker prints
+    from cli_helpers import start
+
+    (tmp_path / "prints_in_backward.py").write_text(PRINTS_IN_BACKWARD)
+    path = MUTANTS / module if module != "prints_in_backward.py" else tmp_path / module
+    ops = "two_layer_net" if module.startswith("net_") else "relu"
+    process = start("check", path, "--ops", ops, "--seeds", "1", "--progress", "lines", "--oracles", "torch",
+                    "numeric", "--out", tmp_path / "out", cwd=tmp_path,
+                    env={**__import__("os").environ, "GRADMATRIX_JAX_CACHE": str(tmp_path / "store")})
+    assert process.stdout.readline()  # the first line (the candidate's own, or what it provides)
+    process.stdout.close()  # as head does once it has its line
+    stderr = process.stderr.read()
+    assert process.wait(timeout=300) == status, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    document = json.loads((tmp_path / "out" / "agreement.json").read_text())
+    assert document["summary"]["complete"] and not (tmp_path / "out" / "agreement.in-progress").exists()
+    assert document["summary"]["error"] == 0, [r["message"] for r in document["comparisons"] if r["message"]][:3]
