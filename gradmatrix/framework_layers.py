@@ -363,7 +363,7 @@ class ReferenceFailed(Exception):
 def _error_record(case: Case, case_id: str, impl: str | None, exception: str, message: str, reproduce: str) -> dict:
     """The error record of a check where ``impl`` (the reference's name; None: the
     candidate) raised ``exception`` (its type's name) saying ``message``."""
-    from gradmatrix.reports.compare import ERROR, base_record
+    from gradmatrix.reports.compare import ERROR, base_record, with_reproduce
 
     pair = case_id[len(case.id) + 1:].split("~")
     if impl is not None:  # the reference raised: blame it, not the candidate
@@ -371,8 +371,8 @@ def _error_record(case: Case, case_id: str, impl: str | None, exception: str, me
     else:
         impl = pair[0].split(".")[0]
         what = f"{pair[0]} failed"
-    record = base_record(case, tuple(pair), ERROR, f"{what}: {exception}: {message}; reproduce: {reproduce}")
-    record.update(kind=case.kind, reproduce=reproduce, error={"impl": impl, "exception": exception})
+    record = base_record(case, tuple(pair), ERROR, with_reproduce(f"{what}: {exception}: {message}", reproduce))
+    record.update(kind=case.kind, reproduce=reproduce, error={"impl": impl, "exception": exception, "said": message})
     return record
 
 

@@ -170,10 +170,11 @@ def _serve(conn, target: str, skip_probe=()) -> None:
             conn.send(("result", answer))
         except CandidateFault as exc:
             cause = exc.__cause__
-            raised = None if cause is None or isinstance(cause, ContractError) else type(cause).__name__
-            conn.send(("fault", (str(exc), getattr(exc, "user_traceback", None), raised)))
+            raised = None if cause is None or isinstance(cause, ContractError) else cause
+            conn.send(("fault", (str(exc), getattr(exc, "user_traceback", None),
+                                 raised and type(raised).__name__, raised and str(raised))))
         except BaseException as exc:  # noqa: BLE001  (whatever the candidate or an oracle raised: data for the judge)
-            conn.send(("fault", (f"{type(exc).__name__}: {exc}", short_traceback(exc), type(exc).__name__)))
+            conn.send(("fault", (f"{type(exc).__name__}: {exc}", short_traceback(exc), type(exc).__name__, str(exc))))
 
 
 def _here(catalog, value):
@@ -440,10 +441,11 @@ class IsolatedCandidate:
             raise
         if message == "result":
             return payload
-        text, user_traceback, raised = payload
+        text, user_traceback, raised, said = payload
         fault = CandidateFault(text)
         fault.user_traceback = user_traceback
         fault.raised = raised  # the exception the candidate's own code raised, by name (None: a contract problem)
+        fault.said = said  # ... and its text
         raise fault
 
     def close(self) -> None:

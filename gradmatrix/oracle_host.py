@@ -48,11 +48,13 @@ START_TIME_LIMIT = 60.0  # seconds the host may take to start and import its ora
 
 class RaisedElsewhere(Exception):
     """An exception an implementation raised in another process, as data: ``raised`` its
-    type's name, ``user_traceback`` its frames (``oracles.result.short_traceback``)."""
+    type's name, ``said`` its text, ``user_traceback`` its frames
+    (``oracles.result.short_traceback``)."""
 
     def __init__(self, raised: str, message: str, trace: str):
         super().__init__(f"{raised}: {message}")
         self.raised = raised
+        self.said = message
         self.user_traceback = trace
 
 

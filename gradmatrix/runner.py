@@ -31,7 +31,8 @@ from gradmatrix.oracles.modes import run_implementations as implementations
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT, CandidateFault, CaseTimeout, short_traceback
 from gradmatrix.oracles.timelimit import time_limit
 from gradmatrix.oracles.devices import PRECISIONS, matmul_precision
-from gradmatrix.reports.compare import DISAGREE, ERROR, SKIPPED, base_record, compare, gradients_readable
+from gradmatrix.reports.compare import (DISAGREE, ERROR, SKIPPED, base_record, compare, gradients_readable,
+                                       with_reproduce)
 from gradmatrix.reports.framework_checks import low_precision_record
 from gradmatrix.reports.severity import extreme_inputs
 
@@ -512,7 +513,7 @@ class Runner:
             result = self._result(case, name)
             if isinstance(result, BaseException):
                 return _record(comparison, ERROR, _describe(name, result, reproduce), short_traceback(result),
-                               reproduce=reproduce, error={"impl": name, "exception": _raised(result)})
+                               reproduce=reproduce, error=_error(name, result))
             results[name] = result
         inputs = self._inputs(case)
         conventions, outside = {}, {}
@@ -553,7 +554,7 @@ class Runner:
             if isinstance(result, BaseException):
                 blamed = b if name == "truth" else name
                 return _record(comparison, ERROR, _describe(blamed, result, reproduce), short_traceback(result),
-                               reproduce=reproduce, error={"impl": blamed, "exception": _raised(result)})
+                               reproduce=reproduce, error=_error(blamed, result))
         mine, truth = results[a], results["truth"]
         # the reference's own error is the larger of the frameworks' at this dtype: torch's CPU
         # half-precision kernels compute elementwise steps in float32, which is no measure of
@@ -576,8 +577,8 @@ class Runner:
         for tensor, _, value, _, expected in tensors:
             shape = None if value is None else np.shape(value)
             if shape != np.shape(expected):
-                return _record(comparison, ERROR, f"{tensor} ({a}, {case.dtype}): shape {shape}, expected "
-                                                  f"{np.shape(expected)}; reproduce: {reproduce}",
+                return _record(comparison, ERROR, with_reproduce(f"{tensor} ({a}, {case.dtype}): shape {shape}, "
+                                                                 f"expected {np.shape(expected)}", reproduce),
                                reproduce=reproduce, error={"impl": a, "exception": None})
         kinks = {}
         if at:  # how far the candidate lies outside the derivative's set there
@@ -641,11 +642,12 @@ def _rules_failed(comparison: Comparison, exc: BaseException, reproduce: str) ->
     """The record of a comparison whose op's kink rules (``OpSpec.kink_subgradient`` or
     ``kink_convention``) raised: a declared layer's are its author's code, applied in its
     worker when isolated; the failure is the declaration's, as its reference's would be."""
-    raised = getattr(exc, "raised", None) or type(exc).__name__  # a worker's fault names its cause
     text = str(exc) if isinstance(exc, CandidateFault) else f"{type(exc).__name__}: {exc}"
+    error = _error(comparison.pair[1], exc)
+    error["exception"] = error["exception"] or type(exc).__name__  # a worker's fault names its cause
     return _record(comparison, ERROR, f"the kink rules {comparison.case.op} declares (its subgradient or convention) "
                    f"failed: {text}", getattr(exc, "user_traceback", None) or short_traceback(exc),
-                   reproduce=reproduce, error={"impl": comparison.pair[1], "exception": raised})
+                   reproduce=reproduce, error=error)
 
 
 def _rounding_kinks(spec, truth, inputs: CaseInputs) -> dict:
@@ -687,7 +689,7 @@ def _convention(case: Case, result, inputs) -> float | None:
 
 def _describe(name: str, exc: BaseException, reproduce: str) -> str:
     what = str(exc) if isinstance(exc, (CandidateFault, RaisedElsewhere)) else f"{type(exc).__name__}: {exc}"
-    return f"{name} failed: {what}" + (f"; reproduce: {reproduce}" if reproduce else "")
+    return with_reproduce(f"{name} failed: {what}", reproduce)
 
 
 def _raised(exc: BaseException) -> str | None:
@@ -702,6 +704,28 @@ def _raised(exc: BaseException) -> str | None:
         cause = exc.__cause__
         return None if cause is None or isinstance(cause, ContractError) else type(cause).__name__
     return type(exc).__name__
+
+
+def _said(exc: BaseException) -> str | None:
+    """What the exception an implementation raised said (its own text, as ``_raised`` names
+    it; None where it raised none): data a finding may read (NumPy's words for a matrix
+    product of mismatched operands), never the record's message."""
+    if isinstance(exc, (RaisedElsewhere, CandidateFault)):
+        if hasattr(exc, "said"):  # sent back by a host or an isolated candidate's worker
+            return exc.said
+        cause = exc.__cause__
+        return None if cause is None or isinstance(cause, ContractError) else str(cause)
+    return str(exc)
+
+
+def _error(impl: str, exc: BaseException) -> dict:
+    """A record's ``error``: which implementation failed, the exception it raised by name and
+    what that exception said (``_raised``, ``_said``)."""
+    error = {"impl": impl, "exception": _raised(exc)}
+    said = _said(exc)
+    if said is not None and error["exception"] is not None:
+        error["said"] = said
+    return error
 
 
 def _distance(value, truth, skip=None) -> float:

@@ -17,7 +17,6 @@ float32's 6e-8).  ``--matmul-precision`` sets that choice for both frameworks at
 from __future__ import annotations
 
 import contextlib
-import sys
 
 DEVICES = ("cpu", "cuda", "auto")
 PRECISIONS = ("default", "high", "highest")
@@ -28,27 +27,12 @@ class DeviceUnavailable(RuntimeError):
 
 
 def cuda_reason() -> str:
-    """Why CUDA cannot be used by the torch oracle here, or "" when it can."""
-    try:
-        import torch
-    except ImportError as exc:
-        return f"torch is not importable: {exc}"
-    if not torch.cuda.is_available():
-        return f"torch {torch.__version__} sees no CUDA device (torch.cuda.is_available() is False)"
-    return ""
+    """Why ``--device cuda`` cannot be used here, or "" when it can: the first oracle that
+    follows ``--device`` (``Oracle.on_device``, in registry order: torch) decides; the others
+    compute there where they can, and say why where they cannot (``Oracle.available``)."""
+    from gradmatrix.oracles.implementations import ON_DEVICE, oracle
 
-
-def jax_cuda_reason() -> str:
-    """Why JAX cannot compute on a GPU here, or "" when it can."""
-    try:
-        import jax
-    except ImportError as exc:
-        return f"jax is not importable: {exc}"
-    try:
-        jax.devices("gpu")
-    except RuntimeError as exc:
-        return f"jax has no GPU backend ({str(exc).splitlines()[0]}; install jax[cuda12])"
-    return ""
+    return oracle(ON_DEVICE[0]).gpu_reason() if ON_DEVICE else "no oracle computes on a GPU"
 
 
 def resolve(requested: str) -> str:
@@ -72,7 +56,8 @@ def resolve(requested: str) -> str:
 
 @contextlib.contextmanager
 def matmul_precision(level: str):
-    """Set the float32 matmul precision of torch and JAX (those imported) for a block.
+    """Set the float32 matmul precision of every oracle's framework already imported here
+    (``Oracle.matmul_precision``: torch's and JAX's) for a block.
 
     Raises:
         ValueError: an unknown level.
@@ -82,24 +67,11 @@ def matmul_precision(level: str):
     if level == "default":
         yield
         return
-    torch, jax = sys.modules.get("torch"), sys.modules.get("jax")
-    saved = {}
-    if torch is not None:
-        saved["torch"] = (torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
-                          torch.backends.cudnn.allow_tf32)
-        torch.set_float32_matmul_precision(level)
-        torch.backends.cuda.matmul.allow_tf32 = level == "high"
-        torch.backends.cudnn.allow_tf32 = level == "high"
-    if jax is not None:
-        saved["jax"] = jax.config.jax_default_matmul_precision
-        jax.config.update("jax_default_matmul_precision", level)
-    try:
+    from gradmatrix.oracles.implementations import REGISTRY, oracle
+
+    with contextlib.ExitStack() as settings:
+        for name in REGISTRY:
+            chosen = oracle(name)
+            if chosen.on_device and chosen.imported():
+                settings.enter_context(chosen.matmul_precision(level))
         yield
-    finally:
-        if "torch" in saved:
-            precision, tf32, cudnn_tf32 = saved["torch"]
-            torch.set_float32_matmul_precision(precision)
-            torch.backends.cuda.matmul.allow_tf32 = tf32
-            torch.backends.cudnn.allow_tf32 = cudnn_tf32
-        if "jax" in saved:
-            jax.config.update("jax_default_matmul_precision", saved["jax"])

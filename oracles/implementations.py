@@ -9,7 +9,9 @@ does not ask for jax never imports it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import sys
 
 from gradmatrix.oracles.result import Unavailable
 
@@ -20,8 +22,10 @@ REVERSE_OVER_REVERSE = "reverse over reverse"
 class Oracle:
     """An oracle: what it provides, said once, and its module, imported the first time it is
     used.  A framework is one subclass here plus its module (``available``, ``evaluate`` and,
-    where it provides them, ``evaluate_jvp``, ``evaluate_hvp``, ``compile_ahead``, ``expect``); the
-    runner, the modes, the devices and declared layers read these attributes, never a name.
+    where it provides them, ``evaluate_jvp``, ``evaluate_hvp``, ``compile_ahead``, ``expect``;
+    one that follows ``--device`` also ``gpu_reason``, ``matmul_precision`` and ``settings``);
+    the runner, the modes, the devices, the report's environment, the store's fingerprint and
+    declared layers read these attributes, never a name.
     """
 
     name: str = ""
@@ -73,6 +77,26 @@ class Oracle:
         background; returns what to ``stop()`` when the run ends, or None."""
         return self._load().compile_ahead(cases, **self.options) if self.compiles else None
 
+    def imported(self) -> bool:
+        """Whether its framework is already imported here: settings are read and set only
+        there (never importing a framework for them)."""
+        return all(sys.modules.get(module) is not None for module in self.requires)
+
+    def gpu_reason(self) -> str:
+        """Why it cannot compute on a GPU here ("" when it can); imports its framework."""
+        return self._load().gpu_reason() if self.on_device else f"{self.name} computes on the CPU only"
+
+    def matmul_precision(self, level: str):
+        """A context setting its framework's float32 matmul precision to ``level`` ("high" or
+        "highest"; ``oracles.devices.matmul_precision``); nothing for an oracle with none."""
+        setting = getattr(self._load(), "matmul_precision", None) if self.on_device else None
+        return setting(level) if setting else contextlib.nullcontext()
+
+    def settings(self, device: str) -> dict | None:
+        """What the report records of its framework here (``reports.environment``), or None."""
+        read = getattr(self._load(), "settings", None) if self.on_device else None
+        return read(device) if read else None
+
     def expect(self, cases) -> None:
         """Tell an oracle that compiles per shape the cases this process will evaluate, in
         their order: it may then compile several functions at once (``jax_oracle.expect``)."""
@@ -122,6 +146,8 @@ SECOND_ORDER = tuple(name for name, cls in REGISTRY.items() if cls.second_order)
 ON_DEVICE = tuple(name for name, cls in REGISTRY.items() if cls.on_device)  # the oracles --device moves
 LOW_PRECISION = tuple(name for name, cls in REGISTRY.items() if cls.low_precision)  # float16/bfloat16 references
 REFERENCE_KEYS = {cls.reference_key: name for name, cls in REGISTRY.items()}  # reference={key: f} -> oracle
+# the modules the oracles import, in registry order: their versions are what computes a reference
+FRAMEWORK_MODULES = tuple(dict.fromkeys(module for cls in REGISTRY.values() for module in cls.requires))
 # oracles that import no framework (numeric): a host process of another oracle computes
 # them at no import cost, as spare work (gradmatrix.oracle_host.OracleHost.submit)
 NO_FRAMEWORK = tuple(name for name, cls in REGISTRY.items() if not cls.requires)

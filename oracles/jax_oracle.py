@@ -36,6 +36,7 @@ operations computed (``oracles.jax_store`` holds the machinery):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -153,12 +154,48 @@ def available(device: str = "cpu") -> None:
     """Raise ``Unavailable`` with the reason when jax cannot be used (on ``device``)."""
     if jax is None:
         raise Unavailable(_IMPORT_ERROR)
-    if device == "cuda":
-        from gradmatrix.oracles.devices import jax_cuda_reason
+    if device == "cuda" and gpu_reason():
+        raise Unavailable(gpu_reason())
 
-        reason = jax_cuda_reason()
-        if reason:
-            raise Unavailable(reason)
+
+def gpu_reason() -> str:
+    """Why this oracle cannot compute on a GPU here, or "" when it can."""
+    if jax is None:
+        return _IMPORT_ERROR
+    try:
+        jax.devices("gpu")
+    except RuntimeError as exc:
+        return f"jax has no GPU backend ({str(exc).splitlines()[0]}; install jax[cuda12])"
+    return ""
+
+
+@contextlib.contextmanager
+def matmul_precision(level: str):
+    """JAX's default float32 matmul precision at ``level`` ("high", "highest") for a block
+    (``oracles.devices.matmul_precision``)."""
+    saved = jax.config.jax_default_matmul_precision
+    jax.config.update("jax_default_matmul_precision", level)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_default_matmul_precision", saved)
+
+
+def settings(device: str) -> dict:
+    """What the report records of JAX here (``reports.environment.collect``): the device the
+    oracle computes on, the default matmul precision in force, x64 and the backend."""
+    gpus = []
+    if device == "cuda":
+        try:
+            gpus = jax.devices("gpu")
+        except RuntimeError:  # a CPU-only jaxlib: its oracle computes on the CPU
+            pass
+    return {
+        "device": str(gpus[0].device_kind) if gpus else "cpu",
+        "default_matmul_precision": str(jax.config.jax_default_matmul_precision),
+        "enable_x64": bool(jax.config.jax_enable_x64),
+        "backend": jax.default_backend(),
+    }
 
 
 def _place(arrays: dict, device: str) -> dict:

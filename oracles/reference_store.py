@@ -49,11 +49,12 @@ from pathlib import Path
 import numpy as np
 
 from gradmatrix.oracles import cache
+from gradmatrix.oracles.implementations import FRAMEWORK_MODULES
 from gradmatrix.oracles.result import Result
 
 MAGIC = b"gradmatrix reference result\n"  # the first line of every stored result
 FORMAT = 1
-VERSIONS = ("numpy", "torch", "jax", "jaxlib", "array-api-compat")  # what computes a reference
+VERSIONS = ("numpy", *FRAMEWORK_MODULES, "array-api-compat")  # what computes a reference
 
 STATS = {"loaded": 0, "stored": 0, "rejected": 0}  # this process's use of the store
 _LISTED: dict = {}  # folder -> the names of the results in it, listed once per process (then kept up to date)

@@ -114,8 +114,46 @@ def available(device: str = "cpu") -> None:
     """Raise ``Unavailable`` with the reason when torch cannot be used (on ``device``)."""
     if torch is None:
         raise Unavailable(_IMPORT_ERROR)
-    if device == "cuda" and not torch.cuda.is_available():
-        raise Unavailable(f"torch {torch.__version__} sees no CUDA device (torch.cuda.is_available() is False)")
+    if device == "cuda" and gpu_reason():
+        raise Unavailable(gpu_reason())
+
+
+def gpu_reason() -> str:
+    """Why this oracle cannot compute on a CUDA GPU here, or "" when it can."""
+    if torch is None:
+        return _IMPORT_ERROR
+    if not torch.cuda.is_available():
+        return f"torch {torch.__version__} sees no CUDA device (torch.cuda.is_available() is False)"
+    return ""
+
+
+@contextlib.contextmanager
+def matmul_precision(level: str):
+    """torch's float32 matmul precision at ``level`` ("high": TF32 allowed for matmul and
+    cuDNN; "highest": full float32) for a block (``oracles.devices.matmul_precision``)."""
+    saved = (torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
+             torch.backends.cudnn.allow_tf32)
+    torch.set_float32_matmul_precision(level)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = level == "high"
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(saved[0])
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[1:]
+
+
+def settings(device: str) -> dict:
+    """What the report records of torch here (``reports.environment.collect``): the device
+    the oracle computes on and the float32 matmul settings in force."""
+    on_gpu = device == "cuda" and torch.cuda.is_available()
+    return {
+        "device": torch.cuda.get_device_name(0) if on_gpu else "cpu",
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "cuda_matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
+        "cudnn_allow_tf32": bool(torch.backends.cudnn.allow_tf32),
+        "cuda_available": bool(torch.cuda.is_available()),
+        "num_threads": torch.get_num_threads(),
+    }
 
 
 def evaluate(inputs: CaseInputs, device: str = "cpu") -> Result:

@@ -406,5 +406,21 @@ def with_failures(record: dict, failures: list, reproduce: str) -> dict:
         record["reproduce"] = reproduce
     if failures:
         more = f" (+{len(failures) - 1} more tensor(s))" if len(failures) > 1 else ""
-        record["message"] = failures[0] + more + (f"; reproduce: {reproduce}" if reproduce else "")
+        record["message"] = with_reproduce(failures[0] + more, reproduce)
     return record
+
+
+_REPRODUCE = "; reproduce: "
+
+
+def with_reproduce(text: str, reproduce: str) -> str:
+    """A record's message: what failed, then the command that reruns it (also the record's
+    own ``reproduce`` field)."""
+    return text + (f"{_REPRODUCE}{reproduce}" if reproduce else "")
+
+
+def headline(record: dict) -> str:
+    """A record's message without the command that reruns it, for a report that shows that
+    command apart: ``with_reproduce`` undone, by the record's ``reproduce`` field."""
+    message, reproduce = record.get("message", ""), record.get("reproduce")
+    return message.removesuffix(f"{_REPRODUCE}{reproduce}") if reproduce else message

@@ -25,7 +25,7 @@ import math
 import re
 from collections import defaultdict
 
-from gradmatrix.reports.compare import DISAGREE, ERROR, PASSING, SKIPPED
+from gradmatrix.reports.compare import DISAGREE, ERROR, PASSING, SKIPPED, headline
 
 # the causes of the call-order problems (reports.compare.ORDER_PROBLEMS), as the console says them
 ORDER_PROBLEMS = {
@@ -139,14 +139,6 @@ def _reproduce(record: dict) -> str:
     return record.get("reproduce", "")
 
 
-def _headline(record: dict) -> str:
-    """The record's message without the command that reproduces it (kept apart)."""
-    reproduce = record.get("reproduce")
-    suffix = f"; reproduce: {reproduce}"
-    message = record["message"]
-    return message[:-len(suffix)] if reproduce and message.endswith(suffix) else message
-
-
 def build(records: list, candidate: str) -> list:
     """The findings of a run, worst first.
 
@@ -209,7 +201,7 @@ def _finding(key: tuple, items: list, records: list, candidate: str) -> dict:
         measured[r["case"]].append(_agrees_by_value(r, tensor))
     passing_cases = sorted(c for c, seen in measured.items() if c not in failing_cases and seen and all(seen))
     worst_record, worst_entry = max(items, key=lambda it: _severity(it[1]))
-    worst = {"id": worst_record["id"], "message": _headline(worst_record),
+    worst = {"id": worst_record["id"], "message": headline(worst_record),
              "reproduce": _reproduce(worst_record), "pair": worst_record["pair"],
              "of_allowed": None if worst_entry is None else worst_entry.get("of_allowed")}
     if worst_entry is not None and "metrics" in worst_entry:
@@ -475,10 +467,11 @@ def _column_cause(tensor: str, items: list) -> dict | None:
 
 
 def _raised_cause(items: list) -> dict | None:
-    """A matrix product of operands whose inner sizes differ: one of them wants a transpose."""
-    message = items[0][0]["message"]
-    if "core dimension" in message or "not aligned" in message:
-        sizes = re.search(r"size (\d+) is different from (\d+)", message)
+    """A matrix product of operands whose inner sizes differ: one of them wants a transpose
+    (NumPy's own words, in what the exception said: the record's ``error.said``)."""
+    said = (items[0][0].get("error") or {}).get("said") or ""
+    if "core dimension" in said or "not aligned" in said:
+        sizes = re.search(r"size (\d+) is different from (\d+)", said)
         detail = f" (inner sizes {sizes.group(1)} and {sizes.group(2)})" if sizes else ""
         return {"kind": "transpose", "text": "a matrix product of mismatched operands: one of them probably needs "
                                              "a transpose", "evidence": f"numpy refused the product{detail}"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 
 from gradmatrix.reports import plots
-from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED
+from gradmatrix.reports.compare import AGREE, CONVENTION, DISAGREE, ERROR, SKIPPED, headline
 from gradmatrix.reports.document import precision_line, precision_note
 from gradmatrix.reports.console import (at_fault, finding_title, override_lines,
                                         references_text, shown, verdict_text, warning_lines,
@@ -227,7 +227,7 @@ def render(document: dict) -> str:
                 )
                 out.append(f"<tr><td><code>{e(r['id'])}</code></td><td>{e(t['tensor'])}</td>"
                            + "".join(f"<td class='num'>{c}</td>" for c in cells)
-                           + f"<td>{e(r['message'].split('; reproduce: ')[0])}{extra}</td></tr>")
+                           + f"<td>{e(headline(r))}{extra}</td></tr>")
         out.append("</table></div>")
         if len(bad) > MAX_ROWS:
             out.append(f"<p class='muted'>... and {len(bad) - MAX_ROWS} more in agreement.json.</p>")

@@ -29,6 +29,16 @@ def test_run_writes_all_formats_and_shows_progress(tmp_path, read_report):
     assert "data:image/svg+xml;base64," in (tmp_path / "out" / "agreement.html").read_text()
 
 
+def test_progress_none_prints_the_verdict_and_nothing_while_it_runs(tmp_path):
+    run = gradmatrix("check", "gradmatrix.manual", *SMALL, "--progress", "none", "--out", "out", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    # what the check provides, then the verdict and what follows it; no progress, no dots
+    assert lines[0].startswith("gradmatrix check: ") and lines[1].startswith("PASS: manual agrees in all"), lines
+    assert not any(" comparisons, " in line or set(line) <= set(". ") for line in lines), lines
+    assert not run.stderr, run.stderr
+
+
 def test_run_usage_errors_exit_2_with_a_reason(tmp_path):
     for args, reason in ((["run", "--ops", "nope"], "unknown op"), (["run", "--shard", "3/2"], "--shard"),
                          (["run", "--only", "no-such-id"], "no comparison"), (["diff", "missing.json", "x.json"], "no such file")):

@@ -503,3 +503,23 @@ def test_the_projected_numeric_oracle_catches_what_the_per_element_one_does(name
 @pytest.mark.parametrize("op", sorted(PREFIXES.values()))
 def test_the_projected_numeric_oracle_passes_manual(op, monkeypatch):
     assert not _numeric_verdicts(Candidate(manual, "manual"), op, 0, monkeypatch)
+
+
+@pytest.mark.parametrize("name", ["affine_dx_missing_transpose.py", "affine_missing_transpose.py",
+                                  "softmax_missing_1_over_n.py"])
+def test_findings_read_the_records_fields_never_their_messages(name):
+    # a finding's grouping, cause and evidence come from the records' data (problems, metrics,
+    # what an exception said); rewording every message changes no finding but its quoted text
+    from gradmatrix.reports import findings
+
+    result = gradmatrix.check(str(MUTANTS / name), ops=[op_of(name)], seeds=1, dtypes=["float64"], modes=["reverse"])
+    records = result.document["comparisons"]
+    found = findings.build(records, result.document["run"]["candidate"])
+    assert found and found[0]["cause"], found[:1]
+    reworded = [{**r, "message": "reworded: " + r["message"][::-1]} for r in records]
+
+    def without_text(finding):
+        return {**finding, "worst": {k: v for k, v in finding["worst"].items() if k != "message"}}
+
+    again = findings.build(reworded, result.document["run"]["candidate"])
+    assert [without_text(f) for f in again] == [without_text(f) for f in found]

@@ -66,20 +66,33 @@ def test_a_candidate_loosening_the_judges_tolerances_fails(tmp_path):
     assert run.returncode == 1 and "FAIL:" in run.stdout, run.stdout + run.stderr
 
 
-def test_a_candidate_writing_an_exit_status_for_the_judge_cannot_set_it(tmp_path):
-    # a wrong relu that, inside its backward, writes 0 wherever a verdict might be kept and
-    # ends its process: it ends only its own worker
-    (tmp_path / "forges.py").write_text(
-        "import os\nimport numpy as np\n\n"
-        "def relu_forward(x):\n    return np.maximum(0, x), x\n\n"
-        "def relu_backward(dout, cache):\n"
-        "    for name, value in os.environ.items():\n"
-        "        if 'GRADMATRIX' in name and os.path.isabs(value):\n"
-        "            open(value, 'w').write('0')\n"
-        "    if cache.shape[0] > 4:\n        os._exit(0)\n"
-        "    return -dout\n")
+FORGE = (
+    "import atexit, json, os\nimport numpy as np\n\n"
+    "def forge():\n"
+    "    # 0 wherever the judge might keep a verdict or exit status, and a passing report where it writes its own\n"
+    "    for name, value in os.environ.items():\n"
+    "        if 'GRADMATRIX' in name and os.path.isabs(value):\n"
+    "            open(value, 'w').write('0')\n"
+    "    os.makedirs('gradmatrix-report', exist_ok=True)\n"
+    "    with open(os.path.join('gradmatrix-report', 'agreement.json'), 'w') as f:\n"
+    "        json.dump({'summary': {'passed': True, 'complete': True}, 'findings': []}, f)\n\n"
+    "def relu_forward(x):\n    return np.maximum(0, x), x\n\n")
+
+
+@pytest.mark.parametrize("module, status, said", [
+    # wrong everywhere; forges as it runs, and at its process's end forges again and exits 0
+    (FORGE + "def relu_backward(dout, cache):\n    forge()\n    return -dout\n\n"
+             "atexit.register(lambda: (forge(), os._exit(0)))\n", 1, "FAIL: forges disagrees"),
+    # wrong on the small cases; ends its process (status 0) in the backward of the others
+    (FORGE + "def relu_backward(dout, cache):\n    forge()\n    if cache.shape[0] > 4:\n        os._exit(0)\n"
+             "    return -dout\n", 2, "its process ended (exit status 0)"),
+], ids=["at-exit", "in-backward"])
+def test_a_candidate_writing_an_exit_status_for_the_judge_cannot_set_it(tmp_path, module, status, said):
+    # what the candidate does in its worker ends with the worker: the judge's status and
+    # report are its own, written once the worker is gone
+    (tmp_path / "forges.py").write_text(module)
     run = gradmatrix_cli("check", "forges.py", *QUICK, cwd=tmp_path)
-    assert run.returncode != 0 and "PASS" not in run.stdout, run.stdout + run.stderr
+    assert run.returncode == status and said in run.stdout and "PASS" not in run.stdout, run.stdout + run.stderr
     document = json.loads((tmp_path / "gradmatrix-report" / "agreement.json").read_text())
     assert not document["summary"]["passed"] and document["findings"]
 
@@ -97,7 +110,7 @@ def test_a_hang_ends_at_the_time_limit(tmp_path, module):
     started = time.monotonic()
     # the scenario as it was reported: --case-timeout 3 ends each within 30 s, exit 2
     run = gradmatrix_cli("check", HERE / "isolation" / module, *QUICK, "--case-timeout", "3", cwd=tmp_path)
-    assert time.monotonic() - started < 30 + 10  # the limit, plus starting Python and the frameworks
+    assert time.monotonic() - started < 30  # a new interpreter, its frameworks, the cases up to the limit
     assert run.returncode == 2, run.stdout + run.stderr
     assert "time limit of 3 s" in (tmp_path / "gradmatrix-report" / "agreement.json").read_text()
 

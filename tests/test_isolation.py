@@ -73,10 +73,11 @@ def test_a_backward_that_loops_forever_in_its_cases_ends_at_the_time_limit():
     assert any(r["verdict"] == "error" for r in mine if r["dims"]["N"] > 8)
 
 
-def test_the_time_limit_holds_when_the_check_runs_in_another_thread():
+@pytest.mark.parametrize("module", ["loops_in_backward.py", "probe_hang.py"])  # in its cases; in the probe at load
+def test_the_time_limit_holds_when_the_check_runs_in_another_thread(module):
     results = []
     thread = threading.Thread(target=lambda: results.append(
-        gradmatrix.check(str(HERE / "loops_in_backward.py"), case_timeout=LIMIT, ops=["relu"], **QUICK)))
+        gradmatrix.check(str(HERE / module), case_timeout=LIMIT, ops=["relu"], **QUICK)))
     started = time.monotonic()
     thread.start()
     thread.join(60)
@@ -264,5 +265,6 @@ def test_a_framework_function_s_reference_raising_in_its_worker_comes_back_as_da
     result = gradmatrix.check(str(tmp_path / "raising_reference.py"), seeds=1)
     assert result.document["run"]["isolated"] is True and result.status == 1
     (record,) = [r for r in result.document["comparisons"] if r["case_kind"] == "low-precision"]
-    assert record["verdict"] == "error" and record["error"] == {"impl": "torch", "exception": "RuntimeError"}
+    assert record["verdict"] == "error" and record["error"] == {"impl": "torch", "exception": "RuntimeError",
+                                                           "said": "the reference's own bug"}
     assert record["message"].startswith("the reference torch failed: RuntimeError: the reference's own bug")

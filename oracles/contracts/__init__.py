@@ -16,10 +16,12 @@ candidate's worker.
 
 from __future__ import annotations
 
-from gradmatrix.oracles.contracts import cs224n, dlai, nnfs
+import importlib
+
 from gradmatrix.oracles.declared import build, declarations_in
 
-COURSES = {"cs224n": cs224n, "dlai": dlai, "nnfs": nnfs}  # course -> its module of declarations
+# course -> its module of declarations, ``oracles/contracts/<course>.py``: a course is its name here
+COURSES = {course: importlib.import_module(f"{__name__}.{course}") for course in ("cs224n", "dlai", "nnfs")}
 
 
 def _specs() -> dict:
@@ -32,5 +34,3 @@ def _specs() -> dict:
 
 
 COURSE_SPECS = _specs()  # op name -> OpSpec
-COURSE_OF = {name: course for course, module in COURSES.items()
-             for name in COURSE_SPECS if name.startswith(f"{course}_")}  # op name -> course
