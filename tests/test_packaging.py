@@ -9,6 +9,8 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 
@@ -32,6 +34,16 @@ def test_the_python_versions_claimed_are_classified_and_the_code_parses_as_the_o
             except SyntaxError as exc:
                 too_new.append(f"{path.relative_to(ROOT)}: {exc}")
     assert not too_new, too_new
+
+
+def test_the_oldest_pytest_declared_is_the_one_tested():
+    # the plugin is the only user of pytest: its declared minimum is the version pinned, which
+    # the suite (the plugin's tests among it) runs on
+    declared = next(r for r in PROJECT["dependencies"] if re.match(r"pytest\b", r) and not r.startswith("pytest-"))
+    pinned = next(line for line in (ROOT / "constraints.txt").read_text().splitlines() if line.startswith("pytest=="))
+    minimum = re.search(r">=\s*([0-9.]+)", declared).group(1)
+    assert tuple(map(int, pinned.split("==")[1].split("."))) == tuple(map(int, (minimum + ".0.0").split(".")[:3]))
+    assert pytest.__version__ == pinned.split("==")[1]  # ... and the one this suite runs on
 
 
 def test_every_dependency_has_a_range_and_a_pin():
