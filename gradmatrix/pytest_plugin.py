@@ -16,9 +16,8 @@ them from the reports, so no result is lost across workers, and writes the agree
 reports when the session ends, interrupted (Ctrl-C or SIGTERM) or not.  The report records
 the run's plan (its comparison ids, shard and matrix), and the report directory is locked
 and marked in progress from the moment the matrix is collected until the reports are written
-(``reports.writers``): under ``gradmatrix run`` or ``check`` the lock is the command's, handed
-to this process; under plain pytest the session takes its own, and another writer of the
-directory meanwhile is a usage error.
+(``reports.writers``): the session takes the directory's lock, and another writer of it
+meanwhile (a ``gradmatrix`` command, another session) is a usage error.
 """
 
 from __future__ import annotations
@@ -358,21 +357,21 @@ def _set_expected(config, count: int) -> None:
 
 
 def _take_out(config, state: "MatrixSession") -> None:
-    """Take the report directory for this run: its lock (``reports.writers.hold``: the one the
-    ``gradmatrix`` command holds for this process, or one of its own), then mark it in
-    progress (``reports.writers.begin``) until the reports are written: no stale PASS survives.
+    """Take the report directory for this run: its lock (``reports.writers.lock``), then mark
+    it in progress (``reports.writers.begin``) until the reports are written: no stale PASS
+    survives.
 
     Raises:
         pytest.UsageError: it cannot be written, or another command is writing it.
     """
-    from gradmatrix.reports.writers import DirectoryBusy, begin, check_writable, hold
+    from gradmatrix.reports.writers import DirectoryBusy, begin, check_writable, lock
 
     opt = config.option
     out = Path(config.invocation_params.dir) / opt.gm_out
     what = f"gradmatrix ({state.candidate.name})"
     try:
         check_writable(out)
-        state.lock = hold(out, what)
+        state.lock = lock(out, what)
     except DirectoryBusy as exc:
         raise pytest.UsageError(str(exc)) from None
     except OSError as exc:

@@ -14,8 +14,7 @@ Reading never changes or removes what it reads.
 exclusive ``flock`` on ``.gradmatrix.lock`` in it, which the operating system releases when
 the process ends however it ends, so a killed run leaves no lock behind; a second command
 meanwhile is refused (``DirectoryBusy``, naming the holder).  ``gradmatrix run`` and
-``check`` hold it for the whole run and hand it to the process that runs the matrix
-(``LOCK_FD``), which adopts it (``hold``) instead of locking again.
+``check`` hold it for the whole run, as a pytest session of the matrix does for its own.
 
 **Marked while in progress.** A run marks its output directory as in progress (``begin``)
 before it computes anything and publishes its reports when it ends (``finish``), so what a
@@ -52,7 +51,6 @@ IN_PROGRESS = "agreement.in-progress"
 PREVIOUS = "previous"
 FORMATS = ("json", "md", "html")
 LOCK = ".gradmatrix.lock"
-LOCK_FD = "GRADMATRIX_LOCK_FD"  # set for the process that runs the matrix: the lock its parent holds for it
 
 NONFINITE = "$numberDouble"  # {"$numberDouble": "Infinity"}: a number JSON cannot spell
 _SPELLED = {"Infinity": math.inf, "-Infinity": -math.inf, "NaN": math.nan}
@@ -257,29 +255,26 @@ def check_writable(out_dir: str | os.PathLike) -> Path:
 # --- one writer at a time -----------------------------------------------------------------
 
 class DirectoryLock:
-    """An exclusive lock on an output directory (``lock``, ``hold``); ``release`` ends it.
+    """An exclusive lock on an output directory (``lock``); ``release`` ends it.
 
     Attributes:
-        fd: the descriptor the ``flock`` is on (a child process given it shares the lock).
-        path: the lock file, ``<out_dir>/.gradmatrix.lock``.
-        owned: whether this process took the lock (and so removes the lock file on release)
-            rather than adopting its parent's.
+        fd: the descriptor the ``flock`` is on.
+        path: the lock file, ``<out_dir>/.gradmatrix.lock``, removed on release.
     """
 
-    def __init__(self, fd: int, path: Path, owned: bool):
-        self.fd, self.path, self.owned = fd, path, owned
+    def __init__(self, fd: int, path: Path):
+        self.fd, self.path = fd, path
 
     def release(self) -> None:
         """Give the lock up (again: nothing).  The lock file goes while still locked: a
         command that opened it meanwhile finds it replaced and opens the new one (``lock``)."""
         if self.fd < 0:
             return
-        if self.owned:
-            try:
-                if _same_inode(os.fstat(self.fd), os.stat(self.path)):
-                    os.unlink(self.path)
-            except OSError:
-                pass
+        try:
+            if _same_inode(os.fstat(self.fd), os.stat(self.path)):
+                os.unlink(self.path)
+        except OSError:
+            pass
         os.close(self.fd)
         self.fd = -1
 
@@ -329,7 +324,7 @@ def lock(out_dir: str | os.PathLike, what: str = "gradmatrix") -> DirectoryLock:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{what}, process {os.getpid()}, since "
                   f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode("utf-8"), 0)
-    return DirectoryLock(fd, path, owned=True)
+    return DirectoryLock(fd, path)
 
 
 def _holder(fd: int) -> str:
@@ -338,28 +333,6 @@ def _holder(fd: int) -> str:
     except OSError:
         text = ""
     return " ".join(text.split()) or "process unknown"
-
-
-def hold(out_dir: str | os.PathLike, what: str = "gradmatrix") -> DirectoryLock:
-    """The lock of ``out_dir`` for this process: the one its parent handed it (the descriptor
-    in the environment variable ``LOCK_FD``, when it is this directory's lock file), or else
-    a lock of its own (``lock``).
-
-    Raises:
-        DirectoryBusy: as ``lock``.
-    """
-    handed = os.environ.get(LOCK_FD, "")
-    path = Path(out_dir) / LOCK
-    if handed.isdigit():
-        try:
-            if _same_inode(os.fstat(int(handed)), os.stat(path)):
-                fcntl.flock(int(handed), fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours already: this cannot block
-                os.set_inheritable(int(handed), False)  # the processes this one starts write nothing here
-                del os.environ[LOCK_FD]
-                return DirectoryLock(os.dup(int(handed)), path, owned=False)
-        except OSError:
-            pass  # not (or no longer) that lock: take one of our own
-    return lock(out_dir, what)
 
 
 # --- the reports of a directory -----------------------------------------------------------
