@@ -130,6 +130,8 @@ def _order_problem(tensor: str, result: Result, key: str, rtol: float) -> dict |
     """Whether ``result``'s gradient ``key`` depends on the order of the calls that made it
     (``Result.repeats``): beyond the rounding allowed between two implementations of the
     dtype, the gradient of another call order differs.  A problem as data, or None."""
+    if not result.repeats:  # an oracle's: called once
+        return None
     given = np.asarray(result.grads.get(key), dtype=np.float64)
     for order, (kind, what) in ORDER_PROBLEMS.items():
         other = result.repeats.get(order, {}).get(key)
@@ -250,7 +252,8 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
     tol = tolerance_for(case.dtype, kind, (case.spec.tolerance, override))
 
     entries, failures, kink_notes, warnings = [], [], [], list(a.warnings) + list(b.warnings)
-    for tensor, role, key, expected_shape in expected_tensors(case):
+    expected = expected_tensors(case)
+    for tensor, role, key, expected_shape in expected:
         entry = {"tensor": tensor, "role": role}
         value_a = a.forward if key is None else a.grads.get(key)
         value_b = b.forward if key is None else b.grads.get(key)
@@ -362,7 +365,7 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
                 + (" (tolerance overridden: " + "; ".join(o["reason"] for o in tol.overrides) + ")"
                    if tol.overrides else "")
             ))
-    for (tensor, role, key, _), entry in zip(expected_tensors(case), entries):
+    for (tensor, role, key, _), entry in zip(expected, entries):
         # a's gradients against a's own in another call order: the rounding two implementations
         # of the dtype may differ by, whatever the pair
         problem = (_order_problem(tensor, a, key, tolerance_for(case.dtype, "autodiff").rtol)
