@@ -29,6 +29,23 @@ def test_each_oracle_provides_what_it_says(name):
     assert callable(getattr(module, "evaluate_hvp", None)) == cls.second_order
 
 
+@pytest.mark.parametrize("name", ON_DEVICE)
+def test_an_oracle_that_follows_the_device_says_its_gpu_precision_and_settings(name):
+    # what --device, --matmul-precision and the report's environment ask of it (oracles.devices,
+    # reports.environment), answered by its module
+    from gradmatrix.oracles import devices
+    from gradmatrix.reports import environment
+
+    chosen = oracle(name)
+    assert isinstance(chosen.gpu_reason(), str)  # "" where it has a GPU, else why not
+    assert chosen.imported()  # gpu_reason imported its framework
+    before = chosen.settings("cpu")
+    assert before["device"] == "cpu"
+    with devices.matmul_precision("high"):
+        during = environment.collect("cpu", "high")["frameworks"][name]
+    assert during != before and environment.collect()["frameworks"][name] == before  # set, then put back
+
+
 @pytest.mark.parametrize("name", ORACLES)
 def test_each_oracle_gives_manuals_gradients(name):
     inputs = draw_inputs(CASE)
