@@ -172,7 +172,8 @@ def _serve(conn, target: str, skip_probe=()) -> None:
             cause = exc.__cause__
             raised = None if cause is None or isinstance(cause, ContractError) else cause
             conn.send(("fault", (str(exc), getattr(exc, "user_traceback", None),
-                                 raised and type(raised).__name__, raised and str(raised))))
+                                 None if raised is None else type(raised).__name__,
+                                 None if raised is None else str(raised))))
         except BaseException as exc:  # noqa: BLE001  (whatever the candidate or an oracle raised: data for the judge)
             conn.send(("fault", (f"{type(exc).__name__}: {exc}", short_traceback(exc), type(exc).__name__, str(exc))))
 

@@ -106,6 +106,10 @@ class OutlivesItsReader:
             self._to_devnull()
             return len(text)
 
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
     def flush(self) -> None:
         try:
             self._stream.flush()

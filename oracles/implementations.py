@@ -78,9 +78,11 @@ class Oracle:
         return self._load().compile_ahead(cases, **self.options) if self.compiles else None
 
     def imported(self) -> bool:
-        """Whether its framework is already imported here: settings are read and set only
-        there (never importing a framework for them)."""
-        return all(sys.modules.get(module) is not None for module in self.requires)
+        """Whether it has been used here (its module, and so its framework, imported): its
+        settings are read and set only then, never importing anything for them (importing
+        the JAX oracle's module turns on JAX's 64-bit mode)."""
+        return sys.modules.get(self.module) is not None and all(
+            sys.modules.get(module) is not None for module in self.requires)
 
     def gpu_reason(self) -> str:
         """Why it cannot compute on a GPU here ("" when it can); imports its framework."""
@@ -88,12 +90,14 @@ class Oracle:
 
     def matmul_precision(self, level: str):
         """A context setting its framework's float32 matmul precision to ``level`` ("high" or
-        "highest"; ``oracles.devices.matmul_precision``); nothing for an oracle with none."""
+        "highest"; ``oracles.devices.matmul_precision``), for an oracle ``imported`` here;
+        nothing for an oracle with none."""
         setting = getattr(self._load(), "matmul_precision", None) if self.on_device else None
         return setting(level) if setting else contextlib.nullcontext()
 
     def settings(self, device: str) -> dict | None:
-        """What the report records of its framework here (``reports.environment``), or None."""
+        """What the report records of its framework here (``reports.environment``), or None;
+        for an oracle ``imported`` here."""
         read = getattr(self._load(), "settings", None) if self.on_device else None
         return read(device) if read else None
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import platform
 from importlib import metadata
 
-from gradmatrix.oracles.implementations import FRAMEWORK_MODULES, REGISTRY, oracle
-
 
 def _version(dist: str) -> str | None:
     try:
@@ -19,9 +17,11 @@ def collect(device: str = "cpu", matmul_precision: str = "default") -> dict:
     """The environment of this process, JSON-ready: per framework the device its oracle
     computes on and the float32 matmul precision settings in force.
 
-    Framework settings are read only from frameworks already imported by the run, so
-    collecting never imports torch or jax by itself.
+    Framework settings are read only from the oracles this process has used (their modules
+    imported, ``Oracle.imported``), so collecting imports no framework and changes none.
     """
+    from gradmatrix.oracles.implementations import FRAMEWORK_MODULES, REGISTRY, oracle
+
     env = {
         "python": platform.python_version(),
         "platform": platform.platform(),

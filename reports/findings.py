@@ -469,7 +469,9 @@ def _column_cause(tensor: str, items: list) -> dict | None:
 def _raised_cause(items: list) -> dict | None:
     """A matrix product of operands whose inner sizes differ: one of them wants a transpose
     (NumPy's own words, in what the exception said: the record's ``error.said``)."""
-    said = (items[0][0].get("error") or {}).get("said") or ""
+    error = items[0][0].get("error") or {}
+    # a report written before errors carried what their exception said: its message holds it
+    said = error["said"] if "said" in error else items[0][0].get("message", "")
     if "core dimension" in said or "not aligned" in said:
         sizes = re.search(r"size (\d+) is different from (\d+)", said)
         detail = f" (inner sizes {sizes.group(1)} and {sizes.group(2)})" if sizes else ""

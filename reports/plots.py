@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from gradmatrix.reports.compare import headline
 from gradmatrix.reports.document import worst_ratio
 from gradmatrix.reports.escape import html_text as _e
 
@@ -238,7 +239,7 @@ def grid_cells(document: dict, op: str) -> tuple[list, dict]:
             continue
         key = (tuple(r["pair"]), r["dtype"])
         if r["verdict"] == "error" or any(t.get("problem") for t in r["tensors"]):
-            problem = next((t["problem"] for t in r["tensors"] if t.get("problem")), r["message"].split("; reproduce")[0])
+            problem = next((t["problem"] for t in r["tensors"] if t.get("problem")), headline(r))
             tensor = next((t["tensor"] for t in r["tensors"] if t.get("problem")), "")
             cell = {"ratio": float("inf"), "error": None, "tensor": tensor, "problem": problem}
         else:

@@ -60,6 +60,26 @@ def test_matmul_precision_is_set_for_both_frameworks_and_restored(level, tf32, j
             pass
 
 
+def test_settings_are_read_and_set_only_for_the_oracles_used_here():
+    # a process whose JAX is another's (a user's script calling gradmatrix.check, a candidate
+    # in its worker): setting the matmul precision and reading the environment import none of
+    # the oracles' modules, and so leave JAX's 64-bit mode as it was
+    import subprocess
+    import sys
+
+    script = ("import sys, jax\n"
+              "from gradmatrix.oracles import devices\n"
+              "from gradmatrix.reports import environment\n"
+              "with devices.matmul_precision('high'):\n"
+              "    frameworks = environment.collect('cpu', 'high')['frameworks']\n"
+              "assert frameworks == {}, frameworks\n"
+              "assert not jax.config.jax_enable_x64\n"
+              "assert 'gradmatrix.oracles.jax_oracle' not in sys.modules\n"
+              "assert 'gradmatrix.oracles.torch_oracle' not in sys.modules and 'torch' not in sys.modules\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+
+
 def test_a_float32_disagreement_is_repeated_at_highest_precision_and_reported():
     # a real mistake persists at "highest": the report says so, and does not excuse it
     candidate = Candidate(load_module(str(MUTANTS / "affine_missing_transpose.py")))
