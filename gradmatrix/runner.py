@@ -692,38 +692,20 @@ def _describe(name: str, exc: BaseException, reproduce: str) -> str:
     return with_reproduce(f"{name} failed: {what}", reproduce)
 
 
-def _raised(exc: BaseException) -> str | None:
-    """The exception an implementation raised, by name: what a candidate's own code raised
-    (inside the ``CandidateFault`` that names the function), None where it broke the
-    contract without raising (a wrong return structure)."""
-    if isinstance(exc, RaisedElsewhere):  # an oracle's, in its host process
-        return exc.raised
-    if isinstance(exc, CandidateFault):
-        if hasattr(exc, "raised"):  # sent back by an isolated candidate's worker
-            return exc.raised
-        cause = exc.__cause__
-        return None if cause is None or isinstance(cause, ContractError) else type(cause).__name__
-    return type(exc).__name__
-
-
-def _said(exc: BaseException) -> str | None:
-    """What the exception an implementation raised said (its own text, as ``_raised`` names
-    it; None where it raised none): data a finding may read (NumPy's words for a matrix
-    product of mismatched operands), never the record's message."""
-    if isinstance(exc, (RaisedElsewhere, CandidateFault)):
-        if hasattr(exc, "said"):  # sent back by a host or an isolated candidate's worker
-            return exc.said
-        cause = exc.__cause__
-        return None if cause is None or isinstance(cause, ContractError) else str(cause)
-    return str(exc)
-
-
 def _error(impl: str, exc: BaseException) -> dict:
-    """A record's ``error``: which implementation failed, the exception it raised by name and
-    what that exception said (``_raised``, ``_said``)."""
-    error = {"impl": impl, "exception": _raised(exc)}
-    said = _said(exc)
-    if said is not None and error["exception"] is not None:
+    """A record's ``error``, as data: which implementation failed, the exception it raised by
+    name and what that exception said (NumPy's words for a matrix product of mismatched
+    operands: a finding reads them there, never in the record's message).  A candidate's
+    exception is its own code's, inside the ``CandidateFault`` that names the function; one
+    that broke the contract without raising (a wrong return structure) raised none."""
+    if isinstance(exc, (RaisedElsewhere, CandidateFault)) and hasattr(exc, "raised"):
+        raised, said = exc.raised, getattr(exc, "said", None)  # sent back by a host or a candidate's worker
+    else:
+        cause = exc.__cause__ if isinstance(exc, CandidateFault) else exc
+        contract = cause is None or isinstance(exc, CandidateFault) and isinstance(cause, ContractError)
+        raised, said = (None, None) if contract else (type(cause).__name__, str(cause))
+    error = {"impl": impl, "exception": raised}
+    if raised is not None and said is not None:
         error["said"] = said
     return error
 

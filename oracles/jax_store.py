@@ -396,13 +396,16 @@ def compile_together(members: list) -> None:
     lowered = jax.jit(together).lower(arguments)
     lowering = time.perf_counter() - lowering
     module = lowered.compile(compiler_options=CPU_COMPILER_OPTIONS if device == "cpu" else None)
+    # the members' arguments, held for the slots a call does not fill, on the device once
+    # (NumPy arrays would be copied in at every call)
+    held = jax.device_put(arguments, jax.devices("gpu" if device == "cuda" else "cpu")[0])
     kept = 0
     with _EXECUTABLES_LOCK:
         for slot, (kind, spec, dims, dtype, device, _, _) in enumerate(members):
             key = _memory_key(kind, spec, dims, dtype, device)
             if key not in _EXECUTABLES:  # another thread may have compiled it meanwhile
                 entry = _EXECUTABLES[key] = _Entry(spec, Future())
-                entry.future.set_result(_Member(module, slot, arguments))
+                entry.future.set_result(_Member(module, slot, held))
                 kept += 1
         COMPILE_STATS["compilations"] += kept
         COMPILE_STATS["together"] += kept

@@ -11,7 +11,7 @@ def rel_error(a: np.ndarray, b: np.ndarray) -> float:
     """The CS231n elementwise relative error: ``max(|a - b| / max(1e-8, |a| + |b|))``."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b)))) if a.size else 0.0
+    return _cs231n(np.abs(a - b), a, np.abs(b)) if a.size else 0.0
 
 
 def normwise_rel_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -20,11 +20,19 @@ def normwise_rel_error(a: np.ndarray, b: np.ndarray) -> float:
     b = np.asarray(b, dtype=np.float64)
     if a.size == 0:
         return 0.0
-    diff = float(np.max(np.abs(a - b)))
-    scale = float(np.max(np.abs(b)))
-    if scale == 0.0:
-        return 0.0 if diff == 0.0 else float("inf")
-    return diff / scale
+    return _normwise(float(np.max(np.abs(a - b))), float(np.max(np.abs(b))))
+
+
+def _cs231n(gap: np.ndarray, a: np.ndarray, size_b: np.ndarray) -> float:
+    """``rel_error`` from |a - b| and |b| (``tensor_metrics`` has them already)."""
+    return float(np.max(gap / np.maximum(1e-8, np.abs(a) + size_b)))
+
+
+def _normwise(largest_gap: float, ref_scale: float) -> float:
+    """``normwise_rel_error`` from max|a - b| and max|b|."""
+    if ref_scale == 0.0:
+        return 0.0 if largest_gap == 0.0 else float("inf")
+    return largest_gap / ref_scale
 
 
 @dataclass
@@ -61,8 +69,8 @@ def tensor_metrics(a: np.ndarray, b: np.ndarray, excess: np.ndarray | None = Non
         excess: optional elementwise amount by which |a - b| exceeds what is allowed; the
             worst element is where it is largest (else where |a - b| is).
 
-    The same values as ``normwise_rel_error`` and ``rel_error`` give, from one |a - b| and
-    one |b| (a check makes thousands of these on small arrays: each NumPy call counts).
+    ``normwise_rel_error`` and ``rel_error`` from one |a - b| and one |b| (a check makes
+    thousands of these on small arrays: each NumPy call counts).
     """
     a64 = np.asarray(a, dtype=np.float64)
     b64 = np.asarray(b, dtype=np.float64)
@@ -79,15 +87,11 @@ def tensor_metrics(a: np.ndarray, b: np.ndarray, excess: np.ndarray | None = Non
     flat = int(np.argmax(rank))
     index = [int(i) for i in np.unravel_index(flat, a64.shape)] if a64.ndim else []
     size_b = np.abs(b64)
-    ref_scale, largest_gap = float(size_b.max()), float(gap.max())  # NaN where a NaN is
-    if ref_scale == 0.0:
-        normwise = 0.0 if largest_gap == 0.0 else float("inf")
-    else:
-        normwise = largest_gap / ref_scale
+    ref_scale = float(size_b.max())  # NaN where a NaN is
     return TensorMetrics(
         max_abs_err=float(diff.max()),
-        normwise_rel_err=normwise,
-        rel_error=float(np.max(gap / np.maximum(1e-8, np.abs(a64) + size_b))),
+        normwise_rel_err=_normwise(float(gap.max()), ref_scale),
+        rel_error=_cs231n(gap, a64, size_b),
         worst_index=index,
         a_value=float(a64.reshape(-1)[flat]),
         b_value=float(b64.reshape(-1)[flat]),

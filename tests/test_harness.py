@@ -33,6 +33,17 @@ def test_normwise_rel_error_and_worst_index():
     assert normwise_rel_error(np.ones(3), np.zeros(3)) == float("inf")
 
 
+@pytest.mark.parametrize("a, b", [
+    (np.array([[1.0, 2.0], [3.0, 4.5]]), np.array([[1.0, 2.0], [3.0, 4.0]])),
+    (np.zeros(3), np.zeros(3)), (np.ones(3), np.zeros(3)), (np.array([1e-9, -2.0]), np.array([0.0, 2.0])),
+    (np.array([np.nan, 1.0]), np.array([1.0, 1.0])), (np.array([np.inf, 1.0]), np.array([1.0, 1.0])),
+], ids=["values", "zeros", "zero-reference", "tiny", "nan", "inf"])
+def test_tensor_metrics_give_the_errors_the_functions_define(a, b):
+    m = tensor_metrics(a, b)
+    for measured, defined in ((m.normwise_rel_err, normwise_rel_error(a, b)), (m.rel_error, rel_error(a, b))):
+        assert measured == defined or np.isnan(measured) and np.isnan(defined)
+
+
 def test_numeric_oracle_matches_closed_form_affine_gradients():
     # dw = X^T dout and db = sum_rows dout are exact closed forms; central differences are
     # exact on linear functions up to rounding

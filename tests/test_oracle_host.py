@@ -133,10 +133,11 @@ def test_what_an_oracle_raises_in_the_host_comes_back_as_data():
         assert raised.value.raised == "TypeError" and "called with float64[2,3]" in str(raised.value)
         assert raised.value.user_traceback.startswith("Traceback") and "called with float64[2,3]" in raised.value.user_traceback
         # and the record names it as a runner names any implementation's failure
-        from gradmatrix.runner import _describe, _raised
+        from gradmatrix.runner import _describe, _error
 
         assert _describe("jax", raised.value, "").startswith("jax failed: TypeError: ")
-        assert _raised(raised.value) == "TypeError"
+        error = _error("jax", raised.value)
+        assert error["exception"] == "TypeError" and "called with float64[2,3]" in error["said"]
     finally:
         host.close()
     assert host.ask(case, "jax", inputs, "default") is None  # closed: the judge evaluates it itself
