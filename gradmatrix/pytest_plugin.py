@@ -112,6 +112,7 @@ class MatrixSession:
         self.progress: Progress | None = None
         self.document: dict | None = None
         self.framework_import: threading.Thread | None = None
+        self.environment: dict | None = None  # under pytest-xdist: the environment a worker sent
         self.out: Path | None = None  # the report directory, once marked in progress
         self.lock = None  # the report directory's lock (reports.writers.DirectoryLock) while it is written
         self.kept = ""  # a sentence on a complete report kept beside this one
@@ -241,16 +242,18 @@ def _state(config) -> MatrixSession:
         if config.option.gm_progress != "none" and not hasattr(config, "workerinput"):
             state.progress = Progress(config, config.option.gm_progress)
             _PROGRESS[:] = [state.progress]
-        if not hasattr(config, "workerinput"):
+        if not hasattr(config, "workerinput") and config.pluginmanager.get_plugin("dsession") is None:
             # the report records each framework's device and precision settings, read from
-            # the frameworks themselves; under pytest-xdist only the workers import them, so
-            # the controller does too, in the background while the workers run
+            # the frameworks themselves: imported in the background while the tests run.
+            # Under pytest-xdist the first worker, which runs them, sends its environment
+            # (``_ENVIRONMENT``) and the controller imports no framework
             state.framework_import = threading.Thread(target=_import_frameworks, args=(state.oracles,), daemon=True)
             state.framework_import.start()
     return state
 
 
 _KEY = pytest.StashKey["MatrixSession"]()
+_ENVIRONMENT = "gradmatrix_environment"  # the report's environment, as the worker gw0 sends it to its controller
 
 
 def pytest_configure(config):
@@ -455,9 +458,21 @@ def _environment(device: str, precision: str) -> dict:
         return environment.collect(device, precision)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    environment = getattr(node, "workeroutput", {}).get(_ENVIRONMENT)
+    state = node.config.stash.get(_KEY, None)
+    if environment is not None and state is not None and state.environment is None:
+        state.environment = environment
+
+
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput"):
+        state = config.stash.get(_KEY, None)
+        if state is not None and config.workerinput.get("workerid") == "gw0":
+            _import_frameworks(state.oracles)  # most often imported already, by the tests it ran
+            config.workeroutput[_ENVIRONMENT] = _environment(state.device, config.option.gm_matmul_precision)
         return
     if config.stash.get(_KEY, None) is None and not _CONFIG_RECORDS:
         return  # no matrix test in this session: nothing planned, nothing to report
@@ -471,8 +486,13 @@ def pytest_sessionfinish(session, exitstatus):
     if config.option.collectonly or (not state.expected and not state.records):
         return  # only collected, or no matrix in this session: a report would claim a run
     from gradmatrix.reports import document
-    if state.framework_import is not None:
-        state.framework_import.join()
+    environment = state.environment
+    if environment is None:  # no pytest-xdist, or its first worker ended before it could send it
+        if state.framework_import is None:
+            _import_frameworks(state.oracles)
+        else:
+            state.framework_import.join()
+        environment = _environment(state.device, config.option.gm_matmul_precision)
 
     interrupted = "interrupted (Ctrl-C or SIGTERM)" if exitstatus == pytest.ExitCode.INTERRUPTED else ""
     planned = {c.id for c in state.comparisons}
@@ -481,7 +501,7 @@ def pytest_sessionfinish(session, exitstatus):
         interrupted = f"pytest selected {state.expected} of the {len(planned)} planned comparisons"
     state.document = document.build(
         list(state.records.values()),
-        _environment(state.device, config.option.gm_matmul_precision),
+        environment,
         state.run_info(),
         started=state.started,
         interrupted=interrupted,

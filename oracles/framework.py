@@ -160,7 +160,12 @@ class TorchFramework(Framework):
 
     def _grads(self, out, tensors: dict, wrt, dout, **options) -> tuple:
         inputs = [tensors[n] for n in wrt]
-        grads = self.torch.autograd.grad(out, inputs, grad_outputs=dout, allow_unused=True, **options)
+        # J^T dout as the gradient of <out, dout> (the same numbers: the product's backward is
+        # 1 * dout), not grad_outputs=dout: passing a gradient tensor makes torch import its
+        # symbolic-shapes module (0.5 s of CPU) to check its size, as in torch_oracle._jvp
+        if not out.requires_grad:  # torch's own error for it, as grad_outputs would give
+            return self.torch.autograd.grad(out, inputs, grad_outputs=dout, allow_unused=True, **options)
+        grads = self.torch.autograd.grad((out * dout).sum(), inputs, allow_unused=True, **options)
         # an input the output does not depend on has gradient 0
         return [self.torch.zeros_like(t) if g is None else g for g, t in zip(grads, inputs)]
 

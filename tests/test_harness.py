@@ -1,5 +1,7 @@
 """The harness tests itself: metrics, the numeric oracle, and that wrong gradients are caught."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -141,10 +143,10 @@ def test_manual_agrees_on_a_slice_of_the_matrix():
     assert all(r["verdict"] == "convention" for r in records if r["case_kind"] == "kink" and "numeric" in r["pair"])
 
 
-def _pytest(*args, cwd):
+def _pytest(*args, cwd, env=None):
     return subprocess.run([sys.executable, "-m", "pytest", "--pyargs",
                            "gradmatrix.matrix_test", "-q", "-p", "no:cacheprovider", *args],
-                          cwd=cwd, capture_output=True, text=True, timeout=600)
+                          cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
 
 
 def test_pytest_matrix_fails_on_a_mutant_with_a_readable_message(tmp_path, read_report):
@@ -158,10 +160,27 @@ def test_pytest_matrix_fails_on_a_mutant_with_a_readable_message(tmp_path, read_
     assert "## Discrepancies" in md and "worst element" in md and "gradmatrix check" in md
 
 
+CONTROLLER_PROBE = """
+import json, sys
+
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput"):  # pytest-xdist's controller
+        with open("controller_modules.json", "w") as f:
+            json.dump(sorted(m for m in ("torch", "jax") if m in sys.modules), f)
+"""
+
+
 def test_xdist_run_loses_no_result(tmp_path, read_report):
-    run = _pytest("-n", "2", "--dist", "loadgroup", "--gm-ops", "relu,softmax_loss", "--gm-seeds", "1", cwd=tmp_path)
+    # the controller runs no test: the environment of the report, frameworks' settings
+    # included, comes from a worker, and the controller imports neither framework
+    (tmp_path / "controller_probe.py").write_text(CONTROLLER_PROBE)
+    run = _pytest("-n", "2", "--dist", "loadgroup", "--gm-ops", "relu,softmax_loss", "--gm-seeds", "1",
+                  "-p", "controller_probe", cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert run.returncode == 0, run.stdout + run.stderr
     doc = read_report(tmp_path / "gradmatrix-report" / "agreement.json")
+    assert {"torch", "jax"} <= doc["environment"]["frameworks"].keys()
+    assert json.loads((tmp_path / "controller_modules.json").read_text()) == []
     passed = int(run.stdout.strip().splitlines()[-1].split()[0])  # one pytest test per case
     s = doc["summary"]
     assert passed == len({r["case"] for r in doc["comparisons"]}) > 1
