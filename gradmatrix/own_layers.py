@@ -114,7 +114,8 @@ class FrameworkLayerResult(LayerResult):
 def check_layer(forward, backward=None, shapes=None, *, params=None, reference=None, wrt=None, name=None,
                 fixed=None, positional=None, numpy_seed=None, batch_axis=None, mean_over_batch=(), methods=None,
                 kinks=None, matrices=None, derived=None, output=None, contracts=None, forwards_of=None,
-                second_order=None, rounding_units=None, doc=None, vectorized=False, dtypes=None, seeds: int = 3, oracles=None,
+                second_order=None, rounding_units=None, doc=None, vectorized=False, conditions=None, dtypes=None,
+                seeds: int = 3, oracles=None,
                 modes=None, strict_kinks: bool = False,
                 strict: bool = False,
                 only: str | None = None, device: str = "cpu", matmul_precision: str = "default",
@@ -174,11 +175,14 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
         kinks: ``Kinks(avoid=..., inputs=..., shapes=..., convention=..., subgradient=...)``:
             where the layer's derivative is not defined, how random draws keep off it and
             how kink cases are drawn and judged.
-        matrices, derived, output, contracts, forwards_of, vectorized: a layer whose shapes
-            name dims (``{"x": ("N", "C")}``), checked on the dims dicts of ``matrices`` (this
-            call runs the "default" ones; a dict without N is crossed with batch sizes 1, 8
-            and 32), as the catalog's ops are; ``vectorized=True``: its reference computes
-            copies stacked on a leading axis at once; see ``oracles.declared.declare``.
+        matrices, derived, output, contracts, forwards_of, vectorized, conditions: a layer
+            whose shapes name dims (``{"x": ("N", "C")}``), checked on the dims dicts of
+            ``matrices`` (this call runs the "default" ones; a dict without N is crossed with
+            batch sizes 1, 8 and 32), as the catalog's ops are; ``vectorized=True``: its
+            reference computes copies stacked on a leading axis at once; ``conditions``:
+            ``{name: dims -> bool}``, what a mistake may be confined to (a finding whose
+            failing cases all meet one that its agreeing cases do not says "fails only where
+            NAME"); see ``oracles.declared.declare``.
         second_order, rounding_units, doc: Hessian-vector product cases for a loss (default:
             every loss), ``dims -> {tensor: size}`` for values formed as differences of
             larger terms, the report's line for the layer.
@@ -262,7 +266,8 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
                                   numpy_seed=numpy_seed, batch_axis=batch_axis, mean_over_batch=mean_over_batch,
                                   methods=methods, kinks=kinks, matrices=matrices, derived=derived, output=output,
                                   contracts=contracts, forwards_of=forwards_of, second_order=second_order,
-                                  rounding_units=rounding_units, doc=doc, vectorized=vectorized)
+                                  rounding_units=rounding_units, doc=doc, vectorized=vectorized,
+                                  conditions=conditions)
         module = ModuleType(f"gradmatrix_layer_{declaration.name}")
         module.layer = declaration
         candidate = Candidate(module, name=CANDIDATE)

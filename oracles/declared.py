@@ -201,6 +201,7 @@ class Declaration:
     rounding_units: Callable | None = None
     doc: str | None = None
     vectorized: bool = False  # the reference computes K copies at once (named dims only)
+    conditions: dict = field(default_factory=dict)  # OpSpec.conditions (named dims only)
     _built: dict = field(default_factory=dict, repr=False)  # id(module) -> (spec, functions)
 
 
@@ -297,7 +298,7 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
             name=None, fixed=None, positional=None, numpy_seed=None, batch_axis=None,
             mean_over_batch=(), methods=None, backward_args=None, loss=None, tolerance=None,
             matrices=None, derived=None, output=None, kinks=None, contracts=None, forwards_of=None,
-            second_order=None, rounding_units=None, doc=None, vectorized=False) -> Declaration:
+            second_order=None, rounding_units=None, doc=None, vectorized=False, conditions=None) -> Declaration:
     """Validate a layer's declaration (the arguments of ``gradmatrix.check_layer``).
 
     ``forward`` may be a function's or class's name: the function of that name in the
@@ -330,6 +331,8 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
       axis (K copies, or 1 to broadcast) and returns the K outputs (K losses) stacked: the
       numeric oracle then evaluates its perturbed copies in one call instead of one by one
       (and checks the claim, an error where it does not hold: ``oracles.numeric``);
+    * ``conditions``: ``{name: dims -> bool}`` (``OpSpec.conditions``), what a mistake may
+      be confined to, checked True or False on every dims the layer's cases can have;
     * ``positional``: the arguments in order, array or dim names, ``Packed(...)`` dicts
       with ``Const`` fields (``Packed("bn_param", mode=Const("train"), eps="eps")``),
       ``Keyword``; ``contracts``: the ways a candidate is called, where they are not one
@@ -351,11 +354,11 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
             forward, backward, shapes, matrices=matrices, derived=derived, output=output, contracts=contracts,
             forwards_of=forwards_of, reference=reference, wrt=wrt, name=name, positional=positional,
             numpy_seed=numpy_seed, tolerance=tolerance, kinks=kinks, second_order=second_order,
-            rounding_units=rounding_units, doc=doc, vectorized=vectorized,
+            rounding_units=rounding_units, doc=doc, vectorized=vectorized, conditions=conditions,
             unused={"params": params, "fixed": fixed, "batch_axis": batch_axis, "mean_over_batch": mean_over_batch,
                     "methods": methods, "backward_args": backward_args, "loss": loss})
     needs_dims = {"derived": derived, "output": output, "contracts": contracts, "forwards_of": forwards_of,
-                  "vectorized": vectorized or None}
+                  "vectorized": vectorized or None, "conditions": conditions}
     given = [k for k, v in needs_dims.items() if v is not None]
     if given:
         raise DeclarationError(f"{given[0]}: an argument of a layer whose shapes name dims; give matrices= "
@@ -541,7 +544,7 @@ def _argument_sources(arg) -> list:
 
 def _declare_with_dims(forward, backward, shapes, *, matrices, derived, output, contracts, forwards_of, reference,
                        wrt, name, positional, numpy_seed, tolerance, kinks, second_order, rounding_units, doc,
-                       vectorized, unused: dict) -> Declaration:
+                       vectorized, conditions, unused: dict) -> Declaration:
     """``declare`` for a layer whose shapes name dims (``matrices=``): validated here, built
     by ``_build_with_dims``."""
     given = [k for k, v in unused.items() if v not in (None, ())]
@@ -618,11 +621,17 @@ def _declare_with_dims(forward, backward, shapes, *, matrices, derived, output, 
         if unknown or missing:
             raise DeclarationError(f"kinks.shapes[{i}]: " + (f"{unknown} are not dims ({sorted(known)})" if unknown
                                    else f"misses the dims {missing} (a kink case has every dim, N included)"))
+    conditions = dict(conditions or {})
+    bad = [k for k, f in conditions.items() if not isinstance(k, str) or not k.strip() or not callable(f)]
+    if bad:
+        raise DeclarationError(f"conditions: {bad}: each is a name (the words a finding says: 'fails only where "
+                               f"NAME') and a function dims -> bool")
     label = forward if isinstance(forward, str) else forward.__name__
     return Declaration(forward, backward, (inputs,), {}, reference, wrt, _name_of(label, name),
                        positional=positional or (), numpy_seed=numpy_seed, tolerance=tolerance, matrices=matrices,
                        derived=derived, output=output, kinks=kinks, contracts=contracts, forwards_of=forwards_of,
-                       second_order=second_order, rounding_units=rounding_units, doc=doc, vectorized=vectorized)
+                       second_order=second_order, rounding_units=rounding_units, doc=doc, vectorized=vectorized,
+                       conditions=conditions)
 
 
 def _check_methods(methods: Methods, names: list, wrt: tuple, params: dict) -> None:
@@ -1008,9 +1017,28 @@ def _build_with_dims(d: Declaration, backward) -> tuple:
         vectorized=d.vectorized,
         forwards_of=d.forwards_of,
         tolerance=d.tolerance,
+        conditions=d.conditions,
         **_kink_fields(d.kinks),
     )
+    _check_conditions(spec)
     return spec, functions
+
+
+def _check_conditions(spec: OpSpec) -> None:
+    """Each of a layer's conditions is True or False on every dims its cases can have.
+
+    Raises:
+        DeclarationError: one raised or gave something else, naming it and the dims."""
+    for dims in spec.case_dims() if spec.conditions else ():
+        for name, holds in spec.conditions.items():
+            try:
+                value = holds(dims)
+            except Exception as exc:  # noqa: BLE001  (the user's function: what it raised, as its error)
+                raise DeclarationError(f"conditions[{name!r}] raised {type(exc).__name__}: {exc} on the dims "
+                                       f"{dims}") from exc
+            if not isinstance(value, (bool, np.bool_)):
+                raise DeclarationError(f"conditions[{name!r}] gave {value!r} on the dims {dims}: a condition is "
+                                       f"True or False")
 
 
 def _label(forward) -> str:
@@ -1094,6 +1122,11 @@ def _derived_key(dims: Mapping, derived: Mapping) -> tuple:
     return tuple(sorted(((k, v) for k, v in dims.items() if k != "N" and k not in derived), key=lambda kv: kv[0]))
 
 
+def _condition_key(dims: Mapping, derived: Container) -> tuple:
+    """The dims a declared layer's conditions are looked up by: all but the derived ones."""
+    return tuple(sorted(((k, v) for k, v in dims.items() if k not in derived), key=lambda kv: kv[0]))
+
+
 def describe(spec: OpSpec) -> dict:
     """A declared layer's ``OpSpec`` as data (``from_description`` makes the judge's spec of
     it): what the plan, the comparison and the reports read, and none of the user's
@@ -1103,11 +1136,15 @@ def describe(spec: OpSpec) -> dict:
     for dims in (*(d for shapes in spec.shapes.values() for d in shapes), *spec.kink_shapes):
         full = spec.resolve_dims(dims)
         table.append((_derived_key(dims, spec.derived), {k: full[k] for k in spec.derived}))
+    # its conditions as a table too, over every dims its cases can have (N included)
+    conditions = [(_condition_key(dims, spec.derived), {n: bool(holds(dims)) for n, holds in spec.conditions.items()})
+                  for dims in (spec.case_dims() if spec.conditions else ())]
     return {
         "name": spec.name, "doc": spec.doc, "output": spec.output, "output_shape": spec.output_shape,
         "inputs": [(s.name, s.shape, s.differentiable, s.is_label, s.drawn_by_candidate) for s in spec.inputs],
         "functions": tuple(spec.functions), "shapes": {m: tuple(dict(d) for d in ds) for m, ds in spec.shapes.items()},
         "derived": table, "derived_names": tuple(spec.derived), "second_order": spec.second_order,
+        "conditions": conditions, "condition_names": tuple(spec.conditions),
         "oracles": spec.oracles, "tolerance": dict(spec.tolerance) if spec.tolerance is not None else None,
         # its kink cases: drawn where the layer lives, their gradients judged by its own
         # rules there too (the rules the layer declares: ``KINK_RULES`` present)
@@ -1133,6 +1170,11 @@ def from_description(data: dict, ask_rule: Callable[[str, str], Callable] | None
     def derived_dim(name: str):
         return lambda dims: table[_derived_key(dims, names)][name]
 
+    held = dict(data["conditions"])
+
+    def condition(name: str):
+        return lambda dims: held[_condition_key(dims, names)][name]
+
     def not_here(rng, shape, dims):
         raise RuntimeError(f"layer {data['name']!r} is drawn in its module's own process (gradmatrix.isolation)")
 
@@ -1142,6 +1184,7 @@ def from_description(data: dict, ask_rule: Callable[[str, str], Callable] | None
                      for n, shape, d, label, c in data["inputs"]),
         contracts=(NamedContract(data["functions"]),), shapes=data["shapes"],
         derived={name: derived_dim(name) for name in names}, second_order=data["second_order"],
+        conditions={name: condition(name) for name in data["condition_names"]},
         oracles=data["oracles"], tolerance=data["tolerance"],
         kink_shapes=data["kink_shapes"] if ask_rule is not None else (),
         **{rule: ask_rule(data["name"], rule) for rule in data["kink_rules"] if ask_rule is not None},

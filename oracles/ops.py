@@ -17,7 +17,7 @@ from gradmatrix.oracles.kinks import (
     gates_off_ties, max_convention, max_kink_inputs, max_pool_convention, max_pool_kink_inputs, net_kink_inputs,
     net_off_kinks, relu_convention, relu_kink_inputs,
 )
-from gradmatrix.oracles.spec import InputSpec, OpSpec, windows_out
+from gradmatrix.oracles.spec import OVERLAPPING_WINDOWS, InputSpec, OpSpec, windows_out
 
 ENTRIES: list[OpSpec] = []  # in the order reports list them
 
@@ -332,6 +332,7 @@ ENTRIES.append(OpSpec(
     output_shape=("N", "C", "HWo"),
     contracts=(Layer("max_pool_forward", "max_pool_backward", ("x", "pool", "stride"), ("x",)),),
     derived={"HWo": windows_out("pool")},
+    conditions=OVERLAPPING_WINDOWS,
     shapes={
         # pool 2, stride 2 on a non-square x: windows that do not overlap, and no window reads
         # the last row ((5 - 2) % 2 = 1), whose dx is 0.  Overlapping windows, where a pixel

@@ -69,6 +69,11 @@ class OpSpec:
     forwards_of: str | None = None
     # another op whose per-oracle forwards compute this one: same inputs and dims, other
     # contracts or shapes (the course's conv_forward_naive is conv on the shapes it promises)
+    conditions: Mapping[str, Callable[[Mapping], bool]] = field(default_factory=dict)
+    # what a case's dims may say of it that a mistake can be confined to, by name ->
+    # dims -> bool: every record carries each one's value (reports.compare), and a finding
+    # whose failing cases all have one that none of its agreeing cases has names it as the
+    # likely cause ("fails only where pooling windows overlap (stride < pool)")
 
     def framework_forward(self, forwards: Mapping) -> Callable | None:
         """An oracle's own forward for this op from its ``FORWARDS`` table (keyed by the op's
@@ -105,6 +110,16 @@ class OpSpec:
             full[name] = fn(full)
         return full
 
+    def case_dims(self) -> list[dict]:
+        """Every dims a case of the op can have, derived dims included: each matrix's dims
+        dicts, crossed with its batch sizes where they fix no N, and the kink cases'."""
+        every = []
+        for matrix, dicts in self.shapes.items():
+            batch_sizes = sorted({*BATCH_SIZES.get(matrix, ()), *MODE_BATCH_SIZES.get(matrix, ())})
+            for dims in dicts:
+                every += [dims] if "N" in dims else [{**dims, "N": n} for n in batch_sizes]
+        return [self.resolve_dims(dims) for dims in (*every, *self.kink_shapes)]
+
     def shape_of(self, shape: tuple, dims: Mapping) -> tuple[int, ...]:
         """Concrete shape of a dims-tuple such as ``("N", "D")``."""
         return concrete_shape(shape, dims)
@@ -126,6 +141,11 @@ def windows_out(window: str, pad: str | None = None) -> Callable[[Mapping], tupl
         padding = d[pad] if pad else 0
         return tuple(1 + (size + 2 * padding - k) // d["stride"] for size, k in zip(d["HW"], windows))
     return out
+
+
+# pooling windows that share pixels: a pixel can be the maximum of several windows, and
+# its gradient is then the sum of theirs (an assignment keeps only the last)
+OVERLAPPING_WINDOWS = {"pooling windows overlap (stride < pool)": lambda d: d["stride"] < d["pool"]}
 
 
 # Batch sizes (the N dim), crossed with every shape of a matrix that does not fix N itself.

@@ -199,6 +199,8 @@ def base_record(case: Case, pair: tuple, verdict: str, message: str = "") -> dic
         "op": case.op,
         "case_kind": case.kind,
         "dims": {k: (list(v) if isinstance(v, tuple) else v) for k, v in case.dims},
+        **({"conditions": {name: bool(holds(case.dim_map)) for name, holds in case.spec.conditions.items()}}
+           if case.spec.conditions else {}),
         "seed": case.seed,
         "dtype": case.dtype,
         "pair": list(pair),

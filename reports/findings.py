@@ -361,11 +361,12 @@ def _partition(items: list, passing: list, prefer: str = "") -> dict | None:
     if all(r["case_kind"] == "kink" for r in failing) and any(r["case_kind"] != "kink" for r in passing):
         return {"kind": "kink", "text": "differs only at kinks: a different derivative at the kink",
                 "evidence": "every failing case is a kink case; random cases agree"}
-    if all("stride" in r["dims"] and "pool" in r["dims"] for r in failing + passing):
-        overlap = lambda r: r["dims"]["stride"] < r["dims"]["pool"]  # noqa: E731
-        if all(overlap(r) for r in failing) and not any(overlap(r) for r in passing):
-            return {"kind": "overlap", "text": "fails only where pooling windows overlap (stride < pool)",
-                    "evidence": "cases whose windows do not overlap agree"}
+    for name in sorted(set().union(*(r.get("conditions", {}) for r in failing + passing))):
+        # a condition the op declares of its cases (OpSpec.conditions), true of every failing one
+        if all(r.get("conditions", {}).get(name) is True for r in failing) \
+                and all(r.get("conditions", {}).get(name) is False for r in passing):
+            return {"kind": "condition", "condition": name, "text": f"fails only where {name}",
+                    "evidence": f"every failing case has it; the {len(passing)} that agree do not"}
     separating = []
     dims = sorted(set().union(*(r["dims"] for r in failing + passing)))
     for name in dims:

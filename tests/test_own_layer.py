@@ -427,6 +427,13 @@ def test_kinks_avoid_redraws_the_random_inputs():
      "kinks.shapes[0]: misses the dims ['N']"),
     ({"kinks": "relu"}, "kinks must be gradmatrix.Kinks(...)"),
     ({"second_order": "yes"}, "second_order must be True, False or None"),
+    ({"conditions": {"wide": lambda d: d["D"] > 4}}, "conditions: an argument of a layer whose shapes name dims"),
+    ({"matrices": [{"D": 3}], "output": ("out", ("N", "D")), "conditions": {"wide": "D > 4"}},
+     "conditions: ['wide']: each is a name"),
+    ({"matrices": [{"D": 3}], "output": ("out", ("N", "D")), "conditions": {"wide": lambda d: d["E"] > 4}},
+     "conditions['wide'] raised KeyError: 'E' on the dims"),
+    ({"matrices": [{"D": 3}], "output": ("out", ("N", "D")), "conditions": {"wide": lambda d: d["D"]}},
+     "conditions['wide'] gave 3 on the dims"),
 ])
 def test_named_dims_declaration_errors_name_the_argument(kwargs, fragment):
     arguments = {"shapes": {"x": ("N", "D")}, "reference": lambda xp, a, dims: a["x"], **kwargs}
@@ -481,6 +488,42 @@ def test_one_line_in_a_users_pytest_test(tmp_path):
 
 
 # --- from the command: layers declared in a module ---
+
+WIDE_ROWS = '''
+import numpy as np
+
+import gradmatrix
+
+
+def doubled_forward(x):
+    return 2 * x, None
+
+
+def doubled_backward(dout, cache):
+    dx = 2 * dout
+    dx[:, 4:] = dout[:, 4:]  # the factor 2 forgotten past the fourth column
+    return dx
+
+
+doubled = gradmatrix.layer(
+    doubled_forward, doubled_backward, shapes={"x": ("N", "D")}, output=("out", ("N", "D")),
+    matrices=[{"D": 3}, {"D": 6}, {"N": 2, "D": 4}], reference=lambda xp, a, dims: 2 * a["x"],
+    conditions={"rows are longer than 4 (D > 4)": lambda dims: dims["D"] > 4})
+'''
+
+
+def test_a_condition_a_module_declares_is_named_as_the_cause_from_its_worker(tmp_path, read_report):
+    # the conditions are the user's functions: the worker evaluates them on every dims the
+    # layer's cases can have, and the judge's records and findings read the values
+    (tmp_path / "wide_rows.py").write_text(WIDE_ROWS)
+    run = _gradmatrix("wide_rows.py", "--seeds", "1", "--dtypes", "float64", "--modes", "reverse", "--format", "json",
+                      cwd=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    doc = read_report(tmp_path / "gradmatrix-report" / "agreement.json")
+    assert doc["run"]["isolated"] is True
+    held = {r["case"]: r["conditions"] for r in doc["comparisons"]}
+    assert held and all(c == {"rows are longer than 4 (D > 4)": "-D6-" in case} for case, c in held.items())
+    assert "   likely cause: fails only where rows are longer than 4 (D > 4)" in run.stdout.splitlines(), run.stdout
 
 def _gradmatrix(*args, cwd) -> subprocess.CompletedProcess:
     return gradmatrix_cli("check", *args, cwd=cwd)

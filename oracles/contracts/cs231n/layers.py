@@ -43,7 +43,7 @@ from gradmatrix.oracles.contract import Const, ContractError, Packed, Stateful, 
 from gradmatrix.oracles.declared import Floats, Integers, Kinks, Recovered, declare
 from gradmatrix.oracles.draws import KINK_MARGIN, away_from_zero, distinct, fan_in_rows
 from gradmatrix.oracles.kinks import max_pool_convention, max_pool_kink_inputs, max_pool_subgradient
-from gradmatrix.oracles.spec import windows_out
+from gradmatrix.oracles.spec import OVERLAPPING_WINDOWS, windows_out
 
 _BN_PARAM = Packed("bn_param", mode=Const("train"), eps="eps")
 
@@ -330,7 +330,7 @@ max_pool_naive = declare(
     "max_pool_forward_naive", "max_pool_backward_naive", {"x": Floats(("N", "C", "HW"), distinct)},
     positional=("x", Packed("pool_param", pool_height="pool", pool_width="pool", stride="stride")),
     output=("out", ("N", "C", "HWo")), derived={"HWo": windows_out("pool")}, forwards_of="max_pool",
-    name="max_pool_naive",
+    conditions=OVERLAPPING_WINDOWS, name="max_pool_naive",
     doc="the course's max_pool_forward_naive(x, pool_param): max pooling on sizes the stride divides",
     matrices={
         # non-overlapping 2 x 2 windows, and overlapping 3 x 3 windows at stride 2 (a pixel
