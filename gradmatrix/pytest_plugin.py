@@ -470,8 +470,8 @@ def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput"):
         state = config.stash.get(_KEY, None)
-        if state is not None and config.workerinput.get("workerid") == "gw0":
-            _import_frameworks(state.oracles)  # most often imported already, by the tests it ran
+        if state is not None and _CONFIG_RECORDS and config.workerinput.get("workerid") == "gw0":
+            _import_frameworks(state.oracles)  # most often imported already, by the matrix tests it ran
             config.workeroutput[_ENVIRONMENT] = _environment(state.device, config.option.gm_matmul_precision)
         return
     if config.stash.get(_KEY, None) is None and not _CONFIG_RECORDS:

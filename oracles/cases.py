@@ -30,6 +30,7 @@ from gradmatrix.oracles.catalog import (
     BATCH_SIZES, CATALOG, DTYPES, MODE_BATCH_SIZES, MODE_SEEDS, SEEDS, OpSpec, spec_of,
 )
 from gradmatrix.oracles.framework import LOW_PRECISION
+from gradmatrix.oracles.spec import batch_crossed
 
 # which case kinds each mode of checking consists of (--modes on the command line)
 MODES: dict[str, tuple[str, ...]] = {"reverse": ("random", "kink"), "jvp": ("jvp",), "hvp": ("hvp",)}
@@ -304,7 +305,6 @@ def _product(spec: OpSpec, shapes, batch_sizes, n_seeds: int, dtypes, kind: str)
     """Cases of one kind: shapes x batch sizes x seeds x dtypes, in that nesting; a shape that
     fixes N itself is not crossed with the batch sizes, and one with N None (a declared
     layer's, whose inputs have their own shapes) has no N dim at all."""
-    return [Case(spec.name, (*((("N", n),) if n is not None else ()), *((k, v) for k, v in shape.items() if k != "N")),
-                 seed, dtype, kind, entry=spec)
-            for shape in shapes for n in ((shape["N"],) if "N" in shape else batch_sizes)
+    return [Case(spec.name, tuple(dims.items()), seed, dtype, kind, entry=spec)
+            for shape in shapes for dims in batch_crossed(shape, batch_sizes)
             for seed in range(n_seeds) for dtype in dtypes]

@@ -621,6 +621,8 @@ def _declare_with_dims(forward, backward, shapes, *, matrices, derived, output, 
         if unknown or missing:
             raise DeclarationError(f"kinks.shapes[{i}]: " + (f"{unknown} are not dims ({sorted(known)})" if unknown
                                    else f"misses the dims {missing} (a kink case has every dim, N included)"))
+    if conditions is not None and not isinstance(conditions, Mapping):
+        raise DeclarationError(f"conditions must be {{name: function dims -> bool}}, got {type(conditions).__name__}")
     conditions = dict(conditions or {})
     bad = [k for k, f in conditions.items() if not isinstance(k, str) or not k.strip() or not callable(f)]
     if bad:

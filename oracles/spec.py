@@ -113,11 +113,8 @@ class OpSpec:
     def case_dims(self) -> list[dict]:
         """Every dims a case of the op can have, derived dims included: each matrix's dims
         dicts, crossed with its batch sizes where they fix no N, and the kink cases'."""
-        every = []
-        for matrix, dicts in self.shapes.items():
-            batch_sizes = sorted({*BATCH_SIZES.get(matrix, ()), *MODE_BATCH_SIZES.get(matrix, ())})
-            for dims in dicts:
-                every += [dims] if "N" in dims else [{**dims, "N": n} for n in batch_sizes]
+        every = [dims for matrix, dicts in self.shapes.items() for shape in dicts
+                 for dims in batch_crossed(shape, {*BATCH_SIZES.get(matrix, ()), *MODE_BATCH_SIZES.get(matrix, ())})]
         return [self.resolve_dims(dims) for dims in (*every, *self.kink_shapes)]
 
     def shape_of(self, shape: tuple, dims: Mapping) -> tuple[int, ...]:
@@ -132,6 +129,15 @@ def concrete_shape(shape: tuple, dims: Mapping) -> tuple[int, ...]:
         value = dims[dim] if isinstance(dim, str) else dim
         out.extend(value if isinstance(value, tuple) else (value,))
     return tuple(int(v) for v in out)
+
+
+def batch_crossed(shape: Mapping, batch_sizes) -> list[dict]:
+    """The dims of the cases of one shape: N first, the shape's own or each of ``batch_sizes``
+    where it fixes none, then the shape's other dims; a shape with N None (a declared
+    layer's, whose inputs have their own shapes) has no N dim at all."""
+    rest = {k: v for k, v in shape.items() if k != "N"}
+    return [{**({"N": n} if n is not None else {}), **rest}
+            for n in ((shape["N"],) if "N" in shape else batch_sizes)]
 
 
 def windows_out(window: str, pad: str | None = None) -> Callable[[Mapping], tuple]:

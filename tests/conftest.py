@@ -38,12 +38,15 @@ def empty_store(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def framework_functions_checked(tmp_path_factory):
     """``gradmatrix check tests/layers/MODULE --seeds 1 --progress none --out DIR``, run once a
-    session per module: returns (the run, its agreement.json, DIR).  A module declaring framework
+    session per module: returns (the run, its agreement.json as ``gradmatrix report`` reads it:
+    the file fits the schema, DIR).  A module declaring framework
     functions costs seconds per check (its own checks are compiled and run in its worker, and
     nothing of a user's layer is stored), and two files look at the same check: test_custom_backward
     at what the command says, test_isolation at its records against an in-process check.  Their
     tests share the ``xdist_group`` "framework_functions", so that ``make test`` runs each check once."""
     from cli_helpers import gradmatrix
+
+    from gradmatrix.reports.schema import read
 
     runs = {}
 
@@ -51,7 +54,7 @@ def framework_functions_checked(tmp_path_factory):
         if module not in runs:
             out = tmp_path_factory.mktemp(module.removesuffix(".py"))
             run = gradmatrix("check", LAYERS / module, "--seeds", "1", "--progress", "none", "--out", out)
-            runs[module] = (run, json.loads((out / "agreement.json").read_text()), out)
+            runs[module] = (run, read(out / "agreement.json"), out)
         return runs[module]
 
     return checked

@@ -68,3 +68,35 @@ def test_the_catalog_is_manuals_ops_then_cs231ns_declarations():
     declared = [d.name for part in cs231n.PARTS for d in declarations_in(part)]
     assert list(CATALOG) == [spec.name for spec in ops.ENTRIES] + declared
     assert {"svm_loss", "conv_naive", "lstm_step", "ThreeLayerConvNet"} <= set(declared)
+
+
+def _dims_key(dims: dict) -> tuple:
+    return tuple(sorted(dims.items()))
+
+
+@pytest.mark.parametrize("op", list(CATALOG))
+def test_case_dims_are_the_dims_of_every_case_of_the_op(op):
+    # a declared layer's conditions travel from its worker as a table over case_dims(): a
+    # case whose dims it lacks could not be looked up
+    from gradmatrix.oracles.cases import matrix_cases
+
+    spec = CATALOG[op]
+    every = {_dims_key(d) for d in spec.case_dims()}
+    for matrix in ("default", "full"):
+        cases = matrix_cases(matrix, ops=[op], dtypes=["float64", "float32", "float16"])
+        assert {_dims_key(case.dim_map) for case in cases} <= every, matrix
+
+
+def test_case_dims_of_a_layer_without_n():
+    import gradmatrix
+    from gradmatrix.oracles.cases import matrix_cases
+    from gradmatrix.oracles.declared import build
+
+    declaration = gradmatrix.layer(lambda x: (2 * x, None), lambda dout, cache: 2 * dout, shapes={"x": ("D",)},
+                                   output=("out", ("D",)), matrices=[{"N": None, "D": 3}, {"N": None, "D": 6}],
+                                   reference=lambda xp, a, dims: 2 * a["x"], name="doubled_vector",
+                                   conditions={"long (D > 4)": lambda dims: dims["D"] > 4})
+    spec, _ = build(declaration)
+    assert spec.case_dims() == [{"D": 3}, {"D": 6}, {"D": 3}, {"D": 6}]  # default's, then full's
+    cases = matrix_cases("default", ops=[spec.name], catalog={spec.name: spec})
+    assert {_dims_key(case.dim_map) for case in cases} == {(("D", 3),), (("D", 6),)}

@@ -176,7 +176,8 @@ def test_xdist_run_loses_no_result(tmp_path, read_report):
     # included, comes from a worker, and the controller imports neither framework
     (tmp_path / "controller_probe.py").write_text(CONTROLLER_PROBE)
     run = _pytest("-n", "2", "--dist", "loadgroup", "--gm-ops", "relu,softmax_loss", "--gm-seeds", "1",
-                  "-p", "controller_probe", cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+                  "-p", "controller_probe", cwd=tmp_path,
+                  env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])})
     assert run.returncode == 0, run.stdout + run.stderr
     doc = read_report(tmp_path / "gradmatrix-report" / "agreement.json")
     assert {"torch", "jax"} <= doc["environment"]["frameworks"].keys()

@@ -430,6 +430,8 @@ def test_kinks_avoid_redraws_the_random_inputs():
     ({"conditions": {"wide": lambda d: d["D"] > 4}}, "conditions: an argument of a layer whose shapes name dims"),
     ({"matrices": [{"D": 3}], "output": ("out", ("N", "D")), "conditions": {"wide": "D > 4"}},
      "conditions: ['wide']: each is a name"),
+    ({"matrices": [{"D": 3}], "output": ("out", ("N", "D")), "conditions": [("wide", len)]},
+     "conditions must be {name: function dims -> bool}, got list"),
     ({"matrices": [{"D": 3}], "output": ("out", ("N", "D")), "conditions": {"wide": lambda d: d["E"] > 4}},
      "conditions['wide'] raised KeyError: 'E' on the dims"),
     ({"matrices": [{"D": 3}], "output": ("out", ("N", "D")), "conditions": {"wide": lambda d: d["D"]}},
@@ -505,10 +507,15 @@ def doubled_backward(dout, cache):
     return dx
 
 
+LONG = {"longer than 4 (D > 4)": lambda dims: dims["D"] > 4}
 doubled = gradmatrix.layer(
     doubled_forward, doubled_backward, shapes={"x": ("N", "D")}, output=("out", ("N", "D")),
-    matrices=[{"D": 3}, {"D": 6}, {"N": 2, "D": 4}], reference=lambda xp, a, dims: 2 * a["x"],
-    conditions={"rows are longer than 4 (D > 4)": lambda dims: dims["D"] > 4})
+    matrices=[{"D": 3}, {"D": 6}, {"N": 2, "D": 4}], reference=lambda xp, a, dims: 2 * a["x"], conditions=LONG)
+# a vector: its cases have no N at all
+vector = gradmatrix.layer(
+    lambda x: (2 * x, None), lambda dout, cache: 2 * dout, shapes={"x": ("D",)}, output=("out", ("D",)),
+    matrices=[{"N": None, "D": 3}, {"N": None, "D": 6}], reference=lambda xp, a, dims: 2 * a["x"], conditions=LONG,
+    name="vector")
 '''
 
 
@@ -522,8 +529,10 @@ def test_a_condition_a_module_declares_is_named_as_the_cause_from_its_worker(tmp
     doc = read_report(tmp_path / "gradmatrix-report" / "agreement.json")
     assert doc["run"]["isolated"] is True
     held = {r["case"]: r["conditions"] for r in doc["comparisons"]}
-    assert held and all(c == {"rows are longer than 4 (D > 4)": "-D6-" in case} for case, c in held.items())
-    assert "   likely cause: fails only where rows are longer than 4 (D > 4)" in run.stdout.splitlines(), run.stdout
+    assert {r["op"] for r in doc["comparisons"]} == {"doubled", "vector"}
+    assert all(c == {"longer than 4 (D > 4)": "-D6-" in case} for case, c in held.items())
+    assert "   likely cause: fails only where longer than 4 (D > 4)" in run.stdout.splitlines(), run.stdout
+    assert {r["op"] for r in doc["comparisons"] if r["verdict"] in ("disagree", "error")} == {"doubled"}
 
 def _gradmatrix(*args, cwd) -> subprocess.CompletedProcess:
     return gradmatrix_cli("check", *args, cwd=cwd)
