@@ -46,6 +46,7 @@ from gradmatrix.oracles.cases import CaseInputs, draw_inputs
 # the benchmarks read and reset these through this module
 from gradmatrix.oracles.jax_store import _EXECUTABLES, COMPILE_STATS, cache_dir  # noqa: F401
 from gradmatrix.oracles.result import Result, Unavailable
+from gradmatrix.oracles.spec import window
 
 try:
     import jax
@@ -122,8 +123,8 @@ def _conv(a, dims):
 
 
 def _max_pool(a, dims):
-    pool, stride = dims["pool"], dims["stride"]
-    return jax.lax.reduce_window(a["x"], -jnp.inf, jax.lax.max, (1, 1, pool, pool), (1, 1, stride, stride), "VALID")
+    stride = dims["stride"]
+    return jax.lax.reduce_window(a["x"], -jnp.inf, jax.lax.max, (1, 1, *window(dims)), (1, 1, stride, stride), "VALID")
 
 
 FORWARDS = {

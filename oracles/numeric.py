@@ -42,6 +42,7 @@ import numpy as np
 
 from gradmatrix.oracles.cases import CaseInputs
 from gradmatrix.oracles.result import Result
+from gradmatrix.oracles.spec import window
 
 RELATIVE_STEP = 1e-5
 CHUNK_ELEMENTS = 2_000_000  # batch rows of terms evaluated at once (memory bound)
@@ -159,13 +160,13 @@ def _conv(a, dims):
 
 
 def _max_pool(a, dims):
-    # running maximum over the pool x pool offsets of a window: strided slices, no window view
-    pool, stride = dims["pool"], dims["stride"]
+    # running maximum over the ph x pw offsets of a window: strided slices, no window view
+    (ph, pw), stride = window(dims), dims["stride"]
     ho, wo = dims["HWo"]
     x = a["x"]
     out = x[:, :, :, 0:stride * ho:stride, 0:stride * wo:stride]
-    for p in range(pool):
-        for q in range(pool):
+    for p in range(ph):
+        for q in range(pw):
             out = np.maximum(out, x[:, :, :, p:p + stride * ho:stride, q:q + stride * wo:stride])
     return out
 

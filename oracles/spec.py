@@ -149,9 +149,15 @@ def windows_out(window: str, pad: str | None = None) -> Callable[[Mapping], tupl
     return out
 
 
+def window(dims: Mapping, name: str = "pool") -> tuple[int, int]:
+    """A window's (height, width): the dim ``name``, one int for a square window or a pair."""
+    size = dims[name]
+    return tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+
+
 # pooling windows that share pixels: a pixel can be the maximum of several windows, and
 # its gradient is then the sum of theirs (an assignment keeps only the last)
-OVERLAPPING_WINDOWS = {"pooling windows overlap (stride < pool)": lambda d: d["stride"] < d["pool"]}
+OVERLAPPING_WINDOWS = {"pooling windows overlap (stride < pool)": lambda d: d["stride"] < max(window(d))}
 
 
 # Batch sizes (the N dim), crossed with every shape of a matrix that does not fix N itself.

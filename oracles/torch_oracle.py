@@ -12,6 +12,7 @@ import numpy as np
 
 from gradmatrix.oracles.cases import CaseInputs
 from gradmatrix.oracles.result import Result, Unavailable
+from gradmatrix.oracles.spec import window
 
 try:
     import torch
@@ -79,7 +80,7 @@ def _conv(t, dims):
 
 
 def _max_pool(t, dims):
-    return F.max_pool2d(t["x"], dims["pool"], stride=dims["stride"])
+    return F.max_pool2d(t["x"], window(dims), stride=dims["stride"])
 
 
 FORWARDS = {

@@ -56,6 +56,7 @@ MUTANTS = [
     Mutant("layernorm_over_batch_axis.py", "layernorm", "layernorm_forward", ("out",)),
     Mutant("max_pool_backward_assigns.py", "max_pool_naive", "max_pool_backward_naive", ("dx",)),
     Mutant("max_pool_backward_every_tie.py", "max_pool_naive", "max_pool_backward_naive", ("dx",)),
+    Mutant("max_pool_height_for_width.py", "max_pool_naive", "max_pool_forward_naive", ("out",)),
     Mutant("conv_unpad_slice.py", "conv_naive", "conv_backward_naive", ("dx",)),
     Mutant("conv_backward_ignores_stride.py", "conv_naive", "conv_backward_naive", ("dx",)),
     Mutant("conv_backward_dw_zero.py", "conv_naive", "conv_backward_naive", ("dw",)),
@@ -128,9 +129,18 @@ def test_a_mutant_is_caught_naming_its_function_and_gradient(mutant):
     assert others and all(r["verdict"] in PASSING for r in others), "the oracles disagreed among themselves"
 
 
+def test_a_height_read_for_the_width_is_caught_on_the_windows_that_are_not_square():
+    # pool_param has pool_height and pool_width: on square windows only, reading the height
+    # for both would pass
+    result = gradmatrix.check(str(COURSE / "mutants" / "max_pool_height_for_width.py"), ops=["max_pool_naive"], **FAST)
+    assert result.status == 1
+    assert {r["dims"]["pool"] == [2, 3] for r in result.failures} == {True}
+    assert "likely cause: fails only where windows are not square (pool_height != pool_width)" in str(result)
+
+
 def test_catch_rate():
     caught = [m.file for m in MUTANTS if (COURSE / "mutants" / m.file).is_file()]
-    assert len(caught) == len(set(caught)) == 16  # each caught by test_a_mutant_is_caught_naming_its_function_and_gradient
+    assert len(caught) == len(set(caught)) == 17  # each caught by test_a_mutant_is_caught_naming_its_function_and_gradient
     # every file of the shared mutants folder is in one table (this one, the RNN's, the classifiers')
     listed = [m.file for m in course_mutants()]
     assert sorted(listed) == sorted(p.name for p in (COURSE / "mutants").glob("*.py"))
@@ -194,7 +204,7 @@ def _spatial(op: str, dims: dict) -> tuple[tuple, tuple, tuple]:
     """(H, W), the window (HH, WW) and the output size of a conv or pooling shape."""
     spec = CATALOG[op]
     full = spec.resolve_dims(dims)
-    window = full["K"] if "K" in full else (full["pool"], full["pool"])
+    window = full["K"] if "K" in full else (full["PH"], full["PW"])
     return full["HW"], window, full["HWo"]
 
 
@@ -212,7 +222,9 @@ def test_conv_and_pooling_shapes_stay_within_what_the_course_promises(op):
         assert {d["stride"] for d in default} == {1, 2}
         assert {d["pad"] > 0 for d in default} == {True, False}
     else:
-        assert {d["pool"] > d["stride"] for d in default} == {True, False}  # overlapping windows, and not
+        windows = [_spatial(op, d)[1] for d in default]
+        assert {max(w) > d["stride"] for w, d in zip(windows, default)} == {True, False}  # overlapping windows, and not
+        assert {w[0] == w[1] for w in windows} == {True, False}  # square windows, and not
 
 
 def test_a_plan_without_a_candidate_keeps_to_manuals_ops():

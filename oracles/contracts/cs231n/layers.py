@@ -43,7 +43,7 @@ from gradmatrix.oracles.contract import Const, ContractError, Packed, Stateful, 
 from gradmatrix.oracles.declared import Floats, Integers, Kinks, Recovered, declare
 from gradmatrix.oracles.draws import KINK_MARGIN, away_from_zero, distinct, fan_in_rows
 from gradmatrix.oracles.kinks import max_pool_convention, max_pool_kink_inputs, max_pool_subgradient
-from gradmatrix.oracles.spec import OVERLAPPING_WINDOWS, windows_out
+from gradmatrix.oracles.spec import OVERLAPPING_WINDOWS, window, windows_out
 
 _BN_PARAM = Packed("bn_param", mode=Const("train"), eps="eps")
 
@@ -328,19 +328,26 @@ conv_naive = declare(
 
 max_pool_naive = declare(
     "max_pool_forward_naive", "max_pool_backward_naive", {"x": Floats(("N", "C", "HW"), distinct)},
-    positional=("x", Packed("pool_param", pool_height="pool", pool_width="pool", stride="stride")),
-    output=("out", ("N", "C", "HWo")), derived={"HWo": windows_out("pool")}, forwards_of="max_pool",
-    conditions=OVERLAPPING_WINDOWS, name="max_pool_naive",
+    positional=("x", Packed("pool_param", pool_height="PH", pool_width="PW", stride="stride")),
+    output=("out", ("N", "C", "HWo")),
+    derived={"HWo": windows_out("pool"), "PH": lambda d: window(d)[0], "PW": lambda d: window(d)[1]},
+    forwards_of="max_pool", name="max_pool_naive",
+    conditions={**OVERLAPPING_WINDOWS,
+                "windows are not square (pool_height != pool_width)": lambda d: window(d)[0] != window(d)[1]},
     doc="the course's max_pool_forward_naive(x, pool_param): max pooling on sizes the stride divides",
     matrices={
         # non-overlapping 2 x 2 windows, and overlapping 3 x 3 windows at stride 2 (a pixel
-        # can be the maximum of two windows: its gradients add up); both non-square
-        # and 2 x 2 windows at stride 1, overlapping, on a batch of 32
+        # can be the maximum of two windows: its gradients add up); both on non-square x;
+        # 2 x 2 windows at stride 1, overlapping, on a batch of 32; and 2 x 3 windows (pool
+        # is (pool_height, pool_width)): pool_param has both, and a height read for the
+        # width passes every square window
         "default": ({"N": 2, "C": 2, "HW": (4, 6), "pool": 2, "stride": 2},
                     {"N": 2, "C": 3, "HW": (7, 5), "pool": 3, "stride": 2},
-                    {"N": 32, "C": 1, "HW": (3, 4), "pool": 2, "stride": 1}),
+                    {"N": 32, "C": 1, "HW": (3, 4), "pool": 2, "stride": 1},
+                    {"N": 2, "C": 2, "HW": (4, 7), "pool": (2, 3), "stride": 2}),
         "full": ({"C": 2, "HW": (4, 6), "pool": 2, "stride": 2}, {"C": 3, "HW": (7, 5), "pool": 3, "stride": 2},
-                 {"C": 2, "HW": (8, 8), "pool": 2, "stride": 1}, {"C": 1, "HW": (9, 6), "pool": 3, "stride": 3}),
+                 {"C": 2, "HW": (8, 8), "pool": 2, "stride": 1}, {"C": 1, "HW": (9, 6), "pool": 3, "stride": 3},
+                 {"C": 2, "HW": (4, 7), "pool": (2, 3), "stride": 2}, {"C": 1, "HW": (6, 5), "pool": (3, 2), "stride": 1}),
     },
     # at the kink: ties within a window, drawn and judged as max_pool's are (pool_param has
     # pool_height = pool_width = pool): each tied maximum takes a share t_i >= 0 of the
