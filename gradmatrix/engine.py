@@ -41,7 +41,7 @@ from gradmatrix.isolation import accounting, open_candidate
 from gradmatrix.oracle_host import early_hosts
 from gradmatrix.oracles import devices, reference_store
 from gradmatrix.oracles.cases import LOW_PRECISION_KIND
-from gradmatrix.oracles.catalog import CATALOG
+from gradmatrix.oracles.catalog import CATALOG, SEEDS
 from gradmatrix.oracles.framework import LOW_PRECISION as LOW_PRECISION_DTYPES
 from gradmatrix.oracles.implementations import LOW_PRECISION, ORACLES
 from gradmatrix.oracles.result import DEFAULT_CASE_TIMEOUT
@@ -167,6 +167,36 @@ class NothingToCheck(ValueError):
         self.candidate = candidate
 
 
+def reproduce_command(target: str | None, matrix: str, comparison_id: str, case=None, *, strict_kinks: bool = False,
+                      strict: bool = False, device: str = "cpu", matmul_precision: str = "default",
+                      tolerance: dict | None = None) -> str:
+    """The command that makes one comparison again as this run judged it: ``gradmatrix run``
+    (``target`` None) or ``check TARGET``, the matrix, what puts the comparison's case in the
+    plan (the dtype of a low-precision case, the mode of a forward-mode or second-order one,
+    ``--seeds`` past the matrix's own seeds) and the options that change a verdict."""
+    words = ["gradmatrix", "run" if target is None else f"check {shlex.quote(target)}", "--matrix", matrix]
+    if case is not None:
+        if case.kind == LOW_PRECISION_KIND:  # asked for by its dtype, never a default
+            words += ["--dtypes", case.dtype]
+        elif case.kind not in ("random", "kink"):
+            words += ["--modes", case.kind]
+        if case.seed >= SEEDS.get(matrix, 0):
+            words += ["--seeds", str(case.seed + 1)]
+    words += ["--strict-kinks"] * strict_kinks + ["--strict"] * strict
+    if device != "cpu":
+        words += ["--device", device]
+    if matmul_precision != "default":
+        words += ["--matmul-precision", matmul_precision]
+    for bound in ("rtol", "atol"):
+        value = (tolerance or {}).get(bound)
+        if value is not None:
+            words += [f"--{bound}", *([f"{d}={v:g}" for d, v in value.items()] if isinstance(value, dict)
+                                      else [f"{value:g}"])]
+    if tolerance:
+        words += ["--reason", shlex.quote(tolerance["reason"])]
+    return " ".join([*words, "--only", shlex.quote(comparison_id)])
+
+
 class Session:
     """A request planned: its candidate open, its comparisons known.  ``run`` makes them."""
 
@@ -272,12 +302,14 @@ class Session:
         r = self.request
         if r.verb == "check_layer":
             return f"check_layer(..., only={comparison.id!r})"
-        verb = "run" if r.verb == "run" else f"check {shlex.quote(r.target)}"
-        kind = comparison.case.kind
-        modes = "" if kind in ("random", "kink") else f" --modes {kind}"
-        if kind == LOW_PRECISION_KIND:  # asked for by its dtype, never a default
-            modes = f" --dtypes {comparison.case.dtype}"
-        return f"gradmatrix {verb} --matrix {r.matrix}{modes} --only {shlex.quote(comparison.id)}"
+        return reproduce_command(None if r.verb == "run" else r.target, r.matrix, comparison.id, comparison.case,
+                                 **self._judged_as())
+
+    def _judged_as(self) -> dict:
+        """The options of this run that change a comparison's verdict (``reproduce_command``)."""
+        r = self.request
+        return {"strict_kinks": r.strict_kinks, "strict": r.strict, "device": r.device,
+                "matmul_precision": r.matmul_precision, "tolerance": r.tolerance}
 
     def records(self, comparisons=None):
         """Make ``comparisons`` (default: the plan's) in this process, yielding each record."""
@@ -337,8 +369,7 @@ class Session:
                     yield from extra.records(case_id, reproduce=self._reproduce_id)
 
     def _reproduce_id(self, case_id: str) -> str:
-        r = self.request
-        return f"gradmatrix check {shlex.quote(r.target)} --matrix {r.matrix} --only {shlex.quote(case_id)}"
+        return reproduce_command(self.request.target, self.request.matrix, case_id, **self._judged_as())
 
     def _parallel(self):
         """The plan's records from worker processes, one per part (see the module docstring)."""

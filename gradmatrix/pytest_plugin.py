@@ -25,7 +25,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shlex
 import signal
 import threading
 import time
@@ -143,10 +142,12 @@ class MatrixSession:
         return make_plan([c.id for c in self.comparisons], self.matrix_ids, self.config.option.gm_shard)
 
     def reproduce(self, comparison) -> str:
+        from gradmatrix.engine import reproduce_command
+
         opt = self.config.option
-        verb = "run" if opt.gm_candidate == "gradmatrix.manual" else f"check {shlex.quote(opt.gm_candidate)}"
-        modes = "" if comparison.case.kind in ("random", "kink") else f" --modes {comparison.case.kind}"
-        return f"gradmatrix {verb} --matrix {opt.gm_matrix}{modes} --only {shlex.quote(comparison.id)}"
+        return reproduce_command(None if opt.gm_candidate == "gradmatrix.manual" else opt.gm_candidate, opt.gm_matrix,
+                                 comparison.id, comparison.case, strict_kinks=opt.gm_strict_kinks,
+                                 device=opt.gm_device, matmul_precision=opt.gm_matmul_precision)
 
     def run_info(self) -> dict:
         opt = self.config.option

@@ -1,6 +1,7 @@
 """The gradmatrix command on real runs: run, check, report, diff, merge, and the HTML report."""
 
 import json
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -281,3 +282,21 @@ def test_a_reader_that_stops_reading_changes_nothing_the_check_decides(tmp_path,
     document = json.loads((tmp_path / "out" / "agreement.json").read_text())
     assert document["summary"]["complete"] and not (tmp_path / "out" / "agreement.in-progress").exists()
     assert document["summary"]["error"] == 0, [r["message"] for r in document["comparisons"] if r["message"]][:3]
+
+
+def test_a_reproduce_line_makes_its_comparison_again_as_the_run_judged_it(tmp_path):
+    # a seed past the matrix's own (--seeds 6), and an option that changes a verdict
+    # (--strict-kinks): the line carries both, and makes that one comparison, failing again
+    run = gradmatrix("check", MUTANTS / "tanh_applied_twice.py", "--ops", "tanh", "--seeds", "6", "--dtypes",
+                     "float64", "--strict-kinks", "--oracles", "torch", "--progress", "none", "--format", "json",
+                     "--out", "first", cwd=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    records = json.loads((tmp_path / "first" / "agreement.json").read_text())["comparisons"]
+    late = next(r for r in records if r["seed"] == 5 and r["verdict"] == "disagree")
+    words = shlex.split(late["reproduce"])
+    assert words[:2] == ["gradmatrix", "check"] and "--strict-kinks" in words
+    assert words[words.index("--seeds") + 1] == "6" and words[-1] == late["id"]
+    again = gradmatrix(*words[1:], "--progress", "none", "--format", "json", "--out", "again", cwd=tmp_path)
+    assert again.returncode == 1, again.stdout + again.stderr
+    (record,) = json.loads((tmp_path / "again" / "agreement.json").read_text())["comparisons"]
+    assert record["id"] == late["id"] and record["verdict"] == "disagree"
