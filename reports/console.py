@@ -51,6 +51,9 @@ def verdict_text(document: dict) -> str:
                 + (f"; {rest} more disagree" if rest > 0 else ""))
     if own["disagree"]:
         return f"FAIL: {name} disagrees with the references in {own['disagree']} of {plural(n, 'comparison')}"
+    if own["error"]:  # none blamed on the candidate: the references it is compared with failed there
+        return (f"NOT A PASS: {name} could not be checked in {own['error']} of {plural(n, 'comparison')}: the "
+                f"reference failed there, not {name} (below)")
     if s.get("stubs"):
         return (f"FAIL: {name} leaves {', '.join(s['stubs'])} unimplemented (the starter's stub); "
                 f"the rest agrees in {plural(n, 'comparison')}")
@@ -73,10 +76,11 @@ def references_text(document: dict) -> str | None:
     ref = (document.get("verdict") or {}).get("references")
     if not ref or not ref["comparisons"]:
         return None
-    bad = ref["disagree"] + ref["error"]
-    if not bad:
+    if not ref["disagree"] + ref["error"]:
         return f"references agree among themselves: {ref['agree']} of {plural(ref['comparisons'], 'comparison')}"
-    return (f"WARNING: the references disagree among themselves in {bad} of {plural(ref['comparisons'], 'comparison')}; "
+    what = [f"disagree among themselves in {ref['disagree']}"] * bool(ref["disagree"]) \
+        + [f"fail (raise, or give no result) in {ref['error']}"] * bool(ref["error"])
+    return (f"WARNING: the references {' and '.join(what)} of {plural(ref['comparisons'], 'comparison')}; "
             f"a verdict against them is only as good as they are (see the report)")
 
 

@@ -91,8 +91,14 @@ def op_line(op: str, entry: dict) -> str:
     else:
         head = f"{op}: {word}, {entry['agreeing']} of {n} comparisons agree; not a pass"
     worst = entry["worst"]
-    t = _worst_tensor(worst) if worst is not None else None
-    if t is None or worst["verdict"] == ERROR:
+    if worst is None or worst["verdict"] == ERROR:
+        return head
+    failing = [t for t in worst.get("tensors", ()) if not t.get("agree", True)]
+    if worst["verdict"] == DISAGREE and failing and not any("of_allowed" in t for t in failing):
+        # wrong structure (a dtype, a shape): no error to measure; what was wrong
+        return f"{head} ({failing[0].get('problem') or failing[0]['tensor'] + ': wrong'})"
+    t = _worst_tensor(dict(worst, tensors=failing) if failing else worst)
+    if t is None:
         return head
     return (f"{head} (closest to its limit: {t['tensor']}, {worst['dtype']}, {t['of_allowed']:.0%} of the allowed error)"
             if t["of_allowed"] <= 1 else

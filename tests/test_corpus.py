@@ -431,6 +431,18 @@ def test_a_mutant_fails_only_its_own_op():
     assert all(v["verdict"] == "agree" for op, v in per_op.items() if op != "relu")
 
 
+def test_a_failing_ops_line_names_what_is_wrong_never_a_tensor_that_agrees(tmp_path):
+    # dx in float32 for a float64 case: a wrong dtype, nothing to measure; dw and db agree
+    module = tmp_path / "demoted.py"
+    module.write_text("import numpy as np\n\nfrom gradmatrix.manual import affine_forward, affine_backward as _right\n\n\n"
+                      "def affine_backward(dout, cache):\n    dx, dw, db = _right(dout, cache)\n"
+                      "    return dx.astype(np.float32), dw, db\n")
+    line = gradmatrix.check(str(module), ops=["affine"], seeds=1, dtypes=["float64"], oracles=["torch"]).per_op()[
+        "affine"]["line"]
+    assert line.startswith("affine: FAIL, ") and "closest to its limit" not in line, line
+    assert line.endswith("(dx: demoted returned dtype float32 for a float64 case, expected float64)"), line
+
+
 @pytest.mark.parametrize("name, function, parameter, case", [
     pytest.param("relu_inplace_dout.py", "relu_backward", "dout", Case("relu", (("N", 8), ("D", 7)), 0, "float64"),
                  id="relu-dout"),

@@ -675,3 +675,27 @@ def test_a_modules_layer_gets_its_kink_cases_judged_by_its_own_rules_in_its_work
         assert all(r["error"] == {"impl": r["pair"][1], "exception": "ValueError",
                                   "said": "this subgradient cannot read these inputs"} for r in mine)
         assert "cannot read these inputs" in mine[0]["message"]
+
+
+def test_a_reference_that_raises_is_named_as_what_failed_never_the_layer(tmp_path):
+    module = tmp_path / "bad_reference.py"
+    module.write_text(textwrap.dedent('''
+        import gradmatrix
+
+        def square_reference(xp, x):
+            raise RuntimeError("the reference's own bug")
+
+        @gradmatrix.layer(shapes={"x": (4, 5)}, reference=square_reference)
+        def square_forward(x):
+            return x * x, x
+
+        def square_backward(dout, x):
+            return 2 * dout * x
+    '''))
+    run = _gradmatrix(str(module), "--seeds", "1", "--progress", "none", cwd=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr  # not a pass, and not the layer's error (2)
+    lines = run.stdout.splitlines()
+    assert any(line.startswith("NOT A PASS: bad_reference could not be checked in ") and line.endswith(
+        "comparisons: the reference failed there, not bad_reference (below)") for line in lines), run.stdout
+    assert any(line.startswith("WARNING: the references fail (raise, or give no result) in ") for line in lines)
+    assert not any("disagree among themselves" in line for line in lines), run.stdout
