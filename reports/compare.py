@@ -24,6 +24,7 @@ from gradmatrix.reports.metrics import constant_down_columns, equals_transposed,
 from gradmatrix.reports.tolerances import PROJECTION_Z, VACUOUS_FRACTION, tolerance_for
 
 AGREE, DISAGREE, ERROR, SKIPPED = "agree", "disagree", "error", "skipped"
+VACUOUS_OVERRIDE = "vacuous-override"  # a tensor's problem where the tolerance override allows 10% of its values
 CONVENTION = "convention"  # differs only at kink elements: reported, not failed (unless strict)
 PASSING = (AGREE, CONVENTION)
 
@@ -331,7 +332,7 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
                        f"{tol.rtol * scale + tol.atol:.2g}, at least {VACUOUS_FRACTION:.0%} of the largest value "
                        f"{scale:.2g}, so it cannot tell a wrong gradient (an all-zeros one) from rounding; "
                        f"not judged as a pass (lower atol below {VACUOUS_FRACTION * scale - tol.rtol * scale:.2g})")
-            entry.update(agree=False, problem=problem, problem_detail={"kind": "vacuous-override", "impl": a.impl},
+            entry.update(agree=False, problem=problem, problem_detail={"kind": VACUOUS_OVERRIDE, "impl": a.impl},
                          structural=False)
             entries.append(entry)
             failures.append((entry, problem))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 
+from gradmatrix.oracles.modes import base_name
 from gradmatrix.reports import severity
+from gradmatrix.reports.compare import DISAGREE, VACUOUS_OVERRIDE
 from gradmatrix.reports.per_op import op_lines
 
 MAX_BLOCKS = 3  # reverse-mode findings shown in full, then one line each up to MAX_LINES
@@ -49,6 +51,11 @@ def verdict_text(document: dict) -> str:
         return (f"ERROR: {name} could not be checked in {bad} of {plural(n, 'comparison')} "
                 f"(it raised, or returned the wrong structure, shape or dtype)"
                 + (f"; {rest} more disagree" if rest > 0 else ""))
+    if own["disagree"] and _judged_by_a_vacuous_override(document) == own["disagree"]:
+        reason = (document["run"].get("tolerance_override") or {}).get("reason")
+        return (f"NOT A PASS: the tolerance override{f' ({reason})' if reason else ''} is too loose to judge "
+                f"{own['disagree']} of {plural(n, 'comparison')}: it allows 10% or more of the values themselves, so "
+                f"it cannot tell a wrong gradient from rounding there; lower it (each finding says below what)")
     if own["disagree"]:
         return f"FAIL: {name} disagrees with the references in {own['disagree']} of {plural(n, 'comparison')}"
     if own["error"]:  # none blamed on the candidate: the references it is compared with failed there
@@ -69,6 +76,18 @@ def verdict_text(document: dict) -> str:
     if s.get("warnings"):
         note += f"; {plural(s['warnings'], 'warning')}, below"
     return f"PASS: {name} agrees in all {plural(n, 'comparison')}" + note if n > 1 else f"PASS: {name} agrees in its 1 comparison{note}"
+
+
+def _judged_by_a_vacuous_override(document: dict) -> int:
+    """The candidate's disagreeing comparisons whose every failing tensor fails only because
+    the tolerance override allows as much as the values themselves there."""
+    candidate = document["run"].get("candidate")
+    count = 0
+    for r in document["comparisons"]:
+        failing = [t for t in r["tensors"] if not t.get("agree", True)]
+        count += (r["verdict"] == DISAGREE and candidate in {base_name(n) for n in r["pair"]} and bool(failing)
+                  and all((t.get("problem_detail") or {}).get("kind") == VACUOUS_OVERRIDE for t in failing))
+    return count
 
 
 def references_text(document: dict) -> str | None:
@@ -104,7 +123,7 @@ def shown(value, spec: str) -> str:
 
 def worst_text(f: dict) -> str:
     w = f["worst"]
-    if "candidate_value" in w:
+    if "candidate_value" in w and f["pattern"] != VACUOUS_OVERRIDE:
         index = f" at {w['index']}" if w.get("index") else ""
         reference = next((n for n in w["pair"] if n in f["references"]), "the reference")
         a, b = _distinct(w["candidate_value"], w["reference_value"])

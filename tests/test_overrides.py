@@ -80,8 +80,14 @@ def test_an_all_zeros_gradient_never_passes_with_a_loose_atol():
     assert not result.passed
     problems = [e["problem"] for r in result.failures for e in r["tensors"] if "problem" in e]
     assert problems and all(f"at least {VACUOUS_FRACTION:.0%}" in p for p in problems)
-    # the right gradient with the same override is not a pass either: the check is vacuous
-    assert not check(scale_backward, atol=100.0, reason="far too loose").passed
+    # the right gradient with the same override is not a pass either: the check is vacuous,
+    # and says so (it does not disagree with anything)
+    right = check(scale_backward, atol=100.0, reason="far too loose")
+    assert not right.passed and right.status == 1
+    from gradmatrix.reports.console import verdict_text
+
+    assert verdict_text(right.document).startswith("NOT A PASS: the tolerance override (far too loose) is too loose "
+                                                   "to judge 2 of 2 comparisons: ")
 
 
 def test_an_atol_below_the_vacuous_share_catches_the_all_zeros_gradient():
