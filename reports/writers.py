@@ -462,11 +462,17 @@ def finish(document: dict, out_dir: str | os.PathLike, formats=("json", "md")) -
             shutil.rmtree(previous, ignore_errors=True)  # superseded by this complete run
         else:
             s = document["summary"]
-            why = "is incomplete" if not s["complete"] else f"has {len(mine & theirs)} of its {len(theirs)} comparisons"
             verdict = "PASS" if kept["summary"]["passed"] else "FAIL"
-            note = (f"this report ({s['comparisons']} comparisons) does not replace the complete report of "
-                    f"{kept.get('created', '?')} ({kept['summary']['comparisons']} comparisons, {verdict}): it {why}; "
-                    f"that report is kept in {previous}")
+            what = f"{kept['summary']['comparisons']} comparisons, {verdict}"
+            name = kept["run"].get("candidate")
+            if s["complete"] and name != document["run"].get("candidate"):  # a check of another module
+                note = (f"the complete report of {kept.get('created', '?')} here before, of {name} ({what}), is kept "
+                        f"in {previous}")
+            else:
+                why = "is incomplete" if not s["complete"] else f"has {len(mine & theirs)} of its {len(theirs)} comparisons"
+                count = f"{s['comparisons']} comparison" + "s" * (s["comparisons"] != 1)
+                note = (f"this report ({count}) does not replace the complete report of "
+                        f"{kept.get('created', '?')} ({what}): it {why}; that report is kept in {previous}")
     elif previous.exists():
         shutil.rmtree(previous, ignore_errors=True)  # nothing complete there to keep
     try:

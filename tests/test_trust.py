@@ -304,3 +304,17 @@ def test_only_and_sigterm_keep_the_complete_report_beside_theirs(tmp_path):
     assert "PASS:" not in rest and "report is kept in" in rest
     assert json.loads((out / "previous" / "agreement.json").read_text())["created"] == complete["created"]
     assert not (out / "agreement.in-progress").exists()
+
+
+def test_a_check_of_another_module_into_the_same_folder_says_what_it_kept(tmp_path):
+    (tmp_path / "first.py").write_text(_backward(""))
+    (tmp_path / "second.py").write_text(_backward(""))
+    assert gradmatrix_cli("check", "first.py", *RELU, cwd=tmp_path).returncode == 0
+    first = json.loads((tmp_path / "gradmatrix-report" / "agreement.json").read_text())
+    second = gradmatrix_cli("check", "second.py", *RELU, cwd=tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    # a complete check of its own: it replaces the report, and the one before is kept, named
+    [note] = [line for line in second.stdout.splitlines() if line.startswith("note: ")]
+    assert note.startswith(f"note: the complete report of {first['created']} here before, of first (")
+    assert "does not replace" not in note and note.endswith("is kept in " + str(tmp_path / "gradmatrix-report" / "previous"))
+    assert json.loads((tmp_path / "gradmatrix-report" / "agreement.json").read_text())["run"]["candidate"] == "second"
