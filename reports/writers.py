@@ -390,6 +390,15 @@ def _complete(document: dict | None) -> bool:
         return False
 
 
+def _worth_keeping(previous: Path) -> bool:
+    """Whether ``previous/`` holds a complete report, or reports written without their
+    agreement.json (``--format md``): nothing tells whether those were complete, so they are
+    kept as a complete one is, never displaced by a run that may be partial."""
+    if (previous / "agreement.json").exists():
+        return _complete(_read(previous / "agreement.json"))
+    return any((previous / f"agreement.{fmt}").exists() for fmt in FORMATS)
+
+
 def _supersedes(new: dict | None, old: dict) -> bool:
     """``new`` is a complete run of at least the comparisons of ``old``."""
     return _complete(new) and set(new["plan"]["ids"]) >= set(old["plan"]["ids"])
@@ -429,7 +438,7 @@ def begin(out_dir: str | os.PathLike, what: str = "a gradmatrix run", keep=()) -
     if current:
         previous = out / PREVIOUS
         moved_json = out / "agreement.json" in current
-        if moved_json and _complete(_read(out / "agreement.json")) or not _complete(_read(previous / "agreement.json")):
+        if moved_json and _complete(_read(out / "agreement.json")) or not _worth_keeping(previous):
             shutil.rmtree(previous, ignore_errors=True)
             previous.mkdir()
             for path in current:
@@ -473,6 +482,8 @@ def finish(document: dict, out_dir: str | os.PathLike, formats=("json", "md")) -
                 count = f"{s['comparisons']} comparison" + "s" * (s["comparisons"] != 1)
                 note = (f"this report ({count}) does not replace the complete report of "
                         f"{kept.get('created', '?')} ({what}): it {why}; that report is kept in {previous}")
+    elif _worth_keeping(previous):  # reports without their agreement.json: complete or not, kept
+        note = f"the reports here before (without an agreement.json to tell whether complete) are kept in {previous}"
     elif previous.exists():
         shutil.rmtree(previous, ignore_errors=True)  # nothing complete there to keep
     try:

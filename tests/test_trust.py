@@ -318,3 +318,17 @@ def test_a_check_of_another_module_into_the_same_folder_says_what_it_kept(tmp_pa
     assert note.startswith(f"note: the complete report of {first['created']} here before, of first (")
     assert "does not replace" not in note and note.endswith("is kept in " + str(tmp_path / "gradmatrix-report" / "previous"))
     assert json.loads((tmp_path / "gradmatrix-report" / "agreement.json").read_text())["run"]["candidate"] == "second"
+
+
+def test_a_report_written_without_its_json_is_never_dropped_for_a_partial_run(tmp_path):
+    (tmp_path / "mine.py").write_text(_backward(""))
+    options = [o for o in RELU if o not in ("--format", "json", "md")]
+    assert gradmatrix_cli("check", "mine.py", *options, "--format", "md", cwd=tmp_path).returncode == 0
+    out = tmp_path / "gradmatrix-report"
+    markdown = (out / "agreement.md").read_text()
+    one = "relu-N1-D1-seed0-float64-mine~numeric"
+    for _ in range(2):  # partial runs, one after the other: the complete md report stays
+        only = gradmatrix_cli("check", "mine.py", *RELU, "--only", one, cwd=tmp_path)
+        assert only.returncode == 0, only.stdout + only.stderr
+        assert f"are kept in {out / 'previous'}" in only.stdout, only.stdout
+        assert (out / "previous" / "agreement.md").read_text() == markdown
