@@ -348,6 +348,17 @@ def _shape_cause(tensor: str, items: list, candidate: str) -> dict | None:
 _NEUTRAL = (0, 1)  # a term vanishes at 0; a sum or mean over a size-1 axis is the identity
 
 
+def _condition_cause(failing: list, passing: list) -> dict | None:
+    """A condition the op declares of its cases (``OpSpec.conditions``, in each record) that
+    holds in every failing case and in no passing one."""
+    for name in sorted(set().union(*(r.get("conditions", {}) for r in failing + passing))):
+        if passing and all(r.get("conditions", {}).get(name) is True for r in failing) \
+                and all(r.get("conditions", {}).get(name) is False for r in passing):
+            return {"kind": "condition", "condition": name, "text": f"fails only where {name}",
+                    "evidence": f"every failing case has it; the {len(passing)} that agree do not"}
+    return None
+
+
 def _partition(items: list, passing: list, prefer: str = "") -> dict | None:
     """A condition true of every failing case and of no passing case: "agrees only at N = 1".
 
@@ -361,12 +372,9 @@ def _partition(items: list, passing: list, prefer: str = "") -> dict | None:
     if all(r["case_kind"] == "kink" for r in failing) and any(r["case_kind"] != "kink" for r in passing):
         return {"kind": "kink", "text": "differs only at kinks: a different derivative at the kink",
                 "evidence": "every failing case is a kink case; random cases agree"}
-    for name in sorted(set().union(*(r.get("conditions", {}) for r in failing + passing))):
-        # a condition the op declares of its cases (OpSpec.conditions), true of every failing one
-        if all(r.get("conditions", {}).get(name) is True for r in failing) \
-                and all(r.get("conditions", {}).get(name) is False for r in passing):
-            return {"kind": "condition", "condition": name, "text": f"fails only where {name}",
-                    "evidence": f"every failing case has it; the {len(passing)} that agree do not"}
+    condition = _condition_cause(failing, passing)
+    if condition is not None:
+        return condition
     separating = []
     dims = sorted(set().union(*(r["dims"] for r in failing + passing)))
     for name in dims:
@@ -497,6 +505,8 @@ def diagnose(finding: dict, items: list, passing: list, candidate: str) -> dict 
     cause = None
     if pattern == "shape":
         cause = _shape_cause(tensor, items, candidate)
+        if cause is not None and cause["kind"] != "transpose":  # a guess from the sizes alone: a
+            cause = _condition_cause([r for r, _ in items], passing) or cause  # condition the op declares wins
         if cause is not None:
             return cause  # the shapes tell where it shows
     elif pattern == "values":
