@@ -116,7 +116,7 @@ def nothing_selected(matrix: str, ops, dtypes, seeds, modes, oracles, candidate)
     ops = list(ops or candidate.ops)
     modes = list(modes or MODES)
     if not matrix_cases(matrix, ops, dtypes, seeds, modes, catalog=getattr(candidate, "catalog", None)):
-        why = f"--modes {' '.join(modes)} makes no case of {', '.join(ops)} in the {matrix} matrix"
+        why = f"the modes {' '.join(modes)} make no case of {', '.join(ops)} in the {matrix} matrix"
         if "hvp" in modes:
             losses = [op for op, spec in CATALOG.items() if spec.second_order]
             why += f" (hvp covers only the ops with a second-order loss: {', '.join(losses)})"
@@ -267,8 +267,8 @@ class Session:
                 comparisons = [c for c in matrix if c.id == request.only]
                 self.extra_ids = [i for i in extra_ids if i == request.only]
                 if not comparisons and not self.extra_ids:
-                    raise ValueError(f"no comparison {request.only!r} in this matrix (check --matrix, --ops, --dtypes, "
-                                     f"--seeds, --modes)")
+                    raise ValueError(f"no comparison {request.only!r} in this matrix (check its matrix, ops, dtypes, "
+                                     f"seeds and modes)")
             if request.shard:
                 comparisons = shard(comparisons, request.shard) if comparisons else []
                 if not request.shard.startswith("0/"):

@@ -73,7 +73,7 @@ def plan(cases, candidate: str, oracles, only: str | None = None) -> list[Compar
     if only:
         comparisons = [c for c in comparisons if c.id == only]
         if not comparisons:
-            raise ValueError(f"no comparison {only!r} in this matrix (check --matrix, --ops, --dtypes, --seeds)")
+            raise ValueError(f"no comparison {only!r} in this matrix (check its matrix, ops, dtypes, seeds and modes)")
     return comparisons
 
 
