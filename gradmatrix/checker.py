@@ -58,8 +58,9 @@ class CheckResult:
         return [r for r in self.document["comparisons"] if r["verdict"] in (DISAGREE, ERROR)]
 
     def per_op(self) -> dict:
-        """op -> {"verdict": ..., "comparisons": n, "failures": n, "agreeing": n, "worst": record
-        or None, "notes": [...], "line": the op's verdict line}.
+        """op -> {"verdict": ..., "comparisons": n, "failures": n, "agreeing": n (the candidate's
+        own comparisons), "references_failing": n (the references' among themselves), "worst":
+        record or None, "notes": [...], "line": the op's verdict line}.
 
         The verdict is "agree", "disagree" or "error" by the op's records; "not run" when
         none of its comparisons ran, "skipped" when the candidate was compared with nothing

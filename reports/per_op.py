@@ -42,7 +42,12 @@ def agreeing_message(record: dict) -> str:
 
 
 def per_op(document: dict) -> dict:
-    """op -> {"verdict", "comparisons", "failures", "agreeing", "worst", "notes", "line"}.
+    """op -> {"verdict", "comparisons", "failures", "agreeing", "references_failing", "worst",
+    "notes", "line"}.
+
+    ``comparisons``, ``failures`` and ``agreeing`` count the candidate's own comparisons of
+    the op (all of them where it has none); ``references_failing`` the references' among
+    themselves that disagree or fail.
 
     ``verdict`` is "agree", "disagree" or "error" by the op's records; "not run" when none of
     its comparisons ran, "skipped" when the candidate was compared with nothing, "incomplete"
@@ -59,8 +64,10 @@ def per_op(document: dict) -> dict:
     for op in run.get("ops") or run.get("candidate_ops") or sorted(by_op):
         records = by_op.get(op, [])
         bad = [r for r in records if r["verdict"] in (DISAGREE, ERROR)]
-        measured = [r for r in records if r["verdict"] != SKIPPED
-                    and candidate in {base_name(n) for n in r["pair"]}]
+        # the candidate's own comparisons: what the line counts (the references' among
+        # themselves have a line of their own)
+        own = [r for r in records if candidate in {base_name(n) for n in r["pair"]}] or records
+        measured = [r for r in own if r["verdict"] != SKIPPED]
         verdict = ERROR if any(r["verdict"] == ERROR for r in bad) else (DISAGREE if bad else AGREE)
         if verdict == AGREE and not records:
             verdict = NOT_RUN
@@ -72,8 +79,10 @@ def per_op(document: dict) -> dict:
         worst = max(bad or records, key=_rank, default=None)
         if worst is not None and not worst.get("message"):
             worst = dict(worst, message=agreeing_message(worst))
-        entry = {"verdict": verdict, "comparisons": len(records), "failures": len(bad),
-                 "agreeing": sum(r["verdict"] in PASSING for r in records), "worst": worst,
+        own_bad = sum(r["verdict"] in (DISAGREE, ERROR) for r in own)
+        entry = {"verdict": verdict, "comparisons": len(own), "failures": own_bad,
+                 "references_failing": len(bad) - own_bad if own is not records else 0,
+                 "agreeing": sum(r["verdict"] in PASSING for r in own), "worst": worst,
                  "notes": sorted({n for r in records for n in r.get("notes", ())})}
         entry["line"] = op_line(op, entry)
         ops[op] = entry
@@ -86,6 +95,8 @@ def op_line(op: str, entry: dict) -> str:
     n = entry["comparisons"]
     if entry["verdict"] in (DISAGREE, ERROR):
         head = f"{op}: {word}, {entry['failures']} of {n} comparisons {'fail' if entry['verdict'] == ERROR else 'disagree'}"
+        if entry.get("references_failing"):
+            head += f"; the references among themselves: {entry['references_failing']} more"
     elif entry["verdict"] == AGREE:
         head = f"{op}: {word}, {entry['agreeing']} of {n} comparisons agree"
     else:

@@ -425,8 +425,13 @@ def manual_result():
 
 def test_a_mutant_fails_only_its_own_op():
     # relu_mask_from_dout provides all four ops, three of them manual's own
-    per_op = gradmatrix.check(str(MUTANTS / "relu_mask_from_dout.py")).per_op()
+    result = gradmatrix.check(str(MUTANTS / "relu_mask_from_dout.py"))
+    per_op = result.per_op()
     assert set(per_op) == {"relu", "affine", "softmax_loss", "two_layer_net"}
+    # the lines per op count the candidate's comparisons, as the verdict line does
+    own = result.document["verdict"]["candidate"]
+    assert sum(v["comparisons"] for v in per_op.values()) == own["comparisons"]
+    assert sum(v["failures"] for v in per_op.values()) == own["disagree"] + own["error"]
     assert per_op["relu"]["verdict"] == "disagree"
     assert all(v["verdict"] == "agree" for op, v in per_op.items() if op != "relu")
 
