@@ -40,7 +40,7 @@ from gradmatrix import framework_layers
 from gradmatrix.isolation import accounting, open_candidate
 from gradmatrix.oracle_host import early_hosts
 from gradmatrix.oracles import devices, reference_store
-from gradmatrix.oracles.cases import LOW_PRECISION_KIND
+from gradmatrix.oracles.cases import LOW_PRECISION_KIND, MODES
 from gradmatrix.oracles.catalog import CATALOG, SEEDS
 from gradmatrix.oracles.framework import LOW_PRECISION as LOW_PRECISION_DTYPES
 from gradmatrix.oracles.implementations import LOW_PRECISION, ORACLES
@@ -169,16 +169,16 @@ class NothingToCheck(ValueError):
 
 def reproduce_command(target: str | None, matrix: str, comparison_id: str, case=None, *, strict_kinks: bool = False,
                       strict: bool = False, device: str = "cpu", matmul_precision: str = "default",
-                      tolerance: dict | None = None) -> str:
+                      tolerance: dict | None = None, case_timeout: float | None = None) -> str:
     """The command that makes one comparison again as this run judged it: ``gradmatrix run``
     (``target`` None) or ``check TARGET``, the matrix, what puts the comparison's case in the
     plan (the dtype of a low-precision case, the mode of a forward-mode or second-order one,
     ``--seeds`` past the matrix's own seeds) and the options that change a verdict."""
     words = ["gradmatrix", "run" if target is None else f"check {shlex.quote(target)}", "--matrix", matrix]
     if case is not None:
-        if case.kind == LOW_PRECISION_KIND:  # asked for by its dtype, never a default
+        if case.dtype in LOW_PRECISION_DTYPES:  # asked for by its dtype, never a default
             words += ["--dtypes", case.dtype]
-        elif case.kind not in ("random", "kink"):
+        if case.kind in MODES and case.kind != "reverse":  # forward mode, second order
             words += ["--modes", case.kind]
         if case.seed >= SEEDS.get(matrix, 0):
             words += ["--seeds", str(case.seed + 1)]
@@ -187,11 +187,13 @@ def reproduce_command(target: str | None, matrix: str, comparison_id: str, case=
         words += ["--device", device]
     if matmul_precision != "default":
         words += ["--matmul-precision", matmul_precision]
+    if case_timeout is not None and case_timeout != DEFAULT_CASE_TIMEOUT:
+        words += ["--case-timeout", repr(case_timeout)]
     for bound in ("rtol", "atol"):
         value = (tolerance or {}).get(bound)
         if value is not None:
-            words += [f"--{bound}", *([f"{d}={v:g}" for d, v in value.items()] if isinstance(value, dict)
-                                      else [f"{value:g}"])]
+            words += [f"--{bound}", *([f"{d}={v!r}" for d, v in value.items()] if isinstance(value, dict)
+                                      else [repr(value)])]
     if tolerance:
         words += ["--reason", shlex.quote(tolerance["reason"])]
     return " ".join([*words, "--only", shlex.quote(comparison_id)])
@@ -252,7 +254,10 @@ class Session:
                 self.candidate, request.ops, request.dtypes, request.seeds, request.modes) if not request.part else []
             extra_ids = [i for extra in self.extras for i in extra.ids]
             at = {extra.spec.name: extra.dtypes for extra in self.extras}  # a framework function's dtypes
-            matrix = [c for c in matrix if c.case.op not in at or c.case.dtype in at[c.case.op]]
+            # at float16 / bfloat16 a framework function is judged by its own low-precision
+            # check (the same case id): the matrix's case of it would run it on NumPy arrays
+            matrix = [c for c in matrix if c.case.op not in at
+                      or c.case.dtype in at[c.case.op] and c.case.kind != LOW_PRECISION_KIND]
             if not matrix and not extra_ids:
                 raise ValueError("nothing to compare: " + nothing_selected(
                     request.matrix, request.ops, request.dtypes, request.seeds, request.modes, request.oracles,
@@ -309,7 +314,7 @@ class Session:
         """The options of this run that change a comparison's verdict (``reproduce_command``)."""
         r = self.request
         return {"strict_kinks": r.strict_kinks, "strict": r.strict, "device": r.device,
-                "matmul_precision": r.matmul_precision, "tolerance": r.tolerance}
+                "matmul_precision": r.matmul_precision, "tolerance": r.tolerance, "case_timeout": r.case_timeout}
 
     def records(self, comparisons=None):
         """Make ``comparisons`` (default: the plan's) in this process, yielding each record."""
@@ -368,8 +373,8 @@ class Session:
                 if case_id in wanted:
                     yield from extra.records(case_id, reproduce=self._reproduce_id)
 
-    def _reproduce_id(self, case_id: str) -> str:
-        return reproduce_command(self.request.target, self.request.matrix, case_id, **self._judged_as())
+    def _reproduce_id(self, case_id: str, case) -> str:
+        return reproduce_command(self.request.target, self.request.matrix, case_id, case, **self._judged_as())
 
     def _parallel(self):
         """The plan's records from worker processes, one per part (see the module docstring)."""

@@ -322,14 +322,14 @@ class _Extra:
 
         Args:
             only: a comparison id, or None for all.
-            reproduce: ``reproduce(id) -> str``, the call quoted in messages (default:
+            reproduce: ``reproduce(id, case) -> str``, the call quoted in messages (default:
                 ``check_layer(..., only=id)``).
         """
         made = []
         for case_id, (what, case, at) in self._plan():
             if only is not None and case_id != only:
                 continue
-            again = reproduce(case_id) if reproduce is not None else f"check_layer(..., only={case_id!r})"
+            again = reproduce(case_id, at) if reproduce is not None else f"check_layer(..., only={case_id!r})"
             try:
                 values = self.measure(what, case, at, self.runs)
             except (Exception, CaseTimeout) as exc:  # its process failed (a time limit, it ended): the candidate's

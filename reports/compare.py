@@ -326,8 +326,10 @@ def compare(case: Case, a: Result, b: Result, reproduce: str = "", kink_masks: d
             entry["atol"] = tol.atol
         if directions is not None:
             entry["projected_on"] = len(directions)  # values are <g, v_k> on that many random directions
-        if tol.overrides and scale > 0 and tol.rtol * scale + tol.atol >= VACUOUS_FRACTION * scale:
-            # an override this loose would pass an all-zeros gradient (off by 100% of the scale)
+        if agree and tol.overrides and scale > 0 and tol.rtol * scale + tol.atol >= VACUOUS_FRACTION * scale:
+            # an override this loose would pass an all-zeros gradient (off by 100% of the scale):
+            # an agreement under it is no evidence (a value off by more than even it allows
+            # stays a disagreement, judged below)
             problem = (f"{tensor} ({a.impl} vs {b.impl}, {case.dtype}): the tolerance override allows "
                        f"{tol.rtol * scale + tol.atol:.2g}, at least {VACUOUS_FRACTION:.0%} of the largest value "
                        f"{scale:.2g}, so it cannot tell a wrong gradient (an all-zeros one) from rounding; "

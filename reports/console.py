@@ -123,7 +123,9 @@ def shown(value, spec: str) -> str:
 
 def worst_text(f: dict) -> str:
     w = f["worst"]
-    if "candidate_value" in w and f["pattern"] != VACUOUS_OVERRIDE:
+    if f["pattern"] == VACUOUS_OVERRIDE and w.get("problem"):
+        return w["problem"]  # the finding's tensor's, not the record's first failing one
+    if "candidate_value" in w:
         index = f" at {w['index']}" if w.get("index") else ""
         reference = next((n for n in w["pair"] if n in f["references"]), "the reference")
         a, b = _distinct(w["candidate_value"], w["reference_value"])

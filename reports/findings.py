@@ -203,7 +203,8 @@ def _finding(key: tuple, items: list, records: list, candidate: str) -> dict:
     worst_record, worst_entry = max(items, key=lambda it: _severity(it[1]))
     worst = {"id": worst_record["id"], "message": headline(worst_record),
              "reproduce": _reproduce(worst_record), "pair": worst_record["pair"],
-             "of_allowed": None if worst_entry is None else worst_entry.get("of_allowed")}
+             "of_allowed": None if worst_entry is None else worst_entry.get("of_allowed"),
+             "problem": None if worst_entry is None else worst_entry.get("problem")}  # the tensor's own
     if worst_entry is not None and "metrics" in worst_entry:
         m = worst_entry["metrics"]
         side = candidate_side(worst_record, candidate) or 0

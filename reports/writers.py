@@ -438,7 +438,8 @@ def begin(out_dir: str | os.PathLike, what: str = "a gradmatrix run", keep=()) -
     if current:
         previous = out / PREVIOUS
         moved_json = out / "agreement.json" in current
-        if moved_json and _complete(_read(out / "agreement.json")) or not _worth_keeping(previous):
+        unknown = not moved_json and not (previous / "agreement.json").exists()  # reports without JSON, both
+        if moved_json and _complete(_read(out / "agreement.json")) or unknown or not _worth_keeping(previous):
             shutil.rmtree(previous, ignore_errors=True)
             previous.mkdir()
             for path in current:

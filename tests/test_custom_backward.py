@@ -235,6 +235,19 @@ def test_the_command_runs_a_declared_function_s_own_checks_and_passes_a_right_mo
     assert document["summary"]["complete"] and document["run"]["framework_checks"]["gelu"]["framework"] == "torch"
 
 
+def test_a_low_precision_dtype_asked_for_is_judged_once_by_the_function_s_own_check(tmp_path):
+    # --dtypes bfloat16: the matrix's own low-precision cases would run a torch function on
+    # NumPy bfloat16 arrays, under the same ids as its own checks
+    from cli_helpers import gradmatrix as command
+
+    run = command("check", LAYERS / "framework_functions_right.py", "--dtypes", "bfloat16", "--seeds", "1",
+                  "--progress", "none", "--format", "json", "--out", tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    records = json.loads((tmp_path / "agreement.json").read_text())["comparisons"]
+    assert len({r["id"] for r in records}) == len(records) > 0
+    assert {r["dtype"] for r in records} == {"bfloat16"} and not [r for r in records if r["verdict"] == ERROR]
+
+
 @pytest.mark.xdist_group("framework_functions")
 def test_the_command_fails_a_wrong_double_backward_and_a_wrong_bfloat16_kernel(framework_functions_checked, tmp_path):
     from cli_helpers import gradmatrix as command

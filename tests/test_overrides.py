@@ -90,6 +90,21 @@ def test_an_all_zeros_gradient_never_passes_with_a_loose_atol():
                                                    "to judge 2 of 2 comparisons: ")
 
 
+def scale_backward_huge(dout, cache):
+    x, w = cache
+    return dout * w * 1000.0, dout * x
+
+
+def test_a_gradient_off_by_more_than_even_a_vacuous_override_allows_is_a_disagreement():
+    from gradmatrix.reports.console import verdict_text
+
+    result = check(scale_backward_huge, atol=1.0, reason="too loose")
+    assert result.status == 1
+    assert verdict_text(result.document).startswith("FAIL: "), verdict_text(result.document)
+    dx = [e for r in result.failures for e in r["tensors"] if e["tensor"] == "dx" and not e["agree"]]
+    assert dx and all("problem" not in e and e["of_allowed"] > 1 for e in dx)
+
+
 def test_an_atol_below_the_vacuous_share_catches_the_all_zeros_gradient():
     result = check(scale_backward_zeros, atol=1e-3, reason="small absolute rounding")
     assert not result.passed

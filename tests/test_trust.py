@@ -191,7 +191,8 @@ def test_an_op_that_never_ran_is_not_reported_as_agreeing():
     doc = document.build(records[:1], {}, run, expected=2)
     per_op = CheckResult(doc).per_op()
     assert per_op["affine"] == {"verdict": "not run", "comparisons": 0, "failures": 0, "agreeing": 0, "worst": None,
-                                "notes": [], "line": "affine: NOT RUN, 0 of 0 comparisons agree; not a pass"}
+                                "references_failing": 0, "notes": [],
+                                "line": "affine: NOT RUN, 0 of 0 comparisons agree; not a pass"}
     lines = console.render(doc)
     assert lines[:2] == ["INCOMPLETE: 1 of 2 comparisons did not run; this is not a pass", "affine: did not run (0 comparisons)"]
     assert not any("AGREE" in line or "0/0" in line for line in lines)
