@@ -253,11 +253,17 @@ class Session:
             self.extras = framework_layers.declared_checks(
                 self.candidate, request.ops, request.dtypes, request.seeds, request.modes) if not request.part else []
             extra_ids = [i for extra in self.extras for i in extra.ids]
-            at = {extra.spec.name: extra.dtypes for extra in self.extras}  # a framework function's dtypes
-            # at float16 / bfloat16 a framework function is judged by its own low-precision
-            # check (the same case id): the matrix's case of it would run it on NumPy arrays
-            matrix = [c for c in matrix if c.case.op not in at
-                      or c.case.dtype in at[c.case.op] and c.case.kind != LOW_PRECISION_KIND]
+            # a framework function is checked by the matrix at the dtypes it declares, never at
+            # float16 / bfloat16: its own low-precision check judges it there (under the same
+            # case id), and the matrix's case would run it on NumPy arrays
+            at = framework_layers.declared_dtypes(self.candidate)
+            planned = matrix
+            matrix = [c for c in matrix if c.case.op not in at or c.case.kind != LOW_PRECISION_KIND
+                      and (at[c.case.op] is None or c.case.dtype in at[c.case.op])]
+            if planned and not matrix and not extra_ids:
+                declared = "; ".join(f"{op}: {' '.join(dtypes)}" for op, dtypes in at.items() if dtypes)
+                raise ValueError(f"nothing to compare: the framework functions of this selection are checked only at "
+                                 f"the dtypes they declare ({declared})")
             if not matrix and not extra_ids:
                 raise ValueError("nothing to compare: " + nothing_selected(
                     request.matrix, request.ops, request.dtypes, request.seeds, request.modes, request.oracles,

@@ -403,6 +403,22 @@ def framework_functions(module, catalog) -> dict:
     return found
 
 
+def _declared(candidate) -> dict:
+    """name -> (its data, its ``measure``) of each framework function ``candidate`` declares."""
+    if hasattr(candidate, "measure_framework"):  # isolated: data here, the user's code in its worker
+        return {name: (data, candidate.measure_framework) for name, data in candidate.framework_functions.items()}
+    source = getattr(candidate, "source", None)
+    return {} if source is None else {name: (data, measures.measure)
+                                      for name, (data, measures) in framework_functions(source, candidate.catalog).items()}
+
+
+def declared_dtypes(candidate) -> dict:
+    """op -> the dtypes it declares (None: any) of each framework function ``candidate``
+    declares: the matrix checks it at those only, and never at float16 or bfloat16, where
+    its own low-precision check judges it (``declared_checks``)."""
+    return {name: data["checks"]["dtypes"] or None for name, (data, _) in _declared(candidate).items()}
+
+
 def declared_checks(candidate, ops=None, dtypes=None, seeds=None, modes=None) -> list:
     """The framework functions a candidate module declares (``@gradmatrix.layer(...,
     framework=...)``), each with its own checks planned as ``gradmatrix check`` runs them
@@ -427,15 +443,8 @@ def declared_checks(candidate, ops=None, dtypes=None, seeds=None, modes=None) ->
     """
     if modes and "reverse" not in modes:
         return []
-    if hasattr(candidate, "measure_framework"):  # isolated: data here, the user's code in its worker
-        declared = {name: (data, candidate.measure_framework) for name, data in candidate.framework_functions.items()}
-    else:
-        source = getattr(candidate, "source", None)
-        declared = {} if source is None else {
-            name: (data, measures.measure)
-            for name, (data, measures) in framework_functions(source, candidate.catalog).items()}
     found = []
-    for name, (data, measure) in declared.items():
+    for name, (data, measure) in _declared(candidate).items():
         if name not in candidate.ops or (ops and name not in ops):
             continue
         asked = data["checks"]

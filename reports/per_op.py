@@ -93,10 +93,13 @@ def op_line(op: str, entry: dict) -> str:
     """``batchnorm: FAIL, 50 of 102 comparisons disagree (worst dx: 6.9e-01 relative, allowed 1e-10)``."""
     word = WORDS.get(entry["verdict"], entry["verdict"].upper())
     n = entry["comparisons"]
+    if entry["verdict"] in (DISAGREE, ERROR) and not entry["failures"]:  # only the references among themselves
+        return (f"{op}: {word}, its {n} comparisons agree, but the references disagree or fail among themselves in "
+                f"{entry.get('references_failing', 0)}")
     if entry["verdict"] in (DISAGREE, ERROR):
         head = f"{op}: {word}, {entry['failures']} of {n} comparisons {'fail' if entry['verdict'] == ERROR else 'disagree'}"
         if entry.get("references_failing"):
-            head += f"; the references among themselves: {entry['references_failing']} more"
+            head += f"; the references among themselves in {entry['references_failing']} more"
     elif entry["verdict"] == AGREE:
         head = f"{op}: {word}, {entry['agreeing']} of {n} comparisons agree"
     else:

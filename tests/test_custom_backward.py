@@ -246,6 +246,11 @@ def test_a_low_precision_dtype_asked_for_is_judged_once_by_the_function_s_own_ch
     records = json.loads((tmp_path / "agreement.json").read_text())["comparisons"]
     assert len({r["id"] for r in records}) == len(records) > 0
     assert {r["dtype"] for r in records} == {"bfloat16"} and not [r for r in records if r["verdict"] == ERROR]
+    # a dtype none of them declares: nothing is checked at it, and the command says why
+    none = command("check", LAYERS / "framework_functions_right.py", "--dtypes", "float16", "--seeds", "1",
+                   "--progress", "none", "--out", tmp_path / "none")
+    assert none.returncode == 2 and "checked only at the dtypes they declare (gelu: float64 float32 bfloat16; " \
+        "softmax_kernel: bfloat16;" in none.stderr, none.stdout + none.stderr
 
 
 @pytest.mark.xdist_group("framework_functions")

@@ -198,6 +198,26 @@ def test_an_op_that_never_ran_is_not_reported_as_agreeing():
     assert not any("AGREE" in line or "0/0" in line for line in lines)
 
 
+def test_an_op_line_counts_the_candidate_s_comparisons_and_the_references_apart():
+    from gradmatrix.checker import CheckResult
+    from gradmatrix.reports import document
+
+    def record(cid, pair, verdict, ratio=0.5):
+        made = _record(cid, pair, verdict, ratio=ratio)
+        made["tensors"][0]["metrics"].update(a_value=1.0, b_value=1.0, max_abs_err=0.0, rel_error=0.0, ref_scale=1.0,
+                                             worst_index=[0])
+        return made
+
+    records = [record("a", ("mine", "torch"), "agree"), record("b", ("mine", "numeric"), "agree"),
+               record("c", ("torch", "numeric"), "disagree", ratio=3.0)]
+    relu = CheckResult(document.build(records, {}, RUN)).per_op()["relu"]
+    assert (relu["verdict"], relu["comparisons"], relu["failures"], relu["references_failing"]) == ("disagree", 2, 0, 1)
+    assert relu["line"] == "relu: FAIL, its 2 comparisons agree, but the references disagree or fail among themselves in 1"
+    records[0] = record("a", ("mine", "torch"), "disagree", ratio=2.0)
+    relu = CheckResult(document.build(records, {}, RUN)).per_op()["relu"]
+    assert relu["line"].startswith("relu: FAIL, 1 of 2 comparisons disagree; the references among themselves in 1 more")
+
+
 # 4, 9, 10: the command line: processes that end, hang or get stopped; where reports go -----
 
 import json  # noqa: E402
