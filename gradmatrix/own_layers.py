@@ -85,7 +85,11 @@ class LayerResult(CheckResult):
         if not self.failures:  # nothing disagreed, yet no pass: comparisons did not run
             return (f"layer {self.layer}: INCOMPLETE, {s.get('missing', 0)} of {s['expected']} comparisons did not run; "
                     f"this is not a pass")
-        lines = [f"layer {self.layer}: {s['disagree']} disagreeing and {s['error']} failing of {s['comparisons']} "
+        from gradmatrix.reports.console import verdict_text
+
+        verdict = verdict_text(self.document)  # a reference that failed, an override too loose to judge
+        lines = [f"layer {self.layer}: {verdict}:" if verdict.startswith("NOT A PASS") else
+                 f"layer {self.layer}: {s['disagree']} disagreeing and {s['error']} failing of {s['comparisons']} "
                  f"comparisons:"]
         lines += [f"  {r['message']}" for r in self.failures[:limit]]
         if len(self.failures) > limit:

@@ -88,6 +88,7 @@ def test_an_all_zeros_gradient_never_passes_with_a_loose_atol():
 
     assert verdict_text(right.document).startswith("NOT A PASS: the tolerance override (far too loose) is too loose "
                                                    "to judge 2 of 2 comparisons: ")
+    assert str(right).startswith("layer scale_layer: NOT A PASS: the tolerance override (far too loose) is too loose")
 
 
 def scale_backward_huge(dout, cache):
