@@ -94,8 +94,8 @@ def op_line(op: str, entry: dict) -> str:
     word = WORDS.get(entry["verdict"], entry["verdict"].upper())
     n = entry["comparisons"]
     if entry["verdict"] in (DISAGREE, ERROR) and not entry["failures"]:  # only the references among themselves
-        return (f"{op}: {word}, its {n} comparisons agree, but the references disagree or fail among themselves in "
-                f"{entry.get('references_failing', 0)}")
+        return (f"{op}: {word}, {entry['agreeing']} of {n} comparisons agree, but the references disagree or fail "
+                f"among themselves in {entry.get('references_failing', 0)}")
     if entry["verdict"] in (DISAGREE, ERROR):
         head = f"{op}: {word}, {entry['failures']} of {n} comparisons {'fail' if entry['verdict'] == ERROR else 'disagree'}"
         if entry.get("references_failing"):

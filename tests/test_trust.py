@@ -212,7 +212,8 @@ def test_an_op_line_counts_the_candidate_s_comparisons_and_the_references_apart(
                record("c", ("torch", "numeric"), "disagree", ratio=3.0)]
     relu = CheckResult(document.build(records, {}, RUN)).per_op()["relu"]
     assert (relu["verdict"], relu["comparisons"], relu["failures"], relu["references_failing"]) == ("disagree", 2, 0, 1)
-    assert relu["line"] == "relu: FAIL, its 2 comparisons agree, but the references disagree or fail among themselves in 1"
+    assert relu["line"] == ("relu: FAIL, 2 of 2 comparisons agree, but the references disagree or fail among "
+                            "themselves in 1")
     records[0] = record("a", ("mine", "torch"), "disagree", ratio=2.0)
     relu = CheckResult(document.build(records, {}, RUN)).per_op()["relu"]
     assert relu["line"].startswith("relu: FAIL, 1 of 2 comparisons disagree; the references among themselves in 1 more")
