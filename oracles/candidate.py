@@ -19,8 +19,9 @@ import ast
 import functools
 from dataclasses import replace
 import importlib
-import inspect
+import importlib.machinery
 import importlib.util
+import inspect
 import sys
 import traceback
 from pathlib import Path
@@ -50,6 +51,16 @@ def _ended(target: str, exc: BaseException) -> ImportError:
                        f"main such as unittest.main() at import; guard that with if __name__ == '__main__':)")
 
 
+class _FromSource(importlib.machinery.SourceFileLoader):
+    """A candidate's file, compiled from its source at every load. Python's cached bytecode
+    stands for a source while its size and its modification time in whole seconds are
+    unchanged, so a one-character fix saved within the second of the last check (``gradmatrix
+    watch``) would be checked as it was before."""
+
+    def get_code(self, fullname):
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
 def load_module(target: str) -> ModuleType:
     """Import a candidate from a dotted module name or a path to a ``.py`` file.
 
@@ -65,7 +76,7 @@ def load_module(target: str) -> ModuleType:
         try:
             package = _import_context(path)
             name = f"{package}.{path.stem}" if package else f"{_FILE_PREFIX}{path.stem}"
-            spec = importlib.util.spec_from_file_location(name, path)
+            spec = importlib.util.spec_from_file_location(name, path, loader=_FromSource(name, str(path)))
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
             try:

@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,10 @@ import pytest
 from gradmatrix.reports.schema import validate
 
 LAYERS = Path(__file__).parent / "layers"
+
+# options given to this run through PYTEST_ADDOPTS (``-q``, ``--durations``) are this run's:
+# the pytest runs the tests start read their own output, so they must not inherit them
+os.environ.pop("PYTEST_ADDOPTS", None)
 
 
 @pytest.fixture

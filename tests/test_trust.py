@@ -21,6 +21,19 @@ WRONG_DB = ("from gradmatrix.manual import affine_forward\n"
             "    return dx, dw, db * 1.5  # wrong by 1.5x\n")
 
 
+def test_an_edit_keeping_the_file_s_size_and_second_is_the_code_checked(tmp_path, monkeypatch):
+    # Python's cached bytecode stands for a source of the same size and modification second:
+    # a sign fixed within the second of the last check must still be what is checked
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    target = tmp_path / "signs.py"
+    for sign in ("+", "-"):
+        target.write_text(f"def relu_backward(dout, cache):\n    return {sign}dout\n")
+        os.utime(target, ns=(1_700_000_000_000_000_000,) * 2)
+        module = load_module(str(target))
+        assert module.relu_backward(np.ones(2), None).tolist() == ([1.0, 1.0] if sign == "+" else [-1.0, -1.0])
+
+
 # 1. a candidate never stands in for an oracle of the same name -------------------------
 
 @pytest.mark.parametrize("stem", ["numeric", "torch", "jax", "mylayers"])
@@ -270,7 +283,7 @@ def test_a_candidate_ending_the_process_is_an_error_and_leaves_no_stale_pass(tmp
 
 
 def test_a_hanging_candidate_becomes_an_error_record(tmp_path):
-    (tmp_path / "hangs.py").write_text(_backward("    while dout.shape[0] > 1:\n        pass\n"))
+    (tmp_path / "hangs.py").write_text(_backward("    while dout.shape[0] > 1:\n        time.sleep(0.05)\n"))
     run = gradmatrix_cli("check", "hangs.py", *RELU, "--case-timeout", "2", cwd=tmp_path)
     assert run.returncode == 2, run.stdout + run.stderr
     doc = json.loads((tmp_path / "gradmatrix-report" / "agreement.json").read_text())
