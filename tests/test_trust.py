@@ -25,7 +25,6 @@ def test_an_edit_keeping_the_file_s_size_and_second_is_the_code_checked(tmp_path
     # Python's cached bytecode stands for a source of the same size and modification second:
     # a sign fixed within the second of the last check must still be what is checked
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
-    monkeypatch.syspath_prepend(str(tmp_path))
     target = tmp_path / "signs.py"
     for sign in ("+", "-"):
         target.write_text(f"def relu_backward(dout, cache):\n    return {sign}dout\n")
