@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import ast
 import functools
-from dataclasses import replace
 import importlib
 import importlib.machinery
 import importlib.util
 import inspect
 import sys
 import traceback
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -341,20 +342,23 @@ class Candidate:
         # A stub fails the module (``stubs``); a missing dependency only leaves the op unchecked
         self.unchecked = {}
         self.stubs = {}  # op -> its functions left as the starter's stub
+        # a declared layer's functions by the names its contract calls them (a lambda has none
+        # of its own; ``Function.apply`` goes by its class's name, which is not the function)
+        self.functions = {name: functions for name, (_, functions) in declared.items()}
         for op, contract in self.contracts.items():
             if op in skip_probe:
                 continue
             if on_probe is not None:
                 on_probe(op)
-            found = _stub_reason(module, op, contract, self.catalog)
+            own = self.functions.get(op)
+            found = _stub_reason(own.__getitem__ if own is not None else functools.partial(getattr, module),
+                                 op, contract, self.catalog)
             if found:
                 self.unchecked[op], stubbed = found
                 if stubbed:
                     self.stubs[op] = stubbed
         self.contracts = {op: c for op, c in self.contracts.items() if op not in self.unchecked}
         self.ops = list(self.contracts)
-        # a declared layer's functions by the names its contract calls them (a lambda has none of its own)
-        self.functions = {name: functions for name, (_, functions) in declared.items()}
         # a script's top-level statements that were not run (oracles.scripts), as data
         self.skipped = list(getattr(module, scripts.SKIPPED, ()))
 
@@ -510,9 +514,9 @@ def _tracebacks(tb):
         tb = tb.tb_next
 
 
-def _stub_reason(module: ModuleType, op: str, contract, catalog) -> tuple[str, tuple] | None:
+def _stub_reason(lookup: Callable[[str], Callable], op: str, contract, catalog) -> tuple[str, tuple] | None:
     """Why an op's functions cannot be checked as written, from one call on the op's first
-    case: an unimplemented stub (raises NotImplementedError, returns None, or a model whose
+    case of its functions as the run finds them (``lookup``): an unimplemented stub (raises NotImplementedError, returns None, or a model whose
     params or gradients are still empty), or a dependency the course's notebook needs as
     well (the compiled ``im2col_cython``).  None when the call says nothing of the kind (a
     function that raises otherwise is reported by the run); with it, the functions that are
@@ -522,8 +526,7 @@ def _stub_reason(module: ModuleType, op: str, contract, catalog) -> tuple[str, t
 
     inputs = draw_inputs(matrix_cases("default", [op], ["float64"], 1, ["reverse"], catalog=catalog)[0])
     try:
-        forward, grads = contract.call(lambda fn: getattr(module, fn), inputs.arrays, inputs.dout,
-                                           inputs.case.dim_map)
+        forward, grads = contract.call(lookup, inputs.arrays, inputs.dout, inputs.case.dim_map)
     except NotImplementedError as exc:
         return "unimplemented stub: raises NotImplementedError", _raised_in(exc, contract.functions)
     except ContractError as exc:
@@ -579,6 +582,13 @@ def account(candidate: "Candidate") -> list[dict]:
     known = {fn: (op, spec) for op, spec in (*CATALOG.items(), *COURSE_SPECS.items())
              for c in spec.contracts for fn in c.functions}
     helpers = _declared_helpers(module, candidate.ops)
+
+    def unchecked(name: str) -> dict:
+        op, reason, stub = stubbed[name]
+        if op in stubs and not stub:  # the implemented half of a pair whose other half is a stub
+            reason = f"its partner {' / '.join(stubs[op])} is the starter's stub"
+        return dict(checked=False, op=op, reason=reason, **({"stub": True} if stub else {}))  # a stub fails the module
+
     entries = []
     for name, value in vars(module).items():
         if not (inspect.isfunction(value) or inspect.isclass(value)) or not defined_here(module, name):
@@ -591,12 +601,7 @@ def account(candidate: "Candidate") -> list[dict]:
         elif name in helpers:
             entry.update(checked=True, op=helpers[name])
         elif name in stubbed:
-            op, reason, stub = stubbed[name]
-            if op in stubs and not stub:  # the implemented half of a pair whose other half is a stub
-                reason = f"its partner {' / '.join(stubs[op])} is the starter's stub"
-            entry.update(checked=False, op=op, reason=reason)
-            if stub:  # a function left as the starter's stub fails the module
-                entry["stub"] = True
+            entry.update(unchecked(name))
         elif name in known:
             op, spec = known[name]
             partners = sorted({fn for c in spec.contracts if name in c.functions for fn in c.functions} - {name})
@@ -607,6 +612,10 @@ def account(candidate: "Candidate") -> list[dict]:
         else:
             entry.update(checked=False, op=None, reason="unknown name: no op of gradmatrix's catalog uses it")
         entries.append(entry)
+    # a declared layer's functions defined in another module (``gradmatrix.layer(lib.f,
+    # lib.f_backward, ...)``) are not among the module's own, yet are what was left unchecked
+    listed = {entry["name"] for entry in entries}
+    entries += [{"name": name, "kind": "function", **unchecked(name)} for name in stubbed if name not in listed]
     return entries
 
 

@@ -606,6 +606,39 @@ def test_gradmatrix_check_a_layer_that_cannot_be_checked(tmp_path):
                                   "written (on float64 inputs x (2, 3))")
 
 
+def test_a_stub_among_a_declared_layers_functions_defined_elsewhere_is_named(tmp_path):
+    # the stub probe calls a layer's functions as the run does (by the declaration, not by
+    # the module's names), and the account lists them though another module defines them
+    (tmp_path / "lib_layers.py").write_text(textwrap.dedent('''
+        def scale_forward(x):
+            return 2 * x, x
+
+        def scale_backward(dout, cache):
+            raise NotImplementedError
+    '''))
+    (tmp_path / "uses_lib.py").write_text(textwrap.dedent('''
+        import lib_layers
+
+        import gradmatrix
+
+        scale = gradmatrix.layer(lib_layers.scale_forward, lib_layers.scale_backward, shapes={"x": (3, 4)})
+    '''))
+    run = _gradmatrix("uses_lib.py", cwd=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "scale_backward (function): FAIL: unimplemented stub: raises NotImplementedError" in run.stdout
+    assert "nothing in uses_lib was checked; FAIL: scale_backward unimplemented" in run.stdout, run.stdout
+
+
+@pytest.mark.xdist_group("framework_functions")
+def test_the_stub_probe_calls_a_framework_function_never_its_class(recwarn):
+    # gradmatrix.layer(Gelu.apply, ...): the probe runs what the declaration runs, never
+    # Gelu(x), which builds the autograd Function (deprecated by torch, an error to come)
+    result = gradmatrix.check(load_module(str(LAYERS / "framework_functions_right.py")), seeds=1,
+                              ops=["gelu"], dtypes=["float64"])
+    assert result.status == 0
+    assert not [w for w in recwarn if "should not be instantiated" in str(w.message)]
+
+
 def _away_from_zero(rng, shape):
     x = rng.standard_normal(shape)
     return x + np.where(x >= 0, 0.1, -0.1)
