@@ -669,7 +669,9 @@ def cmd_cache(args, extra) -> int:
               "are not stored")
         return 0
     size = f"{found['entries']} compiled functions, {found['results']} reference results, {found['bytes'] / 1e6:.1f} MB"
-    print(f"gradmatrix cache: {found['path']}: " + (f"removed {size}" if args.action == "clear" else size))
+    print(f"gradmatrix cache: {found['path']}: " + (f"removed {size}" if args.action == "clear" else
+                                                    f"{size} (kept under {cache.LIMIT / 1e6:.0f} MB: the least "
+                                                    f"recently used go first)"))
     return 0
 
 

@@ -8,6 +8,11 @@ Linux, ``~/.cache/gradmatrix`` without it; ``~/Library/Caches/gradmatrix`` on ma
 ``%LOCALAPPDATA%\\gradmatrix\\Cache`` on Windows) followed by ``jax``; ``GRADMATRIX_JAX_CACHE``
 names another folder, or ``off`` for none.  ``gradmatrix cache`` shows it and ``gradmatrix
 cache clear`` empties it (``usage``, ``clear``).  Importing this module imports no framework.
+
+The store is bounded: a file larger than ``LARGEST`` is never stored (a reference on a
+large case, 400 MB at N = 4096, costs about as much to read and verify as it saves, and
+would fill the disk), and once it holds more than ``LIMIT`` bytes the least recently used
+files go first (``prune``: a load refreshes a file's modification time, ``used``).
 """
 
 from __future__ import annotations
@@ -17,12 +22,17 @@ import hashlib
 import json
 import os
 import platform
+import time
 from pathlib import Path
 
 ENTRY = "*.jaxfn"  # a stored function; "*.tmp": one being written
 ENTRIES = "executables"
 RESULT = "*.result"  # a stored reference result
 RESULTS = "references"
+LIMIT = 1_000_000_000  # bytes: the store's size, functions and results together, at most (then ``prune``)
+LARGEST = 64_000_000  # bytes: a file larger is not stored
+PRUNE_EVERY = 3600.0  # seconds between two looks at the store's size (a look lists every file: 0.1 s for 30,000)
+_PRUNED = "last-pruned"  # the file whose modification time is that of the last look
 
 
 class Rejected(Exception):
@@ -137,3 +147,71 @@ def clear() -> dict:
     for path in functions + results:
         path.unlink(missing_ok=True)
     return before
+
+
+def used(path: Path) -> None:
+    """Mark a stored file as just used (its modification time), for ``prune``'s order; a
+    store this process cannot write keeps the old time."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def prune(root: Path | None = None, limit: int | None = None, every: float | None = None) -> list[Path]:
+    """Keep the store under ``limit`` bytes (default ``LIMIT``): when its functions and
+    results take more, remove the least recently used (the oldest modification time) until
+    they take three quarters of it.  It looks at most once per ``every`` seconds (default
+    ``PRUNE_EVERY``) per store, whatever the number of processes; a file another process is
+    reading when it goes is computed again there.
+
+    Returns:
+        The files removed.
+    """
+    limit = LIMIT if limit is None else limit
+    every = PRUNE_EVERY if every is None else every
+    root = cache_dir() if root is None else root
+    if root is None:
+        return []
+    stamp = root / _PRUNED
+    try:
+        if time.time() - stamp.stat().st_mtime < every:
+            return []
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return []
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+    except OSError:
+        return []
+    found = []  # (last used, bytes, path)
+    for folder, suffix in ((ENTRIES, ENTRY[1:]), (RESULTS, RESULT[1:])):
+        try:
+            with os.scandir(root / folder) as entries:
+                for entry in entries:
+                    try:
+                        if entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False):
+                            info = entry.stat(follow_symlinks=False)
+                            found.append((info.st_mtime, info.st_size, Path(entry.path)))
+                    except OSError:  # removed meanwhile
+                        continue
+        except OSError:  # no such folder yet
+            continue
+    total = sum(size for _, size, _ in found)
+    removed = []
+    if total <= limit:
+        return removed
+    for _, size, path in sorted(found):
+        if total <= limit * 3 // 4:
+            break
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            continue
+        total -= size
+        removed.append(path)
+    return removed

@@ -195,6 +195,8 @@ def _load(key: StoreKey, device: str, check: Callable) -> tuple:
         reason = check(function)
     except Exception as exc:  # noqa: BLE001  (unchecked is untrusted)
         reason = f"its check on a probe failed ({type(exc).__name__})"
+    if reason is None:
+        cache.used(key.path)
     return (function, None) if reason is None else (None, reason)
 
 
@@ -217,6 +219,8 @@ def _save(key: StoreKey, function, args, device: str) -> str | None:
         if len(expected) != len(got) or not all(np.array_equal(np.asarray(e), np.asarray(g), equal_nan=True)
                                                 for e, g in zip(expected, got)):
             return "loaded back, it computes other bits (XLA cannot reload it)"
+        if len(payload) > cache.LARGEST:
+            return "it is larger than the store keeps"
         path = key.path
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")

@@ -190,6 +190,7 @@ def load(key: dict) -> Result | None:
         _listed(path.parent).discard(path.name)
         return None
     STATS["loaded"] += 1
+    cache.used(path)
     return result
 
 
@@ -199,14 +200,21 @@ def save(key: dict, result: Result) -> None:
     work), all written before the process exits (``flush``).  A store that cannot be
     written costs only speed.  A result with notes is not stored: they tell of its making in
     this run (a stored compiled function rejected and rebuilt), which a later run must not
-    repeat."""
+    repeat; nor is one larger than ``cache.LARGEST``."""
     if result.notes:
         return
     try:
         payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, TypeError, AttributeError):
         return
-    _writes().put((_path(key), cache.seal(MAGIC, FORMAT, key, payload)))
+    if len(payload) > cache.LARGEST:
+        return
+    path = _path(key)
+    root = path.parent.parent
+    if root not in _BOUNDED:  # the first write into a store in this process keeps it within its bound first
+        _BOUNDED.add(root)
+        _writes().put((None, root))
+    _writes().put((path, cache.seal(MAGIC, FORMAT, key, payload)))
 
 
 def flush() -> None:
@@ -217,6 +225,7 @@ def flush() -> None:
 
 _QUEUE: queue.Queue | None = None
 _QUEUE_LOCK = threading.Lock()
+_BOUNDED: set = set()  # the stores this process has kept within their bound (``cache.prune``)
 
 
 def _writes() -> queue.Queue:
@@ -232,10 +241,16 @@ def _writes() -> queue.Queue:
 
 
 def _write_all(pending: queue.Queue) -> None:
+    """The writer thread: writes what is saved, and keeps a store within its bound when
+    asked (``(None, store)``: ``cache.prune``, which looks at most once an hour)."""
     while True:
         path, data = pending.get()
         try:
-            _write(path, data)
+            if path is None:
+                for removed in cache.prune(data):
+                    _LISTED.get(removed.parent, set()).discard(removed.name)
+            else:
+                _write(path, data)
         except Exception:  # noqa: BLE001  (a write that fails costs only speed; the writer must live, or flush waits forever)
             pass
         finally:

@@ -203,3 +203,57 @@ def test_a_keys_path_follows_the_store_it_is_asked_in(tmp_path, monkeypatch):
     assert reference_store._path(key) is first and first.is_relative_to(tmp_path / "a")
     monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path / "b"))
     assert reference_store._path(key) == tmp_path / "b" / first.relative_to(tmp_path / "a")
+
+
+def _aged(folder: Path, names: list, size: int, start: float) -> list:
+    """Store files of ``size`` bytes, each last used a minute after the one before."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, name in enumerate(names):
+        path = folder / name
+        path.write_bytes(b"x" * size)
+        os.utime(path, (start + 60 * i, start + 60 * i))
+        paths.append(path)
+    return paths
+
+
+def test_the_store_is_kept_under_its_limit_least_recently_used_first(tmp_path):
+    from gradmatrix.oracles import cache
+
+    start = 1_700_000_000.0
+    files = _aged(tmp_path / "references", [f"r{i}.result" for i in range(6)], 100, start)
+    files += _aged(tmp_path / "executables", [f"f{i}.jaxfn" for i in range(4)], 100, start + 30)
+    others = _aged(tmp_path / "references", ["notes.txt", "r9.1.2.tmp"], 500, start - 600)  # not the store's own
+    oldest_first = sorted(files, key=lambda p: p.stat().st_mtime)
+    # 1,000 bytes over a limit of 600: the least recently used go until 450 at most are left
+    removed = cache.prune(tmp_path, limit=600)
+    assert sorted(removed) == sorted(oldest_first[:6])
+    assert [p for p in files if p.exists()] == [p for p in files if p not in removed] and all(p.exists() for p in others)
+    # looked at no more than once per `every` seconds, whatever is added meanwhile
+    _aged(tmp_path / "references", ["r7.result", "r8.result"], 400, start)
+    assert cache.prune(tmp_path, limit=600) == []
+    assert {p.name for p in cache.prune(tmp_path, limit=600, every=0)} == {"r7.result", "r8.result"}
+
+
+def test_a_loaded_result_counts_as_used_and_a_run_s_first_write_keeps_the_bound(tmp_path, monkeypatch):
+    from gradmatrix.oracles import cache
+
+    old = _aged(tmp_path / "references", ["old0.result", "old1.result"], 6_000, 1_700_000_000.0)
+    monkeypatch.setattr(cache, "LIMIT", 7_000)  # the two old files alone pass it, and one passes 3/4 of it
+    plan, records = _relu_run(tmp_path, monkeypatch)  # writes results: the store is pruned first
+    assert not any(p.exists() for p in old)
+    stored = sorted((tmp_path / "references").glob("*.result"))
+    assert stored and all(r["verdict"] in ("agree", "convention") for r in records)
+    key = reference_store.key(plan[0].case, "numeric", "default", "cpu")
+    path = reference_store._path(key)
+    os.utime(path, (1_700_000_000.0, 1_700_000_000.0))
+    assert reference_store.load(key) is not None and path.stat().st_mtime > 1_700_000_000.0 + 86_400
+
+
+def test_a_result_larger_than_the_store_keeps_is_computed_not_stored(tmp_path, monkeypatch):
+    from gradmatrix.oracles import cache
+
+    monkeypatch.setattr(cache, "LARGEST", 100)  # every result of the run is larger
+    plan, records = _relu_run(tmp_path, monkeypatch)
+    assert records and all(r["verdict"] in ("agree", "convention") for r in records)
+    assert not list((tmp_path / "references").glob("*.result"))
