@@ -11,17 +11,20 @@ cache clear`` empties it (``usage``, ``clear``).  Importing this module imports 
 
 The store is bounded: a file larger than ``LARGEST`` is never stored (a reference on a
 large case, 400 MB at N = 4096, costs about as much to read and verify as it saves, and
-would fill the disk), and once it holds more than ``LIMIT`` bytes the least recently used
-files go first (``prune``: a load refreshes a file's modification time, ``used``).
+would fill the disk), and a process that stored something ends by keeping the store under
+``LIMIT`` bytes, the least recently used files first (``settle``; a load refreshes a
+file's modification time, ``used``).
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import json
 import os
 import platform
+import threading
 import time
 from pathlib import Path
 
@@ -29,10 +32,11 @@ ENTRY = "*.jaxfn"  # a stored function; "*.tmp": one being written
 ENTRIES = "executables"
 RESULT = "*.result"  # a stored reference result
 RESULTS = "references"
-LIMIT = 1_000_000_000  # bytes: the store's size, functions and results together, at most (then ``prune``)
+LIMIT = 1_000_000_000  # bytes: the store's size, functions and results together, at most (``settle``)
 LARGEST = 64_000_000  # bytes: a file larger is not stored
-PRUNE_EVERY = 3600.0  # seconds between two looks at the store's size (a look lists every file: 0.1 s for 30,000)
-_PRUNED = "last-pruned"  # the file whose modification time is that of the last look
+LOOK_EVERY = 3600.0  # seconds: the store's size is measured again at least this often (0.1 s for 30,000 files)
+STALE = 3600.0  # seconds: a file still being written after this long is a writer's that died
+_SIZE = "size.json"  # the store's size as last measured, and when, plus what was stored since
 
 
 class Rejected(Exception):
@@ -150,7 +154,7 @@ def clear() -> dict:
 
 
 def used(path: Path) -> None:
-    """Mark a stored file as just used (its modification time), for ``prune``'s order; a
+    """Mark a stored file as just used (its modification time), for ``settle``'s order; a
     store this process cannot write keeps the old time."""
     try:
         os.utime(path)
@@ -158,60 +162,97 @@ def used(path: Path) -> None:
         pass
 
 
-def prune(root: Path | None = None, limit: int | None = None, every: float | None = None) -> list[Path]:
-    """Keep the store under ``limit`` bytes (default ``LIMIT``): when its functions and
-    results take more, remove the least recently used (the oldest modification time) until
-    they take three quarters of it.  It looks at most once per ``every`` seconds (default
-    ``PRUNE_EVERY``) per store, whatever the number of processes; a file another process is
-    reading when it goes is computed again there.
+_STORED: dict = {}  # store -> bytes this process stored there since it last settled
+_STORED_LOCK = threading.Lock()
+
+
+def stored(root: Path, size: int) -> None:
+    """Count a file of ``size`` bytes just stored in the store at ``root``; the process
+    settles the store when it ends (``settle``, also called once a run's writes are done)."""
+    with _STORED_LOCK:
+        if not _STORED:
+            atexit.register(settle)
+        _STORED[root] = _STORED.get(root, 0) + size
+
+
+def settle(limit: int | None = None, every: float | None = None) -> list[Path]:
+    """Keep each store this process has stored files in under ``limit`` bytes (default
+    ``LIMIT``), after its writes, when its loads have marked what it used: the size last
+    measured (``size.json``) plus what processes have stored since tells whether the store
+    may have passed the limit; then, or when the last measure is older than ``every``
+    seconds (default ``LOOK_EVERY``; or from a clock that has gone back), the store is
+    measured again and, past the limit, its least recently used files (the oldest
+    modification time) are removed until it holds three quarters of it; so are the files of
+    a writer that died (``*.tmp`` older than ``STALE``).  A file another process is reading
+    when it goes is computed again there.
 
     Returns:
         The files removed.
     """
     limit = LIMIT if limit is None else limit
-    every = PRUNE_EVERY if every is None else every
-    root = cache_dir() if root is None else root
-    if root is None:
-        return []
-    stamp = root / _PRUNED
+    every = LOOK_EVERY if every is None else every
+    with _STORED_LOCK:
+        pending = dict(_STORED)
+        _STORED.clear()
+    removed = []
+    for root, size in pending.items():
+        try:
+            removed += _settle(root, size, limit, every)
+        except OSError:  # a store that cannot be read or written: bounded next time
+            pass
+    return removed
+
+
+def _settle(root: Path, added: int, limit: int, every: float) -> list[Path]:
+    record = root / _SIZE
+    now = time.time()
     try:
-        if time.time() - stamp.stat().st_mtime < every:
-            return []
-    except FileNotFoundError:
-        pass
-    except OSError:
+        last = json.loads(record.read_text())
+        measured, at = int(last["bytes"]), float(last["at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        measured, at = None, None
+    if measured is not None and 0 <= now - at < every and measured + added <= limit:
+        _write_record(record, measured + added, at)  # two processes at once may lose a count: measured again soon
         return []
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        stamp.touch()
-    except OSError:
-        return []
-    found = []  # (last used, bytes, path)
+    found, dead = [], []  # (last used, bytes, path) of the store's files; the files of writers that died
     for folder, suffix in ((ENTRIES, ENTRY[1:]), (RESULTS, RESULT[1:])):
         try:
             with os.scandir(root / folder) as entries:
                 for entry in entries:
                     try:
-                        if entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False):
-                            info = entry.stat(follow_symlinks=False)
+                        if not entry.is_file(follow_symlinks=False):
+                            continue
+                        info = entry.stat(follow_symlinks=False)
+                        if entry.name.endswith(suffix):
                             found.append((info.st_mtime, info.st_size, Path(entry.path)))
+                        elif entry.name.endswith(".tmp") and now - info.st_mtime > STALE:
+                            dead.append(Path(entry.path))
                     except OSError:  # removed meanwhile
                         continue
-        except OSError:  # no such folder yet
+        except OSError:  # no such folder
             continue
     total = sum(size for _, size, _ in found)
+    doomed = list(dead)
+    if total > limit:
+        for _, size, path in sorted(found):  # the least recently used first
+            if total <= limit * 3 // 4:
+                break
+            doomed.append(path)
+            total -= size
     removed = []
-    if total <= limit:
-        return removed
-    for _, size, path in sorted(found):
-        if total <= limit * 3 // 4:
-            break
+    for path in doomed:
         try:
             path.unlink()
         except FileNotFoundError:
             pass
         except OSError:
             continue
-        total -= size
         removed.append(path)
+    _write_record(record, total, now)
     return removed
+
+
+def _write_record(record: Path, size: int, at: float) -> None:
+    partial = record.with_name(f"{record.name}.{os.getpid()}.{threading.get_ident()}")
+    partial.write_text(json.dumps({"bytes": size, "at": at}))
+    os.replace(partial, record)

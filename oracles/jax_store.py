@@ -214,18 +214,20 @@ def _save(key: StoreKey, function, args, device: str) -> str | None:
 
     try:
         payload = pickle.dumps(serialize(function))
+        if len(payload) > cache.LARGEST:
+            return "it is larger than the store keeps"
         again = deserialize_and_load(*pickle.loads(payload), backend=_backend(device))
         expected, got = jax.tree_util.tree_leaves(function(*args)), jax.tree_util.tree_leaves(again(*args))
         if len(expected) != len(got) or not all(np.array_equal(np.asarray(e), np.asarray(g), equal_nan=True)
                                                 for e, g in zip(expected, got)):
             return "loaded back, it computes other bits (XLA cannot reload it)"
-        if len(payload) > cache.LARGEST:
-            return "it is larger than the store keeps"
         path = key.path
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        partial.write_bytes(seal(key, payload))
+        sealed = seal(key, payload)
+        partial.write_bytes(sealed)
         os.replace(partial, path)
+        cache.stored(key.root, len(sealed))
     except OSError as exc:
         return f"its entry cannot be written ({_os_reason(exc)})"
     except Exception as exc:  # noqa: BLE001

@@ -209,23 +209,20 @@ def save(key: dict, result: Result) -> None:
         return
     if len(payload) > cache.LARGEST:
         return
-    path = _path(key)
-    root = path.parent.parent
-    if root not in _BOUNDED:  # the first write into a store in this process keeps it within its bound first
-        _BOUNDED.add(root)
-        _writes().put((None, root))
-    _writes().put((path, cache.seal(MAGIC, FORMAT, key, payload)))
+    _writes().put((_path(key), cache.seal(MAGIC, FORMAT, key, payload)))
 
 
 def flush() -> None:
-    """Wait until every result saved so far is written (or has failed to be)."""
+    """Wait until every result saved so far is written (or has failed to be), then keep the
+    store within its bound (``cache.settle``: after the run's loads have marked what it used)."""
     if _QUEUE is not None:
         _QUEUE.join()
+    for removed in cache.settle():
+        _LISTED.get(removed.parent, set()).discard(removed.name)
 
 
 _QUEUE: queue.Queue | None = None
 _QUEUE_LOCK = threading.Lock()
-_BOUNDED: set = set()  # the stores this process has kept within their bound (``cache.prune``)
 
 
 def _writes() -> queue.Queue:
@@ -241,16 +238,10 @@ def _writes() -> queue.Queue:
 
 
 def _write_all(pending: queue.Queue) -> None:
-    """The writer thread: writes what is saved, and keeps a store within its bound when
-    asked (``(None, store)``: ``cache.prune``, which looks at most once an hour)."""
     while True:
         path, data = pending.get()
         try:
-            if path is None:
-                for removed in cache.prune(data):
-                    _LISTED.get(removed.parent, set()).discard(removed.name)
-            else:
-                _write(path, data)
+            _write(path, data)
         except Exception:  # noqa: BLE001  (a write that fails costs only speed; the writer must live, or flush waits forever)
             pass
         finally:
@@ -268,3 +259,4 @@ def _write(path: Path, data: bytes) -> None:
         return
     _listed(path.parent).add(path.name)
     STATS["stored"] += 1
+    cache.stored(path.parent.parent, len(data))

@@ -80,14 +80,15 @@ def _main(argv: list[str]) -> int:
 
 def _per_process_state() -> list:
     """The modules' state a fresh interpreter starts without: the compiled functions it has in
-    memory and their counts, the reference store's listing of its folders and its counts, the
-    report directory's last read.  Each is a dict or list that other modules also hold (``from
-    ... import _EXECUTABLES``), so it is emptied and refilled in place, never replaced."""
-    from gradmatrix.oracles import jax_oracle, jax_store, reference_store
+    memory and their counts, the reference store's listing of its folders and its counts, what
+    was stored since the store was last kept within its bound, the report directory's last
+    read.  Each is a dict or list that other modules also hold (``from ... import
+    _EXECUTABLES``), so it is emptied and refilled in place, never replaced."""
+    from gradmatrix.oracles import cache, jax_oracle, jax_store, reference_store
     from gradmatrix.reports import writers
 
     return [jax_store._EXECUTABLES, jax_store.COMPILE_STATS, reference_store.STATS, reference_store._LISTED,
-            writers._LAST_READ, jax_oracle._WITH_JV, jax_oracle._EXPECTED]
+            cache._STORED, writers._LAST_READ, jax_oracle._WITH_JV, jax_oracle._EXPECTED]
 
 
 def _emptied(state):

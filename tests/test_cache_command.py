@@ -30,6 +30,7 @@ def test_a_check_stores_under_xdg_cache_home_and_cache_clear_empties_only_the_st
     shown = gradmatrix("cache", cwd=tmp_path, env=env)
     assert shown.returncode == 0 and shown.stdout.startswith(
         f"gradmatrix cache: {store}: {len(stored)} compiled functions, {len(results)} reference results")
+    assert "(kept under 1000 MB: the least recently used go first)" in shown.stdout
     keep = store / "executables" / "notes.txt"  # not the store's: left alone
     keep.write_text("mine")
     cleared = gradmatrix("cache", "clear", cwd=tmp_path, env=env)

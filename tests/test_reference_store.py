@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -217,37 +218,54 @@ def _aged(folder: Path, names: list, size: int, start: float) -> list:
     return paths
 
 
-def test_the_store_is_kept_under_its_limit_least_recently_used_first(tmp_path):
+def test_the_store_is_kept_under_its_limit_least_recently_used_first(tmp_path, monkeypatch):
     from gradmatrix.oracles import cache
 
+    monkeypatch.setattr(cache, "_STORED", {})  # what this process stored: only the store made here
     start = 1_700_000_000.0
     files = _aged(tmp_path / "references", [f"r{i}.result" for i in range(6)], 100, start)
     files += _aged(tmp_path / "executables", [f"f{i}.jaxfn" for i in range(4)], 100, start + 30)
-    others = _aged(tmp_path / "references", ["notes.txt", "r9.1.2.tmp"], 500, start - 600)  # not the store's own
+    others = _aged(tmp_path / "references", ["notes.txt"], 500, start - 600)  # not the store's own
+    writing = _aged(tmp_path / "references", ["r9.1.2.tmp"], 500, time.time())  # a writer at work
+    dead = _aged(tmp_path / "executables", ["f9.3.4.tmp"], 500, start - 600)  # a writer that died
     oldest_first = sorted(files, key=lambda p: p.stat().st_mtime)
     # 1,000 bytes over a limit of 600: the least recently used go until 450 at most are left
-    removed = cache.prune(tmp_path, limit=600)
-    assert sorted(removed) == sorted(oldest_first[:6])
-    assert [p for p in files if p.exists()] == [p for p in files if p not in removed] and all(p.exists() for p in others)
-    # looked at no more than once per `every` seconds, whatever is added meanwhile
-    _aged(tmp_path / "references", ["r7.result", "r8.result"], 400, start)
-    assert cache.prune(tmp_path, limit=600) == []
-    assert {p.name for p in cache.prune(tmp_path, limit=600, every=0)} == {"r7.result", "r8.result"}
+    cache.stored(tmp_path, 100)
+    removed = cache.settle(limit=600)
+    assert sorted(removed) == sorted(oldest_first[:6] + dead)
+    assert all(p.exists() for p in oldest_first[6:] + others + writing)
+    # within the hour, what is stored is counted, not measured, while the count stays under the limit
+    cache.stored(tmp_path, 100)
+    assert cache.settle(limit=600) == [] and json.loads((tmp_path / "size.json").read_text())["bytes"] == 500
+    # a count past it has the store measured at once
+    new = _aged(tmp_path / "references", ["r7.result", "r8.result"], 400, start + 10_000)
+    cache.stored(tmp_path, 800)
+    assert sorted(cache.settle(limit=600)) == sorted(oldest_first[6:] + new[:1])
+    # a measure from a clock that has gone back, or over an hour old, is taken again
+    for at in (time.time() + 86_400, time.time() - 7_200):
+        (tmp_path / "size.json").write_text(json.dumps({"bytes": 0, "at": at}))
+        cache.stored(tmp_path, 1)
+        assert cache.settle(limit=10_000) == []
+        assert abs(json.loads((tmp_path / "size.json").read_text())["at"] - time.time()) < 60
 
 
-def test_a_loaded_result_counts_as_used_and_a_run_s_first_write_keeps_the_bound(tmp_path, monkeypatch):
+def test_a_run_keeps_the_bound_after_its_writes_and_keeps_what_it_loaded(tmp_path, monkeypatch):
     from gradmatrix.oracles import cache
 
-    old = _aged(tmp_path / "references", ["old0.result", "old1.result"], 6_000, 1_700_000_000.0)
-    monkeypatch.setattr(cache, "LIMIT", 7_000)  # the two old files alone pass it, and one passes 3/4 of it
-    plan, records = _relu_run(tmp_path, monkeypatch)  # writes results: the store is pruned first
-    assert not any(p.exists() for p in old)
-    stored = sorted((tmp_path / "references").glob("*.result"))
-    assert stored and all(r["verdict"] in ("agree", "convention") for r in records)
-    key = reference_store.key(plan[0].case, "numeric", "default", "cpu")
-    path = reference_store._path(key)
-    os.utime(path, (1_700_000_000.0, 1_700_000_000.0))
-    assert reference_store.load(key) is not None and path.stat().st_mtime > 1_700_000_000.0 + 86_400
+    monkeypatch.setattr(cache, "_STORED", {})
+    _relu_run(tmp_path, monkeypatch)
+    results = sorted((tmp_path / "references").glob("*.result"))
+    size = sum(p.stat().st_size for p in results)
+    results[0].unlink()  # computed and stored again by the next run: it settles the store after that write
+    for path in results[1:]:  # used before the old files were; the next run loads them
+        os.utime(path, (1_600_000_000.0, 1_600_000_000.0))
+    old = _aged(tmp_path / "references", ["old0.result", "old1.result"], size, 1_700_000_000.0)
+    (tmp_path / "size.json").unlink()  # never measured: the next settle measures
+    # 3 sizes over a limit of 2.5: removed until 1.875 at most are left, both old files
+    monkeypatch.setattr(cache, "LIMIT", size * 5 // 2)
+    plan, records = _relu_run(tmp_path, monkeypatch)
+    assert records and all(r["verdict"] in ("agree", "convention") for r in records)
+    assert not any(p.exists() for p in old) and all(p.exists() for p in results)
 
 
 def test_a_result_larger_than_the_store_keeps_is_computed_not_stored(tmp_path, monkeypatch):

@@ -38,6 +38,28 @@ def test_a_stored_function_loads_back_and_computes_bitwise_the_same(empty_store)
     assert all(_same(a, b) and not b.notes for a, b in zip(compiled, again))
 
 
+def test_a_function_larger_than_the_store_keeps_is_not_stored_and_a_loaded_one_counts_as_used(empty_store,
+                                                                                               monkeypatch):
+    import os
+
+    from gradmatrix.oracles import cache
+
+    monkeypatch.setattr(cache, "_STORED", {})  # what this process stored: only the store made here
+    case = CASES[1]
+    monkeypatch.setattr(cache, "LARGEST", 10)
+    first = jax_oracle.evaluate(draw_inputs(case))
+    assert not list((empty_store / "executables").glob("*.jaxfn")) and not cache._STORED
+    monkeypatch.setattr(cache, "LARGEST", 64_000_000)
+    jax_store._EXECUTABLES.clear()
+    jax_oracle.evaluate(draw_inputs(case))
+    (path,) = (empty_store / "executables").glob("*.jaxfn")
+    assert cache._STORED == {empty_store: path.stat().st_size}  # counted towards the store's bound
+    os.utime(path, (1_600_000_000.0, 1_600_000_000.0))
+    jax_store._EXECUTABLES.clear()
+    again = jax_oracle.evaluate(draw_inputs(case))
+    assert _same(first, again) and path.stat().st_mtime > 1_600_000_000.0 + 86_400
+
+
 def test_a_damaged_stored_function_is_compiled_again(empty_store):
     case = CASES[1]
     first = jax_oracle.evaluate(draw_inputs(case))
