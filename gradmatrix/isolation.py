@@ -100,6 +100,10 @@ def _serve(conn, target: str, skip_probe=()) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the judge's to handle: it stops the worker
     guard_standard_streams()  # a candidate printing to a reader that stopped reading is not at fault
+    # no bytecode of the candidate's modules is kept: cached at one check, a module it imports
+    # would stand for an edit of the same size saved within the same second at the next
+    # (``gradmatrix watch``); its own file is always compiled from its source (load_module)
+    sys.dont_write_bytecode = True
     try:
         module = load_module(target)
         conn.send(("imported", None))

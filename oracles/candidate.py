@@ -21,6 +21,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import inspect
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -77,7 +78,7 @@ def load_module(target: str) -> ModuleType:
         try:
             package = _import_context(path)
             name = f"{package}.{path.stem}" if package else f"{_FILE_PREFIX}{path.stem}"
-            spec = importlib.util.spec_from_file_location(name, path, loader=_FromSource(name, str(path)))
+            spec = importlib.util.spec_from_file_location(name, path, loader=_FromSource(name, os.path.abspath(path)))
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
             try:
@@ -350,9 +351,7 @@ class Candidate:
                 continue
             if on_probe is not None:
                 on_probe(op)
-            own = self.functions.get(op)
-            found = _stub_reason(own.__getitem__ if own is not None else functools.partial(getattr, module),
-                                 op, contract, self.catalog)
+            found = _stub_reason(functools.partial(self.function, op, module), op, contract, self.catalog)
             if found:
                 self.unchecked[op], stubbed = found
                 if stubbed:
@@ -364,6 +363,14 @@ class Candidate:
 
     def available(self) -> None:
         """A loaded module is always available; ops it lacks are filtered by ``ops``."""
+
+    def function(self, op: str, module, name: str) -> Callable:
+        """The function ``op``'s contract calls ``name``: a declared layer's own (a lambda,
+        another module's function, a ``Function.apply`` going by its class's name), results
+        copied on receipt, else ``module``'s attribute of that name (a layer declared by its
+        functions' names, a catalog op)."""
+        own = self.functions.get(op, {})
+        return _receiving(own[name]) if name in own else getattr(module, name)
 
     def evaluate(self, inputs: CaseInputs) -> Result:
         """Run the candidate on private copies of the inputs.  A layer's backward is also run
@@ -378,12 +385,8 @@ class Candidate:
         spec = case.spec
         mine = inputs.copy()
         contract = self.contracts[spec.name]
-        declared = self.functions.get(spec.name)
         writes: list = []  # (function, parameter, the array written), as the watched functions see them
-        if declared is not None:
-            lookup = lambda fn: _watching(_receiving(declared[fn]), fn, writes)  # noqa: E731
-        else:
-            lookup = lambda fn: _watching(getattr(self.module, fn), fn, writes)  # noqa: E731
+        lookup = lambda fn: _watching(self.function(spec.name, self.module, fn), fn, writes)  # noqa: E731
         notes: list = []  # conventions the contract recognised (an L2 factor), for the report
         order = {}
         if isinstance(contract, Layer) and case.kind in ("random", "kink"):
@@ -501,11 +504,21 @@ def _fault(exc: Exception, functions: tuple) -> CandidateFault:
 # --- accounting: every function and class of a candidate module, checked or not, and why -------
 
 
-def _raised_in(exc: BaseException, functions: tuple) -> tuple:
-    """The contract's functions ``exc`` was raised in (the innermost), or all of them."""
-    frames = [tb.tb_frame.f_code.co_name for tb in _tracebacks(exc.__traceback__)]
-    inner = [name for name in reversed(frames) if name in functions]
-    return (inner[0],) if inner else tuple(functions)
+def _raised_in(exc: BaseException, functions: tuple, lookup: Callable[[str], Callable]) -> tuple:
+    """The contract's functions ``exc`` was raised in (the innermost), or all of them: known
+    by the code each runs (a declared framework function's frames go by ``forward`` and
+    ``backward``, not by the names its contract gives them), else by name."""
+    codes = {}
+    for name in functions:
+        try:
+            codes[getattr(inspect.unwrap(lookup(name)), "__code__", None)] = name
+        except Exception:  # noqa: BLE001  (a name the module lacks: known by name only)
+            continue
+    for tb in reversed(list(_tracebacks(exc.__traceback__))):
+        code = tb.tb_frame.f_code
+        if code in codes or code.co_name in functions:
+            return (codes.get(code, code.co_name),)
+    return tuple(functions)
 
 
 def _tracebacks(tb):
@@ -528,7 +541,7 @@ def _stub_reason(lookup: Callable[[str], Callable], op: str, contract, catalog) 
     try:
         forward, grads = contract.call(lookup, inputs.arrays, inputs.dout, inputs.case.dim_map)
     except NotImplementedError as exc:
-        return "unimplemented stub: raises NotImplementedError", _raised_in(exc, contract.functions)
+        return "unimplemented stub: raises NotImplementedError", _raised_in(exc, contract.functions, lookup)
     except ContractError as exc:
         if "has []" in str(exc) or "gradients for []" in str(exc):
             return f"unimplemented stub: {exc}", tuple(contract.functions)
@@ -612,11 +625,28 @@ def account(candidate: "Candidate") -> list[dict]:
         else:
             entry.update(checked=False, op=None, reason="unknown name: no op of gradmatrix's catalog uses it")
         entries.append(entry)
-    # a declared layer's functions defined in another module (``gradmatrix.layer(lib.f,
-    # lib.f_backward, ...)``) are not among the module's own, yet are what was left unchecked
+    # the functions of a layer it declares that it does not define itself (another module's,
+    # ``gradmatrix.layer(lib.f, lib.f_backward, ...)``; a lambda) are checked, or left
+    # unchecked, as its own are
     listed = {entry["name"] for entry in entries}
-    entries += [{"name": name, "kind": "function", **unchecked(name)} for name in stubbed if name not in listed]
+    for functions in getattr(candidate, "functions", {}).values():
+        for name, function in functions.items():
+            if name in listed or name in checked and name.split(".")[0] in listed:  # ``Gelu.backward``, its class listed
+                continue
+            if name in checked:
+                entries.append({"name": name, "kind": _kind(function), "checked": True, "op": checked[name]})
+            elif name in stubbed:
+                entries.append({"name": name, "kind": _kind(function), **unchecked(name)})
+            listed.add(name)
     return entries
+
+
+def _kind(function) -> str:
+    """"class" for a declared layer's function that stands for a class (a ``Function.apply``
+    declared as a framework function, a layer written as a class), else "function"."""
+    framework = getattr(function, "__gradmatrix_framework__", None)
+    target = framework[1] if framework else function
+    return "class" if inspect.isclass(target) or inspect.isclass(getattr(target, "__self__", None)) else "function"
 
 
 def _declared_helpers(module: ModuleType, ops) -> dict:

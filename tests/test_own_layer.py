@@ -615,6 +615,12 @@ def test_a_stub_among_a_declared_layers_functions_defined_elsewhere_is_named(tmp
 
         def scale_backward(dout, cache):
             raise NotImplementedError
+
+        def triple_forward(x):
+            return 3 * x, x
+
+        def triple_backward(dout, cache):
+            return 3 * dout
     '''))
     (tmp_path / "uses_lib.py").write_text(textwrap.dedent('''
         import lib_layers
@@ -627,6 +633,61 @@ def test_a_stub_among_a_declared_layers_functions_defined_elsewhere_is_named(tmp
     assert run.returncode == 1, run.stdout + run.stderr
     assert "scale_backward (function): FAIL: unimplemented stub: raises NotImplementedError" in run.stdout
     assert "nothing in uses_lib was checked; FAIL: scale_backward unimplemented" in run.stdout, run.stdout
+    # beside a checked layer of the library's, counted as checked: the rest is said to agree
+    with open(tmp_path / "uses_lib.py", "a") as module:
+        module.write("triple = gradmatrix.layer(lib_layers.triple_forward, lib_layers.triple_backward, "
+                     "shapes={'x': (3, 4)})\n")
+    run = _gradmatrix("uses_lib.py", "--seeds", "1", cwd=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "4 functions and classes in uses_lib: 2 checked, 2 not checked" in run.stdout, run.stdout
+    assert "FAIL: uses_lib leaves scale_backward unimplemented (the starter's stub); the rest agrees" in run.stdout
+
+
+def test_a_layer_declared_by_its_functions_names_is_checked_and_its_stub_named(tmp_path):
+    # gradmatrix.layer("scale_forward", "scale_backward", ...): the module's functions of those names
+    body = textwrap.dedent('''
+        import gradmatrix
+
+        def scale_forward(x):
+            return 2 * x, x
+
+        def scale_backward(dout, cache):
+            BODY
+
+        scale = gradmatrix.layer("scale_forward", "scale_backward", shapes={"x": (3, 4)},
+                                 reference=lambda xp, x: 2 * x, name="scale")
+    ''')
+    (tmp_path / "named.py").write_text(body.replace("BODY", "return 2 * dout"))
+    run = _gradmatrix("named.py", "--seeds", "1", cwd=tmp_path)
+    assert run.returncode == 0 and "scale: PASS" in run.stdout, run.stdout + run.stderr
+    (tmp_path / "named.py").write_text(body.replace("BODY", "raise NotImplementedError"))
+    run = _gradmatrix("named.py", "--seeds", "1", cwd=tmp_path)
+    assert run.returncode == 1 and "FAIL: scale_backward unimplemented" in run.stdout, run.stdout + run.stderr
+
+
+@pytest.mark.xdist_group("framework_functions")
+def test_a_framework_function_s_stub_backward_is_named_not_its_forward(tmp_path):
+    (tmp_path / "stub_function.py").write_text(textwrap.dedent('''
+        import torch
+
+        import gradmatrix
+
+        class Doubling(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return 2 * x
+
+            @staticmethod
+            def backward(ctx, dout):
+                raise NotImplementedError
+
+        doubling = gradmatrix.layer(Doubling.apply, shapes={"x": (3, 4)}, reference=lambda x: 2 * x,
+                                    framework="torch", name="doubling")
+    '''))
+    run = _gradmatrix("stub_function.py", "--seeds", "1", cwd=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Doubling (class): NOT CHECKED: its partner Doubling.backward is the starter's stub" in run.stdout
+    assert "FAIL: Doubling.backward unimplemented" in run.stdout, run.stdout
 
 
 @pytest.mark.xdist_group("framework_functions")

@@ -25,12 +25,15 @@ def test_an_edit_keeping_the_file_s_size_and_second_is_the_code_checked(tmp_path
     # Python's cached bytecode stands for a source of the same size and modification second:
     # a sign fixed within the second of the last check must still be what is checked
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.chdir(tmp_path)
     target = tmp_path / "signs.py"
     for sign in ("+", "-"):
         target.write_text(f"def relu_backward(dout, cache):\n    return {sign}dout\n")
         os.utime(target, ns=(1_700_000_000_000_000_000,) * 2)
-        module = load_module(str(target))
+        module = load_module("signs.py")
         assert module.relu_backward(np.ones(2), None).tolist() == ([1.0, 1.0] if sign == "+" else [-1.0, -1.0])
+    # its tracebacks name the file wherever the process goes next
+    assert module.relu_backward.__code__.co_filename == str(target)
 
 
 # 1. a candidate never stands in for an oracle of the same name -------------------------
@@ -366,3 +369,17 @@ def test_a_report_written_without_its_json_is_never_dropped_for_a_partial_run(tm
         assert only.returncode == 0, only.stdout + only.stderr
         assert f"are kept in {out / 'previous'}" in only.stdout, only.stdout
         assert (out / "previous" / "agreement.md").read_text() == markdown
+
+
+def test_an_edit_to_a_module_the_candidate_imports_is_the_code_checked(tmp_path):
+    # the worker keeps no bytecode: a helper module fixed within the second of the last
+    # check, at the same size, is checked as it now is (with bytecode written, as by default)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    (tmp_path / "layers.py").write_text(
+        "import numpy as np\nfrom helper import relu_grad\n\n\ndef relu_forward(x):\n    return np.maximum(0, x), x\n"
+        "\n\ndef relu_backward(dout, cache):\n    return relu_grad(dout, cache)\n")
+    for sign, status in (("+", 0), ("-", 1)):
+        (tmp_path / "helper.py").write_text(f"def relu_grad(dout, x):\n    return {sign}dout * (x > 0)\n")
+        os.utime(tmp_path / "helper.py", ns=(1_700_000_000_000_000_000,) * 2)
+        run = gradmatrix_cli("check", "layers.py", *RELU, cwd=tmp_path, env=env)
+        assert run.returncode == status, run.stdout + run.stderr
