@@ -595,6 +595,7 @@ def account(candidate: "Candidate") -> list[dict]:
     known = {fn: (op, spec) for op, spec in (*CATALOG.items(), *COURSE_SPECS.items())
              for c in spec.contracts for fn in c.functions}
     helpers = _declared_helpers(module, candidate.ops)
+    unchecked_helpers = _declared_helpers(module, candidate.unchecked)  # of a layer left unchecked
 
     def unchecked(name: str) -> dict:
         op, reason, stub = stubbed[name]
@@ -615,6 +616,9 @@ def account(candidate: "Candidate") -> list[dict]:
             entry.update(checked=True, op=helpers[name])
         elif name in stubbed:
             entry.update(unchecked(name))
+        elif name in unchecked_helpers:
+            op = unchecked_helpers[name]
+            entry.update(checked=False, op=op, reason=f"used by layer {op!r}, not checked: {candidate.unchecked[op]}")
         elif name in known:
             op, spec = known[name]
             partners = sorted({fn for c in spec.contracts if name in c.functions for fn in c.functions} - {name})

@@ -681,12 +681,16 @@ def test_a_framework_function_s_stub_backward_is_named_not_its_forward(tmp_path)
             def backward(ctx, dout):
                 raise NotImplementedError
 
-        doubling = gradmatrix.layer(Doubling.apply, shapes={"x": (3, 4)}, reference=lambda x: 2 * x,
+        def doubling_reference(x):
+            return 2 * x
+
+        doubling = gradmatrix.layer(Doubling.apply, shapes={"x": (3, 4)}, reference=doubling_reference,
                                     framework="torch", name="doubling")
     '''))
     run = _gradmatrix("stub_function.py", "--seeds", "1", cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "Doubling (class): NOT CHECKED: its partner Doubling.backward is the starter's stub" in run.stdout
+    assert "doubling_reference (function): NOT CHECKED: used by layer 'doubling', not checked: " in run.stdout
     assert "FAIL: Doubling.backward unimplemented" in run.stdout, run.stdout
 
 
