@@ -229,10 +229,18 @@ def _save(key: StoreKey, function, args, device: str) -> str | None:
         os.replace(partial, path)
         cache.stored(key.root, len(sealed))
     except OSError as exc:
+        _remove(key.path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp"))  # a full disk: no part left
         return f"its entry cannot be written ({_os_reason(exc)})"
     except Exception as exc:  # noqa: BLE001
         return f"it cannot be serialized ({type(exc).__name__})"
     return None
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _discard(path: Path) -> None:

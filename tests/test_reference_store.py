@@ -275,3 +275,13 @@ def test_a_result_larger_than_the_store_keeps_is_computed_not_stored(tmp_path, m
     plan, records = _relu_run(tmp_path, monkeypatch)
     assert records and all(r["verdict"] in ("agree", "convention") for r in records)
     assert not list((tmp_path / "references").glob("*.result"))
+
+
+def test_a_write_that_fails_leaves_no_part_of_its_file(tmp_path, monkeypatch):
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(reference_store.os, "replace", full_disk)  # written in part, never put in place
+    plan, records = _relu_run(tmp_path, monkeypatch)
+    assert records and all(r["verdict"] in ("agree", "convention") for r in records)
+    assert not list((tmp_path / "references").iterdir())
