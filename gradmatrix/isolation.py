@@ -93,17 +93,18 @@ def _serve(conn, target: str, skip_probe=()) -> None:
     (``"evaluate-as"``); for a declared framework function's own checks, their values
     (``"framework-check"``, ``framework_layers.Measures.measure``).  Everything sent back is
     data: a Result, inputs, arrays, or a fault's text."""
-    from gradmatrix.oracles.candidate import Candidate, account, load_module
+    from gradmatrix.oracles.candidate import Candidate, account, compile_from_source, load_module
     from gradmatrix.oracles.declared import describe, specs_of
 
     from gradmatrix.progress import guard_standard_streams
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the judge's to handle: it stops the worker
     guard_standard_streams()  # a candidate printing to a reader that stopped reading is not at fault
-    # no bytecode of the candidate's modules is kept: cached at one check, a module it imports
-    # would stand for an edit of the same size saved within the same second at the next
-    # (``gradmatrix watch``); its own file is always compiled from its source (load_module)
+    # the candidate's modules are compiled from their source, none kept as bytecode: cached by
+    # any process, a module it imports would stand for an edit of the same size saved within
+    # the same second (``gradmatrix watch``)
     sys.dont_write_bytecode = True
+    compile_from_source(target)
     try:
         module = load_module(target)
         conn.send(("imported", None))

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import threading
 import time
 from pathlib import Path
@@ -36,7 +37,8 @@ LIMIT = 1_000_000_000  # bytes: the store's size, functions and results together
 LARGEST = 64_000_000  # bytes: a file larger is not stored
 LOOK_EVERY = 3600.0  # seconds: the store's size is measured again at least this often (0.1 s for 30,000 files)
 STALE = 3600.0  # seconds: a file still being written after this long is a writer's that died
-_SIZE = "size.json"  # the store's size as last measured, and when, plus what was stored since
+_SIZE = ".gradmatrix-store-size.json"  # the store's size as last measured, and when, plus what was stored since
+_PARTIAL = re.compile(r"[0-9a-f]{64}\.\d+\.\d+\.tmp")  # a file being written: its name, the writer's process and thread
 
 
 class Rejected(Exception):
@@ -164,21 +166,22 @@ def used(path: Path) -> None:
 
 _STORED: dict = {}  # store -> bytes this process stored there since it last settled
 _STORED_LOCK = threading.Lock()
+_AT_EXIT: list = []  # whether ``settle`` is registered to run at exit (once per process)
 
 
 def stored(root: Path, size: int) -> None:
     """Count a file of ``size`` bytes just stored in the store at ``root``; the process
     settles the store when it ends (``settle``, also called once a run's writes are done)."""
     with _STORED_LOCK:
-        if not _STORED:
-            atexit.register(settle)
+        if not _AT_EXIT:
+            _AT_EXIT.append(atexit.register(settle))
         _STORED[root] = _STORED.get(root, 0) + size
 
 
 def settle(limit: int | None = None, every: float | None = None) -> list[Path]:
     """Keep each store this process has stored files in under ``limit`` bytes (default
     ``LIMIT``), after its writes, when its loads have marked what it used: the size last
-    measured (``size.json``) plus what processes have stored since tells whether the store
+    measured (``_SIZE``, in the store's folder) plus what processes have stored since tells whether the store
     may have passed the limit; then, or when the last measure is older than ``every``
     seconds (default ``LOOK_EVERY``; or from a clock that has gone back), the store is
     measured again and, past the limit, its least recently used files (the oldest
@@ -225,7 +228,7 @@ def _settle(root: Path, added: int, limit: int, every: float) -> list[Path]:
                         info = entry.stat(follow_symlinks=False)
                         if entry.name.endswith(suffix):
                             found.append((info.st_mtime, info.st_size, Path(entry.path)))
-                        elif entry.name.endswith(".tmp") and now - info.st_mtime > STALE:
+                        elif _PARTIAL.fullmatch(entry.name) and now - info.st_mtime > STALE:
                             dead.append(Path(entry.path))
                     except OSError:  # removed meanwhile
                         continue

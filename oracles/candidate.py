@@ -18,10 +18,12 @@ from __future__ import annotations
 import ast
 import functools
 import importlib
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import inspect
 import os
+import site
 import sys
 import traceback
 from collections.abc import Callable
@@ -61,6 +63,37 @@ class _FromSource(importlib.machinery.SourceFileLoader):
 
     def get_code(self, fullname):
         return self.source_to_code(self.get_data(self.path), self.path)
+
+
+class _FromSourceUnder(importlib.abc.MetaPathFinder):
+    """Modules under the candidate's folders (a sibling it imports, its package) load from
+    their source too, never from bytecode that any process cached for an earlier edit;
+    installed packages load as usual."""
+
+    def __init__(self, folders: list):
+        installed = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages()}
+        self.folders = tuple(os.path.join(folder, "") for folder in folders)
+        self.installed = tuple(os.path.join(os.path.realpath(p), "") for p in installed)
+
+    def find_spec(self, name, path=None, target=None):
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        origin = getattr(spec, "origin", None) or ""
+        if (spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader
+                or not os.path.realpath(origin).startswith(self.folders)
+                or os.path.realpath(origin).startswith(self.installed)):
+            return None
+        spec.loader = _FromSource(name, origin)
+        return spec
+
+
+def compile_from_source(target: str) -> None:
+    """In a candidate's worker, before ``load_module(target)``: what is imported from the
+    candidate's folders is compiled from its source (``_FromSourceUnder``)."""
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target).resolve()
+        folder = path.parent
+        parts, root = _package_root(folder)
+        sys.meta_path.insert(0, _FromSourceUnder([str(folder), str(root)] if parts else [str(folder)]))
 
 
 def load_module(target: str) -> ModuleType:
@@ -635,12 +668,13 @@ def account(candidate: "Candidate") -> list[dict]:
     listed = {entry["name"] for entry in entries}
     for functions in getattr(candidate, "functions", {}).values():
         for name, function in functions.items():
-            if name in listed or name in checked and name.split(".")[0] in listed:  # ``Gelu.backward``, its class listed
+            if name in listed:
                 continue
-            if name in checked:
-                entries.append({"name": name, "kind": _kind(function), "checked": True, "op": checked[name]})
-            elif name in stubbed:
+            if name in stubbed:  # a stub is named wherever it is defined
                 entries.append({"name": name, "kind": _kind(function), **unchecked(name)})
+            elif (name in checked and name.split(".")[0] not in listed  # ``Gelu.backward``: its class is listed
+                  and not name.startswith(("_", "<")) and getattr(function, "__module__", None) != module.__name__):
+                entries.append({"name": name, "kind": _kind(function), "checked": True, "op": checked[name]})
             listed.add(name)
     return entries
 

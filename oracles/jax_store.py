@@ -228,6 +228,7 @@ def _save(key: StoreKey, function, args, device: str) -> str | None:
         partial.write_bytes(sealed)
         os.replace(partial, path)
         cache.stored(key.root, len(sealed))
+        cache.settle()  # at once: a host process is stopped, not left to run what is due at its exit
     except OSError as exc:
         _remove(key.path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp"))  # a full disk: no part left
         return f"its entry cannot be written ({_os_reason(exc)})"

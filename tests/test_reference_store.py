@@ -225,28 +225,30 @@ def test_the_store_is_kept_under_its_limit_least_recently_used_first(tmp_path, m
     start = 1_700_000_000.0
     files = _aged(tmp_path / "references", [f"r{i}.result" for i in range(6)], 100, start)
     files += _aged(tmp_path / "executables", [f"f{i}.jaxfn" for i in range(4)], 100, start + 30)
-    others = _aged(tmp_path / "references", ["notes.txt"], 500, start - 600)  # not the store's own
-    writing = _aged(tmp_path / "references", ["r9.1.2.tmp"], 500, time.time())  # a writer at work
-    dead = _aged(tmp_path / "executables", ["f9.3.4.tmp"], 500, start - 600)  # a writer that died
+    others = _aged(tmp_path / "references", ["notes.txt", "draft.tmp"], 500, start - 600)  # not the store's own
+    others += _aged(tmp_path, ["size.json"], 500, start - 600)
+    writing = _aged(tmp_path / "references", [f"{'a' * 64}.12.34.tmp"], 500, time.time())  # a writer at work
+    dead = _aged(tmp_path / "executables", [f"{'b' * 64}.56.78.tmp"], 500, start - 600)  # a writer that died
     oldest_first = sorted(files, key=lambda p: p.stat().st_mtime)
     # 1,000 bytes over a limit of 600: the least recently used go until 450 at most are left
     cache.stored(tmp_path, 100)
     removed = cache.settle(limit=600)
     assert sorted(removed) == sorted(oldest_first[:6] + dead)
     assert all(p.exists() for p in oldest_first[6:] + others + writing)
+    assert (tmp_path / "size.json").read_bytes() == b"x" * 500  # a file of that name is not the store's record
     # within the hour, what is stored is counted, not measured, while the count stays under the limit
     cache.stored(tmp_path, 100)
-    assert cache.settle(limit=600) == [] and json.loads((tmp_path / "size.json").read_text())["bytes"] == 500
+    assert cache.settle(limit=600) == [] and json.loads((tmp_path / cache._SIZE).read_text())["bytes"] == 500
     # a count past it has the store measured at once
     new = _aged(tmp_path / "references", ["r7.result", "r8.result"], 400, start + 10_000)
     cache.stored(tmp_path, 800)
     assert sorted(cache.settle(limit=600)) == sorted(oldest_first[6:] + new[:1])
     # a measure from a clock that has gone back, or over an hour old, is taken again
     for at in (time.time() + 86_400, time.time() - 7_200):
-        (tmp_path / "size.json").write_text(json.dumps({"bytes": 0, "at": at}))
+        (tmp_path / cache._SIZE).write_text(json.dumps({"bytes": 0, "at": at}))
         cache.stored(tmp_path, 1)
         assert cache.settle(limit=10_000) == []
-        assert abs(json.loads((tmp_path / "size.json").read_text())["at"] - time.time()) < 60
+        assert abs(json.loads((tmp_path / cache._SIZE).read_text())["at"] - time.time()) < 60
 
 
 def test_a_run_keeps_the_bound_after_its_writes_and_keeps_what_it_loaded(tmp_path, monkeypatch):
@@ -260,7 +262,7 @@ def test_a_run_keeps_the_bound_after_its_writes_and_keeps_what_it_loaded(tmp_pat
     for path in results[1:]:  # used before the old files were; the next run loads them
         os.utime(path, (1_600_000_000.0, 1_600_000_000.0))
     old = _aged(tmp_path / "references", ["old0.result", "old1.result"], size, 1_700_000_000.0)
-    (tmp_path / "size.json").unlink()  # never measured: the next settle measures
+    (tmp_path / cache._SIZE).unlink()  # never measured: the next settle measures
     # 3 sizes over a limit of 2.5: removed until 1.875 at most are left, both old files
     monkeypatch.setattr(cache, "LIMIT", size * 5 // 2)
     plan, records = _relu_run(tmp_path, monkeypatch)
