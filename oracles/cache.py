@@ -180,14 +180,14 @@ def stored(root: Path, size: int) -> None:
 
 def settle(limit: int | None = None, every: float | None = None) -> list[Path]:
     """Keep each store this process has stored files in under ``limit`` bytes (default
-    ``LIMIT``), after its writes, when its loads have marked what it used: the size last
-    measured (``_SIZE``, in the store's folder) plus what processes have stored since tells whether the store
-    may have passed the limit; then, or when the last measure is older than ``every``
-    seconds (default ``LOOK_EVERY``; or from a clock that has gone back), the store is
-    measured again and, past the limit, its least recently used files (the oldest
-    modification time) are removed until it holds three quarters of it; so are the files of
-    a writer that died (``*.tmp`` older than ``STALE``).  A file another process is reading
-    when it goes is computed again there.
+    ``LIMIT``), after its writes, when its loads have marked what it used.  The size last
+    measured (the record ``_SIZE`` in the store's folder) plus what processes have stored
+    since tells whether the store may have passed the limit; then, or when the last measure
+    is older than ``every`` seconds (default ``LOOK_EVERY``; or comes from a clock that has
+    gone back), the store is measured again and, past the limit, its least recently used
+    files (the oldest modification time) are removed until it holds three quarters of it;
+    so are the files of a writer that died (``_PARTIAL``, older than ``STALE``).  A file
+    another process is reading when it goes is computed again there.
 
     Returns:
         The files removed.

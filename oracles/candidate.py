@@ -562,9 +562,10 @@ def _tracebacks(tb):
 
 def _stub_reason(lookup: Callable[[str], Callable], op: str, contract, catalog) -> tuple[str, tuple] | None:
     """Why an op's functions cannot be checked as written, from one call on the op's first
-    case of its functions as the run finds them (``lookup``): an unimplemented stub (raises NotImplementedError, returns None, or a model whose
-    params or gradients are still empty), or a dependency the course's notebook needs as
-    well (the compiled ``im2col_cython``).  None when the call says nothing of the kind (a
+    case of its functions as the run finds them (``lookup``): an unimplemented stub (raises
+    NotImplementedError, returns None, or a model whose params or gradients are still
+    empty), or a dependency the course's notebook needs as well (the compiled
+    ``im2col_cython``).  None when the call says nothing of the kind (a
     function that raises otherwise is reported by the run); with it, the functions that are
     stubs (none for a missing dependency): the one that raised, or returned None, where the
     call tells them apart, else all of the op's."""
