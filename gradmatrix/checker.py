@@ -269,7 +269,9 @@ def check(module: ModuleType | str, ops=None, *, matrix: str = "default", dtypes
         TypeError: an argument of the wrong type, naming it (before the module is imported).
         ValueError: an argument's value out of range or unknown, naming it (before the
             module is imported); the module provides no op of the catalog, or an op asked
-            for is not provided.
+            for is not provided. The module providing nothing to check is
+            ``gradmatrix.engine.NothingToCheck`` (a ``ValueError``), whose message names the
+            starter's stubs when those are all it provides.
         ImportError: the module cannot be imported.
         oracles.devices.DeviceUnavailable: ``device="cuda"`` and torch sees no GPU.
     """

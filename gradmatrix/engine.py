@@ -159,12 +159,20 @@ def parts(comparisons: list, count: int) -> list[list]:
 
 
 class NothingToCheck(ValueError):
-    """The candidate provides no op of the catalog and declares no layer: ``candidate`` says
-    what it holds instead (its accounting)."""
+    """The candidate provides no op of the catalog and declares no layer, or provides only
+    the starter's unimplemented stubs: ``candidate`` says what it holds instead (its
+    accounting), ``stubs`` the stubs' reasons."""
 
     def __init__(self, candidate):
-        super().__init__(f"{candidate.name} provides no op of the catalog and declares no layer of its own")
+        from gradmatrix.isolation import accounting
+
         self.candidate = candidate
+        self.stubs = [e["reason"] for e in accounting(candidate) if e.get("stub")]
+        if self.stubs:
+            message = f"{candidate.name}: nothing to check yet: {'; '.join(self.stubs)}"
+        else:
+            message = f"{candidate.name} provides no op of the catalog and declares no layer of its own"
+        super().__init__(message)
 
 
 def reproduce_command(target: str | None, matrix: str, comparison_id: str, case=None, *, strict_kinks: bool = False,

@@ -256,6 +256,26 @@ def _argument_order(forward: Callable, names: list) -> list:
     return names
 
 
+def _check_taken(forward: Callable, passed: list) -> None:
+    """The arrays passed to a plain function by position (no ``positional=``, not a class)
+    are named as its signature names them, where it names them (no ``*args``): a name it
+    does not take would pass them in an order nobody chose.
+
+    Raises:
+        DeclarationError: a name of ``passed`` that the forward does not take.
+    """
+    try:
+        signature = inspect.signature(forward)
+    except (TypeError, ValueError):
+        return
+    parameters = list(signature.parameters)
+    unknown = [n for n in passed if n not in parameters]
+    if unknown and not any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in signature.parameters.values()):
+        raise DeclarationError(f"shapes: {_label(forward)} takes no argument {' or '.join(map(repr, unknown))}; "
+                               f"its arguments are ({', '.join(parameters)}): name each array as the forward "
+                               f"does (they are passed in its order)")
+
+
 def _stem(forward) -> str:
     """The name a forward gives its layer: ``gelu_forward`` -> ``gelu`` (``layer`` where the
     function's name is no identifier, a lambda's)."""
@@ -440,6 +460,8 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
         raise DeclarationError(f"shapes: {recovered} are drawn by the layer itself (Recovered): a reference= that "
                                f"takes them is required, the oracles' forward on the layer's own draw")
     known = [*names, *fixed, *params]
+    if positional is None and methods is None and callable(forward) and not isinstance(forward, type):
+        _check_taken(forward, [n for n in names if n not in recovered])
     positional = tuple(n for n in names if n not in recovered) if positional is None else tuple(positional)
     unknown = [p for p in positional if not isinstance(p, Packed) and p not in known]
     unknown += [s for p in positional if isinstance(p, Packed) for _, s in p.fields if s not in known]

@@ -255,6 +255,29 @@ def test_check_layer_names_a_wrong_argument_before_calling_the_layer(counted, kw
     assert counted.calls == 0
 
 
+def _scale_forward(x, w):
+    return x * w, (x, w)
+
+
+def _scale_backward(dout, cache):
+    x, w = cache
+    return dout * w, dout * x
+
+
+def test_a_shape_named_for_no_argument_of_the_forward_is_refused_naming_it():
+    # the arrays are passed by position: a name the forward does not take would pass them in
+    # the shapes dict's order, here w as x
+    with pytest.raises(DeclarationError) as info:
+        gradmatrix.check_layer(_scale_forward, _scale_backward, {"weight": (3, 2), "x": (3, 2)}, **FAST)
+    assert str(info.value) == ("shapes: _scale_forward takes no argument 'weight'; its arguments are (x, w): name "
+                               "each array as the forward does (they are passed in its order)")
+    # named as the forward names them, in any order of the dict: checked, and right
+    assert gradmatrix.check_layer(_scale_forward, _scale_backward, {"w": (3, 2), "x": (3, 2)}, **FAST).passed
+    # a forward taking *arrays names none of them: the dict's order is the order
+    assert gradmatrix.check_layer(lambda *arrays: _scale_forward(*arrays), _scale_backward,
+                                  {"a": (3, 2), "b": (3, 2)}, **FAST).passed
+
+
 def test_matrix_cases_takes_one_name_as_a_list_of_one():
     assert matrix_cases("default", "relu", "float64", 1, "reverse") == matrix_cases("default", ["relu"], ["float64"], 1,
                                                                                       ["reverse"])

@@ -643,6 +643,30 @@ def test_a_stub_among_a_declared_layers_functions_defined_elsewhere_is_named(tmp
     assert "FAIL: uses_lib leaves scale_backward unimplemented (the starter's stub); the rest agrees" in run.stdout
 
 
+def test_a_module_of_stubs_only_is_named_so_by_the_python_api(tmp_path):
+    # gradmatrix.check raises NothingToCheck for it (the command exits 1 on it, a failing
+    # file): its message names the stub, never "provides no op of the catalog"
+    (tmp_path / "starter.py").write_text(textwrap.dedent('''
+        def relu_forward(x):
+            out = None
+            cache = x
+            return out, cache
+
+        def relu_backward(dout, cache):
+            dx = None
+            return dx
+    '''))
+    from gradmatrix.engine import NothingToCheck
+
+    with pytest.raises(NothingToCheck) as raised:
+        gradmatrix.check(str(tmp_path / "starter.py"))
+    assert str(raised.value) == "starter: nothing to check yet: unimplemented stub: relu_forward returns None"
+    assert raised.value.stubs == ["unimplemented stub: relu_forward returns None"]
+    (tmp_path / "other.py").write_text("def helper(x):\n    return x\n")
+    with pytest.raises(NothingToCheck, match="other provides no op of the catalog and declares no layer"):
+        gradmatrix.check(str(tmp_path / "other.py"))
+
+
 def test_a_layer_declared_by_its_functions_names_is_checked_and_its_stub_named(tmp_path):
     # gradmatrix.layer("scale_forward", "scale_backward", ...): the module's functions of those names
     body = textwrap.dedent('''
