@@ -145,15 +145,27 @@ def _results(root: Path) -> Path:
 
 
 def _listed(folder: Path) -> set:
-    """The results in ``folder``, listed the first time it is asked for: a run asks for
-    hundreds, mostly missing ones on a first run.  One another process stores later is not
-    seen by this one (it computes that result itself)."""
+    """The results in ``folder``, listed the first time it is asked for (a run asks for
+    hundreds), then kept up to date with what this process stores and finds (``_present``)."""
     if folder not in _LISTED:
         try:
             _LISTED[folder] = set(os.listdir(folder))
         except OSError:
             _LISTED[folder] = set()
     return _LISTED[folder]
+
+
+def _present(path: Path) -> bool:
+    """Whether a result is stored at ``path``: listed, or stored since the listing by another
+    process, which a miss looks for (one stat): a process that lives long, a test suite's or
+    a class's, then uses what the runs beside it store instead of computing it again."""
+    listing = _listed(path.parent)
+    if path.name in listing:
+        return True
+    if os.path.exists(path):
+        listing.add(path.name)
+        return True
+    return False
 
 
 def empty() -> bool:
@@ -165,15 +177,14 @@ def empty() -> bool:
 
 def has(key: dict) -> bool:
     """Whether a result is stored under ``key`` (unchecked: ``load`` checks it)."""
-    path = _path(key)
-    return path.name in _listed(path.parent)
+    return _present(_path(key))
 
 
 def load(key: dict) -> Result | None:
     """The result stored under ``key``, or None: none, or one that is not the result asked
     for or is damaged (then removed, to be computed and stored again)."""
     path = _path(key)
-    if path.name not in _listed(path.parent):
+    if not _present(path):
         return None
     try:
         data = path.read_bytes()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 from importlib import metadata
 
 
+@functools.lru_cache(maxsize=None)
 def _version(dist: str) -> str | None:
+    """The installed version of ``dist``, read once a process (3 ms a read: a process that
+    checks many modules, a class's or a test suite's, would read them thousands of times)."""
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:

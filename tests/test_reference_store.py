@@ -195,6 +195,32 @@ def test_a_store_that_cannot_be_written_costs_only_speed(tmp_path, monkeypatch):
     assert blocked.read_text() == "not a folder"
 
 
+def test_a_result_stored_by_another_process_after_the_listing_is_used(tmp_path, monkeypatch):
+    # a long-lived process (a suite's worker, a class's judge) lists the store once; a result
+    # that a run beside it stores later is read, not computed again
+    monkeypatch.setenv("GRADMATRIX_JAX_CACHE", str(tmp_path))
+    case = default_plan("default", ["relu"], ["float64"], 1, ("numeric",))[0].case
+    key = reference_store.key(case, "numeric", "default", "cpu")
+    assert not reference_store.has(key) and reference_store.load(key) is None  # listed: nothing
+    script = ("import sys\n"
+              "from gradmatrix import manual\n"
+              "from gradmatrix.oracles.candidate import Candidate\n"
+              "from gradmatrix.runner import Runner, default_plan\n"
+              "plan = default_plan('default', ['relu'], ['float64'], 1, ('numeric',))[:1]\n"
+              "runner = Runner(Candidate(manual, 'manual'), ('numeric',), store_writes=True)\n"
+              "print(runner.run(plan[0])['verdict'])\n"
+              "runner.close()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          env=dict(os.environ, GRADMATRIX_JAX_CACHE=str(tmp_path)), timeout=300)
+    assert done.returncode == 0 and done.stdout.split() == ["agree"], done.stdout + done.stderr
+    before = reference_store.STATS["loaded"]
+    assert reference_store.has(key)
+    stored = reference_store.load(key)
+    assert stored is not None and reference_store.STATS["loaded"] == before + 1
+    x = draw_inputs(case).arrays["x"]
+    np.testing.assert_allclose(stored.grads["x"], (x > 0).astype(np.float64), atol=1e-6)
+
+
 def test_a_keys_path_follows_the_store_it_is_asked_in(tmp_path, monkeypatch):
     # a key's path is made once per key and store: the same key asked in another store is there
     case = default_plan("default", ["relu"], ["float64"], 1, ("numeric",))[0].case
