@@ -67,7 +67,7 @@ def framework_functions_checked(tmp_path_factory):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
-    """Group the tests for ``make test`` (``-n 2 --dist loadgroup``), around pytest-xdist's own hook.
+    """Group the tests for ``make test`` (``-n 3 --dist loadgroup``), around pytest-xdist's own hook.
 
     Before it: the tests of a module that share a module-scoped fixture defined in that module
     get one ``xdist_group``, so that the fixture's work (often a whole ``gradmatrix`` run) is
