@@ -183,6 +183,7 @@ class Declaration:
     name: str
     fixed: dict = field(default_factory=dict)  # arguments of any type, not dims (``Fresh``: made per call)
     positional: tuple = ()  # the arguments passed by position, in order (default: the arrays)
+    positional_declared: bool = False  # given as positional= (else the arrays, checked against the forward)
     numpy_seed: int | None = None  # NumPy's global generator seeded before each call
     batch_axis: int | None = None  # the examples' axis of the first array: N
     mean_over_batch: tuple = ()  # gradients returned divided by the batch size (``BatchMean``)
@@ -256,24 +257,33 @@ def _argument_order(forward: Callable, names: list) -> list:
     return names
 
 
-def _check_taken(forward: Callable, passed: list) -> None:
-    """The arrays passed to a plain function by position (no ``positional=``, not a class)
-    are named as its signature names them, where it names them (no ``*args``): a name it
-    does not take would pass them in an order nobody chose.
+def _check_passing(forward: Callable, order: list) -> None:
+    """The arrays ``order`` are passed to ``forward`` by position, in that order: refused
+    where that hands an array to an argument of another name (the declaration's dict order
+    against the forward's, a parameter between them, one it takes by keyword only).  Names
+    the forward does not use are not judged (a library function's ``input``; a forward
+    taking ``*arrays``): their order is the declaration's.
 
     Raises:
-        DeclarationError: a name of ``passed`` that the forward does not take.
+        DeclarationError: an array the forward would receive under another argument's name.
     """
     try:
-        signature = inspect.signature(forward)
+        parameters = inspect.signature(forward).parameters
     except (TypeError, ValueError):
         return
-    parameters = list(signature.parameters)
-    unknown = [n for n in passed if n not in parameters]
-    if unknown and not any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in signature.parameters.values()):
-        raise DeclarationError(f"shapes: {_label(forward)} takes no argument {' or '.join(map(repr, unknown))}; "
-                               f"its arguments are ({', '.join(parameters)}): name each array as the forward "
-                               f"does (they are passed in its order)")
+    slots = [n for n, p in parameters.items()
+             if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    rest = next((f"*{n}" for n, p in parameters.items() if p.kind is inspect.Parameter.VAR_POSITIONAL), None)
+    label = _label(forward)
+    for i, name in enumerate(order):
+        slot = slots[i] if i < len(slots) else rest
+        if name not in parameters or slot == name:
+            continue
+        where = (f"takes {name!r} by keyword only" if slot is None
+                 else f"would receive the array {name!r} as its argument {slot!r}")
+        raise DeclarationError(f"shapes: {label} {where}: the arrays are passed by position, in the order "
+                               f"({', '.join(order)}); name and order them as {label} takes them, or give "
+                               f"positional= the ones it takes by position (the others are passed by name)")
 
 
 def _stem(forward) -> str:
@@ -460,8 +470,9 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
         raise DeclarationError(f"shapes: {recovered} are drawn by the layer itself (Recovered): a reference= that "
                                f"takes them is required, the oracles' forward on the layer's own draw")
     known = [*names, *fixed, *params]
-    if positional is None and methods is None and callable(forward) and not isinstance(forward, type):
-        _check_taken(forward, [n for n in names if n not in recovered])
+    positional_declared = positional is not None
+    if not positional_declared and methods is None and callable(forward) and not isinstance(forward, type):
+        _check_passing(forward, [n for n in names if n not in recovered])  # a forward by name: in build
     positional = tuple(n for n in names if n not in recovered) if positional is None else tuple(positional)
     unknown = [p for p in positional if not isinstance(p, Packed) and p not in known]
     unknown += [s for p in positional if isinstance(p, Packed) for _, s in p.fields if s not in known]
@@ -482,8 +493,9 @@ def declare(forward, backward=None, shapes=None, *, params=None, reference=None,
     if loss is not None and (not callable(loss) or backward is None or isinstance(backward, Methods)):
         raise DeclarationError("loss must be a function (out, arrays) -> float, for a layer with a backward function")
     return Declaration(forward, backward, normalized, params, reference, wrt, _name_of(forward, name), fixed,
-                       positional, numpy_seed, batch_axis, mean_over_batch, backward_args, loss, tolerance=tolerance,
-                       kinks=kinks, second_order=second_order, rounding_units=rounding_units, doc=doc)
+                       positional, positional_declared, numpy_seed, batch_axis, mean_over_batch, backward_args, loss,
+                       tolerance=tolerance, kinks=kinks, second_order=second_order, rounding_units=rounding_units,
+                       doc=doc)
 
 
 def _check_common(kinks, second_order, rounding_units, doc) -> None:
@@ -809,6 +821,10 @@ def build(declaration: Declaration, module: ModuleType | None = None) -> tuple:
                                    f"(give backward= to the declaration)")
     if d.matrices is not None:
         return _build_with_dims(d, backward)
+    function = getattr(module, d.forward, None) if named and module is not None else None
+    if callable(function) and not isinstance(function, type) and not isinstance(backward, Methods) \
+            and not d.positional_declared:
+        _check_passing(function, [a for a in d.positional if not isinstance(a, Packed)])
     names = list(d.shapes[0])
     params = list(d.params)
     recovered = {n: s for n, s in d.shapes[0].items() if isinstance(s, Recovered)}  # the layer's own draws

@@ -188,7 +188,8 @@ def load(key: dict) -> Result | None:
         return None
     try:
         data = path.read_bytes()
-    except OSError:
+    except OSError:  # removed since it was listed (``gradmatrix cache clear``, another run's pruning)
+        _listed(path.parent).discard(path.name)
         return None
     try:
         result = pickle.loads(cache.unseal(data, MAGIC, FORMAT, key, "a stored result",

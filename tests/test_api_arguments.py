@@ -13,6 +13,7 @@ accept, and the one-line error, naming the argument, for what they do not.
 """
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -255,27 +256,95 @@ def test_check_layer_names_a_wrong_argument_before_calling_the_layer(counted, kw
     assert counted.calls == 0
 
 
-def _scale_forward(x, w):
-    return x * w, (x, w)
-
-
 def _scale_backward(dout, cache):
     x, w = cache
     return dout * w, dout * x
 
 
-def test_a_shape_named_for_no_argument_of_the_forward_is_refused_naming_it():
-    # the arrays are passed by position: a name the forward does not take would pass them in
-    # the shapes dict's order, here w as x
+def _scale_forward(x, w):
+    return x * w, (x, w)
+
+
+def _scale_with_bias(x, b=0.0, w=None):
+    return x * w + b, (x, w)
+
+
+def _scale_by_keyword(x, *, w):
+    return x * w, (x, w)
+
+
+def _scale_rest(x, *rest):
+    return x * rest[0], (x, rest[0])
+
+
+def _scale_weight(x, weight):
+    return x * weight, (x, weight)
+
+
+PASSED_WRONG = [  # the arrays go by position: each of these would hand one to another argument
+    (_scale_forward, ["weight", "x"], "_scale_forward would receive the array 'x' as its argument 'w'"),
+    (_scale_with_bias, ["x", "w"], "_scale_with_bias would receive the array 'w' as its argument 'b'"),
+    (_scale_by_keyword, ["x", "w"], "_scale_by_keyword takes 'w' by keyword only"),
+    (_scale_rest, ["w", "x"], "_scale_rest would receive the array 'x' as its argument '*rest'"),
+    (_scale_weight, ["w", "x"], "_scale_weight would receive the array 'x' as its argument 'weight'"),
+]
+
+
+@pytest.mark.parametrize("forward, names, said", PASSED_WRONG, ids=[f.__name__ for f, _, _ in PASSED_WRONG])
+def test_an_array_the_forward_would_receive_under_another_name_is_refused(forward, names, said):
     with pytest.raises(DeclarationError) as info:
-        gradmatrix.check_layer(_scale_forward, _scale_backward, {"weight": (3, 2), "x": (3, 2)}, **FAST)
-    assert str(info.value) == ("shapes: _scale_forward takes no argument 'weight'; its arguments are (x, w): name "
-                               "each array as the forward does (they are passed in its order)")
-    # named as the forward names them, in any order of the dict: checked, and right
-    assert gradmatrix.check_layer(_scale_forward, _scale_backward, {"w": (3, 2), "x": (3, 2)}, **FAST).passed
-    # a forward taking *arrays names none of them: the dict's order is the order
-    assert gradmatrix.check_layer(lambda *arrays: _scale_forward(*arrays), _scale_backward,
-                                  {"a": (3, 2), "b": (3, 2)}, **FAST).passed
+        gradmatrix.check_layer(forward, _scale_backward, {n: (3, 2) for n in names}, **FAST)
+    assert str(info.value) == (f"shapes: {said}: the arrays are passed by position, in the order ({', '.join(names)}); "
+                               f"name and order them as {forward.__name__} takes them, or give positional= the ones "
+                               f"it takes by position (the others are passed by name)")
+
+
+@pytest.mark.parametrize("forward, names, positional", [
+    (_scale_forward, ["w", "x"], None),  # named as the forward names them: put in its order
+    (_scale_with_bias, ["x", "w"], ("x",)),  # w passed by name
+    (_scale_by_keyword, ["x", "w"], ("x",)),
+    (_scale_rest, ["x", "w"], None),  # x first, w into *rest
+    (_scale_weight, ["x", "w"], None),  # w where the forward takes weight: a name it does not use
+    (lambda *arrays: _scale_forward(*arrays), ["a", "b"], None),  # *arrays: the dict's order
+])
+def test_arrays_passed_where_the_forward_takes_them_are_checked_and_right(forward, names, positional):
+    result = gradmatrix.check_layer(forward, _scale_backward, {n: (3, 2) for n in names}, positional=positional,
+                                    **FAST)
+    assert result.passed, [r["message"] for r in result.failures[:2]]
+
+
+def test_one_array_named_otherwise_than_the_forward_s_argument_is_checked():
+    # one array has one place to go: a library function's argument (torch's input) need not be renamed
+    def relu_forward(z):
+        return z * (z > 0), z
+
+    result = gradmatrix.check_layer(relu_forward, lambda dout, z: dout * (z > 0), {"x": (4, 5)}, **FAST)
+    assert result.passed
+
+
+def test_a_forward_given_by_name_is_checked_against_its_arrays_order(tmp_path):
+    (tmp_path / "by_name.py").write_text(textwrap.dedent('''
+        import numpy as np
+        import gradmatrix
+
+        def scale_forward(x, w):
+            return x * np.log(w), (x, w)
+
+        def scale_backward(dout, cache):
+            x, w = cache
+            return dout * np.log(w), dout * x / w
+
+        positive = gradmatrix.Floats((3, 2), draw=lambda rng, shape: rng.uniform(0.5, 2.0, shape))
+        scale = gradmatrix.layer("scale_forward", "scale_backward", shapes={SHAPES},
+                                 reference=lambda xp, *arrays: REFERENCE)
+    '''))
+    module = tmp_path / "by_name.py"
+    text = module.read_text()
+    module.write_text(text.replace("SHAPES", '"w": positive, "x": (3, 2)').replace("REFERENCE", "arrays[1] * xp.log(arrays[0])"))
+    with pytest.raises(DeclarationError, match=r"^shapes: scale_forward would receive the array 'w' as its argument 'x'"):
+        gradmatrix.check(str(module), seeds=1, dtypes="float64", oracles="numeric")
+    module.write_text(text.replace("SHAPES", '"x": (3, 2), "w": positive').replace("REFERENCE", "arrays[0] * xp.log(arrays[1])"))
+    assert gradmatrix.check(str(module), seeds=1, dtypes="float64", oracles="numeric").passed
 
 
 def test_matrix_cases_takes_one_name_as_a_list_of_one():

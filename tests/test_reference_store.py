@@ -221,6 +221,16 @@ def test_a_result_stored_by_another_process_after_the_listing_is_used(tmp_path, 
     np.testing.assert_allclose(stored.grads["x"], (x > 0).astype(np.float64), atol=1e-6)
 
 
+def test_a_result_removed_since_the_listing_is_no_longer_listed(tmp_path, monkeypatch):
+    # gradmatrix cache clear, or another run keeping the store under its bound: the listing
+    # follows, so the run plans that result as computed, not as stored
+    plan, _ = _relu_run(tmp_path, monkeypatch)
+    key = reference_store.key(plan[0].case, "numeric", "default", "cpu")
+    assert reference_store.has(key)
+    reference_store._path(key).unlink()
+    assert reference_store.load(key) is None and not reference_store.has(key)
+
+
 def test_a_keys_path_follows_the_store_it_is_asked_in(tmp_path, monkeypatch):
     # a key's path is made once per key and store: the same key asked in another store is there
     case = default_plan("default", ["relu"], ["float64"], 1, ("numeric",))[0].case
