@@ -30,7 +30,7 @@ from dataclasses import replace
 from gradmatrix.oracles import devices
 from gradmatrix.oracles.cases import Case, count_option, draw_inputs, matrix_cases, names_option
 from gradmatrix.oracles.catalog import CATALOG, DTYPES
-from gradmatrix.oracles.declared import DeclarationError, Integers, _argument_order, build, declare
+from gradmatrix.oracles.declared import DeclarationError, Integers, _argument_order, _check_passing, build, declare
 from gradmatrix.oracles.framework import LOW_PRECISION, NoSecondOrder, framework_of, function_name
 from gradmatrix.oracles.result import CaseTimeout
 from gradmatrix.reports import document as documents
@@ -109,6 +109,7 @@ def framework_declaration(function, shapes, *, framework: str, reference=None, p
         name = f"{name}_layer" if name in CATALOG else name
     if isinstance(shapes, dict):  # the order the function takes its arguments in, where it names them
         shapes = {n: shapes[n] for n in _argument_order(function, list(shapes))}
+        _check_passing(function, list(shapes), "with its parameters after them (params= passes those by name)")
     probe = declare(function, None, shapes, params=params, wrt=wrt, name=name)  # validates shapes, params, wrt
     forward, backward = fw.contract(function, probe.name, tuple(probe.shapes[0]), probe.wrt)
     declaration = declare(forward, backward, shapes, params=params,

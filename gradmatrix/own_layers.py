@@ -234,6 +234,17 @@ def check_layer(forward, backward=None, shapes=None, *, params=None, reference=N
                             "low-precision checks measure their own allowance)")
         if backward is not None:
             raise DeclarationError(f"backward: a {framework} function's backward is its own rule; pass None")
+        plain_only = {"fixed": fixed, "positional": positional, "numpy_seed": numpy_seed, "batch_axis": batch_axis,
+                      "mean_over_batch": mean_over_batch or None, "methods": methods, "kinks": kinks,
+                      "matrices": matrices, "derived": derived, "output": output, "contracts": contracts,
+                      "forwards_of": forwards_of, "rounding_units": rounding_units, "doc": doc,
+                      "vectorized": vectorized or None, "conditions": conditions}
+        given = sorted(k for k, v in plain_only.items() if v is not None)
+        if given:
+            raise TypeError(f"check_layer got {given}: not options of a {framework} function's check (it is "
+                            f"called with its arrays by position and params= by name)")
+        if second_order is not None:  # an option of its own checks (framework_layers.check_options)
+            framework_options["second_order"] = second_order
         from gradmatrix import framework_layers
 
         return framework_layers.check(forward, shapes, framework=framework, reference=reference, params=params,

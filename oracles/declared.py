@@ -257,7 +257,9 @@ def _argument_order(forward: Callable, names: list) -> list:
     return names
 
 
-def _check_passing(forward: Callable, order: list) -> None:
+def _check_passing(forward: Callable, order: list,
+                   way_out: str = "or give positional= the ones it takes by position (the others are passed by name)",
+                   ) -> None:
     """The arrays ``order`` are passed to ``forward`` by position, in that order: refused
     where that hands an array to an argument of another name (the declaration's dict order
     against the forward's, a parameter between them, one it takes by keyword only).  Names
@@ -282,8 +284,7 @@ def _check_passing(forward: Callable, order: list) -> None:
         where = (f"takes {name!r} by keyword only" if slot is None
                  else f"would receive the array {name!r} as its argument {slot!r}")
         raise DeclarationError(f"shapes: {label} {where}: the arrays are passed by position, in the order "
-                               f"({', '.join(order)}); name and order them as {label} takes them, or give "
-                               f"positional= the ones it takes by position (the others are passed by name)")
+                               f"({', '.join(order)}); name and order them as {label} takes them, {way_out}")
 
 
 def _stem(forward) -> str:

@@ -283,3 +283,36 @@ def test_a_reference_that_raises_in_a_check_of_its_own_is_blamed_not_the_candida
     (record,) = records(result, LOW_PRECISION)
     assert record["verdict"] == ERROR and record["error"]["impl"] == "torch"
     assert record["message"].startswith("the reference torch failed: RuntimeError: the reference's own bug")
+
+
+# --- check_layer's arguments with framework=: each is used, or refused naming it ---
+
+def test_second_order_false_is_passed_to_a_framework_function_s_own_checks():
+    # it was taken by check_layer's own argument and dropped: the second-order check ran anyway
+    kinds = {}
+    for second_order in (None, False):
+        result = gradmatrix.check_layer(torch.nn.functional.silu, None, {"x": (3, 4)}, framework="torch", seeds=1,
+                                        dtypes="float64", second_order=second_order,
+                                        reference=lambda x: x * torch.sigmoid(x))
+        assert result.passed
+        kinds[second_order] = {r["case_kind"] for r in result.document["comparisons"]}
+    assert SECOND_ORDER in kinds[None] and SECOND_ORDER not in kinds[False]
+    assert kinds[None] - {SECOND_ORDER} == kinds[False]
+
+
+@pytest.mark.parametrize("option", [{"positional": ("x",)}, {"fixed": {"eps": 1e-5}}, {"doc": "mine"},
+                                    {"numpy_seed": 0}])
+def test_an_option_a_framework_function_s_check_does_not_use_is_refused_naming_it(option):
+    with pytest.raises(TypeError, match=rf"^check_layer got \['{next(iter(option))}'\]: not options of a torch "):
+        gradmatrix.check_layer(torch.nn.functional.relu, None, {"x": (3, 4)}, framework="torch", **option)
+
+
+def test_a_framework_function_s_parameter_between_its_arrays_is_named():
+    # layer_norm(input, normalized_shape, weight, ...): its weight would land on normalized_shape
+    with pytest.raises(DeclarationError) as info:
+        gradmatrix.check_layer(torch.nn.functional.layer_norm, None, {"input": (3, 4), "weight": (4,), "bias": (4,)},
+                               params={"normalized_shape": (4,)}, framework="torch")
+    assert str(info.value) == ("shapes: layer_norm would receive the array 'weight' as its argument "
+                               "'normalized_shape': the arrays are passed by position, in the order (input, weight, "
+                               "bias); name and order them as layer_norm takes them, with its parameters after them "
+                               "(params= passes those by name)")
