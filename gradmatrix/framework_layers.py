@@ -109,7 +109,7 @@ def framework_declaration(function, shapes, *, framework: str, reference=None, p
         name = f"{name}_layer" if name in CATALOG else name
     if isinstance(shapes, dict):  # the order the function takes its arguments in, where it names them
         shapes = {n: shapes[n] for n in _argument_order(function, list(shapes))}
-        _check_passing(function, list(shapes), "with its parameters after them (params= passes those by name)")
+        _check_passing(function, list(shapes), ", with its parameters after them (params= passes those by name)")
     probe = declare(function, None, shapes, params=params, wrt=wrt, name=name)  # validates shapes, params, wrt
     forward, backward = fw.contract(function, probe.name, tuple(probe.shapes[0]), probe.wrt)
     declaration = declare(forward, backward, shapes, params=params,

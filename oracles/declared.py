@@ -258,7 +258,7 @@ def _argument_order(forward: Callable, names: list) -> list:
 
 
 def _check_passing(forward: Callable, order: list,
-                   way_out: str = "or give positional= the ones it takes by position (the others are passed by name)",
+                   way_out: str = ", or give positional= the ones it takes by position (the others are passed by name)",
                    ) -> None:
     """The arrays ``order`` are passed to ``forward`` by position, in that order: refused
     where that hands an array to an argument of another name (the declaration's dict order
@@ -284,7 +284,7 @@ def _check_passing(forward: Callable, order: list,
         where = (f"takes {name!r} by keyword only" if slot is None
                  else f"would receive the array {name!r} as its argument {slot!r}")
         raise DeclarationError(f"shapes: {label} {where}: the arrays are passed by position, in the order "
-                               f"({', '.join(order)}); name and order them as {label} takes them, {way_out}")
+                               f"({', '.join(order)}); name and order them as {label} takes them{way_out}")
 
 
 def _stem(forward) -> str:
@@ -643,6 +643,9 @@ def _declare_with_dims(forward, backward, shapes, *, matrices, derived, output, 
             raise DeclarationError(f"wrt: {bad or 'nothing'}: wrt names the float arguments whose gradients "
                                    f"backward returns, of {floats}")
     if not contracts:
+        if positional is None and callable(forward) and not isinstance(forward, type):
+            _check_passing(forward, [n for n, s in inputs.items() if not isinstance(s, Recovered)],
+                           " (the order of shapes is also the order of the backward's gradients)")
         positional = tuple(n for n, s in inputs.items() if not isinstance(s, Recovered)) if positional is None \
             else tuple(positional)
         unknown = [source for arg in positional for source in _argument_sources(arg)

@@ -322,6 +322,19 @@ def test_one_array_named_otherwise_than_the_forward_s_argument_is_checked():
     assert result.passed
 
 
+def test_a_layer_with_named_dims_is_checked_against_its_arrays_order():
+    # matrices=: the arrays go by position in the order of shapes, the gradients read back in it
+    options = dict(matrices=[{"D": 3}], output=("out", ("N", "D")), reference=lambda xp, a, dims: a["x"] * a["w"],
+                   seeds=1, dtypes="float64", oracles="numeric")
+    with pytest.raises(DeclarationError) as info:
+        gradmatrix.check_layer(_scale_forward, _scale_backward, {"w": ("N", "D"), "x": ("N", "D")}, **options)
+    assert str(info.value) == ("shapes: _scale_forward would receive the array 'w' as its argument 'x': the arrays "
+                               "are passed by position, in the order (w, x); name and order them as _scale_forward "
+                               "takes them (the order of shapes is also the order of the backward's gradients)")
+    assert gradmatrix.check_layer(_scale_forward, _scale_backward, {"x": ("N", "D"), "w": ("N", "D")},
+                                  **options).passed
+
+
 def test_a_forward_given_by_name_is_checked_against_its_arrays_order(tmp_path):
     (tmp_path / "by_name.py").write_text(textwrap.dedent('''
         import numpy as np
