@@ -26,7 +26,7 @@ report: setup
 # three workers on the machine's two cores, each with one core's worth of torch and BLAS
 # threads (as gradmatrix run -n does; a value already set is kept): the tests wait on the
 # processes they start (a check's worker, a command, a time limit running out) for about a
-# sixth of their time, which a third worker fills (on a fresh clone, three runs of each
+# sixth of their time, which a third worker fills (on one clone, three runs of each
 # alternated: 137-148 s against 142-163 s with two). pytest rewrites the asserts of
 # the tests and of every pytest plugin's package (gradmatrix, hypothesis) in each pytest
 # process, 4 s of CPU here, and keeps the result only where bytecode may be written: the
