@@ -155,6 +155,26 @@ def clear() -> dict:
     return before
 
 
+def write_whole(path: Path, data: bytes) -> None:
+    """Write a stored file whole or not at all: through a partial file named for this process
+    and thread (``_PARTIAL``), moved into place; a write that fails (a full disk) leaves no
+    part of it behind.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    except OSError:
+        try:
+            partial.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise
+
+
 def used(path: Path) -> None:
     """Mark a stored file as just used (its modification time), for ``settle``'s order; a
     store this process cannot write keeps the old time."""

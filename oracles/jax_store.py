@@ -42,7 +42,6 @@ import atexit
 import functools
 import hashlib
 import json
-import os
 import pickle
 import platform
 import threading
@@ -221,27 +220,16 @@ def _save(key: StoreKey, function, args, device: str) -> str | None:
         if len(expected) != len(got) or not all(np.array_equal(np.asarray(e), np.asarray(g), equal_nan=True)
                                                 for e, g in zip(expected, got)):
             return "loaded back, it computes other bits (XLA cannot reload it)"
-        path = key.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        key.path.parent.mkdir(parents=True, exist_ok=True)
         sealed = seal(key, payload)
-        partial.write_bytes(sealed)
-        os.replace(partial, path)
+        cache.write_whole(key.path, sealed)
         cache.stored(key.root, len(sealed))
         cache.settle()  # at once: a host process is stopped, not left to run what is due at its exit
     except OSError as exc:
-        _remove(key.path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp"))  # a full disk: no part left
         return f"its entry cannot be written ({_os_reason(exc)})"
     except Exception as exc:  # noqa: BLE001
         return f"it cannot be serialized ({type(exc).__name__})"
     return None
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:
-        pass
 
 
 def _discard(path: Path) -> None:

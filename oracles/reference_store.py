@@ -261,17 +261,11 @@ def _write_all(pending: queue.Queue) -> None:
 
 
 def _write(path: Path, data: bytes) -> None:
-    partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         if not _LISTED.get(path.parent):
             path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(data)
-        os.replace(partial, path)
+        cache.write_whole(path, data)
     except OSError:
-        try:
-            partial.unlink(missing_ok=True)  # a full disk: nothing of the write is left behind
-        except OSError:
-            pass
         return
     _listed(path.parent).add(path.name)
     STATS["stored"] += 1
