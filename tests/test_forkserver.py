@@ -179,3 +179,33 @@ def test_a_request_cut_short_stops_its_server_and_the_next_worker_has_a_new_one(
         server.ask(("wait", first.pid, 0.1), within=5)
     assert server.ended and server._process.wait(10) == -9  # its answer is never read as another's
     _stopped_without_its_server_and_a_new_one_serves(first, channel, server, target)
+
+
+def test_a_judge_at_its_end_tells_every_server_before_waiting_and_each_ends_without_teardown(tmp_path, monkeypatch):
+    monkeypatch.setattr(forkserver, "_SERVERS", {})
+    monkeypatch.setattr(forkserver, "_BROKEN", False)
+    target = tmp_path / "loops.py"
+    target.write_text("while True:\n    pass\n")
+    first = _spawn(target)
+    # a second server, started with other settings: one whose interpreter would leave a mark
+    # if its teardown ran (atexit)
+    site = tmp_path / "site"
+    site.mkdir()
+    mark = tmp_path / "torn_down"
+    (site / "sitecustomize.py").write_text(f"import atexit\natexit.register(open, {str(mark)!r}, 'w')\n")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    second = _spawn(target)
+    servers = list(forkserver._SERVERS.values())
+    assert len(servers) == 2
+    told = []
+    close = forkserver.ForkServer.close
+    monkeypatch.setattr(forkserver.ForkServer, "close",
+                        lambda self: told.append([server.ended for server in servers]) or close(self))
+    forkserver._close_all()  # as at the judge's exit
+    assert told == [[True, True], [True, True]]  # all told to end before the first is waited for
+    assert [server._process.returncode for server in servers] == [0, 0]
+    assert not mark.exists()  # ended at once: the interpreter's teardown skipped
+    for worker, channel in (first, second):  # a worker left running stays its judge's to stop
+        worker.kill()
+        assert worker.wait(10) is None  # its status went with its server
+        channel.close()
