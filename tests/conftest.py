@@ -1,3 +1,4 @@
+import collections
 import json
 import os
 from pathlib import Path
@@ -65,6 +66,9 @@ def framework_functions_checked(tmp_path_factory):
     return checked
 
 
+BATCH = 20  # parameter sets of one test function sent to a worker together
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
     """Group the tests for ``make test`` (``-n 3 --dist loadgroup``), around pytest-xdist's own hook.
@@ -72,22 +76,29 @@ def pytest_collection_modifyitems(config, items):
     Before it: the tests of a module that share a module-scoped fixture defined in that module
     get one ``xdist_group``, so that the fixture's work (often a whole ``gradmatrix`` run) is
     done once per suite, not once per worker that receives one of the module's tests (an
-    explicit ``xdist_group`` mark is left as it is).
+    explicit ``xdist_group`` mark is left as it is); the parameter sets of a test function
+    go in groups of ``BATCH``: the controller sends one group at a time and its bookkeeping
+    grows with the square of their number (4,500 tests one by one: several seconds of its CPU).
 
     After it: pytest-xdist 3.8 writes the group into ``item._nodeid``, which pytest 9.2 no longer
     reads (``nodeid`` comes from ``item._id``), so every group was silently spread over the
     workers (pytest-dev/pytest-xdist#1386).  The group suffix is written where pytest reads it;
     once xdist's fix lands, the id already ends with it and nothing is done."""
+    seen = collections.Counter()
     for item in items:
         if item.get_closest_marker("xdist_group") is not None:
             continue
         module = item.nodeid.split("::")[0]
+        function = item.nodeid.split("[")[0]
         fixtures = getattr(item, "_fixtureinfo", None)
         shared = fixtures is not None and any(
             definition.scope == "module" and getattr(definition.node, "nodeid", None) == module
             for definitions in fixtures.name2fixturedefs.values() for definition in definitions)
         if shared:
             item.add_marker(pytest.mark.xdist_group(module))
+        elif function != item.nodeid:  # one of a parametrized test's sets
+            seen[function] += 1
+            item.add_marker(pytest.mark.xdist_group(f"{function}#{(seen[function] - 1) // BATCH}"))
     result = yield
     if config.pluginmanager.hasplugin("xdist") and config.getoption("loadgroup", False):
         from _pytest.nodeid import coerce_node_id
