@@ -67,8 +67,14 @@ _LIMITS = ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_NOF
            "RLIMIT_CORE")  # the resource limits a worker takes from the judge at the moment it is asked for
 
 
+# ... except those read only when used, which a worker reads from its own environment: torch
+# writes its compiler's cache directory into the environment the first time it compiles, so
+# counting it would start a second server for the same settings
+READ_WHEN_USED = ("TORCHINDUCTOR_CACHE_DIR",)
+
+
 def _settings(env) -> dict:
-    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_SETTINGS)}
+    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_SETTINGS) and k not in READ_WHEN_USED}
 
 
 class Forked:

@@ -110,6 +110,22 @@ def test_a_changed_import_time_setting_gets_a_server_started_with_it(tmp_path, m
     assert any(settings.get("OPENBLAS_NUM_THREADS") == "3" for settings in started_with)
 
 
+def test_a_setting_read_only_when_used_keeps_the_server_and_reaches_the_worker(tmp_path, monkeypatch, capfd):
+    monkeypatch.setattr(forkserver, "_SERVERS", {})
+    monkeypatch.setattr(forkserver, "_BROKEN", False)
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    target = tmp_path / "cache_dir.py"
+    target.write_text("import os\nprint('cache', os.environ.get('TORCHINDUCTOR_CACHE_DIR'), flush=True)\nos._exit(0)\n")
+    for _ in range(2):
+        worker, channel = _spawn(target)
+        assert isinstance(worker, forkserver.Forked) and worker.wait(60) == 0
+        channel.close()
+        # as torch does the first time it compiles: its default directory, written into the environment
+        monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    assert len(forkserver._SERVERS) == 1
+    assert capfd.readouterr().out.split() == ["cache", "None", "cache", str(tmp_path / "inductor")]
+
+
 def test_frameworks_are_imported_by_the_server_once_a_worker_needed_them(tmp_path, capfd):
     pytest.importorskip("torch")
     target = tmp_path / "reports.py"
