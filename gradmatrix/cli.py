@@ -27,6 +27,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -777,11 +778,8 @@ def main(argv=None) -> int:
 
 
 def run() -> None:
-    """The ``gradmatrix`` command: ``main``, then the process ends with its status without
-    the interpreter's teardown of every module it imported (torch's alone: 0.3 to 0.5 s of
-    a check).  What has to happen at exit happens first: the functions registered with
-    ``atexit`` (the store's last writes, the worker processes' end, weakref finalizers),
-    then the output is flushed.  An exception main lets through ends the process as usual.
+    """The ``gradmatrix`` command: ``main``, then the process ends with its status
+    (``exit_without_teardown``).  An exception main lets through ends the process as usual.
     Output to a reader that stops reading (``| head``) is dropped, the check unchanged
     (``progress.OutlivesItsReader``)."""
     from gradmatrix.progress import guard_standard_streams
@@ -790,7 +788,18 @@ def run() -> None:
     status = main()
     if not isinstance(status, int):
         sys.exit(status)  # not a status os._exit can give: as sys.exit reads it
-    atexit._run_exitfuncs()  # what the interpreter would run at exit, before its teardown
+    exit_without_teardown(status)
+
+
+def exit_without_teardown(status: int) -> None:
+    """End this process with ``status`` without the interpreter's teardown of every module it
+    imported (torch's and JAX's: 0.3 s to a second).  What has to happen at exit happens
+    first, as the interpreter would do it: threads are joined, the functions registered with
+    ``atexit`` run (the stores' last writes, the worker processes' and fork servers' end,
+    weakref finalizers), then the output is flushed; a stream nothing can reach any more (a
+    closed pipe) is passed over."""
+    threading._shutdown()
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
